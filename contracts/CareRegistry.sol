@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
+
+/**
+ * @title CareRegistry
+ * @notice The credentialing registry: an admin (a governance multisig) appoints registrars, and
+ * registrars register, suspend and reinstate providers, insurers and arbiters. Only commitments
+ * (hashes of NPI, licence or payer id documents) are stored, never the credentials themselves.
+ */
+contract CareRegistry is ICareRegistry, AccessControl {
+    /// @notice Credentialing authorities that register and suspend parties.
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+
+    mapping(address account => Party) private _parties;
+    mapping(address account => bytes32 metadataHash) private _metadata;
+    mapping(address account => bytes publicKey) private _encryptionKeys;
+
+    /// @param admin The governance account that appoints registrars (DEFAULT_ADMIN_ROLE).
+    constructor(address admin) {
+        if (admin == address(0)) revert ZeroAccount();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function register(address account, Role role, bytes32 metadataHash) external onlyRole(REGISTRAR_ROLE) {
+        if (account == address(0)) revert ZeroAccount();
+        if (role == Role.None) revert InvalidRole(role);
+        if (metadataHash == bytes32(0)) revert EmptyMetadata();
+        if (_parties[account].role != Role.None) revert PartyAlreadyRegistered(account);
+        uint40 now_ = uint40(block.timestamp);
+        _parties[account] = Party({role: role, active: true, registeredAt: now_, updatedAt: now_});
+        _metadata[account] = metadataHash;
+        emit PartyRegistered(account, role, metadataHash, msg.sender);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function updateMetadata(address account, bytes32 metadataHash) external onlyRole(REGISTRAR_ROLE) {
+        if (metadataHash == bytes32(0)) revert EmptyMetadata();
+        Party storage party = _registered(account);
+        party.updatedAt = uint40(block.timestamp);
+        _metadata[account] = metadataHash;
+        emit PartyMetadataUpdated(account, metadataHash, msg.sender);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function suspend(address account, bytes32 reasonCode) external onlyRole(REGISTRAR_ROLE) {
+        Party storage party = _registered(account);
+        if (!party.active) revert PartyAlreadySuspended(account);
+        party.active = false;
+        party.updatedAt = uint40(block.timestamp);
+        emit PartySuspended(account, reasonCode, msg.sender);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function reinstate(address account) external onlyRole(REGISTRAR_ROLE) {
+        Party storage party = _registered(account);
+        if (party.active) revert PartyNotSuspended(account);
+        party.active = true;
+        party.updatedAt = uint40(block.timestamp);
+        emit PartyReinstated(account, msg.sender);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function publishEncryptionKey(bytes calldata publicKey) external {
+        uint256 len = publicKey.length;
+        bool compressed = len == 33 && (publicKey[0] == 0x02 || publicKey[0] == 0x03);
+        bool uncompressed = len == 65 && publicKey[0] == 0x04;
+        if (len != 0 && !compressed && !uncompressed) revert InvalidEncryptionKey(len);
+        _encryptionKeys[msg.sender] = publicKey;
+        emit EncryptionKeyPublished(msg.sender, publicKey);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function partyOf(address account) external view returns (Party memory) {
+        return _parties[account];
+    }
+
+    /// @inheritdoc ICareRegistry
+    function metadataOf(address account) external view returns (bytes32) {
+        return _metadata[account];
+    }
+
+    /// @inheritdoc ICareRegistry
+    function encryptionKeyOf(address account) external view returns (bytes memory) {
+        return _encryptionKeys[account];
+    }
+
+    /// @inheritdoc ICareRegistry
+    function isActive(address account, Role role) external view returns (bool) {
+        Party storage party = _parties[account];
+        return party.active && party.role == role && role != Role.None;
+    }
+
+    /// @inheritdoc ICareRegistry
+    function activeRoleOf(address account) external view returns (Role) {
+        Party storage party = _parties[account];
+        return party.active ? party.role : Role.None;
+    }
+
+    function _registered(address account) private view returns (Party storage party) {
+        party = _parties[account];
+        if (party.role == Role.None) revert PartyNotRegistered(account);
+    }
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/**
+ * @title ICareRegistry
+ * @notice Who is who in MedLedger: credentialed providers, insurers and arbiters, their status,
+ * a commitment to their off-chain credentials and an optional encryption public key.
+ * @dev Patients need no registration: any address is a patient. Anyone may publish an
+ * encryption key for its own address.
+ */
+interface ICareRegistry {
+    /// @notice The role a registered party plays. `None` means "not registered".
+    enum Role {
+        None,
+        Provider,
+        Insurer,
+        Arbiter
+    }
+
+    /// @notice A registered party, packed into one storage slot.
+    struct Party {
+        Role role;
+        bool active;
+        uint40 registeredAt;
+        uint40 updatedAt;
+    }
+
+    /// @notice A party was registered by `registrar` with commitment `metadataHash`.
+    event PartyRegistered(address indexed account, Role indexed role, bytes32 metadataHash, address indexed registrar);
+    /// @notice A party's credentials commitment changed.
+    event PartyMetadataUpdated(address indexed account, bytes32 metadataHash, address indexed registrar);
+    /// @notice A party was suspended: it loses its rights in every MedLedger contract at once.
+    event PartySuspended(address indexed account, bytes32 reasonCode, address indexed registrar);
+    /// @notice A suspended party was reinstated.
+    event PartyReinstated(address indexed account, address indexed registrar);
+    /// @notice `account` published (or, with an empty key, withdrew) its encryption public key.
+    event EncryptionKeyPublished(address indexed account, bytes publicKey);
+
+    /// @notice `role` is `None`, or not a role a party can be registered under.
+    error InvalidRole(Role role);
+    /// @notice The zero address cannot be registered.
+    error ZeroAccount();
+    /// @notice The metadata commitment must not be zero.
+    error EmptyMetadata();
+    /// @notice `account` is registered already.
+    error PartyAlreadyRegistered(address account);
+    /// @notice `account` is not registered.
+    error PartyNotRegistered(address account);
+    /// @notice `account` is already suspended.
+    error PartyAlreadySuspended(address account);
+    /// @notice `account` is not suspended.
+    error PartyNotSuspended(address account);
+    /// @notice A public key must be 33 (compressed) or 65 (uncompressed, 0x04-prefixed) bytes of secp256k1.
+    error InvalidEncryptionKey(uint256 length);
+
+    /// @notice Registers `account` under `role` with a hash of its off-chain credentials.
+    function register(address account, Role role, bytes32 metadataHash) external;
+
+    /// @notice Replaces the credentials commitment of a registered party.
+    function updateMetadata(address account, bytes32 metadataHash) external;
+
+    /// @notice Suspends an active party; `reasonCode` is a registrar-defined code, never free text.
+    function suspend(address account, bytes32 reasonCode) external;
+
+    /// @notice Reinstates a suspended party.
+    function reinstate(address account) external;
+
+    /// @notice Publishes the caller's secp256k1 public key for record-key wrapping; empty withdraws it.
+    function publishEncryptionKey(bytes calldata publicKey) external;
+
+    /// @notice The party record of `account` (role `None` if unregistered).
+    function partyOf(address account) external view returns (Party memory);
+
+    /// @notice The credentials commitment of `account`.
+    function metadataOf(address account) external view returns (bytes32);
+
+    /// @notice The published encryption key of `account` (empty if none).
+    function encryptionKeyOf(address account) external view returns (bytes memory);
+
+    /// @notice Whether `account` is registered under `role` and active. One storage read.
+    function isActive(address account, Role role) external view returns (bool);
+
+    /// @notice The role of `account` if it is registered and active, else `Role.None`. One storage read.
+    function activeRoleOf(address account) external view returns (Role);
+}

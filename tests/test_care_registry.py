@@ -1,0 +1,67 @@
+import brownie
+import pytest
+from eth_utils import keccak
+
+from conftest import ARBITER, INSURER, PROVIDER, custom_error
+
+ZERO32 = b"\x00" * 32
+
+
+def test_registered_parties_are_active(care, provider, insurer, arbiter, stranger):
+    assert care.isActive(provider, PROVIDER)
+    assert care.isActive(insurer, INSURER)
+    assert care.isActive(arbiter, ARBITER)
+    assert not care.isActive(provider, INSURER)
+    assert not care.isActive(stranger, PROVIDER)
+    assert care.activeRoleOf(stranger) == 0
+
+
+def test_only_registrar_registers(care, stranger, provider):
+    role = care.REGISTRAR_ROLE()
+    with brownie.reverts(custom_error("AccessControlUnauthorizedAccount(address,bytes32)", stranger.address, role)):
+        care.register(stranger, PROVIDER, keccak(b"x"), {"from": stranger})
+    with brownie.reverts(custom_error("AccessControlUnauthorizedAccount(address,bytes32)", provider.address, role)):
+        care.suspend(stranger, ZERO32, {"from": provider})
+
+
+def test_register_validates(care, registrar, provider, stranger):
+    with brownie.reverts(custom_error("PartyAlreadyRegistered(address)", provider.address)):
+        care.register(provider, INSURER, keccak(b"x"), {"from": registrar})
+    with brownie.reverts(custom_error("InvalidRole(uint8)", 0)):
+        care.register(stranger, 0, keccak(b"x"), {"from": registrar})
+    with brownie.reverts(custom_error("EmptyMetadata()")):
+        care.register(stranger, PROVIDER, b"\x00" * 32, {"from": registrar})
+    with brownie.reverts(custom_error("ZeroAccount()")):
+        care.register(brownie.ZERO_ADDRESS, PROVIDER, keccak(b"x"), {"from": registrar})
+
+
+def test_suspend_and_reinstate(care, registrar, provider, stranger):
+    tx = care.suspend(provider, keccak(text="licence-expired"), {"from": registrar})
+    assert tx.events["PartySuspended"]["account"] == provider
+    assert not care.isActive(provider, PROVIDER)
+    assert care.activeRoleOf(provider) == 0
+    with brownie.reverts(custom_error("PartyAlreadySuspended(address)", provider.address)):
+        care.suspend(provider, ZERO32, {"from": registrar})
+    care.reinstate(provider, {"from": registrar})
+    assert care.isActive(provider, PROVIDER)
+    with brownie.reverts(custom_error("PartyNotSuspended(address)", provider.address)):
+        care.reinstate(provider, {"from": registrar})
+    with brownie.reverts(custom_error("PartyNotRegistered(address)", stranger.address)):
+        care.suspend(stranger, ZERO32, {"from": registrar})
+
+
+def test_metadata_commitment(care, registrar, provider):
+    new = keccak(text="npi-renewed")
+    care.updateMetadata(provider, new, {"from": registrar})
+    assert care.metadataOf(provider) == "0x" + new.hex()
+
+
+@pytest.mark.parametrize("key,ok", [(b"\x02" + b"\x11" * 32, True), (b"\x04" + b"\x11" * 64, True),
+                                    (b"\x05" + b"\x11" * 32, False), (b"\x11" * 20, False), (b"", True)])
+def test_encryption_key_shape(care, stranger, key, ok):
+    if ok:
+        care.publishEncryptionKey(key, {"from": stranger})
+        assert bytes(care.encryptionKeyOf(stranger)) == key
+    else:
+        with brownie.reverts(custom_error("InvalidEncryptionKey(uint256)", len(key))):
+            care.publishEncryptionKey(key, {"from": stranger})
