@@ -90,3 +90,12 @@ def custom_error(signature: str, *args) -> str:
     types_list = [t for t in types.split(",") if t]
     data = selector + (encode(types_list, list(args)) if types_list else b"")
     return decode_typed_error(web3.to_hex(data))
+
+
+BREAK_GLASS_MAX = 72 * 3600
+
+
+@pytest.fixture(scope="module")
+def consent(ConsentRegistry, care, admin):
+    """A ConsentRegistry over `care`, admin-owned, with the maximum (72 h) break-glass window."""
+    return ConsentRegistry.deploy(admin, care, BREAK_GLASS_MAX, {"from": admin})

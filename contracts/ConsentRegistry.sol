@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
+import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+
+/**
+ * @title ConsentRegistry
+ * @notice Patients (or their guardians) grant, narrow, widen and revoke consent per grantee, scoped by
+ * purpose of use and data class and bounded in time; gaslessly through EIP-712 signatures if they wish.
+ * Active providers may open a short, audited break-glass window for emergency treatment.
+ * @dev One storage slot per (patient, grantee) pair; the FHIR Consent document hash and every past
+ * scope live only in events. {hasConsent} costs one consent read plus one CareRegistry read.
+ */
+contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
+    /// @notice Upper bound of {maxBreakGlassDuration}: 72 hours.
+    uint32 public constant MAX_BREAK_GLASS_CAP = 72 hours;
+    /// @notice EIP-712 type hash of a signed grant.
+    bytes32 public constant GRANT_TYPEHASH = keccak256(
+        "Grant(address patient,address grantee,uint8 purposes,uint16 dataClasses,uint40 validFrom,uint40 validUntil,bytes32 consentDocHash,address signer,uint256 nonce,uint256 deadline)"
+    );
+    /// @notice EIP-712 type hash of a signed revocation.
+    bytes32 public constant REVOKE_TYPEHASH =
+        keccak256("Revoke(address patient,address grantee,address signer,uint256 nonce,uint256 deadline)");
+
+    uint8 private constant _ETREAT = 1;
+    /// @dev Purposes TREAT..COVERAGE (bits 0-5).
+    uint8 private constant _ALL_PURPOSES = 0x3F;
+    /// @dev Data classes DEMOGRAPHICS..SUBSTANCE_USE (bits 0-10).
+    uint16 private constant _ALL_DATA_CLASSES = 0x07FF;
+    /// @dev GENOMICS (8), MENTAL_HEALTH (9), SUBSTANCE_USE (10): never covered by break-glass.
+    uint16 private constant _SENSITIVE_DATA_CLASSES = 0x0700;
+
+    /// @inheritdoc IConsentRegistry
+    ICareRegistry public immutable registry;
+    /// @inheritdoc IConsentRegistry
+    uint32 public maxBreakGlassDuration;
+
+    mapping(address patient => mapping(address grantee => Consent)) private _consents;
+    mapping(address patient => mapping(address provider => BreakGlass)) private _breakGlass;
+    mapping(address patient => mapping(address guardian => bool)) private _guardians;
+
+    /// @param admin Governance account holding DEFAULT_ADMIN_ROLE (sets the break-glass maximum).
+    /// @param registry_ The CareRegistry that says who is an active provider, insurer or arbiter.
+    /// @param maxBreakGlassDuration_ Longest break-glass window in seconds (non-zero, at most 72 hours).
+    constructor(address admin, ICareRegistry registry_, uint32 maxBreakGlassDuration_)
+        EIP712("MedLedger ConsentRegistry", "1")
+    {
+        if (admin == address(0) || address(registry_) == address(0)) revert ZeroAddress();
+        registry = registry_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setMaxBreakGlassDuration(maxBreakGlassDuration_);
+    }
+
+    // ------------------------------------------------------------------ consent
+
+    /// @inheritdoc IConsentRegistry
+    function grant(
+        address patient,
+        address grantee,
+        uint8 purposes,
+        uint16 dataClasses,
+        uint40 validFrom,
+        uint40 validUntil,
+        bytes32 consentDocHash
+    ) external {
+        _checkPatientOrGuardian(patient, msg.sender);
+        _grant(patient, grantee, purposes, dataClasses, validFrom, validUntil, consentDocHash, msg.sender);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function revoke(address patient, address grantee) external {
+        _checkPatientOrGuardian(patient, msg.sender);
+        _revoke(patient, grantee, msg.sender);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function grantBySig(
+        address patient,
+        address grantee,
+        uint8 purposes,
+        uint16 dataClasses,
+        uint40 validFrom,
+        uint40 validUntil,
+        bytes32 consentDocHash,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        _checkPatientOrGuardian(patient, signer);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                GRANT_TYPEHASH,
+                patient,
+                grantee,
+                purposes,
+                dataClasses,
+                validFrom,
+                validUntil,
+                consentDocHash,
+                signer,
+                _useNonce(signer),
+                deadline
+            )
+        );
+        _checkSignature(signer, structHash, signature);
+        _grant(patient, grantee, purposes, dataClasses, validFrom, validUntil, consentDocHash, signer);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function revokeBySig(address patient, address grantee, address signer, uint256 deadline, bytes calldata signature)
+        external
+    {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        _checkPatientOrGuardian(patient, signer);
+        bytes32 structHash =
+            keccak256(abi.encode(REVOKE_TYPEHASH, patient, grantee, signer, _useNonce(signer), deadline));
+        _checkSignature(signer, structHash, signature);
+        _revoke(patient, grantee, signer);
+    }
+
+    // ---------------------------------------------------------------- guardians
+
+    /// @inheritdoc IConsentRegistry
+    function appointGuardian(address guardian) external {
+        if (guardian == address(0) || guardian == msg.sender) revert InvalidGuardian(guardian);
+        mapping(address guardian => bool) storage guardians = _guardians[msg.sender];
+        if (guardians[guardian]) revert GuardianAlreadyAppointed(msg.sender, guardian);
+        guardians[guardian] = true;
+        emit GuardianAppointed(msg.sender, guardian, msg.sender);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function removeGuardian(address guardian) external {
+        mapping(address guardian => bool) storage guardians = _guardians[msg.sender];
+        if (!guardians[guardian]) revert GuardianNotAppointed(msg.sender, guardian);
+        delete guardians[guardian];
+        emit GuardianRemoved(msg.sender, guardian, msg.sender);
+    }
+
+    // -------------------------------------------------------------- break-glass
+
+    /// @inheritdoc IConsentRegistry
+    function openBreakGlass(address patient, uint32 duration, bytes32 reasonCode) external {
+        if (registry.activeRoleOf(msg.sender) != ICareRegistry.Role.Provider) revert NotActiveProvider(msg.sender);
+        if (patient == address(0)) revert ZeroAddress();
+        uint32 max = maxBreakGlassDuration;
+        if (duration == 0 || duration > max) revert InvalidBreakGlassDuration(duration, max);
+        if (reasonCode == bytes32(0)) revert EmptyReasonCode();
+        BreakGlass storage window = _breakGlass[patient][msg.sender];
+        uint40 expiresAt = window.expiresAt;
+        if (block.timestamp < expiresAt) revert BreakGlassAlreadyOpen(patient, msg.sender, expiresAt);
+        uint40 now_ = uint40(block.timestamp);
+        // `now_ + duration` cannot overflow uint40 before the year 36812; checked arithmetic regardless.
+        expiresAt = now_ + duration;
+        window.openedAt = now_;
+        window.expiresAt = expiresAt;
+        emit BreakGlassOpened(patient, msg.sender, reasonCode, expiresAt);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function closeBreakGlass(address patient, address provider) external {
+        _checkPatientOrGuardian(patient, msg.sender);
+        BreakGlass storage window = _breakGlass[patient][provider];
+        if (block.timestamp >= window.expiresAt) revert BreakGlassNotOpen(patient, provider);
+        delete _breakGlass[patient][provider];
+        emit BreakGlassClosed(patient, provider, msg.sender);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function setMaxBreakGlassDuration(uint32 duration) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setMaxBreakGlassDuration(duration);
+    }
+
+    // -------------------------------------------------------------------- views
+
+    /// @inheritdoc IConsentRegistry
+    function hasConsent(address patient, address grantee, uint8 purpose, uint8 dataClass)
+        external
+        view
+        returns (bool)
+    {
+        // Shifts past the type width yield 0 (no overflow check on shifts), so undefined
+        // purposes / data classes simply match nothing.
+        uint8 purposeBit = uint8(1) << purpose;
+        uint16 classBit = uint16(1) << dataClass;
+        Consent storage consent = _consents[patient][grantee];
+        if (
+            consent.purposes & purposeBit != 0 && consent.dataClasses & classBit != 0
+                && consent.validFrom <= block.timestamp
+                && (consent.validUntil == 0 || block.timestamp < consent.validUntil)
+        ) {
+            return registry.activeRoleOf(grantee) != ICareRegistry.Role.None;
+        }
+        if (
+            purpose == _ETREAT && classBit & _SENSITIVE_DATA_CLASSES == 0
+                && block.timestamp < _breakGlass[patient][grantee].expiresAt
+        ) {
+            return registry.activeRoleOf(grantee) == ICareRegistry.Role.Provider;
+        }
+        return false;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function consentOf(address patient, address grantee) external view returns (Consent memory) {
+        return _consents[patient][grantee];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function breakGlassOf(address patient, address provider) external view returns (BreakGlass memory) {
+        return _breakGlass[patient][provider];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function isGuardian(address patient, address guardian) external view returns (bool) {
+        return _guardians[patient][guardian];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function nonces(address owner) public view override(IConsentRegistry, Nonces) returns (uint256) {
+        return super.nonces(owner);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ----------------------------------------------------------------- internal
+
+    function _grant(
+        address patient,
+        address grantee,
+        uint8 purposes,
+        uint16 dataClasses,
+        uint40 validFrom,
+        uint40 validUntil,
+        bytes32 consentDocHash,
+        address actor
+    ) private {
+        if (grantee == address(0) || grantee == patient) revert InvalidGrantee(grantee);
+        if (
+            purposes == 0 || dataClasses == 0 || purposes & ~_ALL_PURPOSES != 0
+                || dataClasses & ~_ALL_DATA_CLASSES != 0
+        ) revert InvalidScope(purposes, dataClasses);
+        if (validUntil != 0 && (validUntil <= validFrom || validUntil <= block.timestamp)) {
+            revert InvalidValidity(validFrom, validUntil);
+        }
+        _consents[patient][grantee] = Consent({
+            purposes: purposes,
+            dataClasses: dataClasses,
+            validFrom: validFrom,
+            validUntil: validUntil,
+            grantedAt: uint40(block.timestamp)
+        });
+        emit ConsentGranted(patient, grantee, actor, purposes, dataClasses, validFrom, validUntil, consentDocHash);
+    }
+
+    function _revoke(address patient, address grantee, address actor) private {
+        Consent storage consent = _consents[patient][grantee];
+        if (consent.purposes == 0) revert ConsentNotFound(patient, grantee);
+        // Clearing the slot ends the consent in this very block and refunds storage gas.
+        delete _consents[patient][grantee];
+        emit ConsentRevoked(patient, grantee, actor);
+    }
+
+    function _checkPatientOrGuardian(address patient, address actor) private view {
+        if (patient == address(0)) revert ZeroAddress();
+        if (actor != patient && !_guardians[patient][actor]) revert NotPatientOrGuardian(patient, actor);
+    }
+
+    /// @dev Same rules as OpenZeppelin's `SignatureChecker.isValidSignatureNow`: an account without code
+    /// must have produced a canonical (low-s) ECDSA signature, an account with code must answer the
+    /// ERC-1271 magic value. Inlined because OpenZeppelin 5.4's SignatureChecker imports `Bytes`, which
+    /// uses `mcopy` and so does not compile for the Shanghai EVM that Ganache runs.
+    function _checkSignature(address signer, bytes32 structHash, bytes calldata signature) private view {
+        bytes32 digest = _hashTypedDataV4(structHash);
+        bool valid;
+        if (signer.code.length == 0) {
+            (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+            valid = err == ECDSA.RecoverError.NoError && recovered == signer;
+        } else {
+            (bool success, bytes memory result) =
+                signer.staticcall(abi.encodeCall(IERC1271.isValidSignature, (digest, signature)));
+            valid = success && result.length >= 32
+                && abi.decode(result, (bytes32)) == bytes32(IERC1271.isValidSignature.selector);
+        }
+        if (!valid) revert InvalidSignature(signer);
+    }
+
+    function _setMaxBreakGlassDuration(uint32 duration) private {
+        if (duration == 0 || duration > MAX_BREAK_GLASS_CAP) revert InvalidMaxBreakGlassDuration(duration);
+        maxBreakGlassDuration = duration;
+        emit MaxBreakGlassDurationSet(duration, msg.sender);
+    }
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ICareRegistry} from "./ICareRegistry.sol";
+
+/**
+ * @title IConsentRegistry
+ * @notice Patient-controlled, purpose- and data-class-scoped consent for MedLedger, with guardians,
+ * gasless (EIP-712) grants and revocations, and time-bounded break-glass emergency access.
+ * @dev Purposes (uint8 bitmask, bit = 1 << index): TREAT=0, ETREAT=1, HPAYMT=2, HOPERAT=3, HRESCH=4,
+ * COVERAGE=5. Data classes (uint16 bitmask): DEMOGRAPHICS=0, CONDITIONS=1, MEDICATIONS=2, ALLERGIES=3,
+ * LABS=4, IMAGING=5, NOTES=6, BILLING=7, GENOMICS=8, MENTAL_HEALTH=9, SUBSTANCE_USE=10. The last three
+ * are sensitive: only an explicitly set bit covers them, and break-glass never does.
+ * Storage holds only the current scope of each (patient, grantee) pair; history lives in events.
+ */
+interface IConsentRegistry {
+    /// @notice The current consent of one (patient, grantee) pair, packed into one storage slot.
+    /// @dev An all-zero value means "no consent". `validUntil == 0` means no expiry; otherwise the
+    /// consent is live while `validFrom <= block.timestamp < validUntil`.
+    struct Consent {
+        uint8 purposes;
+        uint16 dataClasses;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint40 grantedAt;
+    }
+
+    /// @notice An emergency access window, packed into one storage slot. Open while
+    /// `block.timestamp < expiresAt`; all-zero when never opened or closed.
+    struct BreakGlass {
+        uint40 openedAt;
+        uint40 expiresAt;
+    }
+
+    /// @notice `actor` (the patient or a guardian) set the scope of `grantee` for `patient`,
+    /// replacing any previous scope. `consentDocHash` commits to the off-chain FHIR Consent resource.
+    event ConsentGranted(
+        address indexed patient,
+        address indexed grantee,
+        address indexed actor,
+        uint8 purposes,
+        uint16 dataClasses,
+        uint40 validFrom,
+        uint40 validUntil,
+        bytes32 consentDocHash
+    );
+    /// @notice `actor` (the patient or a guardian) revoked every consent of `grantee` for `patient`,
+    /// effective from this block.
+    event ConsentRevoked(address indexed patient, address indexed grantee, address indexed actor);
+    /// @notice `patient` (the only one who may) appointed `guardian`.
+    event GuardianAppointed(address indexed patient, address indexed guardian, address indexed actor);
+    /// @notice `guardian` stopped being a guardian of `patient`; `actor` is the patient.
+    event GuardianRemoved(address indexed patient, address indexed guardian, address indexed actor);
+    /// @notice `provider` (the actor) opened emergency access to `patient` until `expiresAt`.
+    event BreakGlassOpened(
+        address indexed patient, address indexed provider, bytes32 indexed reasonCode, uint40 expiresAt
+    );
+    /// @notice `actor` (the patient or a guardian) closed the emergency access of `provider` to `patient`.
+    event BreakGlassClosed(address indexed patient, address indexed provider, address indexed actor);
+    /// @notice `actor` (an admin) set the longest break-glass window to `duration` seconds.
+    event MaxBreakGlassDurationSet(uint32 duration, address indexed actor);
+
+    /// @notice A required address (admin, registry, patient) is zero.
+    error ZeroAddress();
+    /// @notice `actor` is neither `patient` nor one of the patient's guardians.
+    error NotPatientOrGuardian(address patient, address actor);
+    /// @notice `grantee` is zero or the patient.
+    error InvalidGrantee(address grantee);
+    /// @notice The scope is empty or sets undefined purpose / data-class bits.
+    error InvalidScope(uint8 purposes, uint16 dataClasses);
+    /// @notice `validUntil` is not after both `validFrom` and now (and not 0 for "no expiry").
+    error InvalidValidity(uint40 validFrom, uint40 validUntil);
+    /// @notice `patient` has no consent recorded for `grantee`.
+    error ConsentNotFound(address patient, address grantee);
+    /// @notice `guardian` is zero or the patient.
+    error InvalidGuardian(address guardian);
+    /// @notice `guardian` already is a guardian of `patient`.
+    error GuardianAlreadyAppointed(address patient, address guardian);
+    /// @notice `guardian` is not a guardian of `patient`.
+    error GuardianNotAppointed(address patient, address guardian);
+    /// @notice `account` is not an active Provider in the CareRegistry.
+    error NotActiveProvider(address account);
+    /// @notice `duration` is zero or longer than the current maximum `max`.
+    error InvalidBreakGlassDuration(uint32 duration, uint32 max);
+    /// @notice The maximum break-glass window must be non-zero and at most 72 hours.
+    error InvalidMaxBreakGlassDuration(uint32 duration);
+    /// @notice A break-glass needs a non-zero reason code.
+    error EmptyReasonCode();
+    /// @notice `provider` already has emergency access to `patient` until `expiresAt`.
+    error BreakGlassAlreadyOpen(address patient, address provider, uint40 expiresAt);
+    /// @notice `provider` has no open emergency access to `patient`.
+    error BreakGlassNotOpen(address patient, address provider);
+    /// @notice The signed request's deadline has passed.
+    error SignatureExpired(uint256 deadline);
+    /// @notice The signature is not a valid EIP-712 signature of the request by `signer`.
+    error InvalidSignature(address signer);
+
+    /// @notice Sets the scope of `grantee` for `patient`, replacing any previous scope (this is how a
+    /// consent is narrowed or widened). Callable by the patient or a guardian of the patient.
+    /// @param purposes Bitmask of purposes of use; must be non-empty and only use defined bits.
+    /// @param dataClasses Bitmask of data classes; must be non-empty and only use defined bits.
+    /// @param validFrom First second the consent is live (0 or a past time: live at once).
+    /// @param validUntil First second the consent is no longer live; 0 means no expiry.
+    /// @param consentDocHash Commitment to the off-chain FHIR Consent resource; emitted, not stored.
+    function grant(
+        address patient,
+        address grantee,
+        uint8 purposes,
+        uint16 dataClasses,
+        uint40 validFrom,
+        uint40 validUntil,
+        bytes32 consentDocHash
+    ) external;
+
+    /// @notice Revokes every consent of `grantee` for `patient`, effective in this block.
+    /// Callable by the patient or a guardian of the patient.
+    function revoke(address patient, address grantee) external;
+
+    /// @notice {grant} on behalf of `signer` (the patient or a guardian), authorised by an EIP-712
+    /// `Grant` signature (EOA or ERC-1271 wallet). Anyone may relay. Consumes `nonces(signer)`.
+    function grantBySig(
+        address patient,
+        address grantee,
+        uint8 purposes,
+        uint16 dataClasses,
+        uint40 validFrom,
+        uint40 validUntil,
+        bytes32 consentDocHash,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice {revoke} on behalf of `signer` (the patient or a guardian), authorised by an EIP-712
+    /// `Revoke` signature (EOA or ERC-1271 wallet). Anyone may relay. Consumes `nonces(signer)`.
+    function revokeBySig(address patient, address grantee, address signer, uint256 deadline, bytes calldata signature)
+        external;
+
+    /// @notice The caller (a patient) appoints `guardian`, who may then grant, revoke and close
+    /// break-glass on the caller's behalf.
+    function appointGuardian(address guardian) external;
+
+    /// @notice The caller (a patient) removes `guardian`.
+    function removeGuardian(address guardian) external;
+
+    /// @notice The caller, an active Provider, opens emergency (ETREAT) access to the non-sensitive
+    /// data classes of `patient` for `duration` seconds (at most {maxBreakGlassDuration}).
+    /// @param reasonCode A code naming the emergency (never free text); must be non-zero.
+    function openBreakGlass(address patient, uint32 duration, bytes32 reasonCode) external;
+
+    /// @notice Closes `provider`'s emergency access to `patient` early. Callable by the patient or a guardian.
+    function closeBreakGlass(address patient, address provider) external;
+
+    /// @notice Sets the longest break-glass window (non-zero, at most 72 hours). Admin only.
+    function setMaxBreakGlassDuration(uint32 duration) external;
+
+    /// @notice Whether `grantee` may use `patient`'s data of class `dataClass` for `purpose` right now:
+    /// `grantee` is an active registered party and either a live consent covers both bits, or
+    /// `purpose` is ETREAT, `dataClass` is not sensitive, `grantee` is an active Provider and its
+    /// break-glass on `patient` is open. Out-of-range `purpose` / `dataClass` yield false.
+    function hasConsent(address patient, address grantee, uint8 purpose, uint8 dataClass)
+        external
+        view
+        returns (bool);
+
+    /// @notice The stored consent of `grantee` for `patient` (all zero if none; may be expired or not yet live).
+    function consentOf(address patient, address grantee) external view returns (Consent memory);
+
+    /// @notice The stored break-glass window of `provider` on `patient` (all zero if never opened or closed).
+    function breakGlassOf(address patient, address provider) external view returns (BreakGlass memory);
+
+    /// @notice Whether `guardian` is a guardian of `patient`.
+    function isGuardian(address patient, address guardian) external view returns (bool);
+
+    /// @notice The CareRegistry whose active parties may hold consent.
+    function registry() external view returns (ICareRegistry);
+
+    /// @notice The longest break-glass window, in seconds.
+    function maxBreakGlassDuration() external view returns (uint32);
+
+    /// @notice The next nonce `owner` must sign into a `Grant` or `Revoke` request.
+    function nonces(address owner) external view returns (uint256);
+
+    /// @notice The EIP-712 domain separator (name "MedLedger ConsentRegistry", version "1").
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32);
+}

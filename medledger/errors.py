@@ -1,0 +1,73 @@
+"""MedLedger's exceptions: one root, subclasses that name the domain.
+
+Every error a user can cause is a `MedLedgerError`; the CLI prints its message on one line
+and exits non-zero. Anything else is a bug.
+"""
+from __future__ import annotations
+
+
+class MedLedgerError(Exception):
+    """Root of every MedLedger error a user can cause."""
+
+    exit_code = 1
+
+
+class ConfigError(MedLedgerError):
+    """Configuration is missing or invalid (network, RPC URL, deployments file)."""
+
+
+class AccountError(MedLedgerError):
+    """An account cannot be loaded: unknown name, wrong password, malformed key."""
+
+
+class ChainError(MedLedgerError):
+    """The chain cannot be reached or a transaction failed for a non-domain reason."""
+
+
+class NotDeployed(ChainError):
+    """No MedLedger deployment is recorded for this chain."""
+
+
+class ContractReverted(ChainError):
+    """A transaction or call reverted with a custom error; `error` names it and `args` holds its values."""
+
+    def __init__(self, message: str, error: str = "", args: tuple = ()) -> None:
+        super().__init__(message)
+        self.error = error
+        self.error_args = args
+
+
+class NotRegistered(ContractReverted):
+    """The party is not registered, or is suspended, in the CareRegistry."""
+
+
+class ConsentMissing(ContractReverted):
+    """The patient has not given the needed consent for this purpose and data class."""
+
+
+class InsufficientEscrow(ContractReverted):
+    """The insurer's free escrow balance cannot cover the amount."""
+
+
+class FhirInvalid(MedLedgerError):
+    """A FHIR resource or Bundle failed validation; the message names the field path."""
+
+
+class RecordTampered(MedLedgerError):
+    """A record's bytes do not match what was anchored; the message names the record and both hashes."""
+
+
+class RecordNotFound(MedLedgerError):
+    """A record id is unknown to the vault or the chain."""
+
+
+class DecryptionFailed(MedLedgerError):
+    """A ciphertext could not be decrypted: wrong key, wrong associated data or altered bytes."""
+
+
+class VaultError(MedLedgerError):
+    """The vault cannot store or return a blob."""
+
+
+class TypedDataError(MedLedgerError):
+    """EIP-712 typed data cannot be built or signed: a field is malformed or out of range, or the key is invalid."""
