@@ -167,8 +167,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     /// @inheritdoc IConsentRegistry
     function closeBreakGlass(address patient, address provider) external {
         _checkPatientOrGuardian(patient, msg.sender);
-        BreakGlass storage window = _breakGlass[patient][provider];
-        if (block.timestamp >= window.expiresAt) revert BreakGlassNotOpen(patient, provider);
+        if (block.timestamp >= _breakGlass[patient][provider].expiresAt) revert BreakGlassNotOpen(patient, provider);
         delete _breakGlass[patient][provider];
         emit BreakGlassClosed(patient, provider, msg.sender);
     }
@@ -190,7 +189,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         // purposes / data classes simply match nothing.
         uint8 purposeBit = uint8(1) << purpose;
         uint16 classBit = uint16(1) << dataClass;
-        Consent storage consent = _consents[patient][grantee];
+        Consent memory consent = _consents[patient][grantee]; // one SLOAD: the struct is one slot
         if (
             consent.purposes & purposeBit != 0 && consent.dataClasses & classBit != 0
                 && consent.validFrom <= block.timestamp
@@ -276,23 +275,21 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         if (actor != patient && !_guardians[patient][actor]) revert NotPatientOrGuardian(patient, actor);
     }
 
-    /// @dev Same rules as OpenZeppelin's `SignatureChecker.isValidSignatureNow`: an account without code
-    /// must have produced a canonical (low-s) ECDSA signature, an account with code must answer the
-    /// ERC-1271 magic value. Inlined because OpenZeppelin 5.4's SignatureChecker imports `Bytes`, which
-    /// uses `mcopy` and so does not compile for the Shanghai EVM that Ganache runs.
+    /// @dev Accepts a canonical (low-s) ECDSA signature by `signer`, else asks `signer` as an ERC-1271
+    /// contract wallet and requires the exact magic value. ECDSA goes first so EOAs skip the cold
+    /// EXTCODESIZE; an account without code answers the static call with empty data, which fails the
+    /// length check. Written out instead of OpenZeppelin 5.4's `SignatureChecker` because that library
+    /// imports `Bytes`, which uses `mcopy` and does not compile for the Shanghai EVM that Ganache runs.
     function _checkSignature(address signer, bytes32 structHash, bytes calldata signature) private view {
         bytes32 digest = _hashTypedDataV4(structHash);
-        bool valid;
-        if (signer.code.length == 0) {
-            (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
-            valid = err == ECDSA.RecoverError.NoError && recovered == signer;
-        } else {
-            (bool success, bytes memory result) =
-                signer.staticcall(abi.encodeCall(IERC1271.isValidSignature, (digest, signature)));
-            valid = success && result.length >= 32
-                && abi.decode(result, (bytes32)) == bytes32(IERC1271.isValidSignature.selector);
-        }
-        if (!valid) revert InvalidSignature(signer);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == signer) return;
+        (bool success, bytes memory result) =
+            signer.staticcall(abi.encodeCall(IERC1271.isValidSignature, (digest, signature)));
+        if (
+            !success || result.length < 32
+                || abi.decode(result, (bytes32)) != bytes32(IERC1271.isValidSignature.selector)
+        ) revert InvalidSignature(signer);
     }
 
     function _setMaxBreakGlassDuration(uint32 duration) private {

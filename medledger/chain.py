@@ -107,7 +107,6 @@ class Chain:
             )
             w3 = Web3(provider)
         self.w3 = w3
-        self._nonces: dict[str, int] = {}
 
     # ----------------------------------------------------------------- connection
     @cached_property
@@ -207,10 +206,9 @@ class Chain:
         return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
     def _next_nonce(self, address: str) -> int:
-        pending = int(self.w3.eth.get_transaction_count(address, "pending"))
-        nonce = max(pending, self._nonces.get(address, 0))
-        self._nonces[address] = nonce + 1
-        return nonce
+        # The node's pending count: transact() waits for each receipt, so this is always current
+        # (and stays right when a development chain is reverted to a snapshot).
+        return int(self.w3.eth.get_transaction_count(address, "pending"))
 
     def transact(self, signer: Signer, fn: Any = None, *, tx: dict | None = None, gas: int | None = None) -> TxResult:
         """Estimates, signs, sends and waits for one transaction (a contract call or a raw `tx`)."""
@@ -233,10 +231,8 @@ class Chain:
             message = str(exc)
             if "revert" in message.lower():
                 raise self._revert_from(exc) from None
-            self._nonces.pop(signer.address, None)
             raise ChainError(f"the node refused the transaction: {message}") from None
         except TRANSIENT as exc:
-            self._nonces.pop(signer.address, None)
             raise ChainError(f"RPC {self.settings.rpc_url} failed: {type(exc).__name__}") from None
         return self.wait(tx_hash, built)
 

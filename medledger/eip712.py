@@ -6,6 +6,7 @@ a raw private key, returning the 65-byte `r || s || v` signature the contract ta
 
 The type strings here must match `GRANT_TYPEHASH` / `REVOKE_TYPEHASH` in contracts/ConsentRegistry.sol.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,7 +77,9 @@ class ConsentDomain:
 
     def __post_init__(self) -> None:
         _uint("chain_id", self.chain_id, 256)
-        object.__setattr__(self, "verifying_contract", _address("verifying_contract", self.verifying_contract))
+        object.__setattr__(
+            self, "verifying_contract", _address("verifying_contract", self.verifying_contract)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,7 +136,7 @@ class GrantRequest:
 
 @dataclass(frozen=True)
 class RevokeRequest:
-    """The `Revoke` message: `signer` (the patient or a guardian) revokes `grantee`'s consent for `patient`."""
+    """The `Revoke` message: `signer` (the patient or a guardian) revokes `grantee`'s consent."""
 
     patient: str
     grantee: str
@@ -157,7 +160,9 @@ class RevokeRequest:
         }
 
 
-def _typed_data(domain: ConsentDomain, primary_type: str, fields: list[dict[str, str]], message: dict) -> dict:
+def _typed_data(
+    domain: ConsentDomain, primary_type: str, fields: list[dict[str, str]], message: dict
+) -> dict:
     return {
         "types": {"EIP712Domain": EIP712_DOMAIN_FIELDS, primary_type: fields},
         "primaryType": primary_type,

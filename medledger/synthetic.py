@@ -55,7 +55,8 @@ _CONDITIONS = [
     ("M54.50", "Low back pain, unspecified", "279039007", "Low back pain"),
     ("J06.9", "Acute upper respiratory infection, unspecified", "54150009", "Upper respiratory infection"),
     ("E66.9", "Obesity, unspecified", "414916001", "Obesity"),
-    ("K21.9", "Gastro-esophageal reflux disease without esophagitis", "235595009", "Gastroesophageal reflux disease"),
+    ("K21.9", "Gastro-esophageal reflux disease without esophagitis", "235595009",
+     "Gastroesophageal reflux disease"),
     ("G43.909", "Migraine, unspecified, not intractable", "37796009", "Migraine"),
 ]
 
@@ -76,12 +77,15 @@ _LABS = [
 
 # (RxNorm code, display, dose text, per day)
 _MEDICATIONS = [
-    ("860975", "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet", "Take 1 tablet by mouth daily with evening meal", 1),
+    ("860975", "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
+     "Take 1 tablet by mouth daily with evening meal", 1),
     ("314076", "lisinopril 10 MG Oral Tablet", "Take 1 tablet by mouth once daily", 1),
     ("617312", "atorvastatin 10 MG Oral Tablet", "Take 1 tablet by mouth at bedtime", 1),
     ("197361", "amlodipine 5 MG Oral Tablet", "Take 1 tablet by mouth once daily", 1),
-    ("745679", "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler", "Inhale 2 puffs every 4 to 6 hours as needed", 4),
-    ("310965", "ibuprofen 200 MG Oral Tablet", "Take 1 to 2 tablets by mouth every 6 hours as needed for pain", 4),
+    ("745679", "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler",
+     "Inhale 2 puffs every 4 to 6 hours as needed", 4),
+    ("310965", "ibuprofen 200 MG Oral Tablet",
+     "Take 1 to 2 tablets by mouth every 6 hours as needed for pain", 4),
     ("198211", "simvastatin 40 MG Oral Tablet", "Take 1 tablet by mouth in the evening", 1),
     ("313782", "acetaminophen 325 MG Oral Tablet", "Take 2 tablets by mouth every 6 hours as needed", 4),
 ]
@@ -174,7 +178,8 @@ def _patient(rng: random.Random, patient_address: str, version: FhirVersion) -> 
         "address": [{
             "use": "home", "type": "physical",
             "line": [f"{rng.randrange(10, 9999)} {rng.choice(_STREETS)}", f"Apt {rng.randrange(1, 40)}"],
-            "city": city, "state": state, "postalCode": f"{zip3}{rng.randrange(10, 100):02d}", "country": "US",
+            "city": city, "state": state, "postalCode": f"{zip3}{rng.randrange(10, 100):02d}",
+            "country": "US",
         }],
         "maritalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus",
                                       "code": rng.choice(["M", "S", "W", "D"])}]},
@@ -370,7 +375,8 @@ def claim_resource(
     if procedures is None:
         procedures = rng.sample(_PROCEDURES, rng.randrange(2, 7))
     diagnoses, procedures = list(diagnoses), list(procedures)
-    when = created or datetime(2025, 1, 1, 9, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(0, 525600))
+    when = created or (datetime(2025, 1, 1, 9, tzinfo=timezone.utc)
+                       + timedelta(minutes=rng.randrange(0, 525600)))
     items: list[dict[str, Any]] = []
     total_cents = 0
     for seq, (cpt, display, price) in enumerate(procedures, start=1):
@@ -408,7 +414,8 @@ def claim_resource(
                                  "code": "normal"}]},
         "diagnosis": [
             {"sequence": i,
-             "diagnosisCodeableConcept": {"coding": [{"system": ICD10_SYSTEM, "code": code, "display": disp}]},
+             "diagnosisCodeableConcept": {
+                 "coding": [{"system": ICD10_SYSTEM, "code": code, "display": disp}]},
              "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
                                    "code": "principal" if i == 1 else "clinical"}]}]}
             for i, (code, disp) in enumerate(diagnoses, start=1)
@@ -430,7 +437,8 @@ def patient_bundle(
     version: FhirVersion = "R5",
     bundle_type: Literal["collection", "transaction"] = "collection",
 ) -> dict[str, Any]:
-    """A patient's visit as a FHIR Bundle (9-20 KB of canonical JSON, about 14 KB on average), deterministic in ``seed``.
+    """A patient's visit as a FHIR Bundle, deterministic in ``seed``: 8-20 KB of canonical JSON,
+    about 14 KB on average.
 
     Contains Patient, Practitioner, two Organizations (clinic and payer), Coverage, Encounter,
     1-3 Conditions (ICD-10 + SNOMED), 1-5 lab Observations (LOINC), 0-2 MedicationRequests
@@ -506,7 +514,8 @@ def patient_bundle(
 
 @dataclass(frozen=True)
 class PhiFields:
-    """The plaintext PHI values of a Bundle, grouped by kind (every value as a string)."""
+    """The plaintext PHI values of a Bundle, grouped by kind (every value as a string, exactly as
+    it appears in the canonical JSON; amounts in RFC 8785 number form)."""
 
     names: tuple[str, ...]
     birth_dates: tuple[str, ...]
@@ -527,8 +536,10 @@ class PhiFields:
 
 
 def _amount_text(value: Any) -> str:
-    number = float(value)
-    return f"{number:.2f}"
+    """An amount as it appears in the canonical JSON (RFC 8785 number form: 12.5, 128)."""
+    import rfc8785
+
+    return rfc8785.dumps(value).decode()
 
 
 def _codings(node: Any) -> Iterable[Mapping[str, Any]]:

@@ -1,10 +1,10 @@
 """ConsentRegistry: grants, scope, validity, revocation, guardians, break-glass and registry status."""
+
 import brownie
 import pytest
 from brownie import ZERO_ADDRESS, chain
-from eth_utils import keccak
-
 from conftest import BREAK_GLASS_MAX, custom_error
+from eth_utils import keccak
 
 TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE = range(6)
 PURPOSES = range(6)
@@ -65,8 +65,14 @@ def test_grant_stores_scope_and_emits_history(consent, patient, provider):
     tx = consent.grant(patient, provider, purposes, classes, 0, valid_until, DOC, {"from": patient})
     assert tx.gas_used <= 55_000, tx.gas_used
     assert tx.events["ConsentGranted"] == {
-        "patient": patient, "grantee": provider, "actor": patient, "purposes": purposes,
-        "dataClasses": classes, "validFrom": 0, "validUntil": valid_until, "consentDocHash": "0x" + DOC.hex(),
+        "patient": patient,
+        "grantee": provider,
+        "actor": patient,
+        "purposes": purposes,
+        "dataClasses": classes,
+        "validFrom": 0,
+        "validUntil": valid_until,
+        "consentDocHash": "0x" + DOC.hex(),
     }
     assert consent.consentOf(patient, provider) == (purposes, classes, 0, valid_until, tx.timestamp)
     assert live_matrix(consent, patient, provider) == expected(purposes, classes)
@@ -86,7 +92,9 @@ def test_sensitive_classes_need_their_own_bit(consent, patient, provider):
     for cls in SENSITIVE:
         for purpose in PURPOSES:
             assert not consent.hasConsent(patient, provider, purpose, cls)
-    consent.grant(patient, provider, mask(TREAT), NON_SENSITIVE_MASK | mask(GENOMICS), 0, 0, DOC, {"from": patient})
+    consent.grant(
+        patient, provider, mask(TREAT), NON_SENSITIVE_MASK | mask(GENOMICS), 0, 0, DOC, {"from": patient}
+    )
     assert consent.hasConsent(patient, provider, TREAT, GENOMICS)
     assert not consent.hasConsent(patient, provider, TREAT, MENTAL_HEALTH)
     assert not consent.hasConsent(patient, provider, TREAT, SUBSTANCE_USE)
@@ -115,23 +123,33 @@ def test_grant_validates_input(consent, patient, provider):
         consent.grant(ZERO_ADDRESS, provider, 1, 1, 0, 0, DOC, {"from": patient})
 
 
-def test_only_patient_or_guardian_grants_and_revokes(consent, patient, patient2, provider, stranger, guardian):
+def test_only_patient_or_guardian_grants_and_revokes(
+    consent, patient, patient2, provider, stranger, guardian
+):
     for actor in (stranger, provider, patient2, guardian):
-        with brownie.reverts(custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)):
+        with brownie.reverts(
+            custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
+        ):
             consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": actor})
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
     for actor in (stranger, provider, guardian):
-        with brownie.reverts(custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)):
+        with brownie.reverts(
+            custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
+        ):
             consent.revoke(patient, provider, {"from": actor})
     assert consent.hasConsent(patient, provider, TREAT, DEMOGRAPHICS)
 
 
 def test_regrant_narrows_and_widens(consent, patient, provider):
-    consent.grant(patient, provider, mask(TREAT, HOPERAT), mask(LABS, NOTES, IMAGING), 0, 0, DOC, {"from": patient})
+    consent.grant(
+        patient, provider, mask(TREAT, HOPERAT), mask(LABS, NOTES, IMAGING), 0, 0, DOC, {"from": patient}
+    )
     narrow = consent.grant(patient, provider, mask(TREAT), mask(LABS), 0, 0, DOC, {"from": patient})
     assert narrow.events["ConsentGranted"]["purposes"] == mask(TREAT)
     assert live_matrix(consent, patient, provider) == {(TREAT, LABS)}
-    consent.grant(patient, provider, mask(TREAT, HRESCH), mask(LABS, MEDICATIONS), 0, 0, DOC, {"from": patient})
+    consent.grant(
+        patient, provider, mask(TREAT, HRESCH), mask(LABS, MEDICATIONS), 0, 0, DOC, {"from": patient}
+    )
     assert live_matrix(consent, patient, provider) == expected(mask(TREAT, HRESCH), mask(LABS, MEDICATIONS))
 
 
@@ -257,12 +275,16 @@ def test_appoint_and_remove_guardian(consent, patient, guardian):
     tx = consent.appointGuardian(guardian, {"from": patient})
     assert tx.events["GuardianAppointed"] == {"patient": patient, "guardian": guardian, "actor": patient}
     assert consent.isGuardian(patient, guardian)
-    with brownie.reverts(custom_error("GuardianAlreadyAppointed(address,address)", patient.address, guardian.address)):
+    with brownie.reverts(
+        custom_error("GuardianAlreadyAppointed(address,address)", patient.address, guardian.address)
+    ):
         consent.appointGuardian(guardian, {"from": patient})
     tx = consent.removeGuardian(guardian, {"from": patient})
     assert tx.events["GuardianRemoved"] == {"patient": patient, "guardian": guardian, "actor": patient}
     assert not consent.isGuardian(patient, guardian)
-    with brownie.reverts(custom_error("GuardianNotAppointed(address,address)", patient.address, guardian.address)):
+    with brownie.reverts(
+        custom_error("GuardianNotAppointed(address,address)", patient.address, guardian.address)
+    ):
         consent.removeGuardian(guardian, {"from": patient})
 
 
@@ -287,7 +309,9 @@ def test_guardian_grants_and_revokes_for_patient(consent, patient, guardian, pro
 def test_guardianship_is_per_patient(consent, patient, patient2, guardian, provider):
     consent.appointGuardian(guardian, {"from": patient})
     assert not consent.isGuardian(patient2, guardian)
-    with brownie.reverts(custom_error("NotPatientOrGuardian(address,address)", patient2.address, guardian.address)):
+    with brownie.reverts(
+        custom_error("NotPatientOrGuardian(address,address)", patient2.address, guardian.address)
+    ):
         consent.grant(patient2, provider, 1, 1, 0, 0, DOC, {"from": guardian})
 
 
@@ -297,7 +321,9 @@ def test_guardian_cannot_appoint_or_remove_guardians_for_patient(consent, patien
     consent.appointGuardian(stranger, {"from": guardian})
     assert consent.isGuardian(guardian, stranger)
     assert not consent.isGuardian(patient, stranger)
-    with brownie.reverts(custom_error("GuardianNotAppointed(address,address)", guardian.address, guardian.address)):
+    with brownie.reverts(
+        custom_error("GuardianNotAppointed(address,address)", guardian.address, guardian.address)
+    ):
         consent.removeGuardian(guardian, {"from": guardian})
     assert consent.isGuardian(patient, guardian)
 
@@ -306,7 +332,9 @@ def test_removed_guardian_loses_powers(consent, patient, guardian, provider):
     consent.appointGuardian(guardian, {"from": patient})
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": guardian})
     consent.removeGuardian(guardian, {"from": patient})
-    with brownie.reverts(custom_error("NotPatientOrGuardian(address,address)", patient.address, guardian.address)):
+    with brownie.reverts(
+        custom_error("NotPatientOrGuardian(address,address)", patient.address, guardian.address)
+    ):
         consent.revoke(patient, provider, {"from": guardian})
     # What the guardian granted while appointed stays until the patient changes it.
     assert consent.hasConsent(patient, provider, TREAT, DEMOGRAPHICS)
@@ -319,10 +347,15 @@ def test_break_glass_grants_etreat_on_non_sensitive_classes(consent, patient, pr
     tx = consent.openBreakGlass(patient, 4 * HOUR, REASON, {"from": provider})
     expires = tx.timestamp + 4 * HOUR
     assert tx.events["BreakGlassOpened"] == {
-        "patient": patient, "provider": provider, "reasonCode": "0x" + REASON.hex(), "expiresAt": expires,
+        "patient": patient,
+        "provider": provider,
+        "reasonCode": "0x" + REASON.hex(),
+        "expiresAt": expires,
     }
     assert consent.breakGlassOf(patient, provider) == (tx.timestamp, expires)
-    assert live_matrix(consent, patient, provider) == {(ETREAT, c) for c in DATA_CLASSES if c not in SENSITIVE}
+    assert live_matrix(consent, patient, provider) == {
+        (ETREAT, c) for c in DATA_CLASSES if c not in SENSITIVE
+    }
 
 
 def test_break_glass_expires(consent, patient, provider):
@@ -331,7 +364,9 @@ def test_break_glass_expires(consent, patient, provider):
     assert consent.hasConsent(patient, provider, ETREAT, LABS)
     chain.mine(timestamp=tx.timestamp + HOUR)
     assert not consent.hasConsent(patient, provider, ETREAT, LABS)
-    with brownie.reverts(custom_error("BreakGlassNotOpen(address,address)", patient.address, provider.address)):
+    with brownie.reverts(
+        custom_error("BreakGlassNotOpen(address,address)", patient.address, provider.address)
+    ):
         consent.closeBreakGlass(patient, provider, {"from": patient})
     reopened = consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     assert consent.breakGlassOf(patient, provider) == (reopened.timestamp, reopened.timestamp + HOUR)
@@ -341,7 +376,9 @@ def test_break_glass_expires(consent, patient, provider):
 def test_break_glass_duration_bounds(consent, admin, patient, provider):
     with brownie.reverts(custom_error("InvalidBreakGlassDuration(uint32,uint32)", 0, BREAK_GLASS_MAX)):
         consent.openBreakGlass(patient, 0, REASON, {"from": provider})
-    with brownie.reverts(custom_error("InvalidBreakGlassDuration(uint32,uint32)", BREAK_GLASS_MAX + 1, BREAK_GLASS_MAX)):
+    with brownie.reverts(
+        custom_error("InvalidBreakGlassDuration(uint32,uint32)", BREAK_GLASS_MAX + 1, BREAK_GLASS_MAX)
+    ):
         consent.openBreakGlass(patient, BREAK_GLASS_MAX + 1, REASON, {"from": provider})
     consent.setMaxBreakGlassDuration(2 * HOUR, {"from": admin})
     with brownie.reverts(custom_error("InvalidBreakGlassDuration(uint32,uint32)", 2 * HOUR + 1, 2 * HOUR)):
@@ -358,12 +395,16 @@ def test_break_glass_validation(consent, patient, provider):
     tx = consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     expires = tx.timestamp + HOUR
     with brownie.reverts(
-        custom_error("BreakGlassAlreadyOpen(address,address,uint40)", patient.address, provider.address, expires)
+        custom_error(
+            "BreakGlassAlreadyOpen(address,address,uint40)", patient.address, provider.address, expires
+        )
     ):
         consent.openBreakGlass(patient, 2 * HOUR, REASON, {"from": provider})
 
 
-def test_only_active_providers_open_break_glass(consent, care, registrar, patient, provider, insurer, arbiter, stranger):
+def test_only_active_providers_open_break_glass(
+    consent, care, registrar, patient, provider, insurer, arbiter, stranger
+):
     for account in (insurer, arbiter, stranger, patient):
         with brownie.reverts(custom_error("NotActiveProvider(address)", account.address)):
             consent.openBreakGlass(patient, HOUR, REASON, {"from": account})
@@ -385,7 +426,9 @@ def test_patient_or_guardian_closes_break_glass(consent, patient, guardian, prov
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider2})
     for actor in (stranger, provider):
-        with brownie.reverts(custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)):
+        with brownie.reverts(
+            custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
+        ):
             consent.closeBreakGlass(patient, provider, {"from": actor})
     tx = consent.closeBreakGlass(patient, provider, {"from": patient})
     assert tx.events["BreakGlassClosed"] == {"patient": patient, "provider": provider, "actor": patient}
@@ -394,7 +437,9 @@ def test_patient_or_guardian_closes_break_glass(consent, patient, guardian, prov
     tx = consent.closeBreakGlass(patient, provider2, {"from": guardian})
     assert tx.events["BreakGlassClosed"]["actor"] == guardian
     assert not consent.hasConsent(patient, provider2, ETREAT, LABS)
-    with brownie.reverts(custom_error("BreakGlassNotOpen(address,address)", patient.address, provider2.address)):
+    with brownie.reverts(
+        custom_error("BreakGlassNotOpen(address,address)", patient.address, provider2.address)
+    ):
         consent.closeBreakGlass(patient, provider2, {"from": patient})
 
 

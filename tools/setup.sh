@@ -98,3 +98,8 @@ if ! grep -q "id: medledger-anvil" "$netcfg" 2>/dev/null; then
      default_balance=1000000 chain_id=31337 mnemonic="$MNEMONIC" >/dev/null) \
     || die "could not add the medledger-anvil brownie network"
 fi
+# A local node registered as a *live* network: tests exercise the live-network deploy path on it.
+if ! grep -q "id: medledger-local-live" "$netcfg" 2>/dev/null; then
+  (cd /tmp && "$VENV/bin/brownie" networks add Ethereum medledger-local-live host=http://127.0.0.1:8555 \
+     chainid=1338 >/dev/null) || die "could not add the medledger-local-live brownie network"
+fi

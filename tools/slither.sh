@@ -69,5 +69,5 @@ if ! "$VENV/bin/slither" "$target" \
 fi
 gate_args=()
 [ "$strict" = 1 ] && gate_args+=(--strict)
-exec "$VENV/bin/python" tools/slither_gate.py --json reports/slither.json \
+exec "$VENV/bin/python" tools/slither_gate.py --json reports/slither.json --targets "${target%/}/*.sol" \
   --triage docs/SLITHER_TRIAGE.md --summary reports/slither-summary.md "${gate_args[@]}"

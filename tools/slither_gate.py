@@ -15,7 +15,9 @@ Only the standard library is used, so any Python 3.10+ can run it.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import re
 import sys
 from collections import Counter, defaultdict
@@ -164,14 +166,29 @@ def load_triage(path: Path) -> list[TriageEntry]:
 
 
 DECLARATION = re.compile(r"^\s*(?:abstract\s+)?(?:contract|interface|library)\s+([A-Za-z_]\w*)", re.MULTILINE)
+IMPORT = re.compile(r"""^\s*import\s+(?:[^'"]*?\bfrom\s+)?["']([^"']+)["']""", re.MULTILINE)
 
 
-def declared_contracts(globs: list[str]) -> list[str]:
-    """Names of the contracts, interfaces and libraries declared in the project's own sources."""
+def analysed_sources(targets: list[str]) -> set[Path]:
+    """The target files plus every project file they import, transitively (what slither compiled)."""
+    todo = [Path(p) for pattern in targets for p in sorted(glob.glob(pattern))]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.exists():
+            continue
+        seen.add(path)
+        for spec in IMPORT.findall(path.read_text(encoding="utf-8", errors="replace")):
+            if spec.startswith("."):  # package imports (@openzeppelin/...) are dependencies
+                todo.append(Path(os.path.normpath(path.parent / spec)))
+    return seen
+
+
+def declared_contracts(paths: set[Path]) -> list[str]:
+    """Names of the contracts, interfaces and libraries declared in ``paths``."""
     names: set[str] = set()
-    for pattern in globs:
-        for path in Path().glob(pattern):
-            names.update(DECLARATION.findall(path.read_text(encoding="utf-8", errors="replace")))
+    for path in paths:
+        names.update(DECLARATION.findall(path.read_text(encoding="utf-8", errors="replace")))
     return sorted(names)
 
 
@@ -185,17 +202,27 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=Path("reports/slither.json"), help="slither --json output")
+    parser.add_argument(
+        "--json", type=Path, default=Path("reports/slither.json"), help="slither --json output"
+    )
     parser.add_argument("--triage", type=Path, default=Path("docs/SLITHER_TRIAGE.md"))
     parser.add_argument("--summary", type=Path, default=Path("reports/slither-summary.md"))
+    parser.add_argument(
+        "--targets",
+        nargs="*",
+        default=["contracts/*.sol"],
+        help="globs of what slither was run on; their contracts are listed even without findings",
+    )
     parser.add_argument(
         "--sources",
         nargs="*",
         default=["contracts/*.sol", "interfaces/*.sol"],
-        help="globs of the project's own sources; their contracts are listed even without findings",
+        help="globs of all own sources; those slither did not see are named in the summary",
     )
     parser.add_argument(
-        "--strict", action="store_true", help="also fail on unexplained Low/Informational/Optimization findings"
+        "--strict",
+        action="store_true",
+        help="also fail on unexplained Low/Informational/Optimization findings",
     )
     args = parser.parse_args(argv)
 
@@ -227,16 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     # --- by impact
     total = Counter(f.impact for f in findings)
     open_ = Counter(f.impact for f in unexplained)
-    impact_rows = [
-        [imp, str(total[imp]), str(total[imp] - open_[imp]), str(open_[imp])]
-        for imp in IMPACTS
-    ]
+    impact_rows = [[imp, str(total[imp]), str(total[imp] - open_[imp]), str(open_[imp])] for imp in IMPACTS]
     impact_table = _table(["Impact", "Findings", "Triaged", "Unexplained"], impact_rows)
 
     # --- by contract
     per: dict[str, Counter[str]] = defaultdict(Counter)
-    for name in declared_contracts(args.sources):
+    analysed = analysed_sources(args.targets)
+    for name in declared_contracts({p for p in analysed if not NOT_OWN.search(p.as_posix())}):
         per[name] = Counter()
+    unseen = sorted({Path(p) for g in args.sources for p in glob.glob(g)} - analysed)
     for f in findings:
         per[f.contract][f.impact] += 1
     contract_rows = [[c] + [str(per[c][imp]) for imp in IMPACTS] for c in sorted(per)]
@@ -251,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             for f in unexplained
         ]
         lines.append("")
+    if unseen:
+        names = ", ".join(p.as_posix() for p in unseen)
+        lines += [f"Not analysed (no contract in {' '.join(args.targets)} imports them): {names}", ""]
     if stale:
         lines += ["## Stale triage entries (match no finding; remove them)", ""]
         lines += [f"- line {t.line}: `{t.detector}` {t.contract}.{t.function}" for t in stale]
@@ -258,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "FAIL" if blocking else "PASS"
     mode = "strict: every finding must be triaged" if args.strict else "High/Medium must be triaged"
     lines.append(
-        f"{verdict} ({mode}); {len(findings)} own-code finding(s), {foreign} dependency-only result(s) ignored."
+        f"{verdict} ({mode}); {len(findings)} own-code finding(s), "
+        f"{foreign} dependency-only result(s) ignored."
     )
     text = "\n".join(lines) + "\n"
     args.summary.parent.mkdir(parents=True, exist_ok=True)
@@ -266,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text, end="")
     if blocking:
         print(
-            f"slither gate: {len(blocking)} unexplained finding(s): fix them or explain each in {args.triage} "
-            "(detector + contract + function).",
+            f"slither gate: {len(blocking)} unexplained finding(s): fix them or explain each in "
+            f"{args.triage} (detector + contract + function).",
             file=sys.stderr,
         )
         return 1

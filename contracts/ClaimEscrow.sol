@@ -1,0 +1,762 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IClaimEscrow} from "../interfaces/IClaimEscrow.sol";
+import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
+import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+
+/**
+ * @title ClaimEscrow
+ * @notice Holds insurers' stablecoin, turns adjudicated claims into provider payouts and keeps
+ * contested amounts encumbered until the dispute window closes or an arbiter rules.
+ * Accounting invariant: token balance >= sum(free) + sum(encumbered) + sum(owed) (equality unless
+ * someone transfers tokens to the escrow directly).
+ * @dev Design notes (see docs/ESCROW.md):
+ * - Money is encumbered only by an adjudication: nothing is reserved at submission, so insurers
+ *   fund claims as they approve them; a partial approval or denial reserves the contested rest.
+ * - Incoming tokens are credited by balance delta (fee-on-transfer safe); outgoing payments bear
+ *   the token's own fee, if any.
+ * - One slot `_control` holds the re-entrancy lock, the pause flag and the escrow clock, so the
+ *   guard, the pause check and "what time is it" cost a single cold read. A pause stops the clock.
+ * - Every function that moves tokens holds the lock and writes its effects before the transfer;
+ *   the only writes after an external call are the balance-delta credit of a deposit and the
+ *   undo of a failed push, both under the lock.
+ */
+contract ClaimEscrow is IClaimEscrow, AccessControl {
+    using SafeERC20 for IERC20;
+
+    /// @notice May pause and unpause the escrow.
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    /// @notice Shortest / longest prompt-pay window an insurer may set.
+    uint32 public constant MIN_PROMPT_PAY_WINDOW = 1 days;
+    uint32 public constant MAX_PROMPT_PAY_WINDOW = 90 days;
+    /// @notice Shortest / longest dispute window an insurer may set.
+    uint32 public constant MIN_DISPUTE_WINDOW = 7 days;
+    uint32 public constant MAX_DISPUTE_WINDOW = 180 days;
+    /// @notice Shortest benefit period of a per-period limit.
+    uint32 public constant MIN_PERIOD_LENGTH = 1 hours;
+    /// @notice Gas forwarded to a push payment: a payee (or token hook) can never starve the caller.
+    uint256 public constant PUSH_GAS = 150_000;
+    /// @notice X12 CARC 119, "benefit maximum for this time period or occurrence has been reached":
+    /// the reason recorded when a deemed approval is capped by the coverage limits.
+    uint16 public constant CARC_BENEFIT_MAXIMUM = 119;
+
+    uint8 private constant _TREAT = 0;
+    uint8 private constant _HPAYMT = 2;
+    uint8 private constant _BILLING = 7;
+    uint16 private constant _DEFINED_DATA_CLASSES = 0x07ff;
+    uint8 private constant _FREQ_ORIGINAL = 1;
+    uint8 private constant _FREQ_REPLACEMENT = 7;
+    uint8 private constant _FREQ_VOID = 8;
+    uint8 private constant _UNLOCKED = 1;
+    uint8 private constant _LOCKED = 2;
+
+    /// @dev Lock, pause flag and escrow clock in one slot. Escrow time = now - pausedFor (frozen at
+    /// pausedAt - pausedFor while paused). `lock` is never zero, so locking never pays a fresh-slot write.
+    struct Control {
+        uint8 lock;
+        bool paused;
+        uint40 pausedAt;
+        uint40 pausedFor;
+    }
+
+    /// @notice The CareRegistry consulted for every party's role and status.
+    ICareRegistry public immutable registry;
+    /// @notice The ConsentRegistry consulted for patients' consent.
+    IConsentRegistry public immutable consent;
+    /// @notice The RecordRegistry whose anchors justify claims.
+    IRecordRegistry public immutable records;
+    /// @notice The stablecoin held in escrow.
+    IERC20 public immutable token;
+
+    Control private _control;
+    uint40 private _lastCoverageId;
+    mapping(bytes32 claimId => Claim) private _claims;
+    mapping(bytes32 serviceKey => bytes32 claimId) private _serviceClaims;
+    mapping(address insurer => InsurerAccount) private _insurers;
+    mapping(address provider => ProviderAccount) private _providers;
+    mapping(address insurer => InsurerTerms) private _terms;
+    mapping(address insurer => mapping(address patient => Enrolment)) private _enrolments;
+    mapping(uint40 coverageId => Coverage) private _coverages;
+
+    /// @dev Mutating entry point that is blocked while paused.
+    modifier whenLive() {
+        _enter(true);
+        _;
+        _control.lock = _UNLOCKED;
+    }
+
+    /// @dev Mutating entry point that stays open while paused (withdrawals of owed / free money).
+    modifier guarded() {
+        _enter(false);
+        _;
+        _control.lock = _UNLOCKED;
+    }
+
+    /// @param registry_ The CareRegistry.
+    /// @param consent_ The ConsentRegistry.
+    /// @param records_ The RecordRegistry.
+    /// @param token_ The ERC-20 stablecoin (immutable; must be a deployed contract).
+    /// @param admin Receives DEFAULT_ADMIN_ROLE and PAUSER_ROLE.
+    constructor(
+        ICareRegistry registry_,
+        IConsentRegistry consent_,
+        IRecordRegistry records_,
+        IERC20 token_,
+        address admin
+    ) {
+        if (
+            address(registry_) == address(0) || address(consent_) == address(0) || address(records_) == address(0)
+                || admin == address(0) || address(token_).code.length == 0
+        ) revert InvalidConfiguration();
+        registry = registry_;
+        consent = consent_;
+        records = records_;
+        token = token_;
+        _control.lock = _UNLOCKED;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAUSER_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ insurers: configuration
+
+    /// @inheritdoc IClaimEscrow
+    function setTerms(InsurerTerms calldata terms) external whenLive {
+        _requireActive(msg.sender, ICareRegistry.Role.Insurer);
+        if (
+            terms.promptPayWindow < MIN_PROMPT_PAY_WINDOW || terms.promptPayWindow > MAX_PROMPT_PAY_WINDOW
+                || terms.disputeWindow < MIN_DISPUTE_WINDOW || terms.disputeWindow > MAX_DISPUTE_WINDOW
+                || terms.autoDataClasses & ~_DEFINED_DATA_CLASSES != 0 || terms.autoServiceMin > terms.autoServiceMax
+        ) revert InvalidTerms();
+        _terms[msg.sender] = terms;
+        emit InsurerTermsSet(msg.sender, terms);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function setCoverage(
+        address patient,
+        bytes32 policyHash,
+        uint40 validFrom,
+        uint40 validUntil,
+        uint96 perClaimLimit,
+        uint96 perPeriodLimit,
+        uint32 periodLength
+    ) external whenLive returns (uint40 coverageId) {
+        address insurer = msg.sender;
+        _requireActive(insurer, ICareRegistry.Role.Insurer);
+        if (_terms[insurer].promptPayWindow == 0) revert TermsNotSet(insurer);
+        if (patient == address(0)) revert ZeroAddress();
+        if (policyHash == bytes32(0)) revert EmptyHash();
+        if (
+            validUntil <= validFrom || validUntil <= block.timestamp || (perPeriodLimit == 0) != (periodLength == 0)
+                || (periodLength != 0 && periodLength < MIN_PERIOD_LENGTH)
+        ) revert InvalidCoverage();
+        coverageId = _enrolments[insurer][patient].coverageId;
+        if (coverageId == 0) coverageId = ++_lastCoverageId;
+        _enrolments[insurer][patient] = Enrolment(coverageId, validFrom, validUntil);
+        _coverages[coverageId] = Coverage({
+            insurer: insurer,
+            claimLimited: perClaimLimit != 0,
+            periodLimited: perPeriodLimit != 0,
+            periodStart: validFrom,
+            patient: patient,
+            perClaimLimit: perClaimLimit,
+            perPeriodLimit: perPeriodLimit,
+            periodUsed: 0,
+            periodIndex: 0,
+            periodLength: periodLength,
+            policyHash: policyHash
+        });
+        emit CoverageSet(
+            coverageId, insurer, patient, policyHash, validFrom, validUntil, perClaimLimit, perPeriodLimit, periodLength
+        );
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function endCoverage(address patient) external whenLive {
+        address insurer = msg.sender;
+        _requireActive(insurer, ICareRegistry.Role.Insurer);
+        Enrolment storage enrolment = _enrolments[insurer][patient];
+        if (enrolment.validUntil <= block.timestamp) revert CoverageInactive(insurer, patient);
+        uint40 endedAt = uint40(block.timestamp);
+        enrolment.validUntil = endedAt;
+        if (enrolment.validFrom > endedAt) enrolment.validFrom = endedAt;
+        emit CoverageEnded(insurer, patient, endedAt);
+    }
+
+    // ------------------------------------------------------------------ insurers: funds
+
+    /// @inheritdoc IClaimEscrow
+    function deposit(uint256 amount) external whenLive {
+        _requireActive(msg.sender, ICareRegistry.Role.Insurer);
+        _deposit(msg.sender, amount);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external whenLive {
+        _requireActive(msg.sender, ICareRegistry.Role.Insurer);
+        // A permit can be front-run (anyone may submit the signed permit first), which makes ours
+        // revert; that is harmless as long as the allowance is in place, so only then fail.
+        try IERC20Permit(address(token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
+        catch {
+            if (token.allowance(msg.sender, address(this)) < amount) revert PermitFailed(msg.sender, amount);
+        }
+        _deposit(msg.sender, amount);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function withdrawFree(uint256 amount) external guarded {
+        address insurer = msg.sender;
+        _requireActive(insurer, ICareRegistry.Role.Insurer);
+        if (amount == 0) revert ZeroAmount();
+        InsurerAccount storage account = _insurers[insurer];
+        uint256 free = account.free;
+        if (amount > free) revert InsufficientEscrow(insurer, amount, free);
+        // Checked above: amount <= free.
+        unchecked {
+            account.free = uint128(free - amount);
+        }
+        emit FundsWithdrawn(insurer, amount);
+        token.safeTransfer(insurer, amount);
+    }
+
+    // ------------------------------------------------------------------ providers
+
+    /// @inheritdoc IClaimEscrow
+    function setPushPayments(bool enabled) external whenLive {
+        _requireActive(msg.sender, ICareRegistry.Role.Provider);
+        _providers[msg.sender].pushPayments = enabled;
+        emit PushPaymentsSet(msg.sender, enabled);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function submitClaim(ClaimSubmission calldata submission) external whenLive returns (bytes32 claimId) {
+        address provider = msg.sender;
+        _requireActive(provider, ICareRegistry.Role.Provider);
+        if (submission.claimHash == bytes32(0)) revert EmptyHash();
+        claimId = _claimId(provider, submission.controlNumber);
+        Claim memory claim = _claims[claimId];
+        Enrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
+        uint40 coverageId = enrolment.coverageId;
+        uint8 frequency = submission.frequency;
+        uint16 revision;
+        if (frequency == _FREQ_ORIGINAL) {
+            if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
+        } else if (frequency == _FREQ_REPLACEMENT || frequency == _FREQ_VOID) {
+            if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
+            if (claim.coverageId != coverageId) revert ClaimMismatch(claimId);
+            if (frequency == _FREQ_VOID) {
+                _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Voided, 0, claim.revision);
+                emit ClaimVoided(claimId, provider, submission.claimHash);
+                return claimId;
+            }
+            revision = claim.revision + 1;
+        } else {
+            revert InvalidFrequency(frequency);
+        }
+        // An unknown pair has an all-zero enrolment, which is never in force.
+        if (block.timestamp < enrolment.validFrom || block.timestamp >= enrolment.validUntil) {
+            revert CoverageInactive(submission.insurer, submission.patient);
+        }
+        _submit(claimId, provider, coverageId, revision, submission);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function dispute(bytes32 controlNumber, bytes32 evidenceHash) external whenLive {
+        address provider = msg.sender;
+        _requireActive(provider, ICareRegistry.Role.Provider);
+        if (evidenceHash == bytes32(0)) revert EmptyHash();
+        bytes32 claimId = _claimId(provider, controlNumber);
+        Claim storage claim = _claims[claimId];
+        ClaimStatus status = claim.status;
+        if (status != ClaimStatus.Contestable) revert InvalidStatus(claimId, status);
+        uint40 deadline = claim.deadline;
+        if (_escrowTime() > deadline) revert DeadlinePassed(claimId, deadline);
+        claim.status = ClaimStatus.Disputed;
+        emit ClaimDisputed(claimId, provider, evidenceHash);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function withdraw(uint256 amount) external guarded {
+        _withdraw(msg.sender, amount, false);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function withdrawAll() external guarded {
+        _withdraw(msg.sender, 0, true);
+    }
+
+    // ------------------------------------------------------------------ adjudication
+
+    /// @inheritdoc IClaimEscrow
+    function adjudicate(
+        address provider,
+        bytes32 controlNumber,
+        uint16 revision,
+        uint96 approved,
+        PatientShare calldata share,
+        uint16[] calldata reasonCodes
+    ) external whenLive {
+        bytes32 claimId = _claimId(provider, controlNumber);
+        Claim memory claim = _claims[claimId];
+        if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
+        Coverage storage coverage = _coverages[claim.coverageId];
+        address insurer = coverage.insurer;
+        if (insurer != msg.sender) revert NotClaimInsurer(claimId, msg.sender);
+        if (claim.revision != revision) revert StaleRevision(claimId, revision, claim.revision);
+        if (_escrowTime() > claim.deadline) revert DeadlinePassed(claimId, claim.deadline);
+        _requireActive(insurer, ICareRegistry.Role.Insurer);
+
+        uint256 shareTotal = uint256(share.deductible) + share.coinsurance + share.copay;
+        if (approved + shareTotal > claim.amount) revert InvalidAdjudication(claim.amount, approved, shareTotal);
+        uint96 contested;
+        // Checked above: approved + shareTotal <= billed, so this neither underflows nor truncates.
+        unchecked {
+            contested = uint96(claim.amount - approved - shareTotal);
+        }
+        if (contested != 0 && reasonCodes.length == 0) revert MissingReasonCodes();
+        if (approved != 0) {
+            (uint256 headroom, uint32 period) = _headroom(coverage);
+            if (approved > headroom) revert CoverageLimitExceeded(insurer, coverage.patient, approved, headroom);
+            _recordUsage(coverage, period, approved);
+        }
+        if (shareTotal != 0) emit PatientResponsibility(claimId, share.deductible, share.coinsurance, share.copay);
+        _adjudicate(claimId, provider, insurer, claim, approved, contested, reasonCodes, Adjudication.Manual);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function finalizeDeemed(address provider, bytes32 controlNumber) external whenLive {
+        bytes32 claimId = _claimId(provider, controlNumber);
+        Claim memory claim = _claims[claimId];
+        if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
+        if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
+        _requireActive(provider, ICareRegistry.Role.Provider);
+
+        Coverage storage coverage = _coverages[claim.coverageId];
+        (uint256 headroom, uint32 period) = _headroom(coverage);
+        uint96 approved = claim.amount;
+        uint16[] memory reasonCodes;
+        if (approved > headroom) {
+            // headroom < approved <= type(uint96).max here, so the cast is lossless.
+            approved = uint96(headroom);
+            reasonCodes = new uint16[](1);
+            reasonCodes[0] = CARC_BENEFIT_MAXIMUM;
+        }
+        _recordUsage(coverage, period, approved);
+        _adjudicate(
+            claimId, provider, coverage.insurer, claim, approved, claim.amount - approved, reasonCodes, Adjudication.Deemed
+        );
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function resolveDispute(address provider, bytes32 controlNumber, uint96 award, bytes32 decisionHash)
+        external
+        whenLive
+    {
+        _requireActive(msg.sender, ICareRegistry.Role.Arbiter);
+        if (decisionHash == bytes32(0)) revert EmptyHash();
+        bytes32 claimId = _claimId(provider, controlNumber);
+        Claim memory claim = _claims[claimId];
+        if (claim.status != ClaimStatus.Disputed) revert InvalidStatus(claimId, claim.status);
+        if (award > claim.amount) revert AwardExceedsContested(award, claim.amount);
+        uint96 returned;
+        // Checked above: award <= contested.
+        unchecked {
+            returned = claim.amount - award;
+        }
+        address insurer = _coverages[claim.coverageId].insurer;
+        InsurerAccount memory account = _insurers[insurer];
+        // The contested amount leaves `encumbered`; what is not awarded goes back to `free`.
+        _insurers[insurer] = InsurerAccount(account.free + returned, account.encumbered - claim.amount);
+        _settle(claimId, claim);
+        emit DisputeResolved(claimId, msg.sender, award, returned, decisionHash);
+        _credit(provider, award, false);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function release(address provider, bytes32 controlNumber) external whenLive {
+        bytes32 claimId = _claimId(provider, controlNumber);
+        Claim memory claim = _claims[claimId];
+        if (claim.status != ClaimStatus.Contestable) revert InvalidStatus(claimId, claim.status);
+        if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
+        address insurer = _coverages[claim.coverageId].insurer;
+        InsurerAccount memory account = _insurers[insurer];
+        _insurers[insurer] = InsurerAccount(account.free + claim.amount, account.encumbered - claim.amount);
+        _settle(claimId, claim);
+        emit EncumbranceReleased(claimId, insurer, claim.amount);
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// @inheritdoc IClaimEscrow
+    function pause() external onlyRole(PAUSER_ROLE) {
+        Control storage control = _control;
+        if (control.paused) revert EnforcedPause();
+        control.paused = true;
+        control.pausedAt = uint40(block.timestamp);
+        emit EscrowPaused(msg.sender);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        Control storage control = _control;
+        if (!control.paused) revert ExpectedPause();
+        uint40 duration = uint40(block.timestamp) - control.pausedAt;
+        control.paused = false;
+        control.pausedFor += duration;
+        emit EscrowUnpaused(msg.sender, duration);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IClaimEscrow
+    function claimIdOf(address provider, bytes32 controlNumber) external pure returns (bytes32) {
+        return _claimId(provider, controlNumber);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function claimOf(bytes32 claimId) external view returns (Claim memory) {
+        return _claims[claimId];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function serviceClaimOf(bytes32 recordId, uint16 serviceCode) external view returns (bytes32) {
+        return _serviceClaims[_serviceKey(recordId, serviceCode)];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function insurerAccountOf(address insurer) external view returns (InsurerAccount memory) {
+        return _insurers[insurer];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function providerAccountOf(address provider) external view returns (ProviderAccount memory) {
+        return _providers[provider];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function termsOf(address insurer) external view returns (InsurerTerms memory) {
+        return _terms[insurer];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function enrolmentOf(address insurer, address patient) external view returns (Enrolment memory) {
+        return _enrolments[insurer][patient];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function coverageOf(uint40 coverageId) external view returns (Coverage memory) {
+        return _coverages[coverageId];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function escrowTime() external view returns (uint40) {
+        Control memory control = _control;
+        return (control.paused ? control.pausedAt : uint40(block.timestamp)) - control.pausedFor;
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function paused() external view returns (bool) {
+        return _control.paused;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// @dev Takes the lock (one cold read of `_control`); with `live`, also requires "not paused".
+    function _enter(bool live) private {
+        Control storage control = _control;
+        if (control.lock == _LOCKED) revert ReentrantCall();
+        if (live && control.paused) revert EnforcedPause();
+        control.lock = _LOCKED;
+    }
+
+    /// @dev Escrow time while not paused (only called from `whenLive` functions).
+    function _escrowTime() private view returns (uint40) {
+        return uint40(block.timestamp) - _control.pausedFor;
+    }
+
+    function _requireActive(address account, ICareRegistry.Role role) private view {
+        if (!registry.isActive(account, role)) revert NotActiveParty(account, role);
+    }
+
+    /// @dev Validates an original or replacement submission, then stores it or approves it at once.
+    function _submit(
+        bytes32 claimId,
+        address provider,
+        uint40 coverageId,
+        uint16 revision,
+        ClaimSubmission calldata submission
+    ) private {
+        address patient = submission.patient;
+        address insurer = submission.insurer;
+        uint96 billed = submission.billed;
+        if (billed == 0) revert ZeroAmount();
+        if (!consent.hasConsent(patient, insurer, _HPAYMT, _BILLING)) {
+            revert MissingConsent(patient, insurer, _HPAYMT, _BILLING);
+        }
+        (uint16 classes, bool allAuthored) =
+            _checkRecords(claimId, provider, patient, submission.serviceCode, submission.records);
+
+        InsurerTerms memory terms = _terms[insurer];
+        uint40 deadline = _escrowTime() + terms.promptPayWindow;
+        _emitSubmitted(claimId, provider, revision, deadline, submission);
+        if (
+            _matchesAutoRule(terms, billed, submission.serviceCode, classes, allAuthored)
+                && _autoApprove(claimId, provider, coverageId, insurer, billed, revision)
+        ) return;
+        _claims[claimId] = Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision);
+    }
+
+    function _emitSubmitted(
+        bytes32 claimId,
+        address provider,
+        uint16 revision,
+        uint40 deadline,
+        ClaimSubmission calldata submission
+    ) private {
+        emit ClaimSubmitted(
+            claimId,
+            submission.insurer,
+            submission.patient,
+            provider,
+            submission.controlNumber,
+            submission.billed,
+            submission.serviceCode,
+            revision,
+            deadline,
+            submission.claimHash
+        );
+    }
+
+    /// @dev Whether a claim falls under the insurer's auto-approval rule (autoMaxAmount 0: never).
+    function _matchesAutoRule(
+        InsurerTerms memory terms,
+        uint96 billed,
+        uint16 serviceCode,
+        uint16 classes,
+        bool allAuthored
+    ) private pure returns (bool) {
+        return billed <= terms.autoMaxAmount && serviceCode >= terms.autoServiceMin
+            && serviceCode <= terms.autoServiceMax && classes & ~terms.autoDataClasses == 0
+            && (allAuthored || !terms.autoRequireAuthored);
+    }
+
+    /// @dev Checks every cited record and takes its (record, service) duplicate key.
+    /// @return classes The union of the records' data classes (bitmask).
+    /// @return allAuthored Whether the provider anchored every cited record version itself.
+    function _checkRecords(
+        bytes32 claimId,
+        address provider,
+        address patient,
+        uint16 serviceCode,
+        RecordRef[] calldata refs
+    ) private returns (uint16 classes, bool allAuthored) {
+        uint256 count = refs.length;
+        if (count == 0) revert NoRecords();
+        allAuthored = true;
+        for (uint256 i; i < count; ++i) {
+            RecordRef calldata ref = refs[i];
+            IRecordRegistry.RecordVersion memory info = records.recordInfo(ref.recordId, ref.contentHash);
+            if (info.author == address(0)) revert RecordNotAnchored(ref.recordId, ref.contentHash);
+            uint8 dataClass = info.dataClass;
+            if (!consent.hasConsent(patient, provider, _TREAT, dataClass)) {
+                // Without a treatment grant a provider may still bill for its own record under a
+                // payment grant.
+                if (info.author != provider || !consent.hasConsent(patient, provider, _HPAYMT, dataClass)) {
+                    revert MissingConsent(patient, provider, _TREAT, dataClass);
+                }
+            }
+            if (info.author != provider) allAuthored = false;
+            classes |= uint16(1) << dataClass;
+
+            bytes32 key = _serviceKey(ref.recordId, serviceCode);
+            bytes32 holder = _serviceClaims[key];
+            if (holder != claimId) {
+                // A key held by a voided claim is free again; any other holder is a live duplicate.
+                if (holder != bytes32(0) && _claims[holder].status != ClaimStatus.Voided) {
+                    revert DuplicateService(ref.recordId, serviceCode, holder);
+                }
+                _serviceClaims[key] = claimId;
+            }
+        }
+    }
+
+    /// @dev Approves a claim in full inside its submission if limits and funds allow; returns
+    /// false (claim stays for manual adjudication) otherwise.
+    function _autoApprove(
+        bytes32 claimId,
+        address provider,
+        uint40 coverageId,
+        address insurer,
+        uint96 billed,
+        uint16 revision
+    ) private returns (bool) {
+        Coverage storage coverage = _coverages[coverageId];
+        (uint256 headroom, uint32 period) = _headroom(coverage);
+        if (billed > headroom) return false;
+        InsurerAccount memory account = _insurers[insurer];
+        if (billed > account.free) return false;
+        _recordUsage(coverage, period, billed);
+        // Checked above: billed <= free.
+        unchecked {
+            _insurers[insurer] = InsurerAccount(account.free - billed, account.encumbered);
+        }
+        _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Settled, 0, revision);
+        emit ClaimAdjudicated(claimId, insurer, Adjudication.Automatic, billed, 0, new uint16[](0), 0);
+        _credit(provider, billed, true);
+        return true;
+    }
+
+    /// @dev Books an adjudication: takes approved + contested from the insurer's free balance,
+    /// encumbers the contested part, moves the claim on and credits (or pushes) the approval.
+    function _adjudicate(
+        bytes32 claimId,
+        address provider,
+        address insurer,
+        Claim memory claim,
+        uint96 approved,
+        uint96 contested,
+        uint16[] memory reasonCodes,
+        Adjudication kind
+    ) private {
+        InsurerAccount memory account = _insurers[insurer];
+        uint256 needed = uint256(approved) + contested;
+        if (needed > account.free) revert InsufficientEscrow(insurer, needed, account.free);
+        uint128 free;
+        // Checked above: needed <= free, so it neither underflows nor truncates.
+        unchecked {
+            free = account.free - uint128(needed);
+        }
+        _insurers[insurer] = InsurerAccount(free, account.encumbered + contested);
+        uint40 disputeDeadline;
+        if (contested == 0) {
+            _settle(claimId, claim);
+        } else {
+            disputeDeadline = _escrowTime() + _terms[insurer].disputeWindow;
+            _claims[claimId] = Claim(claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision);
+        }
+        emit ClaimAdjudicated(claimId, insurer, kind, approved, contested, reasonCodes, disputeDeadline);
+        _credit(provider, approved, false);
+    }
+
+    /// @dev Final state; the slot stays (it is the control-number duplicate check).
+    function _settle(bytes32 claimId, Claim memory claim) private {
+        _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision);
+    }
+
+    /// @dev Credits `amount` to `provider`, or pushes it if the provider opted in and is active.
+    /// Called last, after every other effect of the transaction.
+    function _credit(address provider, uint96 amount, bool knownActive) private {
+        if (amount == 0) return;
+        ProviderAccount storage account = _providers[provider];
+        ProviderAccount memory current = account;
+        if (current.pushPayments) {
+            if (knownActive || registry.isActive(provider, ICareRegistry.Role.Provider)) {
+                account.paidOut = _addPaid(current.paidOut, amount);
+                if (_tryTransfer(provider, amount)) {
+                    emit PaymentPushed(provider, amount);
+                    return;
+                }
+                // The transfer failed (blacklisted payee, reverting hook, out of gas...): undo and
+                // keep the amount owed. Written after the call, but under the lock.
+                account.paidOut = current.paidOut;
+            }
+            emit PushFailed(provider, amount);
+        }
+        account.owed = current.owed + amount;
+    }
+
+    function _withdraw(address provider, uint256 amount, bool all) private {
+        _requireActive(provider, ICareRegistry.Role.Provider);
+        ProviderAccount storage account = _providers[provider];
+        uint256 owed = account.owed;
+        if (all) amount = owed;
+        if (amount == 0) revert ZeroAmount();
+        if (amount > owed) revert InsufficientOwed(provider, amount, owed);
+        // Checked above: amount <= owed, which fits uint128.
+        unchecked {
+            account.owed = uint128(owed - amount);
+        }
+        account.paidOut = _addPaid(account.paidOut, amount);
+        emit PayoutWithdrawn(provider, amount);
+        token.safeTransfer(provider, amount);
+    }
+
+    /// @dev Credits the insurer with what actually arrived (balance delta), so a fee-on-transfer
+    /// token cannot create phantom balance. The credit follows the transfer; the lock is held.
+    function _deposit(address insurer, uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(insurer, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received == 0) revert ZeroAmount();
+        InsurerAccount storage account = _insurers[insurer];
+        uint256 free = account.free + received;
+        // Keeping free + encumbered within uint128 means no later move between the two can overflow.
+        if (free + account.encumbered > type(uint128).max) revert AmountTooLarge(received);
+        account.free = uint128(free);
+        emit Deposited(insurer, received);
+    }
+
+    /// @dev A token transfer that never reverts: gas-capped at PUSH_GAS and reading at most one
+    /// word of return data, so neither a reverting or blacklisted payee, a gas-burning hook nor a
+    /// return-data bomb can make the caller fail. Success = call succeeded and returned nothing
+    /// (the token has code, checked at construction) or a word equal to 1.
+    function _tryTransfer(address to, uint256 amount) private returns (bool ok) {
+        bytes memory data = abi.encodeCall(IERC20.transfer, (to, amount));
+        address target = address(token);
+        // Assembly: a low-level call with a gas cap and a bounded return-data copy into scratch space.
+        assembly ("memory-safe") {
+            mstore(0x00, 0)
+            let success := call(PUSH_GAS, target, 0, add(data, 0x20), mload(data), 0x00, 0x20)
+            let size := returndatasize()
+            ok := and(success, or(iszero(size), and(gt(size, 31), eq(mload(0x00), 1))))
+        }
+    }
+
+    /// @dev How much the insurer may still approve for this coverage now (per-claim and per-period
+    /// limits; max uint256 if none) and the current benefit period. Reads the limit slots only if
+    /// the coverage has such a limit.
+    function _headroom(Coverage storage coverage) private view returns (uint256 headroom, uint32 period) {
+        headroom = type(uint256).max;
+        if (coverage.claimLimited) headroom = coverage.perClaimLimit;
+        if (coverage.periodLimited) {
+            uint40 start = coverage.periodStart;
+            // Fixed windows from periodStart; at most 2^40 / MIN_PERIOD_LENGTH < 2^32 of them.
+            period = block.timestamp > start ? uint32((block.timestamp - start) / coverage.periodLength) : 0;
+            uint256 used = coverage.periodIndex == period ? coverage.periodUsed : 0;
+            uint256 limit = coverage.perPeriodLimit;
+            uint256 left = limit > used ? limit - used : 0;
+            if (left < headroom) headroom = left;
+        }
+    }
+
+    /// @dev Adds `amount` to the usage of `period` (only when a period limit exists).
+    function _recordUsage(Coverage storage coverage, uint32 period, uint96 amount) private {
+        if (amount == 0 || !coverage.periodLimited) return;
+        uint96 used = coverage.periodIndex == period ? coverage.periodUsed : 0;
+        coverage.periodIndex = period;
+        // Within the period limit (checked by the caller via _headroom), which is a uint96.
+        coverage.periodUsed = used + amount;
+    }
+
+    /// @dev Lifetime payouts, saturating at 2^120 - 1 (informational; it never blocks a payment).
+    function _addPaid(uint120 paidOut, uint256 amount) private pure returns (uint120) {
+        uint256 total = uint256(paidOut) + amount;
+        return total > type(uint120).max ? type(uint120).max : uint120(total);
+    }
+
+    function _claimId(address provider, bytes32 controlNumber) private pure returns (bytes32) {
+        return keccak256(abi.encode(provider, controlNumber));
+    }
+
+    function _serviceKey(bytes32 recordId, uint16 serviceCode) private pure returns (bytes32) {
+        return keccak256(abi.encode(recordId, serviceCode));
+    }
+}

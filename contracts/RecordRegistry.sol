@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
+import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+
+/**
+ * @title RecordRegistry
+ * @notice Integrity anchors, linear amendment chains, Merkle batches and access logs for encrypted
+ * health records. Only ids, hashes, addresses and small codes are stored or emitted.
+ * @dev Storage layout (docs/RECORDS.md):
+ * - `_heads[recordId]`: ONE slot per record holding its latest version:
+ *   {bytes20 contentTag | uint24 authorId | uint24 version | uint8 dataClass | uint40 anchoredAt}.
+ *   Keying by the record id alone is what makes ids unique; the price is that the latest content
+ *   hash is held as a 160-bit tag (its first 20 bytes) and the author as a compact id.
+ * - `_past[keccak256(abi.encode(recordId, contentHash))]`: one slot per superseded version, written
+ *   by {amend} when it moves the old head out; keyed by the full 256-bit hash.
+ * - `_batches[batchId]`: one slot per batch; the root is folded into `batchId`.
+ * - `_authorIds` / `_authors`: the compact author table, written once per provider.
+ * Patients, previous hashes and batch manifests live only in events.
+ */
+contract RecordRegistry is IRecordRegistry {
+    /// @inheritdoc IRecordRegistry
+    uint256 public constant MAX_PROOF_LENGTH = 32;
+
+    uint8 private constant _TREAT = 0;
+    uint8 private constant _ETREAT = 1;
+    uint8 private constant _MAX_PURPOSE = 5; // COVERAGE
+    uint8 private constant _MAX_DATA_CLASS = 10; // SUBSTANCE_USE
+    uint24 private constant _MAX_VERSION = type(uint24).max;
+
+    /// @dev A record's latest version, packed into exactly one slot (160+24+24+8+40 = 256 bits).
+    struct Head {
+        bytes20 contentTag;
+        uint24 authorId;
+        uint24 version;
+        uint8 dataClass;
+        uint40 anchoredAt;
+    }
+
+    /// @dev A batch leaf in memory (one stack slot instead of six).
+    struct Leaf {
+        bytes32 recordId;
+        bytes32 contentHash;
+        address patient;
+        uint32 version;
+        uint8 dataClass;
+        address author;
+    }
+
+    /// @dev A superseded version (160+32+8+40 bits). Present iff the version was amended.
+    struct PastVersion {
+        address author;
+        uint32 version;
+        uint8 dataClass;
+        uint40 anchoredAt;
+    }
+
+    /// @inheritdoc IRecordRegistry
+    ICareRegistry public immutable registry;
+    /// @inheritdoc IRecordRegistry
+    IConsentRegistry public immutable consent;
+
+    mapping(bytes32 recordId => Head) private _heads;
+    mapping(bytes32 versionKey => PastVersion) private _past;
+    mapping(uint256 batchId => Batch) private _batches;
+    mapping(address author => uint24 authorId) private _authorIds;
+    mapping(uint24 authorId => address author) private _authors;
+    uint24 private _authorCount;
+
+    /// @param registry_ The CareRegistry of providers and insurers.
+    /// @param consent_ The ConsentRegistry consulted for every patient-scoped action.
+    constructor(ICareRegistry registry_, IConsentRegistry consent_) {
+        if (address(registry_) == address(0) || address(consent_) == address(0)) revert ZeroAddress();
+        registry = registry_;
+        consent = consent_;
+    }
+
+    // ------------------------------------------------------------------ records
+
+    /// @inheritdoc IRecordRegistry
+    /// @dev Provider check without a CareRegistry call of its own (the hot path is gas-bound): an
+    /// author id is only ever given to an active Provider, CareRegistry roles never change once
+    /// registered, and `hasConsent` is true only for an active party (for ETREAT, an active Provider).
+    /// So "enrolled and `hasConsent`" means "active Provider with a treatment relationship".
+    function anchor(bytes32 recordId, address patient, bytes32 contentHash, uint8 dataClass) external {
+        if (recordId == bytes32(0)) revert EmptyRecordId();
+        if (contentHash == bytes32(0)) revert EmptyContentHash();
+        if (dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(dataClass);
+        if (_heads[recordId].version != 0) revert RecordAlreadyAnchored(recordId);
+        uint24 authorId = _authorIds[msg.sender];
+        if (authorId == 0) {
+            _requireActiveProvider(msg.sender);
+            authorId = _enroll(msg.sender);
+        }
+        _requireTreatment(patient, msg.sender, dataClass);
+        _storeHead(recordId, contentHash, authorId, 1, dataClass, uint40(block.timestamp));
+        emit RecordAnchored(recordId, patient, msg.sender, contentHash, dataClass);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function amend(bytes32 recordId, address patient, bytes32 previousContentHash, bytes32 newContentHash)
+        external
+        returns (uint32 version)
+    {
+        if (newContentHash == bytes32(0)) revert EmptyContentHash();
+        Head memory head = _heads[recordId];
+        if (head.version == 0) revert RecordNotFound(recordId);
+        // Checked before the tag comparison: a superseded version can never be amended (no forks),
+        // and its slot can never be written twice (nothing is overwritten).
+        PastVersion storage previous = _past[_versionKey(recordId, previousContentHash)];
+        if (previous.anchoredAt != 0) revert VersionSuperseded(recordId, previousContentHash);
+        if (head.contentTag != bytes20(previousContentHash)) revert VersionNotFound(recordId, previousContentHash);
+        if (bytes20(newContentHash) == head.contentTag || _past[_versionKey(recordId, newContentHash)].anchoredAt != 0)
+        {
+            revert ContentAlreadyAnchored(recordId, newContentHash);
+        }
+        if (head.version == _MAX_VERSION) revert VersionLimitReached(recordId);
+
+        _requireActiveProvider(msg.sender);
+        address previousAuthor = _authors[head.authorId];
+        if (msg.sender != previousAuthor && !consent.hasConsent(patient, msg.sender, _TREAT, head.dataClass)) {
+            revert NotAuthorOrConsented(recordId, patient, msg.sender);
+        }
+        uint24 authorId = _authorIds[msg.sender];
+        if (authorId == 0) authorId = _enroll(msg.sender);
+
+        previous.author = previousAuthor;
+        previous.version = head.version;
+        previous.dataClass = head.dataClass;
+        previous.anchoredAt = head.anchoredAt;
+        // Cannot overflow: head.version < _MAX_VERSION was checked above.
+        unchecked {
+            version = uint32(head.version) + 1;
+        }
+        _storeHead(recordId, newContentHash, authorId, uint24(version), head.dataClass, uint40(block.timestamp));
+        emit RecordAmended(recordId, patient, msg.sender, previousContentHash, newContentHash, version);
+    }
+
+    // ------------------------------------------------------------------ batches
+
+    /// @inheritdoc IRecordRegistry
+    function anchorBatch(bytes32 root, uint32 count, bytes32 manifestHash) external returns (uint256 batchId) {
+        _requireActiveProvider(msg.sender);
+        batchId = _storeBatch(root, count, BatchKind.Records);
+        emit BatchAnchored(batchId, msg.sender, root, count, manifestHash);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function attestBatchRecord(
+        bytes32 recordId,
+        bytes32 contentHash,
+        address patient,
+        uint32 version,
+        uint8 dataClass,
+        address author,
+        bytes32[] calldata proof,
+        uint256 batchId
+    ) external {
+        if (proof.length > MAX_PROOF_LENGTH) revert ProofTooLong(proof.length, MAX_PROOF_LENGTH);
+        Leaf memory leaf = Leaf(recordId, contentHash, patient, version, dataClass, author);
+        if (!_inBatch(leaf, proof, batchId)) revert NotInBatch(batchId);
+        // The leaf proved the author's batch, so that batch exists and carries a non-zero time.
+        _promote(leaf, _batches[batchId].anchoredAt);
+        emit RecordAttested(recordId, patient, author, contentHash, version, dataClass, batchId, msg.sender);
+    }
+
+    // ----------------------------------------------------------------- access log
+
+    /// @inheritdoc IRecordRegistry
+    function logAccess(address patient, bytes32 recordId, uint8 purpose) external {
+        if (purpose > _MAX_PURPOSE) revert InvalidPurpose(purpose);
+        Head storage head = _heads[recordId];
+        if (head.version == 0) revert RecordNotFound(recordId);
+        uint8 dataClass = head.dataClass;
+        _requireProviderOrInsurer(msg.sender);
+        if (!consent.hasConsent(patient, msg.sender, purpose, dataClass)) {
+            revert NoConsent(patient, msg.sender, purpose, dataClass);
+        }
+        emit AccessLogged(recordId, patient, msg.sender, purpose);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function logAccessBatch(bytes32 root, uint32 count) external returns (uint256 batchId) {
+        _requireProviderOrInsurer(msg.sender);
+        batchId = _storeBatch(root, count, BatchKind.AccessLog);
+        emit AccessLogBatchAnchored(batchId, msg.sender, root, count);
+    }
+
+    // -------------------------------------------------------------------- views
+
+    /// @inheritdoc IRecordRegistry
+    function verify(bytes32 recordId, bytes32 contentHash)
+        external
+        view
+        returns (bool anchored, uint32 version, address author, uint40 anchoredAt, bool latest)
+    {
+        RecordVersion memory info = recordInfo(recordId, contentHash);
+        return (info.anchoredAt != 0, info.version, info.author, info.anchoredAt, info.latest);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    /// @dev The latest version matches on its 160-bit tag (one cold read); a superseded version on
+    /// its full hash (a second read).
+    function recordInfo(bytes32 recordId, bytes32 contentHash) public view returns (RecordVersion memory info) {
+        if (contentHash == bytes32(0)) return info;
+        Head memory head = _heads[recordId];
+        if (head.version != 0 && head.contentTag == bytes20(contentHash)) {
+            return RecordVersion({
+                author: _authors[head.authorId],
+                version: head.version,
+                dataClass: head.dataClass,
+                anchoredAt: head.anchoredAt,
+                latest: true
+            });
+        }
+        PastVersion memory past = _past[_versionKey(recordId, contentHash)];
+        return RecordVersion({
+            author: past.author,
+            version: past.version,
+            dataClass: past.dataClass,
+            anchoredAt: past.anchoredAt,
+            latest: false
+        });
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function latestOf(bytes32 recordId) external view returns (bytes20 contentTag, RecordVersion memory info) {
+        Head memory head = _heads[recordId];
+        if (head.version == 0) return (contentTag, info);
+        contentTag = head.contentTag;
+        info = RecordVersion({
+            author: _authors[head.authorId],
+            version: head.version,
+            dataClass: head.dataClass,
+            anchoredAt: head.anchoredAt,
+            latest: true
+        });
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function verifyInBatch(
+        bytes32 recordId,
+        bytes32 contentHash,
+        address patient,
+        uint32 version,
+        uint8 dataClass,
+        address author,
+        bytes32[] calldata proof,
+        uint256 batchId
+    ) external view returns (bool) {
+        if (proof.length > MAX_PROOF_LENGTH) return false;
+        return _inBatch(Leaf(recordId, contentHash, patient, version, dataClass, author), proof, batchId);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function batchOf(uint256 batchId) external view returns (Batch memory) {
+        return _batches[batchId];
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function batchIdOf(address submitter, bytes32 root) public pure returns (uint256) {
+        return uint256(keccak256(abi.encode(submitter, root)));
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function authorIdOf(address author) external view returns (uint24) {
+        return _authorIds[author];
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function authorOf(uint24 authorId) external view returns (address) {
+        return _authors[authorId];
+    }
+
+    // ----------------------------------------------------------------- internal
+
+    /// @dev Makes a verified batch leaf the record's head, dated `anchoredAt` (the batch's time).
+    /// `_past` needs no check: a superseded version only exists for a record that has a head.
+    function _promote(Leaf memory leaf, uint40 anchoredAt) private {
+        if (leaf.recordId == bytes32(0)) revert EmptyRecordId();
+        if (leaf.contentHash == bytes32(0)) revert EmptyContentHash();
+        if (leaf.dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(leaf.dataClass);
+        if (leaf.version == 0 || leaf.version > _MAX_VERSION) revert InvalidVersion(leaf.version);
+        if (_heads[leaf.recordId].version != 0) revert RecordAlreadyAnchored(leaf.recordId);
+        _requireActiveProvider(leaf.author);
+        _requireTreatment(leaf.patient, leaf.author, leaf.dataClass);
+        uint24 authorId = _authorIds[leaf.author];
+        if (authorId == 0) authorId = _enroll(leaf.author);
+        _storeHead(leaf.recordId, leaf.contentHash, authorId, uint24(leaf.version), leaf.dataClass, anchoredAt);
+    }
+
+    /// @dev Writes a whole `Head` with one SSTORE. A `Head({...})` assignment compiles (legacy
+    /// codegen) to five masked read-modify-write pairs, ~1,000 gas more on the anchoring hot path.
+    /// The packing below is Solidity's own layout of `Head` (first member in the lowest bits:
+    /// contentTag 0-159, authorId 160-183, version 184-207, dataClass 208-215, anchoredAt 216-255),
+    /// so every read through the struct type sees exactly these fields.
+    function _storeHead(
+        bytes32 recordId,
+        bytes32 contentHash,
+        uint24 authorId,
+        uint24 version,
+        uint8 dataClass,
+        uint40 anchoredAt
+    ) private {
+        Head storage head = _heads[recordId];
+        uint256 packed = uint256(uint160(bytes20(contentHash))) | (uint256(authorId) << 160)
+            | (uint256(version) << 184) | (uint256(dataClass) << 208) | (uint256(anchoredAt) << 216);
+        // Plain store of a full slot; no memory is touched.
+        assembly ("memory-safe") {
+            sstore(head.slot, packed)
+        }
+    }
+
+    function _storeBatch(bytes32 root, uint32 count, BatchKind kind) private returns (uint256 batchId) {
+        if (root == bytes32(0) || count == 0) revert InvalidBatch(root, count);
+        batchId = batchIdOf(msg.sender, root);
+        if (_batches[batchId].kind != BatchKind.None) revert BatchAlreadyAnchored(batchId);
+        _batches[batchId] =
+            Batch({submitter: msg.sender, count: count, anchoredAt: uint40(block.timestamp), kind: kind});
+    }
+
+    /// @dev A record batch's id commits to its submitter and root, so the proof's root and the
+    /// leaf's author together must reproduce `batchId`: the author is the batch's provider.
+    /// The leaf is OpenZeppelin's StandardMerkleTree leaf keccak256(keccak256(abi.encode(values)))
+    /// for types ["bytes32","bytes32","address","uint32","uint8","address"].
+    function _inBatch(Leaf memory leaf, bytes32[] calldata proof, uint256 batchId) private view returns (bool) {
+        if (_batches[batchId].kind != BatchKind.Records) return false;
+        bytes32 leafHash = keccak256(
+            bytes.concat(
+                keccak256(
+                    abi.encode(
+                        leaf.recordId, leaf.contentHash, leaf.patient, leaf.version, leaf.dataClass, leaf.author
+                    )
+                )
+            )
+        );
+        return batchIdOf(leaf.author, MerkleProof.processProofCalldata(proof, leafHash)) == batchId;
+    }
+
+    function _enroll(address author) private returns (uint24 authorId) {
+        authorId = _authorCount;
+        if (authorId == type(uint24).max) revert AuthorTableFull();
+        // Cannot overflow: checked against type(uint24).max just above.
+        unchecked {
+            ++authorId;
+        }
+        _authorCount = authorId;
+        _authorIds[author] = authorId;
+        _authors[authorId] = author;
+        emit AuthorEnrolled(author, authorId);
+    }
+
+    /// @dev TREAT consent, else open break-glass (ETREAT); the reason for a refusal is diagnosed
+    /// only on the failure path so the happy path makes no extra call.
+    function _requireTreatment(address patient, address provider, uint8 dataClass) private view {
+        if (
+            consent.hasConsent(patient, provider, _TREAT, dataClass)
+                || consent.hasConsent(patient, provider, _ETREAT, dataClass)
+        ) return;
+        _requireActiveProvider(provider);
+        revert NoTreatmentRelationship(patient, provider, dataClass);
+    }
+
+    function _requireActiveProvider(address account) private view {
+        if (registry.activeRoleOf(account) != ICareRegistry.Role.Provider) revert NotActiveProvider(account);
+    }
+
+    function _requireProviderOrInsurer(address account) private view {
+        ICareRegistry.Role role = registry.activeRoleOf(account);
+        if (role != ICareRegistry.Role.Provider && role != ICareRegistry.Role.Insurer) {
+            revert NotProviderOrInsurer(account);
+        }
+    }
+
+    function _versionKey(bytes32 recordId, bytes32 contentHash) private pure returns (bytes32) {
+        return keccak256(abi.encode(recordId, contentHash));
+    }
+}

@@ -1,0 +1,144 @@
+"""Audit trails rebuilt from chain events.
+
+Logs are read in bounded block ranges (the range halves when a node refuses a large one; web3's
+provider retries transient errors with backoff), decoded against the MedLedger ABIs and
+filtered to one patient: consents, guardians, emergency accesses, anchors, access logs,
+claims and payouts.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from web3._utils.events import get_event_data
+from web3.exceptions import Web3RPCError
+
+from .chain import TRANSIENT, Chain
+from .errors import ChainError
+
+DEFAULT_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One decoded event."""
+
+    block: int
+    tx_hash: str
+    log_index: int
+    contract: str
+    event: str
+    args: Mapping[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"block": self.block, "tx": self.tx_hash, "log_index": self.log_index, "contract": self.contract,
+                "event": self.event, "args": {k: _plain(v) for k, v in self.args.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fetch_events(
+    chain: Chain,
+    contracts: Mapping[str, str],
+    from_block: int = 0,
+    to_block: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[EventRecord]:
+    """Every event of `contracts` (name -> address) in [from_block, to_block], decoded, in chain order."""
+    w3 = chain.w3
+    by_topic: dict[bytes, tuple[str, dict]] = {}
+    for name in contracts:
+        for item in chain.artifact(_artifact_name(name)).abi:
+            if item.get("type") == "event" and not item.get("anonymous"):
+                by_topic[bytes(event_abi_to_log_topic(item))] = (name, item)
+    names_by_address = {to_checksum_address(a): n for n, a in contracts.items()}
+    try:
+        last = w3.eth.block_number if to_block is None else to_block
+    except TRANSIENT as exc:
+        raise ChainError(f"RPC {chain.settings.rpc_url} is unreachable ({type(exc).__name__})") from None
+    records: list[EventRecord] = []
+    start, size = from_block, max(1, chunk)
+    while start <= last:
+        end = min(last, start + size - 1)
+        try:
+            logs = w3.eth.get_logs({"address": list(names_by_address), "fromBlock": start, "toBlock": end})
+        except Web3RPCError as exc:
+            if size > 1 and any(w in str(exc).lower() for w in ("limit", "too many", "range", "exceed")):
+                size //= 2
+                continue
+            raise ChainError(f"cannot read logs {start}-{end}: {exc}") from None
+        except TRANSIENT as exc:
+            raise ChainError(f"RPC {chain.settings.rpc_url} failed reading logs {start}-{end} after retries: "
+                             f"{type(exc).__name__}") from None
+        for log in logs:
+            key = bytes(log["topics"][0]) if log["topics"] else b""
+            if key not in by_topic:
+                continue
+            contract, abi = by_topic[key]
+            decoded = get_event_data(w3.codec, abi, log)
+            records.append(EventRecord(log["blockNumber"], "0x" + bytes(log["transactionHash"]).hex(),
+                                       log["logIndex"], contract, decoded["event"], dict(decoded["args"])))
+        if progress:
+            progress(end - from_block + 1, last - from_block + 1)
+        start = end + 1
+    return records
+
+
+def _artifact_name(name: str) -> str:
+    return {"Stablecoin": "MockStablecoin"}.get(name, name)
+
+
+PATIENT_KEYS = ("patient",)
+LINK_KEYS = ("claimId", "recordId")
+
+
+def patient_trail(events: Iterable[EventRecord], patient: str) -> list[EventRecord]:
+    """The events that concern `patient`: those naming it, and those about its claims and records."""
+    patient = to_checksum_address(patient)
+    linked: set[Any] = set()
+    trail = []
+    for record in events:
+        args = record.args
+        names_patient = any(str(args.get(k, "")).lower() == patient.lower() for k in PATIENT_KEYS)
+        if names_patient:
+            for key in LINK_KEYS:
+                if key in args:
+                    linked.add((key, _plain(args[key])))
+        if names_patient or any((k, _plain(args[k])) in linked for k in LINK_KEYS if k in args):
+            trail.append(record)
+    return trail
+
+
+def to_json(records: Iterable[EventRecord]) -> str:
+    return json.dumps([r.as_dict() for r in records], indent=2)
+
+
+def to_csv(records: Iterable[EventRecord]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["block", "tx", "log_index", "contract", "event", "args"])
+    for r in records:
+        writer.writerow([r.block, r.tx_hash, r.log_index, r.contract, r.event,
+                         json.dumps({k: _plain(v) for k, v in r.args.items()}, sort_keys=True)])
+    return out.getvalue()
+
+
+def consent_grantees(chain: Chain, consent: Any, patient: str) -> list[str]:
+    """Every grantee `patient` ever granted (from ConsentGranted events)."""
+    events = fetch_events(chain, {"ConsentRegistry": consent.address})
+    seen: dict[str, None] = {}
+    for record in patient_trail(events, patient):
+        if record.event == "ConsentGranted":
+            seen[to_checksum_address(record.args["grantee"])] = None
+    return list(seen)

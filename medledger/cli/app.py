@@ -1,0 +1,158 @@
+"""The CLI's shared state: settings, the chain, the signer and output (table or JSON)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .. import deployments
+from ..accounts import Signer, load_signer
+from ..chain import Chain
+from ..config import Settings
+from ..contracts import CareRegistry, ConsentRegistry
+from ..errors import NotDeployed
+
+err_console = Console(stderr=True)
+
+
+@dataclass
+class App:
+    settings: Settings
+    account_spec: str | None
+    as_json: bool
+    console: Console = field(default_factory=Console)
+
+    @cached_property
+    def chain(self) -> Chain:
+        chain = Chain(self.settings)
+        chain.check_connected()
+        return chain
+
+    @cached_property
+    def signer(self) -> Signer:
+        if not self.account_spec:
+            raise click.UsageError("this command sends a transaction: pass --account NAME (or --keystore FILE)")
+        w3 = self.chain.w3 if self.account_spec.startswith("node:") else None
+        return load_signer(self.account_spec, self.settings.keystore_dir, self.settings.brownie_accounts_dir, w3=w3)
+
+    @cached_property
+    def deployment(self) -> deployments.Deployment:
+        deployment = deployments.require(self.settings.deployments_path, self.chain.chain_id)
+        address = deployment.address("CareRegistry")
+        if not self.chain.has_code(address):
+            raise NotDeployed(f"no contract at the recorded CareRegistry {address} on chain {self.chain.chain_id}: "
+                              "the chain was reset; run `medledger deploy`")
+        return deployment
+
+    @cached_property
+    def care(self) -> CareRegistry:
+        return CareRegistry(self.chain, self.deployment.address("CareRegistry"))
+
+    @cached_property
+    def consent(self) -> ConsentRegistry:
+        return ConsentRegistry(self.chain, self.deployment.address("ConsentRegistry"))
+
+    @cached_property
+    def records(self) -> Any:
+        from ..contracts import RecordRegistry
+        return RecordRegistry(self.chain, self.deployment.address("RecordRegistry"))
+
+    @cached_property
+    def escrow(self) -> Any:
+        from ..contracts import ClaimEscrow
+        return ClaimEscrow(self.chain, self.deployment.address("ClaimEscrow"))
+
+    # ---------------------------------------------------------------- output
+    def emit(self, data: Any, *, title: str | None = None, columns: Sequence[str] | None = None) -> None:
+        """Prints `data`: JSON with --json, else a table (lists of dicts) or key/value rows (a dict)."""
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, default=_json_default))
+            return
+        if isinstance(data, dict):
+            table = Table(title=title, show_header=False)
+            table.add_column("field", style="bold")
+            table.add_column("value")
+            for key, value in data.items():
+                table.add_row(str(key), _cell(value))
+            self.console.print(table)
+        elif isinstance(data, list):
+            cols = list(columns or (data[0].keys() if data else []))
+            table = Table(title=title)
+            for col in cols:
+                table.add_column(col)
+            for row in data:
+                table.add_row(*(_cell(row.get(c)) for c in cols))
+            self.console.print(table)
+        else:
+            click.echo(str(data))
+
+    def done(self, message: str, **fields: Any) -> None:
+        """A one-line success message (or a JSON object)."""
+        if self.as_json:
+            click.echo(json.dumps({"ok": True, "message": message, **fields}, default=_json_default))
+        else:
+            self.console.print(f"[green]✓[/green] {message}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def tx_fields(result: Any) -> dict[str, Any]:
+    return {"tx": result.tx_hash, "block": result.block_number, "gas_used": result.gas_used}
+
+
+def parse_bytes32(value: str, what: str) -> bytes:
+    text = value.removeprefix("0x")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise click.BadParameter(f"{what} must be 32 bytes of hex (64 hex digits), got '{value}'")
+    return raw
+
+
+def parse_address(value: str, what: str = "address") -> str:
+    from eth_utils import is_address, to_checksum_address
+    if not is_address(value):
+        raise click.BadParameter(f"'{value}' is not an Ethereum address ({what})")
+    return to_checksum_address(value)
+
+
+def iter_chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+def resolve_address(app: App, value: str, what: str = "address") -> str:
+    """An address given as 0x... or as the name of a keystore (read without its password)."""
+    from eth_utils import is_address, to_checksum_address
+
+    from ..accounts import list_keystores
+    if is_address(value):
+        return to_checksum_address(value)
+    for entry in list_keystores(app.settings.keystore_dir, app.settings.brownie_accounts_dir):
+        if entry.name == value:
+            return entry.address
+    raise click.BadParameter(f"'{value}' is neither an address nor a known account name ({what})")

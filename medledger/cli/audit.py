@@ -1,0 +1,46 @@
+"""`medledger audit PATIENT`: the patient's whole trail, rebuilt from chain events."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import Progress
+
+from .. import audit as audit_mod
+from . import cli
+from .app import App, resolve_address
+
+
+@cli.command()
+@click.argument("patient")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
+@click.option("--from-block", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--chunk", type=click.IntRange(1), default=audit_mod.DEFAULT_CHUNK, show_default=True,
+              help="Blocks per log request.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@click.pass_obj
+def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None) -> None:
+    """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts."""
+    address = resolve_address(app, patient, "PATIENT")
+    contracts = {name: app.deployment.address(name) for name in
+                 ("CareRegistry", "ConsentRegistry", "RecordRegistry", "ClaimEscrow")}
+    show = fmt == "table" and not app.as_json and out is None
+    with Progress(console=app.console if show else None, transient=True, disable=not show) as progress:
+        task = progress.add_task("reading chain events", total=None)
+        events = audit_mod.fetch_events(app.chain, contracts, from_block, chunk=chunk,
+                                        progress=lambda done, total: progress.update(task, completed=done, total=total))
+    trail = audit_mod.patient_trail(events, address)
+    if fmt == "csv":
+        text = audit_mod.to_csv(trail)
+    elif fmt == "json" or app.as_json:
+        text = audit_mod.to_json(trail)
+    else:
+        app.emit([{"block": r.block, "contract": r.contract, "event": r.event,
+                   "details": ", ".join(f"{k}={audit_mod._plain(v)}" for k, v in r.args.items() if k != "patient")}
+                  for r in trail], title=f"Audit trail of {address}", columns=["block", "contract", "event", "details"])
+        return
+    if out:
+        out.write_text(text)
+        app.done(f"{len(trail)} events written to {out}", events=len(trail), file=out)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,1 @@
+"""(commands added with the contract)."""

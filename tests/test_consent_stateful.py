@@ -1,0 +1,261 @@
+"""Stateful property test: a Python model of consents, guardians, break-glass, registry status and time
+agrees with `ConsentRegistry.hasConsent` after random sequences of actions.
+
+Time is modelled on a virtual clock advanced in whole hours with `chain.mine(timestamp=...)`. Every
+validity bound and break-glass window is placed half an hour off that grid, so the few seconds of
+wall-clock drift between blocks can never move a check across a bound.
+"""
+
+from dataclasses import dataclass
+
+import brownie
+from brownie import chain
+from conftest import custom_error
+from eth_utils import keccak
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+HOUR = 3600
+HALF = 1800
+ETREAT = 1
+SENSITIVE = {8, 9, 10}
+PROVIDER, INSURER = 1, 2
+REASON = keccak(text="ER")
+DOC = keccak(text="fhir:Consent/model")
+# (purpose, data class) pairs the invariant cycles through, including out-of-range values.
+PROBES = [(p, c) for p in range(8) for c in range(12)]
+
+
+@dataclass(frozen=True)
+class ModelConsent:
+    purposes: int
+    classes: int
+    valid_from: int
+    valid_until: int
+
+    def live(self, purpose: int, cls: int, now: int) -> bool:
+        return (
+            bool(self.purposes >> purpose & 1 and self.classes >> cls & 1)
+            and self.valid_from <= now
+            and (self.valid_until == 0 or now < self.valid_until)
+        )
+
+
+class ConsentMachine(RuleBasedStateMachine):
+    """Rules mirror every state-changing entry point; `expected_has_consent` is the spec in Python."""
+
+    def __init__(cls, consent, care, registrar, patients, grantees, guardians, roles):
+        # brownie's state_machine calls __init__ once, as a class method, with the fixtures.
+        cls.consent = consent
+        cls.care = care
+        cls.registrar = registrar
+        cls.patients = patients
+        cls.grantees = grantees
+        cls.guardians = guardians
+        cls.roles = roles  # address -> registered role (PROVIDER / INSURER); absent = unregistered
+
+    def setup(self):
+        # Called by brownie for every example, right after reverting the chain to the start snapshot.
+        chain.mine()
+        self.now = chain[-1].timestamp  # the virtual clock; the chain runs at most seconds ahead
+        self.consents: dict[tuple[str, str], ModelConsent] = {}
+        self.guardianships: set[tuple[str, str]] = set()
+        self.windows: dict[tuple[str, str], tuple[int, int]] = {}  # -> (virtual expiry, on-chain expiry)
+        self.suspended: set[str] = set()
+        self.probe = 0
+
+    # ------------------------------------------------------------------ model
+
+    def authorised(self, patient, actor) -> bool:
+        return actor == patient or (patient.address, actor.address) in self.guardianships
+
+    def active_role(self, account) -> int:
+        return 0 if account.address in self.suspended else self.roles.get(account.address, 0)
+
+    def window_open(self, patient, provider) -> bool:
+        return self.now < self.windows.get((patient.address, provider.address), (0, 0))[0]
+
+    def expected_has_consent(self, patient, grantee, purpose: int, cls: int) -> bool:
+        record = self.consents.get((patient.address, grantee.address))
+        if record is not None and record.live(purpose, cls, self.now):
+            return self.active_role(grantee) != 0
+        if purpose == ETREAT and cls < 16 and cls not in SENSITIVE and self.window_open(patient, grantee):
+            return self.active_role(grantee) == PROVIDER
+        return False
+
+    def not_authorised(self, patient, actor) -> str:
+        return custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
+
+    # ------------------------------------------------------------------ rules
+
+    @rule(
+        p=st.integers(0, 1),
+        g=st.integers(0, 3),
+        a=st.integers(0, 3),
+        purposes=st.integers(1, 0x3F),
+        classes=st.integers(1, 0x7FF),
+        start=st.one_of(st.none(), st.integers(-3, 3)),
+        length=st.one_of(st.none(), st.integers(-1, 4)),
+    )
+    def grant(self, p, g, a, purposes, classes, start, length):
+        patient, grantee = self.patients[p], self.grantees[g]
+        actor = [patient, *self.guardians, grantee][a]
+        valid_from = 0 if start is None else self.now + start * HOUR + HALF
+        effective_from = valid_from or self.now + HALF
+        valid_until = 0 if length is None else effective_from + length * HOUR
+        args = (patient, grantee, purposes, classes, valid_from, valid_until, DOC, {"from": actor})
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.consent.grant(*args)
+        elif valid_until != 0 and (valid_until <= valid_from or valid_until <= self.now):
+            with brownie.reverts(custom_error("InvalidValidity(uint40,uint40)", valid_from, valid_until)):
+                self.consent.grant(*args)
+        else:
+            self.consent.grant(*args)
+            self.consents[patient.address, grantee.address] = ModelConsent(
+                purposes, classes, valid_from, valid_until
+            )
+
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3))
+    def revoke(self, p, g, a):
+        patient, grantee = self.patients[p], self.grantees[g]
+        actor = [patient, *self.guardians, grantee][a]
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.consent.revoke(patient, grantee, {"from": actor})
+        elif (patient.address, grantee.address) not in self.consents:
+            with brownie.reverts(
+                custom_error("ConsentNotFound(address,address)", patient.address, grantee.address)
+            ):
+                self.consent.revoke(patient, grantee, {"from": actor})
+        else:
+            self.consent.revoke(patient, grantee, {"from": actor})
+            del self.consents[patient.address, grantee.address]
+
+    @rule(p=st.integers(0, 1), gd=st.integers(0, 1), appoint=st.booleans())
+    def set_guardian(self, p, gd, appoint):
+        patient, guardian = self.patients[p], self.guardians[gd]
+        key = (patient.address, guardian.address)
+        if appoint and key in self.guardianships:
+            with brownie.reverts(
+                custom_error("GuardianAlreadyAppointed(address,address)", patient.address, guardian.address)
+            ):
+                self.consent.appointGuardian(guardian, {"from": patient})
+        elif appoint:
+            self.consent.appointGuardian(guardian, {"from": patient})
+            self.guardianships.add(key)
+        elif key not in self.guardianships:
+            with brownie.reverts(
+                custom_error("GuardianNotAppointed(address,address)", patient.address, guardian.address)
+            ):
+                self.consent.removeGuardian(guardian, {"from": patient})
+        else:
+            self.consent.removeGuardian(guardian, {"from": patient})
+            self.guardianships.discard(key)
+
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), hours=st.integers(0, 72))
+    def open_break_glass(self, p, g, hours):
+        patient, provider = self.patients[p], self.grantees[g]
+        duration = hours * HOUR + HALF
+        key = (patient.address, provider.address)
+        if self.active_role(provider) != PROVIDER:
+            with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+                self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
+        elif duration > 72 * HOUR:
+            with brownie.reverts(
+                custom_error("InvalidBreakGlassDuration(uint32,uint32)", duration, 72 * HOUR)
+            ):
+                self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
+        elif self.window_open(patient, provider):
+            on_chain_expiry = self.windows[key][1]
+            with brownie.reverts(
+                custom_error(
+                    "BreakGlassAlreadyOpen(address,address,uint40)",
+                    patient.address,
+                    provider.address,
+                    on_chain_expiry,
+                )
+            ):
+                self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
+        else:
+            tx = self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
+            self.windows[key] = (self.now + duration, tx.events["BreakGlassOpened"]["expiresAt"])
+
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3))
+    def close_break_glass(self, p, g, a):
+        patient, provider = self.patients[p], self.grantees[g]
+        actor = [patient, *self.guardians, provider][a]
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.consent.closeBreakGlass(patient, provider, {"from": actor})
+        elif not self.window_open(patient, provider):
+            with brownie.reverts(
+                custom_error("BreakGlassNotOpen(address,address)", patient.address, provider.address)
+            ):
+                self.consent.closeBreakGlass(patient, provider, {"from": actor})
+        else:
+            self.consent.closeBreakGlass(patient, provider, {"from": actor})
+            del self.windows[patient.address, provider.address]
+
+    @rule(g=st.integers(0, 2))
+    def toggle_suspension(self, g):
+        party = self.grantees[g]  # providers and the insurer; the stranger is never registered
+        if party.address in self.suspended:
+            self.care.reinstate(party, {"from": self.registrar})
+            self.suspended.discard(party.address)
+        else:
+            self.care.suspend(party, REASON, {"from": self.registrar})
+            self.suspended.add(party.address)
+
+    @rule(hours=st.integers(1, 30))
+    def sleep(self, hours):
+        self.now += hours * HOUR
+        chain.mine(timestamp=self.now)
+
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), purpose=st.integers(0, 7), cls=st.integers(0, 15))
+    def check(self, p, g, purpose, cls):
+        patient, grantee = self.patients[p], self.grantees[g]
+        assert self.consent.hasConsent(patient, grantee, purpose, cls) == self.expected_has_consent(
+            patient, grantee, purpose, cls
+        )
+
+    @invariant()
+    def has_consent_matches_model(self):
+        purpose, cls = PROBES[self.probe % len(PROBES)]
+        self.probe += 7  # co-prime with len(PROBES): every probe gets visited
+        for patient in self.patients:
+            for grantee in self.grantees:
+                actual = self.consent.hasConsent(patient, grantee, purpose, cls)
+                assert actual == self.expected_has_consent(patient, grantee, purpose, cls), (
+                    patient,
+                    grantee,
+                    purpose,
+                    cls,
+                )
+
+
+def test_consent_model(
+    state_machine,
+    consent,
+    care,
+    registrar,
+    patient,
+    patient2,
+    provider,
+    provider2,
+    insurer,
+    stranger,
+    guardian,
+):
+    roles = {provider.address: PROVIDER, provider2.address: PROVIDER, insurer.address: INSURER}
+    state_machine(
+        ConsentMachine,
+        consent,
+        care,
+        registrar,
+        [patient, patient2],
+        [provider, provider2, insurer, stranger],
+        [guardian, stranger],
+        roles,
+        settings={"max_examples": 20, "stateful_step_count": 25},
+    )

@@ -1,0 +1,379 @@
+"""RecordRegistry: Merkle batches (OpenZeppelin StandardMerkleTree leaves built with medledger.merkle),
+promotion of batched records to regular anchors, and access-log batches.
+
+Consent set up once per module (see `grants`): patient -> provider and patient -> provider2: TREAT on every
+data class; patient2 consents to nobody.
+"""
+import random
+from dataclasses import replace
+
+import brownie
+import pytest
+from brownie import chain
+from brownie.test import given
+from conftest import custom_error
+from eth_utils import keccak
+from hypothesis import example, settings
+from hypothesis import strategies as st
+from support.records import (
+    BATCH_GAS_BUDGET,
+    DOC,
+    HPAYMT,
+    LABS,
+    MAX_PROOF_LENGTH,
+    NOTES,
+    REASON,
+    TREAT,
+    UINT24_MAX,
+    ZERO32,
+    bit,
+    h,
+    leaf_args,
+    random_leaves,
+    tree_of,
+)
+
+from medledger.merkle import RecordLeaf, process_proof
+
+ALL_CLASSES = 0x7FF
+RECORDS, ACCESS_LOG = 1, 2
+MANIFEST = keccak(text="manifest:batch-1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def grants(records, consent, patient, provider, provider2, insurer):
+    for grantee in (provider, provider2):
+        consent.grant(patient, grantee, bit(TREAT), ALL_CLASSES, 0, 0, DOC, {"from": patient})
+    consent.grant(patient, insurer, bit(HPAYMT), ALL_CLASSES, 0, 0, DOC, {"from": patient})
+
+
+@pytest.fixture(scope="module")
+def big(patient, patient2, provider):
+    """1,000 leaves by `provider` over two patients, and their tree."""
+    leaves = random_leaves(random.Random(1000), 1000, [patient.address, patient2.address], provider.address)
+    return leaves, tree_of(leaves)
+
+
+def leaf(record: str, patient, author, version: int = 1, data_class: int = LABS) -> RecordLeaf:
+    return RecordLeaf(h(f"{record}:id"), h(f"{record}:v{version}"), patient.address, version, data_class,
+                      author.address)
+
+
+def anchor_tree(records, leaves, provider):
+    """Anchors a tree of `leaves` by `provider`; returns (tree, batchId, tx)."""
+    tree = tree_of(leaves)
+    tx = records.anchorBatch(tree.root, len(leaves), MANIFEST, {"from": provider})
+    return tree, tx.return_value, tx
+
+
+# --------------------------------------------------------------------------- anchorBatch
+
+
+def test_batch_of_1000_leaves(records, big, provider):
+    leaves, tree = big
+    tx = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider})
+    batch_id = tx.return_value
+    assert batch_id == records.batchIdOf(provider, tree.root)
+    encoded = bytes(12) + bytes.fromhex(provider.address[2:]) + tree.root  # abi.encode(provider, root)
+    assert batch_id == int.from_bytes(keccak(encoded), "big")
+    assert tx.events["BatchAnchored"] == {
+        "batchId": batch_id, "provider": provider, "root": "0x" + tree.root.hex(), "count": 1000,
+        "manifestHash": "0x" + MANIFEST.hex(),
+    }
+    assert records.batchOf(batch_id) == (provider, 1000, chain[tx.block_number].timestamp, RECORDS)
+    print(f"anchorBatch(N=1000) gas: {tx.gas_used}")
+    assert tx.gas_used <= BATCH_GAS_BUDGET
+
+    sample = [0, 1, 499, 998, 999] + random.Random(7).sample(range(1000), 35)
+    for i in sample:
+        proof = tree.get_proof(leaves[i])
+        assert tree.verify(leaves[i], proof)  # the Python side agrees with...
+        assert records.verifyInBatch(*leaf_args(leaves[i]), proof, batch_id)  # ...the contract
+
+
+def test_attest_gas_in_a_1000_leaf_batch(records, big, patient, provider, stranger):
+    leaves, tree = big
+    batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
+    records.anchor(h("warm-up"), patient, h("warm-up:v1"), LABS, {"from": provider})  # enrols the author
+    target = next(x for x in leaves if x.patient == patient.address)
+    tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": stranger})
+    print(f"attestBatchRecord(N=1000, enrolled author) gas: {tx.gas_used}")
+    assert records.verify(target.record_id, target.content_hash)[:3] == (True, target.version, provider)
+
+
+def test_tampered_leaf_is_rejected(records, big, provider, provider2, patient2):
+    leaves, tree = big
+    batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
+    good = leaves[123]
+    proof = tree.get_proof(good)
+    assert records.verifyInBatch(*leaf_args(good), proof, batch_id)
+    other_patient = patient2.address if good.patient != patient2.address else provider2.address
+    tampered = [
+        replace(good, record_id=h("other-id")),
+        replace(good, content_hash=h("other-content")),
+        replace(good, patient=other_patient),
+        replace(good, version=good.version + 1),
+        replace(good, data_class=(good.data_class + 1) % 11),
+        replace(good, author=provider2.address),
+    ]
+    for bad in tampered:
+        assert not records.verifyInBatch(*leaf_args(bad), proof, batch_id)
+
+
+def test_wrong_proof_or_batch_is_rejected(records, big, provider):
+    leaves, tree = big
+    batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
+    good = leaves[5]
+    proof = tree.get_proof(good)
+    assert not records.verifyInBatch(*leaf_args(good), tree.get_proof(leaves[6]), batch_id)
+    assert not records.verifyInBatch(*leaf_args(good), [], batch_id)
+    assert not records.verifyInBatch(*leaf_args(good), proof[:-1], batch_id)
+    assert not records.verifyInBatch(*leaf_args(good), proof, batch_id + 1)
+    assert not records.verifyInBatch(*leaf_args(good), proof, 0)
+
+
+def test_single_leaf_batch(records, patient, provider):
+    only = leaf("single", patient, provider)
+    tree, batch_id, _ = anchor_tree(records, [only], provider)
+    assert tree.root == only.hash
+    assert records.verifyInBatch(*leaf_args(only), [], batch_id)
+
+
+def test_author_in_leaf_must_be_the_batch_provider(records, patient, provider, provider2):
+    leaves = random_leaves(random.Random(3), 20, [patient.address], provider.address)
+    leaves += random_leaves(random.Random(4), 20, [patient.address], provider2.address)
+    tree, by_provider, _ = anchor_tree(records, leaves, provider)
+    by_provider2 = records.anchorBatch(tree.root, 40, MANIFEST, {"from": provider2}).return_value  # same root
+    assert by_provider != by_provider2
+    for record_leaf in (leaves[0], leaves[25]):
+        proof = tree.get_proof(record_leaf)
+        mine = by_provider if record_leaf.author == provider.address else by_provider2
+        theirs = by_provider2 if mine == by_provider else by_provider
+        assert records.verifyInBatch(*leaf_args(record_leaf), proof, mine)
+        assert not records.verifyInBatch(*leaf_args(record_leaf), proof, theirs)
+
+
+def test_oversized_proof(records, patient, provider, stranger):
+    """A proof of 32 siblings verifies; 33 never does (verifyInBatch: false, attest: revert), even
+    when the hashing is consistent with the anchored root."""
+    target = leaf("deep", patient, provider)
+    siblings = [keccak(text=f"sibling:{i}") for i in range(33)]
+    root32 = process_proof(target.hash, siblings[:32])
+    root33 = process_proof(target.hash, siblings)
+    id32 = records.anchorBatch(root32, 2**32 - 1, MANIFEST, {"from": provider}).return_value
+    id33 = records.anchorBatch(root33, 2**32 - 1, MANIFEST, {"from": provider}).return_value
+    assert records.verifyInBatch(*leaf_args(target), siblings[:32], id32)
+    assert not records.verifyInBatch(*leaf_args(target), siblings, id33)
+    with brownie.reverts(custom_error("ProofTooLong(uint256,uint256)", 33, MAX_PROOF_LENGTH)):
+        records.attestBatchRecord(*leaf_args(target), siblings, id33, {"from": stranger})
+    records.attestBatchRecord(*leaf_args(target), siblings[:32], id32, {"from": stranger})
+    assert records.verify(target.record_id, target.content_hash)[0]
+
+
+def test_batch_with_zero_leaves_or_zero_root(records, provider):
+    root = keccak(text="root")
+    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", root, 0)):
+        records.anchorBatch(root, 0, MANIFEST, {"from": provider})
+    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", ZERO32, 5)):
+        records.anchorBatch(ZERO32, 5, MANIFEST, {"from": provider})
+
+
+def test_batch_root_once_per_provider(records, provider):
+    root = keccak(text="root")
+    batch_id = records.anchorBatch(root, 3, MANIFEST, {"from": provider}).return_value
+    with brownie.reverts(custom_error("BatchAlreadyAnchored(uint256)", batch_id)):
+        records.anchorBatch(root, 3, MANIFEST, {"from": provider})
+
+
+def test_only_active_providers_anchor_batches(records, care, provider, insurer, arbiter, stranger, registrar):
+    root = keccak(text="root")
+    for account in (insurer, arbiter, stranger):
+        with brownie.reverts(custom_error("NotActiveProvider(address)", account.address)):
+            records.anchorBatch(root, 3, MANIFEST, {"from": account})
+    care.suspend(provider, REASON, {"from": registrar})
+    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+        records.anchorBatch(root, 3, MANIFEST, {"from": provider})
+
+
+def test_batch_needs_no_patient_consent(records, patient2, provider, stranger):
+    """A batch only proves existence and integrity; the consent check happens on promotion."""
+    unconsented = leaf("no-consent", patient2, provider)
+    tree, batch_id, _ = anchor_tree(records, [unconsented, leaf("other", patient2, provider)], provider)
+    assert records.verifyInBatch(*leaf_args(unconsented), tree.get_proof(unconsented), batch_id)
+    with brownie.reverts(custom_error("NoTreatmentRelationship(address,address,uint8)", patient2.address,
+                                      provider.address, LABS)):
+        records.attestBatchRecord(*leaf_args(unconsented), tree.get_proof(unconsented), batch_id,
+                                  {"from": stranger})
+
+
+# --------------------------------------------------------------------------- attestBatchRecord
+
+
+def test_attest_promotes_a_batched_record(records, patient, provider, stranger):
+    target = leaf("promote", patient, provider, version=3, data_class=NOTES)
+    tree, batch_id, batch_tx = anchor_tree(records, [target, leaf("x", patient, provider)], provider)
+    batch_time = chain[batch_tx.block_number].timestamp
+    chain.sleep(120)
+    tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": stranger})
+    assert tx.events["RecordAttested"] == {
+        "recordId": "0x" + target.record_id.hex(), "patient": patient, "author": provider,
+        "contentHash": "0x" + target.content_hash.hex(), "version": 3, "dataClass": NOTES,
+        "batchId": batch_id, "attester": stranger,
+    }
+    print(f"attestBatchRecord(author not yet enrolled) gas: {tx.gas_used}")
+    # A regular anchor now, dated at the batch (the proven existence time), not at promotion.
+    assert records.verify(target.record_id, target.content_hash) == (True, 3, provider, batch_time, True)
+    assert records.recordInfo(target.record_id, target.content_hash)[2] == NOTES
+    # It can be logged against and amended like any anchor.
+    records.logAccess(patient, target.record_id, TREAT, {"from": provider})
+    amended = records.amend(target.record_id, patient, target.content_hash, h("promote:v4"),
+                            {"from": provider})
+    assert amended.return_value == 4
+    assert records.verify(target.record_id, target.content_hash)[4] is False
+
+
+def test_attest_enrols_the_author(records, patient, provider2, stranger):
+    target = leaf("by-provider2", patient, provider2)
+    tree, batch_id, _ = anchor_tree(records, [target], provider2)
+    assert records.authorIdOf(provider2) == 0
+    tx = records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+    assert tx.events["AuthorEnrolled"]["author"] == provider2
+    assert records.verify(target.record_id, target.content_hash)[2] == provider2
+
+
+def test_attest_rejects_bad_proofs_and_kinds(records, patient, provider, insurer, stranger):
+    target = leaf("t", patient, provider)
+    tree, batch_id, _ = anchor_tree(records, [target, leaf("u", patient, provider)], provider)
+    with brownie.reverts(custom_error("NotInBatch(uint256)", batch_id)):
+        records.attestBatchRecord(*leaf_args(target), [keccak(text="junk")], batch_id, {"from": stranger})
+    # One id per (submitter, root), whatever the kind.
+    with brownie.reverts(custom_error("BatchAlreadyAnchored(uint256)", batch_id)):
+        records.logAccessBatch(tree.root, 2, {"from": provider})
+    # A record-shaped tree anchored as an access log never proves records.
+    other = leaf("v", patient, insurer)
+    log_tree = tree_of([other])
+    log_batch = records.logAccessBatch(log_tree.root, 1, {"from": insurer}).return_value
+    assert not records.verifyInBatch(*leaf_args(other), [], log_batch)
+    with brownie.reverts(custom_error("NotInBatch(uint256)", log_batch)):
+        records.attestBatchRecord(*leaf_args(other), [], log_batch, {"from": stranger})
+
+
+def test_attest_checks_authorisation_now(records, consent, care, patient, patient2, provider, registrar,
+                                         stranger):
+    target = leaf("later", patient, provider)
+    tree, batch_id, _ = anchor_tree(records, [target, leaf("y", patient, provider)], provider)
+    proof = tree.get_proof(target)
+    consent.revoke(patient, provider, {"from": patient})
+    with brownie.reverts(custom_error("NoTreatmentRelationship(address,address,uint8)", patient.address,
+                                      provider.address, LABS)):
+        records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
+    consent.grant(patient, provider, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient})
+    care.suspend(provider, REASON, {"from": registrar})
+    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+        records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
+    care.reinstate(provider, {"from": registrar})
+    records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
+
+
+def test_attest_under_break_glass(records, consent, patient2, provider2, stranger):
+    target = leaf("er", patient2, provider2)
+    tree, batch_id, _ = anchor_tree(records, [target], provider2)
+    consent.openBreakGlass(patient2, 3600, REASON, {"from": provider2})
+    records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+    assert records.verify(target.record_id, target.content_hash)[:3] == (True, 1, provider2)
+
+
+def test_attest_keeps_record_ids_unique(records, patient, provider, provider2, stranger):
+    target = leaf("dup", patient, provider)
+    tree, batch_id, _ = anchor_tree(records, [target], provider)
+    records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+    with brownie.reverts(custom_error("RecordAlreadyAnchored(bytes32)", target.record_id)):
+        records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+    # Anchored singly first (by anyone): the batched copy cannot become a second version 1.
+    single = leaf("single-first", patient, provider)
+    records.anchor(single.record_id, patient, h("something-else"), LABS, {"from": provider2})
+    tree, batch_id, _ = anchor_tree(records, [single], provider)
+    with brownie.reverts(custom_error("RecordAlreadyAnchored(bytes32)", single.record_id)):
+        records.attestBatchRecord(*leaf_args(single), [], batch_id, {"from": stranger})
+
+
+def test_attest_validates_leaf_values(records, patient, provider, stranger):
+    bad = {
+        "zero version": (RecordLeaf(h("a"), h("a:v"), patient.address, 0, LABS, provider.address),
+                         custom_error("InvalidVersion(uint32)", 0)),
+        "version too big": (
+            RecordLeaf(h("b"), h("b:v"), patient.address, UINT24_MAX + 1, LABS, provider.address),
+            custom_error("InvalidVersion(uint32)", UINT24_MAX + 1),
+        ),
+        "data class": (RecordLeaf(h("c"), h("c:v"), patient.address, 1, 11, provider.address),
+                       custom_error("InvalidDataClass(uint8)", 11)),
+        "zero id": (RecordLeaf(ZERO32, h("d:v"), patient.address, 1, LABS, provider.address),
+                    custom_error("EmptyRecordId()")),
+        "zero hash": (RecordLeaf(h("e"), ZERO32, patient.address, 1, LABS, provider.address),
+                      custom_error("EmptyContentHash()")),
+    }
+    leaves = [value[0] for value in bad.values()]
+    tree, batch_id, _ = anchor_tree(records, leaves, provider)
+    for record_leaf, error in bad.values():
+        proof = tree.get_proof(record_leaf)
+        assert records.verifyInBatch(*leaf_args(record_leaf), proof, batch_id)  # included, but not promotable
+        with brownie.reverts(error):
+            records.attestBatchRecord(*leaf_args(record_leaf), proof, batch_id, {"from": stranger})
+
+
+def test_version_limit(records, patient, provider, stranger):
+    top = leaf("top", patient, provider, version=UINT24_MAX)
+    tree, batch_id, _ = anchor_tree(records, [top], provider)
+    records.attestBatchRecord(*leaf_args(top), [], batch_id, {"from": stranger})
+    assert records.verify(top.record_id, top.content_hash)[1] == UINT24_MAX
+    with brownie.reverts(custom_error("VersionLimitReached(bytes32)", top.record_id)):
+        records.amend(top.record_id, patient, top.content_hash, h("top:next"), {"from": provider})
+
+
+# --------------------------------------------------------------------------- logAccessBatch
+
+
+def test_log_access_batch(records, provider, insurer):
+    root = keccak(text="access-log:2025-01")
+    tx = records.logAccessBatch(root, 250, {"from": insurer})
+    batch_id = tx.return_value
+    assert batch_id == records.batchIdOf(insurer, root)
+    assert tx.events["AccessLogBatchAnchored"] == {
+        "batchId": batch_id, "accessor": insurer, "root": "0x" + root.hex(), "count": 250,
+    }
+    assert records.batchOf(batch_id) == (insurer, 250, chain[tx.block_number].timestamp, ACCESS_LOG)
+    print(f"logAccessBatch gas: {tx.gas_used}")
+    assert tx.gas_used <= BATCH_GAS_BUDGET
+    assert records.logAccessBatch(root, 250, {"from": provider}).return_value != batch_id
+    with brownie.reverts(custom_error("BatchAlreadyAnchored(uint256)", batch_id)):
+        records.logAccessBatch(root, 250, {"from": insurer})
+
+
+def test_log_access_batch_rules(records, insurer, arbiter, stranger):
+    root = keccak(text="access-log")
+    for account in (arbiter, stranger):
+        with brownie.reverts(custom_error("NotProviderOrInsurer(address)", account.address)):
+            records.logAccessBatch(root, 1, {"from": account})
+    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", root, 0)):
+        records.logAccessBatch(root, 0, {"from": insurer})
+    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", ZERO32, 1)):
+        records.logAccessBatch(ZERO32, 1, {"from": insurer})
+
+
+# --------------------------------------------------------------------------- property
+
+
+@given(n=st.integers(min_value=1, max_value=10_000), seed=st.integers(min_value=0, max_value=2**32 - 1))
+@example(n=1, seed=0)
+@example(n=10_000, seed=1)
+@settings(max_examples=6, deadline=None)
+def test_random_trees_verify_on_chain(records, patient, patient2, provider, n, seed):
+    rng = random.Random(seed)
+    leaves = random_leaves(rng, n, [patient.address, patient2.address], provider.address)
+    tree, batch_id, _ = anchor_tree(records, leaves, provider)
+    for i in {0, n - 1, *rng.sample(range(n), min(n, 6))}:
+        proof = tree.get_proof(leaves[i])
+        assert len(proof) <= (n - 1).bit_length()  # depth ceil(log2 n) <= MAX_PROOF_LENGTH
+        assert records.verifyInBatch(*leaf_args(leaves[i]), proof, batch_id)
+        forged = replace(leaves[i], content_hash=rng.randbytes(32))
+        assert not records.verifyInBatch(*leaf_args(forged), proof, batch_id)
