@@ -223,6 +223,7 @@ class Chain:
             if not gas:
                 limit = int(self.w3.eth.get_block("latest")["gasLimit"])
                 built["gas"] = min(int(built["gas"] * 1.2) + 10_000, limit)
+            built.pop("gasPrice", None)  # some providers' middlewares add a legacy price next to EIP-1559 fees
             built["nonce"] = self._next_nonce(signer.address)
             tx_hash = signer.send_transaction(self.w3, built)
         except ContractLogicError as exc:

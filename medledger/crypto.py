@@ -78,8 +78,9 @@ def _checksum(value: str | bytes) -> str | None:
 
 def _address(value: str | bytes, what: str = "address") -> str:
     """Checksummed address (memoised: the same few addresses recur in every envelope)."""
-    checked = _checksum(bytes(value) if isinstance(value, bytearray) else value) \
-        if isinstance(value, (str, bytes, bytearray)) else None
+    if isinstance(value, bytearray):
+        value = bytes(value)
+    checked = _checksum(value) if isinstance(value, (str, bytes)) else None
     if checked is None:
         raise ValueError(f"{what}: not an Ethereum address: {value!r}")
     return checked

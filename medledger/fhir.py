@@ -2,7 +2,9 @@
 
 A record's identity off chain is its canonical JSON (RFC 8785, JSON Canonicalization Scheme):
 two documents that differ only in key order, whitespace or string escapes have byte-identical
-canonical forms and therefore the same keccak256 / sha256.
+canonical forms and therefore the same keccak256 / sha256. JCS treats numbers as IEEE-754
+doubles, so ``7.20`` and ``7.2`` (or ``128.0`` and ``128``) canonicalise alike: FHIR's
+trailing-zero precision of decimals is not part of a record's hash identity.
 
 Validation uses `fhir.resources` (R5 is `fhir.resources`, R4B is `fhir.resources.R4B`). That
 package is heavy, so it is imported lazily, on first validation; importing this module is cheap.

@@ -150,11 +150,7 @@ def _prepare_chunk(args: tuple[list[_Job], Vault, bool, str]) -> list[PreparedRe
     sealed = [_seal(doc, rid, version, patient, recipients, data_class, validate, fhir_version)  # type: ignore[arg-type]
               for doc, rid, version, patient, recipients, data_class in jobs]
     if isinstance(vault, LocalVault):  # one group commit per chunk instead of two fsyncs per blob
-        stored = vault.put_many(blob for blob, _ in sealed)
-        for cid, (_, prepared) in zip(stored, sealed, strict=True):
-            if cid != prepared.vault_id:
-                raise VaultError(f"vault stored record 0x{prepared.record_id.hex()} as {cid}, "
-                                 f"expected {prepared.vault_id}")
+        vault.put_many(blob for blob, _ in sealed)  # keccak-addressed: ids == prepared.vault_id
         return [prepared for _, prepared in sealed]
     return [_store(vault, blob, prepared) for blob, prepared in sealed]
 
@@ -222,7 +218,7 @@ def open_record(
         wanted = (expected.record_id, expected.version, to_checksum_address(expected.patient))
         if claimed != wanted:
             raise RecordTampered(
-                f"blob {vault_label(content_hash)} holds record 0x{envelope.record_id.hex()} "
+                f"blob {_hex(content_hash)} holds record 0x{envelope.record_id.hex()} "
                 f"v{envelope.version} of {envelope.patient}, expected record 0x{expected.record_id.hex()} "
                 f"v{expected.version} of {expected.patient}")
     plaintext = crypto.open_envelope(envelope, address, private_key)
@@ -235,6 +231,5 @@ def open_record(
     return plaintext
 
 
-def vault_label(content_hash: bytes | str) -> str:
-    """A content hash as 0x-hex (for messages)."""
+def _hex(content_hash: bytes | str) -> str:
     return "0x" + content_hash.hex() if isinstance(content_hash, bytes) else content_hash

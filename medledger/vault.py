@@ -275,7 +275,12 @@ class LocalVault(Vault):
     def _ensure_shard(self, path: Path) -> None:
         shard = path.parent.name
         if shard not in self._shards:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir()
+                if self.durable:
+                    _fsync_dir(self.blob_root)  # the new shard's own name must survive a crash
+            except FileExistsError:
+                pass
             self._shards.add(shard)
 
     def put(self, blob: bytes) -> ContentId:

@@ -71,13 +71,14 @@ def main(argv: list[str] | None = None) -> None:
           f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
 
     rates, cpu_per_record = [], []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        list(pool.map(abs, range(args.workers * 4)))  # fork and warm the workers outside the timing
-        pids = list(pool._processes)  # noqa: SLF001 - benchmark bookkeeping only
-        for _ in range(args.repeat):
-            root = Path(tempfile.mkdtemp(prefix="medledger-bench-", dir=args.dir))
-            try:
-                vault = LocalVault(root, durable=not args.no_fsync)
+    roots: list[Path] = []
+    try:
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            list(pool.map(abs, range(args.workers * 4)))  # fork and warm the workers outside the timing
+            pids = list(pool._processes)  # noqa: SLF001 - benchmark bookkeeping only
+            for _ in range(args.repeat):
+                roots.append(Path(tempfile.mkdtemp(prefix="medledger-bench-", dir=args.dir)))
+                vault = LocalVault(roots[-1], durable=not args.no_fsync)
                 cpu0, start = _cpu_seconds(pids), time.perf_counter()
                 results = prepare_batch(jobs, vault, workers=args.workers, executor=pool)
                 elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pids) - cpu0
@@ -86,8 +87,11 @@ def main(argv: list[str] | None = None) -> None:
                 cpu_per_record.append(cpu / args.records)
                 print(f"  {elapsed:.2f} s wall -> {rates[-1]:,.0f} records/s; "
                       f"{cpu_per_record[-1] * 1e3:.3f} ms CPU/record (parent + workers, index included)")
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
+    finally:
+        # Deleted only at the end: ext4 skips recently freed inodes when allocating, so deleting
+        # 10,000 files between repeats would slow the next repeat's file creation.
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
     best_cpu = min(cpu_per_record)
     print(f"pipeline: best {max(rates):,.0f} records/s wall, median {statistics.median(rates):,.0f}; "
           f"CPU-bound ceiling on {os.cpu_count()} idle cores {os.cpu_count() / best_cpu:,.0f} records/s")

@@ -8,8 +8,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.core import given  # pure Python: no chain to isolate (brownie wraps hypothesis.given)
 
 from medledger import crypto
 from medledger.errors import AccountError, DecryptionFailed

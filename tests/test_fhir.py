@@ -10,8 +10,9 @@ import sys
 import pytest
 import rfc8785
 from eth_utils import keccak
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.core import given  # pure Python: no chain to isolate (brownie wraps hypothesis.given)
 
 from medledger import fhir, synthetic
 from medledger.errors import FhirInvalid

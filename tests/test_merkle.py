@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, settings
 from hypothesis import strategies as st
+from hypothesis.core import given  # pure Python: no chain to isolate (brownie wraps hypothesis.given)
 
 from medledger import merkle
 from medledger.merkle import RECORD_LEAF_TYPES, RecordLeaf, StandardMerkleTree

@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import stat
 
 import pytest
 from eth_utils import keccak
@@ -93,8 +94,9 @@ def test_crash_mid_write_leaves_only_a_temp_file(vault, monkeypatch):
 def test_fsync_happens_before_the_rename(vault, monkeypatch):
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
+
     def fsync(fd):
-        calls.append("fsync")
+        calls.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
         real_fsync(fd)
 
     def replace(src, dst):
@@ -104,7 +106,11 @@ def test_fsync_happens_before_the_rename(vault, monkeypatch):
     monkeypatch.setattr(vault_mod.os, "fsync", fsync)
     monkeypatch.setattr(vault_mod.os, "replace", replace)
     vault.put(b"durable")
-    assert calls == ["fsync", "replace", "fsync"]  # file, rename, directory
+    # new shard directory made durable, then: file data, rename, directory entry
+    assert calls == ["fsync dir", "fsync file", "replace", "fsync dir"]
+    calls.clear()
+    vault.put(b"durable")  # already stored: nothing is written
+    assert calls == []
 
 
 def test_put_many_group_commit_and_crash(vault, monkeypatch):

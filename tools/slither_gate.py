@@ -50,6 +50,11 @@ class Finding:
     def key(self) -> tuple[str, str, str]:
         return (self.detector, self.contract, self.function)
 
+    @property
+    def label(self) -> str:
+        """How the triage table names it: Contract.function, or Contract / - for file-level items."""
+        return self.contract if self.function == NONE else f"{self.contract}.{self.function}"
+
 
 @dataclass(frozen=True)
 class TriageEntry:
@@ -265,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     unseen = sorted({Path(p) for g in args.sources for p in glob.glob(g)} - analysed)
     for f in findings:
         per[f.contract][f.impact] += 1
-    contract_rows = [[c] + [str(per[c][imp]) for imp in IMPACTS] for c in sorted(per)]
+    contract_rows = [
+        [c if c != NONE else "(file level)"] + [str(per[c][imp]) for imp in IMPACTS] for c in sorted(per)
+    ]
     contract_table = _table(["Contract", *IMPACTS], contract_rows) if contract_rows else "(no findings)"
 
     blocking = [f for f in unexplained if f.impact in BLOCKING or args.strict]
@@ -273,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     if unexplained:
         lines += ["## Unexplained findings", ""]
         lines += [
-            f"- **{f.impact}** `{f.detector}` {f.contract}.{f.function} ({f.where}): {f.text[:240]}"
-            for f in unexplained
+            f"- **{f.impact}** `{f.detector}` {f.label} ({f.where}): {f.text[:240]}" for f in unexplained
         ]
         lines.append("")
     if unseen:

@@ -1,6 +1,7 @@
 """Shared constants and builders for the ClaimEscrow tests (not a test module itself)."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -24,6 +25,7 @@ DISPUTE_WINDOW = 14 * DAY
 UINT96_MAX = 2**96 - 1
 USD = 10**6  # 6-decimal stablecoin unit
 ZERO = "0x" + "00" * 32
+MNEMONIC = "test test test test test test test test test test test junk"
 
 
 class Status(IntEnum):
@@ -112,6 +114,18 @@ def claim_id(escrow, provider, control: bytes) -> bytes:
     return escrow.claimIdOf(provider, control)
 
 
+def private_key(account) -> str:
+    """The private key of a Ganache development account (derived from the project mnemonic)."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    for index in range(20):
+        local = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+        if local.address == account.address:
+            return local.key.hex()
+    raise LookupError(account)
+
+
 def control(label: str) -> bytes:
     """A provider claim control number: an opaque 32-byte id derived from a test label."""
     return h(f"control:{label}")
@@ -129,6 +143,7 @@ class Desk:
         self.escrow, self.token, self.consent, self.records, self.care = escrow, token, consent, records, care
         self.p = parties
         self.provider, self.insurer, self.patient = parties["provider"], parties["insurer"], parties["patient"]
+        self._serial = itertools.count()
 
     def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> "Desk":
         grant(self.consent, self.patient, self.insurer, bit(HPAYMT), bit(BILLING))
@@ -155,7 +170,7 @@ class Desk:
                service: int = 100, frequency: int = ORIGINAL, claim_hash: bytes | None = None):
         provider = provider or self.provider
         if recs is None:
-            recs = [self.record(f"{label}:{frequency}:{billed}", provider=provider, patient=patient)]
+            recs = [self.record(f"{label}:auto:{next(self._serial)}", provider=provider, patient=patient)]
         sub = submission(control(label), patient or self.patient, insurer or self.insurer, billed, recs,
                          service=service, frequency=frequency, claim_hash=claim_hash)
         return self.escrow.submitClaim(sub, {"from": provider})

@@ -1,0 +1,242 @@
+"""ClaimEscrow disputes: window, encumbrance, arbiter awards, release and every forbidden transition."""
+
+import brownie
+import pytest
+from brownie import chain
+from conftest import custom_error
+from support.escrow import (
+    ARBITER_ROLE,
+    CARC_BENEFIT_MAX,
+    CARC_MAX_ALLOWABLE,
+    CARC_NOT_COVERED,
+    DAY,
+    DISPUTE_WINDOW,
+    PROMPT_PAY,
+    PROVIDER_ROLE,
+    USD,
+    VOID,
+    Desk,
+    Status,
+    control,
+    h,
+)
+
+EVIDENCE = h("appeal-packet")
+DECISION = h("arbiter-decision")
+
+
+@pytest.fixture(scope="module")
+def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
+    return Desk(escrow, usdc, consent, records, care, {"provider": provider, "insurer": insurer, "patient": patient}).setup()
+
+
+def invalid_status(claim_id: bytes, status: Status) -> str:
+    return custom_error("InvalidStatus(bytes32,uint8)", claim_id, int(status))
+
+
+def contest(desk, label: str, billed: int = 100 * USD, approved: int = 40 * USD) -> None:
+    """Submit and partially approve: billed - approved is contested."""
+    desk.submit(label, billed)
+    desk.adjudicate(label, approved, reasons=[CARC_MAX_ALLOWABLE])
+
+
+def sleep(seconds: int) -> None:
+    chain.sleep(seconds)
+    chain.mine()
+
+
+def test_dispute_and_partial_award(desk, escrow, provider, arbiter, insurer):
+    free = desk.free()
+    contest(desk, "d")
+    tx = escrow.dispute(control("d"), EVIDENCE, {"from": provider})
+    event = tx.events["ClaimDisputed"]
+    assert bytes(event["claimId"]) == desk.cid("d") and event["provider"] == provider
+    assert desk.status("d") == Status.DISPUTED
+    # A dispute holds the encumbrance past the window: release is not possible.
+    sleep(DISPUTE_WINDOW + DAY)
+    with brownie.reverts(invalid_status(desk.cid("d"), Status.DISPUTED)):
+        escrow.release(provider, control("d"), {"from": insurer})
+    assert desk.encumbered() == 60 * USD
+    tx = escrow.resolveDispute(provider, control("d"), 25 * USD, DECISION, {"from": arbiter})
+    event = tx.events["DisputeResolved"]
+    assert (event["arbiter"], event["award"], event["returned"]) == (arbiter, 25 * USD, 35 * USD)
+    assert desk.status("d") == Status.SETTLED and desk.claim("d")[1] == 0
+    assert desk.owed() == 40 * USD + 25 * USD
+    assert desk.encumbered() == 0 and desk.free() == free - 65 * USD
+    desk.assert_solvent([insurer], [provider])
+
+
+@pytest.mark.parametrize("award", [0, 1, 60 * USD])
+def test_award_bounds(desk, escrow, provider, arbiter, insurer, award):
+    free = desk.free()
+    contest(desk, "b")
+    escrow.dispute(control("b"), EVIDENCE, {"from": provider})
+    escrow.resolveDispute(provider, control("b"), award, DECISION, {"from": arbiter})
+    assert desk.owed() == 40 * USD + award
+    assert desk.free() == free - 40 * USD - award and desk.encumbered() == 0
+
+
+def test_award_above_contested_and_bad_inputs(desk, escrow, provider, arbiter):
+    contest(desk, "x")
+    escrow.dispute(control("x"), EVIDENCE, {"from": provider})
+    with brownie.reverts(custom_error("AwardExceedsContested(uint256,uint256)", 60 * USD + 1, 60 * USD)):
+        escrow.resolveDispute(provider, control("x"), 60 * USD + 1, DECISION, {"from": arbiter})
+    with brownie.reverts(custom_error("EmptyHash()")):
+        escrow.resolveDispute(provider, control("x"), 1, b"\x00" * 32, {"from": arbiter})
+
+
+def test_dispute_window(desk, escrow, provider):
+    contest(desk, "w")
+    deadline = desk.claim("w")[3]
+    sleep(DISPUTE_WINDOW + 1)
+    with brownie.reverts(custom_error("DeadlinePassed(bytes32,uint40)", desk.cid("w"), deadline)):
+        escrow.dispute(control("w"), EVIDENCE, {"from": provider})
+    with brownie.reverts(custom_error("EmptyHash()")):
+        escrow.dispute(control("w"), b"\x00" * 32, {"from": provider})
+
+
+def test_undisputed_window_releases_to_insurer(desk, escrow, provider, insurer, stranger):
+    free = desk.free()
+    contest(desk, "u")
+    assert desk.free() == free - 100 * USD
+    sleep(DISPUTE_WINDOW + 1)
+    tx = escrow.release(provider, control("u"), {"from": stranger})
+    assert tx.events["EncumbranceReleased"]["insurer"] == insurer
+    assert desk.free() == free - 40 * USD and desk.encumbered() == 0
+    # Once released the provider can no longer dispute and the insurer can withdraw the money.
+    with brownie.reverts(invalid_status(desk.cid("u"), Status.SETTLED)):
+        escrow.dispute(control("u"), EVIDENCE, {"from": provider})
+    escrow.withdrawFree(desk.free(), {"from": insurer})
+    assert desk.free() == 0
+    desk.assert_solvent([insurer], [provider])
+
+
+def test_forbidden_transitions(desk, escrow, provider, provider2, arbiter, insurer, stranger):
+    # Submitted: no dispute, resolution or release.
+    desk.submit("open", 10 * USD)
+    cid = desk.cid("open")
+    with brownie.reverts(invalid_status(cid, Status.SUBMITTED)):
+        escrow.dispute(control("open"), EVIDENCE, {"from": provider})
+    with brownie.reverts(invalid_status(cid, Status.SUBMITTED)):
+        escrow.resolveDispute(provider, control("open"), 0, DECISION, {"from": arbiter})
+    with brownie.reverts(invalid_status(cid, Status.SUBMITTED)):
+        escrow.release(provider, control("open"), {"from": stranger})
+    # Contestable: no adjudication, deemed approval, replacement, void or resolution.
+    contest(desk, "c")
+    cid = desk.cid("c")
+    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+        desk.adjudicate("c", 60 * USD)
+    sleep(PROMPT_PAY + 1)
+    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+        escrow.finalizeDeemed(provider, control("c"), {"from": stranger})
+    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+        desk.submit("c", 1, [], frequency=VOID)
+    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+        escrow.resolveDispute(provider, control("c"), 0, DECISION, {"from": arbiter})
+    # Only the claim's own provider can dispute: another provider's (provider2, "c") is no claim.
+    with brownie.reverts(invalid_status(desk.cid("c", provider2), Status.NONE)):
+        escrow.dispute(control("c"), EVIDENCE, {"from": provider2})
+    # Disputed: no second dispute, no release, no adjudication.
+    contest(desk, "dd")
+    escrow.dispute(control("dd"), EVIDENCE, {"from": provider})
+    cid = desk.cid("dd")
+    with brownie.reverts(invalid_status(cid, Status.DISPUTED)):
+        escrow.dispute(control("dd"), EVIDENCE, {"from": provider})
+    with brownie.reverts(invalid_status(cid, Status.DISPUTED)):
+        desk.adjudicate("dd", 60 * USD)
+    # Settled: nothing more.
+    escrow.resolveDispute(provider, control("dd"), 0, DECISION, {"from": arbiter})
+    with brownie.reverts(invalid_status(cid, Status.SETTLED)):
+        escrow.resolveDispute(provider, control("dd"), 0, DECISION, {"from": arbiter})
+
+
+def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider, provider2, insurer, arbiter, stranger):
+    contest(desk, "a")
+    escrow.dispute(control("a"), EVIDENCE, {"from": provider})
+    for account in (provider, provider2, insurer, stranger):
+        with brownie.reverts(custom_error("NotActiveParty(address,uint8)", account.address, ARBITER_ROLE)):
+            escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": account})
+    care.suspend(arbiter, h("conflict"), {"from": registrar})
+    with brownie.reverts(custom_error("NotActiveParty(address,uint8)", arbiter.address, ARBITER_ROLE)):
+        escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
+    care.reinstate(arbiter, {"from": registrar})
+    escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
+
+
+def test_suspended_provider_cannot_dispute(desk, escrow, care, registrar, provider):
+    contest(desk, "s")
+    care.suspend(provider, h("fraud"), {"from": registrar})
+    with brownie.reverts(custom_error("NotActiveParty(address,uint8)", provider.address, PROVIDER_ROLE)):
+        escrow.dispute(control("s"), EVIDENCE, {"from": provider})
+
+
+def test_award_to_a_suspended_provider_stays_owed(desk, escrow, care, registrar, provider, arbiter, insurer):
+    escrow.setPushPayments(True, {"from": provider})
+    desk.submit("sp", 100 * USD)
+    tx = desk.adjudicate("sp", 40 * USD, reasons=[CARC_MAX_ALLOWABLE])
+    assert tx.events["PaymentPushed"]["amount"] == 40 * USD
+    escrow.dispute(control("sp"), EVIDENCE, {"from": provider})
+    care.suspend(provider, h("audit"), {"from": registrar})
+    tx = escrow.resolveDispute(provider, control("sp"), 60 * USD, DECISION, {"from": arbiter})
+    assert tx.events["PushFailed"]["amount"] == 60 * USD and "PaymentPushed" not in tx.events
+    assert desk.owed() == 60 * USD
+    desk.assert_solvent([insurer], [provider])
+
+
+def test_award_is_pushed_when_opted_in(desk, escrow, usdc, provider, arbiter):
+    contest(desk, "push")
+    escrow.dispute(control("push"), EVIDENCE, {"from": provider})
+    escrow.setPushPayments(True, {"from": provider})
+    balance = usdc.balanceOf(provider)
+    tx = escrow.resolveDispute(provider, control("push"), 30 * USD, DECISION, {"from": arbiter})
+    assert tx.events["PaymentPushed"]["amount"] == 30 * USD
+    assert usdc.balanceOf(provider) == balance + 30 * USD
+    assert desk.owed() == 40 * USD  # the earlier approval was credited before the opt-in
+
+
+def test_encumbered_money_cannot_leave(desk, escrow, provider, insurer):
+    free = desk.free()
+    escrow.withdrawFree(free - 100 * USD, {"from": insurer})
+    contest(desk, "e", billed=100 * USD, approved=0)
+    assert desk.free() == 0 and desk.encumbered() == 100 * USD
+    with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, 1, 0)):
+        escrow.withdrawFree(1, {"from": insurer})
+    # Another claim cannot be paid out of the encumbrance either.
+    desk.submit("other", 10 * USD)
+    with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, 10 * USD, 0)):
+        desk.adjudicate("other", 10 * USD)
+
+
+def test_deemed_excess_over_limit_is_disputable(desk, escrow, provider, insurer, arbiter, patient, stranger):
+    escrow.setCoverage(patient, h("cap"), 0, 2**40 - 1, 50 * USD, 0, 0, {"from": insurer})
+    desk.submit("cap", 80 * USD)
+    sleep(PROMPT_PAY + 1)
+    tx = escrow.finalizeDeemed(provider, control("cap"), {"from": stranger})
+    assert list(tx.events["ClaimAdjudicated"]["reasonCodes"]) == [CARC_BENEFIT_MAX]
+    escrow.dispute(control("cap"), EVIDENCE, {"from": provider})
+    escrow.resolveDispute(provider, control("cap"), 30 * USD, DECISION, {"from": arbiter})
+    assert desk.owed() == 80 * USD
+
+
+def test_pause_freezes_the_dispute_window(desk, escrow, admin, provider):
+    contest(desk, "frozen")
+    deadline = desk.claim("frozen")[3]
+    sleep(DISPUTE_WINDOW - DAY)
+    escrow.pause({"from": admin})
+    sleep(5 * DAY)
+    with brownie.reverts(custom_error("EnforcedPause()")):
+        escrow.dispute(control("frozen"), EVIDENCE, {"from": provider})
+    escrow.unpause({"from": admin})
+    assert chain.time() > deadline  # in block time the window is over...
+    escrow.dispute(control("frozen"), EVIDENCE, {"from": provider})  # ...in escrow time it is not
+    assert desk.status("frozen") == Status.DISPUTED
+
+
+def test_denial_with_several_reason_codes_is_fully_contested(desk, escrow, provider, arbiter):
+    desk.submit("deny", 90 * USD)
+    tx = desk.adjudicate("deny", 0, reasons=[CARC_NOT_COVERED, 50, 197])
+    assert list(tx.events["ClaimAdjudicated"]["reasonCodes"]) == [CARC_NOT_COVERED, 50, 197]
+    assert desk.claim("deny")[1] == 90 * USD
+    escrow.dispute(control("deny"), EVIDENCE, {"from": provider})
+    escrow.resolveDispute(provider, control("deny"), 90 * USD, DECISION, {"from": arbiter})
+    assert desk.owed() == 90 * USD
