@@ -26,16 +26,19 @@ test: setup
 	@$(BROWNIE) test tests --network medledger-ganache $(ARGS)
 
 lint: setup
-	@$(PYTHON) -m ruff check medledger scripts tests 2>/dev/null || $(PYTHON) -m pyflakes medledger scripts tests
+	@$(PYTHON) -m ruff check medledger scripts tests tools
 
 bench: setup
 	@$(BROWNIE) run scripts/bench.py --network medledger-ganache
 
+MIN_BRANCH ?= 95
 coverage: setup
-	@$(BROWNIE) test tests --coverage --network medledger-anvil
+	@rm -f build/tests.json reports/coverage.json reports/coverage-summary.md
+	@$(BROWNIE) test tests --coverage --network medledger-anvil $(ARGS)
+	@$(PYTHON) tools/coverage_summary.py --min-branch $(MIN_BRANCH)
 
 slither: setup
-	@tools/slither.sh
+	@tools/slither.sh $(ARGS)
 
 clean:
 	rm -rf build reports/*.json

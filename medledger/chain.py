@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import requests
 from eth_abi import decode as abi_decode
@@ -113,6 +113,11 @@ class Chain:
     def chain_id(self) -> int:
         try:
             return int(self.w3.eth.chain_id)
+        except requests.exceptions.Timeout:
+            raise ChainError(
+                f"RPC {self.settings.rpc_url} did not answer within {self.settings.rpc_timeout:g} s "
+                f"({self.settings.rpc_retries} attempts with backoff); is the node overloaded or the URL wrong?"
+            ) from None
         except TRANSIENT as exc:
             raise ChainError(
                 f"RPC {self.settings.rpc_url} is unreachable ({type(exc).__name__}); is the node running?"
@@ -210,8 +215,13 @@ class Chain:
         # (and stays right when a development chain is reverted to a snapshot).
         return int(self.w3.eth.get_transaction_count(address, "pending"))
 
-    def transact(self, signer: Signer, fn: Any = None, *, tx: dict | None = None, gas: int | None = None) -> TxResult:
-        """Estimates, signs, sends and waits for one transaction (a contract call or a raw `tx`)."""
+    def transact(self, signer: Signer, fn: Any = None, *, tx: dict | None = None, gas: int | None = None,
+                 on_sent: Callable[[str], None] | None = None) -> TxResult:
+        """Estimates, signs, sends and waits for one transaction (a contract call or a raw `tx`).
+
+        `on_sent`, if given, is called with the 0x-hex transaction hash as soon as the node accepted
+        the transaction and before waiting for it (e.g. to journal it for crash recovery).
+        """
         base = {"from": signer.address, "chainId": self.chain_id, **self.fees()}
         try:
             if fn is not None:
@@ -235,6 +245,8 @@ class Chain:
             raise ChainError(f"the node refused the transaction: {message}") from None
         except TRANSIENT as exc:
             raise ChainError(f"RPC {self.settings.rpc_url} failed: {type(exc).__name__}") from None
+        if on_sent is not None:
+            on_sent("0x" + tx_hash.hex())
         return self.wait(tx_hash, built)
 
     def wait(self, tx_hash: bytes, built: dict | None = None) -> TxResult:

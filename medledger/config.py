@@ -74,6 +74,20 @@ def resolve_rpc(network: str | None, rpc: str | None) -> tuple[str, str]:
     return name, _expand(NETWORKS[name], name)
 
 
+def _env_number(var: str, default: float | int, kind: type) -> float | int:
+    """A positive number from the environment variable `var`, else `default`."""
+    raw = os.environ.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{var} must be a positive number, got '{raw}'") from None
+    if value <= 0:
+        raise ConfigError(f"{var} must be a positive number, got '{raw}'")
+    return value
+
+
 def load_settings(network: str | None = None, rpc: str | None = None, **overrides: object) -> Settings:
     """Settings from defaults, then the environment, then explicit overrides."""
     name, url = resolve_rpc(network, rpc)
@@ -87,5 +101,7 @@ def load_settings(network: str | None = None, rpc: str | None = None, **override
         vault_dir=Path(os.environ.get("MEDLEDGER_VAULT", home / "vault")),
         build_dir=Path(os.environ.get("MEDLEDGER_BUILD", PROJECT_ROOT / "build" / "contracts")),
         confirmations=int(os.environ.get("MEDLEDGER_CONFIRMATIONS", "1")),
+        rpc_timeout=_env_number("MEDLEDGER_RPC_TIMEOUT", 30.0, float),
+        rpc_retries=_env_number("MEDLEDGER_RPC_RETRIES", 4, int),
     )
     return settings.with_overrides(**overrides)

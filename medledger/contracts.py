@@ -4,14 +4,18 @@ through `Chain.transact` (estimate first, EIP-1559 fees, receipts, decoded custo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from . import eip712
 from .accounts import Signer
 from .chain import Chain, TxResult
+from .merkle import RecordLeaf
 from .scopes import DataClass, Purpose, Role
 
 ZERO32 = b"\x00" * 32
@@ -196,3 +200,198 @@ class ConsentRegistry(_Wrapper):
         else:
             call = self.fn.revokeBySig(m["patient"], m["grantee"], m["signer"], m["deadline"], sig)
         return self._send(relayer, call)
+
+
+# --------------------------------------------------------------------------- records
+
+
+class BatchKind(IntEnum):
+    """What an anchored Merkle batch commits to (IRecordRegistry.BatchKind)."""
+
+    NONE = 0
+    RECORDS = 1
+    ACCESS_LOG = 2
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """One version of a record as the RecordRegistry knows it (all zero when not anchored)."""
+
+    author: str
+    version: int
+    data_class: int
+    anchored_at: int
+    latest: bool
+
+    @property
+    def anchored(self) -> bool:
+        return self.anchored_at != 0
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The answer of `RecordRegistry.verify(recordId, contentHash)`."""
+
+    record_id: str
+    content_hash: str
+    anchored: bool
+    version: int
+    author: str
+    anchored_at: int
+    latest: bool
+
+
+@dataclass(frozen=True)
+class LatestVersion:
+    """A record's current version: the first 20 bytes of its content hash and its metadata."""
+
+    record_id: str
+    content_tag: str
+    info: RecordVersion
+
+    def matches(self, content_hash: bytes | str) -> bool:
+        """Whether `content_hash` carries this version's 160-bit tag."""
+        return "0x" + _b32(content_hash)[:20].hex() == self.content_tag
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """An anchored Merkle batch (all zero when `batch_id` is unknown)."""
+
+    batch_id: int
+    submitter: str
+    count: int
+    anchored_at: int
+    kind: BatchKind
+
+    @property
+    def exists(self) -> bool:
+        return self.kind != BatchKind.NONE
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """One version of a record, from its RecordAnchored / RecordAmended / RecordAttested event."""
+
+    record_id: str
+    version: int
+    content_hash: str
+    patient: str
+    author: str
+    event: str
+    block: int
+    tx_hash: str
+    previous_content_hash: str | None = None
+    data_class: int | None = None
+    batch_id: int | None = None
+
+
+def batch_id_of(submitter: str, root: bytes | str) -> int:
+    """`RecordRegistry.batchIdOf` computed locally: uint256(keccak256(abi.encode(submitter, root)))."""
+    return int.from_bytes(keccak(abi_encode(["address", "bytes32"], [to_checksum_address(submitter), _b32(root)])),
+                          "big")
+
+
+def _hex32(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+_VERSION_EVENTS = ("RecordAnchored", "RecordAmended", "RecordAttested")
+
+
+class RecordRegistry(_Wrapper):
+    NAME = "RecordRegistry"
+
+    # ---------------------------------------------------------------- writes
+    def anchor(self, signer: Signer, record_id: bytes, patient: str, content_hash: bytes, data_class: int) -> TxResult:
+        return self._send(signer, self.fn.anchor(_b32(record_id), to_checksum_address(patient), _b32(content_hash),
+                                                 int(data_class)))
+
+    def amend(self, signer: Signer, record_id: bytes, patient: str, previous_content_hash: bytes,
+              new_content_hash: bytes) -> TxResult:
+        return self._send(signer, self.fn.amend(_b32(record_id), to_checksum_address(patient),
+                                                _b32(previous_content_hash), _b32(new_content_hash)))
+
+    def anchor_batch(self, signer: Signer, root: bytes, count: int, manifest_hash: bytes,
+                     on_sent: Callable[[str], None] | None = None) -> TxResult:
+        """Anchors a record batch; `on_sent` gets the tx hash before the receipt is awaited."""
+        return self.chain.transact(signer, self.fn.anchorBatch(_b32(root), int(count), _b32(manifest_hash)),
+                                   on_sent=on_sent)
+
+    def attest_batch_record(self, signer: Signer, leaf: RecordLeaf, proof: Sequence[bytes], batch_id: int) -> TxResult:
+        return self._send(signer, self.fn.attestBatchRecord(*_leaf_args(leaf), [_b32(p) for p in proof], int(batch_id)))
+
+    def log_access(self, signer: Signer, patient: str, record_id: bytes, purpose: Purpose | int) -> TxResult:
+        return self._send(signer, self.fn.logAccess(to_checksum_address(patient), _b32(record_id), int(purpose)))
+
+    def log_access_batch(self, signer: Signer, root: bytes, count: int) -> TxResult:
+        return self._send(signer, self.fn.logAccessBatch(_b32(root), int(count)))
+
+    # ---------------------------------------------------------------- views
+    def verify(self, record_id: bytes, content_hash: bytes) -> Verification:
+        rid, digest = _b32(record_id), _b32(content_hash)
+        anchored, version, author, anchored_at, latest = self._view(self.fn.verify(rid, digest))
+        return Verification(_hex32(rid), _hex32(digest), bool(anchored), int(version), to_checksum_address(author),
+                            int(anchored_at), bool(latest))
+
+    def record_info(self, record_id: bytes, content_hash: bytes) -> RecordVersion:
+        return _record_version(self._view(self.fn.recordInfo(_b32(record_id), _b32(content_hash))))
+
+    def latest_of(self, record_id: bytes) -> LatestVersion | None:
+        """The record's current version, or None if no record has this id."""
+        rid = _b32(record_id)
+        tag, info = self._view(self.fn.latestOf(rid))
+        version = _record_version(info)
+        if not version.anchored:
+            return None
+        return LatestVersion(_hex32(rid), "0x" + bytes(tag).hex(), version)
+
+    def verify_in_batch(self, leaf: RecordLeaf, proof: Sequence[bytes], batch_id: int) -> bool:
+        return bool(self._view(self.fn.verifyInBatch(*_leaf_args(leaf), [_b32(p) for p in proof], int(batch_id))))
+
+    def batch_of(self, batch_id: int) -> BatchInfo:
+        submitter, count, anchored_at, kind = self._view(self.fn.batchOf(int(batch_id)))
+        return BatchInfo(int(batch_id), to_checksum_address(submitter), int(count), int(anchored_at), BatchKind(kind))
+
+    def batch_id_of(self, submitter: str, root: bytes) -> int:
+        return int(self._view(self.fn.batchIdOf(to_checksum_address(submitter), _b32(root))))
+
+    # ---------------------------------------------------------------- events
+    def history(self, record_id: bytes, from_block: int = 0) -> list[RecordEvent]:
+        """Every version of `record_id` in chain order, from its events (see medledger.audit)."""
+        from .audit import fetch_events
+
+        rid = _b32(record_id)
+        out = []
+        for ev in fetch_events(self.chain, {"RecordRegistry": self.address}, from_block):
+            if ev.event not in _VERSION_EVENTS or bytes(ev.args["recordId"]) != rid:
+                continue
+            a = ev.args
+            out.append(RecordEvent(
+                record_id=_hex32(rid),
+                version=1 if ev.event == "RecordAnchored" else int(a["version"]),
+                content_hash=_hex32(a["contentHash"]),
+                patient=to_checksum_address(a["patient"]),
+                author=to_checksum_address(a["author"]),
+                event=ev.event, block=ev.block, tx_hash=ev.tx_hash,
+                previous_content_hash=_hex32(a["previousContentHash"]) if "previousContentHash" in a else None,
+                data_class=int(a["dataClass"]) if "dataClass" in a else None,
+                batch_id=int(a["batchId"]) if "batchId" in a else None,
+            ))
+        return out
+
+    def batch_anchored_events(self, batch_id: int, from_block: int = 0) -> list[dict]:
+        """The BatchAnchored event(s) of `batch_id` (at most one: the contract refuses a second)."""
+        logs = self.contract.events.BatchAnchored.get_logs(argument_filters={"batchId": int(batch_id)},
+                                                           from_block=from_block)
+        return [{**dict(e["args"]), "block": e["blockNumber"], "tx": "0x" + bytes(e["transactionHash"]).hex()}
+                for e in logs]
+
+
+def _record_version(raw: Any) -> RecordVersion:
+    author, version, data_class, anchored_at, latest = raw
+    return RecordVersion(to_checksum_address(author), int(version), int(data_class), int(anchored_at), bool(latest))
+
+
+def _leaf_args(leaf: RecordLeaf) -> tuple:
+    return (leaf.record_id, leaf.content_hash, leaf.patient, leaf.version, leaf.data_class, leaf.author)

@@ -71,3 +71,7 @@ class VaultError(MedLedgerError):
 
 class TypedDataError(MedLedgerError):
     """EIP-712 typed data cannot be built or signed: a field is malformed or out of range, or the key is invalid."""
+
+
+class BatchJournalError(MedLedgerError):
+    """A batch folder's put-batch journal is unreadable, locked by another run, or no longer matches the folder."""

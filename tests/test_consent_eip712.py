@@ -112,7 +112,7 @@ def invalid_signature(signer) -> str:
 def test_domain_matches_python(consent, domain):
     fields, name, version, chain_id, verifying_contract, salt, extensions = consent.eip712Domain()
     assert (fields, name, version) == ("0x0f", "MedLedger ConsentRegistry", "1")
-    assert (chain_id, verifying_contract, salt, extensions) == (1337, consent.address, "0x" + "00" * 32, ())
+    assert (chain_id, verifying_contract, salt, extensions) == (chain.id, consent.address, "0x" + "00" * 32, ())
     domain_type = keccak(
         text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
     )

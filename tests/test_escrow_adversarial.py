@@ -214,30 +214,50 @@ TOKEN_PATHS = ["deposit", "depositWithPermit", "withdrawFree", "withdraw", "with
                "push:autoSubmit", "push:resolveDispute", "push:finalizeDeemed"]
 
 
-@pytest.mark.parametrize("path", TOKEN_PATHS)
-def test_reentry_is_blocked_on_every_token_path(path, rd, reentrant, provider, insurer, arbiter, stranger):
+def _check_accounting(path, desk, before, insurer, provider, tx):
+    owed, free, paid = before
+    if path.startswith("push"):
+        assert "PaymentPushed" in tx.events
+        assert desk.owed() == owed and desk.paid_out() == paid + 10 * USD
+    elif path.startswith("deposit"):
+        assert desk.free() == free + 10 * USD
+    elif path == "withdrawFree":
+        assert desk.free() == free - 10 * USD
+    else:
+        assert desk.owed() == owed - 10 * USD and desk.paid_out() == paid + 10 * USD
+    desk.assert_solvent([insurer], [provider])
+
+
+def _hook_results(tx) -> list[tuple[int, bool, str]]:
+    return [(e["index"], e["success"], e["returnData"]) for e in tx.events["HookCall"]]
+
+
+@pytest.mark.parametrize("path", [p for p in TOKEN_PATHS if not p.startswith("push")])
+def test_reentry_is_blocked_on_every_transfer_path(path, rd, reentrant, provider, insurer, arbiter, stranger):
     """While the escrow moves tokens, the token calls back into every guarded entry point: each
     re-entrant call fails with ReentrantCall and the outer operation completes with exact accounting."""
     calls = reentry_calls(rd, provider)
     action = _prepare(path, rd, reentrant, provider, insurer, arbiter, stranger)
-    owed, free, paid = rd.owed(), rd.free(), rd.paid_out()
+    before = (rd.owed(), rd.free(), rd.paid_out())
     reentrant.arm(rd.escrow, list(calls.values()), False, {"from": stranger})
     tx = action()
-    assert reentrant.hookCalls() == 1
-    assert reentrant.resultCount() == len(calls)
-    for index, name in enumerate(calls):
-        success, data = reentrant.result(index)
-        assert not success and data == REENTRANT, name
-    if path.startswith("push"):
-        assert "PaymentPushed" in tx.events
-        assert rd.owed() == owed and rd.paid_out() == paid + 10 * USD
-    elif path.startswith("deposit"):
-        assert rd.free() == free + 10 * USD
-    elif path == "withdrawFree":
-        assert rd.free() == free - 10 * USD
-    else:
-        assert rd.owed() == owed - 10 * USD and rd.paid_out() == paid + 10 * USD
-    rd.assert_solvent([insurer], [provider])
+    assert _hook_results(tx) == [(i, False, REENTRANT) for i in range(len(calls))]
+    _check_accounting(path, rd, before, insurer, provider, tx)
+
+
+@pytest.mark.parametrize("path", [p for p in TOKEN_PATHS if p.startswith("push")])
+def test_reentry_is_blocked_on_every_push_path(path, rd, reentrant, provider, insurer, arbiter, stranger):
+    """The same for same-transaction payments, one re-entry target per push (the hook must fit in
+    the push's gas stipend): every attempt fails with ReentrantCall and the push still lands."""
+    calls = reentry_calls(rd, provider)
+    action = _prepare(path, rd, reentrant, provider, insurer, arbiter, stranger)
+    before = (rd.owed(), rd.free(), rd.paid_out())
+    for name, data in calls.items():
+        reentrant.arm(rd.escrow, [data], False, {"from": stranger})
+        tx = action()
+        assert _hook_results(tx) == [(0, False, REENTRANT)], name
+        _check_accounting(path, rd, before, insurer, provider, tx)
+        chain.undo(2)  # back to the prepared scene for the next target
 
 
 def test_bubbling_reentry_reverts_a_withdrawal_without_effect(rd, reentrant, provider, insurer, stranger):

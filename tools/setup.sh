@@ -37,7 +37,7 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "medledger setup: installing Python packages (constraints.txt)"
   BROWNIE_NOCOMPILE=1 "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    --no-binary eth-brownie -c constraints.txt -e . \
+    --no-binary eth-brownie -c constraints.txt -e ".[dev]" \
     2> >(grep -v "is ignored: it is neither" >&2) || die "pip install failed (see above)"
   echo "$want" > "$stamp"
 fi
@@ -93,10 +93,21 @@ if ! grep -q "id: medledger-ganache" "$netcfg" 2>/dev/null; then
     || die "could not add the medledger-ganache brownie network"
 fi
 if ! grep -q "id: medledger-anvil" "$netcfg" 2>/dev/null; then
+  # steps_tracing + a zero base fee: brownie's coverage needs Anvil's step traces, and it traces
+  # view calls as gas-price-0 transactions.
   (cd /tmp && "$VENV/bin/brownie" networks add Development medledger-anvil cmd=anvil \
      host=http://127.0.0.1 port=8546 evm_version=shanghai accounts=20 gas_limit=30000000 \
-     default_balance=1000000 chain_id=31337 mnemonic="$MNEMONIC" >/dev/null) \
+     default_balance=1000000 chain_id=31337 mnemonic="$MNEMONIC" steps_tracing=true base_fee=0 >/dev/null) \
     || die "could not add the medledger-anvil brownie network"
+elif ! "$VENV/bin/python" - "$netcfg" <<'PY'
+import sys, yaml
+nets = yaml.safe_load(open(sys.argv[1])).get("development") or []
+cfg = next((n.get("cmd_settings") or {} for n in nets if n.get("id") == "medledger-anvil"), {})
+sys.exit(0 if cfg.get("steps_tracing") is True and cfg.get("base_fee") == 0 else 1)
+PY
+then
+  (cd /tmp && "$VENV/bin/brownie" networks modify medledger-anvil steps_tracing=true base_fee=0 >/dev/null) \
+    || die "could not update the medledger-anvil brownie network"
 fi
 # A local node registered as a *live* network: tests exercise the live-network deploy path on it.
 if ! grep -q "id: medledger-local-live" "$netcfg" 2>/dev/null; then

@@ -8,22 +8,22 @@ import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20P
  * @title ReentrantToken
  * @notice TEST ONLY. An ERC-777-style hooked token: once armed, every wallet-to-wallet transfer
  * calls `target` with each configured calldata before moving the balance (so the re-entered
- * contract sees pre-transfer balances, the most dangerous ordering). The outcome of each
- * re-entrant call of the latest firing is recorded; with `bubble` set, the first failing
- * re-entrant call makes the whole transfer revert with that call's revert data.
+ * contract sees pre-transfer balances, the most dangerous ordering). Each re-entrant call's outcome
+ * is emitted as {HookCall}; with `bubble` set, the first failing re-entrant call makes the whole
+ * transfer revert with that call's revert data. Results are events, not storage, so the hook stays
+ * cheap enough to run inside a gas-capped push payment.
  */
 contract ReentrantToken is ERC20, ERC20Permit {
+    /// @notice Re-entrant call `index` of a hook firing returned `success` with `returnData`.
+    event HookCall(uint256 index, bool success, bytes returnData);
+
     /// @notice The contract re-entered by the hook (zero: hook disarmed).
     address public target;
     /// @notice Whether a failed re-entrant call reverts the transfer (true) or is only recorded (false).
     bool public bubble;
-    /// @notice How many times the hook fired.
-    uint256 public hookCalls;
 
     bytes[] private _calls;
-    bool[] private _successes;
-    bytes[] private _returns;
-    bool private _inHook;
+    uint256 private _hookState = 1; // 1 idle, 2 firing (never zero: cheap to flip)
 
     constructor() ERC20("Reentrant Token", "REENT") ERC20Permit("Reentrant Token") {}
 
@@ -43,16 +43,6 @@ contract ReentrantToken is ERC20, ERC20Permit {
         }
     }
 
-    /// @notice How many re-entrant calls the latest firing made.
-    function resultCount() external view returns (uint256) {
-        return _successes.length;
-    }
-
-    /// @notice Outcome of re-entrant call `index` of the latest firing.
-    function result(uint256 index) external view returns (bool success, bytes memory returnData) {
-        return (_successes[index], _returns[index]);
-    }
-
     /// @notice Burns every unit of gas it is given (a griefing payee / hook stand-in).
     function spin() external pure {
         // Loops until the call runs out of gas.
@@ -66,15 +56,13 @@ contract ReentrantToken is ERC20, ERC20Permit {
 
     /// @dev Fires the hook (never re-entrantly for itself), then moves the balance.
     function _update(address from, address to, uint256 value) internal override {
-        if (target != address(0) && from != address(0) && to != address(0) && !_inHook) {
-            _inHook = true;
-            hookCalls += 1;
-            delete _successes;
-            delete _returns;
-            for (uint256 i; i < _calls.length; ++i) {
-                (bool ok, bytes memory ret) = target.call(_calls[i]);
-                _successes.push(ok);
-                _returns.push(ret);
+        address hooked = target;
+        if (hooked != address(0) && from != address(0) && to != address(0) && _hookState == 1) {
+            _hookState = 2;
+            uint256 count = _calls.length;
+            for (uint256 i; i < count; ++i) {
+                (bool ok, bytes memory ret) = hooked.call(_calls[i]);
+                emit HookCall(i, ok, ret);
                 if (!ok && bubble) {
                     // Bubble the re-entered contract's revert data unchanged.
                     assembly ("memory-safe") {
@@ -82,7 +70,7 @@ contract ReentrantToken is ERC20, ERC20Permit {
                     }
                 }
             }
-            _inHook = false;
+            _hookState = 1;
         }
         super._update(from, to, value);
     }

@@ -1,0 +1,272 @@
+"""Record workflows on top of the contracts, the vault and the crypto: who a new version is sealed
+for, where an existing version is proven on chain (a direct anchor or a Merkle batch), and the
+batch manifests kept next to the vault blobs.
+
+The vault directory stands in for a store every party can read (S3, a hospital file share...):
+providers, patients and insurers all point at the same one. It holds only sealed envelopes, the
+index and batch manifests (ids, hashes, addresses): nothing readable without a wrapped key.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+
+from . import crypto
+from .audit import fetch_events
+from .chain import Chain
+from .contracts import CareRegistry, ConsentRegistry, RecordRegistry, batch_id_of
+from .errors import AccountError, RecordNotFound, RecordTampered, VaultError
+from .merkle import RecordLeaf, StandardMerkleTree
+from .scopes import DataClass, Purpose
+from .vault import LocalVault, atomic_write
+
+MANIFEST_FORMAT = "medledger-batch-manifest-v1"
+MANIFEST_DIR = "batches"
+
+
+def publish_key_hint(patient: str) -> str:
+    return f"`medledger --account {patient} registry publish-key`"
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Who a new record version is sealed for: address -> public key, plus the parties that may
+    read it but published no key (they are left out, and told so)."""
+
+    keys: Mapping[str, bytes]
+    unkeyed: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(sorted(self.keys))
+
+
+class ReaderDirectory:
+    """Candidate readers of each patient's records, from ConsentRegistry events (read once).
+
+    A candidate is anyone the patient (or a guardian) ever granted, or any provider that ever
+    opened break-glass on the patient; `recipients` keeps those whose access is live *now*.
+    """
+
+    def __init__(self, chain: Chain, care: CareRegistry, consent: ConsentRegistry, from_block: int = 0) -> None:
+        self.care, self.consent = care, consent
+        self._candidates: dict[str, dict[str, None]] = {}
+        for ev in fetch_events(chain, {"ConsentRegistry": consent.address}, from_block):
+            if ev.event == "ConsentGranted":
+                who = ev.args["grantee"]
+            elif ev.event == "BreakGlassOpened":
+                who = ev.args["provider"]
+            else:
+                continue
+            patient = to_checksum_address(ev.args["patient"])
+            self._candidates.setdefault(patient, {})[to_checksum_address(who)] = None
+        self._keys: dict[str, bytes] = {}
+
+    def candidates(self, patient: str) -> list[str]:
+        return list(self._candidates.get(to_checksum_address(patient), {}))
+
+    def published_key(self, account: str) -> bytes:
+        """`account`'s published encryption key (b"" if none), checked to be a curve point."""
+        account = to_checksum_address(account)
+        if account not in self._keys:
+            raw = self.care.encryption_key(account)
+            self._keys[account] = crypto.normalize_public_key(raw) if raw else b""
+        return self._keys[account]
+
+    def patient_key(self, patient: str) -> bytes:
+        """The patient's published key, or AccountError telling how to publish one."""
+        try:
+            key = self.published_key(patient)
+        except AccountError as exc:
+            raise AccountError(f"patient {patient} published a malformed encryption key ({exc}); the patient "
+                               f"re-runs {publish_key_hint(patient)}") from None
+        if not key:
+            raise AccountError(f"patient {patient} has not published an encryption key, so no record can be "
+                               f"sealed for them: the patient runs {publish_key_hint(patient)} first")
+        return key
+
+    def may_read(self, patient: str, grantee: str, data_class: int) -> bool:
+        """Whether `grantee` may read `data_class` of `patient` for some purpose right now."""
+        return any(self.consent.has_consent(patient, grantee, p, DataClass(data_class)) for p in Purpose)
+
+    def recipients(self, patient: str, data_class: int, author: str, author_key: bytes) -> Recipients:
+        """The patient, the author, and every party with live access to this class that has a key."""
+        patient, author = to_checksum_address(patient), to_checksum_address(author)
+        keys = {patient: self.patient_key(patient), author: crypto.normalize_public_key(author_key)}
+        unkeyed = []
+        for grantee in self.candidates(patient):
+            if grantee in keys or not self.may_read(patient, grantee, data_class):
+                continue
+            try:
+                key = self.published_key(grantee)
+            except AccountError:
+                key = b""
+            if key:
+                keys[grantee] = key
+            else:
+                unkeyed.append(grantee)
+        return Recipients(keys, tuple(unkeyed))
+
+
+# --------------------------------------------------------------------------- batch manifests
+
+
+@dataclass(frozen=True)
+class BatchMember:
+    """A record version proven only by a Merkle batch (not promoted to a regular anchor)."""
+
+    batch_id: int
+    leaf: RecordLeaf
+    proof: tuple[bytes, ...]
+    manifest: Path
+
+
+def manifest_path(vault_dir: Path, root: bytes) -> Path:
+    return Path(vault_dir) / MANIFEST_DIR / f"0x{root.hex()}.json"
+
+
+def manifest_bytes(chain_id: int, registry: str, provider: str, tree: StandardMerkleTree) -> bytes:
+    """The batch manifest (what `manifestHash` commits to): the tree's leaves and where it is anchored."""
+    doc = {"format": MANIFEST_FORMAT, "chainId": chain_id, "registry": to_checksum_address(registry),
+           "provider": to_checksum_address(provider), "root": tree.root_hex,
+           "batchId": hex(batch_id_of(provider, tree.root)), "count": len(tree), "tree": tree.dump()}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def write_manifest(vault_dir: Path, data: bytes, root: bytes) -> Path:
+    """Stores a manifest durably (idempotent for identical bytes)."""
+    path = manifest_path(vault_dir, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not (path.is_file() and path.read_bytes() == data):
+        atomic_write(path, data, durable=True)
+    return path
+
+
+def _leaf_from_value(value: Iterable[Any]) -> RecordLeaf:
+    rid, digest, patient, version, data_class, author = value
+    return RecordLeaf(bytes.fromhex(rid[2:]), bytes.fromhex(digest[2:]), patient, int(version), int(data_class),
+                      author)
+
+
+def find_batch_member(vault_dir: Path, chain_id: int, registry: str, record_id: bytes,
+                      version: int | None = None) -> BatchMember | None:
+    """The batch leaf of `record_id` (at `version`, if given) in this deployment's manifests."""
+    wanted = "0x" + record_id.hex()
+    registry = to_checksum_address(registry)
+    for path in sorted((Path(vault_dir) / MANIFEST_DIR).glob("0x*.json")):
+        try:
+            doc = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if doc.get("format") != MANIFEST_FORMAT or doc.get("chainId") != chain_id \
+                or doc.get("registry") != registry:
+            continue
+        values = doc["tree"]["values"]
+        for index, item in enumerate(values):
+            value = item["value"]
+            if str(value[0]).lower() == wanted and (version is None or int(value[3]) == version):
+                try:
+                    tree = StandardMerkleTree.load(doc["tree"])
+                except ValueError as exc:
+                    raise VaultError(f"batch manifest {path} is corrupt: {exc}") from None
+                return BatchMember(int(doc["batchId"], 16), _leaf_from_value(value),
+                                   tuple(tree.get_proof(index)), path)
+    return None
+
+
+# --------------------------------------------------------------------------- locating versions
+
+
+@dataclass(frozen=True)
+class Located:
+    """One record version and what the chain says about it."""
+
+    record_id: bytes
+    version: int
+    content_hash: bytes
+    patient: str
+    data_class: int
+    author: str
+    anchored_at: int
+    latest: bool
+    latest_version: int
+    versions: tuple[int, ...] = ()
+    batch: BatchMember | None = None
+    events: tuple[Any, ...] = field(default=(), repr=False)
+
+    @property
+    def rid(self) -> str:
+        return "0x" + self.record_id.hex()
+
+    @property
+    def cid(self) -> str:
+        return "0x" + self.content_hash.hex()
+
+    @property
+    def label(self) -> str:
+        return f"record {self.rid} v{self.version}"
+
+
+def locate(records: RecordRegistry, vault_dir: Path, chain_id: int, record_id: bytes, version: int | None = None,
+           from_block: int = 0) -> Located:
+    """Where `record_id` (latest version unless `version`) is proven: its anchor events, else a batch
+    manifest whose batch is anchored on chain. RecordNotFound otherwise."""
+    rid = "0x" + record_id.hex()
+    latest = records.latest_of(record_id)
+    if latest is not None:
+        history = records.history(record_id, from_block)
+        if not history:
+            raise RecordNotFound(f"record {rid} is anchored but its events are not visible from block {from_block}")
+        by_version = {e.version: e for e in history}
+        pick = latest.info.version if version is None else version
+        if pick not in by_version:
+            raise RecordNotFound(f"record {rid} has no version {pick} on chain (versions: {sorted(by_version)})")
+        entry = by_version[pick]
+        info = records.record_info(record_id, bytes.fromhex(entry.content_hash[2:]))
+        first = history[0]
+        return Located(record_id, pick, bytes.fromhex(entry.content_hash[2:]), first.patient,
+                       latest.info.data_class, entry.author, info.anchored_at, info.latest, latest.info.version,
+                       tuple(sorted(by_version)), None, tuple(history))
+    member = find_batch_member(vault_dir, chain_id, records.address, record_id, version)
+    if member is not None:
+        batch = records.batch_of(member.batch_id)
+        if not batch.exists:
+            raise RecordNotFound(f"record {rid} is in batch manifest {member.manifest.name}, but that batch is not "
+                                 f"anchored on chain {chain_id} (re-run `medledger record put-batch` to finish it)")
+        if not records.verify_in_batch(member.leaf, member.proof, member.batch_id):
+            raise RecordTampered(f"record {rid}: its leaf in {member.manifest.name} does not prove against batch "
+                                 f"{hex(member.batch_id)} on chain (manifest altered)")
+        leaf = member.leaf
+        return Located(record_id, leaf.version, leaf.content_hash, leaf.patient, leaf.data_class, leaf.author,
+                       batch.anchored_at, True, leaf.version, (leaf.version,), member)
+    suffix = f" v{version}" if version is not None else ""
+    raise RecordNotFound(f"record {rid}{suffix} is not anchored on chain {chain_id} "
+                         f"(nor in any anchored batch manifest of the vault)")
+
+
+def read_blob(vault: LocalVault, located: Located) -> bytes:
+    """The vault blob of a located version, checked against the hash anchored on chain."""
+    try:
+        return vault.get(located.content_hash)
+    except RecordTampered:
+        found = "0x" + keccak(vault.path_of(located.content_hash).read_bytes()).hex()
+        raise RecordTampered(f"{located.label} was tampered with: the chain anchors contentHash {located.cid}, "
+                             f"the vault blob hashes to {found}") from None
+    except RecordNotFound:
+        raise RecordNotFound(f"{located.label} (blob {located.cid}) is not in the vault {vault.directory}") from None
+
+
+def check_envelope(envelope: crypto.Envelope, located: Located) -> None:
+    """The blob's authenticated header must name the version the chain anchored."""
+    if envelope.record_id != located.record_id or envelope.version != located.version:
+        raise RecordTampered(f"{located.label}: the anchored blob is labelled record 0x{envelope.record_id.hex()} "
+                             f"v{envelope.version}")
