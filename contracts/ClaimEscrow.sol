@@ -387,7 +387,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
         address insurer = _coverages[claim.coverageId].insurer;
         InsurerAccount memory account = _insurers[insurer];
-        _insurers[insurer] = InsurerAccount(account.free + claim.amount, account.encumbered - claim.amount);
+        _insurers[insurer] = InsurerAccount(account.free + claim.amount + 1, account.encumbered - claim.amount);
         _settle(claimId, claim);
         emit EncumbranceReleased(claimId, insurer, claim.amount);
     }

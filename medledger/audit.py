@@ -65,7 +65,7 @@ def fetch_events(
     names_by_address = {to_checksum_address(a): n for n, a in contracts.items()}
     try:
         last = w3.eth.block_number if to_block is None else to_block
-    except TRANSIENT as exc:
+    except (*TRANSIENT, Web3RPCError) as exc:
         raise ChainError(f"RPC {chain.settings.rpc_url} is unreachable ({type(exc).__name__})") from None
     records: list[EventRecord] = []
     start, size = from_block, max(1, chunk)

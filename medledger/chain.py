@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from eth_abi import decode as abi_decode
@@ -122,6 +123,8 @@ class Chain:
             raise ChainError(
                 f"RPC {self.settings.rpc_url} is unreachable ({type(exc).__name__}); is the node running?"
             ) from None
+        except Web3RPCError as exc:
+            raise ChainError(f"RPC {self.settings.rpc_url} refused the request: {rpc_message(exc)}") from None
 
     def check_connected(self) -> None:
         """Raises ChainError with one clear line when the RPC does not answer."""
@@ -196,6 +199,8 @@ class Chain:
             return fn.call()
         except ContractLogicError as exc:
             raise self._revert_from(exc) from None
+        except Web3RPCError as exc:  # the node answered with an error (e.g. it is shutting down)
+            raise ChainError(f"RPC {self.settings.rpc_url} refused the call: {rpc_message(exc)}") from None
         except TRANSIENT as exc:
             raise ChainError(f"RPC {self.settings.rpc_url} failed: {type(exc).__name__}") from None
 
@@ -222,8 +227,8 @@ class Chain:
         `on_sent`, if given, is called with the 0x-hex transaction hash as soon as the node accepted
         the transaction and before waiting for it (e.g. to journal it for crash recovery).
         """
-        base = {"from": signer.address, "chainId": self.chain_id, **self.fees()}
         try:
+            base = {"from": signer.address, "chainId": self.chain_id, **self.fees()}
             if fn is not None:
                 built = fn.build_transaction({**base, **({"gas": gas} if gas else {})})
             else:
@@ -242,7 +247,7 @@ class Chain:
             message = str(exc)
             if "revert" in message.lower():
                 raise self._revert_from(exc) from None
-            raise ChainError(f"the node refused the transaction: {message}") from None
+            raise ChainError(f"the node refused the transaction: {rpc_message(exc)}") from None
         except TRANSIENT as exc:
             raise ChainError(f"RPC {self.settings.rpc_url} failed: {type(exc).__name__}") from None
         if on_sent is not None:
@@ -256,6 +261,8 @@ class Chain:
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
         except TimeExhausted:
             raise ChainError(f"transaction 0x{tx_hash.hex()} was not mined within {timeout:.0f} s") from None
+        except Web3RPCError as exc:
+            raise ChainError(f"RPC {self.settings.rpc_url} failed while waiting: {rpc_message(exc)}") from None
         except TRANSIENT as exc:
             raise ChainError(f"RPC {self.settings.rpc_url} failed while waiting: {type(exc).__name__}") from None
         if receipt["status"] != 1:
@@ -288,6 +295,13 @@ class Chain:
 
     def has_code(self, address: str) -> bool:
         return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
+
+
+def rpc_message(exc: Web3RPCError) -> str:
+    """The node's own error message, without its stack trace."""
+    response = exc.rpc_response if isinstance(getattr(exc, "rpc_response", None), dict) else {}
+    error = response.get("error") if isinstance(response.get("error"), dict) else {}
+    return str(error.get("message") or getattr(exc, "message", "") or exc).splitlines()[0]
 
 
 def _canonical_type(item: dict) -> str:

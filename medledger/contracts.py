@@ -395,3 +395,218 @@ def _record_version(raw: Any) -> RecordVersion:
 
 def _leaf_args(leaf: RecordLeaf) -> tuple:
     return (leaf.record_id, leaf.content_hash, leaf.patient, leaf.version, leaf.data_class, leaf.author)
+
+
+# ============================================================================ escrow
+
+CLAIM_STATUS = ("none", "submitted", "contestable", "disputed", "settled", "voided")
+FREQ_ORIGINAL, FREQ_REPLACEMENT, FREQ_VOID = 1, 7, 8
+
+
+@dataclass(frozen=True)
+class ClaimState:
+    """A claim as stored: the status, the amount in play and the deadline (escrow time)."""
+
+    claim_id: str
+    coverage_id: int
+    amount: int
+    status: str
+    deadline: int
+    revision: int
+
+
+@dataclass(frozen=True)
+class InsurerTerms:
+    """An insurer's prompt-pay and dispute windows and its auto-approval rule."""
+
+    prompt_pay_window: int
+    dispute_window: int
+    auto_max_amount: int = 0
+    auto_data_classes: int = 0
+    auto_service_min: int = 0
+    auto_service_max: int = 0
+    auto_require_authored: bool = False
+
+    def as_tuple(self) -> tuple:
+        return (self.prompt_pay_window, self.dispute_window, self.auto_max_amount, self.auto_data_classes,
+                self.auto_service_min, self.auto_service_max, self.auto_require_authored)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A patient's coverage with an insurer."""
+
+    insurer: str
+    patient: str
+    coverage_id: int
+    valid_from: int
+    valid_until: int
+    per_claim_limit: int
+    per_period_limit: int
+    period_length: int
+    period_used: int
+    policy_hash: str
+
+
+@dataclass(frozen=True)
+class Balances:
+    """Escrow balances of one account (insurer side and provider side) and its token balance."""
+
+    account: str
+    free: int
+    encumbered: int
+    owed: int
+    paid_out: int
+    push_payments: bool
+    wallet: int
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """A claim submission (X12 837 analogue): only ids, hashes, addresses and amounts."""
+
+    control_number: bytes
+    patient: str
+    insurer: str
+    billed: int
+    service_code: int
+    claim_hash: bytes
+    records: tuple[tuple[bytes, bytes], ...]
+    frequency: int = FREQ_ORIGINAL
+
+    def as_tuple(self) -> tuple:
+        return (_b32(self.control_number), to_checksum_address(self.patient), to_checksum_address(self.insurer),
+                self.billed, self.service_code, self.frequency, _b32(self.claim_hash),
+                [(_b32(r), _b32(h)) for r, h in self.records])
+
+
+class Token(_Wrapper):
+    """The escrow's ERC-20 stablecoin (EIP-2612 permit when the token has it)."""
+
+    NAME = "MockStablecoin"
+
+    def decimals(self) -> int:
+        return int(self._view(self.fn.decimals()))
+
+    def balance_of(self, account: str) -> int:
+        return int(self._view(self.fn.balanceOf(to_checksum_address(account))))
+
+    def approve(self, signer: Signer, spender: str, amount: int) -> TxResult:
+        return self._send(signer, self.fn.approve(to_checksum_address(spender), amount))
+
+    def supports_permit(self) -> bool:
+        try:
+            self._view(self.fn.nonces(self.address))
+            self._view(self.fn.DOMAIN_SEPARATOR())
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "no permit"
+            return False
+
+    def sign_permit(self, signer: Signer, spender: str, value: int, deadline: int) -> tuple[int, bytes, bytes]:
+        """An EIP-2612 permit signature (v, r, s) for `spender` to pull `value`."""
+        fields, name, version, chain_id, contract, _salt, _ext = self._view(self.fn.eip712Domain())
+        typed = {
+            "types": {
+                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                                 {"name": "chainId", "type": "uint256"},
+                                 {"name": "verifyingContract", "type": "address"}],
+                "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                           {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                           {"name": "deadline", "type": "uint256"}],
+            },
+            "primaryType": "Permit",
+            "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": contract},
+            "message": {"owner": signer.address, "spender": to_checksum_address(spender), "value": value,
+                        "nonce": int(self._view(self.fn.nonces(signer.address))), "deadline": deadline},
+        }
+        sig = signer.sign_typed_data(self.chain.w3, typed)
+        return sig[64], sig[:32], sig[32:64]
+
+
+class ClaimEscrow(_Wrapper):
+    NAME = "ClaimEscrow"
+
+    @property
+    def token(self) -> Token:
+        return Token(self.chain, self._view(self.fn.token()))
+
+    # ------------------------------------------------------------ insurer funds
+    def deposit(self, signer: Signer, amount: int, permit_deadline: int | None = None) -> TxResult:
+        """Deposits `amount`: one transaction with a permit where the token has one, else approve + deposit."""
+        token = self.token
+        if token.supports_permit():
+            deadline = permit_deadline or int(time.time()) + 3600
+            v, r, s = token.sign_permit(signer, self.address, amount, deadline)
+            return self._send(signer, self.fn.depositWithPermit(amount, deadline, v, r, s))
+        token.approve(signer, self.address, amount)
+        return self._send(signer, self.fn.deposit(amount))
+
+    def withdraw_free(self, signer: Signer, amount: int) -> TxResult:
+        return self._send(signer, self.fn.withdrawFree(amount))
+
+    def set_terms(self, signer: Signer, terms: InsurerTerms) -> TxResult:
+        return self._send(signer, self.fn.setTerms(terms.as_tuple()))
+
+    def terms(self, insurer: str) -> InsurerTerms:
+        return InsurerTerms(*self._view(self.fn.termsOf(to_checksum_address(insurer))))
+
+    def set_coverage(self, signer: Signer, patient: str, policy_hash: bytes, valid_from: int, valid_until: int,
+                     per_claim_limit: int = 0, per_period_limit: int = 0, period_length: int = 0) -> TxResult:
+        return self._send(signer, self.fn.setCoverage(to_checksum_address(patient), _b32(policy_hash), valid_from,
+                                                      valid_until, per_claim_limit, per_period_limit, period_length))
+
+    def end_coverage(self, signer: Signer, patient: str) -> TxResult:
+        return self._send(signer, self.fn.endCoverage(to_checksum_address(patient)))
+
+    def enrolment(self, insurer: str, patient: str) -> Enrolment:
+        insurer, patient = to_checksum_address(insurer), to_checksum_address(patient)
+        coverage_id, start, until = self._view(self.fn.enrolmentOf(insurer, patient))
+        c = self._view(self.fn.coverageOf(coverage_id))
+        return Enrolment(insurer, patient, coverage_id, start, until, c[5], c[6], c[9], c[7], "0x" + bytes(c[10]).hex())
+
+    def balances(self, account: str) -> Balances:
+        account = to_checksum_address(account)
+        free, encumbered = self._view(self.fn.insurerAccountOf(account))
+        owed, paid, push = self._view(self.fn.providerAccountOf(account))
+        return Balances(account, free, encumbered, owed, paid, push, self.token.balance_of(account))
+
+    # ------------------------------------------------------------ claims
+    def claim_id(self, provider: str, control_number: bytes) -> str:
+        return "0x" + bytes(self._view(self.fn.claimIdOf(to_checksum_address(provider), _b32(control_number)))).hex()
+
+    def claim(self, provider: str, control_number: bytes) -> ClaimState:
+        cid = self.claim_id(provider, control_number)
+        coverage_id, amount, status, deadline, revision = self._view(self.fn.claimOf(cid))
+        return ClaimState(cid, coverage_id, amount, CLAIM_STATUS[status], deadline, revision)
+
+    def submit(self, signer: Signer, request: ClaimRequest) -> TxResult:
+        return self._send(signer, self.fn.submitClaim(request.as_tuple()))
+
+    def adjudicate(self, signer: Signer, provider: str, control_number: bytes, approved: int,
+                   share: tuple[int, int, int] = (0, 0, 0), reason_codes: tuple[int, ...] = ()) -> TxResult:
+        revision = self.claim(provider, control_number).revision
+        return self._send(signer, self.fn.adjudicate(to_checksum_address(provider), _b32(control_number), revision,
+                                                     approved, share, list(reason_codes)))
+
+    def finalize_deemed(self, signer: Signer, provider: str, control_number: bytes) -> TxResult:
+        return self._send(signer, self.fn.finalizeDeemed(to_checksum_address(provider), _b32(control_number)))
+
+    def dispute(self, signer: Signer, control_number: bytes, evidence_hash: bytes) -> TxResult:
+        return self._send(signer, self.fn.dispute(_b32(control_number), _b32(evidence_hash)))
+
+    def resolve(self, signer: Signer, provider: str, control_number: bytes, award: int,
+                decision_hash: bytes) -> TxResult:
+        return self._send(signer, self.fn.resolveDispute(to_checksum_address(provider), _b32(control_number), award,
+                                                         _b32(decision_hash)))
+
+    def release(self, signer: Signer, provider: str, control_number: bytes) -> TxResult:
+        return self._send(signer, self.fn.release(to_checksum_address(provider), _b32(control_number)))
+
+    def withdraw(self, signer: Signer, amount: int | None = None) -> TxResult:
+        return self._send(signer, self.fn.withdrawAll() if amount is None else self.fn.withdraw(amount))
+
+    def set_push_payments(self, signer: Signer, enabled: bool) -> TxResult:
+        return self._send(signer, self.fn.setPushPayments(enabled))
+
+    def escrow_time(self) -> int:
+        return int(self._view(self.fn.escrowTime()))

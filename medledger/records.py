@@ -30,8 +30,9 @@ MANIFEST_FORMAT = "medledger-batch-manifest-v1"
 MANIFEST_DIR = "batches"
 
 
-def publish_key_hint(patient: str) -> str:
-    return f"`medledger --account {patient} registry publish-key`"
+def publish_key_hint(who: str = "PATIENT") -> str:
+    """How `who` publishes its encryption key (the command it runs with its own account)."""
+    return f"`medledger --account {who} registry publish-key`"
 
 
 # --------------------------------------------------------------------------- recipients
@@ -88,10 +89,10 @@ class ReaderDirectory:
             key = self.published_key(patient)
         except AccountError as exc:
             raise AccountError(f"patient {patient} published a malformed encryption key ({exc}); the patient "
-                               f"re-runs {publish_key_hint(patient)}") from None
+                               f"re-runs {publish_key_hint()}") from None
         if not key:
             raise AccountError(f"patient {patient} has not published an encryption key, so no record can be "
-                               f"sealed for them: the patient runs {publish_key_hint(patient)} first")
+                               f"sealed for them: the patient runs {publish_key_hint()} first")
         return key
 
     def may_read(self, patient: str, grantee: str, data_class: int) -> bool:

@@ -172,6 +172,12 @@ class EscrowMachine:
         else:
             self._resolve(cid, st_pct)
 
+    def rule_advance_again(self, st_pick, st_pct, st_index):
+        self.rule_advance(st_pick, st_pct, st_index)
+
+    def rule_advance_once_more(self, st_pick, st_pct, st_index):
+        self.rule_advance(st_pick, st_pct, st_index)
+
     def rule_replace(self, st_pick, st_amount):
         cid = self.pick(st_pick, Status.SUBMITTED)
         if cid is None:
@@ -357,4 +363,4 @@ def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, car
         usdc.approve(escrow, 20_000 * USD, {"from": payer})
         escrow.deposit(20_000 * USD, {"from": payer})
     state_machine(EscrowMachine, escrow, usdc, [insurer, insurer2], [provider, provider2], arbiter, patient, pool,
-                  settings={"max_examples": 12, "stateful_step_count": 25})
+                  settings={"max_examples": 28, "stateful_step_count": 30, "database": None})

@@ -1,0 +1,279 @@
+"""`medledger record put-batch`: many records, one Merkle batch, one transaction, crash-safe.
+
+The stages and their recovery are described in `medledger.batch`; this module drives them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+from eth_hash.auto import keccak
+from web3.exceptions import TransactionNotFound
+
+from .. import fhir, pipeline
+from ..batch import MANIFEST_NAME, BatchEntry, BatchJournal, JournalState
+from ..contracts import batch_id_of
+from ..errors import BatchJournalError, ContractReverted, FhirInvalid, RecordNotFound, RecordTampered, VaultError
+from ..merkle import StandardMerkleTree
+from ..records import ReaderDirectory, Recipients, manifest_bytes, write_manifest
+from ..scopes import data_class
+from ..vault import IndexEntry
+from .app import App, iter_chunks, resolve_address
+from .records import (
+    _author_key,
+    _class_name,
+    _class_option,
+    _fhir_options,
+    _from_block,
+    _node,
+    _progress,
+    _readers,
+    _require_provider,
+    _require_treatment,
+    _vault,
+    _warn_unkeyed,
+    record,
+)
+
+SEAL_CHUNK = 64
+
+
+
+
+def _validation_error(job: tuple[bytes, str]) -> str | None:
+    """Worker: None if the document is valid FHIR, else the FhirInvalid message."""
+    raw, version = job
+    try:
+        fhir.validate_document(raw, version)  # type: ignore[arg-type]
+    except FhirInvalid as exc:
+        return str(exc)
+    return None
+
+
+def _batch_files(directory: Path) -> list[Path]:
+    files = sorted(p for p in directory.iterdir() if BatchJournal.is_batch_file(p))
+    if not files:
+        raise click.UsageError(f"no FHIR *.json files in {directory}")
+    return files
+
+
+def _assignments(app: App, directory: Path, files: Sequence[Path], patient: str | None,
+                 class_name: str) -> list[tuple[str, int]]:
+    """(patient, data class) of each file: DIR/manifest.json entries, else --patient / --class."""
+    manifest: dict[str, Any] = {}
+    path = directory / MANIFEST_NAME
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text())
+            if not isinstance(manifest, dict):
+                raise ValueError("expected an object keyed by file name")
+        except ValueError as exc:
+            raise click.BadParameter(f"{path} is not a valid manifest ({exc})") from None
+    default_patient = resolve_address(app, patient, "--patient") if patient else None
+    out = []
+    for file in files:
+        entry = manifest.get(file.name, {})
+        who = entry.get("patient")
+        address = resolve_address(app, who, f"patient of {file.name}") if who else default_patient
+        if address is None:
+            raise click.UsageError(f"no patient for {file.name}: pass --patient or list it in {path}")
+        out.append((address, int(data_class(entry.get("class", class_name)))))
+    return out
+
+
+def _check_parties(app: App, readers: ReaderDirectory, pairs: set[tuple[str, int]]) -> None:
+    author = app.signer.address
+    _require_provider(app, author)
+    for patient, dc in sorted(pairs):
+        readers.patient_key(patient)
+        _require_treatment(app, patient, author, dc)
+
+
+def _plan(app: App, readers: ReaderDirectory, journal: BatchJournal, files: Sequence[Path], patient: str | None,
+          class_name: str, fhir_version: str, validate: bool, workers: int) -> JournalState:
+    """Checks everything, then journals the batch's files and their fresh record ids."""
+    assigned = _assignments(app, journal.directory, files, patient, class_name)
+    _check_parties(app, readers, set(assigned))
+    raws = [f.read_bytes() for f in files]
+    if validate:
+        with _progress(app) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
+            task = progress.add_task("validating FHIR", total=len(raws))
+            jobs = [(raw, fhir_version) for raw in raws]
+            for file, error in zip(files, pool.map(_validation_error, jobs, chunksize=8), strict=True):
+                if error is not None:
+                    raise FhirInvalid(f"{file.name}: {error}")
+                progress.advance(task)
+    entries = tuple(BatchEntry(file=f.name, sha256="0x" + hashlib.sha256(raw).hexdigest(), patient=who,
+                               data_class=dc, record_id="0x" + pipeline.new_record_id().hex())
+                    for f, raw, (who, dc) in zip(files, raws, assigned, strict=True))
+    return journal.save(JournalState(stage="planned", chain_id=app.chain.chain_id, registry=app.records.address,
+                                     provider=app.signer.address, fhir_version=fhir_version, entries=entries))
+
+
+def _check_journal(app: App, journal: BatchJournal, state: JournalState, files: Sequence[Path]) -> None:
+    """A resumed run must be the same batch: same chain, registry, provider and files."""
+    where = (app.chain.chain_id, app.records.address, app.signer.address)
+    if (state.chain_id, state.registry, state.provider) != where:
+        raise BatchJournalError(f"{journal.path} belongs to provider {state.provider} on chain {state.chain_id} "
+                                f"(registry {state.registry}): run it as that provider, or move the journal away")
+    now = {f.name: "0x" + hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    then = {e.file: e.sha256 for e in state.entries}
+    if now != then:
+        changed = sorted(set(now) ^ set(then) | {n for n in set(now) & set(then) if now[n] != then[n]})
+        raise BatchJournalError(f"{journal.directory} changed since its batch was planned ({', '.join(changed[:5])}"
+                                f"{'...' if len(changed) > 5 else ''}): restore it, or put new files in a new folder")
+
+
+def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: JournalState,
+          workers: int) -> JournalState:
+    """Seals every file into the vault (parallel), writes the manifest, journals `prepared`."""
+    _check_parties(app, readers, {(e.patient, e.data_class) for e in state.entries})
+    author = app.signer.address
+    author_key = _author_key(app)
+    recipients: dict[tuple[str, int], Recipients] = {}
+    for e in state.entries:
+        if (e.patient, e.data_class) not in recipients:
+            recipients[(e.patient, e.data_class)] = readers.recipients(e.patient, e.data_class, author, author_key)
+            _warn_unkeyed(recipients[(e.patient, e.data_class)])
+    jobs = [pipeline.RecordJob(doc=(journal.directory / e.file).read_bytes(), patient=e.patient,
+                               recipients=recipients[(e.patient, e.data_class)].keys, data_class=e.data_class,
+                               version=1, record_id=bytes.fromhex(e.record_id[2:])) for e in state.entries]
+    vault = _vault(app)
+    prepared: list[pipeline.PreparedRecord] = []
+    with _progress(app) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
+        task = progress.add_task("sealing records", total=len(jobs))
+        for chunk in iter_chunks(jobs, SEAL_CHUNK):
+            prepared += pipeline.prepare_batch(chunk, vault, workers=workers, validate=False, index=False,
+                                               fhir_version=state.fhir_version,  # type: ignore[arg-type]
+                                               executor=pool)
+            progress.advance(task, len(chunk))
+    tree = StandardMerkleTree.of_records(p.leaf(author) for p in prepared)
+    manifest = manifest_bytes(state.chain_id, state.registry, author, tree)
+    path = write_manifest(app.settings.vault_dir, manifest, tree.root)
+    entries = tuple(replace(e, content_hash=p.vault_id) for e, p in zip(state.entries, prepared, strict=True))
+    return journal.save(state.at("prepared", entries=entries, root=tree.root_hex,
+                                 batch_id=hex(batch_id_of(author, tree.root)),
+                                 manifest_hash="0x" + keccak(manifest).hex(), manifest=str(path)))
+
+
+def _check_sealed(app: App, state: JournalState) -> None:
+    """On resume: every journaled blob is in the vault, intact, and the manifest is there."""
+    vault = _vault(app)
+    for e in state.entries:
+        try:
+            vault.get(e.content_hash or "")
+        except (RecordNotFound, RecordTampered, ValueError) as exc:
+            raise VaultError(f"cannot resume the batch: {e.file}'s sealed blob is unusable ({exc})") from None
+    if not state.manifest or not Path(state.manifest).is_file() or \
+            "0x" + keccak(Path(state.manifest).read_bytes()).hex() != state.manifest_hash:
+        raise VaultError(f"cannot resume the batch: its manifest {state.manifest} is missing or altered")
+
+
+def _index(app: App, state: JournalState) -> None:
+    _vault(app).index.add_many(IndexEntry(e.record_id, 1, e.content_hash or "") for e in state.entries)
+
+
+def _anchored(app: App, journal: BatchJournal, state: JournalState, batch_id: int) -> JournalState:
+    """Journals `anchored` from the BatchAnchored event already on chain."""
+    with _node(app):
+        events = app.records.batch_anchored_events(batch_id, _from_block(app))
+    if not events:
+        raise BatchJournalError(f"batch {hex(batch_id)} is stored on chain but its BatchAnchored event is not "
+                                f"visible from block {_from_block(app)}")
+    with _node(app):
+        receipt = app.chain.w3.eth.get_transaction_receipt(events[0]["tx"])
+    return journal.save(state.at("anchored", tx=events[0]["tx"], block=events[0]["block"],
+                                 gas_used=int(receipt["gasUsed"])))
+
+
+def _submit(app: App, journal: BatchJournal, state: JournalState) -> JournalState:
+    """Anchors the prepared batch exactly once, whatever an earlier run left behind."""
+    batch_id = int(state.batch_id or "0x0", 16)
+    if app.records.batch_of(batch_id).exists:
+        return _anchored(app, journal, state, batch_id)
+    if state.tx:  # an earlier run sent it: wait for it if the node still knows it, else send again
+        try:
+            with _node(app):
+                app.chain.w3.eth.get_transaction(state.tx)
+        except TransactionNotFound:
+            pass
+        else:
+            try:
+                app.chain.wait(bytes.fromhex(state.tx[2:]))
+            except ContractReverted:
+                pass  # it failed on chain: decided below
+            if app.records.batch_of(batch_id).exists:
+                return _anchored(app, journal, state, batch_id)
+    count = len(state.entries)
+    pending = {"state": state}
+
+    def journal_sent(tx_hash: str) -> None:
+        pending["state"] = journal.save(state.at("submitted", tx=tx_hash))
+
+    try:
+        result = app.records.anchor_batch(app.signer, bytes.fromhex((state.root or "")[2:]), count,
+                                          bytes.fromhex((state.manifest_hash or "")[2:]), on_sent=journal_sent)
+    except ContractReverted as exc:
+        if exc.error == "BatchAlreadyAnchored" and app.records.batch_of(batch_id).exists:
+            return _anchored(app, journal, pending["state"], batch_id)
+        raise
+    return journal.save(pending["state"].at("anchored", tx=result.tx_hash, block=result.block_number,
+                                            gas_used=result.gas_used))
+
+
+@record.command("put-batch")
+@click.argument("directory", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--patient", help="Patient of every file (else per file in DIR/manifest.json).")
+@_class_option
+@_fhir_options
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Sealing processes.")
+@click.pass_obj
+def put_batch(app: App, directory: Path, patient: str | None, class_name: str, fhir_version: str,
+              no_validate: bool, workers: int) -> None:
+    """Seal every FHIR *.json in DIR and anchor them as ONE Merkle batch (one transaction).
+
+    Crash-safe: DIR/.medledger-batch.json journals each stage atomically (planned -> prepared ->
+    submitted -> anchored). Re-running the same command after a crash, a killed process or a node
+    restart resumes where it stopped: the same record ids, no duplicate anchor, no lost record.
+    Patients per file come from DIR/manifest.json {"file.json": {"patient": "0x..", "class": "labs"}}
+    or --patient / --class.
+    """
+    started = time.monotonic()
+    journal = BatchJournal(directory)
+    with journal.exclusive():
+        files = _batch_files(directory)
+        state = journal.load()
+        resumed = state.stage if state is not None else None
+        if state is None:
+            readers = _readers(app)
+            state = _plan(app, readers, journal, files, patient, class_name, fhir_version, not no_validate, workers)
+        else:
+            _check_journal(app, journal, state, files)
+            readers = _readers(app) if state.stage == "planned" else None
+        if state.stage == "planned":
+            assert readers is not None
+            state = _seal(app, readers, journal, state, workers)
+        else:
+            _check_sealed(app, state)
+        _index(app, state)
+        if state.stage != "anchored":
+            state = _submit(app, journal, state)
+        elif not app.records.batch_of(int(state.batch_id or "0x0", 16)).exists:
+            raise BatchJournalError(f"{journal.path} says batch {state.batch_id} is anchored, but chain "
+                                    f"{state.chain_id} does not know it (was the chain reset?): move the journal away "
+                                    f"to batch again")
+    verb = f"resumed from '{resumed}' and anchored" if resumed and resumed != "anchored" else \
+        ("already anchored" if resumed == "anchored" else "anchored")
+    app.done(f"{len(state.entries)} records {verb} as batch {state.batch_id} (root {state.root}), tx {state.tx}",
+             batch_id=state.batch_id, root=state.root, count=len(state.entries), manifest=state.manifest,
+             manifest_hash=state.manifest_hash, journal=journal.path, resumed_from=resumed, tx=state.tx,
+             block=state.block, gas_used=state.gas_used, seconds=round(time.monotonic() - started, 2),
+             records=[{"file": e.file, "record_id": e.record_id, "content_hash": e.content_hash,
+                       "patient": e.patient, "data_class": _class_name(e.data_class)} for e in state.entries])

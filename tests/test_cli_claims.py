@@ -1,0 +1,130 @@
+"""Escrow, coverage and claims through the real `medledger` entry point on the test Ganache."""
+import json
+import os
+
+import pytest
+from brownie import chain, web3
+
+from medledger.accounts import LocalSigner
+from medledger.chain import Chain
+from medledger.config import load_settings
+from medledger.contracts import RecordRegistry
+from support.nodes import cli_env, dev_key, funded_keystores, run_cli, run_json
+
+ACTORS = {"gov": 0, "judge": 11, "clinic": 12, "payer": 14, "alice": 16}
+CONDITIONS = 1
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("claims")
+    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
+    addresses = funded_keystores(env, ACTORS)
+    run_cli(env, "--account", "gov", "deploy")
+    for cmd, who in (("add-provider", "clinic"), ("add-insurer", "payer"), ("add-arbiter", "judge")):
+        run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + os.urandom(32).hex())
+    run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")  # 1,000,000 tokens (6 decimals)
+    run_cli(env, "--account", "payer", "escrow", "deposit", "10000")
+    run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30",
+            "--auto-max", "150", "--auto-classes", "conditions", "--auto-service", "100-199")
+    run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
+    run_cli(env, "--account", "alice", "consent", "grant", "clinic", "-p", "treat,hpaymt", "-c", "conditions,labs")
+    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing")
+    env["ADDR"] = json.dumps(addresses)
+    return env
+
+
+def anchored_record(env) -> str:
+    """A record anchored by the clinic for alice (random id and content hash)."""
+    settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"])
+    sdk = Chain(settings)
+    deployed = json.loads(open(env["MEDLEDGER_DEPLOYMENTS"]).read())[str(sdk.chain_id)]
+    records = RecordRegistry(sdk, deployed["RecordRegistry"]["address"])
+    from eth_account import Account
+    clinic = LocalSigner(Account.from_key(dev_key(12)))
+    rid, content = os.urandom(32), os.urandom(32)
+    records.anchor(clinic, rid, json.loads(env["ADDR"])["alice"], content, CONDITIONS)
+    return f"0x{rid.hex()}:0x{content.hex()}"
+
+
+def submit(env, amount, service, control):
+    return json.loads(run_cli(env, "--json", "--account", "clinic", "claim", "submit", "--patient", "alice",
+                              "--insurer", "payer", "--amount", amount, "--record", anchored_record(env),
+                              "--service", str(service), "--claim-hash", "0x" + "cd" * 32,
+                              "--control", control).stdout)
+
+
+def balances(env, who):
+    return run_json(env, "--account", who, "escrow", "balance")
+
+
+def test_auto_approved_claim_is_paid_at_submission_and_withdrawn(env):
+    out = submit(env, "120", 150, "CLM-AUTO")
+    assert out["status"] == "settled"
+    assert balances(env, "clinic")["owed"] == 120_000_000
+    assert balances(env, "payer")["free"] == 10_000_000_000 - 120_000_000
+    run_cli(env, "--account", "clinic", "claim", "withdraw")
+    after = balances(env, "clinic")
+    assert after["owed"] == 0 and after["wallet"] == 120_000_000
+
+
+def test_partial_approval_dispute_and_resolution(env):
+    assert submit(env, "500", 300, "CLM-PART")["status"] == "submitted"
+    run_cli(env, "--account", "payer", "claim", "approve", "clinic", "CLM-PART", "--amount", "300",
+            "--copay", "20", "--reason", "45")
+    status = run_json(env, "claim", "status", "clinic", "CLM-PART")
+    assert status["status"] == "contestable" and status["amount"] == 180_000_000
+    assert balances(env, "payer")["encumbered"] == 180_000_000
+    run_cli(env, "--account", "clinic", "claim", "dispute", "CLM-PART", "--evidence-hash", "0x" + "ee" * 32)
+    refused = run_cli(env, "--account", "payer", "claim", "resolve", "clinic", "CLM-PART", "--award", "100",
+                      "--decision-hash", "0x" + "dd" * 32, check=False)
+    assert refused.returncode == 1 and "NotActiveParty" in refused.stderr
+    run_cli(env, "--account", "judge", "claim", "resolve", "clinic", "CLM-PART", "--award", "100",
+            "--decision-hash", "0x" + "dd" * 32)
+    assert run_json(env, "claim", "status", "clinic", "CLM-PART")["status"] == "settled"
+    assert balances(env, "clinic")["owed"] == 400_000_000
+    assert balances(env, "payer")["encumbered"] == 0
+
+
+def test_denial_then_deemed_approval_of_another(env):
+    submit(env, "250", 400, "CLM-DENY")
+    run_cli(env, "--account", "payer", "claim", "deny", "clinic", "CLM-DENY", "--reason", "96")
+    assert run_json(env, "claim", "status", "clinic", "CLM-DENY")["status"] == "contestable"
+    submit(env, "80", 700, "CLM-LATE")
+    early = run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "CLM-LATE", check=False)
+    assert early.returncode == 1 and "DeadlineNotReached" in early.stderr
+    chain.sleep(16 * 86400)
+    chain.mine()
+    run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "CLM-LATE")
+    assert run_json(env, "claim", "status", "clinic", "CLM-LATE")["status"] == "settled"
+    assert balances(env, "clinic")["owed"] == 80_000_000
+
+
+def test_rules_and_coverage_show(env):
+    rules = run_json(env, "--account", "payer", "claim", "rules", "show")
+    assert rules["prompt_pay_days"] == 15 and rules["auto_classes"] == "conditions"
+    cov = run_json(env, "--account", "payer", "coverage", "show", "alice")
+    assert cov["coverage_id"] > 0 and cov["policy_hash"] == "0x" + "ab" * 32
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--account", "payer", "claim", "approve", "clinic", "CLM-BIG"), "InsufficientEscrow"),
+    (("--account", "payer", "escrow", "withdraw", "20000"), "InsufficientEscrow"),
+    (("--account", "clinic", "escrow", "deposit", "5"), "cannot deposit"),
+    (("--account", "clinic", "claim", "withdraw"), "owed nothing"),
+    (("--account", "payer", "escrow", "deposit", "1.0000001"), "at most 6 decimals"),
+])
+def test_money_mistakes_are_one_clear_line(env, args, needle):
+    submit(env, "50000", 900, "CLM-BIG")
+    proc = run_cli(env, *args, check=False)
+    assert proc.returncode == 1, proc.stdout
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_duplicate_claim_rejected(env):
+    submit(env, "40", 800, "CLM-DUP")
+    proc = run_cli(env, "--account", "clinic", "claim", "submit", "--patient", "alice", "--insurer", "payer",
+                   "--amount", "40", "--record", anchored_record(env), "--service", "800",
+                   "--claim-hash", "0x" + "cd" * 32, "--control", "CLM-DUP", check=False)
+    assert proc.returncode == 1 and "DuplicateClaim" in proc.stderr
