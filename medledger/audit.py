@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from web3._utils.events import get_event_data
@@ -103,11 +104,20 @@ PATIENT_KEYS = ("patient",)
 LINK_KEYS = ("claimId", "recordId")
 
 
+PAYOUT_EVENTS = frozenset({"PaymentPushed", "PushFailed"})
+
+
 def patient_trail(events: Iterable[EventRecord], patient: str) -> list[EventRecord]:
-    """The events that concern `patient`: those naming it, and those about its claims and records."""
+    """The events that concern `patient`: those naming it, those about its claims and records, and
+    the payouts pushed in the same transaction as one of its claims' adjudications.
+
+    Pulled payouts (`PayoutWithdrawn`) pool a provider's money across claims and patients, so they
+    belong to the provider's trail, not to a patient's.
+    """
     patient = to_checksum_address(patient)
+    events = list(events)
     linked: set[Any] = set()
-    trail = []
+    picked: list[EventRecord] = []
     for record in events:
         args = record.args
         names_patient = any(str(args.get(k, "")).lower() == patient.lower() for k in PATIENT_KEYS)
@@ -116,8 +126,10 @@ def patient_trail(events: Iterable[EventRecord], patient: str) -> list[EventReco
                 if key in args:
                     linked.add((key, _plain(args[key])))
         if names_patient or any((k, _plain(args[k])) in linked for k in LINK_KEYS if k in args):
-            trail.append(record)
-    return trail
+            picked.append(record)
+    claim_txs = {r.tx_hash for r in picked if "claimId" in r.args}
+    payouts = [r for r in events if r.event in PAYOUT_EVENTS and r.tx_hash in claim_txs]
+    return sorted(picked + payouts, key=lambda r: (r.block, r.log_index))
 
 
 def to_json(records: Iterable[EventRecord]) -> str:

@@ -1,11 +1,19 @@
-"""The end-to-end MedLedger scenario (grows with each contract)."""
-from brownie import CareRegistry, accounts
-from eth_utils import keccak
+"""The end-to-end MedLedger scenario on the active (development) network: `make demo`.
+
+The story lives in `medledger.demo`; this entry point only hands it brownie's chain.
+"""
+from pathlib import Path
+
+from brownie import web3
+from rich.console import Console
+
+from medledger.demo import print_summary, run_scenario
 
 
-def main():
-    admin, registrar, provider = accounts[0], accounts[1], accounts[2]
-    care = CareRegistry.deploy(admin, {"from": admin})
-    care.grantRole(care.REGISTRAR_ROLE(), registrar, {"from": admin})
-    care.register(provider, 1, keccak(text="npi:demo"), {"from": registrar})
-    print(f"CareRegistry deployed at {care.address}")
+def main(batch_size: int = 1000):
+    console = Console()
+    workdir = Path(__file__).resolve().parent.parent / "build" / "demo"
+    result = run_scenario(web3.provider.endpoint_uri, workdir, console, batch_size=int(batch_size))
+    print_summary(result, console)
+    console.print(f"[green]Demo complete.[/green] Off-chain files (vault, sealed blobs, FHIR) are in {workdir}")
+    return result

@@ -1,0 +1,303 @@
+"""The end-to-end MedLedger story, driven through the real `medledger` CLI in-process, one wallet
+per party. `scripts/demo.py` (and so `make demo`) runs it on a local Ganache; the no-PHI test
+runs it too and then scans the chain.
+
+Actors (labels stay off chain; on chain they are addresses):
+  Governance (admin + registrar), Acme Health (insurer), Riverside Clinic and Northside Lab
+  (providers), Alice, Bob and Carol (patients; Carol is a minor), Dana (Carol's guardian),
+  Dr. Reyes (arbiter).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_utils import keccak
+from rich.console import Console
+from rich.table import Table
+
+from . import synthetic
+from .cli import _register_commands, cli
+from .errors import MedLedgerError
+
+MNEMONIC = "test test test test test test test test test test test junk"
+#: Actor -> index of the development mnemonic's account.
+ACTORS: dict[str, int] = {
+    "governance": 0, "acme": 1, "riverside": 2, "northside": 3, "alice": 4, "bob": 5, "carol": 6,
+    "dana": 7, "reyes": 8,
+}
+LABELS = {
+    "governance": "Governance", "acme": "Acme Health (insurer)", "riverside": "Riverside Clinic (provider)",
+    "northside": "Northside Lab (provider)", "alice": "Alice (patient)", "bob": "Bob (patient)",
+    "carol": "Carol (patient, minor)", "dana": "Dana (Carol's guardian)", "reyes": "Dr. Reyes (arbiter)",
+}
+DAY = 86400
+
+
+@dataclass
+class DemoResult:
+    """What the scenario did: addresses, gas per operation, the FHIR documents it used."""
+
+    addresses: dict[str, str]
+    contracts: dict[str, str] = field(default_factory=dict)
+    gas: list[tuple[str, int]] = field(default_factory=list)
+    documents: list[dict] = field(default_factory=list)
+    audit: list[dict] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+class Scenario:
+    """Runs CLI commands as named actors and keeps the receipts' gas."""
+
+    def __init__(self, rpc_url: str, workdir: Path, console: Console, batch_size: int = 1000) -> None:
+        Account.enable_unaudited_hdwallet_features()
+        self.rpc_url, self.workdir, self.console, self.batch_size = rpc_url, workdir, console, batch_size
+        self.keys = {name: Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+                     for name, i in ACTORS.items()}
+        self.result = DemoResult({name: acct.address for name, acct in self.keys.items()})
+        shutil.rmtree(workdir, ignore_errors=True)
+        (workdir / "fhir").mkdir(parents=True)
+        self.env = {
+            "MEDLEDGER_HOME": str(workdir), "MEDLEDGER_VAULT": str(workdir / "vault"),
+            "MEDLEDGER_KEYSTORE_DIR": str(workdir / "keystore"),
+            "MEDLEDGER_DEPLOYMENTS": str(workdir / "deployments.json"),
+        }
+        # Each party's key reaches the CLI through an environment variable (`--account env:VAR`), the
+        # signer source meant for automation; nothing is written to disk in plaintext.
+        for name, acct in self.keys.items():
+            self.env[f"MEDLEDGER_DEMO_KEY_{name.upper()}"] = acct.key.hex()
+        _register_commands()
+
+    def address(self, name: str) -> str:
+        return self.result.addresses[name]
+
+    def run(self, actor: str | None, *args: str, label: str | None = None) -> Any:
+        """`medledger --json [--account env:KEY] ARGS` in-process; returns the parsed JSON output."""
+        argv = ["--rpc", self.rpc_url, "--json"]
+        if actor:
+            argv += ["--account", f"env:MEDLEDGER_DEMO_KEY_{actor.upper()}"]
+        out, err = io.StringIO(), io.StringIO()
+        saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                cli.main(args=argv + list(args), prog_name="medledger", standalone_mode=False)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        text = out.getvalue().strip()
+        data = json.loads(text) if text else None
+        if label and isinstance(data, dict) and "gas_used" in data:
+            self.result.gas.append((label, int(data["gas_used"])))
+        return data
+
+    def say(self, actor: str | None, text: str) -> None:
+        who = f"[bold cyan]{LABELS[actor]}[/bold cyan]: " if actor else ""
+        self.console.print(f"  {who}{text}")
+
+    def step(self, title: str) -> None:
+        self.console.rule(f"[bold]{title}")
+
+    def refused(self, actor: str, *args: str) -> str:
+        """Runs a command that must be refused; returns the one-line reason."""
+        try:
+            self.run(actor, *args)
+        except MedLedgerError as exc:
+            self.result.refused.append(str(exc))
+            return str(exc)
+        raise AssertionError(f"medledger {' '.join(args)} should have been refused")
+
+    def time_travel(self, seconds: int) -> None:
+        from web3 import Web3
+        w3 = Web3(Web3.HTTPProvider(self.rpc_url))
+        w3.provider.make_request("evm_increaseTime", [seconds])
+        w3.provider.make_request("evm_mine", [])
+
+    def write_fhir(self, name: str, doc: dict) -> Path:
+        path = self.workdir / "fhir" / f"{name}.json"
+        path.write_text(json.dumps(doc, indent=1))
+        self.result.documents.append(doc)
+        return path
+
+
+def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, batch_size: int = 1000) -> DemoResult:
+    """The whole story; raises if any step does not behave as told."""
+    console = console or Console()
+    s = Scenario(rpc_url, workdir, console, batch_size)
+    a = s.address
+
+    # ------------------------------------------------------------------ 1. registration and consent
+    s.step("1. Deployment, registration and consent")
+    steps = s.run("governance", "deploy")
+    for row in steps:
+        s.result.contracts[row["contract"]] = row["address"]
+        s.say("governance", f"{row['contract']:16} {row['address']}  ({row['action']})")
+    for cmd, who in (("add-insurer", "acme"), ("add-provider", "riverside"), ("add-provider", "northside"),
+                     ("add-arbiter", "reyes")):
+        creds = s.workdir / f"{who}-credentials.json"
+        creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{ACTORS[who]:010d}"}))
+        s.run("governance", "registry", cmd, a(who), "--credentials", str(creds), label=f"registry.{cmd}")
+        s.say("governance", f"registered {LABELS[who]} (credentials committed as a hash)")
+    for who in ("alice", "bob", "carol", "riverside", "northside", "acme"):
+        s.run(who, "registry", "publish-key", label="registry.publishEncryptionKey")
+    s.say(None, "patients, providers and the insurer published their encryption keys")
+
+    s.run("alice", "consent", "grant", a("riverside"), "-p", "treat,hpaymt",
+          "-c", "demographics,conditions,medications,labs,notes,billing", "--days", "365", label="consent.grant")
+    s.say("alice", "grants Riverside treatment + payment access for a year (no mental-health, no genomics)")
+    signed = s.workdir / "bob-consent.json"
+    s.run("bob", "consent", "sign", a("riverside"), "-p", "treat,hpaymt", "-c", "all", "--days", "180",
+          "-o", str(signed))
+    s.run("riverside", "consent", "relay", str(signed), label="consent.grantBySig")
+    s.say("bob", "signs an EIP-712 consent off-chain; Riverside relays it and pays the gas")
+    s.run("carol", "consent", "guardian", "add", a("dana"), label="consent.appointGuardian")
+    s.run("dana", "consent", "grant", a("riverside"), "--patient", a("carol"), "-p", "treat,hpaymt", "-c", "all",
+          label="consent.grant (guardian)")
+    s.say("dana", "as Carol's guardian, grants Riverside access on Carol's behalf")
+    for patient in ("alice", "bob", "carol"):
+        actor = "dana" if patient == "carol" else patient
+        extra = ("--patient", a("carol")) if patient == "carol" else ()
+        s.run(actor, "consent", "grant", a("acme"), *extra, "-p", "hpaymt", "-c", "billing", label="consent.grant")
+    s.say(None, "each patient lets Acme Health see billing data for payment (HPAYMT)")
+
+    # ------------------------------------------------------------------ 2. records
+    s.step("2. Records: encrypted, anchored, amended, batched")
+    docs = {p: synthetic.patient_bundle(100 + i, a(p)) for i, p in enumerate(("alice", "bob", "carol"))}
+    record_ids = {}
+    for patient, doc in docs.items():
+        out = s.run("riverside", "record", "put", str(s.write_fhir(f"{patient}-visit", doc)), "--patient", a(patient),
+                    "--class", "conditions", label="record.anchor")
+        record_ids[patient] = out["record_id"]
+        s.say("riverside", f"anchored {patient}'s visit bundle: record {out['record_id'][:18]}… v1")
+    amended = synthetic.patient_bundle(200, a("alice"))
+    out = s.run("riverside", "record", "amend", record_ids["alice"], str(s.write_fhir("alice-visit-v2", amended)),
+                label="record.amend")
+    s.say("riverside", f"amended Alice's record: v{out['version']} links to v1, nothing overwritten")
+    batch_dir = s.workdir / "batch"
+    batch_dir.mkdir()
+    manifest = {}
+    started = time.monotonic()
+    for i in range(s.batch_size):
+        patient = ("alice", "bob", "carol")[i % 3]
+        name = f"lab-{i:04d}.json"
+        (batch_dir / name).write_text(json.dumps(synthetic.patient_bundle(10_000 + i, a(patient))))
+        manifest[name] = {"patient": a(patient), "class": "labs"}
+    (batch_dir / "manifest.json").write_text(json.dumps(manifest))
+    out = s.run("riverside", "record", "put-batch", str(batch_dir), label=f"record.anchorBatch ({s.batch_size})")
+    s.say("riverside", f"{out['count']} synthetic records validated, sealed and anchored in ONE transaction "
+                       f"({out['gas_used']:,} gas, {time.monotonic() - started:.1f} s)")
+
+    # ------------------------------------------------------------------ 3. reads
+    s.step("3. Reads: consented, refused, break-glass")
+    out_file = s.workdir / "riverside-read.json"
+    s.run("riverside", "record", "get", record_ids["alice"], "--out", str(out_file), label="record.logAccess (get)")
+    s.say("riverside", "read Alice's latest version: unwrapped, decrypted, verified on chain, access logged")
+    reason = s.refused("northside", "record", "get", record_ids["alice"], "--out", str(s.workdir / "nope.json"))
+    s.say("northside", f"[red]refused[/red]: {reason}")
+    s.run("northside", "emergency", "open", a("bob"), "--hours", "4", "--reason", "unconscious-in-ER",
+          label="consent.openBreakGlass")
+    s.say("northside", "Bob arrives unconscious: break-glass opened for 4 h (ETREAT only, visible to Bob)")
+    s.run("riverside", "record", "amend", record_ids["bob"], str(s.write_fhir("bob-visit-v2", docs["bob"])),
+          label="record.amend")
+    s.say("riverside", "Riverside re-seals Bob's latest version for today's readers, the ER team included")
+    s.run("northside", "record", "get", record_ids["bob"], "--purpose", "etreat",
+          "--out", str(s.workdir / "er-read.json"), label="record.logAccess (break-glass)")
+    s.say("northside", "read Bob's record under break-glass; the access is logged with purpose ETREAT")
+    s.run("bob", "emergency", "close", a("bob"), a("northside"), label="consent.closeBreakGlass")
+    s.say("bob", "closed the emergency access early")
+
+    # ------------------------------------------------------------------ 4. escrow and coverage
+    s.step("4. Acme Health funds the escrow and enrols the patients")
+    s.run("governance", "dev", "mint", a("acme"), str(50_000 * 10**6))
+    s.run("acme", "escrow", "deposit", "20000", label="escrow.deposit")
+    s.run("acme", "claim", "rules", "set", "--prompt-pay-days", "14", "--dispute-days", "30", "--auto-max", "150",
+          "--auto-classes", "conditions,labs", "--auto-service", "100-199", label="escrow.setTerms")
+    s.say("acme", "deposited 20,000 (permit, one transaction); auto-approves claims up to 150 for services "
+                  "100-199; prompt-pay deadline 14 days")
+    for patient in ("alice", "bob", "carol"):
+        s.run("acme", "coverage", "enroll", a(patient), "--policy-hash", "0x" + os.urandom(32).hex(),
+              "--per-claim-limit", "5000", label="escrow.setCoverage")
+    s.say("acme", "enrolled Alice, Bob and Carol (policy commitments only)")
+
+    # ------------------------------------------------------------------ 5. claims
+    s.step("5. Four claims")
+    s.run("riverside", "claim", "push-payments", "on", label="escrow.setPushPayments")
+
+    def submit(patient: str, amount: str, service: int, control: str, label: str) -> dict:
+        claim_doc = synthetic.claim_resource(int.from_bytes(keccak(text=control)[:2], "big"))
+        path = s.write_fhir(f"claim-{control}", claim_doc)
+        return s.run("riverside", "claim", "submit", "--patient", a(patient), "--insurer", a("acme"),
+                     "--amount", amount, "--record", record_ids[patient], "--service", str(service),
+                     "--claim-file", str(path), "--control", control, label=label)
+
+    out = submit("alice", "120", 150, "RIV-0001", "claim.submitAutoPaid")
+    s.say("riverside", f"claim 1 (Alice, 120): {out['status']} at submission and paid in the same transaction")
+    submit("bob", "900", 300, "RIV-0002", "claim.submit")
+    s.run("acme", "claim", "approve", a("riverside"), "RIV-0002", "--amount", "600", "--copay", "30",
+          "--reason", "45", label="claim.approve (partial)")
+    s.say("acme", "claim 2 (Bob, 900): approved 600, copay 30 on Bob's statement, 270 contested (CARC 45)")
+    submit("carol", "400", 310, "RIV-0003", "claim.submit")
+    s.run("acme", "claim", "deny", a("riverside"), "RIV-0003", "--reason", "96", label="claim.deny")
+    s.say("acme", "claim 3 (Carol, 400): denied (CARC 96)")
+    s.run("riverside", "claim", "dispute", "RIV-0003", "--evidence-hash", "0x" + os.urandom(32).hex(),
+          label="claim.dispute")
+    s.run("reyes", "claim", "resolve", a("riverside"), "RIV-0003", "--award", "250",
+          "--decision-hash", "0x" + os.urandom(32).hex(), label="claim.resolve")
+    s.say("reyes", "dispute on claim 3 resolved: 250 awarded, 150 back to Acme's free balance")
+    submit("alice", "200", 320, "RIV-0004", "claim.submit")
+    s.say("riverside", "claim 4 (Alice, 200) submitted; Acme does not answer")
+    s.time_travel(15 * DAY)
+    s.run("alice", "claim", "finalize-expired", a("riverside"), "RIV-0004", label="claim.finalizeDeemed")
+    s.say("alice", "15 days later anyone may finalise it: deemed approved and credited")
+    bal = s.run("riverside", "escrow", "balance")
+    if bal["owed"]:
+        s.run("riverside", "claim", "withdraw", label="claim.withdraw")
+    bal = s.run("riverside", "escrow", "balance")
+    s.say("riverside", f"withdrew what it was owed; wallet now {bal['wallet'] / 10**6:,.2f} mUSDC")
+    acme = s.run("acme", "escrow", "balance")
+    s.say("acme", f"free {acme['free'] / 10**6:,.2f}, encumbered {acme['encumbered'] / 10**6:,.2f} "
+                  "(270 still disputable on claim 2)")
+
+    # ------------------------------------------------------------------ 6. audit
+    s.step("6. Alice's audit trail, rebuilt from chain events")
+    trail = s.run(None, "audit", a("alice"), "--format", "json")
+    s.result.audit = trail
+    table = Table(show_lines=False)
+    for col in ("block", "contract", "event", "actor / counterpart"):
+        table.add_column(col)
+    for e in trail:
+        args = e["args"]
+        who = next((args[k] for k in ("actor", "grantee", "accessor", "provider", "author", "insurer", "arbiter")
+                    if k in args), "")
+        table.add_row(str(e["block"]), e["contract"], e["event"], str(who))
+    console.print(table)
+    return s.result
+
+
+def print_summary(result: DemoResult, console: Console) -> None:
+    """The operations and the gas each used."""
+    table = Table(title="Gas used per operation (from receipts)")
+    table.add_column("operation")
+    table.add_column("gas", justify="right")
+    for label, gas in result.gas:
+        table.add_row(label, f"{gas:,}")
+    console.print(table)
+    addresses = Table(title="Deployed contracts and acting parties")
+    addresses.add_column("who")
+    addresses.add_column("address")
+    for name, address in result.contracts.items():
+        addresses.add_row(name, address)
+    for name, address in result.addresses.items():
+        addresses.add_row(LABELS[name], address)
+    console.print(addresses)
