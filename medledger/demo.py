@@ -191,7 +191,9 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     for i in range(s.batch_size):
         patient = ("alice", "bob", "carol")[i % 3]
         name = f"lab-{i:04d}.json"
-        (batch_dir / name).write_text(json.dumps(synthetic.patient_bundle(10_000 + i, a(patient))))
+        doc = synthetic.patient_bundle(10_000 + i, a(patient))
+        (batch_dir / name).write_text(json.dumps(doc))
+        s.result.documents.append(doc)
         manifest[name] = {"patient": a(patient), "class": "labs"}
     (batch_dir / "manifest.json").write_text(json.dumps(manifest))
     out = s.run("riverside", "record", "put-batch", str(batch_dir), label=f"record.anchorBatch ({s.batch_size})")

@@ -1,0 +1,66 @@
+"""No PHI on chain: run the demo scenario, then scan every transaction input and every log for the
+plaintext fields of the FHIR documents it used (names, birth dates, MRN/SSN identifiers, address
+lines, telecom, diagnosis/procedure/lab/medication codes and amounts)."""
+import pytest
+from brownie import accounts, web3
+
+from medledger import synthetic
+from medledger.demo import run_scenario
+
+MIN_LEN = 4  # shorter values (e.g. 3-letter codes) would match random hash bytes by chance
+
+
+def chain_bytes() -> list[bytes]:
+    """Every transaction input and every log (topics and data) from genesis to the latest block."""
+    blobs = []
+    latest = web3.eth.block_number
+    for number in range(latest + 1):
+        block = web3.eth.get_block(number, full_transactions=True)
+        for tx in block["transactions"]:
+            blobs.append(bytes(tx["input"]))
+    for log in web3.eth.get_logs({"fromBlock": 0, "toBlock": latest}):
+        blobs.append(bytes(log["data"]) + b"".join(bytes(t) for t in log["topics"]))
+    return blobs
+
+
+def encodings(value: str) -> list[bytes]:
+    """The ways a plaintext value could sit in calldata or a log."""
+    forms = [value.encode(), value.upper().encode(), value.lower().encode()]
+    digits = value.replace("-", "").replace(".", "")
+    if digits.isdigit() and len(digits) >= 6:
+        forms.append(int(digits).to_bytes(32, "big"))  # an identifier or amount packed as a uint
+    try:
+        amount = float(value)
+        forms.append(int(round(amount * 10**6)).to_bytes(32, "big"))  # an amount in 6-decimal units
+    except ValueError:
+        pass
+    return forms
+
+
+def find_phi(blobs: list[bytes], values: set[str]) -> list[str]:
+    haystack = b"\x00".join(blobs)
+    return sorted(v for v in values if any(form in haystack for form in encodings(v)))
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    return run_scenario(web3.provider.endpoint_uri, tmp_path_factory.mktemp("demo"), batch_size=30)
+
+
+def test_demo_puts_no_phi_on_chain(scenario):
+    values: set[str] = set()
+    for doc in scenario.documents:
+        if doc.get("resourceType") == "Bundle":
+            values.update(v for v in synthetic.phi_fields(doc).all() if len(v) >= MIN_LEN)
+    assert len(values) > 500  # names, dates, ids, addresses, codes and amounts of ~35 bundles
+    blobs = chain_bytes()
+    assert len(blobs) > 100
+    assert find_phi(blobs, values) == []
+
+
+def test_the_scan_finds_planted_phi(scenario):
+    """The scanner is not blind: a name sent in calldata is found."""
+    bundle = next(d for d in scenario.documents if d.get("resourceType") == "Bundle")
+    name = next(v for v in synthetic.phi_fields(bundle).names if len(v) >= MIN_LEN)
+    accounts[9].transfer(accounts[9], 0, data="0x" + f"note: {name}".encode().hex())
+    assert name in find_phi(chain_bytes(), {name})
