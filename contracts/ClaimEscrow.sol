@@ -245,7 +245,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         Enrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
         uint40 coverageId = enrolment.coverageId;
         uint8 frequency = submission.frequency;
-        uint16 revision;
+        uint16 revision = 0;
         if (frequency == _FREQ_ORIGINAL) {
             if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
         } else if (frequency == _FREQ_REPLACEMENT || frequency == _FREQ_VOID) {
@@ -340,14 +340,11 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
         Coverage storage coverage = _coverages[claim.coverageId];
         (uint256 headroom, uint32 period) = _headroom(coverage);
-        uint96 approved = claim.amount;
-        uint16[] memory reasonCodes;
-        if (approved > headroom) {
-            // headroom < approved <= type(uint96).max here, so the cast is lossless.
-            approved = uint96(headroom);
-            reasonCodes = new uint16[](1);
-            reasonCodes[0] = CARC_BENEFIT_MAXIMUM;
-        }
+        bool capped = claim.amount > headroom;
+        // When capped, headroom < amount <= type(uint96).max, so the cast is lossless.
+        uint96 approved = capped ? uint96(headroom) : claim.amount;
+        uint16[] memory reasonCodes = new uint16[](capped ? 1 : 0);
+        if (capped) reasonCodes[0] = CARC_BENEFIT_MAXIMUM;
         _recordUsage(coverage, period, approved);
         _adjudicate(
             claimId, provider, coverage.insurer, claim, approved, claim.amount - approved, reasonCodes, Adjudication.Deemed
@@ -376,7 +373,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         _insurers[insurer] = InsurerAccount(account.free + returned, account.encumbered - claim.amount);
         _settle(claimId, claim);
         emit DisputeResolved(claimId, msg.sender, award, returned, decisionHash);
-        _credit(provider, award, false);
+        if (award != 0) _credit(provider, award, false);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -387,7 +384,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
         address insurer = _coverages[claim.coverageId].insurer;
         InsurerAccount memory account = _insurers[insurer];
-        _insurers[insurer] = InsurerAccount(account.free + claim.amount + 1, account.encumbered - claim.amount);
+        _insurers[insurer] = InsurerAccount(account.free + claim.amount, account.encumbered - claim.amount);
         _settle(claimId, claim);
         emit EncumbranceReleased(claimId, insurer, claim.amount);
     }
@@ -634,15 +631,15 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             free = account.free - uint128(needed);
         }
         _insurers[insurer] = InsurerAccount(free, account.encumbered + contested);
-        uint40 disputeDeadline;
-        if (contested == 0) {
-            _settle(claimId, claim);
-        } else {
+        uint40 disputeDeadline = 0;
+        if (contested != 0) {
             disputeDeadline = _escrowTime() + _terms[insurer].disputeWindow;
             _claims[claimId] = Claim(claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision);
+        } else {
+            _settle(claimId, claim);
         }
         emit ClaimAdjudicated(claimId, insurer, kind, approved, contested, reasonCodes, disputeDeadline);
-        _credit(provider, approved, false);
+        if (approved != 0) _credit(provider, approved, false);
     }
 
     /// @dev Final state; the slot stays (it is the control-number duplicate check).
@@ -650,10 +647,9 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision);
     }
 
-    /// @dev Credits `amount` to `provider`, or pushes it if the provider opted in and is active.
-    /// Called last, after every other effect of the transaction.
+    /// @dev Credits a non-zero `amount` to `provider`, or pushes it if the provider opted in and is
+    /// active. Called last, after every other effect of the transaction.
     function _credit(address provider, uint96 amount, bool knownActive) private {
-        if (amount == 0) return;
         ProviderAccount storage account = _providers[provider];
         ProviderAccount memory current = account;
         if (current.pushPayments) {
@@ -695,7 +691,6 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(insurer, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - before;
-        if (received == 0) revert ZeroAmount();
         InsurerAccount storage account = _insurers[insurer];
         uint256 free = account.free + received;
         // Keeping free + encumbered within uint128 means no later move between the two can overflow.
@@ -730,7 +725,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             uint40 start = coverage.periodStart;
             // Fixed windows from periodStart; at most 2^40 / MIN_PERIOD_LENGTH < 2^32 of them.
             period = block.timestamp > start ? uint32((block.timestamp - start) / coverage.periodLength) : 0;
-            uint256 used = coverage.periodIndex == period ? coverage.periodUsed : 0;
+            uint256 used = coverage.periodIndex != period ? 0 : coverage.periodUsed;
             uint256 limit = coverage.perPeriodLimit;
             uint256 left = limit > used ? limit - used : 0;
             if (left < headroom) headroom = left;
@@ -739,11 +734,12 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @dev Adds `amount` to the usage of `period` (only when a period limit exists).
     function _recordUsage(Coverage storage coverage, uint32 period, uint96 amount) private {
-        if (amount == 0 || !coverage.periodLimited) return;
-        uint96 used = coverage.periodIndex == period ? coverage.periodUsed : 0;
-        coverage.periodIndex = period;
-        // Within the period limit (checked by the caller via _headroom), which is a uint96.
-        coverage.periodUsed = used + amount;
+        if (amount != 0 && coverage.periodLimited) {
+            uint96 used = coverage.periodIndex != period ? 0 : coverage.periodUsed;
+            coverage.periodIndex = period;
+            // Within the period limit (checked by the caller via _headroom), which is a uint96.
+            coverage.periodUsed = used + amount;
+        }
     }
 
     /// @dev Lifetime payouts, saturating at 2^120 - 1 (informational; it never blocks a payment).

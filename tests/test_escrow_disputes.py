@@ -13,6 +13,7 @@ from support.escrow import (
     DISPUTE_WINDOW,
     PROMPT_PAY,
     PROVIDER_ROLE,
+    REPLACEMENT,
     USD,
     VOID,
     Desk,
@@ -27,7 +28,8 @@ DECISION = h("arbiter-decision")
 
 @pytest.fixture(scope="module")
 def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
-    return Desk(escrow, usdc, consent, records, care, {"provider": provider, "insurer": insurer, "patient": patient}).setup()
+    parties = {"provider": provider, "insurer": insurer, "patient": patient}
+    return Desk(escrow, usdc, consent, records, care, parties).setup()
 
 
 def invalid_status(claim_id: bytes, status: Status) -> str:
@@ -148,9 +150,26 @@ def test_forbidden_transitions(desk, escrow, provider, provider2, arbiter, insur
     escrow.resolveDispute(provider, control("dd"), 0, DECISION, {"from": arbiter})
     with brownie.reverts(invalid_status(cid, Status.SETTLED)):
         escrow.resolveDispute(provider, control("dd"), 0, DECISION, {"from": arbiter})
+    with brownie.reverts(invalid_status(cid, Status.SETTLED)):
+        escrow.release(provider, control("dd"), {"from": stranger})
+    # Voided: nothing at all.
+    desk.submit("v", 10 * USD)
+    desk.submit("v", 10 * USD, [], frequency=VOID)
+    cid = desk.cid("v")
+    sleep(PROMPT_PAY + 1)
+    for attempt in (
+        lambda: escrow.finalizeDeemed(provider, control("v"), {"from": stranger}),
+        lambda: escrow.dispute(control("v"), EVIDENCE, {"from": provider}),
+        lambda: escrow.release(provider, control("v"), {"from": stranger}),
+        lambda: escrow.resolveDispute(provider, control("v"), 0, DECISION, {"from": arbiter}),
+        lambda: desk.submit("v", 10 * USD, frequency=REPLACEMENT),
+    ):
+        with brownie.reverts(invalid_status(cid, Status.VOIDED)):
+            attempt()
 
 
-def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider, provider2, insurer, arbiter, stranger):
+def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider, provider2, insurer, arbiter,
+                                         stranger):
     contest(desk, "a")
     escrow.dispute(control("a"), EVIDENCE, {"from": provider})
     for account in (provider, provider2, insurer, stranger):

@@ -137,7 +137,8 @@ class EscrowMachine:
     def rule_over_withdraw_free(self, st_index):
         insurer = self.insurers[st_index]
         free = self.m.free[insurer]
-        with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, free + 1, free)):
+        expected = custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, free + 1, free)
+        with brownie.reverts(expected):
             self.escrow.withdrawFree(free + 1, {"from": insurer})
 
     # ------------------------------------------------------------------ providers
@@ -153,14 +154,16 @@ class EscrowMachine:
             submission(control(label), self.patient, insurer, st_amount, [record], service=service), {"from": provider}
         )
         cid = bytes(self.escrow.claimIdOf(provider, control(label)))
-        self.m.claims[cid] = ModelClaim(label, provider, insurer, st_amount, deadline=tx.events["ClaimSubmitted"]["deadline"])
+        deadline = tx.events["ClaimSubmitted"]["deadline"]
+        self.m.claims[cid] = ModelClaim(label, provider, insurer, st_amount, deadline=deadline)
 
     def rule_submit_another(self, st_index, st_pick, st_amount):
         self.rule_submit(st_index, st_pick, st_amount)
 
     def rule_advance(self, st_pick, st_pct, st_index):
         """Moves a random unfinished claim one step along its natural path."""
-        live = [cid for cid, c in self.m.claims.items() if c.status in (Status.SUBMITTED, Status.CONTESTABLE, Status.DISPUTED)]
+        open_states = (Status.SUBMITTED, Status.CONTESTABLE, Status.DISPUTED)
+        live = [cid for cid, c in self.m.claims.items() if c.status in open_states]
         if not live:
             return
         cid = live[st_pick % len(live)]
@@ -210,7 +213,8 @@ class EscrowMachine:
         owed = self.m.owed[provider]
         amount = owed * st_pct // 100
         if amount == 0:
-            with brownie.reverts(custom_error("InsufficientOwed(address,uint256,uint256)", provider.address, owed + 1, owed)):
+            expected = custom_error("InsufficientOwed(address,uint256,uint256)", provider.address, owed + 1, owed)
+            with brownie.reverts(expected):
                 self.escrow.withdraw(owed + 1, {"from": provider})
             return
         before = self.usdc.balanceOf(provider)
@@ -246,7 +250,8 @@ class EscrowMachine:
             deductible = (c.billed - approved) // 3 if with_share else 0
             contested = c.billed - approved - deductible
             reasons = [CARC_MAX_ALLOWABLE] if contested else []
-            args = (c.provider, control(c.label), c.revision, approved, (deductible, 0, 0), reasons, {"from": c.insurer})
+            share = (deductible, 0, 0)
+            args = (c.provider, control(c.label), c.revision, approved, share, reasons, {"from": c.insurer})
             if approved + contested > free:
                 with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", c.insurer.address,
                                                   approved + contested, free)):
@@ -334,7 +339,7 @@ class EscrowMachine:
             assert tuple(self.escrow.insurerAccountOf(insurer)) == (self.m.free[insurer], self.m.encumbered[insurer])
 
     def invariant_no_claim_paid_twice(self):
-        for cid, c in self.m.claims.items():
+        for c in self.m.claims.values():
             assert c.adjudications <= 1 and c.resolutions <= 1
             assert c.paid <= c.billed
         for provider in self.providers:

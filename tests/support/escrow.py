@@ -69,7 +69,8 @@ def submission(
 ) -> tuple:
     """A ClaimSubmission tuple."""
     refs = [r.ref if isinstance(r, Record) else r for r in records]
-    return (control, patient, insurer, billed, service, frequency, claim_hash or h(f"claim:{control.hex()}:{billed}"), refs)
+    claim_hash = claim_hash or h(f"claim:{control.hex()}:{billed}")
+    return (control, patient, insurer, billed, service, frequency, claim_hash, refs)
 
 
 def terms(
@@ -145,7 +146,7 @@ class Desk:
         self.provider, self.insurer, self.patient = parties["provider"], parties["insurer"], parties["patient"]
         self._serial = itertools.count()
 
-    def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> "Desk":
+    def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> Desk:
         grant(self.consent, self.patient, self.insurer, bit(HPAYMT), bit(BILLING))
         grant(self.consent, self.patient, self.provider, bit(TREAT) | bit(HPAYMT), 0x7FF)
         self.escrow.setTerms(terms(**terms_kw), {"from": self.insurer})
