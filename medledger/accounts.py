@@ -19,9 +19,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data

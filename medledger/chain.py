@@ -136,7 +136,9 @@ class Chain:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise ConfigError(f"no compiled artifact for {name} in {self.settings.build_dir}: run `brownie compile`") from None
+            raise ConfigError(
+                f"no compiled artifact for {name} in {self.settings.build_dir}: run `brownie compile`"
+            ) from None
         return Artifact(name, data["abi"], data.get("bytecode", ""))
 
     def contract(self, name: str, address: str) -> Any:
@@ -176,8 +178,10 @@ class Chain:
                     values = abi_decode(list(spec.types), body)
                 except Exception:  # noqa: BLE001 - malformed data still deserves a message
                     values = ()
-                values = tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(spec.types, values))
-                shown = ", ".join(f"{n}={_format_value(v)}" for n, v in zip(spec.names, values))
+                # strict=False: `values` is empty when the payload did not decode.
+                pairs = zip(spec.types, values, strict=False)
+                values = tuple(to_checksum_address(v) if t == "address" else v for t, v in pairs)
+                shown = ", ".join(f"{n}={_format_value(v)}" for n, v in zip(spec.names, values, strict=False))
                 hint = ERROR_HINTS.get(spec.name)
                 text = f"{spec.name}({shown})" + (f": {hint}" if hint else "")
                 return _domain_exception(spec.name)(text, spec.name, values)
@@ -271,9 +275,12 @@ class Chain:
         deadline = time.monotonic() + timeout
         while self.settings.confirmations > 1 and self.w3.eth.block_number < target:
             if time.monotonic() > deadline:
-                raise ChainError(f"transaction 0x{tx_hash.hex()} did not reach {self.settings.confirmations} confirmations")
+                raise ChainError(
+                    f"transaction 0x{tx_hash.hex()} did not reach {self.settings.confirmations} confirmations"
+                )
             time.sleep(1.0)
-        return TxResult("0x" + bytes(receipt["transactionHash"]).hex(), receipt["blockNumber"], receipt["gasUsed"], receipt)
+        tx_hex = "0x" + bytes(receipt["transactionHash"]).hex()
+        return TxResult(tx_hex, receipt["blockNumber"], receipt["gasUsed"], receipt)
 
     def _replay_failure(self, receipt: Any, built: dict | None) -> ContractReverted:
         if not built:

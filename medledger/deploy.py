@@ -6,8 +6,8 @@ development chain that was reset (recorded addresses without code) the record is
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from eth_utils import to_checksum_address
 

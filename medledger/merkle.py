@@ -16,6 +16,7 @@ back to eth_abi. Verified against vectors generated with the npm package
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,6 +220,12 @@ def _hex(node: bytes) -> str:
 # --------------------------------------------------------------------------- record leaves
 
 
+@functools.lru_cache(maxsize=65536)
+def _checksum(address: str) -> str:
+    # A batch repeats a handful of patients and one author thousands of times: checksum each once.
+    return to_checksum_address(address)
+
+
 @dataclass(frozen=True)
 class RecordLeaf:
     """One anchored record version in a batch: the fixed leaf (recordId, contentHash, patient,
@@ -238,8 +245,8 @@ class RecordLeaf:
             raise ValueError(f"version {self.version} is not a uint32")
         if not 0 <= self.data_class < 2**8:
             raise ValueError(f"data class {self.data_class} is not a uint8")
-        object.__setattr__(self, "patient", to_checksum_address(self.patient))
-        object.__setattr__(self, "author", to_checksum_address(self.author))
+        object.__setattr__(self, "patient", _checksum(self.patient))
+        object.__setattr__(self, "author", _checksum(self.author))
 
     def values(self) -> tuple[str, str, str, int, int, str]:
         """The leaf as OZ-style values for `RECORD_LEAF_TYPES` (hex strings, ints)."""

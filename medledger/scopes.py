@@ -1,8 +1,8 @@
 """The shared vocabulary: roles, HL7 purposes of use and data classes (bit indexes on chain)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
-from typing import Iterable
 
 from .errors import MedLedgerError
 

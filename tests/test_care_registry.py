@@ -1,8 +1,7 @@
 import brownie
 import pytest
-from eth_utils import keccak
-
 from conftest import ARBITER, INSURER, PROVIDER, custom_error
+from eth_utils import keccak
 
 ZERO32 = b"\x00" * 32
 

@@ -4,12 +4,12 @@ import os
 
 import pytest
 from brownie import chain, web3
+from support.nodes import cli_env, dev_key, funded_keystores, run_cli, run_json
 
 from medledger.accounts import LocalSigner
 from medledger.chain import Chain
 from medledger.config import load_settings
 from medledger.contracts import RecordRegistry
-from support.nodes import cli_env, dev_key, funded_keystores, run_cli, run_json
 
 ACTORS = {"gov": 0, "judge": 11, "clinic": 12, "payer": 14, "alice": 16}
 CONDITIONS = 1

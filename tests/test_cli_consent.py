@@ -4,7 +4,6 @@ import json
 
 import pytest
 from brownie import chain, web3
-
 from support.nodes import cli_env, funded_keystores, run_cli, run_json
 
 ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "payer": 14, "alice": 16, "mum": 17, "relayer": 18, "bob": 19}
@@ -69,10 +68,10 @@ def test_consent_expires(env):
 def test_signed_consent_relayed_by_provider(env, tmp_path):
     signed = tmp_path / "grant.json"
     ml(env, "--account", "alice", "consent", "sign", "payer", "-p", "hpaymt", "-c", "billing", "-o", str(signed))
-    before = web3.eth.get_balance(run_json(env, "keys", "list")[[r["name"] for r in run_json(env, "keys", "list")].index("alice")]["address"])
+    alice = next(r["address"] for r in run_json(env, "keys", "list") if r["name"] == "alice")
+    before = web3.eth.get_balance(alice)
     ml(env, "--account", "clinic", "consent", "relay", str(signed))
     assert ml(env, "consent", "check", "alice", "payer", "hpaymt", "billing", check=False).returncode == 0
-    alice = [r for r in run_json(env, "keys", "list") if r["name"] == "alice"][0]["address"]
     assert web3.eth.get_balance(alice) == before  # the patient paid no gas
     replay = ml(env, "--account", "relayer", "consent", "relay", str(signed), check=False)
     assert replay.returncode == 1 and "InvalidSignature" in replay.stderr and "Traceback" not in replay.stderr

@@ -3,10 +3,10 @@ import json
 import subprocess
 
 import pytest
+from support.nodes import ROOT, GanacheNode, cli_env, dev_key, run_cli
 from web3 import Web3
 
 from medledger.accounts import import_key
-from support.nodes import ROOT, GanacheNode, cli_env, dev_key, run_cli
 
 LIVE_PORT, LIVE_CHAIN_ID = 8555, 1338
 

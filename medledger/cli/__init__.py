@@ -22,7 +22,8 @@ from .app import App, err_console
 @click.option("--keystore", type=click.Path(dir_okay=False, path_type=Path), help="Signer from this keystore file.")
 @click.option("--deployments", type=click.Path(dir_okay=False, path_type=Path),
               help="Deployments file (default: deployments.json in the project). Env: MEDLEDGER_DEPLOYMENTS.")
-@click.option("--vault", type=click.Path(file_okay=False, path_type=Path), help="Vault directory. Env: MEDLEDGER_VAULT.")
+@click.option("--vault", type=click.Path(file_okay=False, path_type=Path),
+              help="Vault directory. Env: MEDLEDGER_VAULT.")
 @click.option("--keystore-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where keystores live (default ~/.medledger/keystore). Env: MEDLEDGER_KEYSTORE_DIR.")
 @click.option("--confirmations", type=click.IntRange(1, 64), help="Blocks to wait after each transaction.")

@@ -44,7 +44,9 @@ def _scope_options(fn=None, *, required: bool = True):
     for decorator in reversed([
         click.option("--purposes", "-p", required=required, help=_SCOPE_HELP),
         click.option("--classes", "-c", "classes", required=required, help=_SCOPE_HELP),
-        click.option("--from", "valid_from", type=click.IntRange(0), help="Unix time the consent starts (default now)."),
+        click.option(
+            "--from", "valid_from", type=click.IntRange(0), help="Unix time the consent starts (default now)."
+        ),
         click.option("--days", type=float, help="Consent lasts this many days."),
         click.option("--until", type=click.IntRange(0), help="Unix time the consent ends (default: no expiry)."),
         click.option("--doc-hash", help="bytes32 commitment to the off-chain FHIR Consent."),
