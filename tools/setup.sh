@@ -22,7 +22,12 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)'
 # --- npm side: ganache, solc-js, OpenZeppelin, anvil (pinned by package-lock.json)
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "medledger setup: installing npm packages (package-lock.json)"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # `npm install` (not `npm ci`): the lock pins every package, but npm refuses `ci` because the
+  # anvil wrapper's other-platform optional binaries cannot be resolved from this registry.
+  npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null || die "npm install failed (see above)"
+  for tool in ganache anvil solcjs; do
+    [ -x "node_modules/.bin/$tool" ] || die "npm install did not provide $tool"
+  done
   touch node_modules/.package-lock.json
 fi
 
