@@ -20,7 +20,8 @@ compile: setup
 	@$(BROWNIE) compile
 
 demo: setup
-	@$(BROWNIE) run scripts/demo.py --network medledger-ganache
+	@$(BROWNIE) compile >/dev/null
+	@$(PYTHON) tools/brownie_run.py scripts/demo.py --network medledger-ganache
 
 test: setup
 	@$(BROWNIE) test tests --network medledger-ganache $(ARGS)
@@ -29,7 +30,8 @@ lint: setup
 	@$(PYTHON) -m ruff check medledger scripts tests tools
 
 bench: setup
-	@$(BROWNIE) run scripts/bench.py --network medledger-ganache
+	@$(BROWNIE) compile >/dev/null
+	@$(PYTHON) tools/brownie_run.py scripts/bench.py --network medledger-ganache
 
 MIN_BRANCH ?= 95
 coverage: setup

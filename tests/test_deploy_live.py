@@ -36,7 +36,9 @@ def _deployed(env):
 
 def test_brownie_deploy_script_on_a_live_network_then_resume(live_node, live_env):
     env = {**live_env, "MEDLEDGER_ACCOUNT": "keystore:deployer"}
-    cmd = [str(ROOT / ".venv" / "bin" / "brownie"), "run", "scripts/deploy.py", "--network", "medledger-local-live"]
+    # The brownie script on a live brownie network (tools/brownie_run.py == `brownie run`, from any path).
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "tools/brownie_run.py", "scripts/deploy.py",
+           "--network", "medledger-local-live"]
     first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     recorded = _deployed(env)
