@@ -24,7 +24,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "medledger setup: installing npm packages (package-lock.json)"
   # `npm install` (not `npm ci`): the lock pins every package, but npm refuses `ci` because the
   # anvil wrapper's other-platform optional binaries cannot be resolved from this registry.
-  npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null || die "npm install failed (see above)"
+  npm install --no-audit --no-fund --no-save --no-update-notifier --loglevel=error >/dev/null || die "npm install failed (see above)"
   for tool in ganache anvil solcjs; do
     [ -x "node_modules/.bin/$tool" ] || die "npm install did not provide $tool"
   done
