@@ -423,8 +423,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @inheritdoc IClaimEscrow
-    function serviceClaimOf(bytes32 recordId, uint16 serviceCode) external view returns (bytes32) {
-        return _serviceClaims[_serviceKey(recordId, serviceCode)];
+    function serviceClaimOf(bytes32 recordId, address patient, uint16 serviceCode) external view returns (bytes32) {
+        return _serviceClaims[_serviceKey(recordId, patient, serviceCode)];
     }
 
     /// @inheritdoc IClaimEscrow
@@ -572,7 +572,10 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             if (info.author != provider) allAuthored = false;
             classes |= uint16(1) << dataClass;
 
-            bytes32 key = _serviceKey(ref.recordId, serviceCode);
+            // The key includes the claim's patient: the record registry does not store a record's
+            // patient, so a claim citing someone else's record under another patient must not
+            // squat the real patient's (record, service) key.
+            bytes32 key = _serviceKey(ref.recordId, patient, serviceCode);
             bytes32 holder = _serviceClaims[key];
             if (holder != claimId) {
                 // A key held by a voided claim is free again; any other holder is a live duplicate.
@@ -752,7 +755,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         return keccak256(abi.encode(provider, controlNumber));
     }
 
-    function _serviceKey(bytes32 recordId, uint16 serviceCode) private pure returns (bytes32) {
-        return keccak256(abi.encode(recordId, serviceCode));
+    function _serviceKey(bytes32 recordId, address patient, uint16 serviceCode) private pure returns (bytes32) {
+        return keccak256(abi.encode(recordId, patient, serviceCode));
     }
 }

@@ -382,8 +382,9 @@ interface IClaimEscrow {
     /// @notice The stored claim `claimId` (all zero if unknown).
     function claimOf(bytes32 claimId) external view returns (Claim memory);
 
-    /// @notice The claim that holds the duplicate key of `recordId` billed for `serviceCode` (zero if none).
-    function serviceClaimOf(bytes32 recordId, uint16 serviceCode) external view returns (bytes32);
+    /// @notice The claim that holds the duplicate key of `recordId` billed for `serviceCode` on behalf
+    /// of `patient` (zero if none).
+    function serviceClaimOf(bytes32 recordId, address patient, uint16 serviceCode) external view returns (bytes32);
 
     /// @notice `insurer`'s escrow account.
     function insurerAccountOf(address insurer) external view returns (InsurerAccount memory);

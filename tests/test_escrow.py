@@ -312,7 +312,7 @@ def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):
     assert (event["billed"], event["serviceCode"]) == (120 * USD, 321)
     assert (event["revision"], event["deadline"]) == (0, deadline)
     assert bytes(event["controlNumber"]) == control("c1")
-    assert bytes(escrow.serviceClaimOf(rec.record_id, 321)) == cid
+    assert bytes(escrow.serviceClaimOf(rec.record_id, patient, 321)) == cid
     # Nothing is reserved at submission.
     assert desk.encumbered() == 0
     assert "ClaimAdjudicated" not in tx.events
@@ -434,7 +434,7 @@ def test_replacement_rules(desk, escrow, provider, insurer, patient, patient2, c
         desk.submit("m", 10, [desk.record("m2", patient=patient)], patient=patient2, frequency=REPLACEMENT)
 
 
-def test_void(desk, escrow, provider):
+def test_void(desk, escrow, provider, patient):
     rec = desk.record("void")
     desk.submit("v", 50 * USD, [rec], service=4)
     tx = desk.submit("v", 50 * USD, [], frequency=VOID, claim_hash=h("void-claim"))
@@ -447,7 +447,7 @@ def test_void(desk, escrow, provider):
         desk.submit("v", 50 * USD, [rec], service=4)
     # Its record+service key is free again for a new control number.
     desk.submit("v2", 50 * USD, [rec], service=4)
-    assert bytes(escrow.serviceClaimOf(rec.record_id, 4)) == desk.cid("v2")
+    assert bytes(escrow.serviceClaimOf(rec.record_id, patient, 4)) == desk.cid("v2")
 
 
 # ---------------------------------------------------------------- adjudication
