@@ -151,6 +151,7 @@ class SilentServer:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
+        self.port = self.sock.getsockname()[1]
         self.sock.listen(16)
         self.accepted: list[float] = []
         self._conns: list[socket.socket] = []
@@ -174,9 +175,10 @@ class SilentServer:
 def test_rpc_timeout_is_retried_with_backoff_then_one_line(tmp_path):
     folder = tmp_path / "batch"
     write_bundles(folder, "0x" + "11" * 20, 1)
-    server = SilentServer(8632)
+    server = SilentServer(0)  # any free port
+    url = f"http://127.0.0.1:{server.port}"
     try:
-        env = cli_env(tmp_path / "home", MEDLEDGER_RPC="http://127.0.0.1:8632", MEDLEDGER_RPC_TIMEOUT="1",
+        env = cli_env(tmp_path / "home", MEDLEDGER_RPC=url, MEDLEDGER_RPC_TIMEOUT="1",
                       MEDLEDGER_RPC_RETRIES="3", ML_KEY_CLINIC=dev_key(12))
         started = time.monotonic()
         proc = run_cli(env, *as_("clinic"), "record", "put-batch", str(folder), "--patient", "0x" + "11" * 20,
@@ -185,7 +187,7 @@ def test_rpc_timeout_is_retried_with_backoff_then_one_line(tmp_path):
     finally:
         server.close()
     line = one_line_error(proc)
-    assert line == ("error: RPC http://127.0.0.1:8632 did not answer within 1 s (3 attempts with backoff); "
+    assert line == (f"error: RPC {url} did not answer within 1 s (3 attempts with backoff); "
                     "is the node overloaded or the URL wrong?")
     assert len(server.accepted) == 3
     gaps = [b - a for a, b in zip(server.accepted, server.accepted[1:], strict=False)]
