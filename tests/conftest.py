@@ -206,39 +206,74 @@ def escrow(ClaimEscrow, care, consent, records, usdc, admin):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def anvil_receipt_before_nonce_check():
+def anvil_mined_transactions_are_not_dropped():
     """Stop brownie declaring a mined Anvil transaction "dropped" (TransactionError "Tx dropped without
-    known replacement"), seen under `--coverage` on medledger-anvil.
+    known replacement"), which happened now and then under `--coverage` on medledger-anvil.
 
-    Anvil answers `eth_sendTransaction` before the automined block's receipt is queryable, and the
-    sender's nonce can already be advanced in that instant. brownie 1.22.2's confirmation loop reads
-    the nonce first and the receipt second, so a transaction caught in that window is taken as
-    replaced; otherwise the loop sleeps a whole second per transaction. On Anvil, wait (briefly
-    polling) for the receipt before brownie's own loop runs; a transaction the node does not know at
-    all is left to brownie. Ganache mines synchronously and is unaffected.
+    brownie 1.22.2 decides "dropped" when the sender's nonce has moved past the transaction but its
+    receipt cannot be fetched. Anvil answers `eth_sendTransaction` before the automined block is
+    stored, so for a moment the nonce has advanced while the receipt is not there yet (and a
+    transaction identical to one undone by a snapshot revert has the same hash, so its receipt can
+    also be briefly in flux). Anvil automines every transaction it accepts, so on Anvil a "dropped"
+    verdict is re-checked: wait (up to 30 s) for the receipt and let brownie confirm again. The
+    receipt's `_confirmed` event is only released once the verdict is final. Ganache mines
+    synchronously and is unaffected.
     """
     import time
+    from functools import cache
 
-    from brownie.network.rpc import Rpc, anvil
-    from brownie.network.transaction import TransactionReceipt
+    from brownie.network.transaction import Status, TransactionReceipt
     from web3.exceptions import TransactionNotFound
 
     original = TransactionReceipt._await_confirmation
 
+    @cache
+    def on_anvil() -> bool:
+        # By client, not by brownie's backend: brownie picks the Ganache backend when it attaches
+        # to an Anvil node that it did not launch itself.
+        return web3.client_version.lower().startswith("anvil")
+
+    class HeldEvent:
+        """Stands in for a receipt's `_confirmed` event: waiters wait on the real event, while
+        brownie's own `set()` is ignored until the verdict is final."""
+
+        def __init__(self, event):
+            self.event = event
+
+        def set(self):
+            pass
+
+        def wait(self, timeout=None):
+            return self.event.wait(timeout)
+
+        def is_set(self):
+            return self.event.is_set()
+
+    def receipt_appears(txid, seconds=30.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if web3.eth.get_transaction_receipt(txid)["blockHash"] is not None:
+                    return True
+            except TransactionNotFound:
+                pass
+            time.sleep(0.02)
+        return False
+
     def await_confirmation(self, block_number=None, required_confs=1):
-        if Rpc().backend is anvil:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    web3.eth.get_transaction_receipt(self.txid)
+        if required_confs < 1 or not on_anvil():
+            return original(self, block_number, required_confs)
+        confirmed = self._confirmed
+        self._confirmed = HeldEvent(confirmed)
+        try:
+            for _ in range(3):
+                original(self, block_number, required_confs)
+                if self.status != Status.Dropped or not receipt_appears(self.txid):
                     break
-                except TransactionNotFound:
-                    try:
-                        web3.eth.get_transaction(self.txid)
-                    except TransactionNotFound:
-                        break  # unknown to the node: brownie's own logic decides
-                    time.sleep(0.02)
-        return original(self, block_number, required_confs)
+                self.status = Status.Pending
+        finally:
+            self._confirmed = confirmed
+            confirmed.set()
 
     TransactionReceipt._await_confirmation = await_confirmation
     yield

@@ -7,7 +7,6 @@ import json
 import pytest
 from brownie import web3
 from brownie.network.transaction import TransactionReceipt
-
 from support.nodes import cli_env, funded_keystores, run_cli, run_json
 
 ACTORS = {"gov": 0, "clinic": 12, "payer": 14, "erin": 16, "frank": 19}
