@@ -17,6 +17,8 @@ contract CareRegistry is ICareRegistry, AccessControl {
     mapping(address account => Party) private _parties;
     mapping(address account => bytes32 metadataHash) private _metadata;
     mapping(address account => bytes publicKey) private _encryptionKeys;
+    mapping(uint32 id => address account) private _accounts;
+    uint32 private _partyCount;
 
     /// @param admin The governance account that appoints registrars (DEFAULT_ADMIN_ROLE).
     constructor(address admin) {
@@ -30,8 +32,16 @@ contract CareRegistry is ICareRegistry, AccessControl {
         if (role == Role.None) revert InvalidRole(role);
         if (metadataHash == bytes32(0)) revert EmptyMetadata();
         if (_parties[account].role != Role.None) revert PartyAlreadyRegistered(account);
+        uint32 id = _partyCount;
+        if (id == type(uint32).max) revert PartyIdsExhausted();
+        // Cannot overflow: checked against type(uint32).max just above.
+        unchecked {
+            ++id;
+        }
+        _partyCount = id;
         uint40 now_ = uint40(block.timestamp);
-        _parties[account] = Party({role: role, active: true, registeredAt: now_, updatedAt: now_});
+        _parties[account] = Party({role: role, active: true, registeredAt: now_, updatedAt: now_, id: id});
+        _accounts[id] = account;
         _metadata[account] = metadataHash;
         emit PartyRegistered(account, role, metadataHash, msg.sender);
     }
@@ -98,6 +108,17 @@ contract CareRegistry is ICareRegistry, AccessControl {
     function activeRoleOf(address account) external view returns (Role) {
         Party storage party = _parties[account];
         return party.active ? party.role : Role.None;
+    }
+
+    /// @inheritdoc ICareRegistry
+    function activePartyOf(address account) external view returns (Role role, uint32 id) {
+        Party storage party = _parties[account];
+        return (party.active ? party.role : Role.None, party.id);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function accountOf(uint32 id) external view returns (address) {
+        return _accounts[id];
     }
 
     function _registered(address account) private view returns (Party storage party) {

@@ -559,6 +559,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         allAuthored = true;
         for (uint256 i; i < count; ++i) {
             RecordRef calldata ref = refs[i];
+            // A record id starts with its patient's address: a claim may only cite its patient's records.
+            if (address(bytes20(ref.recordId)) != patient) revert RecordNotOfPatient(ref.recordId, patient);
             IRecordRegistry.RecordVersion memory info = records.recordInfo(ref.recordId, ref.contentHash);
             if (info.author == address(0)) revert RecordNotAnchored(ref.recordId, ref.contentHash);
             uint8 dataClass = info.dataClass;
@@ -572,9 +574,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             if (info.author != provider) allAuthored = false;
             classes |= uint16(1) << dataClass;
 
-            // The key includes the claim's patient: the record registry does not store a record's
-            // patient, so a claim citing someone else's record under another patient must not
-            // squat the real patient's (record, service) key.
+            // The key includes the claim's patient (redundant now that a record id carries it, and
+            // kept so the key stays well-defined on its own).
             bytes32 key = _serviceKey(ref.recordId, patient, serviceCode);
             bytes32 holder = _serviceClaims[key];
             if (holder != claimId) {

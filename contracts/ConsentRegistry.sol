@@ -29,12 +29,15 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         keccak256("Revoke(address patient,address grantee,address signer,uint256 nonce,uint256 deadline)");
 
     uint8 private constant _ETREAT = 1;
+    uint8 private constant _TREAT_BIT = 1; // 1 << TREAT
     /// @dev Purposes TREAT..COVERAGE (bits 0-5).
     uint8 private constant _ALL_PURPOSES = 0x3F;
     /// @dev Data classes DEMOGRAPHICS..SUBSTANCE_USE (bits 0-10).
     uint16 private constant _ALL_DATA_CLASSES = 0x07FF;
     /// @dev GENOMICS (8), MENTAL_HEALTH (9), SUBSTANCE_USE (10): never covered by break-glass.
     uint16 private constant _SENSITIVE_DATA_CLASSES = 0x0700;
+    /// @dev What an open break-glass covers: every defined class that is not sensitive.
+    uint16 private constant _BREAK_GLASS_DATA_CLASSES = _ALL_DATA_CLASSES & ~_SENSITIVE_DATA_CLASSES;
 
     /// @inheritdoc IConsentRegistry
     ICareRegistry public immutable registry;
@@ -189,21 +192,38 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         // purposes / data classes simply match nothing.
         uint8 purposeBit = uint8(1) << purpose;
         uint16 classBit = uint16(1) << dataClass;
-        Consent memory consent = _consents[patient][grantee]; // one SLOAD: the struct is one slot
-        if (
-            consent.purposes & purposeBit != 0 && consent.dataClasses & classBit != 0
-                && consent.validFrom <= block.timestamp
-                && (consent.validUntil == 0 || block.timestamp < consent.validUntil)
-        ) {
+        if (_granted(patient, grantee, purposeBit, classBit)) {
             return registry.activeRoleOf(grantee) != ICareRegistry.Role.None;
         }
-        if (
-            purpose == _ETREAT && classBit & _SENSITIVE_DATA_CLASSES == 0
-                && block.timestamp < _breakGlass[patient][grantee].expiresAt
-        ) {
+        if (purpose == _ETREAT && _breakGlassOpen(patient, grantee, classBit)) {
             return registry.activeRoleOf(grantee) == ICareRegistry.Role.Provider;
         }
         return false;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function treatingProviderId(address patient, address provider, uint8 dataClass)
+        external
+        view
+        returns (uint32 providerId)
+    {
+        uint16 classBit = uint16(1) << dataClass;
+        if (_granted(patient, provider, _TREAT_BIT, classBit) || _breakGlassOpen(patient, provider, classBit)) {
+            ICareRegistry registry_ = registry;
+            bytes4 selector = ICareRegistry.activePartyOf.selector;
+            uint256 providerRole = uint256(ICareRegistry.Role.Provider);
+            // On every record anchor, so the call is hand-encoded in scratch space (0x00-0x3f, free
+            // to use between statements): 36 bytes of arguments out, (role, id) back. A failed
+            // call or a short answer leaves providerId at 0.
+            assembly ("memory-safe") {
+                mstore(0x00, selector)
+                mstore(0x04, provider)
+                let ok := staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)
+                if and(ok, gt(returndatasize(), 0x3f)) {
+                    if eq(mload(0x00), providerRole) { providerId := and(mload(0x20), 0xffffffff) }
+                }
+            }
+        }
     }
 
     /// @inheritdoc IConsentRegistry
@@ -296,5 +316,24 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         if (duration == 0 || duration > MAX_BREAK_GLASS_CAP) revert InvalidMaxBreakGlassDuration(duration);
         maxBreakGlassDuration = duration;
         emit MaxBreakGlassDurationSet(duration, msg.sender);
+    }
+
+    /// @dev Whether a live consent of `patient` to `grantee` covers `purposeBit` and `classBit`
+    /// (one SLOAD: the struct is one slot).
+    function _granted(address patient, address grantee, uint8 purposeBit, uint16 classBit)
+        private
+        view
+        returns (bool)
+    {
+        Consent memory consent = _consents[patient][grantee];
+        return consent.purposes & purposeBit != 0 && consent.dataClasses & classBit != 0
+            && consent.validFrom <= block.timestamp
+            && (consent.validUntil == 0 || block.timestamp < consent.validUntil);
+    }
+
+    /// @dev Whether `provider`'s break-glass on `patient` is open and covers `classBit` (a defined,
+    /// non-sensitive class).
+    function _breakGlassOpen(address patient, address provider, uint16 classBit) private view returns (bool) {
+        return classBit & _BREAK_GLASS_DATA_CLASSES != 0 && block.timestamp < _breakGlass[patient][provider].expiresAt;
     }
 }

@@ -10,17 +10,21 @@ import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
  * @title RecordRegistry
  * @notice Integrity anchors, linear amendment chains, Merkle batches and access logs for encrypted
  * health records. Only ids, hashes, addresses and small codes are stored or emitted.
- * @dev Storage layout (docs/RECORDS.md):
+ * @dev A record id is the patient's address (its first 20 bytes) followed by 12 random bytes made
+ * off-chain (see {patientOf}): the patient is bound to the record by the id itself, so no call can
+ * pass another patient for it, and a record id can only be taken by a provider that patient
+ * consented to.
+ *
+ * Storage layout (docs/RECORDS.md):
  * - `_heads[recordId]`: ONE slot per record holding its latest version, a `PackedHead` word:
- *   contentTag (bits 0-159) | authorId (160-183) | version (184-207) | dataClass (208-215) |
+ *   contentTag (bits 0-159) | authorId (160-191) | version (192-207) | dataClass (208-215) |
  *   anchoredAt (216-255). Zero iff the record does not exist (a stored version is never 0).
  *   Keying by the record id alone is what makes ids unique; the price is that the latest content
- *   hash is held as a 160-bit tag (its first 20 bytes) and the author as a compact id.
+ *   hash is held as a 160-bit tag (its first 20 bytes) and the author as its CareRegistry id.
  * - `_past[keccak256(abi.encode(recordId, contentHash))]`: one slot per superseded version, written
  *   by {amend} when it moves the old head out; keyed by the full 256-bit hash.
  * - `_batches[batchId]`: one slot per batch; the root is folded into `batchId`.
- * - `_authorIds` / `_authors`: the compact author table, written once per provider.
- * Patients, previous hashes and batch manifests live only in events.
+ * Previous hashes and batch manifests live only in events.
  */
 contract RecordRegistry is IRecordRegistry {
     /// @dev A `Head` packed into one word by hand: one SSTORE / SLOAD instead of the five masked
@@ -31,16 +35,16 @@ contract RecordRegistry is IRecordRegistry {
     uint256 public constant MAX_PROOF_LENGTH = 32;
 
     uint8 private constant _TREAT = 0;
-    uint8 private constant _ETREAT = 1;
     uint8 private constant _MAX_PURPOSE = 5; // COVERAGE
     uint8 private constant _MAX_DATA_CLASS = 10; // SUBSTANCE_USE
-    uint24 private constant _MAX_VERSION = type(uint24).max;
+    uint16 private constant _MAX_VERSION = type(uint16).max;
 
-    /// @dev A record's latest version, unpacked (160+24+24+8+40 = 256 bits when packed).
+    /// @dev A record's latest version, unpacked (160+32+16+8+40 = 256 bits when packed). `authorId`
+    /// is the author's CareRegistry party id.
     struct Head {
         bytes20 contentTag;
-        uint24 authorId;
-        uint24 version;
+        uint32 authorId;
+        uint16 version;
         uint8 dataClass;
         uint40 anchoredAt;
     }
@@ -55,10 +59,10 @@ contract RecordRegistry is IRecordRegistry {
         address author;
     }
 
-    /// @dev A superseded version (160+32+8+40 bits). Present iff the version was amended.
+    /// @dev A superseded version (32+16+8+40 bits). Present iff the version was amended.
     struct PastVersion {
-        address author;
-        uint32 version;
+        uint32 authorId;
+        uint16 version;
         uint8 dataClass;
         uint40 anchoredAt;
     }
@@ -71,9 +75,6 @@ contract RecordRegistry is IRecordRegistry {
     mapping(bytes32 recordId => PackedHead) private _heads;
     mapping(bytes32 versionKey => PastVersion) private _past;
     mapping(uint256 batchId => Batch) private _batches;
-    mapping(address author => uint24 authorId) private _authorIds;
-    mapping(uint24 authorId => address author) private _authors;
-    uint24 private _authorCount;
 
     /// @param registry_ The CareRegistry of providers and insurers.
     /// @param consent_ The ConsentRegistry consulted for every patient-scoped action.
@@ -86,27 +87,21 @@ contract RecordRegistry is IRecordRegistry {
     // ------------------------------------------------------------------ records
 
     /// @inheritdoc IRecordRegistry
-    /// @dev Provider check without a CareRegistry call of its own (the hot path is gas-bound): an
-    /// author id is only ever given to an active Provider, CareRegistry roles never change once
-    /// registered, and `hasConsent` is true only for an active party (for ETREAT, an active Provider).
-    /// So "enrolled and `hasConsent`" means "active Provider with a treatment relationship".
-    function anchor(bytes32 recordId, address patient, bytes32 contentHash, uint8 dataClass) external {
-        if (recordId == bytes32(0)) revert EmptyRecordId();
+    /// @dev One ConsentRegistry call answers both "active Provider" and "treatment relationship", and
+    /// returns the CareRegistry id stored as the author.
+    function anchor(bytes32 recordId, bytes32 contentHash, uint8 dataClass) external {
+        address patient = patientOf(recordId);
+        if (patient == address(0)) revert InvalidRecordId(recordId);
         if (contentHash == bytes32(0)) revert EmptyContentHash();
         if (dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(dataClass);
         if (PackedHead.unwrap(_heads[recordId]) != 0) revert RecordAlreadyAnchored(recordId);
-        uint24 authorId = _authorIds[msg.sender];
-        if (authorId == 0) {
-            _requireActiveProvider(msg.sender);
-            authorId = _enroll(msg.sender);
-        }
-        _requireTreatment(patient, msg.sender, dataClass);
+        uint32 authorId = _requireTreatment(patient, msg.sender, dataClass);
         _heads[recordId] = _pack(contentHash, authorId, 1, dataClass, uint40(block.timestamp));
         emit RecordAnchored(recordId, patient, msg.sender, contentHash, dataClass);
     }
 
     /// @inheritdoc IRecordRegistry
-    function amend(bytes32 recordId, address patient, bytes32 previousContentHash, bytes32 newContentHash)
+    function amend(bytes32 recordId, bytes32 previousContentHash, bytes32 newContentHash)
         external
         returns (uint32 version)
     {
@@ -124,23 +119,22 @@ contract RecordRegistry is IRecordRegistry {
         }
         if (head.version == _MAX_VERSION) revert VersionLimitReached(recordId);
 
-        _requireActiveProvider(msg.sender);
-        address previousAuthor = _authors[head.authorId];
-        if (msg.sender != previousAuthor && !consent.hasConsent(patient, msg.sender, _TREAT, head.dataClass)) {
+        (ICareRegistry.Role role, uint32 authorId) = registry.activePartyOf(msg.sender);
+        if (role != ICareRegistry.Role.Provider) revert NotActiveProvider(msg.sender);
+        address patient = patientOf(recordId);
+        if (authorId != head.authorId && !consent.hasConsent(patient, msg.sender, _TREAT, head.dataClass)) {
             revert NotAuthorOrConsented(recordId, patient, msg.sender);
         }
-        uint24 authorId = _authorIds[msg.sender];
-        if (authorId == 0) authorId = _enroll(msg.sender);
 
-        previous.author = previousAuthor;
+        previous.authorId = head.authorId;
         previous.version = head.version;
         previous.dataClass = head.dataClass;
         previous.anchoredAt = head.anchoredAt;
         // Cannot overflow: head.version < _MAX_VERSION was checked above.
         unchecked {
-            version = uint32(head.version) + 1;
+            version = head.version + 1;
         }
-        _heads[recordId] = _pack(newContentHash, authorId, uint24(version), head.dataClass, uint40(block.timestamp));
+        _heads[recordId] = _pack(newContentHash, authorId, uint16(version), head.dataClass, uint40(block.timestamp));
         emit RecordAmended(recordId, patient, msg.sender, previousContentHash, newContentHash, version);
     }
 
@@ -179,6 +173,7 @@ contract RecordRegistry is IRecordRegistry {
         if (purpose > _MAX_PURPOSE) revert InvalidPurpose(purpose);
         Head memory head = _unpack(_heads[recordId]);
         if (head.version == 0) revert RecordNotFound(recordId);
+        if (patientOf(recordId) != patient) revert RecordNotOfPatient(recordId, patient);
         uint8 dataClass = head.dataClass;
         _requireProviderOrInsurer(msg.sender);
         if (!consent.hasConsent(patient, msg.sender, purpose, dataClass)) {
@@ -214,7 +209,7 @@ contract RecordRegistry is IRecordRegistry {
         Head memory head = _unpack(_heads[recordId]);
         if (head.version != 0 && head.contentTag == bytes20(contentHash)) {
             return RecordVersion({
-                author: _authors[head.authorId],
+                author: registry.accountOf(head.authorId),
                 version: head.version,
                 dataClass: head.dataClass,
                 anchoredAt: head.anchoredAt,
@@ -222,8 +217,9 @@ contract RecordRegistry is IRecordRegistry {
             });
         }
         PastVersion memory past = _past[_versionKey(recordId, contentHash)];
+        if (past.anchoredAt == 0) return info;
         return RecordVersion({
-            author: past.author,
+            author: registry.accountOf(past.authorId),
             version: past.version,
             dataClass: past.dataClass,
             anchoredAt: past.anchoredAt,
@@ -237,7 +233,7 @@ contract RecordRegistry is IRecordRegistry {
         if (head.version == 0) return (contentTag, info);
         contentTag = head.contentTag;
         info = RecordVersion({
-            author: _authors[head.authorId],
+            author: registry.accountOf(head.authorId),
             version: head.version,
             dataClass: head.dataClass,
             anchoredAt: head.anchoredAt,
@@ -271,13 +267,8 @@ contract RecordRegistry is IRecordRegistry {
     }
 
     /// @inheritdoc IRecordRegistry
-    function authorIdOf(address author) external view returns (uint24) {
-        return _authorIds[author];
-    }
-
-    /// @inheritdoc IRecordRegistry
-    function authorOf(uint24 authorId) external view returns (address) {
-        return _authors[authorId];
+    function patientOf(bytes32 recordId) public pure returns (address) {
+        return address(bytes20(recordId));
     }
 
     // ----------------------------------------------------------------- internal
@@ -285,27 +276,25 @@ contract RecordRegistry is IRecordRegistry {
     /// @dev Makes a verified batch leaf the record's head, dated `anchoredAt` (the batch's time).
     /// `_past` needs no check: a superseded version only exists for a record that has a head.
     function _promote(Leaf memory leaf, uint40 anchoredAt) private {
-        if (leaf.recordId == bytes32(0)) revert EmptyRecordId();
+        if (leaf.patient == address(0)) revert InvalidRecordId(leaf.recordId);
+        if (patientOf(leaf.recordId) != leaf.patient) revert RecordNotOfPatient(leaf.recordId, leaf.patient);
         if (leaf.contentHash == bytes32(0)) revert EmptyContentHash();
         if (leaf.dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(leaf.dataClass);
         if (leaf.version == 0 || leaf.version > _MAX_VERSION) revert InvalidVersion(leaf.version);
         if (PackedHead.unwrap(_heads[leaf.recordId]) != 0) revert RecordAlreadyAnchored(leaf.recordId);
-        _requireActiveProvider(leaf.author);
-        _requireTreatment(leaf.patient, leaf.author, leaf.dataClass);
-        uint24 authorId = _authorIds[leaf.author];
-        if (authorId == 0) authorId = _enroll(leaf.author);
-        _heads[leaf.recordId] = _pack(leaf.contentHash, authorId, uint24(leaf.version), leaf.dataClass, anchoredAt);
+        uint32 authorId = _requireTreatment(leaf.patient, leaf.author, leaf.dataClass);
+        _heads[leaf.recordId] = _pack(leaf.contentHash, authorId, uint16(leaf.version), leaf.dataClass, anchoredAt);
     }
 
     /// @dev Packs a head: contentTag = the first 20 bytes of `contentHash` in bits 0-159, then
     /// authorId, version, dataClass and anchoredAt upwards (see the contract's storage notes).
-    function _pack(bytes32 contentHash, uint24 authorId, uint24 version, uint8 dataClass, uint40 anchoredAt)
+    function _pack(bytes32 contentHash, uint32 authorId, uint16 version, uint8 dataClass, uint40 anchoredAt)
         private
         pure
         returns (PackedHead)
     {
         return PackedHead.wrap(
-            uint256(uint160(bytes20(contentHash))) | (uint256(authorId) << 160) | (uint256(version) << 184)
+            uint256(uint160(bytes20(contentHash))) | (uint256(authorId) << 160) | (uint256(version) << 192)
                 | (uint256(dataClass) << 208) | (uint256(anchoredAt) << 216)
         );
     }
@@ -314,8 +303,8 @@ contract RecordRegistry is IRecordRegistry {
     function _unpack(PackedHead packed) private pure returns (Head memory head) {
         uint256 word = PackedHead.unwrap(packed);
         head.contentTag = bytes20(uint160(word));
-        head.authorId = uint24(word >> 160);
-        head.version = uint24(word >> 184);
+        head.authorId = uint32(word >> 160);
+        head.version = uint16(word >> 192);
         head.dataClass = uint8(word >> 208);
         head.anchoredAt = uint40(word >> 216);
     }
@@ -346,26 +335,30 @@ contract RecordRegistry is IRecordRegistry {
         return batchIdOf(leaf.author, MerkleProof.processProofCalldata(proof, leafHash)) == batchId;
     }
 
-    function _enroll(address author) private returns (uint24 authorId) {
-        authorId = _authorCount;
-        if (authorId == type(uint24).max) revert AuthorTableFull();
-        // Cannot overflow: checked against type(uint24).max just above.
-        unchecked {
-            ++authorId;
+    /// @dev An active Provider with TREAT consent or open break-glass: returns its CareRegistry id.
+    /// The reason for a refusal is diagnosed only on the failure path, so the happy path makes one
+    /// call.
+    function _requireTreatment(address patient, address provider, uint8 dataClass)
+        private
+        view
+        returns (uint32 providerId)
+    {
+        IConsentRegistry consent_ = consent;
+        bytes4 selector = IConsentRegistry.treatingProviderId.selector;
+        // The hot path of every anchor, so the call is hand-encoded: arguments go above the free
+        // memory pointer (not allocated: nothing else is written before the call returns) and the
+        // 32-byte answer lands in scratch space. A failed call or a short answer reads as 0 (no
+        // treatment) and is diagnosed below with regular calls.
+        assembly ("memory-safe") {
+            let args := mload(0x40)
+            mstore(args, selector)
+            mstore(add(args, 0x04), patient)
+            mstore(add(args, 0x24), provider)
+            mstore(add(args, 0x44), dataClass)
+            let ok := staticcall(gas(), consent_, args, 0x64, 0x00, 0x20)
+            providerId := mul(and(ok, gt(returndatasize(), 0x1f)), and(mload(0x00), 0xffffffff))
         }
-        _authorCount = authorId;
-        _authorIds[author] = authorId;
-        _authors[authorId] = author;
-        emit AuthorEnrolled(author, authorId);
-    }
-
-    /// @dev TREAT consent, else open break-glass (ETREAT); the reason for a refusal is diagnosed
-    /// only on the failure path so the happy path makes no extra call.
-    function _requireTreatment(address patient, address provider, uint8 dataClass) private view {
-        if (
-            consent.hasConsent(patient, provider, _TREAT, dataClass)
-                || consent.hasConsent(patient, provider, _ETREAT, dataClass)
-        ) return;
+        if (providerId != 0) return providerId;
         _requireActiveProvider(provider);
         revert NoTreatmentRelationship(patient, provider, dataClass);
     }

@@ -18,11 +18,14 @@ interface ICareRegistry {
     }
 
     /// @notice A registered party, packed into one storage slot.
+    /// @param id The party's compact id (1, 2, ... in registration order; never reused). Record
+    /// storage refers to authors by this id.
     struct Party {
         Role role;
         bool active;
         uint40 registeredAt;
         uint40 updatedAt;
+        uint32 id;
     }
 
     /// @notice A party was registered by `registrar` with commitment `metadataHash`.
@@ -36,6 +39,8 @@ interface ICareRegistry {
     /// @notice `account` published (or, with an empty key, withdrew) its encryption public key.
     event EncryptionKeyPublished(address indexed account, bytes publicKey);
 
+    /// @notice Every compact party id is taken (2^32 - 1 registrations).
+    error PartyIdsExhausted();
     /// @notice `role` is `None`, or not a role a party can be registered under.
     error InvalidRole(Role role);
     /// @notice The zero address cannot be registered.
@@ -82,4 +87,11 @@ interface ICareRegistry {
 
     /// @notice The role of `account` if it is registered and active, else `Role.None`. One storage read.
     function activeRoleOf(address account) external view returns (Role);
+
+    /// @notice {activeRoleOf} plus the party's compact id (the id is returned even when suspended;
+    /// 0 if unregistered). One storage read.
+    function activePartyOf(address account) external view returns (Role role, uint32 id);
+
+    /// @notice The account registered under compact id `id` (zero address if none).
+    function accountOf(uint32 id) external view returns (address);
 }

@@ -256,6 +256,8 @@ interface IClaimEscrow {
     error NoRecords();
     /// @notice The cited record version is not anchored.
     error RecordNotAnchored(bytes32 recordId, bytes32 contentHash);
+    /// @notice The cited record belongs to another patient than the claim's `patient`.
+    error RecordNotOfPatient(bytes32 recordId, address patient);
     /// @notice The frequency code is not 1, 7 or 8.
     error InvalidFrequency(uint8 frequency);
     /// @notice A claim with this provider and control number exists already.

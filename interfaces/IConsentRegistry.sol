@@ -163,6 +163,15 @@ interface IConsentRegistry {
         view
         returns (bool);
 
+    /// @notice The CareRegistry id of `provider` if it may create or change `patient`'s records of
+    /// class `dataClass` right now, else 0: `provider` is an active Provider and either a live
+    /// consent covers TREAT and `dataClass`, or its break-glass on `patient` is open and `dataClass`
+    /// is not sensitive. One consent read plus one CareRegistry read, as {hasConsent}.
+    function treatingProviderId(address patient, address provider, uint8 dataClass)
+        external
+        view
+        returns (uint32 providerId);
+
     /// @notice The stored consent of `grantee` for `patient` (all zero if none; may be expired or not yet live).
     function consentOf(address patient, address grantee) external view returns (Consent memory);
 

@@ -9,7 +9,13 @@ import {IConsentRegistry} from "./IConsentRegistry.sol";
  * @notice Integrity anchors for encrypted health records. Providers anchor the keccak256 of each
  * sealed record version (the vault blob), amend records into linear version chains, anchor Merkle
  * batches of many versions in one transaction, and log who accessed which record for what purpose.
- * No PHI reaches the chain: only random record ids, content hashes, addresses and small codes.
+ * No PHI reaches the chain: only record ids, content hashes, addresses and small codes.
+ *
+ * A record id is `bytes32(abi.encodePacked(patient, bytes12(random)))`: the patient's address in its
+ * first 20 bytes, then 12 random bytes made off-chain ({patientOf}). Binding the patient into the id
+ * means no call can name another patient for a record (a provider cannot act on someone else's
+ * record through a patient account it controls), and only a provider the patient consented to can
+ * take one of that patient's ids. The address is public anyway: every record event indexes it.
  * @dev Purposes (uint8 bit index): TREAT=0, ETREAT=1, HPAYMT=2, HOPERAT=3, HRESCH=4, COVERAGE=5.
  * Data classes (uint8 bit index): DEMOGRAPHICS=0 ... SUBSTANCE_USE=10. Authorisation comes from
  * the CareRegistry (who is an active provider / insurer) and the ConsentRegistry (`hasConsent`).
@@ -75,8 +81,6 @@ interface IRecordRegistry {
         uint256 batchId,
         address attester
     );
-    /// @notice `author` got the compact id `authorId` used in record storage (first anchor only).
-    event AuthorEnrolled(address indexed author, uint24 indexed authorId);
     /// @notice `provider` anchored a batch of `count` record versions under `root`; `manifestHash`
     /// commits to the off-chain batch file (the leaves).
     event BatchAnchored(
@@ -89,15 +93,17 @@ interface IRecordRegistry {
 
     /// @notice A constructor address is zero.
     error ZeroAddress();
-    /// @notice Record ids must be non-zero.
-    error EmptyRecordId();
+    /// @notice `recordId` does not start with a (non-zero) patient address.
+    error InvalidRecordId(bytes32 recordId);
+    /// @notice `recordId` belongs to another patient than `patient` (its first 20 bytes).
+    error RecordNotOfPatient(bytes32 recordId, address patient);
     /// @notice Content hashes must be non-zero.
     error EmptyContentHash();
     /// @notice `dataClass` is not a defined data class (0-10).
     error InvalidDataClass(uint8 dataClass);
     /// @notice `purpose` is not a defined purpose of use (0-5).
     error InvalidPurpose(uint8 purpose);
-    /// @notice `version` is zero or above the largest storable version (2^24 - 1).
+    /// @notice `version` is zero or above the largest storable version (2^16 - 1).
     error InvalidVersion(uint32 version);
     /// @notice `account` is not an active Provider in the CareRegistry.
     error NotActiveProvider(address account);
@@ -121,8 +127,6 @@ interface IRecordRegistry {
     error ContentAlreadyAnchored(bytes32 recordId, bytes32 contentHash);
     /// @notice `recordId` reached the largest storable version.
     error VersionLimitReached(bytes32 recordId);
-    /// @notice Every compact author id is taken.
-    error AuthorTableFull();
     /// @notice A batch needs a non-zero root and at least one leaf.
     error InvalidBatch(bytes32 root, uint32 count);
     /// @notice This submitter anchored this root already.
@@ -132,22 +136,22 @@ interface IRecordRegistry {
     /// @notice The leaf and proof do not lead to the root of record batch `batchId` by the leaf's author.
     error NotInBatch(uint256 batchId);
 
-    /// @notice Anchors version 1 of a new record. Caller: an active provider holding TREAT consent of
-    /// `patient` for `dataClass`, or an open break-glass on `patient` (ETREAT).
-    /// @param recordId Random, non-zero id made off-chain; unique across the registry.
+    /// @notice Anchors version 1 of a new record of the patient named by `recordId`. Caller: an active
+    /// provider holding TREAT consent of that patient for `dataClass`, or an open break-glass on the
+    /// patient (ETREAT).
+    /// @param recordId The patient's address then 12 random bytes made off-chain; unique across the
+    /// registry.
     /// @param contentHash keccak256 of the sealed record blob (non-zero).
-    /// @dev Writes one new storage slot; a provider's very first anchor also writes its author-table
-    /// entry (two slots, once).
-    function anchor(bytes32 recordId, address patient, bytes32 contentHash, uint8 dataClass) external;
+    /// @dev Writes one new storage slot. The author is stored as its CareRegistry party id.
+    function anchor(bytes32 recordId, bytes32 contentHash, uint8 dataClass) external;
 
     /// @notice Amends the latest version of a record into a new version linked to it. Caller: an active
-    /// provider that authored the version being amended, or that holds TREAT consent of `patient` for
-    /// the record's data class. The old version stays verifiable (not latest); nothing is deleted.
-    /// @param patient The record's patient: checked for consent, and indexed in the event.
+    /// provider that authored the version being amended, or that holds TREAT consent of the record's
+    /// patient for its data class. The old version stays verifiable (not latest); nothing is deleted.
     /// @param previousContentHash The content hash of the latest version; a superseded one reverts.
     /// @param newContentHash The content hash of the new version, never used by this record before.
     /// @return version The new version number.
-    function amend(bytes32 recordId, address patient, bytes32 previousContentHash, bytes32 newContentHash)
+    function amend(bytes32 recordId, bytes32 previousContentHash, bytes32 newContentHash)
         external
         returns (uint32 version);
 
@@ -161,7 +165,7 @@ interface IRecordRegistry {
     /// @notice Promotes a record version proven by record batch `batchId` to a regular anchor (as the
     /// record's latest version, dated at the batch's time). Anyone may call. Requires, now: `author`
     /// an active provider holding TREAT consent or open break-glass for `patient` and `dataClass`,
-    /// and no record with `recordId` anchored yet.
+    /// `recordId` a record id of `patient`, and no record with `recordId` anchored yet.
     function attestBatchRecord(
         bytes32 recordId,
         bytes32 contentHash,
@@ -175,7 +179,7 @@ interface IRecordRegistry {
 
     /// @notice Records that the caller (an active provider or insurer) accesses `recordId` of
     /// `patient` for `purpose`; requires consent for `purpose` on the record's data class (for
-    /// ETREAT, an open break-glass counts). Event only.
+    /// ETREAT, an open break-glass counts). `patient` must be the record's patient. Event only.
     function logAccess(address patient, bytes32 recordId, uint8 purpose) external;
 
     /// @notice Anchors the Merkle root of an access-log file of `count` entries. Caller: an active
@@ -222,11 +226,8 @@ interface IRecordRegistry {
     /// @notice The id a batch with `root` submitted by `submitter` gets.
     function batchIdOf(address submitter, bytes32 root) external pure returns (uint256);
 
-    /// @notice The compact id of `author` (0 if it never anchored).
-    function authorIdOf(address author) external view returns (uint24);
-
-    /// @notice The author holding compact id `authorId` (zero address if none).
-    function authorOf(uint24 authorId) external view returns (address);
+    /// @notice The patient a record id belongs to: its first 20 bytes.
+    function patientOf(bytes32 recordId) external pure returns (address);
 
     /// @notice The CareRegistry that says who is an active provider or insurer.
     function registry() external view returns (ICareRegistry);

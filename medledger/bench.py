@@ -57,6 +57,7 @@ from .contracts import (
 from .deploy import deploy_suite
 from .merkle import RecordLeaf, StandardMerkleTree
 from .pipeline import RecordJob, prepare_batch
+from .record_ids import new_record_id
 from .scopes import DataClass, Purpose, Role
 from .vault import LocalVault
 
@@ -175,7 +176,8 @@ _PAY_COSTS = (update("insurer account"), update("provider account"))
 SPECS: dict[str, OpSpec] = {
     "registry.addProvider": OpSpec(
         "registrar registers a new provider", None,
-        Floor((new_slot("party record"), read("registrar role")))),
+        Floor((new_slot("party record"), new_slot("party id -> account"), update("party count"),
+               read("registrar role")))),
     "consent.grant": OpSpec(
         "patient's first grant to this grantee", 55_000,
         Floor((new_slot("pair consent"),))),
@@ -188,8 +190,6 @@ SPECS: dict[str, OpSpec] = {
     "consent.grantBySig.erc1271": OpSpec(
         "ERC-1271 wallet patient's first signed grant, relayed", None,
         Floor((new_slot("pair consent"), new_slot("signer nonce"), call("wallet"), ECRECOVER))),
-    "record.anchor.firstAuthor": OpSpec(
-        "provider's first anchor (enrols it in the author table)", None, _ANCHOR_FLOOR),
     "record.anchor": OpSpec("anchor by an enrolled provider with TREAT consent", 60_000, _ANCHOR_FLOOR),
     "record.amend": OpSpec(
         "the author amends its record (v1 -> v2)", None,
@@ -389,8 +389,12 @@ class GasBench:
         self._serial += 1
         return _h(f"{label}:{self._serial}")
 
+    def _record_id(self, label: str) -> bytes:
+        """A deterministic record id of the bench patient (patient address + 12 bytes)."""
+        return bytes.fromhex(address("patient")[2:]) + self._next(f"record:{label}")[:12]
+
     def _anchor(self, label: str) -> tuple[bytes, bytes]:
-        rid, digest = self._next(f"record:{label}"), self._next(f"content:{label}")
+        rid, digest = self._record_id(label), self._next(f"content:{label}")
         self.s.records.anchor(signer("provider"), rid, address("patient"), digest, DataClass.LABS)
         return rid, digest
 
@@ -436,9 +440,7 @@ class GasBench:
 
     def _records(self) -> None:
         s, provider, patient = self.s, signer("provider"), address("patient")
-        first = (self._next("record:first"), self._next("content:first"))
-        self._take("record.anchor.firstAuthor", s.records.anchor(provider, first[0], patient, first[1], DataClass.LABS))
-        rid, v1 = self._next("record:r"), self._next("content:r1")
+        rid, v1 = self._record_id("r"), self._next("content:r1")
         self._take("record.anchor", s.records.anchor(provider, rid, patient, v1, DataClass.LABS))
         self._take("record.amend", s.records.amend(provider, rid, patient, v1, self._next("content:r2")))
         self._take("record.logAccess", s.records.log_access(provider, patient, rid, Purpose.TREAT))
@@ -502,7 +504,8 @@ def time_travel(chain: Chain, seconds: int) -> Iterator[None]:
 
 
 def random_leaves(count: int, patient: str, author: str) -> list[RecordLeaf]:
-    return [RecordLeaf(os.urandom(32), os.urandom(32), patient, 1, int(DataClass.LABS), author) for _ in range(count)]
+    return [RecordLeaf(new_record_id(patient), os.urandom(32), patient, 1, int(DataClass.LABS), author)
+            for _ in range(count)]
 
 
 # ------------------------------------------------------------------ anchoring throughput
@@ -523,7 +526,7 @@ class Rate:
 def single_anchor_rate(suite: Suite, count: int = 100) -> Rate:
     """One `anchor` per transaction through the SDK, each waiting for its receipt."""
     provider, patient = signer("provider"), address("patient")
-    jobs = [(os.urandom(32), os.urandom(32)) for _ in range(count)]
+    jobs = [(new_record_id(patient), os.urandom(32)) for _ in range(count)]
     start = time.perf_counter()
     for rid, digest in jobs:
         suite.records.anchor(provider, rid, patient, digest, DataClass.LABS)
@@ -549,7 +552,7 @@ def batch_anchor_rate(suite: Suite, batches: int = 5, size: int = 10_000) -> Bat
     """Records/s anchored by Merkle batches from ready (record id, content hash) pairs: building the
     leaves and the tree, and the anchorBatch transaction up to its receipt, are timed."""
     provider, patient = signer("provider"), address("patient")
-    ready = [[(os.urandom(32), os.urandom(32)) for _ in range(size)] for _ in range(batches)]
+    ready = [[(new_record_id(patient), os.urandom(32)) for _ in range(size)] for _ in range(batches)]
     gas, tree_seconds = [], 0.0
     start = time.perf_counter()
     for hashes in ready:
@@ -660,7 +663,7 @@ def pipeline_throughput(records: int = 10_000, *, workers: int = 2, distinct: in
 def merkle_build_times(sizes: Sequence[int] = (1_000, 10_000), repeat: int = 7) -> dict[int, tuple[float, float]]:
     """Best and median seconds to build a record Merkle tree of each size from ready leaves."""
     patient, author = _random_party()[0], _random_party()[0]
-    leaves = [RecordLeaf(os.urandom(32), os.urandom(32), patient, 1 + i % 3, i % 11, author)
+    leaves = [RecordLeaf(new_record_id(patient), os.urandom(32), patient, 1 + i % 3, i % 11, author)
               for i in range(max(sizes))]
     out = {}
     for n in sizes:

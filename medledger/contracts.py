@@ -12,7 +12,7 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from . import eip712
+from . import eip712, record_ids
 from .accounts import Signer
 from .chain import Chain, TxResult
 from .merkle import RecordLeaf
@@ -86,7 +86,7 @@ class CareRegistry(_Wrapper):
 
     def party(self, account: str) -> Party:
         account = to_checksum_address(account)
-        role, active, registered, updated = self._view(self.fn.partyOf(account))
+        role, active, registered, updated, _party_id = self._view(self.fn.partyOf(account))
         return Party(account, Role(role), active, registered, updated,
                      "0x" + bytes(self._view(self.fn.metadataOf(account))).hex(),
                      "0x" + bytes(self._view(self.fn.encryptionKeyOf(account))).hex())
@@ -304,13 +304,14 @@ class RecordRegistry(_Wrapper):
 
     # ---------------------------------------------------------------- writes
     def anchor(self, signer: Signer, record_id: bytes, patient: str, content_hash: bytes, data_class: int) -> TxResult:
-        return self._send(signer, self.fn.anchor(_b32(record_id), to_checksum_address(patient), _b32(content_hash),
-                                                 int(data_class)))
+        """Anchors version 1 of `patient`'s record `record_id` (whose first 20 bytes name `patient`)."""
+        record_ids.require_patient(_b32(record_id), patient)
+        return self._send(signer, self.fn.anchor(_b32(record_id), _b32(content_hash), int(data_class)))
 
     def amend(self, signer: Signer, record_id: bytes, patient: str, previous_content_hash: bytes,
               new_content_hash: bytes) -> TxResult:
-        return self._send(signer, self.fn.amend(_b32(record_id), to_checksum_address(patient),
-                                                _b32(previous_content_hash), _b32(new_content_hash)))
+        record_ids.require_patient(_b32(record_id), patient)
+        return self._send(signer, self.fn.amend(_b32(record_id), _b32(previous_content_hash), _b32(new_content_hash)))
 
     def anchor_batch(self, signer: Signer, root: bytes, count: int, manifest_hash: bytes,
                      on_sent: Callable[[str], None] | None = None) -> TxResult:
@@ -322,6 +323,7 @@ class RecordRegistry(_Wrapper):
         return self._send(signer, self.fn.attestBatchRecord(*_leaf_args(leaf), [_b32(p) for p in proof], int(batch_id)))
 
     def log_access(self, signer: Signer, patient: str, record_id: bytes, purpose: Purpose | int) -> TxResult:
+        record_ids.require_patient(_b32(record_id), patient)
         return self._send(signer, self.fn.logAccess(to_checksum_address(patient), _b32(record_id), int(purpose)))
 
     def log_access_batch(self, signer: Signer, root: bytes, count: int) -> TxResult:

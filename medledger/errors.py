@@ -61,6 +61,10 @@ class RecordNotFound(MedLedgerError):
     """A record id is unknown to the vault or the chain."""
 
 
+class RecordIdInvalid(MedLedgerError):
+    """A record id does not belong to the named patient (its first 20 bytes are the patient's address)."""
+
+
 class DecryptionFailed(MedLedgerError):
     """A ciphertext could not be decrypted: wrong key, wrong associated data or altered bytes."""
 

@@ -23,15 +23,11 @@ from eth_utils import to_checksum_address
 from medledger import crypto, fhir
 from medledger.errors import RecordTampered, VaultError
 from medledger.merkle import RecordLeaf
+from medledger.record_ids import new_record_id, require_patient
 from medledger.scopes import DataClass
 from medledger.vault import IndexEntry, LocalVault, Vault
 
 Document = Mapping[str, Any] | str | bytes
-
-
-def new_record_id() -> bytes:
-    """A fresh record id: 32 random bytes (carries no information about the patient or data)."""
-    return os.urandom(32)
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,8 @@ def prepare_record(
     patient key, VaultError if the blob cannot be stored. With ``index`` and a `LocalVault`, the
     vault index maps (record_id, version) to the blob.
     """
-    rid = record_id if record_id is not None else new_record_id()
+    rid = record_id if record_id is not None else new_record_id(patient)
+    require_patient(rid, patient)
     prepared = _prepare(doc, rid, version, patient, recipients, data_class, vault, validate, fhir_version)
     if index and isinstance(vault, LocalVault):
         vault.index.add(prepared.record_id, prepared.version, prepared.vault_id)
@@ -180,8 +177,10 @@ def prepare_batch(
     if n == 0:
         return []
     workers = max(1, workers or os.cpu_count() or 1)
-    planned = [(job.doc, job.record_id if job.record_id is not None else new_record_id(), job.version,
+    planned = [(job.doc, job.record_id if job.record_id is not None else new_record_id(job.patient), job.version,
                 job.patient, job.recipients, job.data_class) for job in jobs]
+    for _doc, rid, _version, patient, _recipients, _class in planned:
+        require_patient(rid, patient)
     if executor is None and (workers == 1 or n < 8):
         results = _prepare_chunk((planned, vault, validate, fhir_version))
     else:

@@ -64,3 +64,26 @@ def test_encryption_key_shape(care, stranger, key, ok):
     else:
         with brownie.reverts(custom_error("InvalidEncryptionKey(uint256)", len(key))):
             care.publishEncryptionKey(key, {"from": stranger})
+
+
+# ------------------------------------------------------------------ compact party ids
+
+
+def test_parties_get_sequential_ids_never_reused(care, registrar, provider, provider2, insurer, arbiter, stranger):
+    """Ids follow registration order from 1 and map back to the account; suspension keeps the id
+    (activePartyOf reports role None but the same id); an unregistered account has id 0."""
+    registered = [provider, provider2, insurer, arbiter]  # the fixture's registration order
+    ids = [care.partyOf(account)[4] for account in registered]
+    assert ids == list(range(ids[0], ids[0] + len(registered))) and ids[0] >= 1
+    for account, party_id in zip(registered, ids, strict=True):
+        assert care.accountOf(party_id) == account
+    tx = care.register(stranger, PROVIDER, keccak(b"new"), {"from": registrar})
+    assert care.partyOf(stranger)[4] == ids[-1] + 1 and care.accountOf(ids[-1] + 1) == stranger
+    assert tx.events["PartyRegistered"]["account"] == stranger
+    assert care.activePartyOf(provider) == (PROVIDER, ids[0])
+    care.suspend(provider, ZERO32, {"from": registrar})
+    assert care.activePartyOf(provider) == (0, ids[0])
+    care.reinstate(provider, {"from": registrar})
+    assert care.activePartyOf(provider) == (PROVIDER, ids[0])
+    assert care.activePartyOf(brownie.ZERO_ADDRESS) == (0, 0)
+    assert care.accountOf(0) == brownie.ZERO_ADDRESS and care.accountOf(ids[-1] + 2) == brownie.ZERO_ADDRESS

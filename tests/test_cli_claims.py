@@ -10,6 +10,7 @@ from medledger.accounts import LocalSigner
 from medledger.chain import Chain
 from medledger.config import load_settings
 from medledger.contracts import RecordRegistry
+from medledger.record_ids import new_record_id
 
 ACTORS = {"gov": 0, "judge": 11, "clinic": 12, "payer": 14, "alice": 16}
 CONDITIONS = 1
@@ -35,15 +36,16 @@ def env(tmp_path_factory):
 
 
 def anchored_record(env) -> str:
-    """A record anchored by the clinic for alice (random id and content hash)."""
+    """A record anchored by the clinic for alice (a fresh record id of alice, random content hash)."""
     settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"])
     sdk = Chain(settings)
     deployed = json.loads(open(env["MEDLEDGER_DEPLOYMENTS"]).read())[str(sdk.chain_id)]
     records = RecordRegistry(sdk, deployed["RecordRegistry"]["address"])
     from eth_account import Account
     clinic = LocalSigner(Account.from_key(dev_key(12)))
-    rid, content = os.urandom(32), os.urandom(32)
-    records.anchor(clinic, rid, json.loads(env["ADDR"])["alice"], content, CONDITIONS)
+    alice = json.loads(env["ADDR"])["alice"]
+    rid, content = new_record_id(alice), os.urandom(32)  # an id of alice: her address ++ 96 random bits
+    records.anchor(clinic, rid, alice, content, CONDITIONS)
     return f"0x{rid.hex()}:0x{content.hex()}"
 
 

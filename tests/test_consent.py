@@ -475,3 +475,51 @@ def test_break_glass_max_is_bounded_and_admin_only(consent, admin, provider):
         custom_error("AccessControlUnauthorizedAccount(address,bytes32)", provider.address, ZERO32)
     ):
         consent.setMaxBreakGlassDuration(HOUR, {"from": provider})
+
+
+# --------------------------------------------------------------- treatingProviderId (record authorship)
+
+
+def test_treating_provider_id_needs_treat_consent_for_the_class(consent, care, patient, provider, insurer):
+    provider_id = care.partyOf(provider)[4]
+    assert provider_id != 0
+    assert consent.treatingProviderId(patient, provider, LABS) == 0
+    consent.grant(patient, provider, mask(HPAYMT, HOPERAT), mask(LABS), 0, 0, DOC, {"from": patient})
+    assert consent.treatingProviderId(patient, provider, LABS) == 0  # consent, but not for TREAT
+    consent.grant(patient, provider, mask(TREAT), mask(LABS, GENOMICS), 0, 0, DOC, {"from": patient})
+    assert consent.treatingProviderId(patient, provider, LABS) == provider_id
+    assert consent.treatingProviderId(patient, provider, GENOMICS) == provider_id  # granted explicitly
+    assert consent.treatingProviderId(patient, provider, IMAGING) == 0
+    assert consent.treatingProviderId(patient, provider, 11) == 0
+    assert consent.treatingProviderId(patient, provider, 255) == 0
+    # An insurer holding TREAT consent is still no treating provider.
+    consent.grant(patient, insurer, mask(TREAT), mask(LABS), 0, 0, DOC, {"from": patient})
+    assert consent.hasConsent(patient, insurer, TREAT, LABS)
+    assert consent.treatingProviderId(patient, insurer, LABS) == 0
+
+
+def test_treating_provider_id_follows_suspension_expiry_and_revocation(consent, care, registrar, patient, provider):
+    provider_id = care.partyOf(provider)[4]
+    start = chain.time()
+    tx = consent.grant(patient, provider, mask(TREAT), mask(LABS), 0, start + 2 * HOUR, DOC, {"from": patient})
+    assert consent.treatingProviderId(patient, provider, LABS) == provider_id
+    care.suspend(provider, ZERO32, {"from": registrar})
+    assert consent.treatingProviderId(patient, provider, LABS) == 0
+    care.reinstate(provider, {"from": registrar})
+    assert consent.treatingProviderId(patient, provider, LABS) == provider_id
+    chain.mine(timestamp=tx.timestamp + 2 * HOUR + 10)
+    assert consent.treatingProviderId(patient, provider, LABS) == 0
+    consent.grant(patient, provider, mask(TREAT), mask(LABS), 0, 0, DOC, {"from": patient})
+    consent.revoke(patient, provider, {"from": patient})
+    assert consent.treatingProviderId(patient, provider, LABS) == 0
+
+
+def test_break_glass_makes_a_treating_provider_for_defined_non_sensitive_classes_only(consent, care, patient, provider):
+    provider_id = care.partyOf(provider)[4]
+    consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
+    for data_class in range(16):
+        covered = data_class <= BILLING  # classes 0-7; sensitive 8-10 and undefined 11-15 never
+        assert consent.treatingProviderId(patient, provider, data_class) == (provider_id if covered else 0)
+        assert consent.hasConsent(patient, provider, ETREAT, data_class) == covered
+    assert consent.treatingProviderId(patient, provider, 16) == 0
+    assert not consent.hasConsent(patient, provider, ETREAT, 16)

@@ -6,7 +6,7 @@ or on wall-clock time (times are read back from receipts and blocks, so Ganache 
 
 import brownie
 import pytest
-from brownie import chain
+from brownie import ZERO_ADDRESS, chain
 from conftest import INSURER, PROVIDER, custom_error
 from support.escrow import CARC_BENEFIT_MAX, DAY, DEEMED, PROMPT_PAY, USD, Desk, Status, control, h
 
@@ -47,18 +47,38 @@ def now() -> int:
 # ---------------------------------------------------------------- CareRegistry
 
 
-def test_party_of_reports_role_status_and_times(care, registrar, provider, insurer, stranger):
-    role, active, registered_at, updated_at = care.partyOf(provider)
+def test_party_of_reports_role_status_times_and_id(care, registrar, provider, provider2, insurer, arbiter, stranger):
+    role, active, registered_at, updated_at, party_id = care.partyOf(provider)
     assert (role, active) == (PROVIDER, True)
     assert registered_at != 0 and updated_at == registered_at
+    # Ids are 1, 2, ... in registration order (the `care` fixture registers provider first).
+    assert party_id == 1
+    assert [care.partyOf(p)[4] for p in (provider2, insurer, arbiter)] == [2, 3, 4]
     assert care.partyOf(insurer)[:2] == (INSURER, True)
-    # Suspension flips `active` and stamps `updatedAt`; the registration time stays.
+    # Suspension flips `active` and stamps `updatedAt`; the registration time and the id stay.
     tx = care.suspend(provider, h("audit"), {"from": registrar})
-    assert care.partyOf(provider) == (PROVIDER, False, registered_at, tx.timestamp)
+    assert care.partyOf(provider) == (PROVIDER, False, registered_at, tx.timestamp, party_id)
     tx = care.reinstate(provider, {"from": registrar})
-    assert care.partyOf(provider) == (PROVIDER, True, registered_at, tx.timestamp)
+    assert care.partyOf(provider) == (PROVIDER, True, registered_at, tx.timestamp, party_id)
     # An unknown account is all zero.
-    assert care.partyOf(stranger) == (0, False, 0, 0)
+    assert care.partyOf(stranger) == (0, False, 0, 0, 0)
+
+
+def test_active_party_of_and_account_of(care, registrar, provider, insurer, stranger):
+    """activePartyOf is activeRoleOf plus the id, which it keeps returning while the party is
+    suspended; accountOf maps an id back (zero address for id 0 and ids not handed out)."""
+    party_id = care.partyOf(provider)[4]
+    assert care.activePartyOf(provider) == (PROVIDER, party_id)
+    assert care.activePartyOf(insurer) == (INSURER, care.partyOf(insurer)[4])
+    assert care.activePartyOf(stranger) == (0, 0)
+    care.suspend(provider, h("audit"), {"from": registrar})
+    assert care.activePartyOf(provider) == (0, party_id)
+    assert care.accountOf(party_id) == provider  # a suspended party keeps its id
+    assert care.accountOf(0) == ZERO_ADDRESS
+    assert care.accountOf(5) == ZERO_ADDRESS  # the `care` fixture hands out ids 1-4
+    tx = care.register(stranger, INSURER, h("credentials:new"), {"from": registrar})
+    assert tx.status == 1 and care.partyOf(stranger)[4] == 5 and care.accountOf(5) == stranger
+    assert care.activePartyOf(stranger) == (INSURER, 5)
 
 
 # ---------------------------------------------------------------- ClaimEscrow coverage windows

@@ -38,6 +38,7 @@ from support.escrow import (
     grant,
     h,
     private_key,
+    record_id,
     submission,
     terms,
 )
@@ -326,7 +327,7 @@ def test_submit_validation(desk, escrow, provider, insurer, patient):
         desk.submit("nohash", 10, [rec], claim_hash=b"\x00" * 32)
     with brownie.reverts(err("NoRecords()")):
         desk.submit("norec", 10, [])
-    ghost = (h("ghost"), h("ghost-content"))
+    ghost = (record_id("ghost", patient), h("ghost-content"))
     with brownie.reverts(err("RecordNotAnchored(bytes32,bytes32)", ghost[0], ghost[1])):
         desk.submit("ghost", 10, [ghost])
     wrong_version = (rec.record_id, h("other-content"))
@@ -334,6 +335,34 @@ def test_submit_validation(desk, escrow, provider, insurer, patient):
         desk.submit("wrongver", 10, [wrong_version])
     with brownie.reverts(err("InvalidFrequency(uint8)", 2)):
         desk.submit("freq", 10, [rec], frequency=2)
+
+
+def test_submit_refuses_a_record_of_another_patient(desk, escrow, consent, provider, insurer, patient, patient2):
+    """A record id starts with its patient's address: a claim may cite only its own patient's records.
+    patient2's record is anchored and provider may treat and bill both patients, yet a claim for
+    `patient` citing it reverts RecordNotOfPatient - checked before anything else about the record
+    (an unanchored id of another patient gets the same error, not RecordNotAnchored) - and takes no
+    (record, service) key."""
+    grant(consent, patient2, provider, bit(TREAT) | bit(HPAYMT), 0x7FF)
+    own, foreign = desk.record("mine"), desk.record("theirs", patient=patient2)
+    assert desk.records.patientOf(foreign.record_id) == patient2 and desk.records.patientOf(own.record_id) == patient
+    refused = err("RecordNotOfPatient(bytes32,address)", foreign.record_id, patient.address)
+    with brownie.reverts(refused):
+        desk.submit("cross", 10 * USD, [foreign])
+    with brownie.reverts(refused):
+        desk.submit("cross", 10 * USD, [own, foreign])  # one foreign record among own ones is enough
+    ghost = (record_id("ghost", patient2), h("ghost-content"))
+    with brownie.reverts(err("RecordNotOfPatient(bytes32,address)", ghost[0], patient.address)):
+        desk.submit("cross", 10 * USD, [ghost])
+    assert escrow.claimOf(desk.cid("cross"))[2] == Status.NONE
+    assert bytes(escrow.serviceClaimOf(own.record_id, patient, 100)) == b"\x00" * 32
+    assert bytes(escrow.serviceClaimOf(foreign.record_id, patient, 100)) == b"\x00" * 32
+    # The same records under their own patients go through.
+    desk.submit("cross", 10 * USD, [own])
+    grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING))
+    escrow.setCoverage(patient2, h("policy:p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
+    desk.submit("cross-2", 10 * USD, [foreign], patient=patient2)
+    assert bytes(escrow.serviceClaimOf(foreign.record_id, patient2, 100)) == desk.cid("cross-2")
 
 
 def test_submit_needs_payer_consent(desk, escrow, consent, provider, insurer, patient):

@@ -72,7 +72,9 @@ def test_record_vectors_via_record_leaf():
 
 
 def _random_leaf(rng):
-    return RecordLeaf(rng.randbytes(32), rng.randbytes(32), "0x" + rng.randbytes(20).hex(),
+    """A random record leaf whose id starts with its patient's address, as RecordRegistry ids do."""
+    patient = rng.randbytes(20)
+    return RecordLeaf(patient + rng.randbytes(12), rng.randbytes(32), to_checksum_address(patient),
                       rng.randrange(2**32), rng.randrange(11), "0x" + rng.randbytes(20).hex())
 
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
-from medledger import crypto, fhir, merkle, pipeline, synthetic
-from medledger.errors import AccountError, DecryptionFailed, FhirInvalid, RecordTampered
+from medledger import crypto, fhir, merkle, pipeline, record_ids, synthetic
+from medledger.errors import AccountError, DecryptionFailed, FhirInvalid, RecordIdInvalid, RecordTampered
 from medledger.pipeline import PreparedRecord, RecordJob, open_record, prepare_batch, prepare_record
 from medledger.scopes import DataClass
 from medledger.vault import LocalVault
@@ -138,8 +138,30 @@ def test_batch_validation_failure_propagates_and_indexes_nothing(vault):
 
 
 def test_explicit_record_ids_are_used(vault):
-    rid = pipeline.new_record_id()
+    rid = pipeline.new_record_id(PATIENT)
     job = RecordJob(doc=synthetic.patient_bundle(3, PATIENT), patient=PATIENT, recipients=RECIPIENTS,
                     data_class=2, record_id=rid)
     (rec,) = prepare_batch([job], vault)
-    assert rec.record_id == rid and pipeline.new_record_id() != rid
+    assert rec.record_id == rid and pipeline.new_record_id(PATIENT) != rid
+
+
+def test_record_ids_carry_their_patient(vault):
+    """A record id is the patient's address then 12 random bytes; an id of another patient is
+    refused before anything is sealed or written."""
+    rid = pipeline.new_record_id(PATIENT)
+    assert len(rid) == 32 and record_ids.patient_of(rid) == to_checksum_address(PATIENT)
+    (rec,) = prepare_batch([RecordJob(doc=synthetic.patient_bundle(4, PATIENT), patient=PATIENT,
+                                      recipients=RECIPIENTS, data_class=2)], vault)
+    assert record_ids.patient_of(rec.record_id) == to_checksum_address(PATIENT)
+    other = "0x" + "11" * 20
+    foreign = record_ids.new_record_id(other)
+    blobs_before = sorted(p.name for p in vault.directory.rglob("*") if p.is_file())
+    with pytest.raises(RecordIdInvalid, match=f"belongs to patient {to_checksum_address(other)}"):
+        prepare_batch([RecordJob(doc=synthetic.patient_bundle(5, PATIENT), patient=PATIENT, recipients=RECIPIENTS,
+                                 data_class=2, record_id=foreign)], vault)
+    with pytest.raises(RecordIdInvalid, match="belongs to patient"):
+        prepare_record(synthetic.patient_bundle(5, PATIENT), patient=PATIENT, recipients=RECIPIENTS, data_class=2,
+                       vault=vault, record_id=foreign)
+    assert sorted(p.name for p in vault.directory.rglob("*") if p.is_file()) == blobs_before
+    with pytest.raises(RecordIdInvalid, match="does not start with a patient address"):
+        record_ids.require_patient(b"\x00" * 20 + rid[20:], "0x" + "00" * 20)

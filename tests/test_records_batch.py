@@ -1,6 +1,9 @@
 """RecordRegistry: Merkle batches (OpenZeppelin StandardMerkleTree leaves built with medledger.merkle),
 promotion of batched records to regular anchors, and access-log batches.
 
+Record ids carry their patient (`rid`): promotion checks a leaf's patient against its id's prefix, while
+verifyInBatch stays pure inclusion.
+
 Consent set up once per module (see `grants`): patient -> provider and patient -> provider2: TREAT on every
 data class; patient2 consents to nobody.
 """
@@ -24,12 +27,15 @@ from support.records import (
     NOTES,
     REASON,
     TREAT,
-    UINT24_MAX,
+    UINT16_MAX,
     ZERO32,
+    ZERO_ADDRESS,
     bit,
     h,
     leaf_args,
     random_leaves,
+    rid,
+    stored_head,
     tree_of,
 )
 
@@ -55,8 +61,8 @@ def big(patient, patient2, provider):
 
 
 def leaf(record: str, patient, author, version: int = 1, data_class: int = LABS) -> RecordLeaf:
-    return RecordLeaf(h(f"{record}:id"), h(f"{record}:v{version}"), patient.address, version, data_class,
-                      author.address)
+    return RecordLeaf(rid(f"{record}:id", patient), h(f"{record}:v{version}"), patient.address, version,
+                      data_class, author.address)
 
 
 def anchor_tree(records, leaves, provider):
@@ -94,10 +100,10 @@ def test_batch_of_1000_leaves(records, big, provider):
 def test_attest_gas_in_a_1000_leaf_batch(records, big, patient, provider, stranger):
     leaves, tree = big
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
-    records.anchor(h("warm-up"), patient, h("warm-up:v1"), LABS, {"from": provider})  # enrols the author
     target = next(x for x in leaves if x.patient == patient.address)
+    assert records.patientOf(target.record_id) == patient
     tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": stranger})
-    print(f"attestBatchRecord(N=1000, enrolled author) gas: {tx.gas_used}")
+    print(f"attestBatchRecord(N=1000) gas: {tx.gas_used}")
     assert records.verify(target.record_id, target.content_hash)[:3] == (True, target.version, provider)
 
 
@@ -109,7 +115,7 @@ def test_tampered_leaf_is_rejected(records, big, provider, provider2, patient2):
     assert records.verifyInBatch(*leaf_args(good), proof, batch_id)
     other_patient = patient2.address if good.patient != patient2.address else provider2.address
     tampered = [
-        replace(good, record_id=h("other-id")),
+        replace(good, record_id=rid("other-id", good.patient)),
         replace(good, content_hash=h("other-content")),
         replace(good, patient=other_patient),
         replace(good, version=good.version + 1),
@@ -220,25 +226,33 @@ def test_attest_promotes_a_batched_record(records, patient, provider, stranger):
         "contentHash": "0x" + target.content_hash.hex(), "version": 3, "dataClass": NOTES,
         "batchId": batch_id, "attester": stranger,
     }
-    print(f"attestBatchRecord(author not yet enrolled) gas: {tx.gas_used}")
+    print(f"attestBatchRecord gas: {tx.gas_used}")
     # A regular anchor now, dated at the batch (the proven existence time), not at promotion.
     assert records.verify(target.record_id, target.content_hash) == (True, 3, provider, batch_time, True)
     assert records.recordInfo(target.record_id, target.content_hash)[2] == NOTES
     # It can be logged against and amended like any anchor.
     records.logAccess(patient, target.record_id, TREAT, {"from": provider})
-    amended = records.amend(target.record_id, patient, target.content_hash, h("promote:v4"),
-                            {"from": provider})
+    amended = records.amend(target.record_id, target.content_hash, h("promote:v4"), {"from": provider})
     assert amended.return_value == 4
     assert records.verify(target.record_id, target.content_hash)[4] is False
 
 
-def test_attest_enrols_the_author(records, patient, provider2, stranger):
+def test_attest_stores_the_author_by_care_registry_id(records, care, consent, patient, provider2, stranger):
     target = leaf("by-provider2", patient, provider2)
-    tree, batch_id, _ = anchor_tree(records, [target], provider2)
-    assert records.authorIdOf(provider2) == 0
+    tree, batch_id, batch_tx = anchor_tree(records, [target], provider2)
     tx = records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
-    assert tx.events["AuthorEnrolled"]["author"] == provider2
+    assert set(tx.events.keys()) == {"RecordAttested"}  # no enrolment event of any kind
+    provider2_id = care.partyOf(provider2)[4]
+    assert provider2_id != 0 and care.accountOf(provider2_id) == provider2
+    assert stored_head(records, target.record_id) == {
+        "contentTag": target.content_hash[:20], "authorId": provider2_id, "version": 1, "dataClass": LABS,
+        "anchoredAt": chain[batch_tx.block_number].timestamp,
+    }
     assert records.verify(target.record_id, target.content_hash)[2] == provider2
+    # The stored id makes provider2 the author: it may amend without (any longer) holding consent.
+    consent.revoke(patient, provider2, {"from": patient})
+    tx = records.amend(target.record_id, target.content_hash, h("by-provider2:v2"), {"from": provider2})
+    assert tx.return_value == 2
 
 
 def test_attest_rejects_bad_proofs_and_kinds(records, patient, provider, insurer, stranger):
@@ -291,43 +305,99 @@ def test_attest_keeps_record_ids_unique(records, patient, provider, provider2, s
         records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
     # Anchored singly first (by anyone): the batched copy cannot become a second version 1.
     single = leaf("single-first", patient, provider)
-    records.anchor(single.record_id, patient, h("something-else"), LABS, {"from": provider2})
+    records.anchor(single.record_id, h("something-else"), LABS, {"from": provider2})
     tree, batch_id, _ = anchor_tree(records, [single], provider)
     with brownie.reverts(custom_error("RecordAlreadyAnchored(bytes32)", single.record_id)):
         records.attestBatchRecord(*leaf_args(single), [], batch_id, {"from": stranger})
 
 
-def test_attest_validates_leaf_values(records, patient, provider, stranger):
+def test_attest_validates_leaf_values(records, patient, patient2, provider, stranger):
+    """Each leaf is in the batch but not promotable; where a leaf breaks several rules, the first
+    check in the contract's order (patient/id, content hash, data class, version) is the one reported."""
+    p, a = patient.address, provider.address
+    no_patient = bytes(20) + h("no-patient")[:12]
+    others = rid("others", patient2)
     bad = {
-        "zero version": (RecordLeaf(h("a"), h("a:v"), patient.address, 0, LABS, provider.address),
-                         custom_error("InvalidVersion(uint32)", 0)),
-        "version too big": (
-            RecordLeaf(h("b"), h("b:v"), patient.address, UINT24_MAX + 1, LABS, provider.address),
-            custom_error("InvalidVersion(uint32)", UINT24_MAX + 1),
+        "zero id, zero patient": (RecordLeaf(ZERO32, h("d:v"), ZERO_ADDRESS, 1, LABS, a),
+                                  custom_error("InvalidRecordId(bytes32)", ZERO32)),
+        "no-patient id, zero patient, all else bad": (
+            RecordLeaf(no_patient, ZERO32, ZERO_ADDRESS, 0, 11, a),
+            custom_error("InvalidRecordId(bytes32)", no_patient),
         ),
-        "data class": (RecordLeaf(h("c"), h("c:v"), patient.address, 1, 11, provider.address),
-                       custom_error("InvalidDataClass(uint8)", 11)),
-        "zero id": (RecordLeaf(ZERO32, h("d:v"), patient.address, 1, LABS, provider.address),
-                    custom_error("EmptyRecordId()")),
-        "zero hash": (RecordLeaf(h("e"), ZERO32, patient.address, 1, LABS, provider.address),
-                      custom_error("EmptyContentHash()")),
+        "zero patient, another patient's id": (RecordLeaf(others, h("z:v"), ZERO_ADDRESS, 1, LABS, a),
+                                               custom_error("InvalidRecordId(bytes32)", others)),
+        "zero id of a patient": (RecordLeaf(ZERO32, h("f:v"), p, 1, LABS, a),
+                                 custom_error("RecordNotOfPatient(bytes32,address)", ZERO32, p)),
+        "another patient's id, all else bad": (
+            RecordLeaf(others, ZERO32, p, 0, 11, a),
+            custom_error("RecordNotOfPatient(bytes32,address)", others, p),
+        ),
+        "zero hash, bad class and version": (RecordLeaf(rid("e", patient), ZERO32, p, 0, 11, a),
+                                             custom_error("EmptyContentHash()")),
+        "data class, zero version": (RecordLeaf(rid("c", patient), h("c:v"), p, 0, 11, a),
+                                     custom_error("InvalidDataClass(uint8)", 11)),
+        "zero version": (RecordLeaf(rid("a", patient), h("a:v"), p, 0, LABS, a),
+                         custom_error("InvalidVersion(uint32)", 0)),
+        "version too big": (RecordLeaf(rid("b", patient), h("b:v"), p, UINT16_MAX + 1, LABS, a),
+                            custom_error("InvalidVersion(uint32)", UINT16_MAX + 1)),
+        "largest uint32 version": (RecordLeaf(rid("b2", patient), h("b2:v"), p, 2**32 - 1, LABS, a),
+                                   custom_error("InvalidVersion(uint32)", 2**32 - 1)),
     }
     leaves = [value[0] for value in bad.values()]
     tree, batch_id, _ = anchor_tree(records, leaves, provider)
-    for record_leaf, error in bad.values():
+    for name, (record_leaf, error) in bad.items():
         proof = tree.get_proof(record_leaf)
-        assert records.verifyInBatch(*leaf_args(record_leaf), proof, batch_id)  # included, but not promotable
-        with brownie.reverts(error):
+        assert records.verifyInBatch(*leaf_args(record_leaf), proof, batch_id), name  # included...
+        with brownie.reverts(error):  # ...but not promotable
             records.attestBatchRecord(*leaf_args(record_leaf), proof, batch_id, {"from": stranger})
 
 
+def test_attest_rejects_a_record_id_of_another_patient(records, consent, patient, patient2, provider, stranger):
+    """provider holds patient's consent; a leaf naming patient cannot take (squat) one of patient2's
+    record ids: the id's prefix must be the leaf's patient."""
+    squat_id = rid("squat:id", patient2)
+    squat = RecordLeaf(squat_id, h("squat:forged"), patient.address, 1, LABS, provider.address)
+    honest = leaf("squat", patient2, provider)  # the same id, naming its own patient
+    assert honest.record_id == squat_id
+    tree, batch_id, _ = anchor_tree(records, [squat, honest], provider)
+    proof = tree.get_proof(squat)
+    assert records.verifyInBatch(*leaf_args(squat), proof, batch_id)  # inclusion only: no prefix check
+    with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", squat_id, patient.address)):
+        records.attestBatchRecord(*leaf_args(squat), proof, batch_id, {"from": stranger})
+    assert records.latestOf(squat_id)[1][1] == 0  # nothing anchored
+    # The honest leaf needs patient2's own consent.
+    honest_proof = tree.get_proof(honest)
+    with brownie.reverts(custom_error("NoTreatmentRelationship(address,address,uint8)", patient2.address,
+                                      provider.address, LABS)):
+        records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": stranger})
+    consent.grant(patient2, provider, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient2})
+    tx = records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": stranger})
+    assert tx.events["RecordAttested"]["patient"] == patient2
+    assert records.verify(squat_id, honest.content_hash)[:3] == (True, 1, provider)
+
+
 def test_version_limit(records, patient, provider, stranger):
-    top = leaf("top", patient, provider, version=UINT24_MAX)
+    top = leaf("top", patient, provider, version=UINT16_MAX)
     tree, batch_id, _ = anchor_tree(records, [top], provider)
     records.attestBatchRecord(*leaf_args(top), [], batch_id, {"from": stranger})
-    assert records.verify(top.record_id, top.content_hash)[1] == UINT24_MAX
+    assert records.verify(top.record_id, top.content_hash)[1] == UINT16_MAX
+    assert stored_head(records, top.record_id)["version"] == UINT16_MAX
     with brownie.reverts(custom_error("VersionLimitReached(bytes32)", top.record_id)):
-        records.amend(top.record_id, patient, top.content_hash, h("top:next"), {"from": provider})
+        records.amend(top.record_id, top.content_hash, h("top:next"), {"from": provider})
+
+
+def test_amending_up_to_the_version_limit(records, patient, provider, stranger):
+    """The last storable version can be reached by amending; the amendment after it cannot."""
+    near = leaf("near", patient, provider, version=UINT16_MAX - 1)
+    tree, batch_id, _ = anchor_tree(records, [near], provider)
+    records.attestBatchRecord(*leaf_args(near), [], batch_id, {"from": stranger})
+    tx = records.amend(near.record_id, near.content_hash, h("near:last"), {"from": provider})
+    assert tx.return_value == UINT16_MAX
+    assert tx.events["RecordAmended"]["version"] == UINT16_MAX
+    assert records.verify(near.record_id, h("near:last"))[:2] == (True, UINT16_MAX)
+    assert records.verify(near.record_id, near.content_hash)[1:2] == (UINT16_MAX - 1,)
+    with brownie.reverts(custom_error("VersionLimitReached(bytes32)", near.record_id)):
+        records.amend(near.record_id, h("near:last"), h("near:over"), {"from": provider})
 
 
 # --------------------------------------------------------------------------- logAccessBatch

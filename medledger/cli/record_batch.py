@@ -111,7 +111,7 @@ def _plan(app: App, readers: ReaderDirectory, journal: BatchJournal, files: Sequ
                     raise FhirInvalid(f"{file.name}: {error}")
                 progress.advance(task)
     entries = tuple(BatchEntry(file=f.name, sha256="0x" + hashlib.sha256(raw).hexdigest(), patient=who,
-                               data_class=dc, record_id="0x" + pipeline.new_record_id().hex())
+                               data_class=dc, record_id="0x" + pipeline.new_record_id(who).hex())
                     for f, raw, (who, dc) in zip(files, raws, assigned, strict=True))
     return journal.save(JournalState(stage="planned", chain_id=app.chain.chain_id, registry=app.records.address,
                                      provider=app.signer.address, fhir_version=fhir_version, entries=entries))

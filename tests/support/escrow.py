@@ -7,6 +7,8 @@ from enum import IntEnum
 
 from eth_utils import keccak
 
+from .records import rid
+
 # Purposes and data classes (bit indexes), as fixed in the shared constants.
 TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE = range(6)
 DEMOGRAPHICS, CONDITIONS, MEDICATIONS, ALLERGIES, LABS, IMAGING, NOTES, BILLING = range(8)
@@ -90,10 +92,16 @@ def no_share() -> tuple:
     return (0, 0, 0)
 
 
+def record_id(label: str, patient) -> bytes:
+    """A deterministic record id of `patient` for a test label: the patient's address (20 bytes) then
+    12 bytes derived from the label, as the RecordRegistry requires (see tests/support/records.rid)."""
+    return rid(f"record:{label}", patient)
+
+
 def anchor(records, provider, patient, label: str, data_class: int = NOTES) -> Record:
     """Anchors a new record of `patient` by `provider` and returns it."""
-    record = Record(h(f"record:{label}"), h(f"content:{label}"), data_class)
-    records.anchor(record.record_id, patient, record.content_hash, data_class, {"from": provider})
+    record = Record(record_id(label, patient), h(f"content:{label}"), data_class)
+    records.anchor(record.record_id, record.content_hash, data_class, {"from": provider})
     return record
 
 
