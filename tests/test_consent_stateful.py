@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import brownie
 from brownie import chain
-from conftest import custom_error
+from conftest import custom_error, stateful_settings
 from eth_utils import keccak
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -258,5 +258,5 @@ def test_consent_model(
         [provider, provider2, insurer, stranger],
         [guardian, stranger],
         roles,
-        settings={"max_examples": 20, "stateful_step_count": 25},
+        settings=stateful_settings(20, 25),
     )

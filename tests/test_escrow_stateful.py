@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import brownie
 from brownie import chain
 from brownie.test import strategy
-from conftest import custom_error
+from conftest import custom_error, stateful_settings
 from support.escrow import (
     BILLING,
     CARC_MAX_ALLOWABLE,
@@ -368,4 +368,4 @@ def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, car
         usdc.approve(escrow, 20_000 * USD, {"from": payer})
         escrow.deposit(20_000 * USD, {"from": payer})
     state_machine(EscrowMachine, escrow, usdc, [insurer, insurer2], [provider, provider2], arbiter, patient, pool,
-                  settings={"max_examples": 28, "stateful_step_count": 30, "database": None})
+                  settings={**stateful_settings(28, 30), "database": None})
