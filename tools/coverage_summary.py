@@ -119,20 +119,21 @@ def tally_contract(
             source = paths.get(path_id, "")
             if not is_own_source(source):
                 continue
-            # Brownie writes highlights in coverageMap order (path -> function -> item), so the two
-            # line up one to one; offsets are compared to catch a report older than the build.
+            # Each highlight is [start, stop, colour, ...] for one item of the coverageMap; they are
+            # matched on their source offsets (brownie does not keep the map's order), and an item
+            # without a highlight, or a count mismatch, means a report older than the build.
             marks = None if highlights is None else highlights.get(kind, {}).get(path_id, [])
             if marks is not None and len(marks) != sum(len(items) for items in functions.values()):
                 raise ReportError(stale)
-            index = 0
+            colours = None if marks is None else {(int(m[0]), int(m[1])): m[2] for m in marks}
             for function, items in functions.items():
                 for offsets in items.values():
                     colour = "red"
-                    if marks is not None:
-                        if list(marks[index][:2]) != list(offsets[:2]):
+                    if colours is not None:
+                        key = (int(offsets[0]), int(offsets[1]))
+                        if key not in colours:
                             raise ReportError(stale)
-                        colour = marks[index][2]
-                    index += 1
+                        colour = colours[key]
                     if kind == "statements":
                         taken, possible, what = int(colour == "green"), 1, "statement never executed"
                         tally.statements += 1
