@@ -175,8 +175,8 @@ _PAY_COSTS = (update("insurer account"), update("provider account"))
 #: the stablecoin's (balances, allowance, permit nonce); the others the called contract's own.
 SPECS: dict[str, OpSpec] = {
     "registry.addProvider": OpSpec(
-        "registrar registers a new provider", None,
-        Floor((new_slot("party record"), new_slot("party id -> account"), update("party count"),
+        "registrar registers the suite's first party (a provider)", None,
+        Floor((new_slot("party record"), new_slot("party id -> account"), new_slot("party count, first party"),
                read("registrar role")))),
     "consent.grant": OpSpec(
         "patient's first grant to this grantee", 55_000,
