@@ -57,7 +57,7 @@ from .contracts import (
 from .deploy import deploy_suite
 from .merkle import RecordLeaf, StandardMerkleTree
 from .pipeline import RecordJob, prepare_batch
-from .record_ids import new_record_id
+from .record_ids import new_record_id, record_id
 from .scopes import DataClass, Purpose, Role
 from .vault import LocalVault
 
@@ -391,7 +391,7 @@ class GasBench:
 
     def _record_id(self, label: str) -> bytes:
         """A deterministic record id of the bench patient (patient address + 12 bytes)."""
-        return bytes.fromhex(address("patient")[2:]) + self._next(f"record:{label}")[:12]
+        return record_id(address("patient"), self._next(f"record:{label}")[:12])
 
     def _anchor(self, label: str) -> tuple[bytes, bytes]:
         rid, digest = self._record_id(label), self._next(f"content:{label}")

@@ -16,9 +16,16 @@ from .errors import RecordIdInvalid
 RANDOM_BYTES = 12
 
 
+def record_id(patient: str, suffix: bytes) -> bytes:
+    """The record id of `patient` ending in `suffix` (12 bytes)."""
+    if len(suffix) != RANDOM_BYTES:
+        raise RecordIdInvalid(f"a record id ends in {RANDOM_BYTES} bytes after the patient address, got {len(suffix)}")
+    return bytes.fromhex(to_checksum_address(patient)[2:]) + bytes(suffix)
+
+
 def new_record_id(patient: str) -> bytes:
     """A fresh record id of `patient`."""
-    return bytes.fromhex(to_checksum_address(patient)[2:]) + os.urandom(RANDOM_BYTES)
+    return record_id(patient, os.urandom(RANDOM_BYTES))
 
 
 def patient_of(record_id: bytes) -> str:

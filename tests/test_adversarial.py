@@ -60,6 +60,7 @@ from support.escrow import (
 from support.nodes import dev_key
 from support.records import leaf_args, rid, tree_of
 
+from medledger import record_ids
 from medledger.eip712 import ConsentDomain, GrantRequest, RevokeRequest, sign_grant, sign_revoke
 from medledger.merkle import RecordLeaf
 from medledger.record_ids import new_record_id
@@ -1287,7 +1288,7 @@ def _puppet_consents(w: World, attacker, classes: int = ALL_CLASSES) -> None:
 
 def _reprefixed(record_id: bytes, patient) -> bytes:
     """`record_id`'s 12 random bytes under another patient's address: another record id."""
-    return bytes.fromhex(patient.address[2:]) + bytes(record_id)[20:]
+    return record_ids.record_id(patient.address, bytes(record_id)[20:])
 
 
 def no_treatment(w: World, who, data_class: int = NOTES) -> str:

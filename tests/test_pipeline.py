@@ -165,3 +165,6 @@ def test_record_ids_carry_their_patient(vault):
     assert sorted(p.name for p in vault.directory.rglob("*") if p.is_file()) == blobs_before
     with pytest.raises(RecordIdInvalid, match="does not start with a patient address"):
         record_ids.require_patient(b"\x00" * 20 + rid[20:], "0x" + "00" * 20)
+    assert record_ids.record_id(PATIENT, rid[20:]) == rid
+    with pytest.raises(RecordIdInvalid, match="ends in 12 bytes after the patient address, got 32"):
+        record_ids.record_id(PATIENT, rid)

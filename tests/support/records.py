@@ -5,6 +5,7 @@ import random
 
 from eth_utils import keccak
 
+from medledger import record_ids
 from medledger.merkle import RecordLeaf, StandardMerkleTree
 
 # Purposes and data classes (bit indexes), as fixed in the shared constants.
@@ -41,7 +42,7 @@ def rid(label: str, patient) -> bytes:
     """A deterministic record id of `patient` named by `label`: the patient's address (20 bytes)
     then 12 bytes derived from the label, as the RecordRegistry requires."""
     address = patient if isinstance(patient, str) else patient.address
-    return bytes.fromhex(address[2:]) + keccak(text=label)[:12]
+    return record_ids.record_id(address, keccak(text=label)[:12])
 
 
 def tagged_twin(content_hash: bytes) -> bytes:
@@ -53,7 +54,7 @@ def random_leaves(rng: random.Random, n: int, patients: list[str], author: str) 
     """`n` record leaves with random ids and hashes, spread over `patients`, authored by `author`."""
     return [
         RecordLeaf(
-            record_id=bytes.fromhex(patients[i % len(patients)][2:]) + rng.randbytes(12),
+            record_id=record_ids.record_id(patients[i % len(patients)], rng.randbytes(12)),
             content_hash=rng.randbytes(32),
             patient=patients[i % len(patients)],
             version=rng.randint(1, 5),
