@@ -45,6 +45,25 @@ class DataClass(IntEnum):
     SUBSTANCE_USE = 10
 
 
+class ClaimStatus(IntEnum):
+    """IClaimEscrow.ClaimStatus: where a claim stands (the value is the on-chain enum's)."""
+
+    NONE = 0
+    SUBMITTED = 1
+    CONTESTABLE = 2
+    DISPUTED = 3
+    SETTLED = 4
+    VOIDED = 5
+
+
+class ClaimFrequency(IntEnum):
+    """X12 837 claim frequency codes that ClaimEscrow accepts."""
+
+    ORIGINAL = 1
+    REPLACEMENT = 7
+    VOID = 8
+
+
 SENSITIVE = frozenset({DataClass.GENOMICS, DataClass.MENTAL_HEALTH, DataClass.SUBSTANCE_USE})
 
 
