@@ -5,12 +5,12 @@
 Deploys a fresh suite on the brownie-launched Ganache with `deploy_suite`, measures every operation's
 gasUsed from its receipt, then the anchoring, pipeline and end-to-end throughput (and the anchoring
 figures again on an Anvil it starts and stops itself). Writes reports/gas.json, reports/gas-detail.json
-and reports/bench.json and prints the tables. The work is done by `medledger.bench`; sizes can be
+and reports/bench.json and prints the tables. The work is done by the `benchmarks` package; sizes can be
 changed with MEDLEDGER_BENCH_* variables (see `BenchConfig.from_env`).
 """
 from brownie import web3
 
-from medledger.bench import main as run_bench
+from benchmarks.report import main as run_bench
 
 
 def main():

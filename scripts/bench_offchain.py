@@ -10,7 +10,7 @@ spent per record (parent + workers), which is what the throughput would be on an
 cores / cpu-per-record. Also times 1,000- and 10,000-leaf record Merkle trees.
 The vault goes to a fresh temporary directory (``$TMPDIR`` or ``--dir``).
 
-The measurement itself is `medledger.bench.pipeline_throughput` (shared with `make bench`).
+The measurement itself is `benchmarks.throughput.pipeline_throughput` (shared with `make bench`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medledger.bench import merkle_build_times, pipeline_throughput  # noqa: E402
+from benchmarks.throughput import merkle_build_times, pipeline_throughput  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

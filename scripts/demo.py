@@ -1,13 +1,14 @@
 """The end-to-end MedLedger scenario on the active (development) network: `make demo`.
 
-The story lives in `medledger.demo`; this entry point only hands it brownie's chain.
+The story lives beside this script in `scripts/demo_scenario.py`; this entry point only hands it
+brownie's chain.
 """
 from pathlib import Path
 
 from brownie import web3
 from rich.console import Console
 
-from medledger.demo import print_summary, run_scenario
+from scripts.demo_scenario import print_summary, run_scenario
 
 
 def main(batch_size: int = 1000):

@@ -1,10 +1,11 @@
 """The bench's gas machinery (what `make bench` reports) measures real receipts. No timings here."""
 from brownie import web3
 
-from medledger import bench
+from benchmarks import floors
 from medledger.chain import Chain
 from medledger.config import load_settings
 from medledger.contracts import ConsentRegistry
+from medledger.testing import dev_signer
 
 TREAT, LABS = 0, 4
 
@@ -12,11 +13,11 @@ TREAT, LABS = 0, 4
 def test_measure_reports_the_receipt_gas_of_a_real_grant(consent, patient, provider):
     chain = Chain(load_settings(rpc=web3.provider.endpoint_uri))
     sdk = ConsentRegistry(chain, consent.address)
-    signer = bench.dev_signer(6)  # the test chain's accounts[6], derived from the development mnemonic
+    signer = dev_signer(6)  # the test chain's accounts[6], derived from the development mnemonic
     assert signer.address == patient.address
 
-    row = bench.measure(chain, "consent.grant", sdk.grant(signer, patient.address, provider.address,
-                                                          1 << TREAT, 1 << LABS))
+    row = floors.measure(chain, "consent.grant", sdk.grant(signer, patient.address, provider.address,
+                                                           1 << TREAT, 1 << LABS))
 
     receipt = web3.eth.get_transaction_receipt(row.tx_hash)
     assert receipt["status"] == 1 and receipt["from"] == patient.address and receipt["to"] == consent.address
@@ -31,9 +32,9 @@ def test_measure_reports_the_receipt_gas_of_a_real_grant(consent, patient, provi
 
 
 def test_floor_applies_the_refund_cap():
-    revoke = bench.Floor((bench.cleared("pair consent"),), refund=bench.R_CLEAR)
+    revoke = floors.Floor((floors.cleared("pair consent"),), refund=floors.R_CLEAR)
     assert revoke.total(800) == 21_000 + 800 + 5_000 - 4_800
     # The refund is capped at a fifth of the gas before refunds (EIP-3529).
-    big = bench.Floor((bench.read("x"),), refund=50_000)
+    big = floors.Floor((floors.read("x"),), refund=50_000)
     assert big.total(0) == 23_100 - 23_100 // 5
-    assert bench.calldata_gas(b"\x00\x01\x00\xff") == 4 + 16 + 4 + 16
+    assert floors.calldata_gas(b"\x00\x01\x00\xff") == 4 + 16 + 4 + 16

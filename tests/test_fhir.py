@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.core import given  # pure Python: no chain to isolate (brownie wraps hypothesis.given)
 
-from medledger import fhir, synthetic
+from medledger import fhir
 from medledger.errors import FhirInvalid
+from medledger.testing import synthetic
 
 PATIENT = "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -244,6 +245,6 @@ def test_number_forms_match_es6():
 
 def test_package_import_does_not_load_fhir_resources():
     code = ("import sys, medledger, medledger.fhir, medledger.crypto, medledger.vault, medledger.merkle, "
-            "medledger.pipeline, medledger.synthetic; print('fhir.resources' in sys.modules)")
+            "medledger.pipeline, medledger.testing.synthetic; print('fhir.resources' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -4,8 +4,8 @@ lines, telecom, diagnosis/procedure/lab/medication codes and amounts)."""
 import pytest
 from brownie import accounts, web3
 
-from medledger import synthetic
-from medledger.demo import run_scenario
+from medledger.testing import synthetic
+from scripts.demo_scenario import run_scenario
 
 MIN_LEN = 4  # shorter values (e.g. 3-letter codes) would match random hash bytes by chance
 

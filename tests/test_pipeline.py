@@ -6,10 +6,11 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from medledger import crypto, fhir, merkle, pipeline, record_ids, synthetic
+from medledger import crypto, fhir, merkle, pipeline, record_ids
 from medledger.errors import AccountError, DecryptionFailed, FhirInvalid, RecordIdInvalid, RecordTampered
 from medledger.pipeline import PreparedRecord, RecordJob, open_record, prepare_batch, prepare_record
 from medledger.scopes import DataClass
+from medledger.testing import synthetic
 from medledger.vault import LocalVault
 
 

@@ -44,6 +44,11 @@ def _register_commands() -> None:
         importlib.import_module(f"{__name__}.{name}")  # each module attaches its commands to `cli`
 
 
+# The root group is complete once `medledger.cli` is imported, so that callers (the demo's CliRunner)
+# need only the public `cli` object.
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
     _register_commands()

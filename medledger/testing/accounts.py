@@ -6,6 +6,9 @@ from functools import lru_cache
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from .. import crypto
+from ..accounts import LocalSigner
+
 #: The mnemonic Ganache and Anvil fund by default (tools/setup.sh keeps a pinned copy for brownie).
 MNEMONIC = "test test test test test test test test test test test junk"
 #: How many accounts the local chains fund, and with how much ether each.
@@ -13,7 +16,7 @@ ACCOUNT_COUNT = 20
 DEV_BALANCE_ETH = 1_000_000
 
 #: Actor -> index of the development mnemonic's account. One map for the whole project: the tests'
-#: fixtures, the benchmarks and the demo's personas (see ``medledger.testing.personas``) all use it.
+#: fixtures, the benchmarks and the demo's personas (``scripts/demo_scenario.py``) all use it.
 ACTORS: dict[str, int] = {
     "admin": 0,
     "registrar": 1,
@@ -43,6 +46,17 @@ def dev_account(index: int) -> LocalAccount:
 def dev_private_key(index: int) -> str:
     """The 0x-prefixed private key of development account `index`."""
     return "0x" + dev_account(index).key.hex().removeprefix("0x")
+
+
+@lru_cache(maxsize=ACCOUNT_COUNT)
+def dev_signer(index: int) -> LocalSigner:
+    """Development account `index` as an SDK signer."""
+    return LocalSigner(dev_account(index))
+
+
+def dev_public_key(index: int) -> bytes:
+    """The compressed secp256k1 public key of development account `index` (what publish-key publishes)."""
+    return crypto.compress_public_key(crypto.public_key_of(dev_signer(index).private_key))
 
 
 def actor_index(name: str) -> int:

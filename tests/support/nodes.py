@@ -1,93 +1,25 @@
-"""Separately started local nodes (for the live-network and fault tests) and CLI helpers."""
+"""The pytest side of the dev-chain kit: run the real `medledger` CLI and fail the test on error.
+
+Nodes, the development keys, `cli_env` and `medledger_exe` live in the kit (`medledger.testing`);
+they are re-exported here for the tests that import them from this module.
+"""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-from eth_account import Account
+from medledger.config import PROJECT_ROOT
+from medledger.testing import GanacheNode, cli_env, dev_account, medledger_exe
 
-ROOT = Path(__file__).resolve().parents[2]
-MNEMONIC = "test test test test test test test test test test test junk"
-Account.enable_unaudited_hdwallet_features()
+ROOT = PROJECT_ROOT
+
+__all__ = ["ROOT", "GanacheNode", "cli_env", "dev_key", "funded_keystores", "medledger_exe", "run_cli", "run_json"]
 
 
 def dev_key(index: int) -> str:
     """The private key of account `index` of the project's development mnemonic."""
-    return Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class GanacheNode:
-    """A ganache process of our own (not brownie's), optionally persisting its state on disk."""
-
-    def __init__(self, port: int, chain_id: int, db_path: Path | None = None) -> None:
-        self.port, self.chain_id, self.db_path = port, chain_id, db_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> GanacheNode:
-        if _port_open(self.port):
-            raise RuntimeError(f"port {self.port} is busy")
-        exe = shutil.which("ganache") or str(ROOT / "node_modules" / ".bin" / "ganache")
-        cmd = [exe, "--server.port", str(self.port), "--chain.chainId", str(self.chain_id), "--hardfork", "shanghai",
-               "--wallet.mnemonic", MNEMONIC, "--wallet.totalAccounts", "20", "--wallet.defaultBalance", "1000000",
-               "--miner.blockGasLimit", "30000000", "--logging.quiet"]
-        if self.db_path is not None:
-            cmd += ["--database.dbPath", str(self.db_path)]
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not _port_open(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ganache did not start on port {self.port}")
-            time.sleep(0.1)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        deadline = time.monotonic() + 10
-        while _port_open(self.port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
-def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """An environment for running the `medledger` CLI in isolation under `home`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDLEDGER_")}
-    env.update({
-        "MEDLEDGER_HOME": str(home),
-        "MEDLEDGER_KEYSTORE_DIR": str(home / "keystore"),
-        "MEDLEDGER_VAULT": str(home / "vault"),
-        "MEDLEDGER_DEPLOYMENTS": str(home / "deployments.json"),
-        "BROWNIE_ACCOUNTS_DIR": str(home / "brownie-accounts"),
-        "MEDLEDGER_PASSWORD": "correct horse battery",
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / 'node_modules' / '.bin'}:{os.environ.get('PATH', '')}",
-    })
-    env.update(extra)
-    return env
-
-
-def medledger_exe() -> str:
-    exe = Path(sys.executable).parent / "medledger"
-    return str(exe) if exe.exists() else "medledger"
+    return dev_account(index).key.hex()
 
 
 def run_cli(env: dict[str, str], *args: str, check: bool = True, input: str | None = None,

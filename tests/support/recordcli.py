@@ -17,7 +17,7 @@ from eth_keys import keys as eth_keys
 from eth_utils import keccak
 
 from medledger.merkle import RecordLeaf, StandardMerkleTree
-from medledger.synthetic import patient_bundle
+from medledger.testing.synthetic import patient_bundle
 
 from .nodes import ROOT, dev_key, medledger_exe
 

@@ -1,16 +1,16 @@
-"""The end-to-end MedLedger story, driven through the real `medledger` CLI in-process, one wallet
-per party. `scripts/demo.py` (and so `make demo`) runs it on a local Ganache; the no-PHI test
-runs it too and then scans the chain.
+"""The end-to-end MedLedger story, driven through the real `medledger` CLI in-process (click's
+`CliRunner` on the public `medledger.cli.cli` group), one wallet per party. `scripts/demo.py` (and so
+`make demo`) runs it on a local Ganache; the no-PHI test runs it too and then scans the chain.
 
-Actors (labels stay off chain; on chain they are addresses):
-  Governance (admin + registrar), Acme Health (insurer), Riverside Clinic and Northside Lab
-  (providers), Alice, Bob and Carol (patients; Carol is a minor), Dana (Carol's guardian),
-  Dr. Reyes (arbiter).
+It lives beside its brownie script, not in the `medledger` package: a demo is not part of the product.
+
+Personas (labels stay off chain; on chain they are addresses) are names for the kit's actors
+(`medledger.testing.ACTORS`): Governance (admin), Acme Health (insurer), Riverside Clinic and
+Northside Lab (providers), Alice, Bob and Carol (patients; Carol is a minor), Dana (Carol's
+guardian), Dr. Reyes (arbiter).
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -19,20 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
+from click.testing import CliRunner
 from eth_utils import keccak
 from rich.console import Console
 from rich.table import Table
 
-from . import synthetic
-from .cli import _register_commands, cli
-from .errors import MedLedgerError
+from medledger.cli import cli
+from medledger.errors import MedLedgerError
+from medledger.testing import ACTORS, dev_account, dev_private_key, synthetic
 
-MNEMONIC = "test test test test test test test test test test test junk"
-#: Actor -> index of the development mnemonic's account.
-ACTORS: dict[str, int] = {
-    "governance": 0, "acme": 1, "riverside": 2, "northside": 3, "alice": 4, "bob": 5, "carol": 6,
-    "dana": 7, "reyes": 8,
+#: Persona -> the kit actor it plays.
+PERSONAS: dict[str, str] = {
+    "governance": "admin", "acme": "insurer", "riverside": "provider", "northside": "provider2",
+    "alice": "patient", "bob": "patient2", "carol": "patient3", "dana": "guardian", "reyes": "arbiter",
 }
 LABELS = {
     "governance": "Governance", "acme": "Acme Health (insurer)", "riverside": "Riverside Clinic (provider)",
@@ -40,6 +39,11 @@ LABELS = {
     "carol": "Carol (patient, minor)", "dana": "Dana (Carol's guardian)", "reyes": "Dr. Reyes (arbiter)",
 }
 DAY = 86400
+
+
+def persona_index(name: str) -> int:
+    """The development account index a persona signs with."""
+    return ACTORS[PERSONAS[name]]
 
 
 @dataclass
@@ -58,11 +62,8 @@ class Scenario:
     """Runs CLI commands as named actors and keeps the receipts' gas."""
 
     def __init__(self, rpc_url: str, workdir: Path, console: Console, batch_size: int = 1000) -> None:
-        Account.enable_unaudited_hdwallet_features()
         self.rpc_url, self.workdir, self.console, self.batch_size = rpc_url, workdir, console, batch_size
-        self.keys = {name: Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-                     for name, i in ACTORS.items()}
-        self.result = DemoResult({name: acct.address for name, acct in self.keys.items()})
+        self.result = DemoResult({name: dev_account(persona_index(name)).address for name in PERSONAS})
         shutil.rmtree(workdir, ignore_errors=True)
         (workdir / "fhir").mkdir(parents=True)
         self.env = {
@@ -72,31 +73,22 @@ class Scenario:
         }
         # Each party's key reaches the CLI through an environment variable (`--account env:VAR`), the
         # signer source meant for automation; nothing is written to disk in plaintext.
-        for name, acct in self.keys.items():
-            self.env[f"MEDLEDGER_DEMO_KEY_{name.upper()}"] = acct.key.hex()
-        _register_commands()
+        for name in PERSONAS:
+            self.env[f"MEDLEDGER_DEMO_KEY_{name.upper()}"] = dev_private_key(persona_index(name))
+        self.runner = CliRunner(env=self.env)
 
     def address(self, name: str) -> str:
         return self.result.addresses[name]
 
     def run(self, actor: str | None, *args: str, label: str | None = None) -> Any:
-        """`medledger --json [--account env:KEY] ARGS` in-process; returns the parsed JSON output."""
+        """`medledger --json [--account env:KEY] ARGS` in-process; returns the parsed JSON output.
+        A refusal (a `MedLedgerError`) propagates to the caller."""
         argv = ["--rpc", self.rpc_url, "--json"]
         if actor:
             argv += ["--account", f"env:MEDLEDGER_DEMO_KEY_{actor.upper()}"]
-        out, err = io.StringIO(), io.StringIO()
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                cli.main(args=argv + list(args), prog_name="medledger", standalone_mode=False)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        text = out.getvalue().strip()
+        outcome = self.runner.invoke(cli, [*argv, *args], prog_name="medledger", standalone_mode=False,
+                                     catch_exceptions=False)
+        text = outcome.stdout.strip()
         data = json.loads(text) if text else None
         if label and isinstance(data, dict) and "gas_used" in data:
             self.result.gas.append((label, int(data["gas_used"])))
@@ -146,7 +138,7 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     for cmd, who in (("add-insurer", "acme"), ("add-provider", "riverside"), ("add-provider", "northside"),
                      ("add-arbiter", "reyes")):
         creds = s.workdir / f"{who}-credentials.json"
-        creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{ACTORS[who]:010d}"}))
+        creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{persona_index(who):010d}"}))
         s.run("governance", "registry", cmd, a(who), "--credentials", str(creds), label=f"registry.{cmd}")
         s.say("governance", f"registered {LABELS[who]} (credentials committed as a hash)")
     for who in ("alice", "bob", "carol", "riverside", "northside", "acme"):
