@@ -12,7 +12,7 @@ PYTHON := $(VENV)/bin/python
 NO_CONTRACT_COVERAGE = --ignore-glob='tests/test_cli_*' --ignore=tests/test_faults.py \
 	--ignore=tests/test_no_phi.py --ignore=tests/test_bench.py --ignore=tests/test_deploy_live.py \
 	--ignore=tests/test_pipeline.py --ignore=tests/test_crypto.py --ignore=tests/test_vault.py \
-	--ignore=tests/test_fhir.py
+	--ignore=tests/test_fhir.py --ignore=tests/test_kit.py --ignore=tests/test_packaging.py
 
 .PHONY: help setup compile demo test lint bench coverage slither clean
 
@@ -35,7 +35,7 @@ test: setup
 	@$(BROWNIE) test tests --network medledger-ganache $(ARGS)
 
 lint: setup
-	@$(PYTHON) -m ruff check medledger scripts tests tools
+	@$(PYTHON) -m ruff check medledger benchmarks scripts tests tools
 
 bench: setup
 	@$(BROWNIE) compile >/dev/null
