@@ -27,47 +27,50 @@ from typing import Any
 
 import brownie
 import pytest
-from brownie import chain, web3
+from brownie import ClaimEscrow, ConsentRegistry, RecordRegistry, chain, interface, web3
 from brownie.network.rpc import Rpc, anvil
 from brownie.network.transaction import TransactionReceipt
-from conftest import custom_error
 from eth_abi import decode
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
+from support.errors import error_message, reverts_with
 from support.escrow import (
-    BILLING,
     CARC_MAX_ALLOWABLE,
     CARC_NOT_COVERED,
     DISPUTE_WINDOW,
-    HPAYMT,
-    LABS,
-    NOTES,
     PROMPT_PAY,
-    TREAT,
     UINT96_MAX,
     USD,
     Desk,
     Record,
-    Status,
-    bit,
     control,
     grant,
     h,
+    permit,
     submission,
     terms,
 )
-from support.nodes import dev_key
 from support.records import leaf_args, rid, tree_of
+from support.vocabulary import (
+    ALL_CLASSES,
+    ARBITER_ROLE,
+    BILLING,
+    HPAYMT,
+    INSURER_ROLE,
+    LABS,
+    NOTES,
+    PROVIDER_ROLE,
+    TREAT,
+    ClaimStatus,
+    bit,
+)
 
 from medledger import record_ids
 from medledger.eip712 import ConsentDomain, GrantRequest, RevokeRequest, sign_grant, sign_revoke
 from medledger.merkle import RecordLeaf
 from medledger.record_ids import new_record_id
+from medledger.testing import ACCOUNT_COUNT, dev_account, dev_private_key
 
-PROVIDER_ROLE, INSURER_ROLE, ARBITER_ROLE = 1, 2, 3
 ADMIN_ROLE = b"\x00" * 32
-ALL_CLASSES = 0x7FF
 DAY = 86_400
 UINT128_MAX = 2**128 - 1
 UINT256_MAX = 2**256 - 1
@@ -76,7 +79,7 @@ DOC = keccak(text="fhir:Consent/adversarial")
 META = keccak(text="credentials:adversarial")
 REASON = keccak(text="reason:adversarial")
 EVIDENCE, DECISION, MANIFEST = h("evidence"), h("decision"), h("manifest")
-KEYS = {Account.from_key(dev_key(i)).address: dev_key(i) for i in range(20)}
+KEYS = {dev_account(i).address: dev_private_key(i) for i in range(ACCOUNT_COUNT)}
 
 CALLERS = ("admin", "registrar", "provider", "provider2", "insurer", "insurer2", "arbiter", "patient",
            "guardian", "stranger", "suspended")
@@ -228,8 +231,8 @@ def test_world_is_what_the_matrix_assumes(world):
     assert w.consent.hasConsent(w.patient, w.provider, TREAT, NOTES)
     assert not w.consent.hasConsent(w.patient, w.provider2, TREAT, NOTES)
     assert w.consent.hasConsent(w.patient, w.insurer, HPAYMT, NOTES)
-    expected = {"open": Status.SUBMITTED, "owed": Status.SETTLED, "contestable": Status.CONTESTABLE,
-                "disputed": Status.DISPUTED, "deemed": Status.SUBMITTED, "denied": Status.CONTESTABLE}
+    expected = {"open": ClaimStatus.SUBMITTED, "owed": ClaimStatus.SETTLED, "contestable": ClaimStatus.CONTESTABLE,
+                "disputed": ClaimStatus.DISPUTED, "deemed": ClaimStatus.SUBMITTED, "denied": ClaimStatus.CONTESTABLE}
     for label, status in expected.items():
         assert w.desk.status(label) == status, label
     assert w.desk.owed() == (50 + 40 + 40) * USD and w.desk.owed(w.suspended) == 30 * USD
@@ -275,7 +278,7 @@ class Case:
 
 
 def unauthorized(role: Callable[[World], bytes]) -> ErrorFn:
-    return lambda w, name, who: custom_error("AccessControlUnauthorizedAccount(address,bytes32)", who.address,
+    return lambda w, name, who: error_message(interface.IAccessControl, "AccessControlUnauthorizedAccount", who.address,
                                              role(w))
 
 
@@ -284,23 +287,23 @@ def admin_role(w: World) -> bytes:
 
 
 def bad_confirmation(w: World, name: str, who) -> str:
-    return custom_error("AccessControlBadConfirmation()")
+    return error_message(interface.IAccessControl, "AccessControlBadConfirmation")
 
 
 def not_active(role: int) -> ErrorFn:
-    return lambda w, name, who: custom_error("NotActiveParty(address,uint8)", who.address, role)
+    return lambda w, name, who: error_message(ClaimEscrow, "NotActiveParty", who.address, role)
 
 
 def not_provider(w: World, name: str, who) -> str:
-    return custom_error("NotActiveProvider(address)", who.address)
+    return error_message(ConsentRegistry, "NotActiveProvider", who.address)
 
 
 def not_provider_or_insurer(w: World, name: str, who) -> str:
-    return custom_error("NotProviderOrInsurer(address)", who.address)
+    return error_message(RecordRegistry, "NotProviderOrInsurer", who.address)
 
 
 def not_patient_or_guardian(w: World, name: str, who) -> str:
-    return custom_error("NotPatientOrGuardian(address,address)", w.patient.address, who.address)
+    return error_message(ConsentRegistry, "NotPatientOrGuardian", w.patient.address, who.address)
 
 
 def unless(default: ErrorFn, **special: ErrorFn) -> ErrorFn:
@@ -407,7 +410,7 @@ GUARDED = [
             bad_confirmation, "RoleRevoked"),
     Guarded("ConsentRegistry.removeGuardian", frozenset({"patient"}),
             lambda w, who: (w.consent.removeGuardian, (w.guardian,), who),
-            lambda w, name, who: custom_error("GuardianNotAppointed(address,address)", who.address,
+            lambda w, name, who: error_message(ConsentRegistry, "GuardianNotAppointed", who.address,
                                               w.guardian.address),
             "GuardianRemoved"),
     Guarded("ConsentRegistry.grantBySig(signer)", PATIENT_SIDE, signed_grant, not_patient_or_guardian,
@@ -417,21 +420,21 @@ GUARDED = [
     # ------------------------------------------------------------------ RecordRegistry
     Guarded("RecordRegistry.anchor", frozenset({"provider"}),
             lambda w, who: (w.records.anchor, (rid("m:new", w.patient), h("m:new:v1"), NOTES), who),
-            unless(not_provider, provider2=lambda w, name, who: custom_error(
-                "NoTreatmentRelationship(address,address,uint8)", w.patient.address, who.address, NOTES)),
+            unless(not_provider, provider2=lambda w, name, who: error_message(
+                RecordRegistry, "NoTreatmentRelationship", w.patient.address, who.address, NOTES)),
             "RecordAnchored"),
     Guarded("RecordRegistry.amend", frozenset({"provider"}),
             lambda w, who: (w.records.amend, (w.r1.record_id, w.r1.content_hash, h("m:r1:v2")), who),
-            unless(not_provider, provider2=lambda w, name, who: custom_error(
-                "NotAuthorOrConsented(bytes32,address,address)", w.r1.record_id, w.patient.address, who.address)),
+            unless(not_provider, provider2=lambda w, name, who: error_message(
+                RecordRegistry, "NotAuthorOrConsented", w.r1.record_id, w.patient.address, who.address)),
             "RecordAmended"),
     Guarded("RecordRegistry.anchorBatch", PROVIDERS,
             lambda w, who: (w.records.anchorBatch, (h("m:root"), 2, MANIFEST), who),
             not_provider, "BatchAnchored"),
     Guarded("RecordRegistry.logAccess", frozenset({"provider", "insurer"}),
             lambda w, who: (w.records.logAccess, (w.patient, w.r1.record_id, HPAYMT), who),
-            unless(not_provider_or_insurer, **{name: lambda w, name, who: custom_error(
-                "NoConsent(address,address,uint8,uint8)", w.patient.address, who.address, HPAYMT, NOTES)
+            unless(not_provider_or_insurer, **{name: lambda w, name, who: error_message(
+                RecordRegistry, "NoConsent", w.patient.address, who.address, HPAYMT, NOTES)
                 for name in ("provider2", "insurer2")}),
             "AccessLogged"),
     Guarded("RecordRegistry.logAccessBatch", PROVIDERS | INSURERS,
@@ -446,8 +449,8 @@ GUARDED = [
             not_active(INSURER_ROLE), "CoverageSet"),
     Guarded("ClaimEscrow.endCoverage", frozenset({"insurer"}),
             lambda w, who: (w.escrow.endCoverage, (w.patient,), who),
-            unless(not_active(INSURER_ROLE), insurer2=lambda w, name, who: custom_error(
-                "CoverageInactive(address,address)", who.address, w.patient.address)),
+            unless(not_active(INSURER_ROLE), insurer2=lambda w, name, who: error_message(
+                ClaimEscrow, "CoverageInactive", who.address, w.patient.address)),
             "CoverageEnded"),
     Guarded("ClaimEscrow.deposit", INSURERS,
             lambda w, who: (w.escrow.deposit, (10 * USD,), who),
@@ -457,8 +460,8 @@ GUARDED = [
             not_active(INSURER_ROLE), "Deposited"),
     Guarded("ClaimEscrow.withdrawFree", frozenset({"insurer"}),
             lambda w, who: (w.escrow.withdrawFree, (USD,), who),
-            unless(not_active(INSURER_ROLE), insurer2=lambda w, name, who: custom_error(
-                "InsufficientEscrow(address,uint256,uint256)", who.address, USD, 0)),
+            unless(not_active(INSURER_ROLE), insurer2=lambda w, name, who: error_message(
+                ClaimEscrow, "InsufficientEscrow", who.address, USD, 0)),
             "FundsWithdrawn"),
     Guarded("ClaimEscrow.setPushPayments", PROVIDERS,
             lambda w, who: (w.escrow.setPushPayments, (True,), who),
@@ -466,26 +469,26 @@ GUARDED = [
     Guarded("ClaimEscrow.submitClaim", frozenset({"provider"}),
             lambda w, who: (w.escrow.submitClaim,
                             (submission(control("m:new"), w.patient, w.insurer, 10 * USD, [w.r2]),), who),
-            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error(
-                "MissingConsent(address,address,uint8,uint8)", w.patient.address, who.address, TREAT, NOTES)),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
+                ClaimEscrow, "MissingConsent", w.patient.address, who.address, TREAT, NOTES)),
             "ClaimSubmitted"),
     Guarded("ClaimEscrow.dispute", frozenset({"provider"}),
             lambda w, who: (w.escrow.dispute, (control("contestable"), EVIDENCE), who),
-            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error(
-                "InvalidStatus(bytes32,uint8)", w.cid("contestable", who), int(Status.NONE))),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
+                ClaimEscrow, "InvalidStatus", w.cid("contestable", who), int(ClaimStatus.NONE))),
             "ClaimDisputed"),
     Guarded("ClaimEscrow.withdraw", frozenset({"provider"}),
             lambda w, who: (w.escrow.withdraw, (USD,), who),
-            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error(
-                "InsufficientOwed(address,uint256,uint256)", who.address, USD, 0)),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
+                ClaimEscrow, "InsufficientOwed", who.address, USD, 0)),
             "PayoutWithdrawn"),
     Guarded("ClaimEscrow.withdrawAll", frozenset({"provider"}),
             lambda w, who: (w.escrow.withdrawAll, (), who),
-            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error("ZeroAmount()")),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(ClaimEscrow, "ZeroAmount")),
             "PayoutWithdrawn"),
     Guarded("ClaimEscrow.adjudicate", frozenset({"insurer"}),
             lambda w, who: (w.escrow.adjudicate, (w.provider, control("open"), 0, 100 * USD, (0, 0, 0), []), who),
-            lambda w, name, who: custom_error("NotClaimInsurer(bytes32,address)", w.cid("open"), who.address),
+            lambda w, name, who: error_message(ClaimEscrow, "NotClaimInsurer", w.cid("open"), who.address),
             "ClaimAdjudicated"),
     Guarded("ClaimEscrow.resolveDispute", frozenset({"arbiter"}),
             lambda w, who: (w.escrow.resolveDispute, (w.provider, control("disputed"), 10 * USD, DECISION), who),
@@ -615,7 +618,7 @@ def grant_request(w: World, signer, **overrides) -> GrantRequest:
 
 
 def invalid_signature(signer) -> str:
-    return custom_error("InvalidSignature(address)", signer if isinstance(signer, str) else signer.address)
+    return error_message(ConsentRegistry, "InvalidSignature", signer if isinstance(signer, str) else signer.address)
 
 
 def malleate(signature: bytes) -> bytes:
@@ -859,7 +862,7 @@ def test_suspended_insurer_is_blocked_everywhere_but_cannot_escape_its_claims(wo
          not_provider_or_insurer(w, "", i)),
         (lambda: w.records.logAccessBatch(h("si:log"), 1, {"from": i}), not_provider_or_insurer(w, "", i)),
         (lambda: w.escrow.submitClaim(new, {"from": w.provider}),  # nobody can bill a suspended payer
-         custom_error("MissingConsent(address,address,uint8,uint8)", w.patient.address, i.address, HPAYMT,
+         error_message(ClaimEscrow, "MissingConsent", w.patient.address, i.address, HPAYMT,
                       BILLING)),
     ])
     # Its obligations still run: owed money leaves, the arbiter rules, deemed approvals pay out.
@@ -899,8 +902,8 @@ def test_suspended_arbiter_is_blocked_everywhere_and_the_dispute_waits(world):
         (lambda: w.care.reinstate(a, {"from": a}), unauthorized(_registrar_role)(w, "", a)),
     ])
     # The contested 60 stays encumbered: the insurer cannot take it back, the provider is not paid it.
-    with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", w.insurer.address,
-                                      free + 1, free)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", w.insurer.address,
+                                      free + 1, free):
         w.escrow.withdrawFree(free + 1, {"from": w.insurer})
     assert w.escrow.insurerAccountOf(w.insurer) == (free, encumbered)
     assert w.desk.owed() == owed and w.usdc.balanceOf(w.escrow) == escrow_balance
@@ -935,29 +938,29 @@ def _deposit(d: Desk, amount: int) -> None:
 
 def _edge_deposit(d: Desk, edge: str) -> None:
     if edge == "zero":
-        with brownie.reverts(custom_error("ZeroAmount()")):
+        with reverts_with(ClaimEscrow, "ZeroAmount"):
             d.escrow.deposit(0, {"from": d.insurer})
     elif edge == "one":
         assert d.escrow.deposit(1, {"from": d.insurer}).events["Deposited"]["amount"] == 1
         assert d.free() == 1
     else:
-        with brownie.reverts(custom_error("AmountTooLarge(uint256)", UINT256_MAX)):
+        with reverts_with(ClaimEscrow, "AmountTooLarge", UINT256_MAX):
             d.escrow.deposit(UINT256_MAX, {"from": d.insurer})
         d.escrow.deposit(UINT128_MAX, {"from": d.insurer})  # the most one insurer account can hold
         assert d.free() == UINT128_MAX
-        with brownie.reverts(custom_error("AmountTooLarge(uint256)", 1)):
+        with reverts_with(ClaimEscrow, "AmountTooLarge", 1):
             d.escrow.deposit(1, {"from": d.insurer})
 
 
 def _edge_withdraw_free(d: Desk, edge: str) -> None:
     if edge == "zero":
-        with brownie.reverts(custom_error("ZeroAmount()")):
+        with reverts_with(ClaimEscrow, "ZeroAmount"):
             d.escrow.withdrawFree(0, {"from": d.insurer})
         return
     amount = 1 if edge == "one" else UINT128_MAX
     _deposit(d, amount)
     over = 2 if edge == "one" else UINT256_MAX
-    with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", d.insurer.address, over, amount)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", d.insurer.address, over, amount):
         d.escrow.withdrawFree(over, {"from": d.insurer})
     d.escrow.withdrawFree(amount, {"from": d.insurer})
     assert d.free() == 0 and d.token.balanceOf(d.insurer) == UINT256_MAX
@@ -965,37 +968,37 @@ def _edge_withdraw_free(d: Desk, edge: str) -> None:
 
 def _edge_submit(d: Desk, edge: str) -> None:
     if edge == "zero":
-        with brownie.reverts(custom_error("ZeroAmount()")):
+        with reverts_with(ClaimEscrow, "ZeroAmount"):
             d.submit("edge", 0)
         return
     billed = 1 if edge == "one" else UINT96_MAX
     d.submit("edge", billed)
-    assert d.claim("edge")[1:3] == (billed, Status.SUBMITTED)
+    assert d.claim("edge")[1:3] == (billed, ClaimStatus.SUBMITTED)
 
 
 def _edge_adjudicate(d: Desk, edge: str) -> None:
     if edge == "zero":  # a full denial: the whole bill is contested, and must be funded
         d.submit("edge", 10)
-        with brownie.reverts(custom_error("MissingReasonCodes()")):
+        with reverts_with(ClaimEscrow, "MissingReasonCodes"):
             d.adjudicate("edge", 0)
-        with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", d.insurer.address, 10, 0)):
+        with reverts_with(ClaimEscrow, "InsufficientEscrow", d.insurer.address, 10, 0):
             d.adjudicate("edge", 0, reasons=[CARC_NOT_COVERED])
         _deposit(d, 10)
         d.adjudicate("edge", 0, reasons=[CARC_NOT_COVERED])
         assert (d.owed(), d.free(), d.encumbered()) == (0, 0, 10)
-        assert d.claim("edge")[1:3] == (10, Status.CONTESTABLE)
+        assert d.claim("edge")[1:3] == (10, ClaimStatus.CONTESTABLE)
         return
     billed = 1 if edge == "one" else UINT96_MAX
     d.submit("edge", billed)
     _deposit(d, billed)
-    with brownie.reverts(custom_error("InvalidAdjudication(uint256,uint256,uint256)", billed, 0, 3 * UINT96_MAX)):
+    with reverts_with(ClaimEscrow, "InvalidAdjudication", billed, 0, 3 * UINT96_MAX):
         d.adjudicate("edge", 0, share=(UINT96_MAX, UINT96_MAX, UINT96_MAX))  # no overflow: summed in 256 bits
     if edge == "one":
-        with brownie.reverts(custom_error("InvalidAdjudication(uint256,uint256,uint256)", 1, 1, 1)):
+        with reverts_with(ClaimEscrow, "InvalidAdjudication", 1, 1, 1):
             d.adjudicate("edge", 1, share=(0, 0, 1))
     d.adjudicate("edge", billed)
     assert (d.owed(), d.free(), d.encumbered()) == (billed, 0, 0)
-    assert d.status("edge") == Status.SETTLED
+    assert d.status("edge") == ClaimStatus.SETTLED
 
 
 def _edge_award(d: Desk, edge: str, arbiter) -> None:
@@ -1006,7 +1009,7 @@ def _edge_award(d: Desk, edge: str, arbiter) -> None:
     d.adjudicate("edge", 0, reasons=[CARC_NOT_COVERED])
     d.escrow.dispute(control("edge"), EVIDENCE, {"from": d.provider})
     if contested < UINT96_MAX:
-        with brownie.reverts(custom_error("AwardExceedsContested(uint256,uint256)", contested + 1, contested)):
+        with reverts_with(ClaimEscrow, "AwardExceedsContested", contested + 1, contested):
             d.escrow.resolveDispute(d.provider, control("edge"), contested + 1, DECISION, {"from": arbiter})
     tx = d.escrow.resolveDispute(d.provider, control("edge"), award, DECISION, {"from": arbiter})
     assert (tx.events["DisputeResolved"]["award"], tx.events["DisputeResolved"]["returned"]) == (award,
@@ -1016,9 +1019,9 @@ def _edge_award(d: Desk, edge: str, arbiter) -> None:
 
 def _edge_withdraw(d: Desk, edge: str) -> None:
     if edge == "zero":
-        with brownie.reverts(custom_error("ZeroAmount()")):
+        with reverts_with(ClaimEscrow, "ZeroAmount"):
             d.escrow.withdraw(0, {"from": d.provider})
-        with brownie.reverts(custom_error("ZeroAmount()")):
+        with reverts_with(ClaimEscrow, "ZeroAmount"):
             d.escrow.withdrawAll({"from": d.provider})  # nothing owed
         return
     owed = 1 if edge == "one" else UINT96_MAX
@@ -1026,7 +1029,7 @@ def _edge_withdraw(d: Desk, edge: str) -> None:
     _deposit(d, owed)
     d.adjudicate("edge", owed)
     over = 2 if edge == "one" else UINT256_MAX
-    with brownie.reverts(custom_error("InsufficientOwed(address,uint256,uint256)", d.provider.address, over, owed)):
+    with reverts_with(ClaimEscrow, "InsufficientOwed", d.provider.address, over, owed):
         d.escrow.withdraw(over, {"from": d.provider})
     d.escrow.withdraw(owed, {"from": d.provider})
     assert d.owed() == 0 and d.token.balanceOf(d.provider) == owed
@@ -1085,11 +1088,11 @@ def test_false_return_token_on_deposit_with_permit(false_desk):
     d = false_desk
     free = d.free()
     d.token.mint(d.insurer, 10 * USD, {"from": d.insurer})
-    with brownie.reverts(custom_error("PermitFailed(address,uint256)", d.insurer.address, 10 * USD)):
+    with reverts_with(ClaimEscrow, "PermitFailed", d.insurer.address, 10 * USD):
         d.escrow.depositWithPermit(10 * USD, chain.time() + 60, 27, h("r"), h("s"), {"from": d.insurer})
     d.token.approve(d.escrow, 10 * USD, {"from": d.insurer})
     d.token.setFailing(True, {"from": d.insurer})
-    with brownie.reverts(custom_error("SafeERC20FailedOperation(address)", d.token.address)):
+    with reverts_with(ClaimEscrow, "SafeERC20FailedOperation", d.token.address):
         d.escrow.depositWithPermit(10 * USD, chain.time() + 60, 27, h("r"), h("s"), {"from": d.insurer})
     assert d.free() == free
     d.assert_solvent([d.insurer], [d.provider])
@@ -1103,7 +1106,7 @@ def test_false_return_token_on_automatic_approval_push(false_desk):
     d.token.setFailing(True, {"from": d.insurer})
     tx = d.submit("auto", 10 * USD)
     assert tx.events["ClaimAdjudicated"]["kind"] == 1 and tx.events["PushFailed"]["amount"] == 10 * USD
-    assert d.status("auto") == Status.SETTLED and d.owed() == 10 * USD and d.paid_out() == 0
+    assert d.status("auto") == ClaimStatus.SETTLED and d.owed() == 10 * USD and d.paid_out() == 0
     assert d.token.balanceOf(d.provider) == 0
     d.assert_solvent([d.insurer], [d.provider])
 
@@ -1152,24 +1155,6 @@ REENTRY_PATHS = ["deposit", "depositWithPermit", "withdrawFree", "withdraw", "wi
                  "push:autoSubmit", "push:resolveDispute", "push:finalizeDeemed"]
 
 
-def _permit(token, owner, spender, value: int, deadline: int) -> tuple:
-    data = {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                       {"name": "deadline", "type": "uint256"}],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token.name(), "version": "1", "chainId": chain.id, "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": spender.address, "value": value,
-                    "nonce": token.nonces(owner), "deadline": deadline},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=data), key(owner))
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
-
-
 def _reentry_scene(d: Desk, path: str, arbiter, stranger) -> tuple[Callable[[], Any], bytes | None]:
     """Sets the scene for `path` and returns the action that moves tokens, and the claim it pays (if any)."""
     e, token = d.escrow, d.token
@@ -1179,7 +1164,7 @@ def _reentry_scene(d: Desk, path: str, arbiter, stranger) -> tuple[Callable[[], 
             token.approve(e, 10 * USD, {"from": d.insurer})
             return lambda: e.deposit(10 * USD, {"from": d.insurer}), None
         deadline = chain.time() + 3600
-        v, r, s = _permit(token, d.insurer, e, 10 * USD, deadline)
+        v, r, s = permit(token, d.insurer, e, 10 * USD, deadline)
         return lambda: e.depositWithPermit(10 * USD, deadline, v, r, s, {"from": d.insurer}), None
     if path == "withdrawFree":
         return lambda: e.withdrawFree(10 * USD, {"from": d.insurer}), None
@@ -1236,7 +1221,7 @@ def test_views_read_mid_transfer_already_show_the_effects(reentrant_desk, arbite
         assert after != before
     if cid is not None:
         mid_claim = decode(["uint40", "uint96", "uint8", "uint40", "uint16"], bytes(seen[2]["returnData"]))
-        assert mid_claim == tuple(e.claimOf(cid)) and mid_claim[2] == Status.SETTLED
+        assert mid_claim == tuple(e.claimOf(cid)) and mid_claim[2] == ClaimStatus.SETTLED
         assert "PaymentPushed" in tx.events
     d.assert_solvent([d.insurer], [d.provider])
 
@@ -1254,7 +1239,7 @@ def test_a_huge_proof_is_refused_before_any_hashing(world):
     assert not w.records.verifyInBatch(*args)
     calldata = bytes.fromhex(w.records.attestBatchRecord.encode_input(*args)[2:])
     intrinsic = 21_000 + sum(16 if byte else 4 for byte in calldata)
-    with brownie.reverts(custom_error("ProofTooLong(uint256,uint256)", 4096, 32)):
+    with reverts_with(RecordRegistry, "ProofTooLong", 4096, 32):
         w.records.attestBatchRecord(*args, {"from": w.stranger, "gas_limit": intrinsic + 50_000})
     tx = brownie.history[-1]
     assert tx.status == 0 and tx.gas_limit == intrinsic + 50_000 and tx.gas_used < intrinsic + 50_000
@@ -1268,9 +1253,9 @@ def test_a_batch_root_with_no_leaves_behind_it_proves_nothing(world):
     batch_id = w.records.anchorBatch(junk, 1, MANIFEST, {"from": w.provider}).return_value
     for proof in ([], w.batch_proof, [junk]):
         assert not w.records.verifyInBatch(*leaf_args(w.batch_leaf), proof, batch_id)
-        with brownie.reverts(custom_error("NotInBatch(uint256)", batch_id)):
+        with reverts_with(RecordRegistry, "NotInBatch", batch_id):
             w.records.attestBatchRecord(*leaf_args(w.batch_leaf), proof, batch_id, {"from": w.stranger})
-    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", junk, 0)):
+    with reverts_with(RecordRegistry, "InvalidBatch", junk, 0):
         w.records.anchorBatch(junk, 0, MANIFEST, {"from": w.provider2})
 
 
@@ -1292,11 +1277,11 @@ def _reprefixed(record_id: bytes, patient) -> bytes:
 
 
 def no_treatment(w: World, who, data_class: int = NOTES) -> str:
-    return custom_error("NoTreatmentRelationship(address,address,uint8)", w.patient.address, who.address, data_class)
+    return error_message(RecordRegistry, "NoTreatmentRelationship", w.patient.address, who.address, data_class)
 
 
 def already_anchored(record_id: bytes) -> str:
-    return custom_error("RecordAlreadyAnchored(bytes32)", record_id)
+    return error_message(RecordRegistry, "RecordAlreadyAnchored", record_id)
 
 
 def front_run(w: World, pending: bytes, honest: tuple, squat: tuple) -> tuple[TransactionReceipt, TransactionReceipt]:
@@ -1328,19 +1313,19 @@ def test_fixed_f1_a_puppet_patient_gives_no_power_over_another_patients_record(w
     w.records.amend(own, h("f1:own:v1"), h("f1:own:v2"), {"from": w.provider2})
     w.records.logAccess(w.puppet, own, TREAT, {"from": w.provider2})
     # ... and gives nothing over r1, which belongs to `patient`.
-    with brownie.reverts(custom_error("NotAuthorOrConsented(bytes32,address,address)", r1.record_id,
-                                      w.patient.address, w.provider2.address)):
+    with reverts_with(RecordRegistry, "NotAuthorOrConsented", r1.record_id,
+                                      w.patient.address, w.provider2.address):
         w.records.amend(r1.record_id, r1.content_hash, h("hijack"), {"from": w.provider2})
-    with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", r1.record_id, w.puppet.address)):
+    with reverts_with(RecordRegistry, "RecordNotOfPatient", r1.record_id, w.puppet.address):
         w.records.logAccess(w.puppet, r1.record_id, TREAT, {"from": w.provider2})
-    with brownie.reverts(custom_error("NoConsent(address,address,uint8,uint8)", w.patient.address,
-                                      w.provider2.address, TREAT, NOTES)):
+    with reverts_with(RecordRegistry, "NoConsent", w.patient.address,
+                                      w.provider2.address, TREAT, NOTES):
         w.records.logAccess(w.patient, r1.record_id, TREAT, {"from": w.provider2})
     # r1's random part under the puppet's address is another record id, with nothing anchored under it.
     forged = _reprefixed(r1.record_id, w.puppet)
-    with brownie.reverts(custom_error("RecordNotFound(bytes32)", forged)):
+    with reverts_with(RecordRegistry, "RecordNotFound", forged):
         w.records.amend(forged, r1.content_hash, h("hijack"), {"from": w.provider2})
-    with brownie.reverts(custom_error("RecordNotFound(bytes32)", forged)):
+    with reverts_with(RecordRegistry, "RecordNotFound", forged):
         w.records.logAccess(w.puppet, forged, TREAT, {"from": w.provider2})
     verified = w.records.verify(r1.record_id, r1.content_hash)
     assert verified[:3] == (True, 1, w.provider) and verified[4] is True  # r1 untouched, still latest
@@ -1379,7 +1364,7 @@ def test_fixed_f2_a_provider_without_the_patients_consent_cannot_squat_its_recor
                                   author=w.provider2.address) for patient in (w.puppet, w.patient)]
     tree = tree_of(forged)
     batch_id = w.records.anchorBatch(tree.root, 2, MANIFEST, {"from": w.provider2}).return_value
-    with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", leaf.record_id, w.puppet.address)):
+    with reverts_with(RecordRegistry, "RecordNotOfPatient", leaf.record_id, w.puppet.address):
         w.records.attestBatchRecord(*leaf_args(forged[0]), tree.get_proof(forged[0]), batch_id, {"from": w.stranger})
     with brownie.reverts(no_treatment(w, w.provider2)):
         w.records.attestBatchRecord(*leaf_args(forged[1]), tree.get_proof(forged[1]), batch_id, {"from": w.stranger})
@@ -1445,19 +1430,19 @@ def test_f3_a_dust_claim_on_another_patient_cannot_squat_a_record_service_key(wo
     grant(w.consent, w.puppet, w.insurer, bit(HPAYMT), bit(BILLING))
     w.escrow.setCoverage(w.puppet, h("policy:puppet"), 0, 2**40 - 1, 0, 0, 0, {"from": w.insurer})
     dust = submission(control("f3:dust"), w.puppet, w.insurer, 1, [w.r1], service=100)
-    with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", w.r1.record_id, w.puppet.address)):
+    with reverts_with(ClaimEscrow, "RecordNotOfPatient", w.r1.record_id, w.puppet.address):
         w.escrow.submitClaim(dust, {"from": w.provider2})
     # r1's random part under the puppet's address is not an anchored record.
     forged = (_reprefixed(w.r1.record_id, w.puppet), w.r1.content_hash)
-    with brownie.reverts(custom_error("RecordNotAnchored(bytes32,bytes32)", *forged)):
+    with reverts_with(ClaimEscrow, "RecordNotAnchored", *forged):
         w.escrow.submitClaim(submission(control("f3:dust"), w.puppet, w.insurer, 1, [forged], service=100),
                              {"from": w.provider2})
-    assert w.escrow.claimOf(w.cid("f3:dust", w.provider2))[2] == Status.NONE
+    assert w.escrow.claimOf(w.cid("f3:dust", w.provider2))[2] == ClaimStatus.NONE
     assert bytes(w.escrow.serviceClaimOf(w.r1.record_id, w.puppet, 100)) == b"\x00" * 32
     real = submission(control("f3:real"), w.patient, w.insurer, 500 * USD, [w.r1], service=100)
     w.escrow.submitClaim(real, {"from": w.provider})
     assert bytes(w.escrow.serviceClaimOf(w.r1.record_id, w.patient, 100)) == w.cid("f3:real")
     again = submission(control("f3:again"), w.patient, w.insurer, 500 * USD, [w.r1], service=100)
-    with brownie.reverts(custom_error("DuplicateService(bytes32,uint16,bytes32)", w.r1.record_id, 100,
-                                      w.cid("f3:real"))):
+    with reverts_with(ClaimEscrow, "DuplicateService", w.r1.record_id, 100,
+                                      w.cid("f3:real")):
         w.escrow.submitClaim(again, {"from": w.provider})

@@ -2,45 +2,49 @@
 
 import brownie
 import pytest
-from brownie import ZERO_ADDRESS, chain, web3
-from conftest import custom_error
+from brownie import ZERO_ADDRESS, ClaimEscrow, MockStablecoin, chain, web3
 from eth_abi import encode
-from eth_account import Account
-from eth_account.messages import encode_typed_data
+from support.errors import error_message, reverts_with
 from support.escrow import (
-    ARBITER_ROLE,
     AUTOMATIC,
-    BILLING,
     CARC_BENEFIT_MAX,
     CARC_MAX_ALLOWABLE,
     CARC_NOT_COVERED,
     DAY,
     DEEMED,
     DISPUTE_WINDOW,
+    MANUAL,
+    PROMPT_PAY,
+    UINT96_MAX,
+    USD,
+    Desk,
+    control,
+    grant,
+    h,
+    invalid_status,
+    missing_consent,
+    not_active,
+    over_limit,
+    permit,
+    record_id,
+    submission,
+    terms,
+)
+from support.vocabulary import (
+    ARBITER_ROLE,
+    BILLING,
     GENOMICS,
     HPAYMT,
     IMAGING,
     INSURER_ROLE,
     LABS,
-    MANUAL,
     NOTES,
-    PROMPT_PAY,
     PROVIDER_ROLE,
     REPLACEMENT,
     TREAT,
-    UINT96_MAX,
-    USD,
     VOID,
-    Desk,
-    Status,
+    ClaimStatus,
     bit,
-    control,
-    grant,
-    h,
-    private_key,
-    record_id,
-    submission,
-    terms,
 )
 
 SUSPENDED = h("suspended")
@@ -50,28 +54,6 @@ SUSPENDED = h("suspended")
 def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
     parties = {"provider": provider, "insurer": insurer, "patient": patient}
     return Desk(escrow, usdc, consent, records, care, parties).setup()
-
-
-def err(signature: str, *args) -> str:
-    return custom_error(signature, *args)
-
-
-def not_active(account, role: int) -> str:
-    return err("NotActiveParty(address,uint8)", account.address, role)
-
-
-def invalid_status(claim_id: bytes, status: Status) -> str:
-    return err("InvalidStatus(bytes32,uint8)", claim_id, int(status))
-
-
-def missing_consent(patient, grantee, purpose: int, data_class: int) -> str:
-    signature = "MissingConsent(address,address,uint8,uint8)"
-    return err(signature, patient.address, grantee.address, purpose, data_class)
-
-
-def over_limit(insurer, patient, requested: int, remaining: int) -> str:
-    signature = "CoverageLimitExceeded(address,address,uint256,uint256)"
-    return err(signature, insurer.address, patient.address, requested, remaining)
 
 
 # ---------------------------------------------------------------- deployment
@@ -94,9 +76,9 @@ def test_constructor_validates(ClaimEscrow, care, consent, records, usdc, admin)
     for index in range(5):
         args = list(good)
         args[index] = ZERO_ADDRESS
-        with brownie.reverts(err("InvalidConfiguration()")):
+        with reverts_with(ClaimEscrow, "InvalidConfiguration"):
             ClaimEscrow.deploy(*args, {"from": admin})
-    with brownie.reverts(err("InvalidConfiguration()")):  # a token must be a contract
+    with reverts_with(ClaimEscrow, "InvalidConfiguration"):  # a token must be a contract
         ClaimEscrow.deploy(care, consent, records, admin, admin, {"from": admin})
 
 
@@ -115,10 +97,10 @@ def test_deposit_credits_received_amount(desk, escrow, usdc, insurer):
 
 
 def test_deposit_rejects_zero_missing_allowance_and_non_insurers(desk, escrow, usdc, insurer, provider, stranger):
-    with brownie.reverts(err("ZeroAmount()")):
+    with reverts_with(ClaimEscrow, "ZeroAmount"):
         escrow.deposit(0, {"from": insurer})
     usdc.mint(insurer, 10, {"from": insurer})
-    with brownie.reverts(err("ERC20InsufficientAllowance(address,uint256,uint256)", escrow.address, 0, 10)):
+    with reverts_with(MockStablecoin, "ERC20InsufficientAllowance", escrow.address, 0, 10):
         escrow.deposit(10, {"from": insurer})
     for account, role in ((provider, INSURER_ROLE), (stranger, INSURER_ROLE)):
         with brownie.reverts(not_active(account, role)):
@@ -131,53 +113,27 @@ def test_withdraw_free_only_unencumbered(desk, escrow, usdc, insurer, provider):
     desk.adjudicate("deny", 0, reasons=[CARC_NOT_COVERED])  # 300 encumbered
     assert desk.free() == free - 300 * USD
     assert desk.encumbered() == 300 * USD
-    with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, free, free - 300 * USD)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, free, free - 300 * USD):
         escrow.withdrawFree(free, {"from": insurer})
     balance = usdc.balanceOf(insurer)
     tx = escrow.withdrawFree(free - 300 * USD, {"from": insurer})
     assert tx.events["FundsWithdrawn"]["amount"] == free - 300 * USD
     assert usdc.balanceOf(insurer) == balance + free - 300 * USD
     assert desk.free() == 0 and desk.encumbered() == 300 * USD
-    with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 1, 0)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 1, 0):
         escrow.withdrawFree(1, {"from": insurer})
-    with brownie.reverts(err("ZeroAmount()")):
+    with reverts_with(ClaimEscrow, "ZeroAmount"):
         escrow.withdrawFree(0, {"from": insurer})
     with brownie.reverts(not_active(provider, INSURER_ROLE)):
         escrow.withdrawFree(1, {"from": provider})
     desk.assert_solvent([insurer], [provider])
 
 
-def _permit_signature(token, owner, spender, value, deadline):
-    data = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token.name(), "version": "1", "chainId": chain.id, "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": spender.address, "value": value,
-                    "nonce": token.nonces(owner), "deadline": deadline},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=data), private_key(owner))
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
-
-
 def test_deposit_with_permit(desk, escrow, usdc, insurer):
     before = desk.free()
     usdc.mint(insurer, 700 * USD, {"from": insurer})
     deadline = chain.time() + 3600
-    v, r, s = _permit_signature(usdc, insurer, escrow, 700 * USD, deadline)
+    v, r, s = permit(usdc, insurer, escrow, 700 * USD, deadline)
     tx = escrow.depositWithPermit(700 * USD, deadline, v, r, s, {"from": insurer})
     assert desk.free() == before + 700 * USD
     assert usdc.allowance(insurer, escrow) == 0
@@ -189,7 +145,7 @@ def test_deposit_with_front_run_permit(desk, escrow, usdc, insurer, stranger):
     before = desk.free()
     usdc.mint(insurer, 700 * USD, {"from": insurer})
     deadline = chain.time() + 3600
-    v, r, s = _permit_signature(usdc, insurer, escrow, 700 * USD, deadline)
+    v, r, s = permit(usdc, insurer, escrow, 700 * USD, deadline)
     usdc.permit(insurer, escrow, 700 * USD, deadline, v, r, s, {"from": stranger})
     escrow.depositWithPermit(700 * USD, deadline, v, r, s, {"from": insurer})
     assert desk.free() == before + 700 * USD
@@ -198,11 +154,11 @@ def test_deposit_with_front_run_permit(desk, escrow, usdc, insurer, stranger):
 def test_deposit_with_bad_permit_fails_cleanly(desk, escrow, usdc, insurer, stranger):
     usdc.mint(insurer, 700 * USD, {"from": insurer})
     deadline = chain.time() + 3600
-    v, r, s = _permit_signature(usdc, stranger, escrow, 700 * USD, deadline)  # signed by the wrong key
-    with brownie.reverts(err("PermitFailed(address,uint256)", insurer.address, 700 * USD)):
+    v, r, s = permit(usdc, stranger, escrow, 700 * USD, deadline)  # signed by the wrong key
+    with reverts_with(ClaimEscrow, "PermitFailed", insurer.address, 700 * USD):
         escrow.depositWithPermit(700 * USD, deadline, v, r, s, {"from": insurer})
-    v, r, s = _permit_signature(usdc, insurer, escrow, 700 * USD, chain.time() - 1)  # expired
-    with brownie.reverts(err("PermitFailed(address,uint256)", insurer.address, 700 * USD)):
+    v, r, s = permit(usdc, insurer, escrow, 700 * USD, chain.time() - 1)  # expired
+    with reverts_with(ClaimEscrow, "PermitFailed", insurer.address, 700 * USD):
         escrow.depositWithPermit(700 * USD, chain.time() - 1, v, r, s, {"from": insurer})
 
 
@@ -219,7 +175,7 @@ def test_terms_validation(desk, escrow, insurer, provider):
         terms(auto_max=1, service_min=5, service_max=4),
     ]
     for value in bad:
-        with brownie.reverts(err("InvalidTerms()")):
+        with reverts_with(ClaimEscrow, "InvalidTerms"):
             escrow.setTerms(value, {"from": insurer})
     with brownie.reverts(not_active(provider, INSURER_ROLE)):
         escrow.setTerms(terms(), {"from": provider})
@@ -233,23 +189,23 @@ def test_terms_validation(desk, escrow, insurer, provider):
 def test_coverage_validation(desk, escrow, insurer, patient2, care, registrar, accounts):
     now = chain.time()
     policy = h("policy")
-    with brownie.reverts(err("ZeroAddress()")):
+    with reverts_with(ClaimEscrow, "ZeroAddress"):
         escrow.setCoverage(ZERO_ADDRESS, policy, 0, now + DAY, 0, 0, 0, {"from": insurer})
-    with brownie.reverts(err("EmptyHash()")):
+    with reverts_with(ClaimEscrow, "EmptyHash"):
         escrow.setCoverage(patient2, b"\x00" * 32, 0, now + DAY, 0, 0, 0, {"from": insurer})
     for args in [
         (now + DAY, now + DAY),  # empty validity
         (0, now - 10),  # already over
     ]:
-        with brownie.reverts(err("InvalidCoverage()")):
+        with reverts_with(ClaimEscrow, "InvalidCoverage"):
             escrow.setCoverage(patient2, policy, args[0], args[1], 0, 0, 0, {"from": insurer})
     for per_period, length in ((100, 0), (0, 3600), (100, 3599)):
-        with brownie.reverts(err("InvalidCoverage()")):
+        with reverts_with(ClaimEscrow, "InvalidCoverage"):
             escrow.setCoverage(patient2, policy, 0, now + DAY, 0, per_period, length, {"from": insurer})
     # An insurer without terms cannot enrol anyone.
     newcomer = accounts[11]
     care.register(newcomer, INSURER_ROLE, h("newcomer"), {"from": registrar})
-    with brownie.reverts(err("TermsNotSet(address)", newcomer.address)):
+    with reverts_with(ClaimEscrow, "TermsNotSet", newcomer.address):
         escrow.setCoverage(patient2, policy, 0, now + DAY, 0, 0, 0, {"from": newcomer})
 
 
@@ -277,24 +233,24 @@ def test_end_coverage(desk, escrow, insurer, patient):
     desk.submit("before-end", 10 * USD)
     tx = escrow.endCoverage(patient, {"from": insurer})
     assert tx.events["CoverageEnded"]["endedAt"] == tx.timestamp
-    with brownie.reverts(err("CoverageInactive(address,address)", insurer.address, patient.address)):
+    with reverts_with(ClaimEscrow, "CoverageInactive", insurer.address, patient.address):
         desk.submit("after-end", 10 * USD)
-    with brownie.reverts(err("CoverageInactive(address,address)", insurer.address, patient.address)):
+    with reverts_with(ClaimEscrow, "CoverageInactive", insurer.address, patient.address):
         escrow.endCoverage(patient, {"from": insurer})
     # The open claim stays payable.
     desk.adjudicate("before-end", 10 * USD)
-    assert desk.status("before-end") == Status.SETTLED
+    assert desk.status("before-end") == ClaimStatus.SETTLED
 
 
 def test_coverage_not_yet_valid(desk, escrow, insurer, patient):
     now = chain.time()
     escrow.setCoverage(patient, h("later"), now + 10 * DAY, now + 20 * DAY, 0, 0, 0, {"from": insurer})
-    with brownie.reverts(err("CoverageInactive(address,address)", insurer.address, patient.address)):
+    with reverts_with(ClaimEscrow, "CoverageInactive", insurer.address, patient.address):
         desk.submit("early", 10 * USD)
     chain.sleep(10 * DAY + 1)
     chain.mine()
     desk.submit("early", 10 * USD)
-    assert desk.status("early") == Status.SUBMITTED
+    assert desk.status("early") == ClaimStatus.SUBMITTED
 
 
 # ---------------------------------------------------------------- submission
@@ -306,7 +262,7 @@ def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):
     cid = desk.cid("c1")
     coverage_id = escrow.enrolmentOf(insurer, patient)[0]
     deadline = tx.timestamp + PROMPT_PAY
-    assert escrow.claimOf(cid) == (coverage_id, 120 * USD, Status.SUBMITTED, deadline, 0)
+    assert escrow.claimOf(cid) == (coverage_id, 120 * USD, ClaimStatus.SUBMITTED, deadline, 0)
     event = tx.events["ClaimSubmitted"]
     assert bytes(event["claimId"]) == cid
     assert (event["insurer"], event["patient"], event["provider"]) == (insurer, patient, provider)
@@ -321,19 +277,19 @@ def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):
 
 def test_submit_validation(desk, escrow, provider, insurer, patient):
     rec = desk.record("v")
-    with brownie.reverts(err("ZeroAmount()")):
+    with reverts_with(ClaimEscrow, "ZeroAmount"):
         desk.submit("zero", 0, [rec])
-    with brownie.reverts(err("EmptyHash()")):
+    with reverts_with(ClaimEscrow, "EmptyHash"):
         desk.submit("nohash", 10, [rec], claim_hash=b"\x00" * 32)
-    with brownie.reverts(err("NoRecords()")):
+    with reverts_with(ClaimEscrow, "NoRecords"):
         desk.submit("norec", 10, [])
     ghost = (record_id("ghost", patient), h("ghost-content"))
-    with brownie.reverts(err("RecordNotAnchored(bytes32,bytes32)", ghost[0], ghost[1])):
+    with reverts_with(ClaimEscrow, "RecordNotAnchored", ghost[0], ghost[1]):
         desk.submit("ghost", 10, [ghost])
     wrong_version = (rec.record_id, h("other-content"))
-    with brownie.reverts(err("RecordNotAnchored(bytes32,bytes32)", *wrong_version)):
+    with reverts_with(ClaimEscrow, "RecordNotAnchored", *wrong_version):
         desk.submit("wrongver", 10, [wrong_version])
-    with brownie.reverts(err("InvalidFrequency(uint8)", 2)):
+    with reverts_with(ClaimEscrow, "InvalidFrequency", 2):
         desk.submit("freq", 10, [rec], frequency=2)
 
 
@@ -346,15 +302,15 @@ def test_submit_refuses_a_record_of_another_patient(desk, escrow, consent, provi
     grant(consent, patient2, provider, bit(TREAT) | bit(HPAYMT), 0x7FF)
     own, foreign = desk.record("mine"), desk.record("theirs", patient=patient2)
     assert desk.records.patientOf(foreign.record_id) == patient2 and desk.records.patientOf(own.record_id) == patient
-    refused = err("RecordNotOfPatient(bytes32,address)", foreign.record_id, patient.address)
+    refused = error_message(ClaimEscrow, "RecordNotOfPatient", foreign.record_id, patient.address)
     with brownie.reverts(refused):
         desk.submit("cross", 10 * USD, [foreign])
     with brownie.reverts(refused):
         desk.submit("cross", 10 * USD, [own, foreign])  # one foreign record among own ones is enough
     ghost = (record_id("ghost", patient2), h("ghost-content"))
-    with brownie.reverts(err("RecordNotOfPatient(bytes32,address)", ghost[0], patient.address)):
+    with reverts_with(ClaimEscrow, "RecordNotOfPatient", ghost[0], patient.address):
         desk.submit("cross", 10 * USD, [ghost])
-    assert escrow.claimOf(desk.cid("cross"))[2] == Status.NONE
+    assert escrow.claimOf(desk.cid("cross"))[2] == ClaimStatus.NONE
     assert bytes(escrow.serviceClaimOf(own.record_id, patient, 100)) == b"\x00" * 32
     assert bytes(escrow.serviceClaimOf(foreign.record_id, patient, 100)) == b"\x00" * 32
     # The same records under their own patients go through.
@@ -396,7 +352,7 @@ def test_author_may_bill_under_payment_grant_only(desk, escrow, consent, provide
     rec = desk.record("own", data_class=IMAGING)
     grant(consent, patient, provider, bit(HPAYMT), bit(IMAGING))  # TREAT withdrawn, HPAYMT kept
     desk.submit("own", 10, [rec])
-    assert desk.status("own") == Status.SUBMITTED
+    assert desk.status("own") == ClaimStatus.SUBMITTED
     consent.revoke(patient, provider, {"from": patient})
     with brownie.reverts(missing_consent(patient, provider, TREAT, IMAGING)):
         desk.submit("own2", 10, [rec])
@@ -412,14 +368,14 @@ def test_sensitive_record_needs_explicit_consent(desk, consent, provider, patien
 def test_duplicates(desk, escrow, consent, provider, provider2, patient):
     rec = desk.record("dup")
     desk.submit("a", 10, [rec], service=1)
-    with brownie.reverts(err("DuplicateClaim(bytes32)", desk.cid("a"))):
+    with reverts_with(ClaimEscrow, "DuplicateClaim", desk.cid("a")):
         desk.submit("a", 10, [desk.record("dup-other")], service=2)
-    with brownie.reverts(err("DuplicateService(bytes32,uint16,bytes32)", rec.record_id, 1, desk.cid("a"))):
+    with reverts_with(ClaimEscrow, "DuplicateService", rec.record_id, 1, desk.cid("a")):
         desk.submit("b", 10, [rec], service=1)
     # Same record, another service: fine. Another provider, same record and service: duplicate.
     desk.submit("c", 10, [rec], service=2)
     grant(consent, patient, provider2, bit(TREAT), 0x7FF)
-    with brownie.reverts(err("DuplicateService(bytes32,uint16,bytes32)", rec.record_id, 1, desk.cid("a"))):
+    with reverts_with(ClaimEscrow, "DuplicateService", rec.record_id, 1, desk.cid("a")):
         desk.submit("x", 10, [rec], service=1, provider=provider2)
     # The same control number is free for another provider (ids are per provider).
     desk.submit("a", 10, [desk.record("p2own", provider=provider)], service=9, provider=provider2)
@@ -428,7 +384,7 @@ def test_duplicates(desk, escrow, consent, provider, provider2, patient):
     desk.submit("twice", 10, [rec2, rec2], service=1)
     # A settled claim keeps its keys: a record+service can never be billed twice.
     desk.adjudicate("a", 10)
-    with brownie.reverts(err("DuplicateService(bytes32,uint16,bytes32)", rec.record_id, 1, desk.cid("a"))):
+    with reverts_with(ClaimEscrow, "DuplicateService", rec.record_id, 1, desk.cid("a")):
         desk.submit("again", 10, [rec], service=1)
 
 
@@ -439,27 +395,27 @@ def test_replacement(desk, escrow, provider, patient, insurer, patient2):
     rec2 = desk.record("orig-2")
     tx = desk.submit("r", 80 * USD, [rec, rec2], frequency=REPLACEMENT)
     claim = desk.claim("r")
-    assert (claim[1], claim[2], claim[4]) == (80 * USD, Status.SUBMITTED, 1)
+    assert (claim[1], claim[2], claim[4]) == (80 * USD, ClaimStatus.SUBMITTED, 1)
     assert claim[3] == tx.timestamp + PROMPT_PAY  # prompt-pay clock restarts
     assert tx.events["ClaimSubmitted"]["revision"] == 1
     # The insurer must adjudicate the current revision.
-    with brownie.reverts(err("StaleRevision(bytes32,uint16,uint16)", desk.cid("r"), 0, 1)):
+    with reverts_with(ClaimEscrow, "StaleRevision", desk.cid("r"), 0, 1):
         desk.adjudicate("r", 80 * USD, revision=0)
     desk.adjudicate("r", 80 * USD, revision=1)
     assert desk.owed() == 80 * USD
     # An adjudicated claim can no longer be replaced or voided.
     for frequency in (REPLACEMENT, VOID):
-        with brownie.reverts(invalid_status(desk.cid("r"), Status.SETTLED)):
+        with brownie.reverts(invalid_status(desk.cid("r"), ClaimStatus.SETTLED)):
             desk.submit("r", 90 * USD, [rec], frequency=frequency)
 
 
 def test_replacement_rules(desk, escrow, provider, insurer, patient, patient2, consent):
-    with brownie.reverts(invalid_status(desk.cid("nothing"), Status.NONE)):
+    with brownie.reverts(invalid_status(desk.cid("nothing"), ClaimStatus.NONE)):
         desk.submit("nothing", 10, frequency=REPLACEMENT)
     desk.submit("m", 10)
     grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING))
     escrow.setCoverage(patient2, h("p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
-    with brownie.reverts(err("ClaimMismatch(bytes32)", desk.cid("m"))):
+    with reverts_with(ClaimEscrow, "ClaimMismatch", desk.cid("m")):
         desk.submit("m", 10, [desk.record("m2", patient=patient)], patient=patient2, frequency=REPLACEMENT)
 
 
@@ -468,11 +424,11 @@ def test_void(desk, escrow, provider, patient):
     desk.submit("v", 50 * USD, [rec], service=4)
     tx = desk.submit("v", 50 * USD, [], frequency=VOID, claim_hash=h("void-claim"))
     assert tx.events["ClaimVoided"]["provider"] == provider
-    assert desk.claim("v")[1:4] == (0, Status.VOIDED, 0)
+    assert desk.claim("v")[1:4] == (0, ClaimStatus.VOIDED, 0)
     for attempt in (lambda: desk.adjudicate("v", 1), lambda: desk.submit("v", 1, [rec], frequency=VOID)):
-        with brownie.reverts(invalid_status(desk.cid("v"), Status.VOIDED)):
+        with brownie.reverts(invalid_status(desk.cid("v"), ClaimStatus.VOIDED)):
             attempt()
-    with brownie.reverts(err("DuplicateClaim(bytes32)", desk.cid("v"))):
+    with reverts_with(ClaimEscrow, "DuplicateClaim", desk.cid("v")):
         desk.submit("v", 50 * USD, [rec], service=4)
     # Its record+service key is free again for a new control number.
     desk.submit("v2", 50 * USD, [rec], service=4)
@@ -492,7 +448,7 @@ def test_full_lifecycle(desk, escrow, usdc, provider, insurer, patient):
     assert "PatientResponsibility" not in tx.events
     assert desk.free() == free - 250 * USD and desk.encumbered() == 0
     assert desk.owed() == 250 * USD
-    assert desk.claim("life")[1:4] == (0, Status.SETTLED, 0)
+    assert desk.claim("life")[1:4] == (0, ClaimStatus.SETTLED, 0)
     balance = usdc.balanceOf(provider)
     tx = escrow.withdraw(100 * USD, {"from": provider})
     assert tx.events["PayoutWithdrawn"]["amount"] == 100 * USD
@@ -515,14 +471,14 @@ def test_partial_approval_with_patient_share(desk, escrow, provider, insurer, pa
     assert (share["deductible"], share["coinsurance"], share["copay"]) == (10 * USD, 5 * USD, 5 * USD)
     assert desk.owed() == 60 * USD
     assert desk.encumbered() == 20 * USD and desk.free() == free - 80 * USD
-    assert desk.claim("part")[1:4] == (20 * USD, Status.CONTESTABLE, tx.timestamp + DISPUTE_WINDOW)
+    assert desk.claim("part")[1:4] == (20 * USD, ClaimStatus.CONTESTABLE, tx.timestamp + DISPUTE_WINDOW)
 
 
 def test_patient_share_only_settles_without_payment(desk, escrow, provider):
     free = desk.free()
     desk.submit("deductible", 40 * USD)
     tx = desk.adjudicate("deductible", 0, share=(40 * USD, 0, 0))
-    assert desk.status("deductible") == Status.SETTLED
+    assert desk.status("deductible") == ClaimStatus.SETTLED
     assert tx.events["ClaimAdjudicated"]["contested"] == 0
     assert desk.free() == free and desk.owed() == 0
 
@@ -533,40 +489,40 @@ def test_denial_encumbers_until_released(desk, escrow, stranger, insurer):
     desk.adjudicate("deny", 0, reasons=[CARC_NOT_COVERED, 16])
     assert desk.encumbered() == 100 * USD and desk.free() == free - 100 * USD
     deadline = desk.claim("deny")[3]
-    with brownie.reverts(err("DeadlineNotReached(bytes32,uint40)", desk.cid("deny"), deadline)):
+    with reverts_with(ClaimEscrow, "DeadlineNotReached", desk.cid("deny"), deadline):
         escrow.release(desk.provider, control("deny"), {"from": stranger})
     chain.sleep(DISPUTE_WINDOW + 1)
     chain.mine()
     tx = escrow.release(desk.provider, control("deny"), {"from": stranger})
     assert tx.events["EncumbranceReleased"]["amount"] == 100 * USD
     assert desk.encumbered() == 0 and desk.free() == free
-    assert desk.status("deny") == Status.SETTLED
-    with brownie.reverts(invalid_status(desk.cid("deny"), Status.SETTLED)):
+    assert desk.status("deny") == ClaimStatus.SETTLED
+    with brownie.reverts(invalid_status(desk.cid("deny"), ClaimStatus.SETTLED)):
         escrow.release(desk.provider, control("deny"), {"from": stranger})
 
 
 def test_adjudication_errors(desk, escrow, provider, insurer, stranger, accounts, care, registrar, patient):
     desk.submit("e", 100 * USD)
     cid = desk.cid("e")
-    with brownie.reverts(err("NotClaimInsurer(bytes32,address)", cid, stranger.address)):
+    with reverts_with(ClaimEscrow, "NotClaimInsurer", cid, stranger.address):
         desk.adjudicate("e", 1, sender=stranger)
     other = accounts[12]
     care.register(other, INSURER_ROLE, h("other-insurer"), {"from": registrar})
-    with brownie.reverts(err("NotClaimInsurer(bytes32,address)", cid, other.address)):
+    with reverts_with(ClaimEscrow, "NotClaimInsurer", cid, other.address):
         desk.adjudicate("e", 1, sender=other)
-    with brownie.reverts(err("StaleRevision(bytes32,uint16,uint16)", cid, 3, 0)):
+    with reverts_with(ClaimEscrow, "StaleRevision", cid, 3, 0):
         desk.adjudicate("e", 1, revision=3)
-    with brownie.reverts(err("InvalidAdjudication(uint256,uint256,uint256)", 100 * USD, 100 * USD + 1, 0)):
+    with reverts_with(ClaimEscrow, "InvalidAdjudication", 100 * USD, 100 * USD + 1, 0):
         desk.adjudicate("e", 100 * USD + 1)
-    with brownie.reverts(err("InvalidAdjudication(uint256,uint256,uint256)", 100 * USD, 90 * USD, 11 * USD)):
+    with reverts_with(ClaimEscrow, "InvalidAdjudication", 100 * USD, 90 * USD, 11 * USD):
         desk.adjudicate("e", 90 * USD, share=(5 * USD, 5 * USD, 1 * USD))
-    with brownie.reverts(err("MissingReasonCodes()")):
+    with reverts_with(ClaimEscrow, "MissingReasonCodes"):
         desk.adjudicate("e", 90 * USD)
     unknown = desk.cid("unknown")
-    with brownie.reverts(invalid_status(unknown, Status.NONE)):
+    with brownie.reverts(invalid_status(unknown, ClaimStatus.NONE)):
         desk.adjudicate("unknown", 1)
     desk.adjudicate("e", 100 * USD)
-    with brownie.reverts(invalid_status(cid, Status.SETTLED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.SETTLED)):
         desk.adjudicate("e", 100 * USD)
 
 
@@ -574,10 +530,10 @@ def test_insufficient_escrow(desk, escrow, insurer, provider):
     free = desk.free()
     escrow.withdrawFree(free - 50 * USD, {"from": insurer})
     desk.submit("big", 80 * USD)
-    with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 80 * USD, 50 * USD)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 80 * USD, 50 * USD):
         desk.adjudicate("big", 80 * USD)
     # A denial must be able to encumber the contested amount too.
-    with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 80 * USD, 50 * USD)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 80 * USD, 50 * USD):
         desk.adjudicate("big", 0, reasons=[CARC_NOT_COVERED])
     # Patient share is not the insurer's money.
     desk.adjudicate("big", 30 * USD, share=(50 * USD, 0, 0))
@@ -589,7 +545,7 @@ def test_adjudication_after_prompt_pay_deadline_is_too_late(desk, escrow):
     deadline = desk.claim("late")[3]
     chain.sleep(PROMPT_PAY + 1)
     chain.mine()
-    with brownie.reverts(err("DeadlinePassed(bytes32,uint40)", desk.cid("late"), deadline)):
+    with reverts_with(ClaimEscrow, "DeadlinePassed", desk.cid("late"), deadline):
         desk.adjudicate("late", 0, reasons=[CARC_NOT_COVERED])
 
 
@@ -599,15 +555,15 @@ def test_adjudication_after_prompt_pay_deadline_is_too_late(desk, escrow):
 def test_deemed_approval(desk, escrow, stranger, provider, insurer):
     desk.submit("deem", 70 * USD)
     deadline = desk.claim("deem")[3]
-    with brownie.reverts(err("DeadlineNotReached(bytes32,uint40)", desk.cid("deem"), deadline)):
+    with reverts_with(ClaimEscrow, "DeadlineNotReached", desk.cid("deem"), deadline):
         escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
     chain.sleep(PROMPT_PAY + 1)
     chain.mine()
     tx = escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
     event = tx.events["ClaimAdjudicated"]
     assert (event["kind"], event["approved"], event["contested"]) == (DEEMED, 70 * USD, 0)
-    assert desk.owed() == 70 * USD and desk.status("deem") == Status.SETTLED
-    with brownie.reverts(invalid_status(desk.cid("deem"), Status.SETTLED)):
+    assert desk.owed() == 70 * USD and desk.status("deem") == ClaimStatus.SETTLED
+    with brownie.reverts(invalid_status(desk.cid("deem"), ClaimStatus.SETTLED)):
         escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
 
 
@@ -616,7 +572,7 @@ def test_deemed_approval_requires_funds(desk, escrow, stranger, provider, insure
     escrow.withdrawFree(desk.free() - 10 * USD, {"from": insurer})
     chain.sleep(PROMPT_PAY + 1)
     chain.mine()
-    with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 70 * USD, 10 * USD)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 70 * USD, 10 * USD):
         escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
     desk.fund(60 * USD)
     escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
@@ -641,7 +597,7 @@ def test_per_claim_limit(desk, escrow, insurer, patient, stranger):
     event = tx.events["ClaimAdjudicated"]
     assert (event["approved"], event["contested"]) == (100 * USD, 30 * USD)
     assert list(event["reasonCodes"]) == [CARC_BENEFIT_MAX]
-    assert desk.status("cap2") == Status.CONTESTABLE
+    assert desk.status("cap2") == ClaimStatus.CONTESTABLE
 
 
 def test_per_period_limit(desk, escrow, insurer, patient):
@@ -674,7 +630,7 @@ def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, c
     free = desk.free()
     tx = desk.submit("auto", 100 * USD, [desk.record("a1")], service=10)
     assert tx.events["ClaimAdjudicated"]["kind"] == AUTOMATIC
-    assert desk.status("auto") == Status.SETTLED and desk.owed() == 100 * USD
+    assert desk.status("auto") == ClaimStatus.SETTLED and desk.owed() == 100 * USD
     assert desk.free() == free - 100 * USD
     # Each rule keeps a claim out of automation.
     misses = {
@@ -687,7 +643,7 @@ def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, c
         rec = desk.record(label, data_class=case["data_class"])
         tx = desk.submit(label, case["billed"], [rec], service=case["service"])
         assert "ClaimAdjudicated" not in tx.events
-        assert desk.status(label) == Status.SUBMITTED
+        assert desk.status(label) == ClaimStatus.SUBMITTED
     # Not authored by the submitting provider.
     grant(consent, patient, provider2, bit(TREAT), 0x7FF)
     tx = desk.submit("foreign", 5 * USD, [desk.record("foreign-rec")], service=12, provider=provider2)
@@ -701,7 +657,7 @@ def test_auto_approval_respects_funds_and_limits(desk, escrow, insurer, patient)
     assert "ClaimAdjudicated" not in tx.events
     escrow.withdrawFree(desk.free() - 20 * USD, {"from": insurer})
     tx = desk.submit("underfunded", 30 * USD)
-    assert "ClaimAdjudicated" not in tx.events and desk.status("underfunded") == Status.SUBMITTED
+    assert "ClaimAdjudicated" not in tx.events and desk.status("underfunded") == ClaimStatus.SUBMITTED
     tx = desk.submit("fits", 20 * USD)
     assert tx.events["ClaimAdjudicated"]["approved"] == 20 * USD and desk.free() == 0
 
@@ -711,7 +667,7 @@ def test_auto_approval_of_a_replacement(desk, escrow, insurer):
     escrow.setTerms(terms(auto_max=100 * USD, auto_classes=0x7FF, service_max=1000), {"from": insurer})
     tx = desk.submit("rep", 90 * USD, frequency=REPLACEMENT)
     assert tx.events["ClaimAdjudicated"]["approved"] == 90 * USD
-    assert desk.claim("rep")[1:] == (0, Status.SETTLED, 0, 1)
+    assert desk.claim("rep")[1:] == (0, ClaimStatus.SETTLED, 0, 1)
 
 
 def test_push_payment(desk, escrow, usdc, provider, insurer):
@@ -747,26 +703,26 @@ def test_auto_approval_pays_in_the_submit_transaction(desk, escrow, usdc, provid
 def test_over_withdrawal_and_double_payout(desk, escrow, usdc, provider, provider2, insurer):
     desk.submit("w", 100 * USD)
     desk.adjudicate("w", 100 * USD)
-    with brownie.reverts(err("InsufficientOwed(address,uint256,uint256)", provider.address, 100 * USD + 1, 100 * USD)):
+    with reverts_with(ClaimEscrow, "InsufficientOwed", provider.address, 100 * USD + 1, 100 * USD):
         escrow.withdraw(100 * USD + 1, {"from": provider})
-    with brownie.reverts(err("ZeroAmount()")):
+    with reverts_with(ClaimEscrow, "ZeroAmount"):
         escrow.withdraw(0, {"from": provider})
     escrow.withdraw(100 * USD, {"from": provider})
-    with brownie.reverts(err("InsufficientOwed(address,uint256,uint256)", provider.address, 1, 0)):
+    with reverts_with(ClaimEscrow, "InsufficientOwed", provider.address, 1, 0):
         escrow.withdraw(1, {"from": provider})
-    with brownie.reverts(err("ZeroAmount()")):
+    with reverts_with(ClaimEscrow, "ZeroAmount"):
         escrow.withdrawAll({"from": provider})
     # Nobody else can take it: another provider is owed nothing, non-providers are refused.
-    with brownie.reverts(err("ZeroAmount()")):
+    with reverts_with(ClaimEscrow, "ZeroAmount"):
         escrow.withdrawAll({"from": provider2})
     with brownie.reverts(not_active(insurer, PROVIDER_ROLE)):
         escrow.withdraw(1, {"from": insurer})
     # The settled claim cannot be paid again by any path.
-    with brownie.reverts(invalid_status(desk.cid("w"), Status.SETTLED)):
+    with brownie.reverts(invalid_status(desk.cid("w"), ClaimStatus.SETTLED)):
         desk.adjudicate("w", 100 * USD)
-    with brownie.reverts(invalid_status(desk.cid("w"), Status.SETTLED)):
+    with brownie.reverts(invalid_status(desk.cid("w"), ClaimStatus.SETTLED)):
         escrow.finalizeDeemed(provider, control("w"), {"from": provider})
-    with brownie.reverts(invalid_status(desk.cid("w"), Status.SETTLED)):
+    with brownie.reverts(invalid_status(desk.cid("w"), ClaimStatus.SETTLED)):
         escrow.dispute(control("w"), h("e"), {"from": provider})
     desk.assert_solvent([insurer], [provider, provider2])
 
@@ -806,7 +762,7 @@ def test_amount_above_uint96_is_rejected_by_the_abi_decoder(desk, escrow, provid
 def test_deposit_overflow_guard(desk, escrow, usdc, insurer):
     usdc.mint(insurer, 2**128, {"from": insurer})
     usdc.approve(escrow, 2**128, {"from": insurer})
-    with brownie.reverts(err("AmountTooLarge(uint256)", 2**128)):
+    with reverts_with(ClaimEscrow, "AmountTooLarge", 2**128):
         escrow.deposit(2**128, {"from": insurer})
 
 
@@ -833,11 +789,11 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
             escrow.resolveDispute(provider, control("rb"), 0, h("d"), {"from": account})
     role = escrow.PAUSER_ROLE()
     for account in (provider, insurer, arbiter, stranger):
-        with brownie.reverts(err("AccessControlUnauthorizedAccount(address,bytes32)", account.address, role)):
+        with reverts_with(ClaimEscrow, "AccessControlUnauthorizedAccount", account.address, role):
             escrow.pause({"from": account})
     escrow.pause({"from": admin})
     for account in (provider, insurer, arbiter, stranger):
-        with brownie.reverts(err("AccessControlUnauthorizedAccount(address,bytes32)", account.address, role)):
+        with reverts_with(ClaimEscrow, "AccessControlUnauthorizedAccount", account.address, role):
             escrow.unpause({"from": account})
 
 
@@ -888,7 +844,7 @@ def test_pause_blocks_processing_but_not_withdrawals(desk, escrow, admin, provid
     rec = desk.record("paused")
     tx = escrow.pause({"from": admin})
     assert tx.events["EscrowPaused"]["account"] == admin and escrow.paused()
-    paused = err("EnforcedPause()")
+    paused = error_message(ClaimEscrow, "EnforcedPause")
     blocked = [
         lambda: escrow.deposit(1, {"from": insurer}),
         lambda: escrow.depositWithPermit(1, 0, 0, h("r"), h("s"), {"from": insurer}),
@@ -912,7 +868,7 @@ def test_pause_blocks_processing_but_not_withdrawals(desk, escrow, admin, provid
     escrow.withdrawAll({"from": provider})
     escrow.withdrawFree(10 * USD, {"from": insurer})
     escrow.unpause({"from": admin})
-    with brownie.reverts(err("ExpectedPause()")):
+    with reverts_with(ClaimEscrow, "ExpectedPause"):
         escrow.unpause({"from": admin})
     desk.adjudicate("open", 30 * USD)
 
@@ -931,7 +887,7 @@ def test_pause_stops_the_escrow_clock(desk, escrow, admin, stranger, provider):
     # Without the pause the deadline would have passed by now; in escrow time it has not.
     assert chain.time() > deadline
     assert escrow.escrowTime() <= deadline
-    with brownie.reverts(err("DeadlineNotReached(bytes32,uint40)", desk.cid("clock"), deadline)):
+    with reverts_with(ClaimEscrow, "DeadlineNotReached", desk.cid("clock"), deadline):
         escrow.finalizeDeemed(provider, control("clock"), {"from": stranger})
     desk.adjudicate("clock", 10 * USD)  # the insurer still has its full window
 

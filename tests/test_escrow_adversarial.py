@@ -3,28 +3,24 @@ gas-burning tokens on every path that moves tokens, and dust claims."""
 
 import brownie
 import pytest
-from brownie import chain
-from conftest import custom_error
-from eth_account import Account
-from eth_account.messages import encode_typed_data
+from brownie import ClaimEscrow, chain
 from eth_utils import keccak
+from support.errors import error_message, reverts_with
 from support.escrow import (
     CARC_MAX_ALLOWABLE,
     CARC_NOT_COVERED,
     DISPUTE_WINDOW,
     PROMPT_PAY,
-    TREAT,
     USD,
     Desk,
-    Status,
-    bit,
     control,
     grant,
     h,
-    private_key,
+    permit,
     submission,
     terms,
 )
+from support.vocabulary import TREAT, ClaimStatus, bit
 
 REENTRANT = "0x" + keccak(text="ReentrantCall()")[:4].hex()
 EVIDENCE, DECISION = h("evidence"), h("decision")
@@ -87,7 +83,7 @@ def test_false_return_deposit_reverts(fd, false_token, insurer):
     false_token.mint(insurer, 10 * USD, {"from": insurer})
     false_token.approve(fd.escrow, 10 * USD, {"from": insurer})
     false_token.setFailing(True, {"from": insurer})
-    with brownie.reverts(custom_error("SafeERC20FailedOperation(address)", false_token.address)):
+    with reverts_with(ClaimEscrow, "SafeERC20FailedOperation", false_token.address):
         fd.escrow.deposit(10 * USD, {"from": insurer})
     assert fd.free() == free
 
@@ -96,7 +92,7 @@ def test_false_return_withdrawals_revert_and_keep_balances(fd, false_token, prov
     settle_owed(fd, "f", 50 * USD)
     free = fd.free()
     false_token.setFailing(True, {"from": insurer})
-    failed = custom_error("SafeERC20FailedOperation(address)", false_token.address)
+    failed = error_message(ClaimEscrow, "SafeERC20FailedOperation", false_token.address)
     with brownie.reverts(failed):
         fd.escrow.withdraw(10 * USD, {"from": provider})
     with brownie.reverts(failed):
@@ -153,24 +149,6 @@ def reentry_calls(desk, provider):
     }
 
 
-def _permit(token, owner, spender, value, deadline):
-    data = {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                       {"name": "deadline", "type": "uint256"}],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token.name(), "version": "1", "chainId": chain.id, "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": spender.address, "value": value,
-                    "nonce": token.nonces(owner), "deadline": deadline},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=data), private_key(owner))
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
-
-
 def _prepare(path: str, desk, token, provider, insurer, arbiter, stranger):
     """Sets the scene for `path` (unarmed) and returns the action that moves tokens."""
     e = desk.escrow
@@ -181,7 +159,7 @@ def _prepare(path: str, desk, token, provider, insurer, arbiter, stranger):
     if path == "depositWithPermit":
         token.mint(insurer, 10 * USD, {"from": insurer})
         deadline = chain.time() + 3600
-        v, r, s = _permit(token, insurer, e, 10 * USD, deadline)
+        v, r, s = permit(token, insurer, e, 10 * USD, deadline)
         return lambda: e.depositWithPermit(10 * USD, deadline, v, r, s, {"from": insurer})
     if path == "withdrawFree":
         return lambda: e.withdrawFree(10 * USD, {"from": insurer})
@@ -263,7 +241,7 @@ def test_reentry_is_blocked_on_every_push_path(path, rd, reentrant, provider, in
 def test_bubbling_reentry_reverts_a_withdrawal_without_effect(rd, reentrant, provider, insurer, stranger):
     settle_owed(rd, "w", 10 * USD)
     reentrant.arm(rd.escrow, [rd.escrow.withdrawAll.encode_input()], True, {"from": stranger})
-    with brownie.reverts(custom_error("ReentrantCall()")):
+    with reverts_with(ClaimEscrow, "ReentrantCall"):
         rd.escrow.withdrawAll({"from": provider})
     assert rd.owed() == 10 * USD and reentrant.balanceOf(provider) == 0
     rd.assert_solvent([insurer], [provider])
@@ -276,7 +254,7 @@ def test_reverting_payee_cannot_block_an_approval(rd, reentrant, provider, insur
     reentrant.arm(rd.escrow, [rd.escrow.withdrawAll.encode_input()], True, {"from": stranger})
     tx = rd.adjudicate("p", 10 * USD)
     assert tx.events["PushFailed"]["amount"] == 10 * USD
-    assert rd.owed() == 10 * USD and rd.paid_out() == 0 and rd.status("p") == Status.SETTLED
+    assert rd.owed() == 10 * USD and rd.paid_out() == 0 and rd.status("p") == ClaimStatus.SETTLED
     rd.assert_solvent([insurer], [provider])
 
 
