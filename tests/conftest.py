@@ -8,6 +8,7 @@ import pytest
 from eth_utils import keccak
 from support import brownie_patches
 from support.consent import BREAK_GLASS_MAX
+from support.escrow import Desk
 
 from medledger.scopes import Role
 from medledger.testing import ACTORS
@@ -70,3 +71,11 @@ def usdc(MockStablecoin, admin):
 def escrow(ClaimEscrow, care, consent, records, usdc, admin):
     """A ClaimEscrow over `care`, `consent` and `records` holding `usdc`; `admin` is admin and pauser."""
     return ClaimEscrow.deploy(care, consent, records, usdc, admin, {"from": admin})
+
+
+@pytest.fixture(scope="module")
+def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
+    """A `Desk` (tests/support/escrow.py) over `escrow` with the standard world set up: the patient's
+    consents, the insurer's terms and coverage of the patient, and a funded escrow."""
+    parties = {"provider": provider, "insurer": insurer, "patient": patient}
+    return Desk(escrow, usdc, consent, records, care, parties).setup()

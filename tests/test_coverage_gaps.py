@@ -5,7 +5,6 @@ or on wall-clock time (times are read back from receipts and blocks, so Ganache 
 """
 
 import brownie
-import pytest
 from brownie import ZERO_ADDRESS, chain
 from support.escrow import (
     CARC_BENEFIT_MAX,
@@ -13,32 +12,21 @@ from support.escrow import (
     DEEMED,
     PROMPT_PAY,
     USD,
-    Desk,
     control,
     coverage_inactive,
     h,
     over_limit,
+    sleep,
 )
 from support.vocabulary import INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
 
 # ---------------------------------------------------------------- fixtures and helpers
 
 
-@pytest.fixture(scope="module")
-def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
-    parties = {"provider": provider, "insurer": insurer, "patient": patient}
-    return Desk(escrow, usdc, consent, records, care, parties).setup()
-
-
 def period_usage(escrow, insurer, patient) -> tuple[int, int]:
     """(periodUsed, periodIndex) of the patient's coverage with `insurer`."""
     coverage = escrow.coverageOf(escrow.enrolmentOf(insurer, patient)[0])
     return coverage[7], coverage[8]
-
-
-def sleep(seconds: int) -> None:
-    chain.sleep(seconds)
-    chain.mine()
 
 
 def now() -> int:

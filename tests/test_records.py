@@ -24,7 +24,19 @@ from support.records import (
     stored_past_author_id,
     tagged_twin,
 )
-from support.vocabulary import BILLING, ETREAT, GENOMICS, HPAYMT, IMAGING, LABS, MENTAL_HEALTH, NOTES, TREAT, bit
+from support.vocabulary import (
+    ALL_CLASSES,
+    BILLING,
+    ETREAT,
+    GENOMICS,
+    HPAYMT,
+    IMAGING,
+    LABS,
+    MENTAL_HEALTH,
+    NOTES,
+    TREAT,
+    bit,
+)
 
 V1 = h("record:1:v1")
 V2 = h("record:1:v2")
@@ -358,7 +370,7 @@ def test_amend_cannot_use_a_puppet_patient(records, consent, anchored, rid1, pat
     """provider2 controls patient2 (a "puppet") and holds its TREAT consent, but not patient's: the
     patient of a record comes from its id, so the puppet's consent cannot authorise amending it."""
     consent.revoke(patient, provider2, {"from": patient})
-    consent.grant(patient2, provider2, bit(TREAT), 0x7FF, 0, 0, DOC, {"from": patient2})
+    consent.grant(patient2, provider2, bit(TREAT), ALL_CLASSES, 0, 0, DOC, {"from": patient2})
     assert consent.hasConsent(patient2, provider2, TREAT, LABS)
     with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
         records.amend(rid1, V1, V2, {"from": provider2})
@@ -516,7 +528,7 @@ def test_log_access_names_the_record_patient(records, consent, anchored, rid1, p
                                              stranger):
     """The patient argument must be the id's patient, even when the caller holds consent of the one it
     names (a "puppet" patient2 consenting to the insurer)."""
-    consent.grant(patient2, insurer, bit(HPAYMT), 0x7FF, 0, 0, DOC, {"from": patient2})
+    consent.grant(patient2, insurer, bit(HPAYMT), ALL_CLASSES, 0, 0, DOC, {"from": patient2})
     assert consent.hasConsent(patient2, insurer, HPAYMT, LABS)
     error = error_message(RecordRegistry, "RecordNotOfPatient", rid1, patient2.address)
     with brownie.reverts(error):

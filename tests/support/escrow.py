@@ -24,6 +24,7 @@ DISPUTE_WINDOW = 14 * DAY
 UINT96_MAX = 2**96 - 1
 USD = 10**6  # 6-decimal stablecoin unit
 ZERO = "0x" + "00" * 32
+EVIDENCE, DECISION = keccak(text="evidence"), keccak(text="decision")  # a dispute's evidence and award commitments
 
 
 def h(label: str) -> bytes:
@@ -102,6 +103,12 @@ def enrol(escrow, insurer, patient, per_claim: int = 0, per_period: int = 0, per
     escrow.setCoverage(patient, h(f"policy:{patient}"), 0, until, per_claim, per_period, period, {"from": insurer})
 
 
+def settle_owed(desk: Desk, label: str, amount: int) -> None:
+    """Submits claim `label` for `amount` and approves it in full: the provider is owed `amount`."""
+    desk.submit(label, amount)
+    desk.adjudicate(label, amount)
+
+
 def claim_id(escrow, provider, control: bytes) -> bytes:
     return escrow.claimIdOf(provider, control)
 
@@ -122,6 +129,14 @@ def permit(token, owner, spender, value: int, deadline: int) -> tuple[int, bytes
     request = PermitRequest(owner=owner.address, spender=spender.address, value=value, nonce=token.nonces(owner),
                             deadline=deadline)
     return sign_permit(private_key(owner), domain, request)
+
+
+def sleep(seconds: int) -> None:
+    """Moves the chain's clock `seconds` on and mines a block at the new time."""
+    from brownie import chain
+
+    chain.sleep(seconds)
+    chain.mine()
 
 
 def control(label: str) -> bytes:
@@ -195,6 +210,13 @@ class Desk:
 
     def paid_out(self, provider=None) -> int:
         return self.escrow.providerAccountOf(provider or self.provider)[1]
+
+    @classmethod
+    def over_token(cls, token, ClaimEscrow, care, consent, records, admin, parties: dict,
+                   funding: int = 100_000 * USD) -> Desk:
+        """A standard-world desk over a fresh ClaimEscrow that holds `token` (a hostile token, say)."""
+        escrow = ClaimEscrow.deploy(care, consent, records, token, admin, {"from": admin})
+        return cls(escrow, token, consent, records, care, parties).setup(funding=funding)
 
     def assert_solvent(self, insurers, providers) -> None:
         """Token balance of the escrow == sum(free) + sum(encumbered) + sum(owed)."""

@@ -12,10 +12,10 @@ from support.escrow import (
     DISPUTE_WINDOW,
     PROMPT_PAY,
     USD,
-    Desk,
     control,
     h,
     invalid_status,
+    sleep,
 )
 from support.vocabulary import ARBITER_ROLE, PROVIDER_ROLE, REPLACEMENT, VOID, ClaimStatus
 
@@ -23,21 +23,10 @@ EVIDENCE = h("appeal-packet")
 DECISION = h("arbiter-decision")
 
 
-@pytest.fixture(scope="module")
-def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
-    parties = {"provider": provider, "insurer": insurer, "patient": patient}
-    return Desk(escrow, usdc, consent, records, care, parties).setup()
-
-
 def contest(desk, label: str, billed: int = 100 * USD, approved: int = 40 * USD) -> None:
     """Submit and partially approve: billed - approved is contested."""
     desk.submit(label, billed)
     desk.adjudicate(label, approved, reasons=[CARC_MAX_ALLOWABLE])
-
-
-def sleep(seconds: int) -> None:
-    chain.sleep(seconds)
-    chain.mine()
 
 
 def test_dispute_and_partial_award(desk, escrow, provider, arbiter, insurer):

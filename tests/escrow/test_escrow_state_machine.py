@@ -29,7 +29,7 @@ from support.escrow import (
     terms,
 )
 from support.stateful import stateful_settings
-from support.vocabulary import BILLING, HPAYMT, INSURER_ROLE, REPLACEMENT, TREAT, VOID, ClaimStatus, bit
+from support.vocabulary import ALL_CLASSES, BILLING, HPAYMT, INSURER_ROLE, REPLACEMENT, TREAT, VOID, ClaimStatus, bit
 
 MARGIN = 120  # seconds: actions this close to a deadline are skipped (block times may drift a little)
 RECORDS = 24
@@ -354,7 +354,7 @@ def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, car
         escrow.setCoverage(patient, h(f"policy:{payer}"), 0, 2**40 - 1, 0, 0, 0, {"from": payer})
     pool = {}
     for doctor in (provider, provider2):
-        grant(consent, patient, doctor, bit(TREAT), 0x7FF)
+        grant(consent, patient, doctor, bit(TREAT), ALL_CLASSES)
         desk = Desk(escrow, usdc, consent, records, care, {"provider": doctor, "insurer": insurer, "patient": patient})
         pool[doctor] = [desk.record(f"pool:{doctor.address}:{i}").ref for i in range(RECORDS)]
     for payer in (insurer, insurer2):
