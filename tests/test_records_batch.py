@@ -49,7 +49,7 @@ def grants(records, consent, patient, provider, provider2, insurer):
 
 
 @pytest.fixture(scope="module")
-def big(patient, patient2, provider):
+def thousand_leaf_batch(patient, patient2, provider):
     """1,000 leaves by `provider` over two patients, and their tree."""
     leaves = random_leaves(random.Random(1000), 1000, [patient.address, patient2.address], provider.address)
     return leaves, tree_of(leaves)
@@ -70,13 +70,13 @@ def anchor_tree(records, leaves, provider):
 # --------------------------------------------------------------------------- anchorBatch
 
 
-def test_batch_of_1000_leaves(records, big, provider):
-    leaves, tree = big
+def test_batch_of_1000_leaves(records, thousand_leaf_batch, provider):
+    leaves, tree = thousand_leaf_batch
     tx = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider})
     batch_id = tx.return_value
     assert batch_id == records.batchIdOf(provider, tree.root)
     encoded = bytes(12) + bytes.fromhex(provider.address[2:]) + tree.root  # abi.encode(provider, root)
-    assert batch_id == int.from_bytes(keccak(encoded), "big")
+    assert batch_id == int.from_bytes(keccak(encoded), "thousand_leaf_batch")
     assert tx.events["BatchAnchored"] == {
         "batchId": batch_id, "provider": provider, "root": "0x" + tree.root.hex(), "count": 1000,
         "manifestHash": "0x" + MANIFEST.hex(),
@@ -92,8 +92,8 @@ def test_batch_of_1000_leaves(records, big, provider):
         assert records.verifyInBatch(*leaf_args(leaves[i]), proof, batch_id)  # ...the contract
 
 
-def test_attest_gas_in_a_1000_leaf_batch(records, big, patient, provider, stranger):
-    leaves, tree = big
+def test_attest_gas_in_a_1000_leaf_batch(records, thousand_leaf_batch, patient, provider, stranger):
+    leaves, tree = thousand_leaf_batch
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     target = next(x for x in leaves if x.patient == patient.address)
     assert records.patientOf(target.record_id) == patient
@@ -102,8 +102,8 @@ def test_attest_gas_in_a_1000_leaf_batch(records, big, patient, provider, strang
     assert records.verify(target.record_id, target.content_hash)[:3] == (True, target.version, provider)
 
 
-def test_tampered_leaf_is_rejected(records, big, provider, provider2, patient2):
-    leaves, tree = big
+def test_tampered_leaf_is_rejected(records, thousand_leaf_batch, provider, provider2, patient2):
+    leaves, tree = thousand_leaf_batch
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     good = leaves[123]
     proof = tree.get_proof(good)
@@ -121,8 +121,8 @@ def test_tampered_leaf_is_rejected(records, big, provider, provider2, patient2):
         assert not records.verifyInBatch(*leaf_args(bad), proof, batch_id)
 
 
-def test_wrong_proof_or_batch_is_rejected(records, big, provider):
-    leaves, tree = big
+def test_wrong_proof_or_batch_is_rejected(records, thousand_leaf_batch, provider):
+    leaves, tree = thousand_leaf_batch
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     good = leaves[5]
     proof = tree.get_proof(good)
@@ -333,7 +333,7 @@ def test_attest_validates_leaf_values(records, patient, patient2, provider, stra
                                      error_message(RecordRegistry, "InvalidDataClass", 11)),
         "zero version": (RecordLeaf(rid("a", patient), h("a:v"), p, 0, LABS, a),
                          error_message(RecordRegistry, "InvalidVersion", 0)),
-        "version too big": (RecordLeaf(rid("b", patient), h("b:v"), p, UINT16_MAX + 1, LABS, a),
+        "version too thousand_leaf_batch": (RecordLeaf(rid("b", patient), h("b:v"), p, UINT16_MAX + 1, LABS, a),
                             error_message(RecordRegistry, "InvalidVersion", UINT16_MAX + 1)),
         "largest uint32 version": (RecordLeaf(rid("b2", patient), h("b2:v"), p, 2**32 - 1, LABS, a),
                                    error_message(RecordRegistry, "InvalidVersion", 2**32 - 1)),

@@ -2,6 +2,7 @@
 import gc
 
 import pytest
+from support.escrow import Desk
 from support.world import build_world
 
 
@@ -33,3 +34,17 @@ def world(care, consent, records, escrow, usdc, accounts, admin, registrar, prov
     """The module's World (tests/support/world.py)."""
     return build_world(care, consent, records, escrow, usdc, accounts, admin, registrar, provider, provider2,
                        insurer, arbiter, patient, patient2, guardian, stranger, relayer)
+
+
+@pytest.fixture(scope="module")
+def token_desk(ClaimEscrow, RecordRegistry, care, consent, records, admin, provider, insurer, patient, patient2):
+    """Builds a funded standard-world `Desk` over a fresh ClaimEscrow that holds `token` (a hostile one):
+    `token_desk(token)` for `patient` over the module's RecordRegistry, or `token_desk(token, of_patient2=True)`
+    for `patient2` over a RecordRegistry of its own."""
+
+    def build(token, of_patient2: bool = False) -> Desk:
+        own_records = RecordRegistry.deploy(care, consent, {"from": admin}) if of_patient2 else records
+        parties = {"provider": provider, "insurer": insurer, "patient": patient2 if of_patient2 else patient}
+        return Desk.over_token(token, ClaimEscrow, care, consent, own_records, admin, parties)
+
+    return build

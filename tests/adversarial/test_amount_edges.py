@@ -5,25 +5,15 @@ from __future__ import annotations
 import pytest
 from brownie import ClaimEscrow
 from support.errors import reverts_with
-from support.escrow import (
-    CARC_NOT_COVERED,
-    DECISION,
-    EVIDENCE,
-    UINT96_MAX,
-    Desk,
-    control,
-)
-from support.vocabulary import (
-    ClaimStatus,
-)
+from support.escrow import CARC_NOT_COVERED, DECISION, EVIDENCE, UINT96_MAX, Desk, control
+from support.vocabulary import ClaimStatus
 
 UINT128_MAX = 2**128 - 1
 UINT256_MAX = 2**256 - 1
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @pytest.fixture(scope="module")
-def edge(MockStablecoin, ClaimEscrow, RecordRegistry, care, consent, admin, provider, insurer, patient2):
+def edge_desk(MockStablecoin, ClaimEscrow, RecordRegistry, care, consent, admin, provider, insurer, patient2):
     """A fresh escrow on a fresh stablecoin, its own RecordRegistry, patient2 consenting and enrolled.
     The insurer holds the token's whole supply (2^256 - 1, approved to the escrow) and nothing in escrow."""
     token = MockStablecoin.deploy({"from": admin})
@@ -140,7 +130,7 @@ def _edge_withdraw(d: Desk, edge: str) -> None:
 
 @pytest.mark.parametrize("edge_case", ["zero", "one", "max"])
 @pytest.mark.parametrize("operation", ["deposit", "withdrawFree", "submitClaim", "adjudicate", "award", "withdraw"])
-def test_amount_edges(edge, arbiter, operation, edge_case):
+def test_amount_edges(edge_desk, arbiter, operation, edge_case):
     {
         "deposit": _edge_deposit,
         "withdrawFree": _edge_withdraw_free,
@@ -148,5 +138,5 @@ def test_amount_edges(edge, arbiter, operation, edge_case):
         "adjudicate": _edge_adjudicate,
         "award": lambda d, e: _edge_award(d, e, arbiter),
         "withdraw": _edge_withdraw,
-    }[operation](edge, edge_case)
-    edge.assert_solvent([edge.insurer], [edge.provider])
+    }[operation](edge_desk, edge_case)
+    edge_desk.assert_solvent([edge_desk.insurer], [edge_desk.provider])

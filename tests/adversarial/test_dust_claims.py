@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support.escrow import (
-    CARC_NOT_COVERED,
-    DISPUTE_WINDOW,
-    PROMPT_PAY,
-    USD,
-    Desk,
-    control,
-    grant,
-    sleep,
-)
-from support.vocabulary import (
-    ALL_CLASSES,
-    TREAT,
-    bit,
-)
+from support.escrow import CARC_NOT_COVERED, DISPUTE_WINDOW, PROMPT_PAY, USD, Desk, control, grant, sleep
+from support.vocabulary import ALL_CLASSES, TREAT, bit
 
 
 def test_dust_claims_cannot_block_others(desk_factory, provider, provider2, insurer, patient, stranger):

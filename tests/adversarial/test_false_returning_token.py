@@ -13,17 +13,13 @@ from support.escrow import (
     EVIDENCE,
     PROMPT_PAY,
     USD,
-    Desk,
+    auto_terms,
     control,
     h,
     settle_owed,
     sleep,
-    terms,
 )
-from support.vocabulary import (
-    ALL_CLASSES,
-    ClaimStatus,
-)
+from support.vocabulary import ClaimStatus
 
 
 @pytest.fixture(scope="module")
@@ -32,25 +28,15 @@ def false_token(FalseReturnToken, admin):
 
 
 @pytest.fixture(scope="module")
-def false_token_desk(ClaimEscrow, false_token, care, consent, records, admin, provider, insurer, patient):
+def false_token_desk(token_desk, false_token):
     """A desk whose token can start returning false instead of reverting."""
-    return Desk.over_token(false_token, ClaimEscrow, care, consent, records,
-                           admin, {"provider": provider, "insurer": insurer, "patient": patient})
+    return token_desk(false_token)
 
 
 @pytest.fixture(scope="module")
-def false_token_desk_of_patient2(FalseReturnToken, ClaimEscrow, RecordRegistry, care, consent, admin, provider,
-                                 insurer, patient2):
-    """Another such desk, over its own RecordRegistry, for patient2."""
-    token = FalseReturnToken.deploy({"from": admin})
-    records = RecordRegistry.deploy(care, consent, {"from": admin})
-    parties = {"provider": provider, "insurer": insurer, "patient": patient2}
-    return Desk.over_token(token, ClaimEscrow, care, consent, records, admin, parties)
-
-
-
-def auto_terms() -> tuple:
-    return terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000)
+def false_token_desk_of_patient2(token_desk, FalseReturnToken, admin):
+    """Another such desk, on a token and a RecordRegistry of its own, for patient2."""
+    return token_desk(FalseReturnToken.deploy({"from": admin}), of_patient2=True)
 
 
 def test_false_return_deposit_reverts(false_token_desk, false_token, insurer):

@@ -13,15 +13,11 @@ from support.escrow import (
     EVIDENCE,
     PROMPT_PAY,
     USD,
-    Desk,
+    auto_terms,
     control,
     h,
     settle_owed,
     sleep,
-    terms,
-)
-from support.vocabulary import (
-    ALL_CLASSES,
 )
 
 
@@ -31,24 +27,15 @@ def fee_token(FeeOnTransferToken, admin):
 
 
 @pytest.fixture(scope="module")
-def fee_token_desk(ClaimEscrow, fee_token, care, consent, records, admin, provider, insurer, patient):
+def fee_token_desk(token_desk, fee_token):
     """A desk whose token burns 1 % of every transfer."""
-    return Desk.over_token(fee_token, ClaimEscrow, care, consent, records,
-                           admin, {"provider": provider, "insurer": insurer, "patient": patient})
+    return token_desk(fee_token)
 
 
 @pytest.fixture(scope="module")
-def fee_token_desk_of_patient2(FeeOnTransferToken, ClaimEscrow, RecordRegistry, care, consent, admin, provider,
-                               insurer, patient2):
-    """Another such desk, over its own RecordRegistry, for patient2."""
-    token = FeeOnTransferToken.deploy(100, {"from": admin})  # 1 %
-    records = RecordRegistry.deploy(care, consent, {"from": admin})
-    parties = {"provider": provider, "insurer": insurer, "patient": patient2}
-    return Desk.over_token(token, ClaimEscrow, care, consent, records, admin, parties)
-
-
-def auto_terms() -> tuple:
-    return terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000)
+def fee_token_desk_of_patient2(token_desk, FeeOnTransferToken, admin):
+    """Another such desk, on a token and a RecordRegistry of its own, for patient2."""
+    return token_desk(FeeOnTransferToken.deploy(100, {"from": admin}), of_patient2=True)
 
 
 def test_fee_on_transfer_credits_only_what_arrives(fee_token_desk, fee_token, insurer, provider):

@@ -10,24 +10,9 @@ import pytest
 from brownie import ClaimEscrow, RecordRegistry, web3
 from brownie.network.transaction import TransactionReceipt
 from support.errors import error_message, reverts_with
-from support.escrow import (
-    USD,
-    control,
-    grant,
-    h,
-    submission,
-)
+from support.escrow import USD, control, grant, h, submission
 from support.records import leaf_args, rid, tree_of
-from support.vocabulary import (
-    ALL_CLASSES,
-    BILLING,
-    HPAYMT,
-    LABS,
-    NOTES,
-    TREAT,
-    ClaimStatus,
-    bit,
-)
+from support.vocabulary import ALL_CLASSES, BILLING, HPAYMT, LABS, NOTES, TREAT, ClaimStatus, bit
 from support.world import DOC, MANIFEST, REASON, World, one_block
 
 from medledger import record_ids

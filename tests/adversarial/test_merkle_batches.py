@@ -5,9 +5,7 @@ from __future__ import annotations
 import brownie
 from brownie import RecordRegistry
 from support.errors import reverts_with
-from support.escrow import (
-    h,
-)
+from support.escrow import h
 from support.records import leaf_args
 from support.world import MANIFEST
 

@@ -19,6 +19,7 @@ from support.escrow import (
     PROMPT_PAY,
     USD,
     Desk,
+    auto_terms,
     control,
     h,
     permit,
@@ -27,10 +28,7 @@ from support.escrow import (
     submission,
     terms,
 )
-from support.vocabulary import (
-    ALL_CLASSES,
-    ClaimStatus,
-)
+from support.vocabulary import ALL_CLASSES, ClaimStatus
 
 REENTRANT = "0x" + keccak(text="ReentrantCall()")[:4].hex()
 
@@ -41,24 +39,15 @@ def reentrant_token(ReentrantToken, admin):
 
 
 @pytest.fixture(scope="module")
-def reentrant_desk(ClaimEscrow, reentrant_token, care, consent, records, admin, provider, insurer, patient):
+def reentrant_desk(token_desk, reentrant_token):
     """A desk whose token re-enters the escrow from its transfer hook once armed."""
-    return Desk.over_token(reentrant_token, ClaimEscrow, care, consent, records,
-                           admin, {"provider": provider, "insurer": insurer, "patient": patient})
+    return token_desk(reentrant_token)
 
 
 @pytest.fixture(scope="module")
-def reentrant_desk_of_patient2(ReentrantToken, ClaimEscrow, RecordRegistry, care, consent, admin, provider,
-                               insurer, patient2):
-    """Another such desk, over its own RecordRegistry, for patient2."""
-    token = ReentrantToken.deploy({"from": admin})
-    records = RecordRegistry.deploy(care, consent, {"from": admin})
-    parties = {"provider": provider, "insurer": insurer, "patient": patient2}
-    return Desk.over_token(token, ClaimEscrow, care, consent, records, admin, parties)
-
-
-def auto_terms() -> tuple:
-    return terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000)
+def reentrant_desk_of_patient2(token_desk, ReentrantToken, admin):
+    """Another such desk, on a token and a RecordRegistry of its own, for patient2."""
+    return token_desk(ReentrantToken.deploy({"from": admin}), of_patient2=True)
 
 
 def reentry_calls(desk, provider):

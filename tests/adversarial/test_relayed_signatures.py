@@ -11,28 +11,11 @@ from brownie import ConsentRegistry, chain, web3
 from brownie.network.transaction import TransactionReceipt
 from eth_utils import keccak
 from support.errors import error_message
-from support.vocabulary import (
-    ALL_CLASSES,
-    LABS,
-    NOTES,
-    TREAT,
-    bit,
-)
-from support.world import (
-    DAY,
-    DOC,
-    World,
-    addresses,
-    grant_args,
-    key,
-    not_patient_or_guardian,
-    one_block,
-)
+from support.vocabulary import ALL_CLASSES, LABS, NOTES, TREAT, bit
+from support.world import DAY, DOC, World, addresses, grant_args, key, not_patient_or_guardian, one_block
 
 from medledger.eip712 import GrantRequest, RevokeRequest, sign_grant, sign_revoke
 
-UINT128_MAX = 2**128 - 1
-UINT256_MAX = 2**256 - 1
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 

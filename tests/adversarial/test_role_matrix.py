@@ -12,29 +12,9 @@ import brownie
 import pytest
 from brownie import ClaimEscrow, ConsentRegistry, RecordRegistry
 from support.errors import error_message
-from support.escrow import (
-    DECISION,
-    EVIDENCE,
-    PROMPT_PAY,
-    USD,
-    control,
-    h,
-    sleep,
-    submission,
-    terms,
-)
+from support.escrow import DECISION, EVIDENCE, PROMPT_PAY, USD, control, h, sleep, submission, terms
 from support.records import leaf_args, rid
-from support.vocabulary import (
-    ARBITER_ROLE,
-    HPAYMT,
-    INSURER_ROLE,
-    LABS,
-    NOTES,
-    PROVIDER_ROLE,
-    TREAT,
-    ClaimStatus,
-    bit,
-)
+from support.vocabulary import ARBITER_ROLE, HPAYMT, INSURER_ROLE, LABS, NOTES, PROVIDER_ROLE, TREAT, ClaimStatus, bit
 from support.world import (
     ADMIN_ROLE,
     DOC,

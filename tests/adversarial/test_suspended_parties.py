@@ -9,28 +9,9 @@ from typing import Any
 import brownie
 from brownie import ClaimEscrow
 from support.errors import error_message, reverts_with
-from support.escrow import (
-    DECISION,
-    EVIDENCE,
-    PROMPT_PAY,
-    USD,
-    control,
-    h,
-    sleep,
-    submission,
-    terms,
-)
+from support.escrow import DECISION, EVIDENCE, PROMPT_PAY, USD, control, h, sleep, submission, terms
 from support.records import leaf_args, rid
-from support.vocabulary import (
-    ARBITER_ROLE,
-    BILLING,
-    HPAYMT,
-    INSURER_ROLE,
-    NOTES,
-    PROVIDER_ROLE,
-    TREAT,
-    bit,
-)
+from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, NOTES, PROVIDER_ROLE, TREAT, bit
 from support.world import (
     DOC,
     MANIFEST,

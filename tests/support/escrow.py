@@ -72,6 +72,11 @@ def terms(
     return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, require_authored)
 
 
+def auto_terms() -> tuple:
+    """InsurerTerms that auto-approve claims up to 100 USD on every data class, service codes up to 1000."""
+    return terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000)
+
+
 def no_share() -> tuple:
     return (0, 0, 0)
 
