@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from brownie import ClaimEscrow, chain
 from eth_abi import decode
-from eth_utils import keccak
-from support.errors import reverts_with
+from support.errors import error_selector, reverts_with
 from support.escrow import (
     CARC_NOT_COVERED,
     DECISION,
@@ -30,7 +29,7 @@ from support.escrow import (
 )
 from support.vocabulary import ALL_CLASSES, ClaimStatus
 
-REENTRANT = "0x" + keccak(text="ReentrantCall()")[:4].hex()
+REENTRANT = error_selector(ClaimEscrow, "ReentrantCall")
 
 
 @pytest.fixture(scope="module")

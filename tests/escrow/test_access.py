@@ -3,23 +3,8 @@
 import brownie
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
-from support.escrow import (
-    DAY,
-    PROMPT_PAY,
-    USD,
-    control,
-    h,
-    missing_consent,
-    not_active,
-    terms,
-)
-from support.vocabulary import (
-    ARBITER_ROLE,
-    BILLING,
-    HPAYMT,
-    INSURER_ROLE,
-    PROVIDER_ROLE,
-)
+from support.escrow import DAY, PROMPT_PAY, USD, control, h, missing_consent, not_active, terms
+from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE
 
 SUSPENDED = h("suspended")
 

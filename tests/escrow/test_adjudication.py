@@ -15,10 +15,7 @@ from support.escrow import (
     h,
     invalid_status,
 )
-from support.vocabulary import (
-    INSURER_ROLE,
-    ClaimStatus,
-)
+from support.vocabulary import INSURER_ROLE, ClaimStatus
 
 # ---------------------------------------------------------------- adjudication
 

@@ -1,9 +1,7 @@
 """ClaimEscrow automatic approval under the insurer's rules, and push payments."""
 
-from support.escrow import AUTOMATIC, USD, grant, h, terms
+from support.escrow import AUTOMATIC, USD, auto_terms, grant, h, terms
 from support.vocabulary import ALL_CLASSES, IMAGING, LABS, NOTES, REPLACEMENT, TREAT, ClaimStatus, bit
-
-# ---------------------------------------------------------------- automatic approval and push
 
 
 def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, consent, patient):
@@ -33,7 +31,7 @@ def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, c
 
 
 def test_auto_approval_respects_funds_and_limits(desk, escrow, insurer, patient):
-    escrow.setTerms(terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000), {"from": insurer})
+    escrow.setTerms(auto_terms(), {"from": insurer})
     escrow.setCoverage(patient, h("lim"), 0, 2**40 - 1, 50 * USD, 0, 0, {"from": insurer})
     tx = desk.submit("over-limit", 60 * USD)
     assert "ClaimAdjudicated" not in tx.events
@@ -46,7 +44,7 @@ def test_auto_approval_respects_funds_and_limits(desk, escrow, insurer, patient)
 
 def test_auto_approval_of_a_replacement(desk, escrow, insurer):
     desk.submit("rep", 500 * USD)
-    escrow.setTerms(terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000), {"from": insurer})
+    escrow.setTerms(auto_terms(), {"from": insurer})
     tx = desk.submit("rep", 90 * USD, frequency=REPLACEMENT)
     assert tx.events["ClaimAdjudicated"]["approved"] == 90 * USD
     assert desk.claim("rep")[1:] == (0, ClaimStatus.SETTLED, 0, 1)
@@ -69,7 +67,7 @@ def test_push_payment(desk, escrow, usdc, provider, insurer):
 
 
 def test_auto_approval_pays_in_the_submit_transaction(desk, escrow, usdc, provider, insurer):
-    escrow.setTerms(terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000), {"from": insurer})
+    escrow.setTerms(auto_terms(), {"from": insurer})
     escrow.setPushPayments(True, {"from": provider})
     balance = usdc.balanceOf(provider)
     tx = desk.submit("instant", 75 * USD)

@@ -3,8 +3,6 @@
 from support.escrow import USD, terms
 from support.vocabulary import ALL_CLASSES
 
-# ---------------------------------------------------------------- gas
-
 
 def test_gas_targets(desk, escrow, usdc, provider, insurer):
     """The issue's gas budget, from receipts, for a one-record claim with an established provider."""

@@ -1,17 +1,15 @@
 """ClaimEscrow deployment and insurer funds: deposits (plain and EIP-2612 permit) and free withdrawals."""
 
 import brownie
+import pytest
 from brownie import ZERO_ADDRESS, ClaimEscrow, MockStablecoin, chain
+from eth_account.messages import encode_typed_data
 from support.errors import reverts_with
-from support.escrow import (
-    CARC_NOT_COVERED,
-    USD,
-    not_active,
-    permit,
-)
-from support.vocabulary import (
-    INSURER_ROLE,
-)
+from support.escrow import CARC_NOT_COVERED, USD, not_active, permit, private_key
+from support.vocabulary import INSURER_ROLE
+
+from medledger.eip712 import ConsentDomain, PermitRequest, permit_typed_data, sign_permit, split_signature
+from medledger.errors import TypedDataError
 
 # ---------------------------------------------------------------- deployment
 
@@ -117,3 +115,18 @@ def test_deposit_with_bad_permit_fails_cleanly(desk, escrow, usdc, insurer, stra
     v, r, s = permit(usdc, insurer, escrow, 700 * USD, chain.time() - 1)  # expired
     with reverts_with(ClaimEscrow, "PermitFailed", insurer.address, 700 * USD):
         escrow.depositWithPermit(700 * USD, chain.time() - 1, v, r, s, {"from": insurer})
+
+
+def test_sdk_permit_typed_data_is_what_the_token_verifies(usdc, escrow, insurer):
+    """The SDK's EIP-2612 typed data (medledger.eip712) has the token's own domain separator, and the
+    permit it signs is the one the token accepts: the allowance is set and the nonce spent."""
+    request = PermitRequest(owner=insurer.address, spender=escrow.address, value=5 * USD,
+                            nonce=usdc.nonces(insurer), deadline=chain.time() + 600)
+    domain = ConsentDomain(chain_id=chain.id, verifying_contract=usdc.address, name=usdc.name(), version="1")
+    typed = permit_typed_data(domain, request)
+    assert encode_typed_data(full_message=typed).header == bytes(usdc.DOMAIN_SEPARATOR())
+    v, r, s = sign_permit(private_key(insurer), domain, request)
+    usdc.permit(insurer, escrow, 5 * USD, request.deadline, v, r, s, {"from": insurer})
+    assert usdc.allowance(insurer, escrow) == 5 * USD and usdc.nonces(insurer) == request.nonce + 1
+    with pytest.raises(TypedDataError):
+        split_signature(b"\x00" * 64)

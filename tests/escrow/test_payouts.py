@@ -5,19 +5,8 @@ import pytest
 from brownie import ClaimEscrow, web3
 from eth_abi import encode
 from support.errors import reverts_with
-from support.escrow import (
-    UINT96_MAX,
-    USD,
-    control,
-    h,
-    invalid_status,
-    not_active,
-    submission,
-)
-from support.vocabulary import (
-    PROVIDER_ROLE,
-    ClaimStatus,
-)
+from support.escrow import UINT96_MAX, USD, control, h, invalid_status, not_active, submission
+from support.vocabulary import PROVIDER_ROLE, ClaimStatus
 
 # ---------------------------------------------------------------- withdrawals
 

@@ -3,17 +3,7 @@
 import brownie
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
-from support.escrow import (
-    DAY,
-    PROMPT_PAY,
-    USD,
-    control,
-    grant,
-    h,
-    invalid_status,
-    missing_consent,
-    record_id,
-)
+from support.escrow import DAY, PROMPT_PAY, USD, control, grant, h, invalid_status, missing_consent, record_id
 from support.vocabulary import (
     ALL_CLASSES,
     BILLING,
@@ -28,8 +18,6 @@ from support.vocabulary import (
     ClaimStatus,
     bit,
 )
-
-# ---------------------------------------------------------------- submission
 
 
 def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):

@@ -3,22 +3,8 @@
 import brownie
 from brownie import ZERO_ADDRESS, ClaimEscrow, chain
 from support.errors import reverts_with
-from support.escrow import (
-    CARC_BENEFIT_MAX,
-    DAY,
-    PROMPT_PAY,
-    USD,
-    control,
-    h,
-    not_active,
-    over_limit,
-    terms,
-)
-from support.vocabulary import (
-    ALL_CLASSES,
-    INSURER_ROLE,
-    ClaimStatus,
-)
+from support.escrow import CARC_BENEFIT_MAX, DAY, PROMPT_PAY, USD, control, h, not_active, over_limit, terms
+from support.vocabulary import ALL_CLASSES, INSURER_ROLE, ClaimStatus
 
 # ---------------------------------------------------------------- terms and coverage
 

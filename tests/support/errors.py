@@ -35,6 +35,11 @@ def error_signature(source: Any, name: str) -> str:
     return f"{name}({types})"
 
 
+def error_selector(source: Any, name: str) -> str:
+    """The 4-byte selector, as 0x-hex, of the custom error `name` of `source`."""
+    return "0x" + keccak(text=error_signature(source, name))[:4].hex()
+
+
 def error_message(source: Any, name: str, *args: Any) -> str:
     """The revert string brownie reports for the custom error `name` of `source` with `args`."""
     signature = error_signature(source, name)
