@@ -506,23 +506,11 @@ class Token(_Wrapper):
 
     def sign_permit(self, signer: Signer, spender: str, value: int, deadline: int) -> tuple[int, bytes, bytes]:
         """An EIP-2612 permit signature (v, r, s) for `spender` to pull `value`."""
-        fields, name, version, chain_id, contract, _salt, _ext = self._view(self.fn.eip712Domain())
-        typed = {
-            "types": {
-                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                 {"name": "chainId", "type": "uint256"},
-                                 {"name": "verifyingContract", "type": "address"}],
-                "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                           {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                           {"name": "deadline", "type": "uint256"}],
-            },
-            "primaryType": "Permit",
-            "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": contract},
-            "message": {"owner": signer.address, "spender": to_checksum_address(spender), "value": value,
-                        "nonce": int(self._view(self.fn.nonces(signer.address))), "deadline": deadline},
-        }
-        sig = signer.sign_typed_data(self.chain.w3, typed)
-        return sig[64], sig[:32], sig[32:64]
+        _fields, name, version, chain_id, contract, _salt, _ext = self._view(self.fn.eip712Domain())
+        request = eip712.PermitRequest(owner=signer.address, spender=spender, value=value,
+                                       nonce=int(self._view(self.fn.nonces(signer.address))), deadline=deadline)
+        domain = eip712.ConsentDomain(chain_id=chain_id, verifying_contract=contract, name=name, version=version)
+        return eip712.split_signature(signer.sign_typed_data(self.chain.w3, eip712.permit_typed_data(domain, request)))
 
 
 class ClaimEscrow(_Wrapper):

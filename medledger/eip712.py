@@ -1,4 +1,5 @@
-"""EIP-712 typed data for the ConsentRegistry's gasless `grantBySig` and `revokeBySig`.
+"""EIP-712 typed data for the ConsentRegistry's gasless `grantBySig` and `revokeBySig`, and the
+stablecoin's EIP-2612 `permit` (the escrow's `depositWithPermit`).
 
 The values are frozen dataclasses; `grant_typed_data` / `revoke_typed_data` build the full typed-data
 dict (as `eth_signTypedData_v4` and wallets expect it) and `sign_grant` / `sign_revoke` sign it with
@@ -36,6 +37,13 @@ GRANT_FIELDS: list[dict[str, str]] = [
     {"name": "validUntil", "type": "uint40"},
     {"name": "consentDocHash", "type": "bytes32"},
     {"name": "signer", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+PERMIT_FIELDS: list[dict[str, str]] = [
+    {"name": "owner", "type": "address"},
+    {"name": "spender", "type": "address"},
+    {"name": "value", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
@@ -160,6 +168,35 @@ class RevokeRequest:
         }
 
 
+@dataclass(frozen=True)
+class PermitRequest:
+    """The EIP-2612 `Permit` message: `owner` lets `spender` pull `value` tokens until `deadline`.
+
+    Its domain is the token's (a `ConsentDomain` with the token's name, version and address).
+    """
+
+    owner: str
+    spender: str
+    value: int
+    nonce: int
+    deadline: int
+
+    def __post_init__(self) -> None:
+        for field in ("owner", "spender"):
+            object.__setattr__(self, field, _address(field, getattr(self, field)))
+        for field in ("value", "nonce", "deadline"):
+            _uint(field, getattr(self, field), 256)
+
+    def as_message(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "spender": self.spender,
+            "value": self.value,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+        }
+
+
 def _typed_data(
     domain: ConsentDomain, primary_type: str, fields: list[dict[str, str]], message: dict
 ) -> dict:
@@ -179,6 +216,11 @@ def grant_typed_data(domain: ConsentDomain, request: GrantRequest) -> dict[str, 
 def revoke_typed_data(domain: ConsentDomain, request: RevokeRequest) -> dict[str, Any]:
     """The full `Revoke` typed-data dict, ready for `eth_signTypedData_v4` or `encode_typed_data`."""
     return _typed_data(domain, "Revoke", REVOKE_FIELDS, request.as_message())
+
+
+def permit_typed_data(domain: ConsentDomain, request: PermitRequest) -> dict[str, Any]:
+    """The full EIP-2612 `Permit` typed-data dict for the token whose domain is `domain`."""
+    return _typed_data(domain, "Permit", PERMIT_FIELDS, request.as_message())
 
 
 def typed_data_digest(typed_data: dict[str, Any]) -> bytes:
@@ -204,3 +246,15 @@ def sign_grant(private_key: bytes | str, domain: ConsentDomain, request: GrantRe
 def sign_revoke(private_key: bytes | str, domain: ConsentDomain, request: RevokeRequest) -> bytes:
     """Signs a `Revoke` request for `revokeBySig`; `private_key` must belong to `request.signer`."""
     return sign_typed_data(private_key, revoke_typed_data(domain, request))
+
+
+def split_signature(signature: bytes) -> tuple[int, bytes, bytes]:
+    """A 65-byte `r || s || v` signature as the `(v, r, s)` that `permit`-style functions take."""
+    if len(signature) != 65:
+        raise TypedDataError(f"a signature is 65 bytes, got {len(signature)}")
+    return signature[64], bytes(signature[:32]), bytes(signature[32:64])
+
+
+def sign_permit(private_key: bytes | str, domain: ConsentDomain, request: PermitRequest) -> tuple[int, bytes, bytes]:
+    """Signs an EIP-2612 `Permit`; returns `(v, r, s)`. `private_key` must belong to `request.owner`."""
+    return split_signature(sign_typed_data(private_key, permit_typed_data(domain, request)))

@@ -1,51 +1,53 @@
 import brownie
 import pytest
-from conftest import ARBITER, INSURER, PROVIDER, custom_error
+from brownie import CareRegistry
 from eth_utils import keccak
+from support.errors import reverts_with
+from support.vocabulary import ARBITER_ROLE, INSURER_ROLE, PROVIDER_ROLE
 
 ZERO32 = b"\x00" * 32
 
 
 def test_registered_parties_are_active(care, provider, insurer, arbiter, stranger):
-    assert care.isActive(provider, PROVIDER)
-    assert care.isActive(insurer, INSURER)
-    assert care.isActive(arbiter, ARBITER)
-    assert not care.isActive(provider, INSURER)
-    assert not care.isActive(stranger, PROVIDER)
+    assert care.isActive(provider, PROVIDER_ROLE)
+    assert care.isActive(insurer, INSURER_ROLE)
+    assert care.isActive(arbiter, ARBITER_ROLE)
+    assert not care.isActive(provider, INSURER_ROLE)
+    assert not care.isActive(stranger, PROVIDER_ROLE)
     assert care.activeRoleOf(stranger) == 0
 
 
 def test_only_registrar_registers(care, stranger, provider):
     role = care.REGISTRAR_ROLE()
-    with brownie.reverts(custom_error("AccessControlUnauthorizedAccount(address,bytes32)", stranger.address, role)):
-        care.register(stranger, PROVIDER, keccak(b"x"), {"from": stranger})
-    with brownie.reverts(custom_error("AccessControlUnauthorizedAccount(address,bytes32)", provider.address, role)):
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", stranger.address, role):
+        care.register(stranger, PROVIDER_ROLE, keccak(b"x"), {"from": stranger})
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", provider.address, role):
         care.suspend(stranger, ZERO32, {"from": provider})
 
 
 def test_register_validates(care, registrar, provider, stranger):
-    with brownie.reverts(custom_error("PartyAlreadyRegistered(address)", provider.address)):
-        care.register(provider, INSURER, keccak(b"x"), {"from": registrar})
-    with brownie.reverts(custom_error("InvalidRole(uint8)", 0)):
+    with reverts_with(CareRegistry, "PartyAlreadyRegistered", provider.address):
+        care.register(provider, INSURER_ROLE, keccak(b"x"), {"from": registrar})
+    with reverts_with(CareRegistry, "InvalidRole", 0):
         care.register(stranger, 0, keccak(b"x"), {"from": registrar})
-    with brownie.reverts(custom_error("EmptyMetadata()")):
-        care.register(stranger, PROVIDER, b"\x00" * 32, {"from": registrar})
-    with brownie.reverts(custom_error("ZeroAccount()")):
-        care.register(brownie.ZERO_ADDRESS, PROVIDER, keccak(b"x"), {"from": registrar})
+    with reverts_with(CareRegistry, "EmptyMetadata"):
+        care.register(stranger, PROVIDER_ROLE, b"\x00" * 32, {"from": registrar})
+    with reverts_with(CareRegistry, "ZeroAccount"):
+        care.register(brownie.ZERO_ADDRESS, PROVIDER_ROLE, keccak(b"x"), {"from": registrar})
 
 
 def test_suspend_and_reinstate(care, registrar, provider, stranger):
     tx = care.suspend(provider, keccak(text="licence-expired"), {"from": registrar})
     assert tx.events["PartySuspended"]["account"] == provider
-    assert not care.isActive(provider, PROVIDER)
+    assert not care.isActive(provider, PROVIDER_ROLE)
     assert care.activeRoleOf(provider) == 0
-    with brownie.reverts(custom_error("PartyAlreadySuspended(address)", provider.address)):
+    with reverts_with(CareRegistry, "PartyAlreadySuspended", provider.address):
         care.suspend(provider, ZERO32, {"from": registrar})
     care.reinstate(provider, {"from": registrar})
-    assert care.isActive(provider, PROVIDER)
-    with brownie.reverts(custom_error("PartyNotSuspended(address)", provider.address)):
+    assert care.isActive(provider, PROVIDER_ROLE)
+    with reverts_with(CareRegistry, "PartyNotSuspended", provider.address):
         care.reinstate(provider, {"from": registrar})
-    with brownie.reverts(custom_error("PartyNotRegistered(address)", stranger.address)):
+    with reverts_with(CareRegistry, "PartyNotRegistered", stranger.address):
         care.suspend(stranger, ZERO32, {"from": registrar})
 
 
@@ -62,7 +64,7 @@ def test_encryption_key_shape(care, stranger, key, ok):
         care.publishEncryptionKey(key, {"from": stranger})
         assert bytes(care.encryptionKeyOf(stranger)) == key
     else:
-        with brownie.reverts(custom_error("InvalidEncryptionKey(uint256)", len(key))):
+        with reverts_with(CareRegistry, "InvalidEncryptionKey", len(key)):
             care.publishEncryptionKey(key, {"from": stranger})
 
 
@@ -77,13 +79,13 @@ def test_parties_get_sequential_ids_never_reused(care, registrar, provider, prov
     assert ids == list(range(ids[0], ids[0] + len(registered))) and ids[0] >= 1
     for account, party_id in zip(registered, ids, strict=True):
         assert care.accountOf(party_id) == account
-    tx = care.register(stranger, PROVIDER, keccak(b"new"), {"from": registrar})
+    tx = care.register(stranger, PROVIDER_ROLE, keccak(b"new"), {"from": registrar})
     assert care.partyOf(stranger)[4] == ids[-1] + 1 and care.accountOf(ids[-1] + 1) == stranger
     assert tx.events["PartyRegistered"]["account"] == stranger
-    assert care.activePartyOf(provider) == (PROVIDER, ids[0])
+    assert care.activePartyOf(provider) == (PROVIDER_ROLE, ids[0])
     care.suspend(provider, ZERO32, {"from": registrar})
     assert care.activePartyOf(provider) == (0, ids[0])
     care.reinstate(provider, {"from": registrar})
-    assert care.activePartyOf(provider) == (PROVIDER, ids[0])
+    assert care.activePartyOf(provider) == (PROVIDER_ROLE, ids[0])
     assert care.activePartyOf(brownie.ZERO_ADDRESS) == (0, 0)
     assert care.accountOf(0) == brownie.ZERO_ADDRESS and care.accountOf(ids[-1] + 2) == brownie.ZERO_ADDRESS

@@ -15,14 +15,13 @@ from brownie import web3
 from eth_utils import keccak
 from support.nodes import cli_env, run_cli, run_json
 from support.recordcli import as_, batch_tree, blob_path, flip_bit, key_env, one_line_error, public_key, write_bundles
+from support.vocabulary import CONDITIONS, ETREAT, LABS, TREAT
 
 from medledger import crypto, fhir
 from medledger.testing.synthetic import patient_bundle
 
 ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "payer": 14, "er": 15, "alice": 16, "bob": 17}
 PROVIDER, INSURER = 1, 2
-TREAT, ETREAT = 0, 1
-CONDITIONS, LABS = 1, 4
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,40 @@
 """ConsentRegistry: grants, scope, validity, revocation, guardians, break-glass and registry status."""
 
-import brownie
 import pytest
-from brownie import ZERO_ADDRESS, chain
-from conftest import BREAK_GLASS_MAX, custom_error
+from brownie import ZERO_ADDRESS, ConsentRegistry, chain
 from eth_utils import keccak
+from support.consent import BREAK_GLASS_MAX
+from support.errors import reverts_with
+from support.vocabulary import (
+    ALL_CLASSES,
+    BILLING,
+    CONDITIONS,
+    COVERAGE,
+    DEMOGRAPHICS,
+    ETREAT,
+    GENOMICS,
+    HOPERAT,
+    HPAYMT,
+    HRESCH,
+    IMAGING,
+    LABS,
+    MEDICATIONS,
+    MENTAL_HEALTH,
+    NOTES,
+    SUBSTANCE_USE,
+    TREAT,
+    DataClass,
+    Purpose,
+    bit,
+)
 
-TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE = range(6)
-PURPOSES = range(6)
-DEMOGRAPHICS, CONDITIONS, MEDICATIONS, ALLERGIES, LABS, IMAGING, NOTES, BILLING = range(8)
-GENOMICS, MENTAL_HEALTH, SUBSTANCE_USE = 8, 9, 10
-DATA_CLASSES = range(11)
-SENSITIVE = (GENOMICS, MENTAL_HEALTH, SUBSTANCE_USE)
-NON_SENSITIVE_MASK = 0x00FF
-ALL_CLASSES_MASK = 0x07FF
+from medledger import scopes
+
+PURPOSES = tuple(Purpose)
+DATA_CLASSES = tuple(DataClass)
+SENSITIVE = tuple(sorted(scopes.SENSITIVE))
+NON_SENSITIVE_MASK = bit(*(c for c in DataClass if c not in scopes.SENSITIVE))  # 0x00FF
+ALL_CLASSES_MASK = ALL_CLASSES  # 0x07FF
 DOC = keccak(text="fhir:Consent/123|v1")
 ZERO32 = b"\x00" * 32
 REASON = keccak(text="ER-UNCONSCIOUS")
@@ -47,12 +68,12 @@ def test_deployment(consent, care, admin):
 
 
 def test_constructor_validates(ConsentRegistry, care, admin):
-    with brownie.reverts(custom_error("ZeroAddress()")):
+    with reverts_with(ConsentRegistry, "ZeroAddress"):
         ConsentRegistry.deploy(ZERO_ADDRESS, care, HOUR, {"from": admin})
-    with brownie.reverts(custom_error("ZeroAddress()")):
+    with reverts_with(ConsentRegistry, "ZeroAddress"):
         ConsentRegistry.deploy(admin, ZERO_ADDRESS, HOUR, {"from": admin})
     for bad in (0, 72 * HOUR + 1):
-        with brownie.reverts(custom_error("InvalidMaxBreakGlassDuration(uint32)", bad)):
+        with reverts_with(ConsentRegistry, "InvalidMaxBreakGlassDuration", bad):
             ConsentRegistry.deploy(admin, care, bad, {"from": admin})
 
 
@@ -109,17 +130,17 @@ def test_out_of_range_purpose_or_class_is_never_covered(consent, patient, provid
 
 def test_grant_validates_input(consent, patient, provider):
     now = chain.time()
-    with brownie.reverts(custom_error("InvalidGrantee(address)", ZERO_ADDRESS)):
+    with reverts_with(ConsentRegistry, "InvalidGrantee", ZERO_ADDRESS):
         consent.grant(patient, ZERO_ADDRESS, 1, 1, 0, 0, DOC, {"from": patient})
-    with brownie.reverts(custom_error("InvalidGrantee(address)", patient.address)):
+    with reverts_with(ConsentRegistry, "InvalidGrantee", patient.address):
         consent.grant(patient, patient, 1, 1, 0, 0, DOC, {"from": patient})
     for purposes, classes in [(0, 1), (1, 0), (0x40, 1), (0x80, 1), (1, 0x0800), (1, 0x8000)]:
-        with brownie.reverts(custom_error("InvalidScope(uint8,uint16)", purposes, classes)):
+        with reverts_with(ConsentRegistry, "InvalidScope", purposes, classes):
             consent.grant(patient, provider, purposes, classes, 0, 0, DOC, {"from": patient})
     for valid_from, valid_until in [(now + 100, now + 100), (now + 100, now + 50), (0, now - 10)]:
-        with brownie.reverts(custom_error("InvalidValidity(uint40,uint40)", valid_from, valid_until)):
+        with reverts_with(ConsentRegistry, "InvalidValidity", valid_from, valid_until):
             consent.grant(patient, provider, 1, 1, valid_from, valid_until, DOC, {"from": patient})
-    with brownie.reverts(custom_error("ZeroAddress()")):
+    with reverts_with(ConsentRegistry, "ZeroAddress"):
         consent.grant(ZERO_ADDRESS, provider, 1, 1, 0, 0, DOC, {"from": patient})
 
 
@@ -127,15 +148,11 @@ def test_only_patient_or_guardian_grants_and_revokes(
     consent, patient, patient2, provider, stranger, guardian
 ):
     for actor in (stranger, provider, patient2, guardian):
-        with brownie.reverts(
-            custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
-        ):
+        with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, actor.address):
             consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": actor})
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
     for actor in (stranger, provider, guardian):
-        with brownie.reverts(
-            custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
-        ):
+        with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, actor.address):
             consent.revoke(patient, provider, {"from": actor})
     assert consent.hasConsent(patient, provider, TREAT, DEMOGRAPHICS)
 
@@ -213,11 +230,11 @@ def test_revoke_is_effective_in_its_block(consent, patient, provider):
 
 
 def test_revoke_needs_a_consent(consent, patient, provider):
-    with brownie.reverts(custom_error("ConsentNotFound(address,address)", patient.address, provider.address)):
+    with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, provider.address):
         consent.revoke(patient, provider, {"from": patient})
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
     consent.revoke(patient, provider, {"from": patient})
-    with brownie.reverts(custom_error("ConsentNotFound(address,address)", patient.address, provider.address)):
+    with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, provider.address):
         consent.revoke(patient, provider, {"from": patient})
 
 
@@ -275,23 +292,19 @@ def test_appoint_and_remove_guardian(consent, patient, guardian):
     tx = consent.appointGuardian(guardian, {"from": patient})
     assert tx.events["GuardianAppointed"] == {"patient": patient, "guardian": guardian, "actor": patient}
     assert consent.isGuardian(patient, guardian)
-    with brownie.reverts(
-        custom_error("GuardianAlreadyAppointed(address,address)", patient.address, guardian.address)
-    ):
+    with reverts_with(ConsentRegistry, "GuardianAlreadyAppointed", patient.address, guardian.address):
         consent.appointGuardian(guardian, {"from": patient})
     tx = consent.removeGuardian(guardian, {"from": patient})
     assert tx.events["GuardianRemoved"] == {"patient": patient, "guardian": guardian, "actor": patient}
     assert not consent.isGuardian(patient, guardian)
-    with brownie.reverts(
-        custom_error("GuardianNotAppointed(address,address)", patient.address, guardian.address)
-    ):
+    with reverts_with(ConsentRegistry, "GuardianNotAppointed", patient.address, guardian.address):
         consent.removeGuardian(guardian, {"from": patient})
 
 
 def test_guardian_validation(consent, patient):
-    with brownie.reverts(custom_error("InvalidGuardian(address)", ZERO_ADDRESS)):
+    with reverts_with(ConsentRegistry, "InvalidGuardian", ZERO_ADDRESS):
         consent.appointGuardian(ZERO_ADDRESS, {"from": patient})
-    with brownie.reverts(custom_error("InvalidGuardian(address)", patient.address)):
+    with reverts_with(ConsentRegistry, "InvalidGuardian", patient.address):
         consent.appointGuardian(patient, {"from": patient})
 
 
@@ -309,9 +322,7 @@ def test_guardian_grants_and_revokes_for_patient(consent, patient, guardian, pro
 def test_guardianship_is_per_patient(consent, patient, patient2, guardian, provider):
     consent.appointGuardian(guardian, {"from": patient})
     assert not consent.isGuardian(patient2, guardian)
-    with brownie.reverts(
-        custom_error("NotPatientOrGuardian(address,address)", patient2.address, guardian.address)
-    ):
+    with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient2.address, guardian.address):
         consent.grant(patient2, provider, 1, 1, 0, 0, DOC, {"from": guardian})
 
 
@@ -321,9 +332,7 @@ def test_guardian_cannot_appoint_or_remove_guardians_for_patient(consent, patien
     consent.appointGuardian(stranger, {"from": guardian})
     assert consent.isGuardian(guardian, stranger)
     assert not consent.isGuardian(patient, stranger)
-    with brownie.reverts(
-        custom_error("GuardianNotAppointed(address,address)", guardian.address, guardian.address)
-    ):
+    with reverts_with(ConsentRegistry, "GuardianNotAppointed", guardian.address, guardian.address):
         consent.removeGuardian(guardian, {"from": guardian})
     assert consent.isGuardian(patient, guardian)
 
@@ -332,9 +341,7 @@ def test_removed_guardian_loses_powers(consent, patient, guardian, provider):
     consent.appointGuardian(guardian, {"from": patient})
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": guardian})
     consent.removeGuardian(guardian, {"from": patient})
-    with brownie.reverts(
-        custom_error("NotPatientOrGuardian(address,address)", patient.address, guardian.address)
-    ):
+    with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, guardian.address):
         consent.revoke(patient, provider, {"from": guardian})
     # What the guardian granted while appointed stays until the patient changes it.
     assert consent.hasConsent(patient, provider, TREAT, DEMOGRAPHICS)
@@ -364,9 +371,7 @@ def test_break_glass_expires(consent, patient, provider):
     assert consent.hasConsent(patient, provider, ETREAT, LABS)
     chain.mine(timestamp=tx.timestamp + HOUR)
     assert not consent.hasConsent(patient, provider, ETREAT, LABS)
-    with brownie.reverts(
-        custom_error("BreakGlassNotOpen(address,address)", patient.address, provider.address)
-    ):
+    with reverts_with(ConsentRegistry, "BreakGlassNotOpen", patient.address, provider.address):
         consent.closeBreakGlass(patient, provider, {"from": patient})
     reopened = consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     assert consent.breakGlassOf(patient, provider) == (reopened.timestamp, reopened.timestamp + HOUR)
@@ -374,31 +379,25 @@ def test_break_glass_expires(consent, patient, provider):
 
 
 def test_break_glass_duration_bounds(consent, admin, patient, provider):
-    with brownie.reverts(custom_error("InvalidBreakGlassDuration(uint32,uint32)", 0, BREAK_GLASS_MAX)):
+    with reverts_with(ConsentRegistry, "InvalidBreakGlassDuration", 0, BREAK_GLASS_MAX):
         consent.openBreakGlass(patient, 0, REASON, {"from": provider})
-    with brownie.reverts(
-        custom_error("InvalidBreakGlassDuration(uint32,uint32)", BREAK_GLASS_MAX + 1, BREAK_GLASS_MAX)
-    ):
+    with reverts_with(ConsentRegistry, "InvalidBreakGlassDuration", BREAK_GLASS_MAX + 1, BREAK_GLASS_MAX):
         consent.openBreakGlass(patient, BREAK_GLASS_MAX + 1, REASON, {"from": provider})
     consent.setMaxBreakGlassDuration(2 * HOUR, {"from": admin})
-    with brownie.reverts(custom_error("InvalidBreakGlassDuration(uint32,uint32)", 2 * HOUR + 1, 2 * HOUR)):
+    with reverts_with(ConsentRegistry, "InvalidBreakGlassDuration", 2 * HOUR + 1, 2 * HOUR):
         consent.openBreakGlass(patient, 2 * HOUR + 1, REASON, {"from": provider})
     tx = consent.openBreakGlass(patient, 2 * HOUR, REASON, {"from": provider})
     assert tx.events["BreakGlassOpened"]["expiresAt"] == tx.timestamp + 2 * HOUR
 
 
 def test_break_glass_validation(consent, patient, provider):
-    with brownie.reverts(custom_error("EmptyReasonCode()")):
+    with reverts_with(ConsentRegistry, "EmptyReasonCode"):
         consent.openBreakGlass(patient, HOUR, ZERO32, {"from": provider})
-    with brownie.reverts(custom_error("ZeroAddress()")):
+    with reverts_with(ConsentRegistry, "ZeroAddress"):
         consent.openBreakGlass(ZERO_ADDRESS, HOUR, REASON, {"from": provider})
     tx = consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     expires = tx.timestamp + HOUR
-    with brownie.reverts(
-        custom_error(
-            "BreakGlassAlreadyOpen(address,address,uint40)", patient.address, provider.address, expires
-        )
-    ):
+    with reverts_with(ConsentRegistry, "BreakGlassAlreadyOpen", patient.address, provider.address, expires):
         consent.openBreakGlass(patient, 2 * HOUR, REASON, {"from": provider})
 
 
@@ -406,10 +405,10 @@ def test_only_active_providers_open_break_glass(
     consent, care, registrar, patient, provider, insurer, arbiter, stranger
 ):
     for account in (insurer, arbiter, stranger, patient):
-        with brownie.reverts(custom_error("NotActiveProvider(address)", account.address)):
+        with reverts_with(ConsentRegistry, "NotActiveProvider", account.address):
             consent.openBreakGlass(patient, HOUR, REASON, {"from": account})
     care.suspend(provider, keccak(text="investigation"), {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(ConsentRegistry, "NotActiveProvider", provider.address):
         consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
 
 
@@ -426,9 +425,7 @@ def test_patient_or_guardian_closes_break_glass(consent, patient, guardian, prov
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider2})
     for actor in (stranger, provider):
-        with brownie.reverts(
-            custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
-        ):
+        with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, actor.address):
             consent.closeBreakGlass(patient, provider, {"from": actor})
     tx = consent.closeBreakGlass(patient, provider, {"from": patient})
     assert tx.events["BreakGlassClosed"] == {"patient": patient, "provider": provider, "actor": patient}
@@ -437,9 +434,7 @@ def test_patient_or_guardian_closes_break_glass(consent, patient, guardian, prov
     tx = consent.closeBreakGlass(patient, provider2, {"from": guardian})
     assert tx.events["BreakGlassClosed"]["actor"] == guardian
     assert not consent.hasConsent(patient, provider2, ETREAT, LABS)
-    with brownie.reverts(
-        custom_error("BreakGlassNotOpen(address,address)", patient.address, provider2.address)
-    ):
+    with reverts_with(ConsentRegistry, "BreakGlassNotOpen", patient.address, provider2.address):
         consent.closeBreakGlass(patient, provider2, {"from": patient})
 
 
@@ -469,11 +464,9 @@ def test_admin_sets_break_glass_max(consent, admin, duration):
 
 def test_break_glass_max_is_bounded_and_admin_only(consent, admin, provider):
     for bad in (0, 72 * HOUR + 1, 2**32 - 1):
-        with brownie.reverts(custom_error("InvalidMaxBreakGlassDuration(uint32)", bad)):
+        with reverts_with(ConsentRegistry, "InvalidMaxBreakGlassDuration", bad):
             consent.setMaxBreakGlassDuration(bad, {"from": admin})
-    with brownie.reverts(
-        custom_error("AccessControlUnauthorizedAccount(address,bytes32)", provider.address, ZERO32)
-    ):
+    with reverts_with(ConsentRegistry, "AccessControlUnauthorizedAccount", provider.address, ZERO32):
         consent.setMaxBreakGlassDuration(HOUR, {"from": provider})
 
 

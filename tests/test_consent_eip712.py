@@ -5,12 +5,12 @@ import functools
 
 import brownie
 import pytest
-from brownie import chain
-from conftest import custom_error
+from brownie import ConsentRegistry, chain
 from eth_abi import encode
-from eth_account import Account
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
+from support.errors import error_message, reverts_with
+from support.vocabulary import BILLING, HPAYMT, LABS, TREAT
 
 from medledger.eip712 import (
     GRANT_FIELDS,
@@ -25,25 +25,22 @@ from medledger.eip712 import (
     typed_data_digest,
 )
 from medledger.errors import MedLedgerError, TypedDataError
+from medledger.testing import ACCOUNT_COUNT, dev_account
 
-TREAT, ETREAT, HPAYMT = 0, 1, 2
-LABS, BILLING = 4, 7
 DOC = keccak(text="fhir:Consent/signed|v1")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 DAY = 24 * 3600
-GANACHE_MNEMONIC = "test test test test test test test test test test test junk"
 
 
 @functools.cache
-def _ganache_keys() -> dict[str, bytes]:
-    """Private keys of the 20 Ganache accounts (brownie's unlocked RPC accounts do not expose them)."""
-    Account.enable_unaudited_hdwallet_features()
-    derived = (Account.from_mnemonic(GANACHE_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(20))
+def _dev_keys() -> dict[str, bytes]:
+    """Private keys of the development accounts (brownie's unlocked RPC accounts do not expose them)."""
+    derived = (dev_account(i) for i in range(ACCOUNT_COUNT))
     return {account.address: bytes(account.key) for account in derived}
 
 
 def key(account) -> bytes:
-    return _ganache_keys()[account.address]
+    return _dev_keys()[account.address]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +100,7 @@ def submit_revoke(consent, request: RevokeRequest, signature: bytes, relayer):
 
 
 def invalid_signature(signer) -> str:
-    return custom_error("InvalidSignature(address)", signer if isinstance(signer, str) else signer.address)
+    return error_message(ConsentRegistry, "InvalidSignature", signer if isinstance(signer, str) else signer.address)
 
 
 # -------------------------------------------------------------------- domain
@@ -244,14 +241,10 @@ def test_wrong_signer_rejected(consent, domain, patient, provider, stranger, rel
 def test_signer_must_be_patient_or_guardian(consent, domain, patient, provider, stranger, relayer):
     request = grant_request(consent, patient, provider, stranger)
     signature = sign_grant(key(stranger), domain, request)
-    with brownie.reverts(
-        custom_error("NotPatientOrGuardian(address,address)", patient.address, stranger.address)
-    ):
+    with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, stranger.address):
         submit_grant(consent, request, signature, relayer)
     revoke = revoke_request(consent, patient, provider, stranger)
-    with brownie.reverts(
-        custom_error("NotPatientOrGuardian(address,address)", patient.address, stranger.address)
-    ):
+    with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, stranger.address):
         submit_revoke(consent, revoke, sign_revoke(key(stranger), domain, revoke), relayer)
 
 
@@ -260,11 +253,11 @@ def test_expired_deadline_rejected(consent, domain, patient, provider, relayer):
     request = grant_request(consent, patient, provider, patient, deadline=deadline)
     signature = sign_grant(key(patient), domain, request)
     chain.mine(timestamp=deadline + 1)
-    with brownie.reverts(custom_error("SignatureExpired(uint256)", deadline)):
+    with reverts_with(ConsentRegistry, "SignatureExpired", deadline):
         submit_grant(consent, request, signature, relayer)
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
     revoke = revoke_request(consent, patient, provider, patient, deadline=chain.time() - 10)
-    with brownie.reverts(custom_error("SignatureExpired(uint256)", revoke.deadline)):
+    with reverts_with(ConsentRegistry, "SignatureExpired", revoke.deadline):
         submit_revoke(consent, revoke, sign_revoke(key(patient), domain, revoke), relayer)
 
 
@@ -304,7 +297,7 @@ def test_nonce_is_shared_by_grant_and_revoke(consent, domain, patient, provider,
 def test_failed_call_does_not_burn_nonce(consent, domain, patient, provider, relayer):
     revoke = revoke_request(consent, patient, provider, patient)
     signature = sign_revoke(key(patient), domain, revoke)
-    with brownie.reverts(custom_error("ConsentNotFound(address,address)", patient.address, provider.address)):
+    with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, provider.address):
         submit_revoke(consent, revoke, signature, relayer)
     assert consent.nonces(patient) == 0
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})

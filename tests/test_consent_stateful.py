@@ -9,17 +9,19 @@ wall-clock drift between blocks can never move a check across a bound.
 from dataclasses import dataclass
 
 import brownie
-from brownie import chain
-from conftest import custom_error, stateful_settings
+from brownie import ConsentRegistry, chain
 from eth_utils import keccak
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from support.errors import error_message, reverts_with
+from support.stateful import stateful_settings
+from support.vocabulary import ETREAT, INSURER_ROLE, PROVIDER_ROLE
+
+from medledger import scopes
 
 HOUR = 3600
 HALF = 1800
-ETREAT = 1
-SENSITIVE = {8, 9, 10}
-PROVIDER, INSURER = 1, 2
+SENSITIVE = set(scopes.SENSITIVE)
 REASON = keccak(text="ER")
 DOC = keccak(text="fhir:Consent/model")
 # (purpose, data class) pairs the invariant cycles through, including out-of-range values.
@@ -52,7 +54,7 @@ class ConsentMachine(RuleBasedStateMachine):
         cls.patients = patients
         cls.grantees = grantees
         cls.guardians = guardians
-        cls.roles = roles  # address -> registered role (PROVIDER / INSURER); absent = unregistered
+        cls.roles = roles  # address -> registered role (PROVIDER_ROLE / INSURER_ROLE); absent = unregistered
 
     def setup(self):
         # Called by brownie for every example, right after reverting the chain to the start snapshot.
@@ -81,11 +83,11 @@ class ConsentMachine(RuleBasedStateMachine):
             return self.active_role(grantee) != 0
         # Break-glass covers the defined classes 0-10 minus the sensitive ones; never undefined classes.
         if purpose == ETREAT and cls <= 10 and cls not in SENSITIVE and self.window_open(patient, grantee):
-            return self.active_role(grantee) == PROVIDER
+            return self.active_role(grantee) == PROVIDER_ROLE
         return False
 
     def not_authorised(self, patient, actor) -> str:
-        return custom_error("NotPatientOrGuardian(address,address)", patient.address, actor.address)
+        return error_message(ConsentRegistry, "NotPatientOrGuardian", patient.address, actor.address)
 
     # ------------------------------------------------------------------ rules
 
@@ -109,7 +111,7 @@ class ConsentMachine(RuleBasedStateMachine):
             with brownie.reverts(self.not_authorised(patient, actor)):
                 self.consent.grant(*args)
         elif valid_until != 0 and (valid_until <= valid_from or valid_until <= self.now):
-            with brownie.reverts(custom_error("InvalidValidity(uint40,uint40)", valid_from, valid_until)):
+            with reverts_with(ConsentRegistry, "InvalidValidity", valid_from, valid_until):
                 self.consent.grant(*args)
         else:
             self.consent.grant(*args)
@@ -125,9 +127,7 @@ class ConsentMachine(RuleBasedStateMachine):
             with brownie.reverts(self.not_authorised(patient, actor)):
                 self.consent.revoke(patient, grantee, {"from": actor})
         elif (patient.address, grantee.address) not in self.consents:
-            with brownie.reverts(
-                custom_error("ConsentNotFound(address,address)", patient.address, grantee.address)
-            ):
+            with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, grantee.address):
                 self.consent.revoke(patient, grantee, {"from": actor})
         else:
             self.consent.revoke(patient, grantee, {"from": actor})
@@ -138,17 +138,13 @@ class ConsentMachine(RuleBasedStateMachine):
         patient, guardian = self.patients[p], self.guardians[gd]
         key = (patient.address, guardian.address)
         if appoint and key in self.guardianships:
-            with brownie.reverts(
-                custom_error("GuardianAlreadyAppointed(address,address)", patient.address, guardian.address)
-            ):
+            with reverts_with(ConsentRegistry, "GuardianAlreadyAppointed", patient.address, guardian.address):
                 self.consent.appointGuardian(guardian, {"from": patient})
         elif appoint:
             self.consent.appointGuardian(guardian, {"from": patient})
             self.guardianships.add(key)
         elif key not in self.guardianships:
-            with brownie.reverts(
-                custom_error("GuardianNotAppointed(address,address)", patient.address, guardian.address)
-            ):
+            with reverts_with(ConsentRegistry, "GuardianNotAppointed", patient.address, guardian.address):
                 self.consent.removeGuardian(guardian, {"from": patient})
         else:
             self.consent.removeGuardian(guardian, {"from": patient})
@@ -159,24 +155,17 @@ class ConsentMachine(RuleBasedStateMachine):
         patient, provider = self.patients[p], self.grantees[g]
         duration = hours * HOUR + HALF
         key = (patient.address, provider.address)
-        if self.active_role(provider) != PROVIDER:
-            with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+        if self.active_role(provider) != PROVIDER_ROLE:
+            with reverts_with(ConsentRegistry, "NotActiveProvider", provider.address):
                 self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
         elif duration > 72 * HOUR:
-            with brownie.reverts(
-                custom_error("InvalidBreakGlassDuration(uint32,uint32)", duration, 72 * HOUR)
-            ):
+            with reverts_with(ConsentRegistry, "InvalidBreakGlassDuration", duration, 72 * HOUR):
                 self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
         elif self.window_open(patient, provider):
             on_chain_expiry = self.windows[key][1]
-            with brownie.reverts(
-                custom_error(
-                    "BreakGlassAlreadyOpen(address,address,uint40)",
-                    patient.address,
+            with reverts_with(ConsentRegistry, "BreakGlassAlreadyOpen", patient.address,
                     provider.address,
-                    on_chain_expiry,
-                )
-            ):
+                    on_chain_expiry):
                 self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
         else:
             tx = self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
@@ -190,9 +179,7 @@ class ConsentMachine(RuleBasedStateMachine):
             with brownie.reverts(self.not_authorised(patient, actor)):
                 self.consent.closeBreakGlass(patient, provider, {"from": actor})
         elif not self.window_open(patient, provider):
-            with brownie.reverts(
-                custom_error("BreakGlassNotOpen(address,address)", patient.address, provider.address)
-            ):
+            with reverts_with(ConsentRegistry, "BreakGlassNotOpen", patient.address, provider.address):
                 self.consent.closeBreakGlass(patient, provider, {"from": actor})
         else:
             self.consent.closeBreakGlass(patient, provider, {"from": actor})
@@ -248,7 +235,7 @@ def test_consent_model(
     stranger,
     guardian,
 ):
-    roles = {provider.address: PROVIDER, provider2.address: PROVIDER, insurer.address: INSURER}
+    roles = {provider.address: PROVIDER_ROLE, provider2.address: PROVIDER_ROLE, insurer.address: INSURER_ROLE}
     state_machine(
         ConsentMachine,
         consent,

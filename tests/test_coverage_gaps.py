@@ -5,38 +5,28 @@ or on wall-clock time (times are read back from receipts and blocks, so Ganache 
 """
 
 import brownie
-import pytest
 from brownie import ZERO_ADDRESS, chain
-from conftest import INSURER, PROVIDER, custom_error
-from support.escrow import CARC_BENEFIT_MAX, DAY, DEEMED, PROMPT_PAY, USD, Desk, Status, control, h
+from support.escrow import (
+    CARC_BENEFIT_MAX,
+    DAY,
+    DEEMED,
+    PROMPT_PAY,
+    USD,
+    control,
+    coverage_inactive,
+    h,
+    over_limit,
+    sleep,
+)
+from support.vocabulary import INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
 
 # ---------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
-    parties = {"provider": provider, "insurer": insurer, "patient": patient}
-    return Desk(escrow, usdc, consent, records, care, parties).setup()
-
-
-def coverage_inactive(insurer, patient) -> str:
-    return custom_error("CoverageInactive(address,address)", insurer.address, patient.address)
-
-
-def over_limit(insurer, patient, requested: int, remaining: int) -> str:
-    signature = "CoverageLimitExceeded(address,address,uint256,uint256)"
-    return custom_error(signature, insurer.address, patient.address, requested, remaining)
 
 
 def period_usage(escrow, insurer, patient) -> tuple[int, int]:
     """(periodUsed, periodIndex) of the patient's coverage with `insurer`."""
     coverage = escrow.coverageOf(escrow.enrolmentOf(insurer, patient)[0])
     return coverage[7], coverage[8]
-
-
-def sleep(seconds: int) -> None:
-    chain.sleep(seconds)
-    chain.mine()
 
 
 def now() -> int:
@@ -49,17 +39,17 @@ def now() -> int:
 
 def test_party_of_reports_role_status_times_and_id(care, registrar, provider, provider2, insurer, arbiter, stranger):
     role, active, registered_at, updated_at, party_id = care.partyOf(provider)
-    assert (role, active) == (PROVIDER, True)
+    assert (role, active) == (PROVIDER_ROLE, True)
     assert registered_at != 0 and updated_at == registered_at
     # Ids are 1, 2, ... in registration order (the `care` fixture registers provider first).
     assert party_id == 1
     assert [care.partyOf(p)[4] for p in (provider2, insurer, arbiter)] == [2, 3, 4]
-    assert care.partyOf(insurer)[:2] == (INSURER, True)
+    assert care.partyOf(insurer)[:2] == (INSURER_ROLE, True)
     # Suspension flips `active` and stamps `updatedAt`; the registration time and the id stay.
     tx = care.suspend(provider, h("audit"), {"from": registrar})
-    assert care.partyOf(provider) == (PROVIDER, False, registered_at, tx.timestamp, party_id)
+    assert care.partyOf(provider) == (PROVIDER_ROLE, False, registered_at, tx.timestamp, party_id)
     tx = care.reinstate(provider, {"from": registrar})
-    assert care.partyOf(provider) == (PROVIDER, True, registered_at, tx.timestamp, party_id)
+    assert care.partyOf(provider) == (PROVIDER_ROLE, True, registered_at, tx.timestamp, party_id)
     # An unknown account is all zero.
     assert care.partyOf(stranger) == (0, False, 0, 0, 0)
 
@@ -68,17 +58,17 @@ def test_active_party_of_and_account_of(care, registrar, provider, insurer, stra
     """activePartyOf is activeRoleOf plus the id, which it keeps returning while the party is
     suspended; accountOf maps an id back (zero address for id 0 and ids not handed out)."""
     party_id = care.partyOf(provider)[4]
-    assert care.activePartyOf(provider) == (PROVIDER, party_id)
-    assert care.activePartyOf(insurer) == (INSURER, care.partyOf(insurer)[4])
+    assert care.activePartyOf(provider) == (PROVIDER_ROLE, party_id)
+    assert care.activePartyOf(insurer) == (INSURER_ROLE, care.partyOf(insurer)[4])
     assert care.activePartyOf(stranger) == (0, 0)
     care.suspend(provider, h("audit"), {"from": registrar})
     assert care.activePartyOf(provider) == (0, party_id)
     assert care.accountOf(party_id) == provider  # a suspended party keeps its id
     assert care.accountOf(0) == ZERO_ADDRESS
     assert care.accountOf(5) == ZERO_ADDRESS  # the `care` fixture hands out ids 1-4
-    tx = care.register(stranger, INSURER, h("credentials:new"), {"from": registrar})
+    tx = care.register(stranger, INSURER_ROLE, h("credentials:new"), {"from": registrar})
     assert tx.status == 1 and care.partyOf(stranger)[4] == 5 and care.accountOf(5) == stranger
-    assert care.activePartyOf(stranger) == (INSURER, 5)
+    assert care.activePartyOf(stranger) == (INSURER_ROLE, 5)
 
 
 # ---------------------------------------------------------------- ClaimEscrow coverage windows
@@ -142,7 +132,7 @@ def test_exhausted_period_limit_deems_nothing_approved(desk, escrow, insurer, pa
     assert (event["kind"], event["approved"], event["contested"]) == (DEEMED, 0, 30 * USD)
     assert list(event["reasonCodes"]) == [CARC_BENEFIT_MAX]
     assert "PaymentPushed" not in tx.events and "PushFailed" not in tx.events
-    assert desk.status("more") == Status.CONTESTABLE
+    assert desk.status("more") == ClaimStatus.CONTESTABLE
     assert desk.owed() == owed and desk.encumbered() == 30 * USD and desk.free() == free - 30 * USD
     assert period_usage(escrow, insurer, patient) == (100 * USD, 0)
     desk.assert_solvent([insurer], [provider])

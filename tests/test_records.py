@@ -12,11 +12,21 @@ Consent set up once per module (see `grants`):
 import brownie
 import pytest
 from brownie import ZERO_ADDRESS, RecordRegistry, chain, web3
-from conftest import custom_error
+from support.errors import error_message, reverts_with
 from support.records import (
     ANCHOR_GAS_BUDGET,
-    BILLING,
     DOC,
+    REASON,
+    ZERO32,
+    h,
+    rid,
+    stored_head,
+    stored_past_author_id,
+    tagged_twin,
+)
+from support.vocabulary import (
+    ALL_CLASSES,
+    BILLING,
     ETREAT,
     GENOMICS,
     HPAYMT,
@@ -24,24 +34,14 @@ from support.records import (
     LABS,
     MENTAL_HEALTH,
     NOTES,
-    REASON,
     TREAT,
-    ZERO32,
     bit,
-    h,
-    rid,
-    stored_head,
-    stored_past_author_id,
-    tagged_twin,
 )
 
 V1 = h("record:1:v1")
 V2 = h("record:1:v2")
 V3 = h("record:1:v3")
 
-NO_TREATMENT = "NoTreatmentRelationship(address,address,uint8)"
-NOT_AUTHOR_OR_CONSENTED = "NotAuthorOrConsented(bytes32,address,address)"
-NO_CONSENT = "NoConsent(address,address,uint8,uint8)"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,9 +88,9 @@ def test_deployment(records, care, consent):
 
 
 def test_constructor_rejects_zero_addresses(care, consent, admin):
-    with brownie.reverts(custom_error("ZeroAddress()")):
+    with reverts_with(RecordRegistry, "ZeroAddress"):
         RecordRegistry.deploy(ZERO_ADDRESS, consent, {"from": admin})
-    with brownie.reverts(custom_error("ZeroAddress()")):
+    with reverts_with(RecordRegistry, "ZeroAddress"):
         RecordRegistry.deploy(care, ZERO_ADDRESS, {"from": admin})
 
 
@@ -111,12 +111,12 @@ def test_patient_of_returns_the_id_prefix(records, rid1, rid2, patient, patient2
 def test_anchor_rejects_an_id_without_a_patient(records, provider, stranger):
     no_patient = bytes(20) + h("tail")[:12]
     for record_id in (ZERO32, no_patient):
-        with brownie.reverts(custom_error("InvalidRecordId(bytes32)", record_id)):
+        with reverts_with(RecordRegistry, "InvalidRecordId", record_id):
             records.anchor(record_id, V1, LABS, {"from": provider})
     # Checked first: before the content hash, the data class and the caller's role.
-    with brownie.reverts(custom_error("InvalidRecordId(bytes32)", ZERO32)):
+    with reverts_with(RecordRegistry, "InvalidRecordId", ZERO32):
         records.anchor(ZERO32, ZERO32, 11, {"from": provider})
-    with brownie.reverts(custom_error("InvalidRecordId(bytes32)", no_patient)):
+    with reverts_with(RecordRegistry, "InvalidRecordId", no_patient):
         records.anchor(no_patient, V1, LABS, {"from": stranger})
     assert records.latestOf(no_patient)[1][1] == 0
 
@@ -125,7 +125,7 @@ def test_anchor_binds_the_record_to_the_patient_of_its_id(records, patient, pati
     """provider holds consent of patient only: it may take patient's ids, never patient2's."""
     tx = records.anchor(rid("mine", patient), V1, LABS, {"from": provider})
     assert tx.events["RecordAnchored"]["patient"] == patient
-    with brownie.reverts(custom_error(NO_TREATMENT, patient2.address, provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider.address, LABS):
         records.anchor(rid("mine", patient2), V1, LABS, {"from": provider})
 
 
@@ -191,25 +191,25 @@ def test_anchor_gas_budget(records, patient, provider):
 
 
 def test_unregistered_account_cannot_anchor(records, rid1, stranger):
-    with brownie.reverts(custom_error("NotActiveProvider(address)", stranger.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", stranger.address):
         records.anchor(rid1, V1, LABS, {"from": stranger})
 
 
 def test_insurer_cannot_anchor_even_with_treat_consent(records, consent, rid1, patient, insurer):
     assert consent.hasConsent(patient, insurer, TREAT, LABS)
     assert consent.treatingProviderId(patient, insurer, LABS) == 0
-    with brownie.reverts(custom_error("NotActiveProvider(address)", insurer.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", insurer.address):
         records.anchor(rid1, V1, LABS, {"from": insurer})
 
 
 def test_arbiter_cannot_anchor(records, rid1, arbiter):
-    with brownie.reverts(custom_error("NotActiveProvider(address)", arbiter.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", arbiter.address):
         records.anchor(rid1, V1, LABS, {"from": arbiter})
 
 
 def test_suspended_provider_cannot_anchor(records, care, rid1, provider, registrar):
     care.suspend(provider, REASON, {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.anchor(rid1, V1, LABS, {"from": provider})
 
 
@@ -218,7 +218,7 @@ def test_suspension_bites_after_earlier_anchors(records, care, consent, rid1, pa
     records.anchor(rid("record:0", patient), h("record:0:v1"), LABS, {"from": provider})
     care.suspend(provider, REASON, {"from": registrar})
     assert consent.treatingProviderId(patient, provider, LABS) == 0
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.anchor(rid1, V1, LABS, {"from": provider})
     care.reinstate(provider, {"from": registrar})
     assert consent.treatingProviderId(patient, provider, LABS) == party_id(care, provider)
@@ -227,18 +227,18 @@ def test_suspension_bites_after_earlier_anchors(records, care, consent, rid1, pa
 
 
 def test_anchor_needs_consent_of_that_patient(records, rid2, patient2, provider):
-    with brownie.reverts(custom_error(NO_TREATMENT, patient2.address, provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider.address, LABS):
         records.anchor(rid2, V1, LABS, {"from": provider})
 
 
 def test_anchor_needs_consent_for_that_data_class(records, rid1, patient, provider2):
-    with brownie.reverts(custom_error(NO_TREATMENT, patient.address, provider2.address, NOTES)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, NOTES):
         records.anchor(rid1, V1, NOTES, {"from": provider2})
 
 
 def test_anchor_needs_treat_purpose(records, consent, rid2, patient2, provider):
     consent.grant(patient2, provider, bit(HPAYMT), bit(LABS), 0, 0, DOC, {"from": patient2})
-    with brownie.reverts(custom_error(NO_TREATMENT, patient2.address, provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider.address, LABS):
         records.anchor(rid2, V1, LABS, {"from": provider})
 
 
@@ -247,13 +247,13 @@ def test_expired_consent_cannot_anchor(records, consent, rid2, patient2, provide
     consent.grant(patient2, provider, bit(TREAT), bit(LABS), 0, valid_until, DOC, {"from": patient2})
     records.anchor(rid2, V1, LABS, {"from": provider})
     chain.mine(timestamp=valid_until)
-    with brownie.reverts(custom_error(NO_TREATMENT, patient2.address, provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider.address, LABS):
         records.anchor(rid("record:2", patient2), h("record:2:v1"), LABS, {"from": provider})
 
 
 def test_revoked_consent_cannot_anchor(records, consent, rid1, patient, provider2):
     consent.revoke(patient, provider2, {"from": patient})
-    with brownie.reverts(custom_error(NO_TREATMENT, patient.address, provider2.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, LABS):
         records.anchor(rid1, V1, LABS, {"from": provider2})
 
 
@@ -268,7 +268,7 @@ def test_break_glass_allows_anchoring(records, care, consent, rid2, patient2, pr
 
 def test_break_glass_never_covers_sensitive_classes(records, consent, rid2, patient2, provider2):
     consent.openBreakGlass(patient2, 3600, REASON, {"from": provider2})
-    with brownie.reverts(custom_error(NO_TREATMENT, patient2.address, provider2.address, MENTAL_HEALTH)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider2.address, MENTAL_HEALTH):
         records.anchor(rid2, V1, MENTAL_HEALTH, {"from": provider2})
 
 
@@ -276,7 +276,7 @@ def test_break_glass_ends(records, consent, rid2, patient2, provider2):
     consent.openBreakGlass(patient2, 3600, REASON, {"from": provider2})
     expires_at = consent.breakGlassOf(patient2, provider2)[1]
     chain.mine(timestamp=expires_at)
-    with brownie.reverts(custom_error(NO_TREATMENT, patient2.address, provider2.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider2.address, LABS):
         records.anchor(rid2, V1, LABS, {"from": provider2})
 
 
@@ -286,7 +286,7 @@ def test_sensitive_class_with_explicit_consent(records, rid1, provider):
 
 
 def test_record_ids_are_unique(records, anchored, rid1, provider, provider2):
-    error = custom_error("RecordAlreadyAnchored(bytes32)", rid1)
+    error = error_message(RecordRegistry, "RecordAlreadyAnchored", rid1)
     with brownie.reverts(error):
         records.anchor(rid1, V1, LABS, {"from": provider})  # same content
     with brownie.reverts(error):
@@ -297,11 +297,11 @@ def test_record_ids_are_unique(records, anchored, rid1, provider, provider2):
 
 
 def test_anchor_validates_input(records, rid1, provider):
-    with brownie.reverts(custom_error("InvalidRecordId(bytes32)", ZERO32)):
+    with reverts_with(RecordRegistry, "InvalidRecordId", ZERO32):
         records.anchor(ZERO32, V1, LABS, {"from": provider})
-    with brownie.reverts(custom_error("EmptyContentHash()")):
+    with reverts_with(RecordRegistry, "EmptyContentHash"):
         records.anchor(rid1, ZERO32, LABS, {"from": provider})
-    with brownie.reverts(custom_error("InvalidDataClass(uint8)", 11)):
+    with reverts_with(RecordRegistry, "InvalidDataClass", 11):
         records.anchor(rid1, V1, 11, {"from": provider})
 
 
@@ -362,7 +362,7 @@ def test_amend_by_consented_other_provider(records, care, anchored, rid1, patien
 
 def test_amend_by_unconsented_provider(records, consent, anchored, rid1, patient, provider2):
     consent.revoke(patient, provider2, {"from": patient})
-    with brownie.reverts(custom_error(NOT_AUTHOR_OR_CONSENTED, rid1, patient.address, provider2.address)):
+    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
         records.amend(rid1, V1, V2, {"from": provider2})
 
 
@@ -370,12 +370,12 @@ def test_amend_cannot_use_a_puppet_patient(records, consent, anchored, rid1, pat
     """provider2 controls patient2 (a "puppet") and holds its TREAT consent, but not patient's: the
     patient of a record comes from its id, so the puppet's consent cannot authorise amending it."""
     consent.revoke(patient, provider2, {"from": patient})
-    consent.grant(patient2, provider2, bit(TREAT), 0x7FF, 0, 0, DOC, {"from": patient2})
+    consent.grant(patient2, provider2, bit(TREAT), ALL_CLASSES, 0, 0, DOC, {"from": patient2})
     assert consent.hasConsent(patient2, provider2, TREAT, LABS)
-    with brownie.reverts(custom_error(NOT_AUTHOR_OR_CONSENTED, rid1, patient.address, provider2.address)):
+    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
         records.amend(rid1, V1, V2, {"from": provider2})
     # Nor can it take one of patient's ids for itself.
-    with brownie.reverts(custom_error(NO_TREATMENT, patient.address, provider2.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, LABS):
         records.anchor(rid("squat", patient), V1, LABS, {"from": provider2})
     # The puppet's consent does work for the puppet's own records.
     puppet_record = rid("puppet", patient2)
@@ -386,7 +386,7 @@ def test_amend_cannot_use_a_puppet_patient(records, consent, anchored, rid1, pat
 
 def test_amend_consent_must_be_treat_for_the_record_class(records, consent, rid1, patient, provider, provider2):
     records.anchor(rid1, V1, NOTES, {"from": provider})  # provider2 is consented for LABS only
-    with brownie.reverts(custom_error(NOT_AUTHOR_OR_CONSENTED, rid1, patient.address, provider2.address)):
+    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
         records.amend(rid1, V1, V2, {"from": provider2})
 
 
@@ -394,7 +394,7 @@ def test_break_glass_does_not_allow_amending_others_records(records, consent, ri
                                                             provider2):
     records.anchor(rid1, V1, NOTES, {"from": provider})
     consent.openBreakGlass(patient, 3600, REASON, {"from": provider2})
-    with brownie.reverts(custom_error(NOT_AUTHOR_OR_CONSENTED, rid1, patient.address, provider2.address)):
+    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
         records.amend(rid1, V1, V2, {"from": provider2})
 
 
@@ -403,19 +403,19 @@ def test_author_privilege_is_for_the_version_being_amended(records, consent, anc
     """After provider2 amends, provider is no longer the author of the latest version: it needs consent."""
     records.amend(rid1, V1, V2, {"from": provider2})
     consent.revoke(patient, provider, {"from": patient})
-    with brownie.reverts(custom_error(NOT_AUTHOR_OR_CONSENTED, rid1, patient.address, provider.address)):
+    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider.address):
         records.amend(rid1, V2, V3, {"from": provider})
 
 
 def test_insurer_and_strangers_cannot_amend(records, anchored, rid1, insurer, stranger):
     for account in (insurer, stranger):
-        with brownie.reverts(custom_error("NotActiveProvider(address)", account.address)):
+        with reverts_with(RecordRegistry, "NotActiveProvider", account.address):
             records.amend(rid1, V1, V2, {"from": account})
 
 
 def test_suspended_author_cannot_amend(records, care, anchored, rid1, provider, registrar):
     care.suspend(provider, REASON, {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.amend(rid1, V1, V2, {"from": provider})
     # Reinstated, it is the same party (same id), hence still the author.
     care.reinstate(provider, {"from": registrar})
@@ -427,36 +427,36 @@ def test_suspended_author_without_consent_cannot_amend(records, care, consent, a
     """Suspension is checked before authorship: the author's id must not let a suspended party through."""
     consent.revoke(patient, provider, {"from": patient})
     care.suspend(provider, REASON, {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.amend(rid1, V1, V2, {"from": provider})
 
 
 def test_amending_a_superseded_version_reverts(records, anchored, rid1, provider, provider2):
     records.amend(rid1, V1, V2, {"from": provider})
     for account in (provider, provider2):
-        with brownie.reverts(custom_error("VersionSuperseded(bytes32,bytes32)", rid1, V1)):
+        with reverts_with(RecordRegistry, "VersionSuperseded", rid1, V1):
             records.amend(rid1, V1, V3, {"from": account})
     records.amend(rid1, V2, V3, {"from": provider2})
     for old in (V1, V2):
-        with brownie.reverts(custom_error("VersionSuperseded(bytes32,bytes32)", rid1, old)):
+        with reverts_with(RecordRegistry, "VersionSuperseded", rid1, old):
             records.amend(rid1, old, h("fork"), {"from": provider})
     assert [records.verify(rid1, v)[4] for v in (V1, V2, V3)] == [False, False, True]
 
 
 def test_amend_validates_versions(records, anchored, rid1, patient, provider):
     nope = rid("nope", patient)
-    with brownie.reverts(custom_error("RecordNotFound(bytes32)", nope)):
+    with reverts_with(RecordRegistry, "RecordNotFound", nope):
         records.amend(nope, V1, V2, {"from": provider})
-    with brownie.reverts(custom_error("RecordNotFound(bytes32)", ZERO32)):
+    with reverts_with(RecordRegistry, "RecordNotFound", ZERO32):
         records.amend(ZERO32, V1, V2, {"from": provider})
-    with brownie.reverts(custom_error("VersionNotFound(bytes32,bytes32)", rid1, V3)):
+    with reverts_with(RecordRegistry, "VersionNotFound", rid1, V3):
         records.amend(rid1, V3, V2, {"from": provider})
-    with brownie.reverts(custom_error("EmptyContentHash()")):
+    with reverts_with(RecordRegistry, "EmptyContentHash"):
         records.amend(rid1, V1, ZERO32, {"from": provider})
-    with brownie.reverts(custom_error("ContentAlreadyAnchored(bytes32,bytes32)", rid1, V1)):
+    with reverts_with(RecordRegistry, "ContentAlreadyAnchored", rid1, V1):
         records.amend(rid1, V1, V1, {"from": provider})
     records.amend(rid1, V1, V2, {"from": provider})
-    with brownie.reverts(custom_error("ContentAlreadyAnchored(bytes32,bytes32)", rid1, V1)):
+    with reverts_with(RecordRegistry, "ContentAlreadyAnchored", rid1, V1):
         records.amend(rid1, V2, V1, {"from": provider})  # back to an old version
 
 
@@ -518,9 +518,9 @@ def test_log_access_by_provider(records, anchored, rid1, patient, provider2):
 
 
 def test_log_access_without_consent(records, anchored, rid1, patient, insurer, provider2):
-    with brownie.reverts(custom_error(NO_CONSENT, patient.address, insurer.address, ETREAT, LABS)):
+    with reverts_with(RecordRegistry, "NoConsent", patient.address, insurer.address, ETREAT, LABS):
         records.logAccess(patient, rid1, ETREAT, {"from": insurer})
-    with brownie.reverts(custom_error(NO_CONSENT, patient.address, provider2.address, HPAYMT, LABS)):
+    with reverts_with(RecordRegistry, "NoConsent", patient.address, provider2.address, HPAYMT, LABS):
         records.logAccess(patient, rid1, HPAYMT, {"from": provider2})
 
 
@@ -528,18 +528,18 @@ def test_log_access_names_the_record_patient(records, consent, anchored, rid1, p
                                              stranger):
     """The patient argument must be the id's patient, even when the caller holds consent of the one it
     names (a "puppet" patient2 consenting to the insurer)."""
-    consent.grant(patient2, insurer, bit(HPAYMT), 0x7FF, 0, 0, DOC, {"from": patient2})
+    consent.grant(patient2, insurer, bit(HPAYMT), ALL_CLASSES, 0, 0, DOC, {"from": patient2})
     assert consent.hasConsent(patient2, insurer, HPAYMT, LABS)
-    error = custom_error("RecordNotOfPatient(bytes32,address)", rid1, patient2.address)
+    error = error_message(RecordRegistry, "RecordNotOfPatient", rid1, patient2.address)
     with brownie.reverts(error):
         records.logAccess(patient2, rid1, HPAYMT, {"from": insurer})
     with brownie.reverts(error):  # checked before the caller's role
         records.logAccess(patient2, rid1, HPAYMT, {"from": stranger})
-    with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", rid1, ZERO_ADDRESS)):
+    with reverts_with(RecordRegistry, "RecordNotOfPatient", rid1, ZERO_ADDRESS):
         records.logAccess(ZERO_ADDRESS, rid1, HPAYMT, {"from": insurer})
     # ...and after RecordNotFound: an unknown id is reported as such, whoever is named.
     nope = rid("nope", patient)
-    with brownie.reverts(custom_error("RecordNotFound(bytes32)", nope)):
+    with reverts_with(RecordRegistry, "RecordNotFound", nope):
         records.logAccess(patient2, nope, HPAYMT, {"from": insurer})
     tx = records.logAccess(patient, rid1, HPAYMT, {"from": insurer})
     assert tx.events["AccessLogged"]["patient"] == patient
@@ -547,7 +547,7 @@ def test_log_access_names_the_record_patient(records, consent, anchored, rid1, p
 
 def test_log_access_uses_the_record_data_class(records, rid1, patient, provider, insurer):
     records.anchor(rid1, V1, NOTES, {"from": provider})  # insurer holds HPAYMT on LABS, BILLING only
-    with brownie.reverts(custom_error(NO_CONSENT, patient.address, insurer.address, HPAYMT, NOTES)):
+    with reverts_with(RecordRegistry, "NoConsent", patient.address, insurer.address, HPAYMT, NOTES):
         records.logAccess(patient, rid1, HPAYMT, {"from": insurer})
 
 
@@ -556,12 +556,12 @@ def test_log_access_after_consent_expiry(records, consent, anchored, rid1, patie
     consent.grant(patient, insurer, bit(HPAYMT), bit(LABS), 0, valid_until, DOC, {"from": patient})
     records.logAccess(patient, rid1, HPAYMT, {"from": insurer})
     chain.mine(timestamp=valid_until)
-    with brownie.reverts(custom_error(NO_CONSENT, patient.address, insurer.address, HPAYMT, LABS)):
+    with reverts_with(RecordRegistry, "NoConsent", patient.address, insurer.address, HPAYMT, LABS):
         records.logAccess(patient, rid1, HPAYMT, {"from": insurer})
 
 
 def test_log_access_under_break_glass(records, consent, anchored, rid1, patient, provider2):
-    with brownie.reverts(custom_error(NO_CONSENT, patient.address, provider2.address, ETREAT, LABS)):
+    with reverts_with(RecordRegistry, "NoConsent", patient.address, provider2.address, ETREAT, LABS):
         records.logAccess(patient, rid1, ETREAT, {"from": provider2})
     consent.openBreakGlass(patient, 3600, REASON, {"from": provider2})
     tx = records.logAccess(patient, rid1, ETREAT, {"from": provider2})
@@ -571,15 +571,15 @@ def test_log_access_under_break_glass(records, consent, anchored, rid1, patient,
 def test_log_access_roles_and_inputs(records, care, anchored, rid1, patient, insurer, arbiter, stranger,
                                      registrar):
     for account in (arbiter, stranger):
-        with brownie.reverts(custom_error("NotProviderOrInsurer(address)", account.address)):
+        with reverts_with(RecordRegistry, "NotProviderOrInsurer", account.address):
             records.logAccess(patient, rid1, HPAYMT, {"from": account})
     nope = rid("nope", patient)
-    with brownie.reverts(custom_error("RecordNotFound(bytes32)", nope)):
+    with reverts_with(RecordRegistry, "RecordNotFound", nope):
         records.logAccess(patient, nope, HPAYMT, {"from": insurer})
-    with brownie.reverts(custom_error("InvalidPurpose(uint8)", 6)):
+    with reverts_with(RecordRegistry, "InvalidPurpose", 6):
         records.logAccess(patient, rid1, 6, {"from": insurer})
     care.suspend(insurer, REASON, {"from": registrar})
-    with brownie.reverts(custom_error("NotProviderOrInsurer(address)", insurer.address)):
+    with reverts_with(RecordRegistry, "NotProviderOrInsurer", insurer.address):
         records.logAccess(patient, rid1, HPAYMT, {"from": insurer})
 
 

@@ -12,25 +12,20 @@ from dataclasses import replace
 
 import brownie
 import pytest
-from brownie import chain
+from brownie import RecordRegistry, chain
 from brownie.test import given
-from conftest import custom_error
 from eth_utils import keccak
 from hypothesis import example, settings
 from hypothesis import strategies as st
+from support.errors import error_message, reverts_with
 from support.records import (
     BATCH_GAS_BUDGET,
     DOC,
-    HPAYMT,
-    LABS,
     MAX_PROOF_LENGTH,
-    NOTES,
     REASON,
-    TREAT,
     UINT16_MAX,
     ZERO32,
     ZERO_ADDRESS,
-    bit,
     h,
     leaf_args,
     random_leaves,
@@ -38,10 +33,10 @@ from support.records import (
     stored_head,
     tree_of,
 )
+from support.vocabulary import ALL_CLASSES, HPAYMT, LABS, NOTES, TREAT, bit
 
 from medledger.merkle import RecordLeaf, process_proof
 
-ALL_CLASSES = 0x7FF
 RECORDS, ACCESS_LOG = 1, 2
 MANIFEST = keccak(text="manifest:batch-1")
 
@@ -54,7 +49,7 @@ def grants(records, consent, patient, provider, provider2, insurer):
 
 
 @pytest.fixture(scope="module")
-def big(patient, patient2, provider):
+def thousand_leaf_batch(patient, patient2, provider):
     """1,000 leaves by `provider` over two patients, and their tree."""
     leaves = random_leaves(random.Random(1000), 1000, [patient.address, patient2.address], provider.address)
     return leaves, tree_of(leaves)
@@ -75,8 +70,8 @@ def anchor_tree(records, leaves, provider):
 # --------------------------------------------------------------------------- anchorBatch
 
 
-def test_batch_of_1000_leaves(records, big, provider):
-    leaves, tree = big
+def test_batch_of_1000_leaves(records, thousand_leaf_batch, provider):
+    leaves, tree = thousand_leaf_batch
     tx = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider})
     batch_id = tx.return_value
     assert batch_id == records.batchIdOf(provider, tree.root)
@@ -97,8 +92,8 @@ def test_batch_of_1000_leaves(records, big, provider):
         assert records.verifyInBatch(*leaf_args(leaves[i]), proof, batch_id)  # ...the contract
 
 
-def test_attest_gas_in_a_1000_leaf_batch(records, big, patient, provider, stranger):
-    leaves, tree = big
+def test_attest_gas_in_a_1000_leaf_batch(records, thousand_leaf_batch, patient, provider, stranger):
+    leaves, tree = thousand_leaf_batch
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     target = next(x for x in leaves if x.patient == patient.address)
     assert records.patientOf(target.record_id) == patient
@@ -107,8 +102,8 @@ def test_attest_gas_in_a_1000_leaf_batch(records, big, patient, provider, strang
     assert records.verify(target.record_id, target.content_hash)[:3] == (True, target.version, provider)
 
 
-def test_tampered_leaf_is_rejected(records, big, provider, provider2, patient2):
-    leaves, tree = big
+def test_tampered_leaf_is_rejected(records, thousand_leaf_batch, provider, provider2, patient2):
+    leaves, tree = thousand_leaf_batch
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     good = leaves[123]
     proof = tree.get_proof(good)
@@ -126,8 +121,8 @@ def test_tampered_leaf_is_rejected(records, big, provider, provider2, patient2):
         assert not records.verifyInBatch(*leaf_args(bad), proof, batch_id)
 
 
-def test_wrong_proof_or_batch_is_rejected(records, big, provider):
-    leaves, tree = big
+def test_wrong_proof_or_batch_is_rejected(records, thousand_leaf_batch, provider):
+    leaves, tree = thousand_leaf_batch
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     good = leaves[5]
     proof = tree.get_proof(good)
@@ -170,7 +165,7 @@ def test_oversized_proof(records, patient, provider, stranger):
     id33 = records.anchorBatch(root33, 2**32 - 1, MANIFEST, {"from": provider}).return_value
     assert records.verifyInBatch(*leaf_args(target), siblings[:32], id32)
     assert not records.verifyInBatch(*leaf_args(target), siblings, id33)
-    with brownie.reverts(custom_error("ProofTooLong(uint256,uint256)", 33, MAX_PROOF_LENGTH)):
+    with reverts_with(RecordRegistry, "ProofTooLong", 33, MAX_PROOF_LENGTH):
         records.attestBatchRecord(*leaf_args(target), siblings, id33, {"from": stranger})
     records.attestBatchRecord(*leaf_args(target), siblings[:32], id32, {"from": stranger})
     assert records.verify(target.record_id, target.content_hash)[0]
@@ -178,26 +173,26 @@ def test_oversized_proof(records, patient, provider, stranger):
 
 def test_batch_with_zero_leaves_or_zero_root(records, provider):
     root = keccak(text="root")
-    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", root, 0)):
+    with reverts_with(RecordRegistry, "InvalidBatch", root, 0):
         records.anchorBatch(root, 0, MANIFEST, {"from": provider})
-    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", ZERO32, 5)):
+    with reverts_with(RecordRegistry, "InvalidBatch", ZERO32, 5):
         records.anchorBatch(ZERO32, 5, MANIFEST, {"from": provider})
 
 
 def test_batch_root_once_per_provider(records, provider):
     root = keccak(text="root")
     batch_id = records.anchorBatch(root, 3, MANIFEST, {"from": provider}).return_value
-    with brownie.reverts(custom_error("BatchAlreadyAnchored(uint256)", batch_id)):
+    with reverts_with(RecordRegistry, "BatchAlreadyAnchored", batch_id):
         records.anchorBatch(root, 3, MANIFEST, {"from": provider})
 
 
 def test_only_active_providers_anchor_batches(records, care, provider, insurer, arbiter, stranger, registrar):
     root = keccak(text="root")
     for account in (insurer, arbiter, stranger):
-        with brownie.reverts(custom_error("NotActiveProvider(address)", account.address)):
+        with reverts_with(RecordRegistry, "NotActiveProvider", account.address):
             records.anchorBatch(root, 3, MANIFEST, {"from": account})
     care.suspend(provider, REASON, {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.anchorBatch(root, 3, MANIFEST, {"from": provider})
 
 
@@ -206,8 +201,8 @@ def test_batch_needs_no_patient_consent(records, patient2, provider, stranger):
     unconsented = leaf("no-consent", patient2, provider)
     tree, batch_id, _ = anchor_tree(records, [unconsented, leaf("other", patient2, provider)], provider)
     assert records.verifyInBatch(*leaf_args(unconsented), tree.get_proof(unconsented), batch_id)
-    with brownie.reverts(custom_error("NoTreatmentRelationship(address,address,uint8)", patient2.address,
-                                      provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address,
+                                      provider.address, LABS):
         records.attestBatchRecord(*leaf_args(unconsented), tree.get_proof(unconsented), batch_id,
                                   {"from": stranger})
 
@@ -258,17 +253,17 @@ def test_attest_stores_the_author_by_care_registry_id(records, care, consent, pa
 def test_attest_rejects_bad_proofs_and_kinds(records, patient, provider, insurer, stranger):
     target = leaf("t", patient, provider)
     tree, batch_id, _ = anchor_tree(records, [target, leaf("u", patient, provider)], provider)
-    with brownie.reverts(custom_error("NotInBatch(uint256)", batch_id)):
+    with reverts_with(RecordRegistry, "NotInBatch", batch_id):
         records.attestBatchRecord(*leaf_args(target), [keccak(text="junk")], batch_id, {"from": stranger})
     # One id per (submitter, root), whatever the kind.
-    with brownie.reverts(custom_error("BatchAlreadyAnchored(uint256)", batch_id)):
+    with reverts_with(RecordRegistry, "BatchAlreadyAnchored", batch_id):
         records.logAccessBatch(tree.root, 2, {"from": provider})
     # A record-shaped tree anchored as an access log never proves records.
     other = leaf("v", patient, insurer)
     log_tree = tree_of([other])
     log_batch = records.logAccessBatch(log_tree.root, 1, {"from": insurer}).return_value
     assert not records.verifyInBatch(*leaf_args(other), [], log_batch)
-    with brownie.reverts(custom_error("NotInBatch(uint256)", log_batch)):
+    with reverts_with(RecordRegistry, "NotInBatch", log_batch):
         records.attestBatchRecord(*leaf_args(other), [], log_batch, {"from": stranger})
 
 
@@ -278,12 +273,12 @@ def test_attest_checks_authorisation_now(records, consent, care, patient, patien
     tree, batch_id, _ = anchor_tree(records, [target, leaf("y", patient, provider)], provider)
     proof = tree.get_proof(target)
     consent.revoke(patient, provider, {"from": patient})
-    with brownie.reverts(custom_error("NoTreatmentRelationship(address,address,uint8)", patient.address,
-                                      provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address,
+                                      provider.address, LABS):
         records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
     consent.grant(patient, provider, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient})
     care.suspend(provider, REASON, {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveProvider(address)", provider.address)):
+    with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
     care.reinstate(provider, {"from": registrar})
     records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
@@ -301,13 +296,13 @@ def test_attest_keeps_record_ids_unique(records, patient, provider, provider2, s
     target = leaf("dup", patient, provider)
     tree, batch_id, _ = anchor_tree(records, [target], provider)
     records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
-    with brownie.reverts(custom_error("RecordAlreadyAnchored(bytes32)", target.record_id)):
+    with reverts_with(RecordRegistry, "RecordAlreadyAnchored", target.record_id):
         records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
     # Anchored singly first (by anyone): the batched copy cannot become a second version 1.
     single = leaf("single-first", patient, provider)
     records.anchor(single.record_id, h("something-else"), LABS, {"from": provider2})
     tree, batch_id, _ = anchor_tree(records, [single], provider)
-    with brownie.reverts(custom_error("RecordAlreadyAnchored(bytes32)", single.record_id)):
+    with reverts_with(RecordRegistry, "RecordAlreadyAnchored", single.record_id):
         records.attestBatchRecord(*leaf_args(single), [], batch_id, {"from": stranger})
 
 
@@ -319,29 +314,29 @@ def test_attest_validates_leaf_values(records, patient, patient2, provider, stra
     others = rid("others", patient2)
     bad = {
         "zero id, zero patient": (RecordLeaf(ZERO32, h("d:v"), ZERO_ADDRESS, 1, LABS, a),
-                                  custom_error("InvalidRecordId(bytes32)", ZERO32)),
+                                  error_message(RecordRegistry, "InvalidRecordId", ZERO32)),
         "no-patient id, zero patient, all else bad": (
             RecordLeaf(no_patient, ZERO32, ZERO_ADDRESS, 0, 11, a),
-            custom_error("InvalidRecordId(bytes32)", no_patient),
+            error_message(RecordRegistry, "InvalidRecordId", no_patient),
         ),
         "zero patient, another patient's id": (RecordLeaf(others, h("z:v"), ZERO_ADDRESS, 1, LABS, a),
-                                               custom_error("InvalidRecordId(bytes32)", others)),
+                                               error_message(RecordRegistry, "InvalidRecordId", others)),
         "zero id of a patient": (RecordLeaf(ZERO32, h("f:v"), p, 1, LABS, a),
-                                 custom_error("RecordNotOfPatient(bytes32,address)", ZERO32, p)),
+                                 error_message(RecordRegistry, "RecordNotOfPatient", ZERO32, p)),
         "another patient's id, all else bad": (
             RecordLeaf(others, ZERO32, p, 0, 11, a),
-            custom_error("RecordNotOfPatient(bytes32,address)", others, p),
+            error_message(RecordRegistry, "RecordNotOfPatient", others, p),
         ),
         "zero hash, bad class and version": (RecordLeaf(rid("e", patient), ZERO32, p, 0, 11, a),
-                                             custom_error("EmptyContentHash()")),
+                                             error_message(RecordRegistry, "EmptyContentHash")),
         "data class, zero version": (RecordLeaf(rid("c", patient), h("c:v"), p, 0, 11, a),
-                                     custom_error("InvalidDataClass(uint8)", 11)),
+                                     error_message(RecordRegistry, "InvalidDataClass", 11)),
         "zero version": (RecordLeaf(rid("a", patient), h("a:v"), p, 0, LABS, a),
-                         custom_error("InvalidVersion(uint32)", 0)),
+                         error_message(RecordRegistry, "InvalidVersion", 0)),
         "version too big": (RecordLeaf(rid("b", patient), h("b:v"), p, UINT16_MAX + 1, LABS, a),
-                            custom_error("InvalidVersion(uint32)", UINT16_MAX + 1)),
+                            error_message(RecordRegistry, "InvalidVersion", UINT16_MAX + 1)),
         "largest uint32 version": (RecordLeaf(rid("b2", patient), h("b2:v"), p, 2**32 - 1, LABS, a),
-                                   custom_error("InvalidVersion(uint32)", 2**32 - 1)),
+                                   error_message(RecordRegistry, "InvalidVersion", 2**32 - 1)),
     }
     leaves = [value[0] for value in bad.values()]
     tree, batch_id, _ = anchor_tree(records, leaves, provider)
@@ -362,13 +357,13 @@ def test_attest_rejects_a_record_id_of_another_patient(records, consent, patient
     tree, batch_id, _ = anchor_tree(records, [squat, honest], provider)
     proof = tree.get_proof(squat)
     assert records.verifyInBatch(*leaf_args(squat), proof, batch_id)  # inclusion only: no prefix check
-    with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", squat_id, patient.address)):
+    with reverts_with(RecordRegistry, "RecordNotOfPatient", squat_id, patient.address):
         records.attestBatchRecord(*leaf_args(squat), proof, batch_id, {"from": stranger})
     assert records.latestOf(squat_id)[1][1] == 0  # nothing anchored
     # The honest leaf needs patient2's own consent.
     honest_proof = tree.get_proof(honest)
-    with brownie.reverts(custom_error("NoTreatmentRelationship(address,address,uint8)", patient2.address,
-                                      provider.address, LABS)):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address,
+                                      provider.address, LABS):
         records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": stranger})
     consent.grant(patient2, provider, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient2})
     tx = records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": stranger})
@@ -382,7 +377,7 @@ def test_version_limit(records, patient, provider, stranger):
     records.attestBatchRecord(*leaf_args(top), [], batch_id, {"from": stranger})
     assert records.verify(top.record_id, top.content_hash)[1] == UINT16_MAX
     assert stored_head(records, top.record_id)["version"] == UINT16_MAX
-    with brownie.reverts(custom_error("VersionLimitReached(bytes32)", top.record_id)):
+    with reverts_with(RecordRegistry, "VersionLimitReached", top.record_id):
         records.amend(top.record_id, top.content_hash, h("top:next"), {"from": provider})
 
 
@@ -396,7 +391,7 @@ def test_amending_up_to_the_version_limit(records, patient, provider, stranger):
     assert tx.events["RecordAmended"]["version"] == UINT16_MAX
     assert records.verify(near.record_id, h("near:last"))[:2] == (True, UINT16_MAX)
     assert records.verify(near.record_id, near.content_hash)[1:2] == (UINT16_MAX - 1,)
-    with brownie.reverts(custom_error("VersionLimitReached(bytes32)", near.record_id)):
+    with reverts_with(RecordRegistry, "VersionLimitReached", near.record_id):
         records.amend(near.record_id, h("near:last"), h("near:over"), {"from": provider})
 
 
@@ -415,18 +410,18 @@ def test_log_access_batch(records, provider, insurer):
     print(f"logAccessBatch gas: {tx.gas_used}")
     assert tx.gas_used <= BATCH_GAS_BUDGET
     assert records.logAccessBatch(root, 250, {"from": provider}).return_value != batch_id
-    with brownie.reverts(custom_error("BatchAlreadyAnchored(uint256)", batch_id)):
+    with reverts_with(RecordRegistry, "BatchAlreadyAnchored", batch_id):
         records.logAccessBatch(root, 250, {"from": insurer})
 
 
 def test_log_access_batch_rules(records, insurer, arbiter, stranger):
     root = keccak(text="access-log")
     for account in (arbiter, stranger):
-        with brownie.reverts(custom_error("NotProviderOrInsurer(address)", account.address)):
+        with reverts_with(RecordRegistry, "NotProviderOrInsurer", account.address):
             records.logAccessBatch(root, 1, {"from": account})
-    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", root, 0)):
+    with reverts_with(RecordRegistry, "InvalidBatch", root, 0):
         records.logAccessBatch(root, 0, {"from": insurer})
-    with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", ZERO32, 1)):
+    with reverts_with(RecordRegistry, "InvalidBatch", ZERO32, 1):
         records.logAccessBatch(ZERO32, 1, {"from": insurer})
 
 

@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from enum import IntEnum
 
 from eth_utils import keccak
 
+from medledger.eip712 import ConsentDomain, PermitRequest, sign_permit
+from medledger.testing import ACCOUNT_COUNT, dev_account, dev_private_key
+
+from .errors import error_message
 from .records import rid
+from .vocabulary import ALL_CLASSES, BILLING, HPAYMT, NOTES, ORIGINAL, TREAT, ClaimStatus, bit
 
-# Purposes and data classes (bit indexes), as fixed in the shared constants.
-TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE = range(6)
-DEMOGRAPHICS, CONDITIONS, MEDICATIONS, ALLERGIES, LABS, IMAGING, NOTES, BILLING = range(8)
-GENOMICS, MENTAL_HEALTH, SUBSTANCE_USE = 8, 9, 10
-PROVIDER_ROLE, INSURER_ROLE, ARBITER_ROLE = 1, 2, 3
-
-ORIGINAL, REPLACEMENT, VOID = 1, 7, 8
 MANUAL, AUTOMATIC, DEEMED = 0, 1, 2
 CARC_BENEFIT_MAX = 119
 CARC_NOT_COVERED = 96
@@ -27,25 +24,12 @@ DISPUTE_WINDOW = 14 * DAY
 UINT96_MAX = 2**96 - 1
 USD = 10**6  # 6-decimal stablecoin unit
 ZERO = "0x" + "00" * 32
-MNEMONIC = "test test test test test test test test test test test junk"
-
-
-class Status(IntEnum):
-    NONE = 0
-    SUBMITTED = 1
-    CONTESTABLE = 2
-    DISPUTED = 3
-    SETTLED = 4
-    VOIDED = 5
+EVIDENCE, DECISION = keccak(text="evidence"), keccak(text="decision")  # a dispute's evidence and award commitments
 
 
 def h(label: str) -> bytes:
     """A deterministic 32-byte id / commitment for a test label."""
     return keccak(text=label)
-
-
-def bit(index: int) -> int:
-    return 1 << index
 
 
 @dataclass(frozen=True)
@@ -88,6 +72,11 @@ def terms(
     return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, require_authored)
 
 
+def auto_terms() -> tuple:
+    """InsurerTerms that auto-approve claims up to 100 USD on every data class, service codes up to 1000."""
+    return terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000)
+
+
 def no_share() -> tuple:
     return (0, 0, 0)
 
@@ -119,20 +108,40 @@ def enrol(escrow, insurer, patient, per_claim: int = 0, per_period: int = 0, per
     escrow.setCoverage(patient, h(f"policy:{patient}"), 0, until, per_claim, per_period, period, {"from": insurer})
 
 
+def settle_owed(desk: Desk, label: str, amount: int) -> None:
+    """Submits claim `label` for `amount` and approves it in full: the provider is owed `amount`."""
+    desk.submit(label, amount)
+    desk.adjudicate(label, amount)
+
+
 def claim_id(escrow, provider, control: bytes) -> bytes:
     return escrow.claimIdOf(provider, control)
 
 
 def private_key(account) -> str:
-    """The private key of a Ganache development account (derived from the project mnemonic)."""
-    from eth_account import Account
+    """The private key of a development account (medledger.testing's mnemonic)."""
+    for index in range(ACCOUNT_COUNT):
+        if dev_account(index).address == account.address:
+            return dev_private_key(index)
+    raise LookupError(f"{account} is not a development account")
 
-    Account.enable_unaudited_hdwallet_features()
-    for index in range(20):
-        local = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-        if local.address == account.address:
-            return local.key.hex()
-    raise LookupError(account)
+
+def permit(token, owner, spender, value: int, deadline: int) -> tuple[int, bytes, bytes]:
+    """`(v, r, s)` of `owner`'s EIP-2612 permit for `spender` to pull `value` of `token` (the SDK signs it)."""
+    from brownie import chain
+
+    domain = ConsentDomain(chain_id=chain.id, verifying_contract=token.address, name=token.name(), version="1")
+    request = PermitRequest(owner=owner.address, spender=spender.address, value=value, nonce=token.nonces(owner),
+                            deadline=deadline)
+    return sign_permit(private_key(owner), domain, request)
+
+
+def sleep(seconds: int) -> None:
+    """Moves the chain's clock `seconds` on and mines a block at the new time."""
+    from brownie import chain
+
+    chain.sleep(seconds)
+    chain.mine()
 
 
 def control(label: str) -> bytes:
@@ -156,7 +165,7 @@ class Desk:
 
     def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> Desk:
         grant(self.consent, self.patient, self.insurer, bit(HPAYMT), bit(BILLING))
-        grant(self.consent, self.patient, self.provider, bit(TREAT) | bit(HPAYMT), 0x7FF)
+        grant(self.consent, self.patient, self.provider, bit(TREAT, HPAYMT), ALL_CLASSES)
         self.escrow.setTerms(terms(**terms_kw), {"from": self.insurer})
         enrol(self.escrow, self.insurer, self.patient)
         if funding:
@@ -192,8 +201,8 @@ class Desk:
     def claim(self, label: str, provider=None) -> tuple:
         return self.escrow.claimOf(self.cid(label, provider))
 
-    def status(self, label: str, provider=None) -> Status:
-        return Status(self.claim(label, provider)[2])
+    def status(self, label: str, provider=None) -> ClaimStatus:
+        return ClaimStatus(self.claim(label, provider)[2])
 
     def free(self, insurer=None) -> int:
         return self.escrow.insurerAccountOf(insurer or self.insurer)[0]
@@ -207,7 +216,48 @@ class Desk:
     def paid_out(self, provider=None) -> int:
         return self.escrow.providerAccountOf(provider or self.provider)[1]
 
+    @classmethod
+    def over_token(cls, token, ClaimEscrow, care, consent, records, admin, parties: dict,
+                   funding: int = 100_000 * USD) -> Desk:
+        """A standard-world desk over a fresh ClaimEscrow that holds `token` (a hostile token, say)."""
+        escrow = ClaimEscrow.deploy(care, consent, records, token, admin, {"from": admin})
+        return cls(escrow, token, consent, records, care, parties).setup(funding=funding)
+
     def assert_solvent(self, insurers, providers) -> None:
         """Token balance of the escrow == sum(free) + sum(encumbered) + sum(owed)."""
         liabilities = sum(self.free(i) + self.encumbered(i) for i in insurers) + sum(self.owed(p) for p in providers)
         assert self.token.balanceOf(self.escrow) == liabilities
+
+
+# ---------------------------------------------------------------- the escrow's errors, as brownie reports them
+
+
+def _escrow_error(name: str, *args) -> str:
+    from brownie import ClaimEscrow  # the project's container exists once brownie has loaded the project
+
+    return error_message(ClaimEscrow, name, *args)
+
+
+def not_active(account, role: int) -> str:
+    """NotActiveParty: `account` is not an active party of `role`."""
+    return _escrow_error("NotActiveParty", account.address, role)
+
+
+def invalid_status(claim_id: bytes, status: ClaimStatus) -> str:
+    """InvalidStatus: the claim is in `status`, which the call does not accept."""
+    return _escrow_error("InvalidStatus", claim_id, int(status))
+
+
+def missing_consent(patient, grantee, purpose: int, data_class: int) -> str:
+    """MissingConsent: `patient` has not consented to `grantee` for `purpose` on `data_class`."""
+    return _escrow_error("MissingConsent", patient.address, grantee.address, purpose, data_class)
+
+
+def over_limit(insurer, patient, requested: int, remaining: int) -> str:
+    """CoverageLimitExceeded: `requested` is more than the `remaining` benefit of `patient`'s coverage."""
+    return _escrow_error("CoverageLimitExceeded", insurer.address, patient.address, requested, remaining)
+
+
+def coverage_inactive(insurer, patient) -> str:
+    """CoverageInactive: `insurer` does not cover `patient` now."""
+    return _escrow_error("CoverageInactive", insurer.address, patient.address)

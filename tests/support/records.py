@@ -8,11 +8,6 @@ from eth_utils import keccak
 from medledger import record_ids
 from medledger.merkle import RecordLeaf, StandardMerkleTree
 
-# Purposes and data classes (bit indexes), as fixed in the shared constants.
-TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE = range(6)
-DEMOGRAPHICS, CONDITIONS, MEDICATIONS, ALLERGIES, LABS, IMAGING, NOTES, BILLING = range(8)
-GENOMICS, MENTAL_HEALTH, SUBSTANCE_USE = 8, 9, 10
-
 ZERO32 = b"\x00" * 32
 ZERO_ADDRESS = "0x" + "00" * 20
 DOC = keccak(text="fhir:Consent/records-test")
@@ -23,14 +18,6 @@ UINT16_MAX = 2**16 - 1  # the largest storable version
 # Anchoring budgets (gas, from receipts): the issue's targets.
 ANCHOR_GAS_BUDGET = 60_000
 BATCH_GAS_BUDGET = 70_000
-
-
-def bit(*indexes: int) -> int:
-    """A bitmask with the given bit indexes set."""
-    mask = 0
-    for i in indexes:
-        mask |= 1 << i
-    return mask
 
 
 def h(label: str) -> bytes:

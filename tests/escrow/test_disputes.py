@@ -2,38 +2,25 @@
 
 import brownie
 import pytest
-from brownie import chain
-from conftest import custom_error
+from brownie import ClaimEscrow, chain
+from support.errors import reverts_with
 from support.escrow import (
-    ARBITER_ROLE,
     CARC_BENEFIT_MAX,
     CARC_MAX_ALLOWABLE,
     CARC_NOT_COVERED,
     DAY,
     DISPUTE_WINDOW,
     PROMPT_PAY,
-    PROVIDER_ROLE,
-    REPLACEMENT,
     USD,
-    VOID,
-    Desk,
-    Status,
     control,
     h,
+    invalid_status,
+    sleep,
 )
+from support.vocabulary import ARBITER_ROLE, PROVIDER_ROLE, REPLACEMENT, VOID, ClaimStatus
 
 EVIDENCE = h("appeal-packet")
 DECISION = h("arbiter-decision")
-
-
-@pytest.fixture(scope="module")
-def desk(escrow, usdc, consent, records, care, provider, insurer, patient):
-    parties = {"provider": provider, "insurer": insurer, "patient": patient}
-    return Desk(escrow, usdc, consent, records, care, parties).setup()
-
-
-def invalid_status(claim_id: bytes, status: Status) -> str:
-    return custom_error("InvalidStatus(bytes32,uint8)", claim_id, int(status))
 
 
 def contest(desk, label: str, billed: int = 100 * USD, approved: int = 40 * USD) -> None:
@@ -42,27 +29,22 @@ def contest(desk, label: str, billed: int = 100 * USD, approved: int = 40 * USD)
     desk.adjudicate(label, approved, reasons=[CARC_MAX_ALLOWABLE])
 
 
-def sleep(seconds: int) -> None:
-    chain.sleep(seconds)
-    chain.mine()
-
-
 def test_dispute_and_partial_award(desk, escrow, provider, arbiter, insurer):
     free = desk.free()
     contest(desk, "d")
     tx = escrow.dispute(control("d"), EVIDENCE, {"from": provider})
     event = tx.events["ClaimDisputed"]
     assert bytes(event["claimId"]) == desk.cid("d") and event["provider"] == provider
-    assert desk.status("d") == Status.DISPUTED
+    assert desk.status("d") == ClaimStatus.DISPUTED
     # A dispute holds the encumbrance past the window: release is not possible.
     sleep(DISPUTE_WINDOW + DAY)
-    with brownie.reverts(invalid_status(desk.cid("d"), Status.DISPUTED)):
+    with brownie.reverts(invalid_status(desk.cid("d"), ClaimStatus.DISPUTED)):
         escrow.release(provider, control("d"), {"from": insurer})
     assert desk.encumbered() == 60 * USD
     tx = escrow.resolveDispute(provider, control("d"), 25 * USD, DECISION, {"from": arbiter})
     event = tx.events["DisputeResolved"]
     assert (event["arbiter"], event["award"], event["returned"]) == (arbiter, 25 * USD, 35 * USD)
-    assert desk.status("d") == Status.SETTLED and desk.claim("d")[1] == 0
+    assert desk.status("d") == ClaimStatus.SETTLED and desk.claim("d")[1] == 0
     assert desk.owed() == 40 * USD + 25 * USD
     assert desk.encumbered() == 0 and desk.free() == free - 65 * USD
     desk.assert_solvent([insurer], [provider])
@@ -81,9 +63,9 @@ def test_award_bounds(desk, escrow, provider, arbiter, insurer, award):
 def test_award_above_contested_and_bad_inputs(desk, escrow, provider, arbiter):
     contest(desk, "x")
     escrow.dispute(control("x"), EVIDENCE, {"from": provider})
-    with brownie.reverts(custom_error("AwardExceedsContested(uint256,uint256)", 60 * USD + 1, 60 * USD)):
+    with reverts_with(ClaimEscrow, "AwardExceedsContested", 60 * USD + 1, 60 * USD):
         escrow.resolveDispute(provider, control("x"), 60 * USD + 1, DECISION, {"from": arbiter})
-    with brownie.reverts(custom_error("EmptyHash()")):
+    with reverts_with(ClaimEscrow, "EmptyHash"):
         escrow.resolveDispute(provider, control("x"), 1, b"\x00" * 32, {"from": arbiter})
 
 
@@ -91,9 +73,9 @@ def test_dispute_window(desk, escrow, provider):
     contest(desk, "w")
     deadline = desk.claim("w")[3]
     sleep(DISPUTE_WINDOW + 1)
-    with brownie.reverts(custom_error("DeadlinePassed(bytes32,uint40)", desk.cid("w"), deadline)):
+    with reverts_with(ClaimEscrow, "DeadlinePassed", desk.cid("w"), deadline):
         escrow.dispute(control("w"), EVIDENCE, {"from": provider})
-    with brownie.reverts(custom_error("EmptyHash()")):
+    with reverts_with(ClaimEscrow, "EmptyHash"):
         escrow.dispute(control("w"), b"\x00" * 32, {"from": provider})
 
 
@@ -106,7 +88,7 @@ def test_undisputed_window_releases_to_insurer(desk, escrow, provider, insurer, 
     assert tx.events["EncumbranceReleased"]["insurer"] == insurer
     assert desk.free() == free - 40 * USD and desk.encumbered() == 0
     # Once released the provider can no longer dispute and the insurer can withdraw the money.
-    with brownie.reverts(invalid_status(desk.cid("u"), Status.SETTLED)):
+    with brownie.reverts(invalid_status(desk.cid("u"), ClaimStatus.SETTLED)):
         escrow.dispute(control("u"), EVIDENCE, {"from": provider})
     escrow.withdrawFree(desk.free(), {"from": insurer})
     assert desk.free() == 0
@@ -117,40 +99,40 @@ def test_forbidden_transitions(desk, escrow, provider, provider2, arbiter, insur
     # Submitted: no dispute, resolution or release.
     desk.submit("open", 10 * USD)
     cid = desk.cid("open")
-    with brownie.reverts(invalid_status(cid, Status.SUBMITTED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.SUBMITTED)):
         escrow.dispute(control("open"), EVIDENCE, {"from": provider})
-    with brownie.reverts(invalid_status(cid, Status.SUBMITTED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.SUBMITTED)):
         escrow.resolveDispute(provider, control("open"), 0, DECISION, {"from": arbiter})
-    with brownie.reverts(invalid_status(cid, Status.SUBMITTED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.SUBMITTED)):
         escrow.release(provider, control("open"), {"from": stranger})
     # Contestable: no adjudication, deemed approval, replacement, void or resolution.
     contest(desk, "c")
     cid = desk.cid("c")
-    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.CONTESTABLE)):
         desk.adjudicate("c", 60 * USD)
     sleep(PROMPT_PAY + 1)
-    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.CONTESTABLE)):
         escrow.finalizeDeemed(provider, control("c"), {"from": stranger})
-    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.CONTESTABLE)):
         desk.submit("c", 1, [], frequency=VOID)
-    with brownie.reverts(invalid_status(cid, Status.CONTESTABLE)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.CONTESTABLE)):
         escrow.resolveDispute(provider, control("c"), 0, DECISION, {"from": arbiter})
     # Only the claim's own provider can dispute: another provider's (provider2, "c") is no claim.
-    with brownie.reverts(invalid_status(desk.cid("c", provider2), Status.NONE)):
+    with brownie.reverts(invalid_status(desk.cid("c", provider2), ClaimStatus.NONE)):
         escrow.dispute(control("c"), EVIDENCE, {"from": provider2})
     # Disputed: no second dispute, no release, no adjudication.
     contest(desk, "dd")
     escrow.dispute(control("dd"), EVIDENCE, {"from": provider})
     cid = desk.cid("dd")
-    with brownie.reverts(invalid_status(cid, Status.DISPUTED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.DISPUTED)):
         escrow.dispute(control("dd"), EVIDENCE, {"from": provider})
-    with brownie.reverts(invalid_status(cid, Status.DISPUTED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.DISPUTED)):
         desk.adjudicate("dd", 60 * USD)
     # Settled: nothing more.
     escrow.resolveDispute(provider, control("dd"), 0, DECISION, {"from": arbiter})
-    with brownie.reverts(invalid_status(cid, Status.SETTLED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.SETTLED)):
         escrow.resolveDispute(provider, control("dd"), 0, DECISION, {"from": arbiter})
-    with brownie.reverts(invalid_status(cid, Status.SETTLED)):
+    with brownie.reverts(invalid_status(cid, ClaimStatus.SETTLED)):
         escrow.release(provider, control("dd"), {"from": stranger})
     # Voided: nothing at all.
     desk.submit("v", 10 * USD)
@@ -164,7 +146,7 @@ def test_forbidden_transitions(desk, escrow, provider, provider2, arbiter, insur
         lambda: escrow.resolveDispute(provider, control("v"), 0, DECISION, {"from": arbiter}),
         lambda: desk.submit("v", 10 * USD, frequency=REPLACEMENT),
     ):
-        with brownie.reverts(invalid_status(cid, Status.VOIDED)):
+        with brownie.reverts(invalid_status(cid, ClaimStatus.VOIDED)):
             attempt()
 
 
@@ -173,10 +155,10 @@ def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider
     contest(desk, "a")
     escrow.dispute(control("a"), EVIDENCE, {"from": provider})
     for account in (provider, provider2, insurer, stranger):
-        with brownie.reverts(custom_error("NotActiveParty(address,uint8)", account.address, ARBITER_ROLE)):
+        with reverts_with(ClaimEscrow, "NotActiveParty", account.address, ARBITER_ROLE):
             escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": account})
     care.suspend(arbiter, h("conflict"), {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveParty(address,uint8)", arbiter.address, ARBITER_ROLE)):
+    with reverts_with(ClaimEscrow, "NotActiveParty", arbiter.address, ARBITER_ROLE):
         escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
     care.reinstate(arbiter, {"from": registrar})
     escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
@@ -185,7 +167,7 @@ def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider
 def test_suspended_provider_cannot_dispute(desk, escrow, care, registrar, provider):
     contest(desk, "s")
     care.suspend(provider, h("fraud"), {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveParty(address,uint8)", provider.address, PROVIDER_ROLE)):
+    with reverts_with(ClaimEscrow, "NotActiveParty", provider.address, PROVIDER_ROLE):
         escrow.dispute(control("s"), EVIDENCE, {"from": provider})
 
 
@@ -218,11 +200,11 @@ def test_encumbered_money_cannot_leave(desk, escrow, provider, insurer):
     escrow.withdrawFree(free - 100 * USD, {"from": insurer})
     contest(desk, "e", billed=100 * USD, approved=0)
     assert desk.free() == 0 and desk.encumbered() == 100 * USD
-    with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, 1, 0)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 1, 0):
         escrow.withdrawFree(1, {"from": insurer})
     # Another claim cannot be paid out of the encumbrance either.
     desk.submit("other", 10 * USD)
-    with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, 10 * USD, 0)):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 10 * USD, 0):
         desk.adjudicate("other", 10 * USD)
 
 
@@ -243,12 +225,12 @@ def test_pause_freezes_the_dispute_window(desk, escrow, admin, provider):
     sleep(DISPUTE_WINDOW - DAY)
     escrow.pause({"from": admin})
     sleep(5 * DAY)
-    with brownie.reverts(custom_error("EnforcedPause()")):
+    with reverts_with(ClaimEscrow, "EnforcedPause"):
         escrow.dispute(control("frozen"), EVIDENCE, {"from": provider})
     escrow.unpause({"from": admin})
     assert chain.time() > deadline  # in block time the window is over...
     escrow.dispute(control("frozen"), EVIDENCE, {"from": provider})  # ...in escrow time it is not
-    assert desk.status("frozen") == Status.DISPUTED
+    assert desk.status("frozen") == ClaimStatus.DISPUTED
 
 
 def test_denial_with_several_reason_codes_is_fully_contested(desk, escrow, provider, arbiter):

@@ -12,30 +12,24 @@ Invariants after every step:
 from dataclasses import dataclass, field
 
 import brownie
-from brownie import chain
+from brownie import ClaimEscrow, chain
 from brownie.test import strategy
-from conftest import custom_error, stateful_settings
+from support.errors import error_message, reverts_with
 from support.escrow import (
-    BILLING,
     CARC_MAX_ALLOWABLE,
     DAY,
     DISPUTE_WINDOW,
-    HPAYMT,
-    INSURER_ROLE,
     PROMPT_PAY,
-    REPLACEMENT,
-    TREAT,
     USD,
-    VOID,
     Desk,
-    Status,
-    bit,
     control,
     grant,
     h,
     submission,
     terms,
 )
+from support.stateful import stateful_settings
+from support.vocabulary import ALL_CLASSES, BILLING, HPAYMT, INSURER_ROLE, REPLACEMENT, TREAT, VOID, ClaimStatus, bit
 
 MARGIN = 120  # seconds: actions this close to a deadline are skipped (block times may drift a little)
 RECORDS = 24
@@ -47,7 +41,7 @@ class ModelClaim:
     provider: object
     insurer: object
     billed: int
-    status: Status = Status.SUBMITTED
+    status: ClaimStatus = ClaimStatus.SUBMITTED
     deadline: int = 0
     revision: int = 0
     contested: int = 0
@@ -94,7 +88,7 @@ class EscrowMachine:
     def now(self) -> int:
         return self.escrow.escrowTime()
 
-    def pick(self, pick: int, status: Status):
+    def pick(self, pick: int, status: ClaimStatus):
         candidates = [cid for cid, c in self.m.claims.items() if c.status == status]
         return candidates[pick % len(candidates)] if candidates else None
 
@@ -128,7 +122,7 @@ class EscrowMachine:
         insurer = self.insurers[st_index]
         amount = self.m.free[insurer] * st_pct // 100
         if amount == 0:
-            with brownie.reverts(custom_error("ZeroAmount()")):
+            with reverts_with(ClaimEscrow, "ZeroAmount"):
                 self.escrow.withdrawFree(0, {"from": insurer})
             return
         self.escrow.withdrawFree(amount, {"from": insurer})
@@ -137,7 +131,7 @@ class EscrowMachine:
     def rule_over_withdraw_free(self, st_index):
         insurer = self.insurers[st_index]
         free = self.m.free[insurer]
-        expected = custom_error("InsufficientEscrow(address,uint256,uint256)", insurer.address, free + 1, free)
+        expected = error_message(ClaimEscrow, "InsufficientEscrow", insurer.address, free + 1, free)
         with brownie.reverts(expected):
             self.escrow.withdrawFree(free + 1, {"from": insurer})
 
@@ -162,15 +156,15 @@ class EscrowMachine:
 
     def rule_advance(self, st_pick, st_pct, st_index):
         """Moves a random unfinished claim one step along its natural path."""
-        open_states = (Status.SUBMITTED, Status.CONTESTABLE, Status.DISPUTED)
+        open_states = (ClaimStatus.SUBMITTED, ClaimStatus.CONTESTABLE, ClaimStatus.DISPUTED)
         live = [cid for cid, c in self.m.claims.items() if c.status in open_states]
         if not live:
             return
         cid = live[st_pick % len(live)]
         status = self.m.claims[cid].status
-        if status == Status.SUBMITTED:
+        if status == ClaimStatus.SUBMITTED:
             self._adjudicate_or_deem(cid, st_pct, st_index)
-        elif status == Status.CONTESTABLE:
+        elif status == ClaimStatus.CONTESTABLE:
             self._dispute_or_release(cid)
         else:
             self._resolve(cid, st_pct)
@@ -182,7 +176,7 @@ class EscrowMachine:
         self.rule_advance(st_pick, st_pct, st_index)
 
     def rule_replace(self, st_pick, st_amount):
-        cid = self.pick(st_pick, Status.SUBMITTED)
+        cid = self.pick(st_pick, ClaimStatus.SUBMITTED)
         if cid is None:
             return
         c = self.m.claims[cid]
@@ -195,13 +189,13 @@ class EscrowMachine:
         c.deadline = tx.events["ClaimSubmitted"]["deadline"]
 
     def rule_void(self, st_pick):
-        cid = self.pick(st_pick, Status.SUBMITTED)
+        cid = self.pick(st_pick, ClaimStatus.SUBMITTED)
         if cid is None:
             return
         c = self.m.claims[cid]
         self.escrow.submitClaim(submission(control(c.label), self.patient, c.insurer, 1, [], frequency=VOID),
                                 {"from": c.provider})
-        c.status = Status.VOIDED
+        c.status = ClaimStatus.VOIDED
 
     def rule_toggle_push(self, st_index):
         provider = self.providers[st_index]
@@ -213,7 +207,7 @@ class EscrowMachine:
         owed = self.m.owed[provider]
         amount = owed * st_pct // 100
         if amount == 0:
-            expected = custom_error("InsufficientOwed(address,uint256,uint256)", provider.address, owed + 1, owed)
+            expected = error_message(ClaimEscrow, "InsufficientOwed", provider.address, owed + 1, owed)
             with brownie.reverts(expected):
                 self.escrow.withdraw(owed + 1, {"from": provider})
             return
@@ -224,19 +218,19 @@ class EscrowMachine:
         self.m.paid_out[provider] += amount
 
     def rule_dispute(self, st_pick):
-        cid = self.pick(st_pick, Status.CONTESTABLE)
+        cid = self.pick(st_pick, ClaimStatus.CONTESTABLE)
         if cid is not None and self.now() + MARGIN < self.m.claims[cid].deadline:
             self._dispute_or_release(cid)
 
     # ------------------------------------------------------------------ adjudication
 
     def rule_adjudicate(self, st_pick, st_pct, st_index):
-        cid = self.pick(st_pick, Status.SUBMITTED)
+        cid = self.pick(st_pick, ClaimStatus.SUBMITTED)
         if cid is not None and self.now() + MARGIN < self.m.claims[cid].deadline:
             self._adjudicate_or_deem(cid, st_pct, st_index)
 
     def rule_deem(self, st_pick):
-        cid = self.pick(st_pick, Status.SUBMITTED)
+        cid = self.pick(st_pick, ClaimStatus.SUBMITTED)
         if cid is not None and self.now() > self.m.claims[cid].deadline + MARGIN:
             self._adjudicate_or_deem(cid, 100, 0)
 
@@ -253,15 +247,15 @@ class EscrowMachine:
             share = (deductible, 0, 0)
             args = (c.provider, control(c.label), c.revision, approved, share, reasons, {"from": c.insurer})
             if approved + contested > free:
-                with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", c.insurer.address,
-                                                  approved + contested, free)):
+                with reverts_with(ClaimEscrow, "InsufficientEscrow", c.insurer.address,
+                                                  approved + contested, free):
                     self.escrow.adjudicate(*args)
                 return
             self._book(c, self.escrow.adjudicate(*args), approved, contested)
         elif now > c.deadline + MARGIN:
             if c.billed > free:
-                with brownie.reverts(custom_error("InsufficientEscrow(address,uint256,uint256)", c.insurer.address,
-                                                  c.billed, free)):
+                with reverts_with(ClaimEscrow, "InsufficientEscrow", c.insurer.address,
+                                                  c.billed, free):
                     self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter})
                 return
             self._book(c, self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter}), c.billed, 0)
@@ -272,12 +266,12 @@ class EscrowMachine:
         now = self.now()
         if now + MARGIN < c.deadline:
             self.escrow.dispute(control(c.label), h("evidence"), {"from": c.provider})
-            c.status = Status.DISPUTED
+            c.status = ClaimStatus.DISPUTED
         elif now > c.deadline + MARGIN:
             self.escrow.release(c.provider, control(c.label), {"from": self.arbiter})
             self.m.encumbered[c.insurer] -= c.contested
             self.m.free[c.insurer] += c.contested
-            c.status, c.contested = Status.SETTLED, 0
+            c.status, c.contested = ClaimStatus.SETTLED, 0
 
     def _book(self, c: ModelClaim, tx, approved: int, contested: int) -> None:
         event = tx.events["ClaimAdjudicated"]
@@ -287,13 +281,13 @@ class EscrowMachine:
         self.m.encumbered[c.insurer] += contested
         c.contested = contested
         if contested:
-            c.status, c.deadline = Status.CONTESTABLE, event["disputeDeadline"]
+            c.status, c.deadline = ClaimStatus.CONTESTABLE, event["disputeDeadline"]
         else:
-            c.status = Status.SETTLED
+            c.status = ClaimStatus.SETTLED
         self.credit(c, approved, tx)
 
     def rule_resolve(self, st_pick, st_pct):
-        cid = self.pick(st_pick, Status.DISPUTED)
+        cid = self.pick(st_pick, ClaimStatus.DISPUTED)
         if cid is not None:
             self._resolve(cid, st_pct)
 
@@ -305,23 +299,23 @@ class EscrowMachine:
         c.resolutions += 1
         self.m.encumbered[c.insurer] -= c.contested
         self.m.free[c.insurer] += c.contested - award
-        c.status, c.contested = Status.SETTLED, 0
+        c.status, c.contested = ClaimStatus.SETTLED, 0
         self.credit(c, award, tx)
 
     def rule_release(self, st_pick):
-        cid = self.pick(st_pick, Status.CONTESTABLE)
+        cid = self.pick(st_pick, ClaimStatus.CONTESTABLE)
         if cid is not None and self.now() > self.m.claims[cid].deadline + MARGIN:
             self._dispute_or_release(cid)
 
     def rule_replay_settled(self, st_pick):
         """Any attempt to pay a settled claim again is refused."""
-        cid = self.pick(st_pick, Status.SETTLED)
+        cid = self.pick(st_pick, ClaimStatus.SETTLED)
         if cid is None:
             return
         c = self.m.claims[cid]
-        with brownie.reverts(custom_error("InvalidStatus(bytes32,uint8)", cid, int(Status.SETTLED))):
+        with reverts_with(ClaimEscrow, "InvalidStatus", cid, int(ClaimStatus.SETTLED)):
             self.escrow.adjudicate(c.provider, control(c.label), c.revision, 1, (0, 0, 0), [], {"from": c.insurer})
-        with brownie.reverts(custom_error("InvalidStatus(bytes32,uint8)", cid, int(Status.SETTLED))):
+        with reverts_with(ClaimEscrow, "InvalidStatus", cid, int(ClaimStatus.SETTLED)):
             self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter})
 
     def rule_sleep(self, st_days):
@@ -360,7 +354,7 @@ def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, car
         escrow.setCoverage(patient, h(f"policy:{payer}"), 0, 2**40 - 1, 0, 0, 0, {"from": payer})
     pool = {}
     for doctor in (provider, provider2):
-        grant(consent, patient, doctor, bit(TREAT), 0x7FF)
+        grant(consent, patient, doctor, bit(TREAT), ALL_CLASSES)
         desk = Desk(escrow, usdc, consent, records, care, {"provider": doctor, "insurer": insurer, "patient": patient})
         pool[doctor] = [desk.record(f"pool:{doctor.address}:{i}").ref for i in range(RECORDS)]
     for payer in (insurer, insurer2):

@@ -1,0 +1,357 @@
+"""Role escalation across CareRegistry, ConsentRegistry, RecordRegistry and ClaimEscrow: every
+access-restricted state-changing function, called by every other party, fails with its exact custom
+error, and every entitled party succeeds. Forbidden calls run as `eth_call` against the module's world.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import brownie
+import pytest
+from brownie import ClaimEscrow, ConsentRegistry, RecordRegistry
+from support.errors import error_message
+from support.escrow import DECISION, EVIDENCE, PROMPT_PAY, USD, control, h, sleep, submission, terms
+from support.records import leaf_args, rid
+from support.vocabulary import ARBITER_ROLE, HPAYMT, INSURER_ROLE, LABS, NOTES, PROVIDER_ROLE, TREAT, ClaimStatus, bit
+from support.world import (
+    ADMIN_ROLE,
+    DOC,
+    MANIFEST,
+    META,
+    REASON,
+    ErrorFn,
+    World,
+    addresses,
+    admin_role,
+    bad_confirmation,
+    not_active,
+    not_patient_or_guardian,
+    not_provider,
+    not_provider_or_insurer,
+    pauser_role,
+    registrar_role,
+    signed_grant,
+    signed_revoke,
+    unauthorized,
+    unless,
+)
+
+CALLERS = ("admin", "registrar", "provider", "provider2", "insurer", "insurer2", "arbiter", "patient",
+           "guardian", "stranger", "suspended")
+
+
+def test_world_is_what_the_matrix_assumes(world):
+    w = world
+    assert not w.care.isActive(w.suspended, PROVIDER_ROLE) and w.care.partyOf(w.suspended)[0] == PROVIDER_ROLE
+    assert w.care.isActive(w.insurer2, INSURER_ROLE)
+    assert w.consent.isGuardian(w.patient, w.guardian)
+    assert w.consent.hasConsent(w.patient, w.provider, TREAT, NOTES)
+    assert not w.consent.hasConsent(w.patient, w.provider2, TREAT, NOTES)
+    assert w.consent.hasConsent(w.patient, w.insurer, HPAYMT, NOTES)
+    expected = {"open": ClaimStatus.SUBMITTED, "owed": ClaimStatus.SETTLED, "contestable": ClaimStatus.CONTESTABLE,
+                "disputed": ClaimStatus.DISPUTED, "deemed": ClaimStatus.SUBMITTED, "denied": ClaimStatus.CONTESTABLE}
+    for label, status in expected.items():
+        assert w.desk.status(label) == status, label
+    assert w.desk.owed() == (50 + 40 + 40) * USD and w.desk.owed(w.suspended) == 30 * USD
+    assert w.escrow.insurerAccountOf(w.insurer2) == (0, 0)
+    assert w.records.verifyInBatch(*leaf_args(w.batch_leaf), w.batch_proof, w.batch_id)
+    w.assert_solvent()
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """An access-restricted state-changing function.
+
+    `target(w, who)` gives (bound function, args, sender); the sender is `who` except for the
+    signature entries, where `who` is the signer and the relayer sends. `allowed` names the callers
+    entitled to it; `error(w, name, who)` is the exact revert any other caller must get; `event` is
+    emitted by an entitled call and names the entitled party among its addresses.
+    """
+
+    name: str
+    allowed: frozenset[str]
+    target: Callable[[World, Any], tuple]
+    error: ErrorFn
+    event: str
+    prepare: Callable[[World], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    entry: Guarded
+    caller: str
+
+    @property
+    def stateless(self) -> bool:
+        return self.caller not in self.entry.allowed and self.entry.prepare is None
+
+    def __str__(self) -> str:
+        return f"{self.entry.name}-by-{self.caller}"
+
+
+def beneficiary(w: World, who):
+    """Whom a role grant names: the caller itself (self-escalation), or a newcomer when the caller is admin."""
+    return w.newcomer if who == w.admin else who
+
+
+def _open_break_glass(w: World):
+    return w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": w.provider})
+
+
+def _pause(w: World):
+    return w.escrow.pause({"from": w.admin})
+
+
+REGISTRAR = frozenset({"registrar"})
+ADMIN = frozenset({"admin"})
+PATIENT_SIDE = frozenset({"patient", "guardian"})
+PROVIDERS = frozenset({"provider", "provider2"})
+INSURERS = frozenset({"insurer", "insurer2"})
+
+
+GUARDED = [
+    # ------------------------------------------------------------------ CareRegistry
+    Guarded("CareRegistry.register", REGISTRAR,
+            lambda w, who: (w.care.register, (w.newcomer, PROVIDER_ROLE, META), who),
+            unauthorized(registrar_role), "PartyRegistered"),
+    Guarded("CareRegistry.updateMetadata", REGISTRAR,
+            lambda w, who: (w.care.updateMetadata, (w.provider, META), who),
+            unauthorized(registrar_role), "PartyMetadataUpdated"),
+    Guarded("CareRegistry.suspend", REGISTRAR,
+            lambda w, who: (w.care.suspend, (w.provider, REASON), who),
+            unauthorized(registrar_role), "PartySuspended"),
+    Guarded("CareRegistry.reinstate", REGISTRAR,
+            lambda w, who: (w.care.reinstate, (w.suspended,), who),
+            unauthorized(registrar_role), "PartyReinstated"),
+    Guarded("CareRegistry.grantRole", ADMIN,
+            lambda w, who: (w.care.grantRole, (w.registrar_role, beneficiary(w, who)), who),
+            unauthorized(admin_role), "RoleGranted"),
+    Guarded("CareRegistry.revokeRole", ADMIN,
+            lambda w, who: (w.care.revokeRole, (w.registrar_role, w.registrar), who),
+            unauthorized(admin_role), "RoleRevoked"),
+    Guarded("CareRegistry.renounceRole", REGISTRAR,
+            lambda w, who: (w.care.renounceRole, (w.registrar_role, w.registrar), who),
+            bad_confirmation, "RoleRevoked"),
+    # ------------------------------------------------------------------ ConsentRegistry
+    Guarded("ConsentRegistry.grant", PATIENT_SIDE,
+            lambda w, who: (w.consent.grant, (w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC), who),
+            not_patient_or_guardian, "ConsentGranted"),
+    Guarded("ConsentRegistry.revoke", PATIENT_SIDE,
+            lambda w, who: (w.consent.revoke, (w.patient, w.provider), who),
+            not_patient_or_guardian, "ConsentRevoked"),
+    Guarded("ConsentRegistry.closeBreakGlass", PATIENT_SIDE,
+            lambda w, who: (w.consent.closeBreakGlass, (w.patient, w.provider), who),
+            not_patient_or_guardian, "BreakGlassClosed", prepare=_open_break_glass),
+    Guarded("ConsentRegistry.openBreakGlass", PROVIDERS,
+            lambda w, who: (w.consent.openBreakGlass, (w.patient, 3600, REASON), who),
+            not_provider, "BreakGlassOpened"),
+    Guarded("ConsentRegistry.setMaxBreakGlassDuration", ADMIN,
+            lambda w, who: (w.consent.setMaxBreakGlassDuration, (3600,), who),
+            unauthorized(admin_role), "MaxBreakGlassDurationSet"),
+    Guarded("ConsentRegistry.grantRole", ADMIN,
+            lambda w, who: (w.consent.grantRole, (ADMIN_ROLE, beneficiary(w, who)), who),
+            unauthorized(admin_role), "RoleGranted"),
+    Guarded("ConsentRegistry.revokeRole", ADMIN,
+            lambda w, who: (w.consent.revokeRole, (ADMIN_ROLE, w.admin), who),
+            unauthorized(admin_role), "RoleRevoked"),
+    Guarded("ConsentRegistry.renounceRole", ADMIN,
+            lambda w, who: (w.consent.renounceRole, (ADMIN_ROLE, w.admin), who),
+            bad_confirmation, "RoleRevoked"),
+    Guarded("ConsentRegistry.removeGuardian", frozenset({"patient"}),
+            lambda w, who: (w.consent.removeGuardian, (w.guardian,), who),
+            lambda w, name, who: error_message(ConsentRegistry, "GuardianNotAppointed", who.address,
+                                              w.guardian.address),
+            "GuardianRemoved"),
+    Guarded("ConsentRegistry.grantBySig(signer)", PATIENT_SIDE, signed_grant, not_patient_or_guardian,
+            "ConsentGranted"),
+    Guarded("ConsentRegistry.revokeBySig(signer)", PATIENT_SIDE, signed_revoke, not_patient_or_guardian,
+            "ConsentRevoked"),
+    # ------------------------------------------------------------------ RecordRegistry
+    Guarded("RecordRegistry.anchor", frozenset({"provider"}),
+            lambda w, who: (w.records.anchor, (rid("m:new", w.patient), h("m:new:v1"), NOTES), who),
+            unless(not_provider, provider2=lambda w, name, who: error_message(
+                RecordRegistry, "NoTreatmentRelationship", w.patient.address, who.address, NOTES)),
+            "RecordAnchored"),
+    Guarded("RecordRegistry.amend", frozenset({"provider"}),
+            lambda w, who: (w.records.amend, (w.r1.record_id, w.r1.content_hash, h("m:r1:v2")), who),
+            unless(not_provider, provider2=lambda w, name, who: error_message(
+                RecordRegistry, "NotAuthorOrConsented", w.r1.record_id, w.patient.address, who.address)),
+            "RecordAmended"),
+    Guarded("RecordRegistry.anchorBatch", PROVIDERS,
+            lambda w, who: (w.records.anchorBatch, (h("m:root"), 2, MANIFEST), who),
+            not_provider, "BatchAnchored"),
+    Guarded("RecordRegistry.logAccess", frozenset({"provider", "insurer"}),
+            lambda w, who: (w.records.logAccess, (w.patient, w.r1.record_id, HPAYMT), who),
+            unless(not_provider_or_insurer, **{name: lambda w, name, who: error_message(
+                RecordRegistry, "NoConsent", w.patient.address, who.address, HPAYMT, NOTES)
+                for name in ("provider2", "insurer2")}),
+            "AccessLogged"),
+    Guarded("RecordRegistry.logAccessBatch", PROVIDERS | INSURERS,
+            lambda w, who: (w.records.logAccessBatch, (h("m:log"), 3), who),
+            not_provider_or_insurer, "AccessLogBatchAnchored"),
+    # ------------------------------------------------------------------ ClaimEscrow
+    Guarded("ClaimEscrow.setTerms", INSURERS,
+            lambda w, who: (w.escrow.setTerms, (terms(),), who),
+            not_active(INSURER_ROLE), "InsurerTermsSet"),
+    Guarded("ClaimEscrow.setCoverage", INSURERS,
+            lambda w, who: (w.escrow.setCoverage, (w.patient2, h("m:policy"), 0, 2**40 - 1, 0, 0, 0), who),
+            not_active(INSURER_ROLE), "CoverageSet"),
+    Guarded("ClaimEscrow.endCoverage", frozenset({"insurer"}),
+            lambda w, who: (w.escrow.endCoverage, (w.patient,), who),
+            unless(not_active(INSURER_ROLE), insurer2=lambda w, name, who: error_message(
+                ClaimEscrow, "CoverageInactive", who.address, w.patient.address)),
+            "CoverageEnded"),
+    Guarded("ClaimEscrow.deposit", INSURERS,
+            lambda w, who: (w.escrow.deposit, (10 * USD,), who),
+            not_active(INSURER_ROLE), "Deposited"),
+    Guarded("ClaimEscrow.depositWithPermit", INSURERS,  # an expired permit: the allowance carries it
+            lambda w, who: (w.escrow.depositWithPermit, (10 * USD, 0, 27, h("r"), h("s")), who),
+            not_active(INSURER_ROLE), "Deposited"),
+    Guarded("ClaimEscrow.withdrawFree", frozenset({"insurer"}),
+            lambda w, who: (w.escrow.withdrawFree, (USD,), who),
+            unless(not_active(INSURER_ROLE), insurer2=lambda w, name, who: error_message(
+                ClaimEscrow, "InsufficientEscrow", who.address, USD, 0)),
+            "FundsWithdrawn"),
+    Guarded("ClaimEscrow.setPushPayments", PROVIDERS,
+            lambda w, who: (w.escrow.setPushPayments, (True,), who),
+            not_active(PROVIDER_ROLE), "PushPaymentsSet"),
+    Guarded("ClaimEscrow.submitClaim", frozenset({"provider"}),
+            lambda w, who: (w.escrow.submitClaim,
+                            (submission(control("m:new"), w.patient, w.insurer, 10 * USD, [w.r2]),), who),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
+                ClaimEscrow, "MissingConsent", w.patient.address, who.address, TREAT, NOTES)),
+            "ClaimSubmitted"),
+    Guarded("ClaimEscrow.dispute", frozenset({"provider"}),
+            lambda w, who: (w.escrow.dispute, (control("contestable"), EVIDENCE), who),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
+                ClaimEscrow, "InvalidStatus", w.cid("contestable", who), int(ClaimStatus.NONE))),
+            "ClaimDisputed"),
+    Guarded("ClaimEscrow.withdraw", frozenset({"provider"}),
+            lambda w, who: (w.escrow.withdraw, (USD,), who),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
+                ClaimEscrow, "InsufficientOwed", who.address, USD, 0)),
+            "PayoutWithdrawn"),
+    Guarded("ClaimEscrow.withdrawAll", frozenset({"provider"}),
+            lambda w, who: (w.escrow.withdrawAll, (), who),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(ClaimEscrow, "ZeroAmount")),
+            "PayoutWithdrawn"),
+    Guarded("ClaimEscrow.adjudicate", frozenset({"insurer"}),
+            lambda w, who: (w.escrow.adjudicate, (w.provider, control("open"), 0, 100 * USD, (0, 0, 0), []), who),
+            lambda w, name, who: error_message(ClaimEscrow, "NotClaimInsurer", w.cid("open"), who.address),
+            "ClaimAdjudicated"),
+    Guarded("ClaimEscrow.resolveDispute", frozenset({"arbiter"}),
+            lambda w, who: (w.escrow.resolveDispute, (w.provider, control("disputed"), 10 * USD, DECISION), who),
+            not_active(ARBITER_ROLE), "DisputeResolved"),
+    Guarded("ClaimEscrow.pause", ADMIN, lambda w, who: (w.escrow.pause, (), who),
+            unauthorized(pauser_role), "EscrowPaused"),
+    Guarded("ClaimEscrow.unpause", ADMIN, lambda w, who: (w.escrow.unpause, (), who),
+            unauthorized(pauser_role), "EscrowUnpaused", prepare=_pause),
+    Guarded("ClaimEscrow.grantRole", ADMIN,
+            lambda w, who: (w.escrow.grantRole, (w.pauser_role, beneficiary(w, who)), who),
+            unauthorized(admin_role), "RoleGranted"),
+    Guarded("ClaimEscrow.revokeRole", ADMIN,
+            lambda w, who: (w.escrow.revokeRole, (w.pauser_role, w.admin), who),
+            unauthorized(admin_role), "RoleRevoked"),
+    Guarded("ClaimEscrow.renounceRole", ADMIN,
+            lambda w, who: (w.escrow.renounceRole, (w.pauser_role, w.admin), who),
+            bad_confirmation, "RoleRevoked"),
+]
+
+FORBIDDEN = [Case(entry, caller) for entry in GUARDED for caller in CALLERS if caller not in entry.allowed]
+ENTITLED = [Case(entry, caller) for entry in GUARDED for caller in CALLERS if caller in entry.allowed]
+
+
+def test_matrix_covers_every_restricted_function(world):
+    """Every non-view ABI function of the four contracts is in the matrix, or in the short list of
+    functions that are open to anyone / scoped to the caller itself (tested below)."""
+    open_or_self_scoped = {
+        "CareRegistry": {"publishEncryptionKey"},
+        "ConsentRegistry": {"appointGuardian"},
+        "RecordRegistry": {"attestBatchRecord"},
+        "ClaimEscrow": {"finalizeDeemed", "release"},
+    }
+    matrix = {entry.name.split("(")[0] for entry in GUARDED}
+    for contract in (world.care, world.consent, world.records, world.escrow):
+        name = contract._name
+        mutating = {f["name"] for f in contract.abi if f["type"] == "function"
+                    and f["stateMutability"] not in ("view", "pure")}
+        assert mutating == {m.split(".")[1] for m in matrix if m.startswith(name + ".")} | open_or_self_scoped[name]
+
+
+@pytest.mark.parametrize("case", FORBIDDEN, ids=str)
+def test_forbidden_caller_gets_the_exact_error(world, case):
+    who = world.who[case.caller]
+    if case.entry.prepare:
+        case.entry.prepare(world)
+    function, args, sender = case.entry.target(world, who)
+    with brownie.reverts(case.entry.error(world, case.caller, who)):
+        function.call(*args, {"from": sender})
+
+
+@pytest.mark.parametrize("case", ENTITLED, ids=str)
+def test_entitled_caller_succeeds(world, case):
+    who = world.who[case.caller]
+    if case.entry.prepare:
+        case.entry.prepare(world)
+    function, args, sender = case.entry.target(world, who)
+    tx = function(*args, {"from": sender})
+    assert tx.status == 1
+    parties = addresses(tx.events[case.entry.event])
+    assert who.address in parties  # the event names the entitled party as the actor ...
+    if sender != who:
+        assert sender.address not in parties  # ... never the relayer that sent it
+
+
+def test_nobody_makes_himself_a_patients_guardian(world):
+    """appointGuardian is scoped to the caller: whatever anyone appoints, only the patient's own
+    appointments make guardians of the patient."""
+    w = world
+    for name in CALLERS:
+        if name in PATIENT_SIDE:
+            continue
+        who = w.who[name]
+        w.consent.appointGuardian(w.patient, {"from": who})  # makes the patient a guardian of `who`, nothing more
+        assert not w.consent.isGuardian(w.patient, who)
+        with brownie.reverts(not_patient_or_guardian(w, name, who)):
+            w.consent.grant(w.patient, w.provider2, 1, 1, 0, 0, DOC, {"from": who})
+    assert w.consent.isGuardian(w.patient, w.guardian)
+
+
+def test_open_functions_pay_the_rightful_party_whoever_calls(world):
+    """finalizeDeemed, release and attestBatchRecord are open to anyone: every party can call them
+    (checked by eth_call), and the effect is the same whoever sends it - a stranger gains nothing."""
+    w = world
+    sleep(PROMPT_PAY + 1)  # past "deemed"'s prompt-pay deadline and "denied"'s dispute window
+    open_calls = [
+        (w.escrow.finalizeDeemed, (w.provider, control("deemed"))),
+        (w.escrow.release, (w.provider, control("denied"))),
+        (w.records.attestBatchRecord, (*leaf_args(w.batch_leaf), w.batch_proof, w.batch_id)),
+    ]
+    for function, args in open_calls:
+        for name in CALLERS:
+            function.call(*args, {"from": w.who[name]})
+    owed, free, stranger_balance = w.desk.owed(), w.desk.free(), w.usdc.balanceOf(w.stranger)
+    for function, args in open_calls:
+        function(*args, {"from": w.stranger})
+    assert w.desk.owed() == owed + 10 * USD  # the deemed approval went to the provider
+    assert w.desk.free() == free - 10 * USD + 20 * USD  # ... out of, and the release back to, the insurer
+    assert w.records.verify(w.batch_leaf.record_id, w.batch_leaf.content_hash)[:3] == (True, 1, w.provider)
+    assert w.usdc.balanceOf(w.stranger) == stranger_balance
+    assert w.escrow.providerAccountOf(w.stranger) == (0, 0, False)
+    assert w.escrow.insurerAccountOf(w.stranger) == (0, 0)
+    w.assert_solvent()
+
+
+def test_a_revoked_registrar_and_pauser_lose_their_powers(world):
+    w = world
+    w.care.revokeRole(w.registrar_role, w.registrar, {"from": w.admin})
+    with brownie.reverts(unauthorized(registrar_role)(w, "registrar", w.registrar)):
+        w.care.suspend(w.provider, REASON, {"from": w.registrar})
+    w.escrow.grantRole(w.pauser_role, w.stranger, {"from": w.admin})
+    w.escrow.pause({"from": w.stranger})
+    w.escrow.renounceRole(w.pauser_role, w.stranger, {"from": w.stranger})
+    with brownie.reverts(unauthorized(pauser_role)(w, "stranger", w.stranger)):
+        w.escrow.unpause({"from": w.stranger})
+    w.escrow.unpause({"from": w.admin})

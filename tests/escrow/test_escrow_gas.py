@@ -1,0 +1,28 @@
+"""ClaimEscrow gas targets."""
+
+from support.escrow import USD, terms
+from support.vocabulary import ALL_CLASSES
+
+
+def test_gas_targets(desk, escrow, usdc, provider, insurer):
+    """The issue's gas budget, from receipts, for a one-record claim with an established provider."""
+    # Warm-up: the provider's first credit and first token receipt create storage (one-off costs).
+    desk.submit("warm", 10 * USD)
+    first_approve = desk.adjudicate("warm", 10 * USD).gas_used
+    first_withdraw = escrow.withdraw(5 * USD, {"from": provider}).gas_used
+
+    submit = desk.submit("g", 100 * USD).gas_used
+    approve = desk.adjudicate("g", 100 * USD).gas_used
+    withdraw = escrow.withdraw(50 * USD, {"from": provider}).gas_used
+    withdraw_all = escrow.withdrawAll({"from": provider}).gas_used
+
+    escrow.setTerms(terms(auto_max=1_000 * USD, auto_classes=ALL_CLASSES, service_max=1000), {"from": insurer})
+    escrow.setPushPayments(True, {"from": provider})
+    auto_push = desk.submit("auto", 100 * USD)
+    assert "PaymentPushed" in auto_push.events
+    print(f"\nGAS submit={submit} approve={approve} withdraw={withdraw} withdrawAll={withdraw_all} "
+          f"autoSubmitPush={auto_push.gas_used} | first credit approve={first_approve} first withdraw={first_withdraw}")
+    assert submit <= 120_000
+    assert approve <= 60_000
+    assert withdraw <= 60_000 and withdraw_all <= 60_000
+    assert auto_push.gas_used <= 160_000
