@@ -303,6 +303,19 @@ class Chain:
     def has_code(self, address: str) -> bool:
         return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
 
+    def signed_transaction(self, tx_hash: str | bytes) -> bytes:
+        """The signed bytes of a mined EIP-1559 transaction, rebuilt from the node's fields (not every
+        node answers ``eth_getRawTransactionByHash``) and checked against its hash."""
+        from eth_account.typed_transactions import TypedTransaction
+
+        tx = self.w3.eth.get_transaction(tx_hash)
+        fields = ("type", "chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "to", "value",
+                  "accessList", "v", "r", "s")
+        raw = TypedTransaction.from_dict({**{k: tx[k] for k in fields if k in tx}, "data": tx["input"]}).encode()
+        if keccak(raw) != bytes(tx["hash"]):
+            raise ChainError(f"could not rebuild the signed bytes of transaction {bytes(tx['hash']).hex()}")
+        return raw
+
 
 def rpc_message(exc: Web3RPCError) -> str:
     """The node's own error message, without its stack trace."""

@@ -1,0 +1,1 @@
+"""MedLedger benchmarks (`make bench`): not part of the product package."""
