@@ -79,3 +79,7 @@ class TypedDataError(MedLedgerError):
 
 class BatchJournalError(MedLedgerError):
     """A batch folder's put-batch journal is unreadable, locked by another run, or no longer matches the folder."""
+
+
+class VerificationError(MedLedgerError):
+    """Source verification failed: no compiler, a source that does not compile, or code that does not match."""
