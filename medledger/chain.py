@@ -113,7 +113,7 @@ class Chain:
     @cached_property
     def chain_id(self) -> int:
         try:
-            return int(self.w3.eth.chain_id)
+            chain_id = int(self.w3.eth.chain_id)
         except requests.exceptions.Timeout:
             raise ChainError(
                 f"RPC {self.settings.rpc_url} did not answer within {self.settings.rpc_timeout:g} s "
@@ -125,6 +125,11 @@ class Chain:
             ) from None
         except Web3RPCError as exc:
             raise ChainError(f"RPC {self.settings.rpc_url} refused the request: {rpc_message(exc)}") from None
+        expected = self.settings.expected_chain_id
+        if expected is not None and chain_id != expected:
+            raise ConfigError(f"the RPC for network '{self.settings.network}' serves chain {chain_id}, not {expected}: "
+                              "check the URL in its environment variable")
+        return chain_id
 
     def check_connected(self) -> None:
         """Raises ChainError with one clear line when the RPC does not answer."""
