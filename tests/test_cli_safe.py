@@ -99,3 +99,16 @@ def test_the_safe_itself_refuses_too_few_signatures(env, monkeypatch):
         governance.execute_with(proposal, sender, one)
     assert web3.eth.block_number == before
     assert not care(env).functions.isActive(json.loads(env["addr"])["lab"], 1).call()
+
+
+def test_runbook_pause_the_escrow_through_the_safe(env):
+    """docs/OPERATIONS.md, "Pausing the escrow": two owners pause; the deployer alone no longer can."""
+    deployed = json.loads(Path(env["MEDLEDGER_DEPLOYMENTS"]).read_text())[str(web3.eth.chain_id)]
+    abi = json.loads((Path(__file__).resolve().parents[1] / "build/contracts/ClaimEscrow.json").read_text())["abi"]
+    escrow = web3.eth.contract(address=deployed["ClaimEscrow"]["address"], abi=abi)
+    alone = run_cli(env, "--account", "gov", "escrow", "pause", check=False)
+    assert alone.returncode == 1 and not escrow.functions.paused().call()
+    path = run_json(env, "--safe", env["SAFE"], "--account", "owner2", "escrow", "pause")["proposal"]
+    run_json(env, "--account", "owner3", "safe", "confirm", path)
+    run_json(env, "--account", "gov", "safe", "execute", path)
+    assert escrow.functions.paused().call()
