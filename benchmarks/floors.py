@@ -190,6 +190,9 @@ class GasRow:
     calldata_bytes: int
     calldata_gas: int
     spec: OpSpec
+    #: The signed transaction, kept at measurement (the bench reverts snapshots, so it may be gone
+    #: later): the L2 cost report prices its size.
+    signed_tx: bytes = b""
 
     @property
     def target(self) -> int | None:
@@ -217,4 +220,5 @@ def measure(chain: Chain, op: str, result: TxResult) -> GasRow:
     """The gas row of `op` from a mined transaction: gasUsed from its receipt, calldata from its input."""
     receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
     data = bytes(chain.w3.eth.get_transaction(result.tx_hash)["input"])
-    return GasRow(op, int(receipt["gasUsed"]), result.tx_hash, len(data), calldata_gas(data), SPECS[op])
+    return GasRow(op, int(receipt["gasUsed"]), result.tx_hash, len(data), calldata_gas(data), SPECS[op],
+                  chain.signed_transaction(result.tx_hash))

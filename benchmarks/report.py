@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from medledger.config import PROJECT_ROOT
+from medledger.l2fees import DEFAULT_MARKET
 from medledger.testing import AnvilNode
 
 from .floors import GasRow
 from .gas import GasBench
+from .l2 import L2Row, l2_rows, l2_table
+from .l2 import write_reports as write_l2_reports
 from .suite import Log, Suite, prepare_anchoring
 from .throughput import batch_anchor_rate, end_to_end, pipeline_throughput, single_anchor_rate
 
@@ -105,6 +108,7 @@ class BenchReport:
     figures: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
+    l2: list[L2Row] = field(default_factory=list)
 
     def gas_json(self) -> dict[str, int]:
         return {row.op: row.gas for row in self.gas}
@@ -154,6 +158,8 @@ def run_bench(rpc_url: str, reports_dir: Path, config: BenchConfig = BenchConfig
         reports_dir.mkdir(parents=True, exist_ok=True)
         _write_json(reports_dir / "gas.json", report.gas_json())
         _write_json(reports_dir / "gas-detail.json", [r.as_dict() for r in rows])
+        report.l2 = l2_rows([(r.op, r.signed_tx, r.gas) for r in rows], DEFAULT_MARKET)
+        write_l2_reports(report.l2, DEFAULT_MARKET, reports_dir)
 
         log(f"== anchoring throughput on {machine['node']}")
         _anchoring(suite, config, figures, details, "", log)
@@ -265,11 +271,13 @@ def main(rpc_url: str, reports_dir: Path | None = None, config: BenchConfig | No
                            log=lambda m: console.print(m, highlight=False, markup=False))
     console.print()
     console.print(gas_table(report.gas))
+    console.print(l2_table(report.l2))
     console.print(throughput_table(report))
     m = report.machine
     console.print(f"machine: {m['cores']} cores ({m['cpu']}), load average {m['load_average']} at start, "
                   f"{m['load_average_end']} at end; nodes: {m.get('node')}, {m.get('anvil', 'no anvil')}; "
                   f"pipeline vault under {report.details.get('pipeline', {}).get('vault_dir')}; "
                   f"{report.details['duration_s']} s in all", highlight=False)
-    console.print("wrote reports/gas.json, reports/gas-detail.json, reports/bench.json", highlight=False)
+    console.print("wrote reports/gas.json, reports/gas-detail.json, reports/bench.json, reports/l2-costs.json and "
+                  "reports/l2-costs.png (the L2 table as a picture)", highlight=False)
     return report

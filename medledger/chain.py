@@ -113,7 +113,7 @@ class Chain:
     @cached_property
     def chain_id(self) -> int:
         try:
-            return int(self.w3.eth.chain_id)
+            chain_id = int(self.w3.eth.chain_id)
         except requests.exceptions.Timeout:
             raise ChainError(
                 f"RPC {self.settings.rpc_url} did not answer within {self.settings.rpc_timeout:g} s "
@@ -125,6 +125,11 @@ class Chain:
             ) from None
         except Web3RPCError as exc:
             raise ChainError(f"RPC {self.settings.rpc_url} refused the request: {rpc_message(exc)}") from None
+        expected = self.settings.expected_chain_id
+        if expected is not None and chain_id != expected:
+            raise ConfigError(f"the RPC for network '{self.settings.network}' serves chain {chain_id}, not {expected}: "
+                              "check the URL in its environment variable")
+        return chain_id
 
     def check_connected(self) -> None:
         """Raises ChainError with one clear line when the RPC does not answer."""
@@ -302,6 +307,19 @@ class Chain:
 
     def has_code(self, address: str) -> bool:
         return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
+
+    def signed_transaction(self, tx_hash: str | bytes) -> bytes:
+        """The signed bytes of a mined EIP-1559 transaction, rebuilt from the node's fields (not every
+        node answers ``eth_getRawTransactionByHash``) and checked against its hash."""
+        from eth_account.typed_transactions import TypedTransaction
+
+        tx = self.w3.eth.get_transaction(tx_hash)
+        fields = ("type", "chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "to", "value",
+                  "accessList", "v", "r", "s")
+        raw = TypedTransaction.from_dict({**{k: tx[k] for k in fields if k in tx}, "data": tx["input"]}).encode()
+        if keccak(raw) != bytes(tx["hash"]):
+            raise ChainError(f"could not rebuild the signed bytes of transaction {bytes(tx['hash']).hex()}")
+        return raw
 
 
 def rpc_message(exc: Web3RPCError) -> str:

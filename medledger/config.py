@@ -14,13 +14,35 @@ from .errors import ConfigError
 #: The project root when the package is used from a checkout (editable install).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+@dataclass(frozen=True)
+class ChainProfile:
+    """A public network the suite is deployed to: its chain id, where its RPC URL comes from, how many
+    blocks a transaction waits for, and which fee model prices it (`medledger.l2fees.Network`)."""
+
+    name: str
+    chain_id: int
+    rpc_env: str
+    confirmations: int
+    fee_model: str
+    explorer: str
+
+
+#: Public test networks. The RPC URL always comes from the environment (never from a file in the repo).
+#: Confirmations: 3 blocks on Ethereum (about 36 s); 10 on the L2s, whose sequencer can reorder unsafe blocks.
+PROFILES: dict[str, ChainProfile] = {p.name: p for p in (
+    ChainProfile("sepolia", 11155111, "SEPOLIA_RPC_URL", 3, "ethereum", "https://sepolia.etherscan.io"),
+    ChainProfile("op-sepolia", 11155420, "OP_SEPOLIA_RPC_URL", 10, "op-stack", "https://sepolia-optimism.etherscan.io"),
+    ChainProfile("base-sepolia", 84532, "BASE_SEPOLIA_RPC_URL", 10, "op-stack", "https://sepolia.basescan.org"),
+    ChainProfile("arbitrum-sepolia", 421614, "ARBITRUM_SEPOLIA_RPC_URL", 10, "arbitrum", "https://sepolia.arbiscan.io"),
+)}
+
 #: Named networks and their RPC endpoints; `$VAR` values are read from the environment.
 NETWORKS: dict[str, str] = {
     "ganache": "http://127.0.0.1:8545",
     "medledger-ganache": "http://127.0.0.1:8545",
     "anvil": "http://127.0.0.1:8546",
     "medledger-anvil": "http://127.0.0.1:8546",
-    "sepolia": "$SEPOLIA_RPC_URL",
+    **{name: "$" + profile.rpc_env for name, profile in PROFILES.items()},
 }
 
 #: Chain ids of local development chains (Ganache, Anvil).
@@ -42,6 +64,7 @@ class Settings:
     tx_timeout: float = 120.0
     rpc_timeout: float = 30.0
     rpc_retries: int = 4
+    expected_chain_id: int | None = None   # a named profile's chain id: a mismatching RPC is refused
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced (None values are ignored)."""
@@ -100,7 +123,9 @@ def load_settings(network: str | None = None, rpc: str | None = None, **override
         brownie_accounts_dir=Path(os.environ.get("BROWNIE_ACCOUNTS_DIR", Path.home() / ".brownie" / "accounts")),
         vault_dir=Path(os.environ.get("MEDLEDGER_VAULT", home / "vault")),
         build_dir=Path(os.environ.get("MEDLEDGER_BUILD", PROJECT_ROOT / "build" / "contracts")),
-        confirmations=int(os.environ.get("MEDLEDGER_CONFIRMATIONS", "1")),
+        confirmations=int(os.environ.get("MEDLEDGER_CONFIRMATIONS") or (PROFILES[name].confirmations
+                                                                           if name in PROFILES else 1)),
+        expected_chain_id=PROFILES[name].chain_id if name in PROFILES else None,
         rpc_timeout=_env_number("MEDLEDGER_RPC_TIMEOUT", 30.0, float),
         rpc_retries=_env_number("MEDLEDGER_RPC_RETRIES", 4, int),
     )

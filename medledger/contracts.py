@@ -534,6 +534,16 @@ class ClaimEscrow(_Wrapper):
     def withdraw_free(self, signer: Signer, amount: int) -> TxResult:
         return self._send(signer, self.fn.withdrawFree(amount))
 
+    # ------------------------------------------------------------ operations (PAUSER_ROLE)
+    def pause(self, signer: Signer) -> TxResult:
+        return self._send(signer, self.fn.pause())
+
+    def unpause(self, signer: Signer) -> TxResult:
+        return self._send(signer, self.fn.unpause())
+
+    def paused(self) -> bool:
+        return bool(self._view(self.fn.paused()))
+
     def set_terms(self, signer: Signer, terms: InsurerTerms) -> TxResult:
         return self._send(signer, self.fn.setTerms(terms.as_tuple()))
 

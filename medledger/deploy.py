@@ -15,7 +15,7 @@ from . import deployments
 from .accounts import Signer
 from .chain import Chain
 from .config import DEV_CHAIN_IDS
-from .errors import ConfigError
+from .errors import ChainError, ConfigError
 
 #: Break-glass access is bounded by this maximum unless the operator chooses less (at most 72 h).
 DEFAULT_MAX_BREAK_GLASS = 24 * 3600
@@ -106,3 +106,56 @@ def _wire_roles(chain: Chain, signer: Signer, addresses: dict[str, str], admin: 
             if chain.call(contract.functions.hasRole(role, signer.address)):
                 chain.transact(signer, contract.functions.renounceRole(role, signer.address))
         log(f"{name}: admin roles handed to {admin}")
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One deployment transaction's estimated cost at the current fee market."""
+
+    name: str
+    gas: int
+    signed_bytes: int
+    fee_wei: int          # execution at maxFee (an upper bound), plus the L2's L1 data fee if any
+    l1_data_wei: int
+
+
+def preview_suite(chain: Chain, deployer: str, options: DeployOptions = DeployOptions(),
+                  fee_model: str = "ethereum") -> list[CostLine]:
+    """A dry run: the gas each contract creation would take (eth_estimateGas, nothing sent) priced at the
+    node's current fees; on an L2 (`fee_model` "op-stack" or "arbitrum") plus the L1 data fee of a signed
+    transaction of the same size (`medledger.l2fees`, stated default scalars)."""
+    from eth_account import Account
+    from web3.exceptions import ContractLogicError, Web3RPCError
+
+    from .l2fees import FeeMarket, arbitrum_l1_fee, op_l1_fee
+
+    chain.check_connected()
+    placeholder = "0x" + "11" * 20   # later constructors take earlier addresses: any address estimates the same
+    fees = chain.fees()
+    plan: list[tuple[str, str, tuple]] = []
+    if options.token is None:
+        plan.append(("Stablecoin", "MockStablecoin", ()))
+    elif not chain.has_code(options.token):
+        raise ConfigError(f"no contract at --token {options.token} on chain {chain.chain_id}")
+    plan += [("CareRegistry", "CareRegistry", (deployer,)),
+             ("ConsentRegistry", "ConsentRegistry", (deployer, placeholder, options.max_break_glass)),
+             ("RecordRegistry", "RecordRegistry", (placeholder, placeholder))]
+    # ClaimEscrow's constructor checks that the token has code: it can be estimated only against a real one.
+    if options.token is not None:
+        plan.append(("ClaimEscrow", "ClaimEscrow", (placeholder, placeholder, placeholder, options.token, deployer)))
+    market = FeeMarket(l1_base_fee=max(fees["maxFeePerGas"] - fees["maxPriorityFeePerGas"], 1))
+    stand_in = Account.create()   # signs a same-sized transaction, so the L1 data fee sees the real size
+    lines = []
+    for name, artifact, args in plan:
+        art = chain.artifact(artifact)
+        data = chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).data_in_transaction
+        try:
+            gas = int(chain.w3.eth.estimate_gas({"from": deployer, "data": data}))
+        except (ContractLogicError, Web3RPCError) as exc:
+            raise ChainError(f"the node cannot estimate the {name} deployment: {exc}") from None
+        raw = bytes(stand_in.sign_transaction({"type": 2, "chainId": chain.chain_id, "nonce": 0, "gas": gas,
+                                               "data": data, "value": 0, **fees}).raw_transaction)
+        l1 = {"op-stack": op_l1_fee, "arbitrum": arbitrum_l1_fee}.get(fee_model)
+        data_fee = l1(raw, market) if l1 else 0
+        lines.append(CostLine(name, gas, len(raw), gas * fees["maxFeePerGas"] + data_fee, data_fee))
+    return lines

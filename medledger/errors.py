@@ -79,3 +79,21 @@ class TypedDataError(MedLedgerError):
 
 class BatchJournalError(MedLedgerError):
     """A batch folder's put-batch journal is unreadable, locked by another run, or no longer matches the folder."""
+
+
+class VerificationError(MedLedgerError):
+    """Source verification failed: no compiler, a source that does not compile, or code that does not match."""
+
+
+class GovernanceError(MedLedgerError):
+    """A Safe proposal cannot be made, confirmed or executed (not an owner, too few signatures, altered)."""
+
+
+class Proposed(GovernanceError):
+    """Not a failure: a transaction sent as a Safe became a proposal awaiting more owner signatures."""
+
+    exit_code = 0
+
+    def __init__(self, message: str, details: dict) -> None:
+        super().__init__(message)
+        self.details = details

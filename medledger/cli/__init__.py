@@ -4,13 +4,14 @@ Every user mistake ends in one line on stderr and a non-zero exit; a traceback m
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from ..config import load_settings
-from ..errors import MedLedgerError
+from ..errors import MedLedgerError, Proposed
 from .app import App, err_console
 
 
@@ -28,19 +29,23 @@ from .app import App, err_console
               help="Where keystores live (default ~/.medledger/keystore). Env: MEDLEDGER_KEYSTORE_DIR.")
 @click.option("--confirmations", type=click.IntRange(1, 64), help="Blocks to wait after each transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.option("--safe", "safe", envvar="MEDLEDGER_SAFE", metavar="ADDRESS",
+              help="Act as this Safe: a transaction becomes a proposal signed by --account (an owner). "
+                   "Env: MEDLEDGER_SAFE.")
 @click.pass_context
-def cli(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations, as_json):
+def cli(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations, as_json,
+        safe):
     """MedLedger: consent, record anchors and claim escrow for healthcare, on Ethereum."""
     settings = load_settings(network, rpc, deployments_path=deployments, vault_dir=vault,
                              keystore_dir=keystore_dir, confirmations=confirmations)
     spec = f"keystore:{keystore}" if keystore else account
-    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json)
+    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe)
 
 
 def _register_commands() -> None:
     import importlib
 
-    for name in ("keys", "deploy", "registry", "consent", "records", "claims", "audit", "dev"):
+    for name in ("keys", "deploy", "registry", "consent", "records", "claims", "audit", "dev", "verify", "safe"):
         importlib.import_module(f"{__name__}.{name}")  # each module attaches its commands to `cli`
 
 
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     _register_commands()
     try:
         code = cli.main(args=argv, prog_name="medledger", standalone_mode=False)
+    except Proposed as done:  # a transaction sent as a Safe: a proposal, not a failure
+        click.echo(json.dumps(done.details) if "--json" in (argv if argv is not None else sys.argv) else str(done))
+        return 0
     except MedLedgerError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code

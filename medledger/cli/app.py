@@ -27,6 +27,7 @@ class App:
     settings: Settings
     account_spec: str | None
     as_json: bool
+    safe: str | None = None
     console: Console = field(default_factory=Console)
 
     @cached_property
@@ -40,7 +41,12 @@ class App:
         if not self.account_spec:
             raise click.UsageError("this command sends a transaction: pass --account NAME (or --keystore FILE)")
         w3 = self.chain.w3 if self.account_spec.startswith("node:") else None
-        return load_signer(self.account_spec, self.settings.keystore_dir, self.settings.brownie_accounts_dir, w3=w3)
+        signer = load_signer(self.account_spec, self.settings.keystore_dir, self.settings.brownie_accounts_dir, w3=w3)
+        if self.safe:
+            from ..safe import SafeGovernance, SafeProposer, proposals_dir
+            governance = SafeGovernance(self.chain, parse_address(self.safe, "--safe"))
+            return SafeProposer(governance, signer, proposals_dir(governance.address))
+        return signer
 
     @cached_property
     def deployment(self) -> deployments.Deployment:

@@ -106,6 +106,23 @@ def balance(app: App, account: str | None) -> None:
               "push_payments": b.push_payments, "wallet": from_units(app, b.wallet)}, title="Escrow balances")
 
 
+@escrow.command()
+@click.pass_obj
+def pause(app: App) -> None:
+    """Pause the escrow (pausers only): no new claims or adjudication; money stays withdrawable and the
+    escrow clocks stop (see docs/OPERATIONS.md)."""
+    result = app.escrow.pause(app.signer)
+    app.done("escrow paused", **tx_fields(result))
+
+
+@escrow.command()
+@click.pass_obj
+def unpause(app: App) -> None:
+    """Resume the escrow (pausers only)."""
+    result = app.escrow.unpause(app.signer)
+    app.done("escrow resumed", **tx_fields(result))
+
+
 # ============================================================================ coverage
 
 @cli.group()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..deploy import DEFAULT_MAX_BREAK_GLASS, DeployOptions, deploy_suite
+from ..config import PROFILES
+from ..deploy import DEFAULT_MAX_BREAK_GLASS, DeployOptions, deploy_suite, preview_suite
 from . import cli
 from .app import App, parse_address
 
@@ -14,8 +15,9 @@ from .app import App, parse_address
 @click.option("--registrar", help="First registrar (default: the deployer).")
 @click.option("--max-break-glass", type=click.IntRange(1, 72 * 3600), default=DEFAULT_MAX_BREAK_GLASS,
               show_default=True, help="Longest break-glass window, in seconds.")
+@click.option("--dry-run", is_flag=True, help="Estimate the gas and cost of each deployment; send nothing.")
 @click.pass_obj
-def deploy(app: App, token, admin, registrar, max_break_glass) -> None:
+def deploy(app: App, token, admin, registrar, max_break_glass, dry_run) -> None:
     """Deploy and wire the suite; re-running resumes or skips what is already deployed."""
     options = DeployOptions(
         admin=admin and parse_address(admin, "--admin"),
@@ -23,6 +25,22 @@ def deploy(app: App, token, admin, registrar, max_break_glass) -> None:
         token=token and parse_address(token, "--token"),
         max_break_glass=max_break_glass,
     )
+    if dry_run:
+        profile = PROFILES.get(app.settings.network)
+        lines = preview_suite(app.chain, app.signer.address, options, profile.fee_model if profile else "ethereum")
+        rows = [{"contract": x.name, "gas": x.gas, "bytes": x.signed_bytes, "L1 data fee (ETH)": _eth(x.l1_data_wei),
+                 "cost at max fee (ETH)": _eth(x.fee_wei)} for x in lines]
+        rows.append({"contract": "total", "gas": sum(x.gas for x in lines), "bytes": sum(x.signed_bytes for x in lines),
+                     "L1 data fee (ETH)": _eth(sum(x.l1_data_wei for x in lines)),
+                     "cost at max fee (ETH)": _eth(sum(x.fee_wei for x in lines))})
+        omitted = "" if options.token else "; ClaimEscrow needs --token to be estimated"
+        app.emit(rows, title=f"Dry run on chain {app.chain.chain_id} (nothing sent; role wiring adds a few "
+                             f"small transactions{omitted})", columns=list(rows[0]))
+        return
     steps = deploy_suite(app.chain, app.signer, options, log=(lambda _: None) if app.as_json else app.console.print)
     app.emit([{"contract": s.name, "address": s.address, "action": s.action, "gas_used": s.gas_used} for s in steps],
              title=f"MedLedger on chain {app.chain.chain_id}", columns=["contract", "address", "action", "gas_used"])
+
+
+def _eth(wei: int) -> str:
+    return f"{wei / 10**18:.6f}"

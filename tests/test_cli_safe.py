@@ -1,0 +1,114 @@
+"""Safe 1.4.1 governance through the real CLI on Ganache: a 2-of-3 Safe holds the admin and registrar
+roles; a registration is proposed by one owner, confirmed by another and executed by anyone; a proposal
+short of the threshold, an altered proposal and a stranger's signature are refused."""
+import json
+from pathlib import Path
+
+import pytest
+from brownie import web3
+from support.nodes import cli_env, funded_keystores, run_cli, run_json
+
+from medledger.accounts import load_signer
+from medledger.chain import Chain
+from medledger.config import load_settings
+from medledger.errors import ChainError
+from medledger.safe import SafeGovernance, SafeProposal
+
+KEYS = {"gov": 0, "owner1": 12, "owner2": 13, "owner3": 14, "stranger": 15, "clinic": 16, "lab": 17}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    env = cli_env(tmp_path_factory.mktemp("safe"), MEDLEDGER_RPC=web3.provider.endpoint_uri)
+    env["addr"] = json.dumps(funded_keystores(env, KEYS))
+    addr = json.loads(env["addr"])
+    created = run_json(env, "--account", "gov", "safe", "create", "--owner", addr["owner1"], "--owner", addr["owner2"],
+                       "--owner", addr["owner3"], "--threshold", "2")
+    env["SAFE"] = created["safe"]
+    # The deployer hands every admin role and the registrar role to the Safe, and renounces its own.
+    run_json(env, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
+    return env
+
+
+def care(env):
+    deployed = json.loads(Path(env["MEDLEDGER_DEPLOYMENTS"]).read_text())[str(web3.eth.chain_id)]
+    abi = json.loads((Path(__file__).resolve().parents[1] / "build/contracts/CareRegistry.json").read_text())["abi"]
+    return web3.eth.contract(address=deployed["CareRegistry"]["address"], abi=abi)
+
+
+def test_the_safe_alone_holds_governance(env):
+    registry, addr = care(env), json.loads(env["addr"])
+    admin, registrar = b"\x00" * 32, registry.functions.REGISTRAR_ROLE().call()
+    assert registry.functions.hasRole(admin, env["SAFE"]).call()
+    assert registry.functions.hasRole(registrar, env["SAFE"]).call()
+    assert not registry.functions.hasRole(admin, addr["gov"]).call()
+    # Re-running the hand-over changes nothing (idempotent) and the deployer cannot act alone any more.
+    run_json(env, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
+    refused = run_cli(env, "--account", "gov", "registry", "add-provider", "clinic", "--metadata", "0x" + "11" * 32,
+                      check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+
+def test_propose_confirm_execute_registers_a_provider(env):
+    addr = json.loads(env["addr"])
+    proposed = run_json(env, "--safe", env["SAFE"], "--account", "owner1", "registry", "add-provider", "clinic",
+                        "--metadata", "0x" + "11" * 32)
+    assert proposed["signatures"] == 1 and proposed["threshold"] == 2
+    path = proposed["proposal"]
+    assert not care(env).functions.isActive(addr["clinic"], 1).call()  # nothing happened yet
+    short = run_cli(env, "--account", "owner3", "safe", "execute", path, check=False)
+    assert short.returncode == 1
+    assert "has 1 valid owner signature(s)" in short.stderr and "needs 2" in short.stderr
+    confirmed = run_json(env, "--account", "owner2", "safe", "confirm", path)
+    assert confirmed["signatures"] == 2
+    executed = run_json(env, "--account", "stranger", "safe", "execute", path)
+    assert executed["tx"].startswith("0x")
+    assert care(env).functions.isActive(addr["clinic"], 1).call()
+    again = run_cli(env, "--account", "stranger", "safe", "execute", path, check=False)
+    assert again.returncode == 1 and "already used" in again.stderr
+
+
+def test_a_stranger_cannot_sign_and_an_altered_proposal_is_refused(env, tmp_path):
+    addr = json.loads(env["addr"])
+    proposed = run_json(env, "--safe", env["SAFE"], "--account", "owner1", "registry", "add-provider", "lab",
+                        "--metadata", "0x" + "12" * 32)
+    path = Path(proposed["proposal"])
+    stranger = run_cli(env, "--account", "stranger", "safe", "confirm", str(path), check=False)
+    assert stranger.returncode == 1 and f"{addr['stranger']} is not an owner" in stranger.stderr
+    altered = json.loads(path.read_text())
+    altered["to"] = addr["stranger"]
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(altered))
+    refused = run_cli(env, "--account", "owner2", "safe", "confirm", str(forged), check=False)
+    assert refused.returncode == 1 and "altered" in refused.stderr
+    assert json.loads(path.read_text())["signatures"].keys() == {addr["owner1"]}  # the file was left as it was
+
+
+def test_the_safe_itself_refuses_too_few_signatures(env, monkeypatch):
+    """Below the CLI's own check: execTransaction with one signature of a 2-of-3 Safe reverts on chain."""
+    proposed = run_json(env, "--safe", env["SAFE"], "--account", "owner1", "registry", "add-provider", "lab",
+                        "--metadata", "0x" + "13" * 32)
+    proposal = SafeProposal.load(Path(proposed["proposal"]))
+    chain = Chain(load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"]))
+    governance = SafeGovernance(chain, env["SAFE"])
+    monkeypatch.setenv("MEDLEDGER_PASSWORD", env["MEDLEDGER_PASSWORD"])
+    sender = load_signer("stranger", Path(env["MEDLEDGER_KEYSTORE_DIR"]), Path(env["BROWNIE_ACCOUNTS_DIR"]))
+    one = bytes.fromhex(next(iter(proposal.signatures.values())).removeprefix("0x"))
+    before = web3.eth.block_number
+    with pytest.raises(ChainError):
+        governance.execute_with(proposal, sender, one)
+    assert web3.eth.block_number == before
+    assert not care(env).functions.isActive(json.loads(env["addr"])["lab"], 1).call()
+
+
+def test_runbook_pause_the_escrow_through_the_safe(env):
+    """docs/OPERATIONS.md, "Pausing the escrow": two owners pause; the deployer alone no longer can."""
+    deployed = json.loads(Path(env["MEDLEDGER_DEPLOYMENTS"]).read_text())[str(web3.eth.chain_id)]
+    abi = json.loads((Path(__file__).resolve().parents[1] / "build/contracts/ClaimEscrow.json").read_text())["abi"]
+    escrow = web3.eth.contract(address=deployed["ClaimEscrow"]["address"], abi=abi)
+    alone = run_cli(env, "--account", "gov", "escrow", "pause", check=False)
+    assert alone.returncode == 1 and not escrow.functions.paused().call()
+    path = run_json(env, "--safe", env["SAFE"], "--account", "owner2", "escrow", "pause")["proposal"]
+    run_json(env, "--account", "owner3", "safe", "confirm", path)
+    run_json(env, "--account", "gov", "safe", "execute", path)
+    assert escrow.functions.paused().call()
