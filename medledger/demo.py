@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import synthetic
-from .cli import _register_commands, cli
+from .cli import cli
 from .errors import MedLedgerError
 
 MNEMONIC = "test test test test test test test test test test test junk"
@@ -74,7 +74,6 @@ class Scenario:
         # signer source meant for automation; nothing is written to disk in plaintext.
         for name, acct in self.keys.items():
             self.env[f"MEDLEDGER_DEMO_KEY_{name.upper()}"] = acct.key.hex()
-        _register_commands()
 
     def address(self, name: str) -> str:
         return self.result.addresses[name]

@@ -1,20 +1,62 @@
 """The `medledger` command line: each party drives MedLedger from its own wallet.
 
-Every user mistake ends in one line on stderr and a non-zero exit; a traceback means a bug.
+`main` is the root click group; every command group is registered on it below with
+`add_command`. Run as the console script, `main()` prints every user mistake as one line on
+stderr and exits non-zero (a traceback means a bug); `main.main(..., standalone_mode=False)`
+lets a `MedLedgerError` propagate instead, and click's `CliRunner` can drive it in-process.
 """
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..config import load_settings
 from ..errors import MedLedgerError
 from .app import App, err_console
+from .audit import audit
+from .claims import claim, coverage, escrow
+from .consent import consent, emergency
+from .deploy import deploy
+from .dev import dev
+from .keys import keys
+from .record import record
+from .registry import registry
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _error(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+
+class MedLedgerGroup(click.Group):
+    """The root group: in standalone mode every user mistake ends as one line on stderr."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name or "medledger", complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name or "medledger", complete_var, standalone_mode=False, **extra)
+        except MedLedgerError as exc:
+            _error(str(exc))
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            _error("aborted")
+            code = 130
+        except click.ClickException as exc:
+            # One line, like every other user mistake (click's default adds usage lines).
+            _error(exc.format_message())
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            _error("interrupted")
+            code = 130
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=MedLedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--network", "-n", help="Named network: ganache (default), anvil, sepolia. Env: MEDLEDGER_NETWORK.")
 @click.option("--rpc", help="RPC URL (overrides --network). Env: MEDLEDGER_RPC.")
 @click.option("--account", "-a", envvar="MEDLEDGER_ACCOUNT",
@@ -29,7 +71,8 @@ from .app import App, err_console
 @click.option("--confirmations", type=click.IntRange(1, 64), help="Blocks to wait after each transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.pass_context
-def cli(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations, as_json):
+def main(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations,
+         as_json):
     """MedLedger: consent, record anchors and claim escrow for healthcare, on Ethereum."""
     settings = load_settings(network, rpc, deployments_path=deployments, vault_dir=vault,
                              keystore_dir=keystore_dir, confirmations=confirmations)
@@ -37,33 +80,10 @@ def cli(ctx: click.Context, network, rpc, account, keystore, deployments, vault,
     ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json)
 
 
-def _register_commands() -> None:
-    import importlib
+for _command in (keys, deploy, registry, consent, emergency, record, escrow, coverage, claim, audit, dev):
+    main.add_command(_command)
 
-    for name in ("keys", "deploy", "registry", "consent", "records", "claims", "audit", "dev"):
-        importlib.import_module(f"{__name__}.{name}")  # each module attaches its commands to `cli`
+#: The root group under its earlier name.
+cli = main
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    _register_commands()
-    try:
-        code = cli.main(args=argv, prog_name="medledger", standalone_mode=False)
-    except MedLedgerError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("[red]error:[/red] aborted")
-        return 130
-    except click.ClickException as exc:
-        # One line, like every other user mistake (click's default adds usage lines).
-        err_console.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err_console.print("[red]error:[/red] interrupted")
-        return 130
-    return code if isinstance(code, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+__all__ = ["App", "cli", "main"]

@@ -18,6 +18,7 @@ from ..chain import Chain
 from ..config import Settings
 from ..contracts import CareRegistry, ConsentRegistry
 from ..errors import NotDeployed
+from ..units import TokenInfo
 
 err_console = Console(stderr=True)
 
@@ -68,6 +69,27 @@ class App:
     def escrow(self) -> Any:
         from ..contracts import ClaimEscrow
         return ClaimEscrow(self.chain, self.deployment.address("ClaimEscrow"))
+
+    @cached_property
+    def token(self) -> TokenInfo:
+        """The deployment's stablecoin (the one its ClaimEscrow holds): address, symbol, decimals."""
+        return self.escrow.token.info()
+
+    def amount(self, units: int) -> str:
+        """`units` base units in token units with the symbol, e.g. "1,240.50 mUSD"."""
+        return self.token.format(units)
+
+    def address_of(self, value: str, what: str = "address") -> str:
+        """An address given as 0x... or as the name of a keystore (read without its password)."""
+        from eth_utils import is_address, to_checksum_address
+
+        from ..accounts import list_keystores
+        if is_address(value):
+            return to_checksum_address(value)
+        for entry in list_keystores(self.settings.keystore_dir, self.settings.brownie_accounts_dir):
+            if entry.name == value:
+                return entry.address
+        raise click.BadParameter(f"'{value}' is neither an address nor a known account name ({what})")
 
     # ---------------------------------------------------------------- output
     def emit(self, data: Any, *, title: str | None = None, columns: Sequence[str] | None = None) -> None:
@@ -123,37 +145,6 @@ def tx_fields(result: Any) -> dict[str, Any]:
     return {"tx": result.tx_hash, "block": result.block_number, "gas_used": result.gas_used}
 
 
-def parse_bytes32(value: str, what: str) -> bytes:
-    text = value.removeprefix("0x")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise click.BadParameter(f"{what} must be 32 bytes of hex (64 hex digits), got '{value}'")
-    return raw
-
-
-def parse_address(value: str, what: str = "address") -> str:
-    from eth_utils import is_address, to_checksum_address
-    if not is_address(value):
-        raise click.BadParameter(f"'{value}' is not an Ethereum address ({what})")
-    return to_checksum_address(value)
-
-
 def iter_chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start:start + size]
-
-
-def resolve_address(app: App, value: str, what: str = "address") -> str:
-    """An address given as 0x... or as the name of a keystore (read without its password)."""
-    from eth_utils import is_address, to_checksum_address
-
-    from ..accounts import list_keystores
-    if is_address(value):
-        return to_checksum_address(value)
-    for entry in list_keystores(app.settings.keystore_dir, app.settings.brownie_accounts_dir):
-        if entry.name == value:
-            return entry.address
-    raise click.BadParameter(f"'{value}' is neither an address nor a known account name ({what})")
