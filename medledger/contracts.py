@@ -578,6 +578,11 @@ class Token(_Wrapper):
 class ClaimEscrow(_Wrapper):
     NAME = "ClaimEscrow"
 
+    def __init__(self, chain: Chain, address: str) -> None:
+        super().__init__(chain, address)
+        if chain.messages.token is None:  # error messages show amounts in this escrow's token
+            chain.messages.token = lambda: self.token.info()
+
     @property
     def token(self) -> Token:
         return Token(self.chain, self._view(self.fn.token()))

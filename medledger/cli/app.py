@@ -34,7 +34,16 @@ class App:
     def chain(self) -> Chain:
         chain = Chain(self.settings)
         chain.check_connected()
+        chain.messages.token = lambda: self.token
+        chain.messages.name_of = lambda address: self.account_names.get(address)
         return chain
+
+    @cached_property
+    def account_names(self) -> dict[str, str]:
+        """Checksum address -> keystore name, to name parties in messages (no password needed)."""
+        from ..accounts import list_keystores
+        entries = list_keystores(self.settings.keystore_dir, self.settings.brownie_accounts_dir)
+        return {e.address: e.name for e in reversed(entries)}  # the first listed name wins
 
     @cached_property
     def signer(self) -> Signer:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from ... import crypto, fhir
+from ... import crypto, fhir, messages
 from ...chain import TRANSIENT, rpc_message
 from ...errors import AccountError, ChainError, FhirInvalid
 from ...records import Located, ReaderDirectory, Recipients, class_label, locate, publish_key_hint
@@ -93,7 +92,7 @@ def warn_unkeyed(recipients: Recipients) -> None:
 
 
 def utc(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if timestamp else ""
+    return messages.utc(timestamp) if timestamp else ""
 
 
 @contextmanager
