@@ -24,7 +24,7 @@ from .options import (
     claim_arguments,
     commitment,
 )
-from .paramtypes import CONTROL, parse_bytes32
+from .paramtypes import CONTROL, RECORD_REF
 
 DAY = 86400
 
@@ -122,26 +122,19 @@ def claim() -> None:
     """Submit, adjudicate, dispute and get paid for claims."""
 
 
-def _records(app: App, refs: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
-    """RECORD_ID or RECORD_ID:CONTENT_HASH; a bare id resolves to its latest version via the vault/chain."""
+def _records(app: App, refs: tuple[tuple[bytes, bytes | None], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """(record id, content hash); a bare id resolves to its latest version via the vault/chain."""
     from ..records import locate
-    out = []
-    for ref in refs:
-        rid_text, _, hash_text = ref.partition(":")
-        rid = parse_bytes32(rid_text, "--record")
-        if hash_text:
-            out.append((rid, parse_bytes32(hash_text, "--record content hash")))
-        else:
-            located = locate(app.records, app.settings.vault_dir, app.chain.chain_id, rid)
-            out.append((rid, bytes.fromhex(located.cid.removeprefix("0x"))))
-    return tuple(out)
+    return tuple((rid, digest if digest is not None else
+                  locate(app.records, app.settings.vault_dir, app.chain.chain_id, rid).content_hash)
+                 for rid, digest in refs)
 
 
 @claim.command()
 @address_option("--patient", required=True)
 @address_option("--insurer", required=True)
 @amount_option("--amount", required=True, help="Billed amount (token units).")
-@click.option("--record", "records", multiple=True, required=True,
+@click.option("--record", "records", type=RECORD_REF, multiple=True, required=True,
               help="Anchored record justifying the claim: RECORD_ID[:CONTENT_HASH] (repeatable).")
 @click.option("--service", type=click.IntRange(0, 65535), required=True, help="Service category code.")
 @click.option("--claim-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -44,12 +44,12 @@ class AddressOrAccount(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
-        if is_address(text):
+        if is_address(text):  # no App needed
             return to_checksum_address(text)
         try:
-            return _app(ctx).address_of(text, _what(param, "address"))
-        except click.BadParameter as exc:
-            self.fail(exc.message, param, ctx)
+            return _app(ctx).address_of(text)
+        except click.BadParameter:
+            self.fail(f"'{value}' is neither an address nor a known account name", param, ctx)
 
 
 def parse_bytes32(value: str, what: str) -> bytes:
@@ -107,8 +107,26 @@ class TokenAmount(click.ParamType):
         return _app(ctx).token.parse(str(value), what=what, allow_zero=self.allow_zero)
 
 
+class RecordRef(click.ParamType):
+    """RECORD_ID or RECORD_ID:CONTENT_HASH: (record id, content hash or None for "its latest version")."""
+
+    name = "record-ref"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        what = _what(param, "record")
+        rid_text, _, hash_text = str(value).partition(":")
+        try:
+            return (parse_bytes32(rid_text, what),
+                    parse_bytes32(hash_text, f"{what} content hash") if hash_text else None)
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
 ADDRESS = AddressOrAccount()
 BYTES32 = Bytes32()
 CONTROL = ControlNumber()
+RECORD_REF = RecordRef()
 AMOUNT = TokenAmount()
 AMOUNT_OR_ZERO = TokenAmount(allow_zero=True)
