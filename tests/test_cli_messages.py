@@ -97,6 +97,7 @@ def env(tmp_path_factory):
     run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15")
     run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
     run_cli(env, "--account", "alice", "consent", "grant", "clinic", "-p", "treat,hpaymt", "-c", "conditions")
+    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing")
     return env
 
 
@@ -124,14 +125,15 @@ def one_line(proc) -> str:
     ("sNaN", "'sNaN' is not a finite number"),
     ("NaN", "'NaN' is not a finite number"),
     ("inf", "'inf' is not a finite number"),
-    ("-Infinity", "No such option"),  # click reads a leading dash as an option: still one line
+    ("-Infinity", "'-Infinity' is not a finite number"),
+    ("-5", "'-5' is negative"),
     ("1e999999999", "'1e999999999' is too large"),
     ("1.0000001", "'1.0000001' has too many decimals"),
     ("0", "'0' must be positive"),
     ("twelve", "'twelve' is not a number"),
 ])
 def test_bad_amounts_are_one_line(env, amount, needle):
-    line = one_line(run_cli(env, "--account", "payer", "escrow", "deposit", amount, check=False))
+    line = one_line(run_cli(env, "--account", "payer", "escrow", "deposit", "--", amount, check=False))
     assert needle in line, line
 
 
