@@ -124,14 +124,15 @@ def _token(chain: Chain, recorded: deployments.Deployment, requested: str | None
             steps.append(DeployStep("Stablecoin", wanted, "kept"))
             log(f"Stablecoin: kept at {wanted}")
         return wanted
+    if chain.chain_id not in DEV_CHAIN_IDS:  # live networks name their token every time: no surprises
+        hint = f"; this deployment records {current}" if current else ""
+        raise ConfigError(f"on a live network pass the stablecoin address (--token 0x...){hint}")
     if current is not None and "Stablecoin" not in recorded.contracts:
         # A deployment recorded before tokens were: the escrow's token becomes the recorded one.
         deployments.record(chain.settings.deployments_path, chain.chain_id, "Stablecoin",
                            deployments.Deployed(current, 0, "", external=True))
         steps.append(DeployStep("Stablecoin", current, "recorded"))
         return current
-    if current is None and chain.chain_id not in DEV_CHAIN_IDS:
-        raise ConfigError("on a live network pass the stablecoin address (--token 0x...)")
     return ensure("Stablecoin", "MockStablecoin")
 
 

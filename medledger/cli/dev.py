@@ -17,7 +17,8 @@ def dev() -> None:
 @click.pass_obj
 def deploy_token(app: App) -> None:
     """Deploy a mock 6-decimal stablecoin with permit (anyone may mint: tests and testnets only) and record it
-    as the deployment's token (then `medledger deploy` uses it). Refused once the deployment has a token."""
+    as the deployment's token (`deploy` uses it; a live network still names it with --token). Refused once
+    the deployment has a token."""
     address, result = deploy_mock_token(app.chain, app.signer)
     app.done(f"mock stablecoin deployed at {address} and recorded as this deployment's token", address=address,
              **tx_fields(result))
