@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import deployments
+from .. import deployments, messages
 from ..accounts import Signer, load_signer
 from ..chain import Chain
 from ..config import Settings
@@ -87,6 +87,12 @@ class App:
     def amount(self, units: int) -> str:
         """`units` base units in token units with the symbol, e.g. "1,240.50 mUSD"."""
         return self.token.format(units)
+
+    def date(self, timestamp: int, unset: str = "") -> Any:
+        """A Unix time as shown: the integer with --json, else an ISO UTC date (`unset` for 0)."""
+        if self.as_json:
+            return timestamp
+        return messages.utc(timestamp) if timestamp else unset
 
     def address_of(self, value: str, what: str = "address") -> str:
         """An address given as 0x... or as the name of a keystore (read without its password)."""

@@ -112,7 +112,13 @@ def show(app: App, patient: str, insurer: str | None) -> None:
     """PATIENT's coverage with an insurer."""
     ins = insurer or app.signer.address
     e = app.escrow.enrolment(ins, patient)
-    app.emit({k: getattr(e, k) for k in e.__dataclass_fields__}, title="Coverage")
+    data = {k: getattr(e, k) for k in e.__dataclass_fields__}
+    if not app.as_json:
+        data.update(valid_from=app.date(e.valid_from), valid_until=app.date(e.valid_until, "never"),
+                    per_claim_limit=app.amount(e.per_claim_limit) if e.per_claim_limit else "none",
+                    per_period_limit=app.amount(e.per_period_limit) if e.per_period_limit else "none",
+                    period_used=app.amount(e.period_used), period_length=f"{e.period_length / DAY:g} days")
+    app.emit(data, title="Coverage")
 
 
 # ============================================================================ claims
@@ -251,6 +257,7 @@ def status(app: App, provider, control) -> None:
     data["status"] = s.status.label
     if not app.as_json:
         data["amount"] = from_units(app, s.amount)
+        data["deadline"] = app.date(s.deadline, "none")
     app.emit(data, title="Claim")
 
 

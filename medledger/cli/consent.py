@@ -11,7 +11,7 @@ from ..contracts import SignedConsent
 from ..scopes import DataClass, Purpose, names
 from .app import App, tx_fields
 from .options import SCOPE_HELP, ScopeMask, ScopeName, address_argument, address_option, bytes32_option
-from .paramtypes import parse_bytes32
+from .paramtypes import TIMESTAMP, parse_bytes32
 
 
 def _validity(valid_from: int | None, days: float | None, until: int | None) -> tuple[int, int]:
@@ -38,11 +38,11 @@ def _scope_options(fn=None, *, required: bool = True):
     for decorator in reversed([
         click.option("--purposes", "-p", type=ScopeMask(Purpose), required=required, help=SCOPE_HELP),
         click.option("--classes", "-c", "classes", type=ScopeMask(DataClass), required=required, help=SCOPE_HELP),
-        click.option(
-            "--from", "valid_from", type=click.IntRange(0), help="Unix time the consent starts (default now)."
-        ),
+        click.option("--from", "valid_from", type=TIMESTAMP,
+                     help="When the consent starts: Unix seconds or an ISO date, e.g. 2027-01-31 (default now)."),
         click.option("--days", type=float, help="Consent lasts this many days."),
-        click.option("--until", type=click.IntRange(0), help="Unix time the consent ends (default: no expiry)."),
+        click.option("--until", type=TIMESTAMP,
+                     help="When the consent ends: Unix seconds or an ISO date (default: no expiry)."),
         bytes32_option("--doc-hash", help="bytes32 commitment to the off-chain FHIR Consent."),
         address_option("--patient", help="Patient (default: the signer; a guardian names the patient)."),
     ]):
@@ -91,7 +91,8 @@ def list(app: App, patient: str | None) -> None:  # noqa: A001 - the command is 
         c = app.consent.consent(patient_addr, grantee)
         rows.append({"grantee": grantee, "purposes": ",".join(names(c.purposes, Purpose)).lower(),
                      "classes": ",".join(names(c.data_classes, DataClass)).lower(),
-                     "valid_from": c.valid_from, "valid_until": c.valid_until or "never",
+                     "valid_from": app.date(c.valid_from, "always"), "valid_until": app.date(c.valid_until, "never")
+                     if c.valid_until or not app.as_json else "never",
                      "live": c.live(now)})
     app.emit(rows, title=f"Consents of {patient_addr}",
              columns=["grantee", "purposes", "classes", "valid_from", "valid_until", "live"])

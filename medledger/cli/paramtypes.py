@@ -10,6 +10,7 @@ They read the CLI's `App` (settings, chain) from the click context, so they work
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import click
@@ -90,6 +91,29 @@ class ControlNumber(Bytes32):
         return super().convert(text, param, ctx) if text.startswith("0x") else keccak(text=text)
 
 
+class Timestamp(click.ParamType):
+    """A point in time: Unix seconds, or an ISO 8601 date or date-time (UTC unless it names a zone)."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"'{value}' is neither Unix seconds nor an ISO date such as 2027-01-31 or "
+                      f"2027-01-31T08:00:00Z", param, ctx)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        if when.timestamp() < 0:
+            self.fail(f"'{value}' is before 1970", param, ctx)
+        return int(when.timestamp())
+
+
 class TokenAmount(click.ParamType):
     """A decimal number of the deployment's token (e.g. 125.50), as integer base units."""
 
@@ -128,5 +152,6 @@ ADDRESS = AddressOrAccount()
 BYTES32 = Bytes32()
 CONTROL = ControlNumber()
 RECORD_REF = RecordRef()
+TIMESTAMP = Timestamp()
 AMOUNT = TokenAmount()
 AMOUNT_OR_ZERO = TokenAmount(allow_zero=True)

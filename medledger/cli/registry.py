@@ -71,7 +71,7 @@ def show(app: App, account: str) -> None:
     """Show ACCOUNT's role, status, credentials commitment and encryption key."""
     party = app.care.party(account)
     app.emit({"address": party.address, "role": party.role.name.lower(), "active": party.active,
-              "registered_at": party.registered_at, "metadata_hash": party.metadata_hash,
+              "registered_at": app.date(party.registered_at, "never"), "metadata_hash": party.metadata_hash,
               "encryption_key": party.encryption_key}, title="Party")
 
 
