@@ -166,3 +166,12 @@ def test_replayed_signature_is_already_used(env, tmp_path):
     run_cli(env, "--account", "clinic", "consent", "relay", str(signed))
     line = one_line(run_cli(env, "--account", "relayer", "consent", "relay", str(signed), check=False))
     assert "this signature was already used" in line and "InvalidSignature" not in line, line
+
+
+def test_tables_show_dates_and_token_units(env):
+    cover = run_cli(env, "--account", "payer", "coverage", "show", "alice").stdout
+    assert DATE.search(cover) and "none" in cover, cover  # from/until as dates; no limits
+    listed = run_cli(env, "consent", "list", "alice").stdout
+    assert "always" in listed and "never" in listed and not re.search(r"\b\d{10}\b", listed), listed
+    raw = run_json(env, "--account", "payer", "coverage", "show", "alice")
+    assert isinstance(raw["valid_from"], int) and str(raw["valid_from"]) not in cover  # JSON keeps integers
