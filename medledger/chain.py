@@ -23,6 +23,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
+from . import messages
 from .accounts import Signer
 from .config import Settings
 from .errors import (
@@ -63,19 +64,8 @@ class ErrorSpec:
     names: tuple[str, ...]
 
 
-# Readable explanations for the custom errors a user is most likely to meet.
-ERROR_HINTS: dict[str, str] = {
-    "PartyNotRegistered": "the account is not registered in the CareRegistry",
-    "PartyNotActive": "the account is not an active registered party (unregistered or suspended)",
-    "ConsentMissing": "the patient has not consented to this purpose and data class",
-    "InsufficientEscrow": "the insurer's free escrow balance is too small",
-    "AccessControlUnauthorizedAccount": "the account lacks the role this action needs",
-    "EnforcedPause": "the contract is paused",
-}
-
-
 def _domain_exception(name: str) -> type[ContractReverted]:
-    if "Consent" in name:
+    if "Consent" in name or name == "NoTreatmentRelationship":
         return ConsentMissing
     if "Insufficient" in name and any(w in name for w in ("Escrow", "Balance", "Funds", "Owed")):
         return InsufficientEscrow
@@ -83,14 +73,6 @@ def _domain_exception(name: str) -> type[ContractReverted]:
                                 "NotArbiter")):
         return NotRegistered
     return ContractReverted
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    return str(value)
 
 
 class Chain:
@@ -108,6 +90,8 @@ class Chain:
             )
             w3 = Web3(provider)
         self.w3 = w3
+        #: What error messages may look up (the token, account names); see medledger.messages.
+        self.messages = messages.Context()
 
     # ----------------------------------------------------------------- connection
     @cached_property
@@ -186,9 +170,7 @@ class Chain:
                 # strict=False: `values` is empty when the payload did not decode.
                 pairs = zip(spec.types, values, strict=False)
                 values = tuple(to_checksum_address(v) if t == "address" else v for t, v in pairs)
-                shown = ", ".join(f"{n}={_format_value(v)}" for n, v in zip(spec.names, values, strict=False))
-                hint = ERROR_HINTS.get(spec.name)
-                text = f"{spec.name}({shown})" + (f": {hint}" if hint else "")
+                text = messages.render(spec.name, spec.types, spec.names, values, self.messages)
                 return _domain_exception(spec.name)(text, spec.name, values)
         return ContractReverted(f"transaction reverted{': ' + fallback if fallback else ''}")
 

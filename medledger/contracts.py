@@ -3,10 +3,12 @@ through `Chain.transact` (estimate first, EIP-1559 fees, receipts, decoded custo
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -15,8 +17,10 @@ from eth_utils import keccak, to_checksum_address
 from . import eip712, record_ids
 from .accounts import Signer
 from .chain import Chain, TxResult
+from .errors import InsufficientEscrow, SignatureUsed, SignedConsentInvalid
 from .merkle import RecordLeaf
-from .scopes import DataClass, Purpose, Role
+from .scopes import ClaimFrequency, ClaimStatus, DataClass, Purpose, Role
+from .units import TokenInfo
 
 ZERO32 = b"\x00" * 32
 
@@ -131,6 +135,28 @@ class SignedConsent:
         return {"kind": self.kind, "chainId": self.chain_id, "verifyingContract": self.verifying_contract,
                 "message": self.message, "signature": self.signature}
 
+    @classmethod
+    def from_json(cls, data: Any, source: str = "signed consent") -> SignedConsent:
+        """The inverse of `to_json`; SignedConsentInvalid names what is missing or malformed."""
+        try:
+            signed = cls(str(data["kind"]), int(data["chainId"]), str(data["verifyingContract"]),
+                         dict(data["message"]), str(data["signature"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SignedConsentInvalid(f"{source} is not a signed consent file ({type(exc).__name__}: {exc})") \
+                from None
+        if signed.kind not in ("grant", "revoke"):
+            raise SignedConsentInvalid(f"{source} is a signed '{signed.kind}', not a grant or a revoke")
+        return signed
+
+    @classmethod
+    def load(cls, path: Path) -> SignedConsent:
+        """A signed consent file as `medledger consent sign` writes it."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise SignedConsentInvalid(f"{path} is not a signed consent file ({exc})") from None
+        return cls.from_json(data, str(path))
+
 
 class ConsentRegistry(_Wrapper):
     NAME = "ConsentRegistry"
@@ -192,8 +218,27 @@ class ConsentRegistry(_Wrapper):
         return SignedConsent("revoke", self.chain.chain_id, self.address, request.as_message(), "0x" + signature.hex())
 
     def relay(self, relayer: Signer, signed: SignedConsent) -> TxResult:
-        """Submits a signed grant or revoke; `relayer` pays the gas."""
-        m, sig = signed.message, bytes.fromhex(signed.signature.removeprefix("0x"))
+        """Submits a signed grant or revoke; `relayer` pays the gas.
+
+        Refused before sending: a signature for another chain or contract (SignedConsentInvalid) and
+        one whose nonce is spent, i.e. already relayed or superseded (SignatureUsed).
+        """
+        if signed.chain_id != self.chain.chain_id or signed.verifying_contract.lower() != self.address.lower():
+            raise SignedConsentInvalid(f"the signed {signed.kind} was signed for chain {signed.chain_id} / "
+                                       f"{signed.verifying_contract}, not this deployment (chain {self.chain.chain_id}"
+                                       f" / {self.address})")
+        m = signed.message
+        try:
+            sig = bytes.fromhex(signed.signature.removeprefix("0x"))
+            signer, nonce = to_checksum_address(m["signer"]), int(m["nonce"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SignedConsentInvalid(f"the signed {signed.kind} is malformed ({type(exc).__name__}: {exc})") \
+                from None
+        current = int(self._view(self.fn.nonces(signer)))
+        if nonce < current:
+            raise SignatureUsed(f"this signature was already used: {signer}'s signed {signed.kind} with nonce "
+                                f"{nonce} was relayed or superseded (its next nonce is {current}); nothing was sent",
+                                "SignatureUsed", (signer, nonce))
         if signed.kind == "grant":
             call = self.fn.grantBySig(m["patient"], m["grantee"], m["purposes"], m["dataClasses"], m["validFrom"],
                                       m["validUntil"], _b32(m["consentDocHash"]), m["signer"], m["deadline"], sig)
@@ -401,8 +446,6 @@ def _leaf_args(leaf: RecordLeaf) -> tuple:
 
 # ============================================================================ escrow
 
-CLAIM_STATUS = ("none", "submitted", "contestable", "disputed", "settled", "voided")
-FREQ_ORIGINAL, FREQ_REPLACEMENT, FREQ_VOID = 1, 7, 8
 
 
 @dataclass(frozen=True)
@@ -412,7 +455,7 @@ class ClaimState:
     claim_id: str
     coverage_id: int
     amount: int
-    status: str
+    status: ClaimStatus
     deadline: int
     revision: int
 
@@ -474,11 +517,11 @@ class ClaimRequest:
     service_code: int
     claim_hash: bytes
     records: tuple[tuple[bytes, bytes], ...]
-    frequency: int = FREQ_ORIGINAL
+    frequency: ClaimFrequency = ClaimFrequency.ORIGINAL
 
     def as_tuple(self) -> tuple:
         return (_b32(self.control_number), to_checksum_address(self.patient), to_checksum_address(self.insurer),
-                self.billed, self.service_code, self.frequency, _b32(self.claim_hash),
+                self.billed, self.service_code, int(self.frequency), _b32(self.claim_hash),
                 [(_b32(r), _b32(h)) for r, h in self.records])
 
 
@@ -489,6 +532,13 @@ class Token(_Wrapper):
 
     def decimals(self) -> int:
         return int(self._view(self.fn.decimals()))
+
+    def symbol(self) -> str:
+        return str(self._view(self.fn.symbol()))
+
+    def info(self) -> TokenInfo:
+        """Address, symbol and decimals: what amounts need to be read and shown in token units."""
+        return TokenInfo(self.address, self.symbol(), self.decimals())
 
     def balance_of(self, account: str) -> int:
         return int(self._view(self.fn.balanceOf(to_checksum_address(account))))
@@ -516,6 +566,11 @@ class Token(_Wrapper):
 class ClaimEscrow(_Wrapper):
     NAME = "ClaimEscrow"
 
+    def __init__(self, chain: Chain, address: str) -> None:
+        super().__init__(chain, address)
+        if chain.messages.token is None:  # error messages show amounts in this escrow's token
+            chain.messages.token = lambda: self.token.info()
+
     @property
     def token(self) -> Token:
         return Token(self.chain, self._view(self.fn.token()))
@@ -524,6 +579,11 @@ class ClaimEscrow(_Wrapper):
     def deposit(self, signer: Signer, amount: int, permit_deadline: int | None = None) -> TxResult:
         """Deposits `amount`: one transaction with a permit where the token has one, else approve + deposit."""
         token = self.token
+        held = token.balance_of(signer.address)
+        if held < amount:
+            info = token.info()
+            raise InsufficientEscrow(f"{signer.address} holds {info.format(held)}, cannot deposit "
+                                     f"{info.format(amount)}", "InsufficientBalance", (signer.address, amount, held))
         if token.supports_permit():
             deadline = permit_deadline or int(time.time()) + 3600
             v, r, s = token.sign_permit(signer, self.address, amount, deadline)
@@ -577,7 +637,7 @@ class ClaimEscrow(_Wrapper):
     def claim(self, provider: str, control_number: bytes) -> ClaimState:
         cid = self.claim_id(provider, control_number)
         coverage_id, amount, status, deadline, revision = self._view(self.fn.claimOf(cid))
-        return ClaimState(cid, coverage_id, amount, CLAIM_STATUS[status], deadline, revision)
+        return ClaimState(cid, coverage_id, amount, ClaimStatus(status), deadline, revision)
 
     def submit(self, signer: Signer, request: ClaimRequest) -> TxResult:
         return self._send(signer, self.fn.submitClaim(request.as_tuple()))
@@ -603,6 +663,9 @@ class ClaimEscrow(_Wrapper):
         return self._send(signer, self.fn.release(to_checksum_address(provider), _b32(control_number)))
 
     def withdraw(self, signer: Signer, amount: int | None = None) -> TxResult:
+        """The signer (a provider) withdraws `amount` of what it is owed (None: everything)."""
+        if int(self._view(self.fn.providerAccountOf(to_checksum_address(signer.address)))[0]) == 0:
+            raise InsufficientEscrow(f"{signer.address} is owed nothing", "InsufficientOwed", (signer.address, 0, 0))
         return self._send(signer, self.fn.withdrawAll() if amount is None else self.fn.withdraw(amount))
 
     def set_push_payments(self, signer: Signer, enabled: bool) -> TxResult:

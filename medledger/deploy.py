@@ -13,9 +13,9 @@ from eth_utils import to_checksum_address
 
 from . import deployments
 from .accounts import Signer
-from .chain import Chain
+from .chain import Chain, TxResult
 from .config import DEV_CHAIN_IDS
-from .errors import ChainError, ConfigError
+from .errors import ChainError, ConfigError, TokenError
 
 #: Break-glass access is bounded by this maximum unless the operator chooses less (at most 72 h).
 DEFAULT_MAX_BREAK_GLASS = 24 * 3600
@@ -37,7 +37,7 @@ class DeployStep:
 
     name: str
     address: str
-    action: str  # "deployed" | "kept"
+    action: str  # "deployed" | "kept" | "recorded" (an external token)
     gas_used: int = 0
 
 
@@ -52,8 +52,6 @@ def deploy_suite(
     registrar = to_checksum_address(options.registrar or signer.address)
     if not 0 < options.max_break_glass <= 72 * 3600:
         raise ConfigError("the maximum break-glass duration must be between 1 second and 72 hours")
-    if options.token is None and chain_id not in DEV_CHAIN_IDS:
-        raise ConfigError("on a live network pass the stablecoin address (--token 0x...)")
     steps: list[DeployStep] = []
     recorded = deployments.load(path, chain_id)
 
@@ -70,9 +68,7 @@ def deploy_suite(
         log(f"{name}: deployed at {address} (gas {result.gas_used:,})")
         return address
 
-    token = options.token and to_checksum_address(options.token)
-    if token is None:
-        token = ensure("Stablecoin", "MockStablecoin")
+    token = _token(chain, recorded, options.token, ensure, steps, log)
     care = ensure("CareRegistry", "CareRegistry", signer.address)
     consent = ensure("ConsentRegistry", "ConsentRegistry", signer.address, care, options.max_break_glass)
     records = ensure("RecordRegistry", "RecordRegistry", care, consent)
@@ -81,6 +77,95 @@ def deploy_suite(
     _wire_roles(chain, signer, {"CareRegistry": care, "ConsentRegistry": consent, "ClaimEscrow": escrow},
                 admin, registrar, log)
     return steps
+
+
+def _escrow_token(chain: Chain, recorded: deployments.Deployment) -> str | None:
+    """The token of the recorded ClaimEscrow, if it is deployed on this chain."""
+    known = recorded.contracts.get("ClaimEscrow")
+    if known is None or not chain.has_code(known.address):
+        return None
+    return to_checksum_address(chain.call(chain.contract("ClaimEscrow", known.address).functions.token()))
+
+
+def _recorded_token(chain: Chain, recorded: deployments.Deployment) -> str | None:
+    """The deployment's token: the recorded Stablecoin if it has code, else the live escrow's token."""
+    known = recorded.contracts.get("Stablecoin")
+    if known is not None and chain.has_code(known.address):
+        return to_checksum_address(known.address)
+    return _escrow_token(chain, recorded)
+
+
+def _one_token(chain: Chain, current: str, wanted: str) -> TokenError:
+    return TokenError(f"this deployment on chain {chain.chain_id} already uses token {current}; one token per "
+                      f"deployment: run without --token (or with --token {current}), or deploy a new suite with "
+                      f"another --deployments file to use {wanted}")
+
+
+def _token(chain: Chain, recorded: deployments.Deployment, requested: str | None,
+           ensure: Callable[..., str], steps: list[DeployStep], log: Callable[[str], None]) -> str:
+    """The deployment's one stablecoin: the recorded one, the --token one (recorded as external),
+    or a new mock on a development chain. A second, different token is refused."""
+    current = _recorded_token(chain, recorded)
+    escrow_token = _escrow_token(chain, recorded)
+    if requested is not None:
+        wanted = to_checksum_address(requested)
+        if not chain.has_code(wanted):
+            raise TokenError(f"--token {wanted} has no contract on chain {chain.chain_id}")
+        for other in (current, escrow_token):
+            if other is not None and other != wanted:
+                raise _one_token(chain, other, wanted)
+        if current is None or "Stablecoin" not in recorded.contracts or \
+                to_checksum_address(recorded.contracts["Stablecoin"].address) != wanted:
+            deployments.record(chain.settings.deployments_path, chain.chain_id, "Stablecoin",
+                               deployments.Deployed(wanted, 0, "", external=True))
+            steps.append(DeployStep("Stablecoin", wanted, "recorded"))
+            log(f"Stablecoin: external token {wanted} recorded")
+        else:
+            steps.append(DeployStep("Stablecoin", wanted, "kept"))
+            log(f"Stablecoin: kept at {wanted}")
+        return wanted
+    if chain.chain_id not in DEV_CHAIN_IDS:  # live networks name their token every time: no surprises
+        hint = f"; this deployment records {current}" if current else ""
+        raise ConfigError(f"on a live network pass the stablecoin address (--token 0x...){hint}")
+    if current is not None and "Stablecoin" not in recorded.contracts:
+        # A deployment recorded before tokens were: the escrow's token becomes the recorded one.
+        deployments.record(chain.settings.deployments_path, chain.chain_id, "Stablecoin",
+                           deployments.Deployed(current, 0, "", external=True))
+        steps.append(DeployStep("Stablecoin", current, "recorded"))
+        return current
+    return ensure("Stablecoin", "MockStablecoin")
+
+
+def deploy_mock_token(chain: Chain, signer: Signer) -> tuple[str, TxResult]:
+    """Deploys the 6-decimal MockStablecoin and records it as the deployment's token (then `deploy` uses it).
+
+    Refused (TokenError) when the deployment already has a token: one token per deployment.
+    """
+    chain.check_connected()
+    recorded = deployments.load(chain.settings.deployments_path, chain.chain_id)
+    current = _recorded_token(chain, recorded)
+    if current is not None:
+        raise TokenError(f"this deployment on chain {chain.chain_id} already uses token {current}; one token per "
+                         f"deployment: `medledger dev mint` mints it if it is the development mock")
+    contract, result = chain.deploy(signer, "MockStablecoin")
+    deployments.record(chain.settings.deployments_path, chain.chain_id, "Stablecoin",
+                       deployments.Deployed(contract.address, result.block_number, result.tx_hash))
+    return contract.address, result
+
+
+def require_mock_token(chain: Chain, deployment: deployments.Deployment) -> str:
+    """The deployment's token if it is the development mock MedLedger deployed (anyone may mint it).
+
+    Refused (TokenError) for an external token: minting would need its issuer, and a second mock
+    would be a token the deployment never uses.
+    """
+    escrow = _escrow_token(chain, deployment)
+    known = deployment.contracts.get("Stablecoin")
+    if known is None or known.external or (escrow is not None and to_checksum_address(known.address) != escrow):
+        token = escrow or (known.address if known else "(none recorded)")
+        raise TokenError(f"this deployment's token {token} is an external token, not the development mock: "
+                         f"`medledger dev mint` cannot mint it (fund accounts from the token's issuer or a faucet)")
+    return to_checksum_address(known.address)
 
 
 def _wire_roles(chain: Chain, signer: Signer, addresses: dict[str, str], admin: str, registrar: str,

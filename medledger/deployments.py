@@ -2,7 +2,11 @@
 
 Format::
 
-    {"1337": {"CareRegistry": {"address": "0x...", "block": 3, "tx": "0x..."}, ...}, "11155111": {...}}
+    {"1337": {"CareRegistry": {"address": "0x...", "block": 3, "tx": "0x..."}, ...,
+              "Stablecoin": {"address": "0x...", "block": 0, "tx": "", "external": true}}, "11155111": {...}}
+
+`Stablecoin` is the deployment's one token: the mock deployed on a development chain, or the
+token passed with `deploy --token` (`external`: MedLedger did not deploy it and cannot mint it).
 
 Writes are atomic (temp file + rename), and each contract is recorded as soon as it is mined,
 so an interrupted deploy resumes where it stopped.
@@ -29,6 +33,7 @@ class Deployed:
     address: str
     block: int = 0
     tx: str = ""
+    external: bool = False  # not deployed by MedLedger (e.g. the stablecoin passed with `deploy --token`)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,10 @@ def record(path: Path, chain_id: int, name: str, deployed: Deployed) -> None:
     """Adds or replaces contract `name` on `chain_id`, atomically."""
     path = Path(path)
     data = _read(path)
-    data.setdefault(str(chain_id), {})[name] = {"address": deployed.address, "block": deployed.block, "tx": deployed.tx}
+    entry: dict[str, object] = {"address": deployed.address, "block": deployed.block, "tx": deployed.tx}
+    if deployed.external:
+        entry["external"] = True
+    data.setdefault(str(chain_id), {})[name] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".deployments.")
     with os.fdopen(fd, "w") as handle:

@@ -49,6 +49,26 @@ class InsufficientEscrow(ContractReverted):
     """The insurer's free escrow balance cannot cover the amount."""
 
 
+class SignatureUsed(ContractReverted):
+    """A signed consent's nonce is spent: the signature was already relayed, or superseded by a later one."""
+
+
+class ScopeError(MedLedgerError):
+    """An unknown role, purpose or data class name."""
+
+
+class AmountInvalid(MedLedgerError):
+    """An amount that is not a positive number with at most the token's decimals."""
+
+
+class SignedConsentInvalid(MedLedgerError):
+    """A signed-consent file is unreadable, malformed or meant for another deployment."""
+
+
+class TokenError(ConfigError):
+    """The deployment's stablecoin is missing, ambiguous (a second token) or cannot do what was asked."""
+
+
 class FhirInvalid(MedLedgerError):
     """A FHIR resource or Bundle failed validation; the message names the field path."""
 

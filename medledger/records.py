@@ -21,9 +21,9 @@ from . import crypto
 from .audit import fetch_events
 from .chain import Chain
 from .contracts import CareRegistry, ConsentRegistry, RecordRegistry, batch_id_of
-from .errors import AccountError, RecordNotFound, RecordTampered, VaultError
+from .errors import AccountError, ConsentMissing, NotRegistered, RecordNotFound, RecordTampered, VaultError
 from .merkle import RecordLeaf, StandardMerkleTree
-from .scopes import DataClass, Purpose
+from .scopes import DataClass, Purpose, Role
 from .vault import LocalVault, atomic_write
 
 MANIFEST_FORMAT = "medledger-batch-manifest-v1"
@@ -271,3 +271,56 @@ def check_envelope(envelope: crypto.Envelope, located: Located) -> None:
     if envelope.record_id != located.record_id or envelope.version != located.version:
         raise RecordTampered(f"{located.label}: the anchored blob is labelled record 0x{envelope.record_id.hex()} "
                              f"v{envelope.version}")
+
+
+# --------------------------------------------------------------------------- pre-flight checks
+#
+# Writes check everything they can before sealing and sending, so that a refusal never leaves
+# half-done work (a sealed blob without an anchor, a promotion without its amendment). The
+# contracts refuse the same things; these give the typed exception and a sentence first.
+
+
+def class_label(data_class: int) -> str:
+    """A data class as the CLI names it, e.g. "mental-health"."""
+    return DataClass(data_class).name.lower().replace("_", "-")
+
+
+def require_provider(care: CareRegistry, who: str) -> None:
+    """NotRegistered unless `who` is an active provider (only providers anchor and amend records)."""
+    if not care.is_active(who, Role.PROVIDER):
+        raise NotRegistered(f"{who} is not an active provider in the CareRegistry: only providers anchor records")
+
+
+def has_treatment(consent: ConsentRegistry, patient: str, provider: str, data_class: int) -> bool:
+    """Whether `provider` holds live TREAT (or break-glass ETREAT) consent of `patient` for `data_class`."""
+    return consent.has_consent(patient, provider, Purpose.TREAT, DataClass(data_class)) or \
+        consent.has_consent(patient, provider, Purpose.ETREAT, DataClass(data_class))
+
+
+def require_treatment(consent: ConsentRegistry, patient: str, provider: str, data_class: int) -> None:
+    """ConsentMissing unless `provider` may write `data_class` records of `patient` (RecordRegistry's rule)."""
+    if not has_treatment(consent, patient, provider, data_class):
+        name = class_label(data_class)
+        raise ConsentMissing(f"{provider} holds neither TREAT consent of patient {patient} for {name} nor open "
+                             f"emergency access: the patient runs `medledger --account PATIENT consent grant "
+                             f"{provider} -p treat -c {name}`")
+
+
+def require_amend(care: CareRegistry, consent: ConsentRegistry, located: Located, author: str) -> None:
+    """Who may anchor the next version of `located`: an active provider that authored it or holds
+    TREAT consent for its class; a batched version is promoted first, which needs its author's consent."""
+    require_provider(care, author)
+    if author != located.author and not consent.has_consent(located.patient, author, Purpose.TREAT,
+                                                            DataClass(located.data_class)):
+        raise ConsentMissing(f"{author} neither authored {located.label} nor holds TREAT consent of patient "
+                             f"{located.patient} for {class_label(located.data_class)}: it may not amend it")
+    if located.batch is not None:
+        require_treatment(consent, located.patient, located.author, located.data_class)
+
+
+def require_read(consent: ConsentRegistry, located: Located, reader: str, purpose: Purpose) -> None:
+    """ConsentMissing unless `reader` is the patient or holds `purpose` consent for the record's class."""
+    if reader != located.patient and not consent.has_consent(located.patient, reader, purpose,
+                                                             DataClass(located.data_class)):
+        raise ConsentMissing(f"{reader} has no {purpose.name} consent of patient {located.patient} for "
+                             f"{class_label(located.data_class)} ({located.label}): nothing was read")

@@ -4,11 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
-from .errors import MedLedgerError
-
-
-class ScopeError(MedLedgerError):
-    """An unknown role, purpose or data class name."""
+from .errors import ScopeError
 
 
 class Role(IntEnum):
@@ -55,6 +51,11 @@ class ClaimStatus(IntEnum):
     SETTLED = 4
     VOIDED = 5
 
+    @property
+    def label(self) -> str:
+        """The lower-case name the CLI and its JSON show, e.g. "settled"."""
+        return self.name.lower()
+
 
 class ClaimFrequency(IntEnum):
     """X12 837 claim frequency codes that ClaimEscrow accepts."""
@@ -67,7 +68,8 @@ class ClaimFrequency(IntEnum):
 SENSITIVE = frozenset({DataClass.GENOMICS, DataClass.MENTAL_HEALTH, DataClass.SUBSTANCE_USE})
 
 
-def _lookup(enum: type[IntEnum], name: str) -> IntEnum:
+def lookup(enum: type[IntEnum], name: str) -> IntEnum:
+    """The member of `enum` called `name` (case-insensitive, - for _), or ScopeError naming the known ones."""
     key = name.strip().upper().replace("-", "_")
     try:
         return enum[key]
@@ -77,15 +79,15 @@ def _lookup(enum: type[IntEnum], name: str) -> IntEnum:
 
 
 def purpose(name: str) -> Purpose:
-    return _lookup(Purpose, name)  # type: ignore[return-value]
+    return lookup(Purpose, name)  # type: ignore[return-value]
 
 
 def data_class(name: str) -> DataClass:
-    return _lookup(DataClass, name)  # type: ignore[return-value]
+    return lookup(DataClass, name)  # type: ignore[return-value]
 
 
 def role(name: str) -> Role:
-    return _lookup(Role, name)  # type: ignore[return-value]
+    return lookup(Role, name)  # type: ignore[return-value]
 
 
 def mask(names: Iterable[str] | str, enum: type[IntEnum]) -> int:
@@ -96,7 +98,7 @@ def mask(names: Iterable[str] | str, enum: type[IntEnum]) -> int:
         if item.strip().lower() == "all":
             bits |= sum(1 << m for m in enum if m not in SENSITIVE and m.name != "NONE")
         else:
-            bits |= 1 << _lookup(enum, item)
+            bits |= 1 << lookup(enum, item)
     if bits == 0:
         raise ScopeError(f"name at least one {enum.__name__.lower()}")
     return bits

@@ -1,21 +1,69 @@
 """The `medledger` command line: each party drives MedLedger from its own wallet.
 
-Every user mistake ends in one line on stderr and a non-zero exit; a traceback means a bug.
+`main` is the root click group; every command group is registered on it below with
+`add_command`. Run as the console script, `main()` prints every user mistake as one line on
+stderr and exits non-zero (a traceback means a bug); `main.main(..., standalone_mode=False)`
+lets a `MedLedgerError` propagate instead, and click's `CliRunner` can drive it in-process.
 """
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..config import load_settings
 from ..errors import MedLedgerError, Proposed
 from .app import App, err_console
+from .audit import audit
+from .claims import claim, coverage, escrow
+from .consent import consent, emergency
+from .deploy import deploy
+from .dev import dev
+from .keys import keys
+from .record import record
+from .registry import registry
+from .safe import safe
+from .verify import verify
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _error(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+
+class MedLedgerGroup(click.Group):
+    """The root group: in standalone mode every user mistake ends as one line on stderr."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name or "medledger", complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name or "medledger", complete_var, standalone_mode=False, **extra)
+        except Proposed as done:  # a transaction sent as a Safe became a proposal: not a failure
+            arguments = sys.argv[1:] if args is None else list(args)
+            click.echo(json.dumps(done.details) if "--json" in arguments else str(done))
+            code = 0
+        except MedLedgerError as exc:
+            _error(str(exc))
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            _error("aborted")
+            code = 130
+        except click.ClickException as exc:
+            # One line, like every other user mistake (click's default adds usage lines).
+            _error(exc.format_message())
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            _error("interrupted")
+            code = 130
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=MedLedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--network", "-n", help="Named network: ganache (default), anvil, sepolia. Env: MEDLEDGER_NETWORK.")
 @click.option("--rpc", help="RPC URL (overrides --network). Env: MEDLEDGER_RPC.")
 @click.option("--account", "-a", envvar="MEDLEDGER_ACCOUNT",
@@ -29,54 +77,24 @@ from .app import App, err_console
               help="Where keystores live (default ~/.medledger/keystore). Env: MEDLEDGER_KEYSTORE_DIR.")
 @click.option("--confirmations", type=click.IntRange(1, 64), help="Blocks to wait after each transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
-@click.option("--safe", "safe", envvar="MEDLEDGER_SAFE", metavar="ADDRESS",
+@click.option("--safe", "safe_address", envvar="MEDLEDGER_SAFE", metavar="ADDRESS",
               help="Act as this Safe: a transaction becomes a proposal signed by --account (an owner). "
                    "Env: MEDLEDGER_SAFE.")
 @click.pass_context
-def cli(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations, as_json,
-        safe):
+def main(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations,
+         as_json, safe_address):
     """MedLedger: consent, record anchors and claim escrow for healthcare, on Ethereum."""
     settings = load_settings(network, rpc, deployments_path=deployments, vault_dir=vault,
                              keystore_dir=keystore_dir, confirmations=confirmations)
     spec = f"keystore:{keystore}" if keystore else account
-    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe)
+    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe_address)
 
 
-def _register_commands() -> None:
-    import importlib
+for _command in (keys, deploy, registry, consent, emergency, record, escrow, coverage, claim, audit, dev, verify,
+                 safe):
+    main.add_command(_command)
 
-    for name in ("keys", "deploy", "registry", "consent", "records", "claims", "audit", "dev", "verify", "safe"):
-        importlib.import_module(f"{__name__}.{name}")  # each module attaches its commands to `cli`
+#: The root group under its earlier name.
+cli = main
 
-
-# The root group is complete once `medledger.cli` is imported, so that callers (the demo's CliRunner)
-# need only the public `cli` object.
-_register_commands()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    _register_commands()
-    try:
-        code = cli.main(args=argv, prog_name="medledger", standalone_mode=False)
-    except Proposed as done:  # a transaction sent as a Safe: a proposal, not a failure
-        click.echo(json.dumps(done.details) if "--json" in (argv if argv is not None else sys.argv) else str(done))
-        return 0
-    except MedLedgerError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("[red]error:[/red] aborted")
-        return 130
-    except click.ClickException as exc:
-        # One line, like every other user mistake (click's default adds usage lines).
-        err_console.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err_console.print("[red]error:[/red] interrupted")
-        return 130
-    return code if isinstance(code, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+__all__ = ["App", "cli", "main"]

@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eth_utils import is_address, to_checksum_address
 from rich.console import Console
 from rich.table import Table
 
-from .. import deployments
+from .. import deployments, messages
 from ..accounts import Signer, load_signer
 from ..chain import Chain
 from ..config import Settings
 from ..contracts import CareRegistry, ConsentRegistry
 from ..errors import NotDeployed
+from ..units import TokenInfo
 
 err_console = Console(stderr=True)
 
@@ -34,7 +36,16 @@ class App:
     def chain(self) -> Chain:
         chain = Chain(self.settings)
         chain.check_connected()
+        chain.messages.token = lambda: self.token
+        chain.messages.name_of = lambda address: self.account_names.get(address)
         return chain
+
+    @cached_property
+    def account_names(self) -> dict[str, str]:
+        """Checksum address -> keystore name, to name parties in messages (no password needed)."""
+        from ..accounts import list_keystores
+        entries = list_keystores(self.settings.keystore_dir, self.settings.brownie_accounts_dir)
+        return {e.address: e.name for e in reversed(entries)}  # the first listed name wins
 
     @cached_property
     def signer(self) -> Signer:
@@ -44,7 +55,9 @@ class App:
         signer = load_signer(self.account_spec, self.settings.keystore_dir, self.settings.brownie_accounts_dir, w3=w3)
         if self.safe:
             from ..safe import SafeGovernance, SafeProposer, proposals_dir
-            governance = SafeGovernance(self.chain, parse_address(self.safe, "--safe"))
+            if not is_address(self.safe):
+                raise click.BadParameter(f"'{self.safe}' is not an Ethereum address (--safe)")
+            governance = SafeGovernance(self.chain, to_checksum_address(self.safe))
             return SafeProposer(governance, signer, proposals_dir(governance.address))
         return signer
 
@@ -74,6 +87,33 @@ class App:
     def escrow(self) -> Any:
         from ..contracts import ClaimEscrow
         return ClaimEscrow(self.chain, self.deployment.address("ClaimEscrow"))
+
+    @cached_property
+    def token(self) -> TokenInfo:
+        """The deployment's stablecoin (the one its ClaimEscrow holds): address, symbol, decimals."""
+        return self.escrow.token.info()
+
+    def amount(self, units: int) -> str:
+        """`units` base units in token units with the symbol, e.g. "1,240.50 mUSD"."""
+        return self.token.format(units)
+
+    def date(self, timestamp: int, unset: str = "") -> Any:
+        """A Unix time as shown: the integer with --json, else an ISO UTC date (`unset` for 0)."""
+        if self.as_json:
+            return timestamp
+        return messages.utc(timestamp) if timestamp else unset
+
+    def address_of(self, value: str, what: str = "address") -> str:
+        """An address given as 0x... or as the name of a keystore (read without its password)."""
+        from eth_utils import is_address, to_checksum_address
+
+        from ..accounts import list_keystores
+        if is_address(value):
+            return to_checksum_address(value)
+        for entry in list_keystores(self.settings.keystore_dir, self.settings.brownie_accounts_dir):
+            if entry.name == value:
+                return entry.address
+        raise click.BadParameter(f"'{value}' is neither an address nor a known account name ({what})")
 
     # ---------------------------------------------------------------- output
     def emit(self, data: Any, *, title: str | None = None, columns: Sequence[str] | None = None) -> None:
@@ -129,37 +169,6 @@ def tx_fields(result: Any) -> dict[str, Any]:
     return {"tx": result.tx_hash, "block": result.block_number, "gas_used": result.gas_used}
 
 
-def parse_bytes32(value: str, what: str) -> bytes:
-    text = value.removeprefix("0x")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise click.BadParameter(f"{what} must be 32 bytes of hex (64 hex digits), got '{value}'")
-    return raw
-
-
-def parse_address(value: str, what: str = "address") -> str:
-    from eth_utils import is_address, to_checksum_address
-    if not is_address(value):
-        raise click.BadParameter(f"'{value}' is not an Ethereum address ({what})")
-    return to_checksum_address(value)
-
-
 def iter_chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start:start + size]
-
-
-def resolve_address(app: App, value: str, what: str = "address") -> str:
-    """An address given as 0x... or as the name of a keystore (read without its password)."""
-    from eth_utils import is_address, to_checksum_address
-
-    from ..accounts import list_keystores
-    if is_address(value):
-        return to_checksum_address(value)
-    for entry in list_keystores(app.settings.keystore_dir, app.settings.brownie_accounts_dir):
-        if entry.name == value:
-            return entry.address
-    raise click.BadParameter(f"'{value}' is neither an address nor a known account name ({what})")

@@ -7,12 +7,12 @@ import click
 from rich.progress import Progress
 
 from .. import audit as audit_mod
-from . import cli
-from .app import App, resolve_address
+from .app import App
+from .options import address_argument
 
 
-@cli.command()
-@click.argument("patient")
+@click.command()
+@address_argument("patient")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
 @click.option("--from-block", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--chunk", type=click.IntRange(1), default=audit_mod.DEFAULT_CHUNK, show_default=True,
@@ -21,7 +21,7 @@ from .app import App, resolve_address
 @click.pass_obj
 def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None) -> None:
     """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts."""
-    address = resolve_address(app, patient, "PATIENT")
+    address = patient
     contracts = {name: app.deployment.address(name) for name in
                  ("CareRegistry", "ConsentRegistry", "RecordRegistry", "ClaimEscrow")}
     show = fmt == "table" and not app.as_json and out is None

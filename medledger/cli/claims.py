@@ -6,97 +6,68 @@ token's decimals; on chain they are integers in the token's smallest unit.
 from __future__ import annotations
 
 import os
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import click
-from eth_utils import keccak
 
-from ..contracts import FREQ_ORIGINAL, FREQ_REPLACEMENT, FREQ_VOID, ClaimRequest, InsurerTerms
-from ..errors import InsufficientEscrow, MedLedgerError
-from ..scopes import DataClass, mask, names
-from . import cli
-from .app import App, parse_bytes32, resolve_address, tx_fields
+from ..contracts import ClaimRequest, InsurerTerms
+from ..scopes import ClaimFrequency, ClaimStatus, DataClass, names
+from .app import App, tx_fields
+from .options import (
+    ScopeMask,
+    address_argument,
+    address_option,
+    amount_argument,
+    amount_option,
+    bytes32_option,
+    claim_arguments,
+    commitment,
+)
+from .paramtypes import CONTROL, RECORD_REF
 
 DAY = 86400
 
 
-class AmountInvalid(MedLedgerError):
-    """An amount that is not a positive number with at most the token's decimals."""
-
-
-def to_units(app: App, text: str, what: str = "amount", allow_zero: bool = False) -> int:
-    decimals = app.escrow.token.decimals()
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise AmountInvalid(f"{what} '{text}' is not a number") from None
-    units = value * (Decimal(10) ** decimals)
-    if units != units.to_integral_value() or value < 0 or (value == 0 and not allow_zero):
-        raise AmountInvalid(f"{what} '{text}' must be {'non-negative' if allow_zero else 'positive'} "
-                            f"with at most {decimals} decimals")
-    if units >= 2**96:
-        raise AmountInvalid(f"{what} '{text}' is too large")
-    return int(units)
-
-
 def from_units(app: App, units: int) -> str:
-    decimals = app.escrow.token.decimals()
+    """Base units as a plain decimal in token units (no separators, all decimals), as the CLI always showed."""
+    decimals = app.token.decimals
     return f"{Decimal(units) / (Decimal(10) ** decimals):.{decimals}f}"
-
-
-def _commitment(file: Path | None, value: str | None, what: str, required: bool = True) -> bytes:
-    """keccak256 of a document (hashed locally, never sent) or an explicit bytes32."""
-    if file is not None:
-        return keccak(file.read_bytes())
-    if value:
-        return parse_bytes32(value, what)
-    if required:
-        raise click.UsageError(f"give {what} HASH or the document file to commit to")
-    return b"\x00" * 32
-
-
-def _control(value: str) -> bytes:
-    return parse_bytes32(value, "CONTROL") if value.startswith("0x") else keccak(text=value)
 
 
 # ============================================================================ escrow
 
-@cli.group()
+@click.group()
 def escrow() -> None:
     """Insurer funds in the claim escrow."""
 
 
 @escrow.command()
-@click.argument("amount")
+@amount_argument()
 @click.pass_obj
-def deposit(app: App, amount: str) -> None:
+def deposit(app: App, amount: int) -> None:
     """The signer (an insurer) deposits AMOUNT (permit where the token supports it, else approve+deposit)."""
-    units = to_units(app, amount)
-    held = app.escrow.token.balance_of(app.signer.address)
-    if held < units:
-        raise InsufficientEscrow(f"{app.signer.address} holds {from_units(app, held)} tokens, "
-                                 f"cannot deposit {from_units(app, units)}")
+    units = amount
     result = app.escrow.deposit(app.signer, units)
     app.done(f"deposited {from_units(app, units)}", amount=units, **tx_fields(result))
 
 
 @escrow.command()
-@click.argument("amount")
+@amount_argument()
 @click.pass_obj
-def withdraw(app: App, amount: str) -> None:
+def withdraw(app: App, amount: int) -> None:
     """The signer (an insurer) withdraws AMOUNT of its free (unencumbered) balance."""
-    units = to_units(app, amount)
+    units = amount
     result = app.escrow.withdraw_free(app.signer, units)
     app.done(f"withdrew {from_units(app, units)}", amount=units, **tx_fields(result))
 
 
 @escrow.command()
-@click.argument("account", required=False)
+@address_argument("account", required=False)
 @click.pass_obj
 def balance(app: App, account: str | None) -> None:
     """Escrow balances of ACCOUNT (default: the signer): insurer free/encumbered, provider owed."""
-    address = resolve_address(app, account, "ACCOUNT") if account else app.signer.address
+    address = account or app.signer.address
     b = app.escrow.balances(address)
     if app.as_json:
         app.emit({k: getattr(b, k) for k in b.__dataclass_fields__})
@@ -125,77 +96,74 @@ def unpause(app: App) -> None:
 
 # ============================================================================ coverage
 
-@cli.group()
+@click.group()
 def coverage() -> None:
     """Enrol patients under a policy."""
 
 
 @coverage.command()
-@click.argument("patient")
+@address_argument("patient")
 @click.option("--policy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Policy / FHIR Coverage document (hashed locally).")
-@click.option("--policy-hash", help="bytes32 commitment to the policy.")
+@bytes32_option("--policy-hash", help="bytes32 commitment to the policy.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=365, show_default=True)
-@click.option("--per-claim-limit", default="0", help="Most approved on one claim (0: none).")
-@click.option("--per-period-limit", default="0", help="Most approved per benefit period (0: none).")
+@amount_option("--per-claim-limit", allow_zero=True, default="0", help="Most approved on one claim (0: none).")
+@amount_option("--per-period-limit", allow_zero=True, default="0", help="Most approved per benefit period (0: none).")
 @click.option("--period-days", type=click.FloatRange(min=0), default=0, help="Benefit period length in days.")
 @click.pass_obj
 def enroll(app: App, patient, policy_file, policy_hash, days, per_claim_limit, per_period_limit, period_days) -> None:
     """The signer (an insurer) enrols PATIENT (from now, for --days)."""
-    p = resolve_address(app, patient, "PATIENT")
-    policy = _commitment(policy_file, policy_hash, "--policy-hash")
+    p = patient
+    policy = commitment(policy_file, policy_hash, "--policy-hash")
     start = int(app.chain.w3.eth.get_block("latest")["timestamp"])
-    result = app.escrow.set_coverage(app.signer, p, policy, start, start + int(days * DAY),
-                                     to_units(app, per_claim_limit, "--per-claim-limit", allow_zero=True),
-                                     to_units(app, per_period_limit, "--per-period-limit", allow_zero=True),
-                                     int(period_days * DAY))
+    result = app.escrow.set_coverage(app.signer, p, policy, start, start + int(days * DAY), per_claim_limit,
+                                     per_period_limit, int(period_days * DAY))
     app.done(f"enrolled {p} for {days:g} days", patient=p, **tx_fields(result))
 
 
 @coverage.command()
-@click.argument("patient")
-@click.option("--insurer", help="Insurer (default: the signer).")
+@address_argument("patient")
+@address_option("--insurer", help="Insurer (default: the signer).")
 @click.pass_obj
 def show(app: App, patient: str, insurer: str | None) -> None:
     """PATIENT's coverage with an insurer."""
-    ins = resolve_address(app, insurer, "--insurer") if insurer else app.signer.address
-    e = app.escrow.enrolment(ins, resolve_address(app, patient, "PATIENT"))
-    app.emit({k: getattr(e, k) for k in e.__dataclass_fields__}, title="Coverage")
+    ins = insurer or app.signer.address
+    e = app.escrow.enrolment(ins, patient)
+    data = {k: getattr(e, k) for k in e.__dataclass_fields__}
+    if not app.as_json:
+        data.update(valid_from=app.date(e.valid_from), valid_until=app.date(e.valid_until, "never"),
+                    per_claim_limit=app.amount(e.per_claim_limit) if e.per_claim_limit else "none",
+                    per_period_limit=app.amount(e.per_period_limit) if e.per_period_limit else "none",
+                    period_used=app.amount(e.period_used), period_length=f"{e.period_length / DAY:g} days")
+    app.emit(data, title="Coverage")
 
 
 # ============================================================================ claims
 
-@cli.group()
+@click.group()
 def claim() -> None:
     """Submit, adjudicate, dispute and get paid for claims."""
 
 
-def _records(app: App, refs: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
-    """RECORD_ID or RECORD_ID:CONTENT_HASH; a bare id resolves to its latest version via the vault/chain."""
+def _records(app: App, refs: tuple[tuple[bytes, bytes | None], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """(record id, content hash); a bare id resolves to its latest version via the vault/chain."""
     from ..records import locate
-    out = []
-    for ref in refs:
-        rid_text, _, hash_text = ref.partition(":")
-        rid = parse_bytes32(rid_text, "--record")
-        if hash_text:
-            out.append((rid, parse_bytes32(hash_text, "--record content hash")))
-        else:
-            located = locate(app.records, app.settings.vault_dir, app.chain.chain_id, rid)
-            out.append((rid, bytes.fromhex(located.cid.removeprefix("0x"))))
-    return tuple(out)
+    return tuple((rid, digest if digest is not None else
+                  locate(app.records, app.settings.vault_dir, app.chain.chain_id, rid).content_hash)
+                 for rid, digest in refs)
 
 
 @claim.command()
-@click.option("--patient", required=True)
-@click.option("--insurer", required=True)
-@click.option("--amount", required=True, help="Billed amount (token units).")
-@click.option("--record", "records", multiple=True, required=True,
+@address_option("--patient", required=True)
+@address_option("--insurer", required=True)
+@amount_option("--amount", required=True, help="Billed amount (token units).")
+@click.option("--record", "records", type=RECORD_REF, multiple=True, required=True,
               help="Anchored record justifying the claim: RECORD_ID[:CONTENT_HASH] (repeatable).")
 @click.option("--service", type=click.IntRange(0, 65535), required=True, help="Service category code.")
 @click.option("--claim-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The FHIR Claim resource (canonicalised and hashed locally; never sent).")
-@click.option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim.")
-@click.option("--control", help="Claim control number (opaque; default: a new random one).")
+@bytes32_option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim.")
+@click.option("--control", type=CONTROL, help="Claim control number (opaque; default: a new random one).")
 @click.option("--replace", "is_replacement", is_flag=True, help="Replace the open claim --control (X12 frequency 7).")
 @click.pass_obj
 def submit(app: App, patient, insurer, amount, records, service, claim_file, claim_hash, control,
@@ -211,133 +179,122 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
         fhir.validate_document(doc)
         claim_commitment = fhir.keccak256(fhir.canonicalize(doc))
     else:
-        claim_commitment = _commitment(None, claim_hash, "--claim-hash")
-    control_number = _control(control) if control else os.urandom(32)
-    request = ClaimRequest(control_number, resolve_address(app, patient, "--patient"),
-                           resolve_address(app, insurer, "--insurer"), to_units(app, amount), service,
-                           claim_commitment, _records(app, records),
-                           FREQ_REPLACEMENT if is_replacement else FREQ_ORIGINAL)
+        claim_commitment = commitment(None, claim_hash, "--claim-hash")
+    control_number = control or os.urandom(32)
+    request = ClaimRequest(control_number, patient, insurer, amount, service, claim_commitment, _records(app, records),
+                           ClaimFrequency.REPLACEMENT if is_replacement else ClaimFrequency.ORIGINAL)
     result = app.escrow.submit(app.signer, request)
     state = app.escrow.claim(app.signer.address, control_number)
-    app.done(f"claim {state.claim_id} is {state.status} (control {'0x' + control_number.hex()})",
-             claim_id=state.claim_id, control="0x" + control_number.hex(), status=state.status, **tx_fields(result))
+    app.done(f"claim {state.claim_id} is {state.status.label} (control {'0x' + control_number.hex()})",
+             claim_id=state.claim_id, control="0x" + control_number.hex(), status=state.status.label,
+             **tx_fields(result))
 
 
 @claim.command("void")
-@click.argument("control")
-@click.option("--patient", required=True)
-@click.option("--insurer", required=True)
-@click.option("--claim-hash", default="0x" + "11" * 32, help="bytes32 commitment to the void claim document.")
+@click.argument("control", type=CONTROL)
+@address_option("--patient", required=True)
+@address_option("--insurer", required=True)
+@bytes32_option("--claim-hash", default="0x" + "11" * 32, help="bytes32 commitment to the void claim document.")
 @click.pass_obj
-def void(app: App, control: str, patient: str, insurer: str, claim_hash: str) -> None:
+def void(app: App, control: bytes, patient: str, insurer: str, claim_hash: bytes) -> None:
     """The signer (a provider) voids its open claim CONTROL (X12 frequency 8)."""
-    request = ClaimRequest(_control(control), resolve_address(app, patient, "--patient"),
-                           resolve_address(app, insurer, "--insurer"), 0, 0, parse_bytes32(claim_hash, "--claim-hash"),
-                           (), FREQ_VOID)
+    request = ClaimRequest(control, patient, insurer, 0, 0, claim_hash, (), ClaimFrequency.VOID)
     result = app.escrow.submit(app.signer, request)
-    app.done(f"claim {control} voided", **tx_fields(result))
-
-
-def _claim_args(fn):
-    fn = click.argument("control")(fn)
-    return click.argument("provider")(fn)
+    app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} voided", **tx_fields(result))
 
 
 @claim.command()
-@_claim_args
-@click.option("--amount", help="Approved amount (default: the full billed amount).")
-@click.option("--deductible", default="0")
-@click.option("--coinsurance", default="0")
-@click.option("--copay", default="0")
+@claim_arguments
+@amount_option("--amount", help="Approved amount (default: the full billed amount).")
+@amount_option("--deductible", allow_zero=True, default="0")
+@amount_option("--coinsurance", allow_zero=True, default="0")
+@amount_option("--copay", allow_zero=True, default="0")
 @click.option("--reason", "reasons", type=click.IntRange(1, 65535), multiple=True,
               help="CARC code for what is not paid (needed for a partial approval).")
 @click.pass_obj
 def approve(app: App, provider, control, amount, deductible, coinsurance, copay, reasons) -> None:
     """The signer (the claim's insurer) approves PROVIDER's claim CONTROL in full or in part."""
-    prov = resolve_address(app, provider, "PROVIDER")
-    cn = _control(control)
+    prov, cn = provider, control
     state = app.escrow.claim(prov, cn)
-    approved = to_units(app, amount) if amount else state.amount
-    share = tuple(to_units(app, v, n, allow_zero=True) for v, n in
-                  ((deductible, "--deductible"), (coinsurance, "--coinsurance"), (copay, "--copay")))
-    result = app.escrow.adjudicate(app.signer, prov, cn, approved, share, reasons)  # type: ignore[arg-type]
+    approved = amount if amount is not None else state.amount
+    result = app.escrow.adjudicate(app.signer, prov, cn, approved, (deductible, coinsurance, copay), reasons)
     after = app.escrow.claim(prov, cn)
-    app.done(f"approved {from_units(app, approved)} on claim {after.claim_id} ({after.status})",
-             approved=approved, status=after.status, **tx_fields(result))
+    app.done(f"approved {from_units(app, approved)} on claim {after.claim_id} ({after.status.label})",
+             approved=approved, status=after.status.label, **tx_fields(result))
 
 
 @claim.command()
-@_claim_args
+@claim_arguments
 @click.option("--reason", "reasons", type=click.IntRange(1, 65535), multiple=True, required=True,
               help="CARC reason code (repeatable), e.g. 96 (non-covered charge).")
 @click.pass_obj
 def deny(app: App, provider, control, reasons) -> None:
     """The signer (the claim's insurer) denies PROVIDER's claim CONTROL with CARC reason codes."""
-    prov, cn = resolve_address(app, provider, "PROVIDER"), _control(control)
+    prov, cn = provider, control
     result = app.escrow.adjudicate(app.signer, prov, cn, 0, (0, 0, 0), reasons)
     app.done(f"denied claim {app.escrow.claim_id(prov, cn)} (CARC {', '.join(map(str, reasons))})",
              **tx_fields(result))
 
 
 @claim.command("dispute")
-@click.argument("control")
+@click.argument("control", type=CONTROL)
 @click.option("--evidence-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--evidence-hash")
+@bytes32_option("--evidence-hash")
 @click.pass_obj
 def dispute_cmd(app: App, control, evidence_file, evidence_hash) -> None:
     """The signer (a provider) disputes the contested part of its claim CONTROL."""
-    evidence = _commitment(evidence_file, evidence_hash, "--evidence-hash")
-    result = app.escrow.dispute(app.signer, _control(control), evidence)
-    app.done(f"claim {control} disputed", **tx_fields(result))
+    evidence = commitment(evidence_file, evidence_hash, "--evidence-hash")
+    result = app.escrow.dispute(app.signer, control, evidence)
+    app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} disputed", **tx_fields(result))
 
 
 @claim.command()
-@_claim_args
-@click.option("--award", required=True, help="Amount of the contested sum awarded to the provider.")
+@claim_arguments
+@amount_option("--award", allow_zero=True, required=True, help="Amount of the contested sum awarded to the provider.")
 @click.option("--decision-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--decision-hash")
+@bytes32_option("--decision-hash")
 @click.pass_obj
 def resolve(app: App, provider, control, award, decision_file, decision_hash) -> None:
     """The signer (an arbiter) resolves the dispute on PROVIDER's claim CONTROL."""
-    prov, cn = resolve_address(app, provider, "PROVIDER"), _control(control)
-    decision = _commitment(decision_file, decision_hash, "--decision-hash")
-    result = app.escrow.resolve(app.signer, prov, cn, to_units(app, award, "--award", allow_zero=True), decision)
+    prov, cn = provider, control
+    decision = commitment(decision_file, decision_hash, "--decision-hash")
+    result = app.escrow.resolve(app.signer, prov, cn, award, decision)
     app.done(f"dispute on claim {app.escrow.claim_id(prov, cn)} resolved", **tx_fields(result))
 
 
 @claim.command()
-@_claim_args
+@claim_arguments
 @click.pass_obj
 def status(app: App, provider, control) -> None:
     """Status of PROVIDER's claim CONTROL."""
-    s = app.escrow.claim(resolve_address(app, provider, "PROVIDER"), _control(control))
-    if s.status == "none":
-        raise click.BadParameter(f"no claim {control} from {provider}")
+    s = app.escrow.claim(provider, control)
+    if s.status == ClaimStatus.NONE:
+        raise click.BadParameter(f"no claim {s.claim_id} from {provider}")
     data = {k: getattr(s, k) for k in s.__dataclass_fields__}
+    data["status"] = s.status.label
     if not app.as_json:
         data["amount"] = from_units(app, s.amount)
+        data["deadline"] = app.date(s.deadline, "none")
     app.emit(data, title="Claim")
 
 
 @claim.command("withdraw")
-@click.option("--amount", help="Amount to withdraw (default: everything owed).")
+@amount_option("--amount", help="Amount to withdraw (default: everything owed).")
 @click.pass_obj
-def withdraw_payout(app: App, amount: str | None) -> None:
+def withdraw_payout(app: App, amount: int | None) -> None:
     """The signer (a provider) withdraws what it is owed."""
-    units = to_units(app, amount) if amount else None
+    units = amount
     owed = app.escrow.balances(app.signer.address).owed
-    if owed == 0:
-        raise InsufficientEscrow(f"{app.signer.address} is owed nothing")
     result = app.escrow.withdraw(app.signer, units)
     app.done(f"withdrew {from_units(app, units if units is not None else owed)}", **tx_fields(result))
 
 
 @claim.command("finalize-expired")
-@_claim_args
+@claim_arguments
 @click.pass_obj
 def finalize_expired(app: App, provider, control) -> None:
     """Anyone: approve PROVIDER's claim CONTROL after the insurer's prompt-pay deadline passed."""
-    prov, cn = resolve_address(app, provider, "PROVIDER"), _control(control)
+    prov, cn = provider, control
     result = app.escrow.finalize_deemed(app.signer, prov, cn)
     app.done(f"claim {app.escrow.claim_id(prov, cn)} deemed approved", **tx_fields(result))
 
@@ -359,8 +316,9 @@ def rules() -> None:
 @rules.command("set")
 @click.option("--prompt-pay-days", type=click.FloatRange(1, 90), default=30, show_default=True)
 @click.option("--dispute-days", type=click.FloatRange(7, 180), default=30, show_default=True)
-@click.option("--auto-max", default="0", help="Auto-approve claims up to this amount (0: off).")
-@click.option("--auto-classes", default="", help="Data classes eligible for auto-approval, e.g. conditions,labs.")
+@amount_option("--auto-max", allow_zero=True, default="0", help="Auto-approve claims up to this amount (0: off).")
+@click.option("--auto-classes", type=ScopeMask(DataClass), help="Data classes eligible for auto-approval, e.g. "
+                                                                 "conditions,labs.")
 @click.option("--auto-service", default="0-65535", show_default=True, help="Eligible service codes, MIN-MAX.")
 @click.option("--auto-require-authored", is_flag=True, help="Cited records must be anchored by the submitter.")
 @click.pass_obj
@@ -371,20 +329,18 @@ def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, a
         low, high = (int(x) for x in auto_service.split("-", 1))
     except ValueError:
         raise click.BadParameter("use MIN-MAX, e.g. 100-199", param_hint="--auto-service") from None
-    auto_units = to_units(app, auto_max, "--auto-max", allow_zero=True)
-    classes = mask(auto_classes, DataClass) if auto_classes else 0
-    terms = InsurerTerms(int(prompt_pay_days * DAY), int(dispute_days * DAY), auto_units, classes, low, high,
+    terms = InsurerTerms(int(prompt_pay_days * DAY), int(dispute_days * DAY), auto_max, auto_classes or 0, low, high,
                          auto_require_authored)
     result = app.escrow.set_terms(app.signer, terms)
     app.done("terms set", **tx_fields(result))
 
 
 @rules.command("show")
-@click.argument("insurer", required=False)
+@address_argument("insurer", required=False)
 @click.pass_obj
 def rules_show(app: App, insurer: str | None) -> None:
     """INSURER's terms (default: the signer)."""
-    ins = resolve_address(app, insurer, "INSURER") if insurer else app.signer.address
+    ins = insurer or app.signer.address
     t = app.escrow.terms(ins)
     app.emit({"insurer": ins, "prompt_pay_days": t.prompt_pay_window / DAY, "dispute_days": t.dispute_window / DAY,
               "auto_max": t.auto_max_amount if app.as_json else from_units(app, t.auto_max_amount),

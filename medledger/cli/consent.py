@@ -8,16 +8,10 @@ from pathlib import Path
 import click
 
 from ..contracts import SignedConsent
-from ..errors import MedLedgerError
-from ..scopes import DataClass, Purpose, data_class, mask, names, purpose
-from . import cli
-from .app import App, parse_bytes32, resolve_address, tx_fields
-
-_SCOPE_HELP = "Comma-separated names, e.g. treat,hpaymt; 'all' = every non-sensitive one."
-
-
-class SignedConsentInvalid(MedLedgerError):
-    """A signed-consent file is unreadable or malformed."""
+from ..scopes import DataClass, Purpose, names
+from .app import App, tx_fields
+from .options import SCOPE_HELP, ScopeMask, ScopeName, address_argument, address_option, bytes32_option
+from .paramtypes import TIMESTAMP, parse_bytes32
 
 
 def _validity(valid_from: int | None, days: float | None, until: int | None) -> tuple[int, int]:
@@ -33,7 +27,7 @@ def _validity(valid_from: int | None, days: float | None, until: int | None) -> 
     return start, end
 
 
-@cli.group()
+@click.group()
 def consent() -> None:
     """Grant, revoke, inspect and relay patient consent."""
 
@@ -42,85 +36,86 @@ def _scope_options(fn=None, *, required: bool = True):
     if fn is None:
         return lambda f: _scope_options(f, required=required)
     for decorator in reversed([
-        click.option("--purposes", "-p", required=required, help=_SCOPE_HELP),
-        click.option("--classes", "-c", "classes", required=required, help=_SCOPE_HELP),
-        click.option(
-            "--from", "valid_from", type=click.IntRange(0), help="Unix time the consent starts (default now)."
-        ),
+        click.option("--purposes", "-p", type=ScopeMask(Purpose), required=required, help=SCOPE_HELP),
+        click.option("--classes", "-c", "classes", type=ScopeMask(DataClass), required=required, help=SCOPE_HELP),
+        click.option("--from", "valid_from", type=TIMESTAMP,
+                     help="When the consent starts: Unix seconds or an ISO date, e.g. 2027-01-31 (default now)."),
         click.option("--days", type=float, help="Consent lasts this many days."),
-        click.option("--until", type=click.IntRange(0), help="Unix time the consent ends (default: no expiry)."),
-        click.option("--doc-hash", help="bytes32 commitment to the off-chain FHIR Consent."),
-        click.option("--patient", help="Patient (default: the signer; a guardian names the patient)."),
+        click.option("--until", type=TIMESTAMP,
+                     help="When the consent ends: Unix seconds or an ISO date (default: no expiry)."),
+        bytes32_option("--doc-hash", help="bytes32 commitment to the off-chain FHIR Consent."),
+        address_option("--patient", help="Patient (default: the signer; a guardian names the patient)."),
     ]):
         fn = decorator(fn)
     return fn
 
 
 @consent.command()
-@click.argument("grantee")
+@address_argument("grantee")
 @_scope_options
 @click.pass_obj
 def grant(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient) -> None:
     """Grant GRANTEE access (replaces any earlier scope for that grantee)."""
-    grantee_addr = resolve_address(app, grantee, "GRANTEE")
-    p_mask, c_mask = mask(purposes, Purpose), mask(classes, DataClass)
+    grantee_addr = grantee
+    p_mask, c_mask = purposes, classes
     start, end = _validity(valid_from, days, until)
-    doc = parse_bytes32(doc_hash, "--doc-hash") if doc_hash else b"\x00" * 32
-    patient_addr = resolve_address(app, patient, "--patient") if patient else app.signer.address
+    doc = doc_hash or b"\x00" * 32
+    patient_addr = patient or app.signer.address
     result = app.consent.grant(app.signer, patient_addr, grantee_addr, p_mask, c_mask, start, end, doc)
     app.done(f"{grantee_addr} may now {','.join(names(p_mask, Purpose)).lower()} on "
              f"{','.join(names(c_mask, DataClass)).lower()} of {patient_addr}", **tx_fields(result))
 
 
 @consent.command()
-@click.argument("grantee")
-@click.option("--patient", help="Patient (default: the signer).")
+@address_argument("grantee")
+@address_option("--patient", help="Patient (default: the signer).")
 @click.pass_obj
 def revoke(app: App, grantee: str, patient: str | None) -> None:
     """Revoke every consent of GRANTEE, effective in this block."""
-    grantee_addr = resolve_address(app, grantee, "GRANTEE")
-    patient_addr = resolve_address(app, patient, "--patient") if patient else app.signer.address
+    grantee_addr = grantee
+    patient_addr = patient or app.signer.address
     result = app.consent.revoke(app.signer, patient_addr, grantee_addr)
     app.done(f"revoked {grantee_addr} for {patient_addr}", **tx_fields(result))
 
 
 @consent.command()
-@click.argument("patient", required=False)
+@address_argument("patient", required=False)
 @click.pass_obj
 def list(app: App, patient: str | None) -> None:  # noqa: A001 - the command is called `list`
     """List PATIENT's grantees with their current scope (rebuilt from events)."""
     from ..audit import consent_grantees
-    patient_addr = resolve_address(app, patient, "PATIENT") if patient else app.signer.address
+    patient_addr = patient or app.signer.address
     now = app.chain.w3.eth.get_block("latest")["timestamp"]
     rows = []
     for grantee in consent_grantees(app.chain, app.consent, patient_addr):
         c = app.consent.consent(patient_addr, grantee)
         rows.append({"grantee": grantee, "purposes": ",".join(names(c.purposes, Purpose)).lower(),
                      "classes": ",".join(names(c.data_classes, DataClass)).lower(),
-                     "valid_from": c.valid_from, "valid_until": c.valid_until or "never",
+                     "valid_from": app.date(c.valid_from, "always"), "valid_until": app.date(c.valid_until, "never")
+                     if c.valid_until or not app.as_json else "never",
                      "live": c.live(now)})
     app.emit(rows, title=f"Consents of {patient_addr}",
              columns=["grantee", "purposes", "classes", "valid_from", "valid_until", "live"])
 
 
 @consent.command()
-@click.argument("patient")
-@click.argument("grantee")
-@click.argument("purpose_name", metavar="PURPOSE")
-@click.argument("class_name", metavar="DATA_CLASS")
+@address_argument("patient")
+@address_argument("grantee")
+@click.argument("purpose", type=ScopeName(Purpose))
+@click.argument("data_class", type=ScopeName(DataClass))
 @click.pass_obj
-def check(app: App, patient, grantee, purpose_name, class_name) -> None:
+def check(app: App, patient: str, grantee: str, purpose: Purpose, data_class: DataClass) -> None:
     """Does GRANTEE hold PURPOSE consent on DATA_CLASS of PATIENT right now? Exit 0 yes, 3 no."""
-    p, g = resolve_address(app, patient, "PATIENT"), resolve_address(app, grantee, "GRANTEE")
-    allowed = app.consent.has_consent(p, g, purpose(purpose_name), data_class(class_name))
-    app.emit({"patient": p, "grantee": g, "purpose": purpose_name.upper(), "data_class": class_name.upper(),
+    p, g = patient, grantee
+    allowed = app.consent.has_consent(p, g, purpose, data_class)
+    app.emit({"patient": p, "grantee": g, "purpose": purpose.name, "data_class": data_class.name,
               "allowed": allowed}, title="Consent check")
     if not allowed:
         raise click.exceptions.Exit(3)
 
 
 @consent.command()
-@click.argument("grantee")
+@address_argument("grantee")
 @_scope_options(required=False)
 @click.option("--revoke", "is_revoke", is_flag=True, help="Sign a revocation instead of a grant.")
 @click.option("--deadline-minutes", type=click.IntRange(1), default=60, show_default=True)
@@ -130,8 +125,8 @@ def check(app: App, patient, grantee, purpose_name, class_name) -> None:
 def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient, is_revoke,
          deadline_minutes, out: Path) -> None:
     """Sign an EIP-712 consent off-chain (no gas) and write it to --out for anyone to relay."""
-    grantee_addr = resolve_address(app, grantee, "GRANTEE")
-    patient_addr = resolve_address(app, patient, "--patient") if patient else app.signer.address
+    grantee_addr = grantee
+    patient_addr = patient or app.signer.address
     deadline = int(time.time()) + 60 * deadline_minutes
     if is_revoke:
         signed = app.consent.sign_revoke(app.signer, patient_addr, grantee_addr, deadline)
@@ -139,9 +134,9 @@ def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash
         if not purposes or not classes:
             raise click.UsageError("a signed grant needs --purposes and --classes")
         start, end = _validity(valid_from, days, until)
-        doc = parse_bytes32(doc_hash, "--doc-hash") if doc_hash else b"\x00" * 32
-        signed = app.consent.sign_grant(app.signer, patient_addr, grantee_addr, mask(purposes, Purpose),
-                                        mask(classes, DataClass), start, end, doc, deadline)
+        doc = doc_hash or b"\x00" * 32
+        signed = app.consent.sign_grant(app.signer, patient_addr, grantee_addr, purposes, classes, start, end, doc,
+                                        deadline)
     if out.exists():
         raise click.BadParameter(f"{out} exists already", param_hint="--out")
     out.write_text(json.dumps(signed.to_json(), indent=2))
@@ -153,15 +148,7 @@ def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash
 @click.pass_obj
 def relay(app: App, file: Path) -> None:
     """Submit a signed consent FILE (the relayer, e.g. a provider, pays the gas)."""
-    try:
-        data = json.loads(file.read_text())
-        signed = SignedConsent(data["kind"], int(data["chainId"]), data["verifyingContract"], data["message"],
-                               data["signature"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SignedConsentInvalid(f"{file} is not a signed consent file ({exc})") from None
-    if signed.chain_id != app.chain.chain_id or signed.verifying_contract.lower() != app.consent.address.lower():
-        raise SignedConsentInvalid(f"{file} was signed for chain {signed.chain_id} / {signed.verifying_contract}, "
-                                   f"not this deployment (chain {app.chain.chain_id} / {app.consent.address})")
+    signed = SignedConsent.load(file)
     result = app.consent.relay(app.signer, signed)
     app.done(f"relayed signed {signed.kind} of {signed.message['signer']}", **tx_fields(result))
 
@@ -172,39 +159,39 @@ def guardian() -> None:
 
 
 @guardian.command("add")
-@click.argument("guardian_account", metavar="GUARDIAN")
+@address_argument("guardian_account", metavar="GUARDIAN")
 @click.pass_obj
 def guardian_add(app: App, guardian_account: str) -> None:
     """The signer (a patient) appoints GUARDIAN."""
-    addr = resolve_address(app, guardian_account, "GUARDIAN")
+    addr = guardian_account
     result = app.consent.appoint_guardian(app.signer, addr)
     app.done(f"{addr} is now a guardian of {app.signer.address}", **tx_fields(result))
 
 
 @guardian.command("remove")
-@click.argument("guardian_account", metavar="GUARDIAN")
+@address_argument("guardian_account", metavar="GUARDIAN")
 @click.pass_obj
 def guardian_remove(app: App, guardian_account: str) -> None:
     """The signer (a patient) removes GUARDIAN."""
-    addr = resolve_address(app, guardian_account, "GUARDIAN")
+    addr = guardian_account
     result = app.consent.remove_guardian(app.signer, addr)
     app.done(f"{addr} is no longer a guardian of {app.signer.address}", **tx_fields(result))
 
 
-@cli.group()
+@click.group()
 def emergency() -> None:
     """Break-glass: bounded, always-visible emergency access (ETREAT only)."""
 
 
 @emergency.command("open")
-@click.argument("patient")
+@address_argument("patient")
 @click.option("--hours", type=float, default=4.0, show_default=True, help="How long (bounded by the admin's max).")
 @click.option("--reason", required=True, help="Reason code, e.g. UNCONSCIOUS (hashed to bytes32) or 0x... bytes32.")
 @click.pass_obj
 def emergency_open(app: App, patient: str, hours: float, reason: str) -> None:
     """The signer (an active provider) opens emergency access to PATIENT."""
     from eth_utils import keccak
-    p = resolve_address(app, patient, "PATIENT")
+    p = patient
     code = parse_bytes32(reason, "--reason") if reason.startswith("0x") else keccak(text=reason.upper())
     if hours <= 0:
         raise click.BadParameter("must be positive", param_hint="--hours")
@@ -213,11 +200,11 @@ def emergency_open(app: App, patient: str, hours: float, reason: str) -> None:
 
 
 @emergency.command("close")
-@click.argument("patient")
-@click.argument("provider")
+@address_argument("patient")
+@address_argument("provider")
 @click.pass_obj
 def emergency_close(app: App, patient: str, provider: str) -> None:
     """The patient or a guardian closes PROVIDER's emergency access early."""
-    p, prov = resolve_address(app, patient, "PATIENT"), resolve_address(app, provider, "PROVIDER")
+    p, prov = patient, provider
     result = app.consent.close_break_glass(app.signer, p, prov)
     app.done(f"emergency access of {prov} to {p} closed", **tx_fields(result))

@@ -5,26 +5,23 @@ import click
 
 from ..config import PROFILES
 from ..deploy import DEFAULT_MAX_BREAK_GLASS, DeployOptions, deploy_suite, preview_suite
-from . import cli
-from .app import App, parse_address
+from .app import App
+from .options import address_option
 
 
-@cli.command()
-@click.option("--token", help="The stablecoin's address (required on live networks; dev chains get a mock).")
-@click.option("--admin", help="Governance account to hand admin roles to (default: the deployer).")
-@click.option("--registrar", help="First registrar (default: the deployer).")
+@click.command()
+@address_option("--token", help="The stablecoin's address (required on live networks; dev chains get a mock). "
+                                "Recorded in the deployments file: one token per deployment.")
+@address_option("--admin", help="Governance account to hand admin roles to (default: the deployer).")
+@address_option("--registrar", help="First registrar (default: the deployer).")
 @click.option("--max-break-glass", type=click.IntRange(1, 72 * 3600), default=DEFAULT_MAX_BREAK_GLASS,
               show_default=True, help="Longest break-glass window, in seconds.")
 @click.option("--dry-run", is_flag=True, help="Estimate the gas and cost of each deployment; send nothing.")
 @click.pass_obj
-def deploy(app: App, token, admin, registrar, max_break_glass, dry_run) -> None:
+def deploy(app: App, token: str | None, admin: str | None, registrar: str | None, max_break_glass: int,
+           dry_run: bool) -> None:
     """Deploy and wire the suite; re-running resumes or skips what is already deployed."""
-    options = DeployOptions(
-        admin=admin and parse_address(admin, "--admin"),
-        registrar=registrar and parse_address(registrar, "--registrar"),
-        token=token and parse_address(token, "--token"),
-        max_break_glass=max_break_glass,
-    )
+    options = DeployOptions(admin=admin, registrar=registrar, token=token, max_break_glass=max_break_glass)
     if dry_run:
         profile = PROFILES.get(app.settings.network)
         lines = preview_suite(app.chain, app.signer.address, options, profile.fee_model if profile else "ethereum")

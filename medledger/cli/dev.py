@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import click
 
-from . import cli
-from .app import App, resolve_address, tx_fields
+from ..deploy import deploy_mock_token, require_mock_token
+from .app import App, tx_fields
+from .options import address_argument
 
 
-@cli.group()
+@click.group()
 def dev() -> None:
     """Development helpers: a 6-decimal test stablecoin with permit."""
 
@@ -15,19 +16,22 @@ def dev() -> None:
 @dev.command("deploy-token")
 @click.pass_obj
 def deploy_token(app: App) -> None:
-    """Deploy a mock 6-decimal stablecoin with permit (anyone may mint: tests and testnets only)."""
-    contract, result = app.chain.deploy(app.signer, "MockStablecoin")
-    app.done(f"mock stablecoin deployed at {contract.address}", address=contract.address, **tx_fields(result))
+    """Deploy a mock 6-decimal stablecoin with permit (anyone may mint: tests and testnets only) and record it
+    as the deployment's token (`deploy` uses it; a live network still names it with --token). Refused once
+    the deployment has a token."""
+    address, result = deploy_mock_token(app.chain, app.signer)
+    app.done(f"mock stablecoin deployed at {address} and recorded as this deployment's token", address=address,
+             **tx_fields(result))
 
 
 @dev.command()
-@click.argument("to")
+@address_argument("to")
 @click.argument("amount", type=click.IntRange(1))
-@click.option("--token", help="Token address (default: the deployment's stablecoin).")
 @click.pass_obj
-def mint(app: App, to: str, amount: int, token: str | None) -> None:
-    """Mint AMOUNT (smallest units) of the mock stablecoin to TO."""
-    address = token or app.deployment.address("Stablecoin")
-    contract = app.chain.contract("MockStablecoin", address)
-    result = app.chain.transact(app.signer, contract.functions.mint(resolve_address(app, to, "TO"), amount))
-    app.done(f"minted {amount} to {to}", **tx_fields(result))
+def mint(app: App, to: str, amount: int) -> None:
+    """Mint AMOUNT (smallest units, e.g. 1000000 = 1.00 of a 6-decimal token) of the deployment's mock
+    stablecoin to TO. Refused when the deployment uses an external token."""
+    token = require_mock_token(app.chain, app.deployment)
+    contract = app.chain.contract("MockStablecoin", token)
+    result = app.chain.transact(app.signer, contract.functions.mint(to, amount))
+    app.done(f"minted {app.amount(amount)} to {to}", amount=amount, **tx_fields(result))

@@ -6,11 +6,10 @@ import os
 import click
 
 from ..accounts import PASSWORD_ENV, create_keystore, import_key, list_keystores
-from . import cli
 from .app import App
 
 
-@cli.group()
+@click.group()
 def keys() -> None:
     """Manage encrypted keystores (eth-account scrypt keyfiles; never plaintext)."""
 

@@ -5,32 +5,32 @@ import click
 from eth_utils import keccak
 
 from ..scopes import Role
-from . import cli
-from .app import App, parse_bytes32, resolve_address, tx_fields
+from .app import App, tx_fields
+from .options import address_argument, bytes32_option
 
 
-@cli.group()
+@click.group()
 def registry() -> None:
     """Register, suspend and look up providers, insurers and arbiters."""
 
 
-def _metadata(value: str | None, credentials_file: str | None) -> bytes:
+def _metadata(value: bytes | None, credentials_file: str | None) -> bytes:
     if credentials_file:
         with open(credentials_file, "rb") as handle:
             return keccak(handle.read())
-    if value:
-        return parse_bytes32(value, "--metadata")
+    if value is not None:
+        return value
     raise click.UsageError("give --metadata HASH or --credentials FILE (its keccak256 is stored, never the file)")
 
 
 def _add(role: Role):
-    @click.argument("account")
-    @click.option("--metadata", help="bytes32 commitment to the off-chain credentials.")
+    @address_argument("account")
+    @bytes32_option("--metadata", help="bytes32 commitment to the off-chain credentials.")
     @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
                   help="Credentials document to commit to (hashed locally).")
     @click.pass_obj
-    def command(app: App, account: str, metadata: str | None, credentials_file: str | None) -> None:
-        address = resolve_address(app, account, "ACCOUNT")
+    def command(app: App, account: str, metadata: bytes | None, credentials_file: str | None) -> None:
+        address = account
         commitment = _metadata(metadata, credentials_file)
         result = app.care.register(app.signer, address, role, commitment)
         app.done(f"registered {address} as {role.name.lower()}", account=address, **tx_fields(result))
@@ -44,34 +44,34 @@ registry.command("add-arbiter")(_add(Role.ARBITER))
 
 
 @registry.command()
-@click.argument("account")
-@click.option("--reason", default="0x" + "00" * 32, help="bytes32 reason code.")
+@address_argument("account")
+@bytes32_option("--reason", default="0x" + "00" * 32, help="bytes32 reason code.")
 @click.pass_obj
-def suspend(app: App, account: str, reason: str) -> None:
+def suspend(app: App, account: str, reason: bytes) -> None:
     """Suspend ACCOUNT: it loses its rights in every MedLedger contract at once."""
-    address = resolve_address(app, account, "ACCOUNT")
-    result = app.care.suspend(app.signer, address, parse_bytes32(reason, "--reason"))
+    address = account
+    result = app.care.suspend(app.signer, address, reason)
     app.done(f"suspended {address}", account=address, **tx_fields(result))
 
 
 @registry.command()
-@click.argument("account")
+@address_argument("account")
 @click.pass_obj
 def reinstate(app: App, account: str) -> None:
     """Reinstate a suspended ACCOUNT."""
-    address = resolve_address(app, account, "ACCOUNT")
+    address = account
     result = app.care.reinstate(app.signer, address)
     app.done(f"reinstated {address}", account=address, **tx_fields(result))
 
 
 @registry.command()
-@click.argument("account")
+@address_argument("account")
 @click.pass_obj
 def show(app: App, account: str) -> None:
     """Show ACCOUNT's role, status, credentials commitment and encryption key."""
-    party = app.care.party(resolve_address(app, account, "ACCOUNT"))
+    party = app.care.party(account)
     app.emit({"address": party.address, "role": party.role.name.lower(), "active": party.active,
-              "registered_at": party.registered_at, "metadata_hash": party.metadata_hash,
+              "registered_at": app.date(party.registered_at, "never"), "metadata_hash": party.metadata_hash,
               "encryption_key": party.encryption_key}, title="Party")
 
 

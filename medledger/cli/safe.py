@@ -6,25 +6,26 @@ from pathlib import Path
 import click
 
 from ..safe import SafeGovernance, SafeProposal, create_safe
-from . import cli
-from .app import App, parse_address
+from .app import App
+from .paramtypes import ADDRESS
 
 PROPOSAL = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-@cli.group()
+@click.group()
 def safe() -> None:
     """Safe multisig governance: every transaction of the CLI can be proposed with `medledger --safe ADDRESS`."""
 
 
 @safe.command()
-@click.option("--owner", "owners", multiple=True, required=True, help="An owner address (repeat for each).")
+@click.option("--owner", "owners", type=ADDRESS, multiple=True, required=True,
+              help="An owner: address or account name (repeat for each).")
 @click.option("--threshold", type=click.IntRange(1), required=True, help="Signatures needed to execute.")
 @click.option("--salt", type=click.IntRange(0), default=0, show_default=True, help="Proxy salt (distinct Safes).")
 @click.pass_obj
 def create(app: App, owners: tuple[str, ...], threshold: int, salt: int) -> None:
     """Create a Safe (on a development chain the Safe 1.4.1 contracts are deployed first if missing)."""
-    address = create_safe(app.chain, app.signer, [parse_address(o, "--owner") for o in owners], threshold, salt)
+    address = create_safe(app.chain, app.signer, list(owners), threshold, salt)
     app.emit({"safe": address, "owners": ", ".join(owners), "threshold": threshold}, title="Safe created")
 
 

@@ -8,11 +8,10 @@ import click
 from ..config import PROJECT_ROOT
 from ..errors import VerificationError
 from ..verification import MatchKind, verify_deployment
-from . import cli
 from .app import App
 
 
-@cli.command()
+@click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write (default: deployments/<chain id>/ in the project: commit it for real networks).")
 @click.option("--no-check", is_flag=True, help="Only write the inputs; do not recompile and compare with the chain.")

@@ -17,30 +17,17 @@ import click
 from eth_hash.auto import keccak
 from web3.exceptions import TransactionNotFound
 
-from .. import fhir, pipeline
-from ..batch import MANIFEST_NAME, BatchEntry, BatchJournal, JournalState
-from ..contracts import batch_id_of
-from ..errors import BatchJournalError, ContractReverted, FhirInvalid, RecordNotFound, RecordTampered, VaultError
-from ..merkle import StandardMerkleTree
-from ..records import ReaderDirectory, Recipients, manifest_bytes, write_manifest
-from ..scopes import data_class
-from ..vault import IndexEntry
-from .app import App, iter_chunks, resolve_address
-from .records import (
-    _author_key,
-    _class_name,
-    _class_option,
-    _fhir_options,
-    _from_block,
-    _node,
-    _progress,
-    _readers,
-    _require_provider,
-    _require_treatment,
-    _vault,
-    _warn_unkeyed,
-    record,
-)
+from ... import fhir, pipeline
+from ...batch import MANIFEST_NAME, BatchEntry, BatchJournal, JournalState
+from ...contracts import batch_id_of
+from ...errors import BatchJournalError, ContractReverted, FhirInvalid, RecordNotFound, RecordTampered, VaultError
+from ...merkle import StandardMerkleTree
+from ...records import ReaderDirectory, Recipients, manifest_bytes, require_provider, require_treatment, write_manifest
+from ...scopes import DataClass, lookup
+from ...vault import IndexEntry
+from ..app import App, iter_chunks
+from ..options import address_option, class_option, fhir_options
+from .common import author_key, class_label, from_block, node, progress, readers, vault, warn_unkeyed
 
 SEAL_CHUNK = 64
 
@@ -65,7 +52,7 @@ def _batch_files(directory: Path) -> list[Path]:
 
 
 def _assignments(app: App, directory: Path, files: Sequence[Path], patient: str | None,
-                 class_name: str) -> list[tuple[str, int]]:
+                 default_class: DataClass) -> list[tuple[str, int]]:
     """(patient, data class) of each file: DIR/manifest.json entries, else --patient / --class."""
     manifest: dict[str, Any] = {}
     path = directory / MANIFEST_NAME
@@ -76,40 +63,41 @@ def _assignments(app: App, directory: Path, files: Sequence[Path], patient: str 
                 raise ValueError("expected an object keyed by file name")
         except ValueError as exc:
             raise click.BadParameter(f"{path} is not a valid manifest ({exc})") from None
-    default_patient = resolve_address(app, patient, "--patient") if patient else None
+    default_patient = patient
     out = []
     for file in files:
         entry = manifest.get(file.name, {})
         who = entry.get("patient")
-        address = resolve_address(app, who, f"patient of {file.name}") if who else default_patient
+        address = app.address_of(who, f"patient of {file.name}") if who else default_patient
         if address is None:
             raise click.UsageError(f"no patient for {file.name}: pass --patient or list it in {path}")
-        out.append((address, int(data_class(entry.get("class", class_name)))))
+        cls = lookup(DataClass, entry["class"]) if "class" in entry else default_class
+        out.append((address, int(cls)))
     return out
 
 
-def _check_parties(app: App, readers: ReaderDirectory, pairs: set[tuple[str, int]]) -> None:
+def _check_parties(app: App, directory: ReaderDirectory, pairs: set[tuple[str, int]]) -> None:
     author = app.signer.address
-    _require_provider(app, author)
+    require_provider(app.care, author)
     for patient, dc in sorted(pairs):
-        readers.patient_key(patient)
-        _require_treatment(app, patient, author, dc)
+        directory.patient_key(patient)
+        require_treatment(app.consent, patient, author, dc)
 
 
 def _plan(app: App, readers: ReaderDirectory, journal: BatchJournal, files: Sequence[Path], patient: str | None,
-          class_name: str, fhir_version: str, validate: bool, workers: int) -> JournalState:
+          default_class: DataClass, fhir_version: str, validate: bool, workers: int) -> JournalState:
     """Checks everything, then journals the batch's files and their fresh record ids."""
-    assigned = _assignments(app, journal.directory, files, patient, class_name)
+    assigned = _assignments(app, journal.directory, files, patient, default_class)
     _check_parties(app, readers, set(assigned))
     raws = [f.read_bytes() for f in files]
     if validate:
-        with _progress(app) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
-            task = progress.add_task("validating FHIR", total=len(raws))
+        with progress(app) as bar, ProcessPoolExecutor(max_workers=workers) as pool:
+            task = bar.add_task("validating FHIR", total=len(raws))
             jobs = [(raw, fhir_version) for raw in raws]
             for file, error in zip(files, pool.map(_validation_error, jobs, chunksize=8), strict=True):
                 if error is not None:
                     raise FhirInvalid(f"{file.name}: {error}")
-                progress.advance(task)
+                bar.advance(task)
     entries = tuple(BatchEntry(file=f.name, sha256="0x" + hashlib.sha256(raw).hexdigest(), patient=who,
                                data_class=dc, record_id="0x" + pipeline.new_record_id(who).hex())
                     for f, raw, (who, dc) in zip(files, raws, assigned, strict=True))
@@ -136,24 +124,24 @@ def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: Jour
     """Seals every file into the vault (parallel), writes the manifest, journals `prepared`."""
     _check_parties(app, readers, {(e.patient, e.data_class) for e in state.entries})
     author = app.signer.address
-    author_key = _author_key(app)
+    own_key = author_key(app)
     recipients: dict[tuple[str, int], Recipients] = {}
     for e in state.entries:
         if (e.patient, e.data_class) not in recipients:
-            recipients[(e.patient, e.data_class)] = readers.recipients(e.patient, e.data_class, author, author_key)
-            _warn_unkeyed(recipients[(e.patient, e.data_class)])
+            recipients[(e.patient, e.data_class)] = readers.recipients(e.patient, e.data_class, author, own_key)
+            warn_unkeyed(recipients[(e.patient, e.data_class)])
     jobs = [pipeline.RecordJob(doc=(journal.directory / e.file).read_bytes(), patient=e.patient,
                                recipients=recipients[(e.patient, e.data_class)].keys, data_class=e.data_class,
                                version=1, record_id=bytes.fromhex(e.record_id[2:])) for e in state.entries]
-    vault = _vault(app)
+    store = vault(app)
     prepared: list[pipeline.PreparedRecord] = []
-    with _progress(app) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
-        task = progress.add_task("sealing records", total=len(jobs))
+    with progress(app) as bar, ProcessPoolExecutor(max_workers=workers) as pool:
+        task = bar.add_task("sealing records", total=len(jobs))
         for chunk in iter_chunks(jobs, SEAL_CHUNK):
-            prepared += pipeline.prepare_batch(chunk, vault, workers=workers, validate=False, index=False,
+            prepared += pipeline.prepare_batch(chunk, store, workers=workers, validate=False, index=False,
                                                fhir_version=state.fhir_version,  # type: ignore[arg-type]
                                                executor=pool)
-            progress.advance(task, len(chunk))
+            bar.advance(task, len(chunk))
     tree = StandardMerkleTree.of_records(p.leaf(author) for p in prepared)
     manifest = manifest_bytes(state.chain_id, state.registry, author, tree)
     path = write_manifest(app.settings.vault_dir, manifest, tree.root)
@@ -165,10 +153,10 @@ def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: Jour
 
 def _check_sealed(app: App, state: JournalState) -> None:
     """On resume: every journaled blob is in the vault, intact, and the manifest is there."""
-    vault = _vault(app)
+    store = vault(app)
     for e in state.entries:
         try:
-            vault.get(e.content_hash or "")
+            store.get(e.content_hash or "")
         except (RecordNotFound, RecordTampered, ValueError) as exc:
             raise VaultError(f"cannot resume the batch: {e.file}'s sealed blob is unusable ({exc})") from None
     if not state.manifest or not Path(state.manifest).is_file() or \
@@ -177,17 +165,17 @@ def _check_sealed(app: App, state: JournalState) -> None:
 
 
 def _index(app: App, state: JournalState) -> None:
-    _vault(app).index.add_many(IndexEntry(e.record_id, 1, e.content_hash or "") for e in state.entries)
+    vault(app).index.add_many(IndexEntry(e.record_id, 1, e.content_hash or "") for e in state.entries)
 
 
 def _anchored(app: App, journal: BatchJournal, state: JournalState, batch_id: int) -> JournalState:
     """Journals `anchored` from the BatchAnchored event already on chain."""
-    with _node(app):
-        events = app.records.batch_anchored_events(batch_id, _from_block(app))
+    with node(app):
+        events = app.records.batch_anchored_events(batch_id, from_block(app))
     if not events:
         raise BatchJournalError(f"batch {hex(batch_id)} is stored on chain but its BatchAnchored event is not "
-                                f"visible from block {_from_block(app)}")
-    with _node(app):
+                                f"visible from block {from_block(app)}")
+    with node(app):
         receipt = app.chain.w3.eth.get_transaction_receipt(events[0]["tx"])
     return journal.save(state.at("anchored", tx=events[0]["tx"], block=events[0]["block"],
                                  gas_used=int(receipt["gasUsed"])))
@@ -200,7 +188,7 @@ def _submit(app: App, journal: BatchJournal, state: JournalState) -> JournalStat
         return _anchored(app, journal, state, batch_id)
     if state.tx:  # an earlier run sent it: wait for it if the node still knows it, else send again
         try:
-            with _node(app):
+            with node(app):
                 app.chain.w3.eth.get_transaction(state.tx)
         except TransactionNotFound:
             pass
@@ -228,14 +216,14 @@ def _submit(app: App, journal: BatchJournal, state: JournalState) -> JournalStat
                                             gas_used=result.gas_used))
 
 
-@record.command("put-batch")
+@click.command("put-batch")
 @click.argument("directory", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--patient", help="Patient of every file (else per file in DIR/manifest.json).")
-@_class_option
-@_fhir_options
+@address_option("--patient", help="Patient of every file (else per file in DIR/manifest.json).")
+@class_option
+@fhir_options
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Sealing processes.")
 @click.pass_obj
-def put_batch(app: App, directory: Path, patient: str | None, class_name: str, fhir_version: str,
+def put_batch(app: App, directory: Path, patient: str | None, data_class: DataClass, fhir_version: str,
               no_validate: bool, workers: int) -> None:
     """Seal every FHIR *.json in DIR and anchor them as ONE Merkle batch (one transaction).
 
@@ -252,14 +240,15 @@ def put_batch(app: App, directory: Path, patient: str | None, class_name: str, f
         state = journal.load()
         resumed = state.stage if state is not None else None
         if state is None:
-            readers = _readers(app)
-            state = _plan(app, readers, journal, files, patient, class_name, fhir_version, not no_validate, workers)
+            directory_readers = readers(app)
+            state = _plan(app, directory_readers, journal, files, patient, data_class, fhir_version, not no_validate,
+                          workers)
         else:
             _check_journal(app, journal, state, files)
-            readers = _readers(app) if state.stage == "planned" else None
+            directory_readers = readers(app) if state.stage == "planned" else None
         if state.stage == "planned":
-            assert readers is not None
-            state = _seal(app, readers, journal, state, workers)
+            assert directory_readers is not None
+            state = _seal(app, directory_readers, journal, state, workers)
         else:
             _check_sealed(app, state)
         _index(app, state)
@@ -276,4 +265,4 @@ def put_batch(app: App, directory: Path, patient: str | None, class_name: str, f
              manifest_hash=state.manifest_hash, journal=journal.path, resumed_from=resumed, tx=state.tx,
              block=state.block, gas_used=state.gas_used, seconds=round(time.monotonic() - started, 2),
              records=[{"file": e.file, "record_id": e.record_id, "content_hash": e.content_hash,
-                       "patient": e.patient, "data_class": _class_name(e.data_class)} for e in state.entries])
+                       "patient": e.patient, "data_class": class_label(e.data_class)} for e in state.entries])

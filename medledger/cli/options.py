@@ -1,0 +1,97 @@
+"""Reusable click options and arguments: one definition per kind of value, shared by every command."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import click
+from eth_utils import keccak
+
+from ..scopes import DataClass, lookup, mask
+from .paramtypes import ADDRESS, AMOUNT, AMOUNT_OR_ZERO, BYTES32, CONTROL
+
+F = Callable[..., Any]
+
+FHIR_CHOICE = click.Choice(["R5", "R4B"], case_sensitive=False)
+SCOPE_HELP = "Comma-separated names, e.g. treat,hpaymt; 'all' = every non-sensitive one."
+
+
+def address_argument(name: str, *, required: bool = True, metavar: str | None = None) -> Callable[[F], F]:
+    """An ADDRESS|NAME argument, converted to a checksum address."""
+    return click.argument(name, type=ADDRESS, required=required, metavar=metavar or name.upper())
+
+
+def address_option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """An --option taking an address or an account name, converted to a checksum address."""
+    return click.option(*decls, type=ADDRESS, **kwargs)
+
+
+def bytes32_option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """An --option taking 32 bytes of hex."""
+    return click.option(*decls, type=BYTES32, **kwargs)
+
+
+def amount_argument(name: str = "amount") -> Callable[[F], F]:
+    """A positive AMOUNT in token units, converted to base units with the token's decimals."""
+    return click.argument(name, type=AMOUNT)
+
+
+def amount_option(*decls: str, allow_zero: bool = False, **kwargs: Any) -> Callable[[F], F]:
+    """An --option taking an amount in token units (converted to base units)."""
+    return click.option(*decls, type=AMOUNT_OR_ZERO if allow_zero else AMOUNT, **kwargs)
+
+
+def claim_arguments(fn: F) -> F:
+    """PROVIDER CONTROL: a claim as its insurer, arbiter or anyone names it."""
+    fn = click.argument("control", type=CONTROL)(fn)
+    return address_argument("provider")(fn)
+
+
+def class_option(fn: F) -> F:
+    """--class: the record's data class (a `DataClass`)."""
+    return click.option("--class", "data_class", type=ScopeName(DataClass), default="conditions",
+                        show_default=True, help="Data class, e.g. conditions, labs, medications, billing.")(fn)
+
+
+def fhir_options(fn: F) -> F:
+    """--fhir-version and --no-validate for commands that read FHIR files."""
+    fn = click.option("--no-validate", is_flag=True, help="Skip FHIR validation (pre-validated sources).")(fn)
+    return click.option("--fhir-version", type=FHIR_CHOICE, default="R5", show_default=True,
+                        callback=lambda _c, _p, v: v.upper())(fn)
+
+
+def commitment(file: Path | None, value: bytes | None, what: str, required: bool = True) -> bytes:
+    """keccak256 of a document (hashed locally, never sent) or an explicit bytes32."""
+    if file is not None:
+        return keccak(file.read_bytes())
+    if value is not None:
+        return value
+    if required:
+        raise click.UsageError(f"give {what} HASH or the document file to commit to")
+    return b"\x00" * 32
+
+
+class ScopeName(click.ParamType):
+    """A member of a scopes enum by name (e.g. `mental-health` for DataClass.MENTAL_HEALTH)."""
+
+    def __init__(self, enum: type[IntEnum]) -> None:
+        self.enum = enum
+        self.name = enum.__name__.lower()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> IntEnum:
+        if isinstance(value, self.enum):
+            return value
+        return lookup(self.enum, str(value))  # ScopeError names the known members
+
+
+class ScopeMask(click.ParamType):
+    """A bitmask from comma-separated names of a scopes enum ('all' = every non-sensitive one)."""
+
+    def __init__(self, enum: type[IntEnum]) -> None:
+        self.enum = enum
+        self.name = f"{enum.__name__.lower()}s"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        return value if isinstance(value, int) else mask(str(value), self.enum)

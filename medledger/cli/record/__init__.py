@@ -1,0 +1,38 @@
+"""`medledger record ...`: seal, anchor, read, verify and trace health records.
+
+Every party points at the same vault directory (--vault / MEDLEDGER_VAULT). It stands in for a
+shared object store such as S3: it only ever holds sealed envelopes, the record index and batch
+manifests (random ids, hashes, addresses), so sharing it discloses nothing without a wrapped key.
+
+Writes check everything they can before sending (registration, consent, published keys, the FHIR
+itself; the checks live in `medledger.records`), so a refusal never leaves half-done work on chain.
+
+The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get) and
+`check` (verify, history); `common` holds what they share.
+"""
+from __future__ import annotations
+
+import click
+
+from .batch import put_batch
+from .check import history, verify
+from .read import get
+from .write import amend, put
+
+
+@click.group()
+def record() -> None:
+    """Put, amend, batch, read, verify and trace sealed health records.
+
+    \b
+    Every party points at the same vault (--vault / MEDLEDGER_VAULT): it stands in for a shared
+    store such as S3 and holds only sealed envelopes, the index and batch manifests. Each version
+    is sealed for the patient, its author and every party with live access to its data class that
+    published a key (`medledger registry publish-key`); the chain anchors keccak256 of the blob.
+    """
+
+
+for _command in (put, amend, put_batch, get, verify, history):
+    record.add_command(_command)
+
+__all__ = ["record"]
