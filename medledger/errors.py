@@ -79,3 +79,11 @@ class TypedDataError(MedLedgerError):
 
 class BatchJournalError(MedLedgerError):
     """A batch folder's put-batch journal is unreadable, locked by another run, or no longer matches the folder."""
+
+
+class IndexerError(MedLedgerError):
+    """The event index cannot be opened, read or brought up to date (bad database URL, another indexer, RPC)."""
+
+
+class ReorgTooDeep(IndexerError):
+    """The chain replaced blocks older than the index's reorg window: the index refuses to guess and stops."""

@@ -1,0 +1,116 @@
+"""Generic log decoding from the contracts' ABIs (no per-event code).
+
+Every event of the suite is decoded by (contract, topic0) against the compiled ABI: indexed static
+values from the topics, the rest from the data. Values become JSON-friendly: addresses in checksum
+form, bytes as 0x-hex, structs as objects, integers as integers (dynamic indexed values, which the
+chain only keeps as a hash, as that 0x-hash).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+
+from ..deployments import SUITE
+
+
+def canonical_type(item: Mapping[str, Any]) -> str:
+    t = item["type"]
+    if t.startswith("tuple"):
+        inner = ",".join(canonical_type(c) for c in item["components"])
+        return f"({inner}){t[5:]}"
+    return t
+
+
+def _is_dynamic_indexed(t: str) -> bool:
+    return t in ("string", "bytes") or t.endswith("]") or t.startswith("(")
+
+
+def plain(value: Any, item: Mapping[str, Any]) -> Any:
+    """`value` decoded as ABI type `item`, as a JSON-friendly value."""
+    t: str = item["type"]
+    if t.endswith("]"):
+        inner = {**item, "type": t[: t.rindex("[")]}
+        return [plain(v, inner) for v in value]
+    if t == "tuple":
+        pairs = enumerate(zip(item["components"], value, strict=True))
+        return {c["name"] or str(i): plain(v, c) for i, (c, v) in pairs}
+    if t == "address":
+        return to_checksum_address(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return value
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event of one contract: its name, inputs and the ABI types of its data part."""
+
+    contract: str
+    name: str
+    indexed: tuple[Mapping[str, Any], ...]
+    data: tuple[Mapping[str, Any], ...]
+    data_types: tuple[str, ...]
+    order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DecodedLog:
+    contract: str
+    event: str
+    args: dict[str, Any]
+
+
+class Decoder:
+    """Decodes the raw logs (JSON-RPC dicts) of known contract addresses."""
+
+    def __init__(self, abis: Mapping[str, Sequence[Mapping[str, Any]]], addresses: Mapping[str, str]) -> None:
+        self.by_address: dict[str, str] = {to_checksum_address(a).lower(): n for n, a in addresses.items()}
+        self.specs: dict[tuple[str, str], EventSpec] = {}
+        for contract, abi in abis.items():
+            for item in abi:
+                if item.get("type") != "event" or item.get("anonymous"):
+                    continue
+                topic = "0x" + bytes(event_abi_to_log_topic(item)).hex()
+                inputs = tuple(item["inputs"])
+                data = tuple(i for i in inputs if not i.get("indexed"))
+                self.specs[(contract, topic)] = EventSpec(
+                    contract, item["name"], tuple(i for i in inputs if i.get("indexed")), data,
+                    tuple(canonical_type(i) for i in data), tuple(i["name"] for i in inputs))
+
+    @classmethod
+    def for_chain(cls, chain: Any, addresses: Mapping[str, str]) -> Decoder:
+        """A decoder for the suite contracts in `addresses`, from `chain`'s compiled artifacts."""
+        return cls({name: chain.artifact(name).abi for name in addresses if name in SUITE}, addresses)
+
+    def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
+        """The decoded `log`, or None when it is not an event of a known contract."""
+        contract = self.by_address.get(str(log["address"]).lower())
+        topics = log.get("topics") or []
+        if contract is None or not topics:
+            return None
+        spec = self.specs.get((contract, _hex(topics[0])))
+        if spec is None:
+            return None
+        values: dict[str, Any] = {}
+        for item, topic in zip(spec.indexed, topics[1:], strict=False):
+            raw = bytes.fromhex(_hex(topic)[2:])
+            t = canonical_type(item)
+            dynamic = _is_dynamic_indexed(t)
+            values[item["name"]] = ("0x" + raw.hex()) if dynamic else plain(abi_decode([t], raw)[0], item)
+        if spec.data:
+            data = _hex(log.get("data") or "0x")
+            decoded = abi_decode(list(spec.data_types), bytes.fromhex(data[2:]))
+            for item, value in zip(spec.data, decoded, strict=True):
+                values[item["name"]] = plain(value, item)
+        return DecodedLog(contract, spec.name, {name: values[name] for name in spec.order if name in values})
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
