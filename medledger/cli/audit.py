@@ -7,7 +7,7 @@ import click
 from rich.progress import Progress
 
 from .. import audit as audit_mod
-from . import cli
+from . import cli, indexdb
 from .app import App, resolve_address
 
 
@@ -18,10 +18,17 @@ from .app import App, resolve_address
 @click.option("--chunk", type=click.IntRange(1), default=audit_mod.DEFAULT_CHUNK, show_default=True,
               help="Blocks per log request.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@click.option("--live", is_flag=True, help="Scan the chain's events instead of reading the index.")
+@indexdb.db_option
 @click.pass_obj
-def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None) -> None:
+def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
+          db_url: str | None) -> None:
     """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts."""
     address = resolve_address(app, patient, "PATIENT")
+    if not live:
+        trail = indexdb.index_trail(app, address, db_url)
+        _print(app, address, fmt, out, [r for r in trail if r.block >= from_block])
+        return
     contracts = {name: app.deployment.address(name) for name in
                  ("CareRegistry", "ConsentRegistry", "RecordRegistry", "ClaimEscrow")}
     show = fmt == "table" and not app.as_json and out is None
@@ -29,7 +36,10 @@ def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Pa
         task = progress.add_task("reading chain events", total=None)
         events = audit_mod.fetch_events(app.chain, contracts, from_block, chunk=chunk,
                                         progress=lambda done, total: progress.update(task, completed=done, total=total))
-    trail = audit_mod.patient_trail(events, address)
+    _print(app, address, fmt, out, audit_mod.patient_trail(events, address))
+
+
+def _print(app: App, address: str, fmt: str, out: Path | None, trail: list[audit_mod.EventRecord]) -> None:
     if fmt == "csv":
         text = audit_mod.to_csv(trail)
     elif fmt == "json" or app.as_json:
