@@ -115,9 +115,6 @@ class Follower:
         self.rollbacks = 0
 
     # ------------------------------------------------------------------ cursor
-    def _cursor(self, conn: Connection) -> Cursor | None:
-        return conn.execute(select(Cursor).where(Cursor.chain_id == self.chain_id)).scalars().first()
-
     def ensure_cursor(self, rebuild: bool = False) -> int:
         """Creates the chain's cursor (or checks it follows the same deployment); returns the next block."""
         with self.db.engine.begin() as conn:

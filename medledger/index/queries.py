@@ -53,7 +53,7 @@ def status(db: IndexDB, chain_id: int | None = None) -> list[IndexStatus]:
         query = select(Cursor)
         if chain_id is not None:
             query = query.where(Cursor.chain_id == chain_id)
-        cursors = conn.execute(query.order_by(Cursor.chain_id)).scalars().all()
+        cursors = conn.execute(query.order_by(Cursor.chain_id)).all()
         counts = dict(conn.execute(select(Event.chain_id, func.count()).group_by(Event.chain_id)).all())
     return [IndexStatus(c.chain_id, c.next_block - 1, c.head_seen, c.start_block, dict(c.addresses),
                         int(counts.get(c.chain_id, 0)), c.updated_at) for c in cursors]
@@ -207,7 +207,7 @@ def claim_queue(db: IndexDB, chain_id: int, *, insurer: str | None = None, provi
         for status_ in OPEN_STATUSES:
             query = (select(Claim).where(mine, Claim.status == status_)
                      .order_by(Claim.deadline, Claim.submitted_block).limit(limit))
-            lists[status_] = [_claim(r) for r in conn.execute(query).scalars()]
+            lists[status_] = [_claim(r) for r in conn.execute(query)]
         owed = 0
         if provider:
             credits = conn.execute(select(Claim.approved, Claim.awarded).where(mine)).all()
@@ -253,11 +253,11 @@ def consent_state(db: IndexDB, chain_id: int, *, patient: str | None = None, gra
     if as_of_block is not None:
         where.append(c.block_number <= as_of_block)
     with db.engine.connect() as conn:
-        rows = conn.execute(select(c).where(*where).order_by(c.block_number, c.log_index)).scalars().all()
+        rows = conn.execute(select(c).where(*where).order_by(c.block_number, c.log_index)).all()
     return list(_fold_consents(rows).values())
 
 
-def _fold_consents(rows: Iterable[ConsentChange]) -> dict[tuple[str, str], ConsentState]:
+def _fold_consents(rows: Iterable[Any]) -> dict[tuple[str, str], ConsentState]:
     states: dict[tuple[str, str], ConsentState] = {}
     for r in rows:
         key = (r.patient, r.grantee)

@@ -118,8 +118,9 @@ def deploy(url: str, home: Path) -> Suite:
     addresses = {name: deployment.address(name) for name in SUITE}
     start = min(c.block for c in deployment.contracts.values())
     suite = Suite(chain, addresses, start, CareRegistry(chain, addresses["CareRegistry"]),
-                  ConsentRegistry(chain, addresses["ConsentRegistry"]), RecordRegistry(chain, addresses["RecordRegistry"]),
-                  ClaimEscrow(chain, addresses["ClaimEscrow"]), actors)
+                  ConsentRegistry(chain, addresses["ConsentRegistry"]),
+                  RecordRegistry(chain, addresses["RecordRegistry"]), ClaimEscrow(chain, addresses["ClaimEscrow"]),
+                  actors)
     admin = actors["admin"]
     for name, role in (("provider", Role.PROVIDER), ("provider2", Role.PROVIDER), ("insurer", Role.INSURER),
                        ("arbiter", Role.ARBITER)):
@@ -152,7 +153,8 @@ def fund_insurer(suite: Suite, amount: int = 10**12) -> None:
 
 def enrol(suite: Suite, patient: str) -> None:
     now = suite.chain.w3.eth.get_block("latest")["timestamp"]
-    suite.escrow.set_coverage(suite.signer("insurer"), suite.address(patient), os.urandom(32), now - 10, now + 365 * DAY)
+    insurer = suite.signer("insurer")
+    suite.escrow.set_coverage(insurer, suite.address(patient), os.urandom(32), now - 10, now + 365 * DAY)
 
 
 def submit(suite: Suite, patient: str, rid: bytes, billed: int, provider: str = "provider") -> bytes:
