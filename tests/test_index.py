@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import click
 import pytest
 from sqlalchemy import text
 
@@ -297,32 +298,53 @@ def _has_tables(db):
 
 
 # ----------------------------------------------------------------------------- CLI and API
+def _inproc(env, *args):
+    """The real `medledger` entry point, in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from medledger.cli import main
+
+    holder = {}
+
+    @click.command()
+    def entry():
+        holder["code"] = main(list(args))
+
+    result = CliRunner().invoke(entry, [], env=env, catch_exceptions=False)
+    return holder["code"], result.stdout, result.stderr
+
+
 def test_cli_answers_from_the_index(suite, tmp_path):
     env = cli_env(tmp_path, MEDLEDGER_DEPLOYMENTS=str(suite.home / "deployments.json"),
                   MEDLEDGER_INDEX_DB=f"sqlite:///{tmp_path / 'cli.sqlite'}")
     rpc = ("--rpc", suite.chain.settings.rpc_url)
     patient = suite.address("patient")
-    missing = run_cli(env, *rpc, "audit", patient, check=False)
+    missing = run_cli(env, *rpc, "audit", patient, "--no-sync", check=False)
     assert missing.returncode == 1 and "medledger index --once" in missing.stderr and "Traceback" not in missing.stderr
-    run_cli(env, *rpc, "index", "--once")
-    from_index = json.loads(run_cli(env, *rpc, "audit", patient, "--format", "json").stdout)
+    from_index = json.loads(run_cli(env, *rpc, "audit", patient, "--format", "json").stdout)  # indexes first
     live = json.loads(run_cli(env, *rpc, "audit", patient, "--format", "json", "--live").stdout)
     assert from_index == live and len(live) > 10
-    recs = json.loads(run_cli(env, *rpc, "--json", "record", "list", "--patient", patient).stdout)
-    assert len(recs) == 3
-    queue = json.loads(run_cli(env, *rpc, "--json", "claim", "queue", "--insurer", suite.address("insurer")).stdout)
+    assert "indexed to block" in run_cli(env, *rpc, "index", "--once").stdout
+
+    code, out, _ = _inproc(env, *rpc, "--json", "record", "list", "--patient", patient)
+    assert code == 0 and len(json.loads(out)) == 3
+    code, out, _ = _inproc(env, *rpc, "--json", "claim", "queue", "--insurer", suite.address("insurer"))
+    queue = json.loads(out)
     assert queue["counts"]["submitted"] == 1 and len(queue["open"]) == 1
-    state = json.loads(run_cli(env, *rpc, "--json", "consent", "state", "--patient", patient).stdout)
-    assert {s["grantee"] for s in state} == {suite.address("provider"), suite.address("insurer")}
-    verified = json.loads(run_cli(env, *rpc, "--json", "audit", "verify", "--samples", "3", "--span", "10").stdout)
-    assert verified["ok"] and verified["ranges"] and verified["checkpoints"]
-    bad = run_cli(env, *rpc, "index", "--db", "mysql://x@127.0.0.1/y", check=False)
-    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "unsupported index database" in bad.stderr
+    code, out, _ = _inproc(env, *rpc, "--json", "consent", "state", "--patient", patient)
+    assert {s["grantee"] for s in json.loads(out)} == {suite.address("provider"), suite.address("insurer")}
+    code, out, _ = _inproc(env, *rpc, "--json", "audit", "verify", "--samples", "3", "--span", "10")
+    verified = json.loads(out)
+    assert code == 0 and verified["ok"] and verified["ranges"] and verified["checkpoints"]
+    code, _, err = _inproc(env, *rpc, "index", "--db", "mysql://x@127.0.0.1/y")
+    assert code == 1 and err.count("\n") == 1 and "unsupported index database" in err
+    code, _, err = _inproc(env, *rpc, "claim", "queue")
+    assert code == 2 and "exactly one of --insurer or --provider" in err
     # tamper with the index: verify notices
     with open_index(env["MEDLEDGER_INDEX_DB"]) as db, db.engine.begin() as conn:
         conn.execute(text("DELETE FROM events WHERE id = (SELECT max(id) FROM events)"))
-    tampered = run_cli(env, *rpc, "audit", "verify", "--samples", "40", "--span", "5", check=False)
-    assert tampered.returncode == 1 and "disagrees with the chain" in tampered.stderr
+    code, _, err = _inproc(env, *rpc, "audit", "verify", "--samples", "40", "--span", "5")
+    assert code == 1 and "disagrees with the chain" in err
 
 
 def test_read_api(suite, db_url):

@@ -1,4 +1,5 @@
-"""`medledger audit PATIENT`: the patient's whole trail, rebuilt from chain events."""
+"""`medledger audit PATIENT`: the patient's whole trail, from the event index (brought up to date first)
+or, with --live, rebuilt by scanning chain events."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,14 +20,15 @@ from .app import App, resolve_address
               help="Blocks per log request.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 @click.option("--live", is_flag=True, help="Scan the chain's events instead of reading the index.")
+@click.option("--no-sync", is_flag=True, help="Answer from the index as it is (do not bring it up to date first).")
 @indexdb.db_option
 @click.pass_obj
 def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
-          db_url: str | None) -> None:
+          no_sync: bool, db_url: str | None) -> None:
     """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts."""
     address = resolve_address(app, patient, "PATIENT")
     if not live:
-        trail = indexdb.index_trail(app, address, db_url)
+        trail = indexdb.index_trail(app, address, db_url, sync=not no_sync)
         _print(app, address, fmt, out, [r for r in trail if r.block >= from_block])
         return
     contracts = {name: app.deployment.address(name) for name in

@@ -13,7 +13,6 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from ..index import IndexDB, follower_for, queries
 from . import cli
 from .app import App, resolve_address
 from .indexdb import db_option, open_db
@@ -34,7 +33,7 @@ def _eta(seconds: float | None) -> str:
 @click.option("--confirmations", type=click.IntRange(0, 1_000),
               help="Blocks to stay behind the head (default per chain: 12 on L1, 10 on L2s, 0 on dev chains).")
 @click.option("--reorg-window", type=click.IntRange(1, 100_000),
-              help="Deepest rollback allowed (default per chain: 64 on L1, 200 on L2s, 128 on dev chains).")
+              help="Deepest rollback allowed (default per chain: 64 on L1, 200 on L2s, unlimited on dev chains).")
 @click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2_000, show_default=True,
               help="First block range per eth_getLogs (halved on limit errors, doubled after successes).")
 @click.option("--max-chunk", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True)
@@ -47,6 +46,7 @@ def _eta(seconds: float | None) -> str:
 def index(app: App, db_url: str | None, once: bool, confirmations: int | None, reorg_window: int | None, chunk: int,
           max_chunk: int, poll: float, rebuild: bool, reproject: bool) -> None:
     """Follow the deployment's events into the index database (SQLite or PostgreSQL)."""
+    from ..index import follower_for, queries
     db = open_db(db_url)
     try:
         if reproject:
@@ -125,6 +125,7 @@ class _DefaultGroup(click.Group):
 @click.pass_obj
 def audit_verify(app: App, db_url: str | None, samples: int, span: int, seed: int | None) -> None:
     """Check that the index agrees with the chain: block hashes at checkpoints, events in sampled ranges."""
+    from ..index import queries
     from ..index.abi import Decoder
     from ..index.rpc import RpcReader
     from ..index.verify import verify
@@ -183,7 +184,8 @@ def _group(name: str) -> click.Group | None:
     return group if isinstance(group, click.Group) else None
 
 
-def _chain_and_db(app: App, db_url: str | None) -> tuple[int, IndexDB]:
+def _chain_and_db(app: App, db_url: str | None) -> tuple[int, Any]:
+    from ..index import queries
     db = open_db(db_url)
     try:
         chain_id = app.chain.chain_id
@@ -202,6 +204,7 @@ def _chain_and_db(app: App, db_url: str | None) -> tuple[int, IndexDB]:
 @click.pass_obj
 def record_list(app: App, patient: str | None, author: str | None, limit: int, db_url: str | None) -> None:
     """The records of a patient, or those a provider authored (latest version of each), from the index."""
+    from ..index import queries
     if not patient and not author:
         raise click.UsageError("pass --patient or --author")
     who = {"patient": resolve_address(app, patient, "--patient") if patient else None,
@@ -227,6 +230,7 @@ def record_list(app: App, patient: str | None, author: str | None, limit: int, d
 @click.pass_obj
 def claim_queue(app: App, insurer: str | None, provider: str | None, limit: int, db_url: str | None) -> None:
     """A claim work queue from the index, oldest deadline first."""
+    from ..index import queries
     if bool(insurer) == bool(provider):
         raise click.UsageError("pass exactly one of --insurer or --provider")
     party = resolve_address(app, insurer or provider or "", "--insurer" if insurer else "--provider")
@@ -269,6 +273,7 @@ def claim_queue(app: App, insurer: str | None, provider: str | None, limit: int,
 @click.pass_obj
 def consent_state(app: App, patient: str | None, grantee: str | None, block: int | None, db_url: str | None) -> None:
     """Consent per patient and grantee as of a block, from the index."""
+    from ..index import queries
     if not patient and not grantee:
         raise click.UsageError("pass --patient or --grantee")
     chain_id, db = _chain_and_db(app, db_url)

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .db import IndexDB, default_db_url, open_index
-
 __all__ = ["IndexDB", "default_db_url", "follower_for", "open_index"]
 
 
-def follower_for(db: IndexDB, chain: Any, deployment: Any, *, confirmations: int | None = None,
+def __getattr__(name: str) -> Any:
+    # SQLAlchemy loads only when the index is used: the CLI's other commands start faster.
+    if name in ("IndexDB", "default_db_url", "open_index"):
+        from . import db
+        return getattr(db, name)
+    raise AttributeError(name)
+
+
+def follower_for(db: Any, chain: Any, deployment: Any, *, confirmations: int | None = None,
                  reorg_window: int | None = None, chunk: int = 2_000, max_chunk: int = 10_000,
                  progress: Callable[..., None] | None = None) -> Any:
     """A :class:`~.follower.Follower` for the suite of `deployment` on the SDK `chain`."""

@@ -38,7 +38,7 @@ class ChainProfile:
 
 
 #: Per chain id. L1 mainnet and testnets finalise in ~2 epochs (64 blocks); L2s reorg rarely but
-#: their blocks are fast (Safe's service uses 200); development chains revert at will.
+#: their blocks are fast (Safe's service uses 200).
 CHAIN_PROFILES: dict[int, ChainProfile] = {
     1: ChainProfile(12, 64),
     11155111: ChainProfile(12, 64),
@@ -48,8 +48,9 @@ CHAIN_PROFILES: dict[int, ChainProfile] = {
     42161: ChainProfile(10, 200),
     84532: ChainProfile(10, 200),
     11155420: ChainProfile(10, 200),
-    1337: ChainProfile(0, 128),
-    31337: ChainProfile(0, 128),
+    # Development chains: no confirmations, and any depth may be reverted (snapshots, restarts).
+    1337: ChainProfile(0, 10**9),
+    31337: ChainProfile(0, 10**9),
 }
 DEFAULT_PROFILE = ChainProfile(12, 200)
 
@@ -157,11 +158,16 @@ class Follower:
                 .order_by(Block.number.desc())).all()
             older = conn.execute(select(func.max(Block.number)).where(
                 Block.chain_id == self.chain_id, Block.number < floor)).scalar()
+        # Stored blocks up to the ancestor still match and those above it do not: binary search.
         ancestor: int | None = None
-        for number, stored in candidates:
+        low, high = 0, len(candidates) - 1   # candidates are newest first
+        while low <= high:
+            mid = (low + high) // 2
+            number, stored = candidates[mid]
             if self.reader.block_hash(int(number)) == stored:
-                ancestor = int(number)
-                break
+                ancestor, high = int(number), mid - 1
+            else:
+                low = mid + 1
         if ancestor is None:
             if older is not None and self.reader.block_hash(int(older)) is not None:
                 raise ReorgTooDeep(
