@@ -7,14 +7,40 @@ chain only keeps as a hash, as that 0x-hash).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_utils import event_abi_to_log_topic
+from eth_utils import to_checksum_address as _to_checksum_address
 
 from ..deployments import SUITE
+
+
+@lru_cache(maxsize=65_536)
+def to_checksum_address(value: str | bytes) -> str:
+    """eth_utils' checksum address, cached: a suite's events name the same parties over and over."""
+    return _to_checksum_address(value)
+
+
+def _word_decoder(t: str) -> Callable[[bytes], Any] | None:
+    """A decoder of one 32-byte ABI word of static type `t` (None when `t` is not a one-word type)."""
+    if "[" in t or "(" in t:
+        return None
+    if t == "address":
+        return lambda w: to_checksum_address("0x" + w[12:].hex())
+    if t == "bool":
+        return lambda w: w[31] == 1
+    if t.startswith("uint"):
+        return lambda w: int.from_bytes(w, "big")
+    if t.startswith("int"):
+        return lambda w: int.from_bytes(w, "big", signed=True)
+    if t.startswith("bytes") and t != "bytes":
+        size = int(t[5:])
+        return lambda w: "0x" + w[:size].hex()
+    return None
 
 
 def canonical_type(item: Mapping[str, Any]) -> str:
@@ -47,7 +73,11 @@ def plain(value: Any, item: Mapping[str, Any]) -> Any:
 
 @dataclass(frozen=True)
 class EventSpec:
-    """One event of one contract: its name, inputs and the ABI types of its data part."""
+    """One event of one contract: its name, inputs and the ABI types of its data part.
+
+    `fast` holds one word decoder per data field when every field is a one-word static type (then
+    the data is read word by word, with no ABI machinery); otherwise it is empty.
+    """
 
     contract: str
     name: str
@@ -55,6 +85,7 @@ class EventSpec:
     data: tuple[Mapping[str, Any], ...]
     data_types: tuple[str, ...]
     order: tuple[str, ...]
+    fast: tuple[Callable[[bytes], Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,9 +108,12 @@ class Decoder:
                 topic = "0x" + bytes(event_abi_to_log_topic(item)).hex()
                 inputs = tuple(item["inputs"])
                 data = tuple(i for i in inputs if not i.get("indexed"))
+                types = tuple(canonical_type(i) for i in data)
+                words = tuple(_word_decoder(t) for t in types)
+                fast = tuple(w for w in words if w is not None) if all(w is not None for w in words) else ()
                 self.specs[(contract, topic)] = EventSpec(
-                    contract, item["name"], tuple(i for i in inputs if i.get("indexed")), data,
-                    tuple(canonical_type(i) for i in data), tuple(i["name"] for i in inputs))
+                    contract, item["name"], tuple(i for i in inputs if i.get("indexed")), data, types,
+                    tuple(i["name"] for i in inputs), fast)
 
     @classmethod
     def for_chain(cls, chain: Any, addresses: Mapping[str, str]) -> Decoder:
@@ -99,13 +133,21 @@ class Decoder:
         for item, topic in zip(spec.indexed, topics[1:], strict=False):
             raw = bytes.fromhex(_hex(topic)[2:])
             t = canonical_type(item)
-            dynamic = _is_dynamic_indexed(t)
-            values[item["name"]] = ("0x" + raw.hex()) if dynamic else plain(abi_decode([t], raw)[0], item)
+            word = None if _is_dynamic_indexed(t) else _word_decoder(t)
+            if word is not None:
+                values[item["name"]] = word(raw)
+            else:
+                dynamic = _is_dynamic_indexed(t)
+                values[item["name"]] = ("0x" + raw.hex()) if dynamic else plain(abi_decode([t], raw)[0], item)
         if spec.data:
-            data = _hex(log.get("data") or "0x")
-            decoded = abi_decode(list(spec.data_types), bytes.fromhex(data[2:]))
-            for item, value in zip(spec.data, decoded, strict=True):
-                values[item["name"]] = plain(value, item)
+            data = bytes.fromhex(_hex(log.get("data") or "0x")[2:])
+            if spec.fast and len(data) == 32 * len(spec.fast):
+                for i, (item, word) in enumerate(zip(spec.data, spec.fast, strict=True)):
+                    values[item["name"]] = word(data[32 * i:32 * i + 32])
+            else:
+                decoded = abi_decode(list(spec.data_types), data)
+                for item, value in zip(spec.data, decoded, strict=True):
+                    values[item["name"]] = plain(value, item)
         return DecodedLog(contract, spec.name, {name: values[name] for name in spec.order if name in values})
 
 

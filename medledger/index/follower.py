@@ -18,12 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from ..errors import IndexerError, ReorgTooDeep
 from . import projections
-from .abi import Decoder
+from .abi import Decoder, to_checksum_address
 from .db import IndexDB
 from .models import Block, Cursor, Event
 from .rpc import AdaptiveRange, RpcReader, get_logs_adaptive
@@ -53,6 +52,9 @@ CHAIN_PROFILES: dict[int, ChainProfile] = {
     31337: ChainProfile(0, 10**9),
 }
 DEFAULT_PROFILE = ChainProfile(12, 200)
+#: Within this many blocks of the head, every block holding a log is re-read by hash before a chunk
+#: commits (one batched call), so logs from a fork replaced mid-read are never stored.
+VERIFY_DEPTH = 256
 
 
 def profile_for(chain_id: int) -> ChainProfile:
@@ -215,10 +217,10 @@ class Follower:
         blocks = {r["block_number"]: r["block_hash"] for r in rows}
         if blocks.get(end, end_hash) != end_hash:
             return None
-        if end > head - self.reorg_window:  # near the head: the logs must all be on today's chain
-            for number, seen in blocks.items():
-                if number != end and self.reader.block_hash(number) != seen:
-                    return None
+        if end > head - min(self.reorg_window, VERIFY_DEPTH):  # near the head: the logs must be on today's chain
+            check = [n for n in blocks if n != end]
+            if check and any(h != blocks[n] for n, h in self.reader.block_hashes(check).items()):
+                return None
         blocks[end] = end_hash
         with self.db.engine.begin() as conn:
             self._lock(conn)

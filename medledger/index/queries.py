@@ -7,7 +7,7 @@ print the same).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +69,34 @@ def require_chain(db: IndexDB, chain_id: int) -> IndexStatus:
 
 
 # ----------------------------------------------------------------------------- audit trail
+class JsonArgs(Mapping[str, Any]):
+    """An event's args, parsed from the stored JSON on first use (a long trail is listed before it is read)."""
+
+    __slots__ = ("_data", "_raw")
+
+    def __init__(self, raw: str) -> None:
+        self._raw, self._data = raw, None
+
+    def _parsed(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._raw)
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+    def __repr__(self) -> str:
+        return f"JsonArgs({self._raw})"
+
+
 def _record(row: Any) -> EventRecord:
-    return EventRecord(int(row.block_number), row.tx_hash, int(row.log_index), row.contract, row.event,
-                       json.loads(row.args))
+    return EventRecord(row[0], row[1], row[2], row[3], row[4], JsonArgs(row[5]))
 
 
 def patient_trail(db: IndexDB, chain_id: int, patients: str | Sequence[str], *, limit: int | None = None,

@@ -113,6 +113,31 @@ class RpcReader:
         block = self.call("eth_getBlockByNumber", [hex(number), False])
         return None if not block else str(block["hash"]).lower()
 
+    def block_hashes(self, numbers: Sequence[int]) -> dict[int, str | None]:
+        """The hashes of several blocks in one JSON-RPC batch (one call each if the node refuses batches)."""
+        numbers = list(numbers)
+        if len(numbers) <= 1:
+            return {n: self.block_hash(n) for n in numbers}
+        payload = [{"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": [hex(n), False]}
+                   for i, n in enumerate(numbers)]
+        delay = self.retry.base_delay
+        for attempt in range(self.retry.attempts):
+            try:
+                response = self.session.post(self.url, json=payload, timeout=self.timeout)
+                body = response.json() if response.status_code == 200 else None
+            except (requests.exceptions.RequestException, ValueError):
+                body = None
+            if isinstance(body, list) and len(body) == len(numbers) and all("result" in r for r in body):
+                by_id = {r["id"]: r["result"] for r in body}
+                return {n: (str(by_id[i]["hash"]).lower() if by_id.get(i) else None) for i, n in enumerate(numbers)}
+            if isinstance(body, (dict, list)):
+                break  # the node answered but does not do batches (or refused one item): one call each
+            self.retries += 1
+            if attempt + 1 < self.retry.attempts:
+                self._sleep(min(delay * (0.5 + random.random()), self.retry.max_delay))
+                delay = min(delay * 2, self.retry.max_delay)
+        return {n: self.block_hash(n) for n in numbers}
+
     def get_logs(self, addresses: Sequence[str], start: int, end: int) -> list[dict[str, Any]]:
         """The logs of `addresses` in blocks [start, end] (both inclusive)."""
         logs = self.call("eth_getLogs", [{"address": list(addresses), "fromBlock": hex(start), "toBlock": hex(end)}])

@@ -1,15 +1,10 @@
-"""An Anvil node of the indexer tests' own (free port) and a workload that emits every kind of suite event."""
+"""The suite deployed on a node of the indexer tests' own, and a workload that emits every kind of suite event."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import requests
 
 from medledger.accounts import load_signer
 from medledger.chain import Chain
@@ -19,64 +14,8 @@ from medledger.deploy import deploy_suite
 from medledger.deployments import SUITE, require
 from medledger.record_ids import record_id
 from medledger.scopes import Role
-from medledger.testing import MNEMONIC, free_port, port_open
 
-ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
-
-
-class AnvilNode:
-    """`anvil` on a free loopback port, auto-mining, with the development mnemonic."""
-
-    def __init__(self, chain_id: int = 31337) -> None:
-        self.port = free_port()
-        self.chain_id = chain_id
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AnvilNode:
-        exe = shutil.which("anvil") or str(ROOT / "node_modules" / ".bin" / "anvil")
-        self.process = subprocess.Popen(
-            [exe, "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id),
-             "--mnemonic", MNEMONIC, "--accounts", "20", "--balance", "1000000", "--hardfork", "shanghai",
-             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not port_open(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"anvil did not start on port {self.port}")
-            time.sleep(0.05)
-        return self
-
-    def rpc(self, method: str, *params: Any) -> Any:
-        body = requests.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                             timeout=30).json()
-        if "error" in body:
-            raise RuntimeError(f"{method}: {body['error']}")
-        return body["result"]
-
-    def snapshot(self) -> str:
-        return self.rpc("evm_snapshot")
-
-    def revert(self, snapshot: str) -> None:
-        assert self.rpc("evm_revert", snapshot) is True
-
-    def mine(self, blocks: int = 1) -> None:
-        self.rpc("anvil_mine", hex(blocks))
-
-    def block_number(self) -> int:
-        return int(self.rpc("eth_blockNumber"), 16)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass

@@ -67,7 +67,7 @@ class LimitedRpc:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                method = request.get("method")
+                method = request.get("method") if isinstance(request, dict) else "batch"
                 if proxy.latency:
                     time.sleep(proxy.latency)
                 if proxy._roll(proxy.p_429):
@@ -78,6 +78,10 @@ class LimitedRpc:
                     proxy.counts["stall"] += 1
                     time.sleep(proxy.stall)  # longer than the client's timeout
                     self._send(504, None)
+                    return
+                if method == "batch":
+                    proxy.counts["batch"] += 1
+                    self._send(200, requests.post(proxy.upstream, json=request, timeout=30).json())
                     return
                 if method == "eth_getLogs" and proxy.max_range is not None:
                     f = request["params"][0]

@@ -1,0 +1,1 @@
+"""MedLedger benchmarks: plain functions returning numbers (see each module)."""
