@@ -86,6 +86,18 @@ class EventSpec:
     data_types: tuple[str, ...]
     order: tuple[str, ...]
     fast: tuple[Callable[[bytes], Any], ...] = ()
+    topic_decoders: tuple[Callable[[bytes], Any], ...] = ()
+
+
+def _topic_decoder(item: Mapping[str, Any]) -> Callable[[bytes], Any]:
+    """How to read an indexed value from its topic (dynamic values are only their hash on chain)."""
+    t = canonical_type(item)
+    if _is_dynamic_indexed(t):
+        return lambda raw: "0x" + raw.hex()
+    word = _word_decoder(t)
+    if word is not None:
+        return word
+    return lambda raw: plain(abi_decode([t], raw)[0], item)  # pragma: no cover - every static type is one word
 
 
 @dataclass(frozen=True)
@@ -111,9 +123,10 @@ class Decoder:
                 types = tuple(canonical_type(i) for i in data)
                 words = tuple(_word_decoder(t) for t in types)
                 fast = tuple(w for w in words if w is not None) if all(w is not None for w in words) else ()
+                indexed = tuple(i for i in inputs if i.get("indexed"))
                 self.specs[(contract, topic)] = EventSpec(
-                    contract, item["name"], tuple(i for i in inputs if i.get("indexed")), data, types,
-                    tuple(i["name"] for i in inputs), fast)
+                    contract, item["name"], indexed, data, types, tuple(i["name"] for i in inputs), fast,
+                    tuple(_topic_decoder(i) for i in indexed))
 
     @classmethod
     def for_chain(cls, chain: Any, addresses: Mapping[str, str]) -> Decoder:
@@ -130,15 +143,8 @@ class Decoder:
         if spec is None:
             return None
         values: dict[str, Any] = {}
-        for item, topic in zip(spec.indexed, topics[1:], strict=False):
-            raw = bytes.fromhex(_hex(topic)[2:])
-            t = canonical_type(item)
-            word = None if _is_dynamic_indexed(t) else _word_decoder(t)
-            if word is not None:
-                values[item["name"]] = word(raw)
-            else:
-                dynamic = _is_dynamic_indexed(t)
-                values[item["name"]] = ("0x" + raw.hex()) if dynamic else plain(abi_decode([t], raw)[0], item)
+        for item, read, topic in zip(spec.indexed, spec.topic_decoders, topics[1:], strict=False):
+            values[item["name"]] = read(bytes.fromhex(_hex(topic)[2:]))
         if spec.data:
             data = bytes.fromhex(_hex(log.get("data") or "0x")[2:])
             if spec.fast and len(data) == 32 * len(spec.fast):

@@ -24,7 +24,7 @@ from ..errors import IndexerError, ReorgTooDeep
 from . import projections
 from .abi import Decoder, to_checksum_address
 from .db import IndexDB
-from .models import Block, Cursor, Event
+from .models import Block, Cursor, Event, bulk_insert
 from .rpc import AdaptiveRange, RpcReader, get_logs_adaptive
 
 
@@ -233,10 +233,10 @@ class Follower:
                                    f"while this one read from {start}: run one indexer per chain")
             if rows:
                 stored = [{**r, "args": json.dumps(r["args"], separators=(",", ":"))} for r in rows]
-                conn.execute(insert(Event), stored)
+                bulk_insert(conn, Event, stored)
                 projections.project(conn, self.chain_id, rows)
-            conn.execute(insert(Block), [{"chain_id": self.chain_id, "number": n, "hash": h}
-                                         for n, h in sorted(blocks.items())])
+            bulk_insert(conn, Block, [{"chain_id": self.chain_id, "number": n, "hash": h}
+                                      for n, h in sorted(blocks.items())])
             conn.execute(update(Cursor).where(Cursor.chain_id == self.chain_id)
                          .values(next_block=end + 1, head_seen=head, updated_at=int(time.time())))
         return end, len(rows)

@@ -13,9 +13,10 @@ Amounts (uint96/uint256) are stored as decimal text: they overflow a 64-bit inte
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Connection, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: An auto-incrementing 64-bit key (SQLite only auto-increments an INTEGER PRIMARY KEY).
@@ -157,3 +158,15 @@ class Claim(Base):
     claim_hash: Mapped[str | None] = mapped_column(String(HASH), nullable=True)
     submitted_block: Mapped[int] = mapped_column(BigInteger)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+def bulk_insert(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Inserts `rows` (all with the same keys) with one DBAPI executemany: the ingest hot path, which
+    skips SQLAlchemy's per-row parameter processing (every value is already a plain int or str)."""
+    if not rows:
+        return
+    columns = list(rows[0].keys())
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from .models import Claim, ConsentChange, Event, RecordVersion
+from .models import Claim, ConsentChange, Event, RecordVersion, bulk_insert
 
 #: Args that name the patient an event concerns.
 PATIENT_KEYS = ("patient",)
@@ -173,7 +173,7 @@ def project(conn: Connection, chain_id: int, rows: Sequence[Row]) -> None:
         elif row["event"] in CLAIM_EVENTS and row.get("subject"):
             claim_rows.append(row)
     for model, values in appended.items():
-        conn.execute(insert(model), values)
+        bulk_insert(conn, model, values)
     if claim_rows:
         states: dict[str, Any] = _load_claims(conn, chain_id, sorted({r["subject"] for r in claim_rows}))
         for row in claim_rows:

@@ -99,8 +99,33 @@ def _record(row: Any) -> EventRecord:
     return EventRecord(row[0], row[1], row[2], row[3], row[4], JsonArgs(row[5]))
 
 
+class Trail(Sequence[EventRecord]):
+    """An audit trail: the fetched rows, each made an :class:`EventRecord` when it is read."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [_record(r) for r in self._rows[index]]
+        return _record(self._rows[index])
+
+    def __iter__(self) -> Iterator[EventRecord]:
+        return (_record(r) for r in self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def patient_trail(db: IndexDB, chain_id: int, patients: str | Sequence[str], *, limit: int | None = None,
-                  offset: int = 0) -> list[EventRecord]:
+                  offset: int = 0) -> Trail:
     """The audit trail of a patient (or of all its pseudonyms), in chain order.
 
     The same events as :func:`medledger.audit.patient_trail` over a full chain scan: those naming the
@@ -108,17 +133,27 @@ def patient_trail(db: IndexDB, chain_id: int, patients: str | Sequence[str], *, 
     adjudications, disputes), and payouts pushed in the same transaction as one of its claims.
     """
     wanted = [_address(p, "patient") for p in ([patients] if isinstance(patients, str) else patients)]
-    mine = and_(Event.chain_id == chain_id, Event.patient.in_(wanted))
-    subjects = select(Event.subject).where(mine, Event.subject.is_not(None)).distinct().scalar_subquery()
-    linked = and_(Event.chain_id == chain_id, Event.subject.in_(subjects))
-    claim_txs = select(Event.tx_hash).where(linked, Event.contract == "ClaimEscrow").scalar_subquery()
-    payouts = and_(Event.chain_id == chain_id, Event.event.in_(PAYOUT_EVENTS), Event.tx_hash.in_(claim_txs))
-    query = (select(Event.block_number, Event.tx_hash, Event.log_index, Event.contract, Event.event, Event.args)
-             .where(or_(mine, linked, payouts)).order_by(Event.block_number, Event.log_index).offset(offset))
-    if limit is not None:
-        query = query.limit(limit)
     with db.engine.connect() as conn:
-        return [_record(r) for r in conn.execute(query)]
+        # Two small lookups first (the patient's records and claims, and its claims' transactions), so
+        # that the trail itself is one query whose every OR branch is an index search.
+        subjects = list(conn.execute(select(Event.subject).distinct().where(
+            Event.chain_id == chain_id, Event.patient.in_(wanted), Event.subject.is_not(None))).scalars())
+        claim_txs = list(conn.execute(select(Event.tx_hash).distinct().where(
+            Event.chain_id == chain_id, Event.subject.in_(subjects), Event.contract == "ClaimEscrow")).scalars()) \
+            if subjects else []
+        branches = [and_(Event.chain_id == chain_id, Event.patient.in_(wanted))]
+        if subjects:
+            branches.append(and_(Event.chain_id == chain_id, Event.subject.in_(subjects)))
+        if claim_txs:
+            branches.append(and_(Event.chain_id == chain_id, Event.tx_hash.in_(claim_txs),
+                                 Event.event.in_(PAYOUT_EVENTS)))
+        query = (select(Event.block_number, Event.tx_hash, Event.log_index, Event.contract, Event.event, Event.args)
+                 .where(or_(*branches)).order_by(Event.block_number, Event.log_index).offset(offset))
+        if limit is not None:
+            query = query.limit(limit)
+        # The DBAPI rows as they are (ints and strings need no conversion): no per-row wrapping.
+        rows = conn.execute(query).cursor.fetchall()
+    return Trail(rows)
 
 
 def events_between(db: IndexDB, chain_id: int, start: int, end: int) -> list[EventRecord]:
