@@ -29,6 +29,12 @@ def _address(value: str, what: str) -> str:
     return to_checksum_address(value)
 
 
+def _matching(model: Any, chain_id: int, **addresses: str | None) -> list[Any]:
+    """Conditions: rows of `chain_id` whose address columns equal the given (non-empty) addresses."""
+    return [model.chain_id == chain_id] + [getattr(model, column) == _address(value, column)
+                                           for column, value in addresses.items() if value]
+
+
 # ----------------------------------------------------------------------------- status
 @dataclass(frozen=True)
 class IndexStatus:
@@ -188,9 +194,7 @@ def records(db: IndexDB, chain_id: int, *, patient: str | None = None, author: s
     if not patient and not author:
         raise IndexerError("name a patient or an author")
     rv = RecordVersion
-    where = [rv.chain_id == chain_id]
-    if patient:
-        where.append(rv.patient == _address(patient, "patient"))
+    where = _matching(rv, chain_id, patient=patient)
     if author:
         ids = select(rv.record_id).where(rv.chain_id == chain_id, rv.author == _address(author, "author"))
         where.append(rv.record_id.in_(ids.scalar_subquery()))
@@ -305,11 +309,7 @@ def consent_state(db: IndexDB, chain_id: int, *, patient: str | None = None, gra
     if not patient and not grantee:
         raise IndexerError("name a patient or a grantee")
     c = ConsentChange
-    where = [c.chain_id == chain_id]
-    if patient:
-        where.append(c.patient == _address(patient, "patient"))
-    if grantee:
-        where.append(c.grantee == _address(grantee, "grantee"))
+    where = _matching(c, chain_id, patient=patient, grantee=grantee)
     if as_of_block is not None:
         where.append(c.block_number <= as_of_block)
     with db.engine.connect() as conn:

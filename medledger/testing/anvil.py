@@ -62,10 +62,15 @@ class AnvilNode:
         return int(self.rpc("eth_blockNumber"), 16)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen | None, grace: float = 10.0) -> None:
+    """Terminates a node the kit started (SIGTERM, then SIGKILL after `grace` seconds) and reaps it."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from eth_account import Account
 
+from medledger.testing.anvil import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 MNEMONIC = "test test test test test test test test test test test junk"
 Account.enable_unaudited_hdwallet_features()
@@ -57,13 +59,7 @@ class GanacheNode:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         deadline = time.monotonic() + 10
         while _port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.1)
