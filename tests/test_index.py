@@ -348,6 +348,34 @@ def test_cli_answers_from_the_index(suite, tmp_path):
     assert code == 1 and "disagrees with the chain" in err
 
 
+def test_cli_follow_reproject_and_rebuild(suite, node, tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'follow.sqlite'}"
+    env = cli_env(tmp_path, MEDLEDGER_DEPLOYMENTS=str(suite.home / "deployments.json"), MEDLEDGER_INDEX_DB=db_url)
+    rpc = ("--rpc", suite.chain.settings.rpc_url)
+    proc = subprocess.Popen([medledger_exe(), *rpc, "index", "--follow", "--poll", "0.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    snap = node.snapshot()
+    try:
+        with open_index(db_url) as db:
+            _wait_indexed(db, suite.chain.chain_id, node.block_number(), timeout=60)
+            rid = anchor(suite, "patient")
+            _wait_indexed(db, suite.chain.chain_id, node.block_number(), timeout=60)
+            assert "0x" + rid.hex() in {r.record_id for r in queries.records(db, suite.chain.chain_id,
+                                                                              patient=suite.address("patient"))}
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "stopped following" in out and "Traceback" not in err
+        code, out, _ = _inproc(env, *rpc, "--json", "index", "--reproject")
+        assert code == 0 and json.loads(out)["events"] > 25
+        code, out, _ = _inproc(env, *rpc, "--json", "index", "--rebuild")
+        assert code == 0 and json.loads(out)["events"] == len(chain_events(suite))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        node.revert(snap)
+
+
 def test_read_api(suite, db_url):
     from starlette.testclient import TestClient
 
