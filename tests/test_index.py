@@ -157,6 +157,10 @@ def test_bad_input_is_one_clear_error(suite, tmp_path):
                      chain_id=suite.chain.chain_id, start_block=suite.start_block)
         with pytest.raises(IndexerError, match="follows another deployment"):
             f.sync_once()
+        # on a development chain (the CLI's choice there) a new deployment replaces the old one's index
+        f.replace_deployment = True
+        f.sync_once()
+        assert queries.status(db)[0].addresses["ClaimEscrow"].lower() == other["ClaimEscrow"].lower()
 
 
 # ----------------------------------------------------------------------------- limited RPC

@@ -25,7 +25,7 @@ def open_db(db_url: str | None) -> Any:
 def index_trail(app: App, address: str, db_url: str | None, sync: bool = True) -> list[Any]:
     """`address`'s audit trail from the index, brought up to date first unless `sync` is False (then a
     note on stderr says how far the index lags the chain)."""
-    from ..errors import IndexerError
+    from ..errors import IndexBusy
     from ..index import follower_for, queries
     from .app import err_console
     db = open_db(db_url)
@@ -34,7 +34,7 @@ def index_trail(app: App, address: str, db_url: str | None, sync: bool = True) -
         if sync:
             try:
                 follower_for(db, app.chain, app.deployment).sync_once()
-            except IndexerError as exc:  # e.g. a dedicated indexer owns this database: answer from it as is
+            except IndexBusy as exc:  # a dedicated indexer feeds this database: answer from it as is
                 err_console.print(f"[yellow]note:[/yellow] the index was not brought up to date: {exc}",
                                   highlight=False)
         state = queries.require_chain(db, chain_id)

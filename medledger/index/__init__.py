@@ -26,6 +26,7 @@ def follower_for(db: Any, chain: Any, deployment: Any, *, confirmations: int | N
                  reorg_window: int | None = None, chunk: int = 2_000, max_chunk: int = 10_000,
                  progress: Callable[..., None] | None = None) -> Any:
     """A :class:`~.follower.Follower` for the suite of `deployment` on the SDK `chain`."""
+    from ..config import DEV_CHAIN_IDS
     from ..deployments import SUITE
     from .abi import Decoder
     from .follower import Follower
@@ -36,4 +37,6 @@ def follower_for(db: Any, chain: Any, deployment: Any, *, confirmations: int | N
     reader = RpcReader(chain.settings.rpc_url, timeout=chain.settings.rpc_timeout)
     return Follower(db, reader, Decoder.for_chain(chain, addresses), addresses, chain_id=chain.chain_id,
                     start_block=start, confirmations=confirmations, reorg_window=reorg_window, chunk=chunk,
-                    max_chunk=max_chunk, progress=progress)
+                    max_chunk=max_chunk, progress=progress,
+                    # a development chain is redeployed at will: its index follows the newest deployment
+                    replace_deployment=chain.chain_id in DEV_CHAIN_IDS)

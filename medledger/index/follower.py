@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
-from ..errors import IndexerError, ReorgTooDeep
+from ..errors import IndexBusy, IndexerError, ReorgTooDeep
 from . import projections
 from .abi import Decoder, to_checksum_address
 from .db import IndexDB
@@ -105,7 +105,7 @@ class Follower:
     def __init__(self, db: IndexDB, reader: RpcReader, decoder: Decoder, addresses: Mapping[str, str], *,
                  chain_id: int, start_block: int = 0, confirmations: int | None = None,
                  reorg_window: int | None = None, chunk: int = 2_000, max_chunk: int = 10_000,
-                 progress: Callable[[Progress], None] | None = None) -> None:
+                 replace_deployment: bool = False, progress: Callable[[Progress], None] | None = None) -> None:
         profile = profile_for(chain_id)
         self.db, self.reader, self.decoder = db, reader, decoder
         self.addresses = {name: to_checksum_address(a) for name, a in addresses.items()}
@@ -115,6 +115,7 @@ class Follower:
         self.reorg_window = profile.reorg_window if reorg_window is None else reorg_window
         self.window = AdaptiveRange(initial=chunk, maximum=max(chunk, max_chunk))
         self.progress = progress
+        self.replace_deployment = replace_deployment  # a new deployment replaces the old one's index
         self.rollbacks = 0
 
     # ------------------------------------------------------------------ cursor
@@ -123,8 +124,9 @@ class Follower:
         with self.db.engine.begin() as conn:
             row = conn.execute(select(Cursor.next_block, Cursor.addresses)
                                .where(Cursor.chain_id == self.chain_id)).first()
-            if row is not None and not rebuild:
-                if _lowered(row.addresses) != _lowered(self.addresses):
+            moved = row is not None and _lowered(row.addresses) != _lowered(self.addresses)
+            if row is not None and not rebuild and not (moved and self.replace_deployment):
+                if moved:
                     raise IndexerError(
                         f"the index follows another deployment on chain {self.chain_id} "
                         f"({', '.join(f'{k} {v}' for k, v in sorted(row.addresses.items()))}); "
@@ -229,7 +231,7 @@ class Follower:
                 return None  # a reorg below this chunk: the next round rolls it back first
             cursor = conn.execute(select(Cursor.next_block).where(Cursor.chain_id == self.chain_id)).scalar()
             if cursor != start:
-                raise IndexerError(f"another indexer moved chain {self.chain_id}'s cursor to {cursor} "
+                raise IndexBusy(f"another indexer moved chain {self.chain_id}'s cursor to {cursor} "
                                    f"while this one read from {start}: run one indexer per chain")
             if rows:
                 stored = [{**r, "args": json.dumps(r["args"], separators=(",", ":"))} for r in rows]
