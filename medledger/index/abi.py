@@ -144,9 +144,9 @@ class Decoder:
             return None
         values: dict[str, Any] = {}
         for item, read, topic in zip(spec.indexed, spec.topic_decoders, topics[1:], strict=False):
-            values[item["name"]] = read(bytes.fromhex(_hex(topic)[2:]))
+            values[item["name"]] = read(_raw(topic))
         if spec.data:
-            data = bytes.fromhex(_hex(log.get("data") or "0x")[2:])
+            data = _raw(log.get("data") or "0x")
             if spec.fast and len(data) == 32 * len(spec.fast):
                 for i, (item, word) in enumerate(zip(spec.data, spec.fast, strict=True)):
                     values[item["name"]] = word(data[32 * i:32 * i + 32])
@@ -155,6 +155,13 @@ class Decoder:
                 for item, value in zip(spec.data, decoded, strict=True):
                     values[item["name"]] = plain(value, item)
         return DecodedLog(contract, spec.name, {name: values[name] for name in spec.order if name in values})
+
+
+def _raw(value: Any) -> bytes:
+    """The bytes of a JSON-RPC hex string (or of bytes, as web3 gives them)."""
+    if type(value) is str:
+        return bytes.fromhex(value[2:] if value[:2] in ("0x", "0X") else value)
+    return bytes(value)
 
 
 def _hex(value: Any) -> str:
