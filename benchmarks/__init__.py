@@ -9,6 +9,7 @@ distribution: this package sits beside it and uses the SDK and the dev-chain kit
     throughput  anchoring, the off-chain pipeline, `medledger record put-batch` end to end
     report      `BenchConfig`, `run_bench`, the JSON reports and tables, `main`
     l2          every measured operation priced on Ethereum L1, an OP-stack L2 and Arbitrum (USD, plot)
+    index       the event index: ingest vs raw eth_getLogs, audit trail and claim queue latency
 
 Gas (reports/gas.json, reports/gas-detail.json): every figure is `gasUsed` from the receipt of a
 real transaction sent through the SDK wrappers to a freshly deployed suite (`deploy_suite`), never

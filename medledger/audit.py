@@ -58,11 +58,12 @@ def fetch_events(
 ) -> list[EventRecord]:
     """Every event of `contracts` (name -> address) in [from_block, to_block], decoded, in chain order."""
     w3 = chain.w3
-    by_topic: dict[bytes, tuple[str, dict]] = {}
+    # Keyed by (contract, topic): several contracts emit events of one signature (e.g. RoleGranted).
+    by_topic: dict[tuple[str, bytes], dict] = {}
     for name in contracts:
         for item in chain.artifact(_artifact_name(name)).abi:
             if item.get("type") == "event" and not item.get("anonymous"):
-                by_topic[bytes(event_abi_to_log_topic(item))] = (name, item)
+                by_topic[(name, bytes(event_abi_to_log_topic(item)))] = item
     names_by_address = {to_checksum_address(a): n for n, a in contracts.items()}
     try:
         last = w3.eth.block_number if to_block is None else to_block
@@ -83,10 +84,11 @@ def fetch_events(
             raise ChainError(f"RPC {chain.settings.rpc_url} failed reading logs {start}-{end} after retries: "
                              f"{type(exc).__name__}") from None
         for log in logs:
-            key = bytes(log["topics"][0]) if log["topics"] else b""
+            contract = names_by_address.get(to_checksum_address(log["address"]), "")
+            key = (contract, bytes(log["topics"][0]) if log["topics"] else b"")
             if key not in by_topic:
                 continue
-            contract, abi = by_topic[key]
+            abi = by_topic[key]
             decoded = get_event_data(w3.codec, abi, log)
             records.append(EventRecord(log["blockNumber"], "0x" + bytes(log["transactionHash"]).hex(),
                                        log["logIndex"], contract, decoded["event"], dict(decoded["args"])))

@@ -19,6 +19,18 @@ command -v npm >/dev/null 2>&1 || die "npm not found: install npm (it ships with
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)' \
   || die "Node.js 18 or newer is required (found $(node --version))"
 
+# --- PostgreSQL server binaries (Debian's `postgresql`): the index tests start a throwaway server
+# from a temp dir (medledger/testing/postgres.py). Installed only when missing, and only where apt is.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "medledger setup: installing PostgreSQL (apt-get install postgresql)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql \
+      >/dev/null) || die "apt-get install postgresql failed (see above)"
+  else
+    echo "medledger setup: PostgreSQL is not installed (the index's PostgreSQL tests need it): apt-get install postgresql" >&2
+  fi
+fi
+
 # --- npm side: ganache, solc-js, OpenZeppelin, anvil (pinned by package-lock.json)
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "medledger setup: installing npm packages (package-lock.json)"

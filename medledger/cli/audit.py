@@ -1,4 +1,5 @@
-"""`medledger audit PATIENT`: the patient's whole trail, rebuilt from chain events."""
+"""`medledger audit PATIENT`: the patient's whole trail, from the event index (brought up to date first)
+or, with --live, rebuilt by scanning chain events."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ import click
 from rich.progress import Progress
 
 from .. import audit as audit_mod
+from . import indexdb
 from .app import App
 from .options import address_argument
 
@@ -18,10 +20,18 @@ from .options import address_argument
 @click.option("--chunk", type=click.IntRange(1), default=audit_mod.DEFAULT_CHUNK, show_default=True,
               help="Blocks per log request.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@click.option("--live", is_flag=True, help="Scan the chain's events instead of reading the index.")
+@click.option("--no-sync", is_flag=True, help="Answer from the index as it is (do not bring it up to date first).")
+@indexdb.db_option
 @click.pass_obj
-def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None) -> None:
+def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
+          no_sync: bool, db_url: str | None) -> None:
     """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts."""
     address = patient
+    if not live:
+        trail = indexdb.index_trail(app, address, db_url, sync=not no_sync)
+        _print(app, address, fmt, out, [r for r in trail if r.block >= from_block])
+        return
     contracts = {name: app.deployment.address(name) for name in
                  ("CareRegistry", "ConsentRegistry", "RecordRegistry", "ClaimEscrow")}
     show = fmt == "table" and not app.as_json and out is None
@@ -29,7 +39,10 @@ def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Pa
         task = progress.add_task("reading chain events", total=None)
         events = audit_mod.fetch_events(app.chain, contracts, from_block, chunk=chunk,
                                         progress=lambda done, total: progress.update(task, completed=done, total=total))
-    trail = audit_mod.patient_trail(events, address)
+    _print(app, address, fmt, out, audit_mod.patient_trail(events, address))
+
+
+def _print(app: App, address: str, fmt: str, out: Path | None, trail: list[audit_mod.EventRecord]) -> None:
     if fmt == "csv":
         text = audit_mod.to_csv(trail)
     elif fmt == "json" or app.as_json:

@@ -1,0 +1,1 @@
+"""Alembic migrations of the index, shipped in the package and applied by `medledger.index.db.open_index`."""
