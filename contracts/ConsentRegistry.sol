@@ -8,6 +8,7 @@ import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+import {Scopes} from "./libraries/Scopes.sol";
 
 /**
  * @title ConsentRegistry
@@ -27,17 +28,6 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     /// @notice EIP-712 type hash of a signed revocation.
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(address patient,address grantee,address signer,uint256 nonce,uint256 deadline)");
-
-    uint8 private constant _ETREAT = 1;
-    uint8 private constant _TREAT_BIT = 1; // 1 << TREAT
-    /// @dev Purposes TREAT..COVERAGE (bits 0-5).
-    uint8 private constant _ALL_PURPOSES = 0x3F;
-    /// @dev Data classes DEMOGRAPHICS..SUBSTANCE_USE (bits 0-10).
-    uint16 private constant _ALL_DATA_CLASSES = 0x07FF;
-    /// @dev GENOMICS (8), MENTAL_HEALTH (9), SUBSTANCE_USE (10): never covered by break-glass.
-    uint16 private constant _SENSITIVE_DATA_CLASSES = 0x0700;
-    /// @dev What an open break-glass covers: every defined class that is not sensitive.
-    uint16 private constant _BREAK_GLASS_DATA_CLASSES = _ALL_DATA_CLASSES & ~_SENSITIVE_DATA_CLASSES;
 
     /// @inheritdoc IConsentRegistry
     ICareRegistry public immutable registry;
@@ -195,7 +185,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         if (_granted(patient, grantee, purposeBit, classBit)) {
             return registry.activeRoleOf(grantee) != ICareRegistry.Role.None;
         }
-        if (purpose == _ETREAT && _breakGlassOpen(patient, grantee, classBit)) {
+        if (purpose == Scopes.ETREAT && _breakGlassOpen(patient, grantee, classBit)) {
             return registry.activeRoleOf(grantee) == ICareRegistry.Role.Provider;
         }
         return false;
@@ -208,7 +198,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         returns (uint32 providerId)
     {
         uint16 classBit = uint16(1) << dataClass;
-        if (_granted(patient, provider, _TREAT_BIT, classBit) || _breakGlassOpen(patient, provider, classBit)) {
+        if (_granted(patient, provider, Scopes.TREAT_BIT, classBit) || _breakGlassOpen(patient, provider, classBit)) {
             ICareRegistry registry_ = registry;
             bytes4 selector = ICareRegistry.activePartyOf.selector;
             uint256 providerRole = uint256(ICareRegistry.Role.Provider);
@@ -266,8 +256,8 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     ) private {
         if (grantee == address(0) || grantee == patient) revert InvalidGrantee(grantee);
         if (
-            purposes == 0 || dataClasses == 0 || purposes & ~_ALL_PURPOSES != 0
-                || dataClasses & ~_ALL_DATA_CLASSES != 0
+            purposes == 0 || dataClasses == 0 || purposes & ~Scopes.ALL_PURPOSES != 0
+                || dataClasses & ~Scopes.ALL_DATA_CLASSES != 0
         ) revert InvalidScope(purposes, dataClasses);
         if (validUntil != 0 && (validUntil <= validFrom || validUntil <= block.timestamp)) {
             revert InvalidValidity(validFrom, validUntil);
@@ -334,6 +324,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     /// @dev Whether `provider`'s break-glass on `patient` is open and covers `classBit` (a defined,
     /// non-sensitive class).
     function _breakGlassOpen(address patient, address provider, uint16 classBit) private view returns (bool) {
-        return classBit & _BREAK_GLASS_DATA_CLASSES != 0 && block.timestamp < _breakGlass[patient][provider].expiresAt;
+        return classBit & Scopes.BREAK_GLASS_DATA_CLASSES != 0
+            && block.timestamp < _breakGlass[patient][provider].expiresAt;
     }
 }

@@ -5,6 +5,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
 import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+import {Scopes} from "./libraries/Scopes.sol";
 
 /**
  * @title RecordRegistry
@@ -34,9 +35,6 @@ contract RecordRegistry is IRecordRegistry {
     /// @inheritdoc IRecordRegistry
     uint256 public constant MAX_PROOF_LENGTH = 32;
 
-    uint8 private constant _TREAT = 0;
-    uint8 private constant _MAX_PURPOSE = 5; // COVERAGE
-    uint8 private constant _MAX_DATA_CLASS = 10; // SUBSTANCE_USE
     uint16 private constant _MAX_VERSION = type(uint16).max;
 
     /// @dev A record's latest version, unpacked (160+32+16+8+40 = 256 bits when packed). `authorId`
@@ -93,7 +91,7 @@ contract RecordRegistry is IRecordRegistry {
         address patient = patientOf(recordId);
         if (patient == address(0)) revert InvalidRecordId(recordId);
         if (contentHash == bytes32(0)) revert EmptyContentHash();
-        if (dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(dataClass);
+        if (dataClass > Scopes.MAX_DATA_CLASS) revert InvalidDataClass(dataClass);
         if (PackedHead.unwrap(_heads[recordId]) != 0) revert RecordAlreadyAnchored(recordId);
         uint32 authorId = _requireTreatment(patient, msg.sender, dataClass);
         _heads[recordId] = _pack(contentHash, authorId, 1, dataClass, uint40(block.timestamp));
@@ -122,7 +120,7 @@ contract RecordRegistry is IRecordRegistry {
         (ICareRegistry.Role role, uint32 authorId) = registry.activePartyOf(msg.sender);
         if (role != ICareRegistry.Role.Provider) revert NotActiveProvider(msg.sender);
         address patient = patientOf(recordId);
-        if (authorId != head.authorId && !consent.hasConsent(patient, msg.sender, _TREAT, head.dataClass)) {
+        if (authorId != head.authorId && !consent.hasConsent(patient, msg.sender, Scopes.TREAT, head.dataClass)) {
             revert NotAuthorOrConsented(recordId, patient, msg.sender);
         }
 
@@ -170,7 +168,7 @@ contract RecordRegistry is IRecordRegistry {
 
     /// @inheritdoc IRecordRegistry
     function logAccess(address patient, bytes32 recordId, uint8 purpose) external {
-        if (purpose > _MAX_PURPOSE) revert InvalidPurpose(purpose);
+        if (purpose > Scopes.MAX_PURPOSE) revert InvalidPurpose(purpose);
         Head memory head = _unpack(_heads[recordId]);
         if (head.version == 0) revert RecordNotFound(recordId);
         if (patientOf(recordId) != patient) revert RecordNotOfPatient(recordId, patient);
@@ -279,7 +277,7 @@ contract RecordRegistry is IRecordRegistry {
         if (leaf.patient == address(0)) revert InvalidRecordId(leaf.recordId);
         if (patientOf(leaf.recordId) != leaf.patient) revert RecordNotOfPatient(leaf.recordId, leaf.patient);
         if (leaf.contentHash == bytes32(0)) revert EmptyContentHash();
-        if (leaf.dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(leaf.dataClass);
+        if (leaf.dataClass > Scopes.MAX_DATA_CLASS) revert InvalidDataClass(leaf.dataClass);
         if (leaf.version == 0 || leaf.version > _MAX_VERSION) revert InvalidVersion(leaf.version);
         if (PackedHead.unwrap(_heads[leaf.recordId]) != 0) revert RecordAlreadyAnchored(leaf.recordId);
         uint32 authorId = _requireTreatment(leaf.patient, leaf.author, leaf.dataClass);
