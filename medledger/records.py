@@ -54,22 +54,19 @@ class Recipients:
 class ReaderDirectory:
     """Candidate readers of each patient's records, from ConsentRegistry events (read once).
 
-    A candidate is anyone the patient (or a guardian) ever granted, or any provider that ever
-    opened break-glass on the patient; `recipients` keeps those whose access is live *now*.
+    A candidate is anyone the patient (or a guardian) ever granted; `recipients` keeps those whose
+    granted access is live *now*. Break-glass is emergency reading of what exists, never a standing
+    key: a provider whose only access is an open break-glass window gets no key to new versions.
     """
 
     def __init__(self, chain: Chain, care: CareRegistry, consent: ConsentRegistry, from_block: int = 0) -> None:
-        self.care, self.consent = care, consent
+        self.chain, self.care, self.consent = chain, care, consent
         self._candidates: dict[str, dict[str, None]] = {}
         for ev in fetch_events(chain, {"ConsentRegistry": consent.address}, from_block):
-            if ev.event == "ConsentGranted":
-                who = ev.args["grantee"]
-            elif ev.event == "BreakGlassOpened":
-                who = ev.args["provider"]
-            else:
+            if ev.event != "ConsentGranted":
                 continue
             patient = to_checksum_address(ev.args["patient"])
-            self._candidates.setdefault(patient, {})[to_checksum_address(who)] = None
+            self._candidates.setdefault(patient, {})[to_checksum_address(ev.args["grantee"])] = None
         self._keys: dict[str, bytes] = {}
 
     def candidates(self, patient: str) -> list[str]:
@@ -96,8 +93,15 @@ class ReaderDirectory:
         return key
 
     def may_read(self, patient: str, grantee: str, data_class: int) -> bool:
-        """Whether `grantee` may read `data_class` of `patient` for some purpose right now."""
-        return any(self.consent.has_consent(patient, grantee, p, DataClass(data_class)) for p in Purpose)
+        """Whether `grantee` holds a live grant of `patient` covering `data_class` (for some purpose)
+        and is an active party right now. Break-glass does not count."""
+        stored = self.consent.consent(patient, grantee)
+        now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        if not stored.covers(now, data_class):
+            return False
+        # The grant covers this purpose and class now, so hasConsent only adds "is an active party".
+        purpose = next(p for p in Purpose if stored.purposes >> p & 1)
+        return self.consent.has_consent(patient, grantee, purpose, DataClass(data_class))
 
     def recipients(self, patient: str, data_class: int, author: str, author_key: bytes) -> Recipients:
         """The patient, the author, and every party with live access to this class that has a key."""
@@ -136,7 +140,16 @@ def manifest_path(vault_dir: Path, root: bytes) -> Path:
 
 
 def manifest_bytes(chain_id: int, registry: str, provider: str, tree: StandardMerkleTree) -> bytes:
-    """The batch manifest (what `manifestHash` commits to): the tree's leaves and where it is anchored."""
+    """The batch manifest (what `manifestHash` commits to): the tree's leaves and where it is anchored.
+
+    One leaf per record id: a manifest naming an id twice is refused (VaultError), so a batch never
+    offers a choice of variants for one record."""
+    seen: set[str] = set()
+    for _index, value in tree.entries():
+        rid = str(value[0]).lower() if not isinstance(value[0], bytes) else "0x" + value[0].hex()
+        if rid in seen:
+            raise VaultError(f"batch names record {rid} twice: a manifest holds one leaf per record id")
+        seen.add(rid)
     doc = {"format": MANIFEST_FORMAT, "chainId": chain_id, "registry": to_checksum_address(registry),
            "provider": to_checksum_address(provider), "root": tree.root_hex,
            "batchId": hex(batch_id_of(provider, tree.root)), "count": len(tree), "tree": tree.dump()}

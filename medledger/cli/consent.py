@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..contracts import SignedConsent
+from ..eip712 import MAX_SIGNATURE_LIFETIME
 from ..errors import MedLedgerError
 from ..scopes import DataClass, Purpose, data_class, mask, names, purpose
 from . import cli
@@ -123,13 +124,16 @@ def check(app: App, patient, grantee, purpose_name, class_name) -> None:
 @click.argument("grantee")
 @_scope_options(required=False)
 @click.option("--revoke", "is_revoke", is_flag=True, help="Sign a revocation instead of a grant.")
-@click.option("--deadline-minutes", type=click.IntRange(1), default=60, show_default=True)
+@click.option("--deadline-minutes", type=click.IntRange(1, MAX_SIGNATURE_LIFETIME // 60), default=60, show_default=True,
+              help="Relayable for this long (at most 7 days, the contract's limit).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write the signed consent to.")
 @click.pass_obj
 def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient, is_revoke,
          deadline_minutes, out: Path) -> None:
-    """Sign an EIP-712 consent off-chain (no gas) and write it to --out for anyone to relay."""
+    """Sign an EIP-712 consent off-chain (no gas) and write it to --out for anyone to relay.
+
+    Any later grant, revoke or `consent cancel` for the same patient and grantee voids it."""
     grantee_addr = resolve_address(app, grantee, "GRANTEE")
     patient_addr = resolve_address(app, patient, "--patient") if patient else app.signer.address
     deadline = int(time.time()) + 60 * deadline_minutes
@@ -166,6 +170,18 @@ def relay(app: App, file: Path) -> None:
     app.done(f"relayed signed {signed.kind} of {signed.message['signer']}", **tx_fields(result))
 
 
+@consent.command()
+@click.argument("grantee")
+@click.option("--patient", help="Patient (default: the signer).")
+@click.pass_obj
+def cancel(app: App, grantee: str, patient: str | None) -> None:
+    """Void every signed, not yet relayed grant or revoke for GRANTEE (the consent itself is unchanged)."""
+    grantee_addr = resolve_address(app, grantee, "GRANTEE")
+    patient_addr = resolve_address(app, patient, "--patient") if patient else app.signer.address
+    result = app.consent.cancel_signatures(app.signer, patient_addr, grantee_addr)
+    app.done(f"pending signatures for {grantee_addr} on {patient_addr} cancelled", **tx_fields(result))
+
+
 @consent.group()
 def guardian() -> None:
     """Appoint or remove a guardian (who may grant and revoke on the patient's behalf)."""
@@ -193,7 +209,7 @@ def guardian_remove(app: App, guardian_account: str) -> None:
 
 @cli.group()
 def emergency() -> None:
-    """Break-glass: bounded, always-visible emergency access (ETREAT only)."""
+    """Break-glass: bounded, always-visible emergency reading (ETREAT only, at most 3 windows per 30 days)."""
 
 
 @emergency.command("open")
@@ -217,7 +233,20 @@ def emergency_open(app: App, patient: str, hours: float, reason: str) -> None:
 @click.argument("provider")
 @click.pass_obj
 def emergency_close(app: App, patient: str, provider: str) -> None:
-    """The patient or a guardian closes PROVIDER's emergency access early."""
+    """The patient or a guardian closes PROVIDER's emergency access early; PROVIDER cannot reopen it
+    until `emergency allow`."""
     p, prov = resolve_address(app, patient, "PATIENT"), resolve_address(app, provider, "PROVIDER")
     result = app.consent.close_break_glass(app.signer, p, prov)
-    app.done(f"emergency access of {prov} to {p} closed", **tx_fields(result))
+    app.done(f"emergency access of {prov} to {p} closed; it cannot reopen until `emergency allow`",
+             **tx_fields(result))
+
+
+@emergency.command("allow")
+@click.argument("patient")
+@click.argument("provider")
+@click.pass_obj
+def emergency_allow(app: App, patient: str, provider: str) -> None:
+    """The patient or a guardian lets PROVIDER open emergency access again after a close."""
+    p, prov = resolve_address(app, patient, "PATIENT"), resolve_address(app, provider, "PROVIDER")
+    result = app.consent.allow_break_glass(app.signer, p, prov)
+    app.done(f"{prov} may open emergency access to {p} again", **tx_fields(result))

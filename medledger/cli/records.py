@@ -138,17 +138,20 @@ def _require_provider(app: App, who: str) -> None:
         raise NotRegistered(f"{who} is not an active provider in the CareRegistry: only providers anchor records")
 
 
-def _has_treatment(app: App, patient: str, provider: str, dc: int) -> bool:
-    return app.consent.has_consent(patient, provider, Purpose.TREAT, DataClass(dc)) or \
-        app.consent.has_consent(patient, provider, Purpose.ETREAT, DataClass(dc))
-
-
 def _require_treatment(app: App, patient: str, provider: str, dc: int) -> None:
-    if not _has_treatment(app, patient, provider, dc):
+    """Writing (anchor, amend, promote) needs live TREAT consent; break-glass is reading only."""
+    if not app.consent.has_consent(patient, provider, Purpose.TREAT, DataClass(dc)):
         name = _class_name(dc)
-        raise ConsentMissing(f"{provider} holds neither TREAT consent of patient {patient} for {name} nor open "
-                             f"emergency access: the patient runs `medledger --account PATIENT consent grant "
+        raise ConsentMissing(f"{provider} holds no live TREAT consent of patient {patient} for {name} (emergency "
+                             f"access only reads): the patient runs `medledger --account PATIENT consent grant "
                              f"{provider} -p treat -c {name}`")
+
+
+def _require_promoter(app: App, located: Located) -> None:
+    """Only a batched record's author or its patient may promote it to a regular anchor."""
+    if app.signer.address not in (located.author, located.patient):
+        raise ConsentMissing(f"{located.label} is only in a batch of {located.author}; only that author or the "
+                             f"patient may promote it (the author runs `medledger record get {located.rid}` once)")
 
 
 def _warn_unkeyed(recipients: Recipients) -> None:
@@ -234,19 +237,19 @@ def put(app: App, file: Path, patient: str, class_name: str, fhir_version: str, 
 @_fhir_options
 @click.pass_obj
 def amend(app: App, record_id: str, file: Path, fhir_version: str, no_validate: bool) -> None:
-    """Anchor FILE as the next version of RECORD_ID, sealed afresh for today's readers (a revoked
-    grantee gets no key to it)."""
+    """Anchor FILE as the next version of RECORD_ID, sealed afresh for today's readers.
+
+    The signer needs live TREAT consent of the patient for the record's class, even if it wrote the
+    earlier versions: a revoked author may not amend. The new version is sealed only for the patient,
+    the signer and grantees whose consent is live now (no key for revoked grantees or for break-glass)."""
     rid = parse_bytes32(record_id, "RECORD_ID")
     raw = _read_fhir(file, fhir_version, not no_validate)
     current = _locate(app, rid)
     author = app.signer.address
     _require_provider(app, author)
-    if author != current.author and not app.consent.has_consent(current.patient, author, Purpose.TREAT,
-                                                                DataClass(current.data_class)):
-        raise ConsentMissing(f"{author} neither authored {current.label} nor holds TREAT consent of patient "
-                             f"{current.patient} for {_class_name(current.data_class)}: it may not amend it")
+    _require_treatment(app, current.patient, author, current.data_class)
     if current.batch is not None:  # promoted first: amend needs a regular anchor to link to
-        _require_treatment(app, current.patient, current.author, current.data_class)
+        _require_promoter(app, current)
     recipients = _readers(app).recipients(current.patient, current.data_class, author, _author_key(app))
     _warn_unkeyed(recipients)
     vault = _vault(app)
@@ -305,6 +308,7 @@ def get(app: App, record_id: str, version: int | None, out: Path | None, purpose
     access = None
     if not is_patient:
         if located.batch is not None:
+            _require_promoter(app, located)
             _require_treatment(app, located.patient, located.author, located.data_class)
             app.records.attest_batch_record(app.signer, located.batch.leaf, located.batch.proof,
                                             located.batch.batch_id)
