@@ -93,14 +93,18 @@ def test_f8_a_direct_grant_and_revoke_void_a_pending_signed_grant(consent, patie
     assert consent.hasConsent(patient, provider2, TREAT, LABS) is False  # the withdrawn consent stays gone
 
 
-def test_f8_a_signed_revoke_voids_a_pending_signed_grant_of_the_pair(consent, patient, provider, relayer):
-    grant, grant_sig = sign_grant(consent, patient, patient, provider, classes=bit(LABS, NOTES))
+def test_f8_a_signed_revoke_voids_a_pending_signed_grant_of_the_pair(consent, patient, guardian, provider,
+                                                                     relayer):
+    """The guardian's pending grant dies with the patient's own signed revoke (another signer)."""
+    consent.appointGuardian(guardian, {"from": patient})
+    grant, grant_sig = sign_grant(consent, guardian, patient, provider, classes=bit(LABS, NOTES))
     revoke = eip712.RevokeRequest(patient.address, provider.address, patient.address,
                                   _nonce(consent, patient, patient, provider), chain.time() + HOUR)
     consent.revokeBySig(patient, provider, patient, revoke.deadline,
                         eip712.sign_revoke(_key(patient), _domain(consent), revoke), {"from": relayer})
-    with brownie.reverts(invalid_signature(patient)):
+    with brownie.reverts(invalid_signature(guardian)):
         relay_grant(consent, grant, grant_sig, relayer)
+    assert consent.hasConsent(patient, provider, TREAT, LABS) is False
 
 
 def test_f8_a_signer_cancels_its_pending_signature(consent, patient, guardian, provider2, relayer):
