@@ -211,8 +211,9 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
           label="consent.openBreakGlass")
     s.say("northside", "Bob arrives unconscious: break-glass opened for 4 h (ETREAT only, visible to Bob)")
     s.run("riverside", "record", "amend", record_ids["bob"], str(s.write_fhir("bob-visit-v2", docs["bob"])),
-          label="record.amend")
-    s.say("riverside", "Riverside re-seals Bob's latest version for today's readers, the ER team included")
+          "--emergency-reader", a("northside"), label="record.amend")
+    s.say("riverside", "Riverside re-seals Bob's latest version for today's readers and, deliberately, the ER "
+                       "team (break-glass alone gives no key)")
     s.run("northside", "record", "get", record_ids["bob"], "--purpose", "etreat",
           "--out", str(s.workdir / "er-read.json"), label="record.logAccess (break-glass)")
     s.say("northside", "read Bob's record under break-glass; the access is logged with purpose ETREAT")

@@ -21,7 +21,7 @@ from . import crypto
 from .audit import fetch_events
 from .chain import Chain
 from .contracts import CareRegistry, ConsentRegistry, RecordRegistry, batch_id_of
-from .errors import AccountError, RecordNotFound, RecordTampered, VaultError
+from .errors import AccountError, ConsentMissing, RecordNotFound, RecordTampered, VaultError
 from .merkle import RecordLeaf, StandardMerkleTree
 from .scopes import DataClass, Purpose
 from .vault import LocalVault, atomic_write
@@ -103,10 +103,23 @@ class ReaderDirectory:
         purpose = next(p for p in Purpose if stored.purposes >> p & 1)
         return self.consent.has_consent(patient, grantee, purpose, DataClass(data_class))
 
-    def recipients(self, patient: str, data_class: int, author: str, author_key: bytes) -> Recipients:
-        """The patient, the author, and every party with live access to this class that has a key."""
+    def recipients(self, patient: str, data_class: int, author: str, author_key: bytes,
+                   emergency: Iterable[str] = ()) -> Recipients:
+        """The patient, the author, and every grantee with live granted access to this class that has a
+        key. `emergency` names break-glass readers the author deliberately seals THIS version for: each
+        must hold an open window covering the class now and a published key (else ConsentMissing /
+        AccountError). Nobody gets a key through break-glass otherwise (no standing keys)."""
         patient, author = to_checksum_address(patient), to_checksum_address(author)
         keys = {patient: self.patient_key(patient), author: crypto.normalize_public_key(author_key)}
+        for reader in (to_checksum_address(r) for r in emergency):
+            if not self.consent.has_consent(patient, reader, Purpose.ETREAT, DataClass(data_class)):
+                raise ConsentMissing(f"{reader} has no open emergency access to {patient} for "
+                                     f"{DataClass(data_class).name.lower()}: it cannot be an emergency reader")
+            key = self.published_key(reader)
+            if not key:
+                raise AccountError(f"emergency reader {reader} published no encryption key "
+                                   f"(it runs {publish_key_hint('READER')})")
+            keys[reader] = key
         unkeyed = []
         for grantee in self.candidates(patient):
             if grantee in keys or not self.may_read(patient, grantee, data_class):

@@ -316,14 +316,15 @@ def beneficiary(w: World, who):
 def signed_grant(w: World, signer) -> tuple:
     request = GrantRequest(patient=w.patient.address, grantee=w.provider2.address, purposes=bit(TREAT),
                            data_classes=bit(LABS), valid_from=0, valid_until=0, consent_doc_hash=DOC,
-                           signer=signer.address, nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                           signer=signer.address, nonce=w.consent.nonces(w.patient, w.provider2),
+                           deadline=chain.time() + DAY)
     signature = sign_grant(key(signer), w.domain, request)
     return w.consent.grantBySig, grant_args(request, signature), w.relayer
 
 
 def signed_revoke(w: World, signer) -> tuple:
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=signer.address,
-                            nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     signature = sign_revoke(key(signer), w.domain, request)
     return (w.consent.revokeBySig,
             (request.patient, request.grantee, request.signer, request.deadline, signature), w.relayer)
@@ -336,6 +337,11 @@ def grant_args(request: GrantRequest, signature: bytes) -> tuple:
 
 def _open_break_glass(w: World):
     return w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": w.provider})
+
+
+def _open_and_close_break_glass(w: World):
+    _open_break_glass(w)
+    return w.consent.closeBreakGlass(w.patient, w.provider, {"from": w.patient})
 
 
 def _pause(w: World):
@@ -412,6 +418,12 @@ GUARDED = [
             "GuardianRemoved"),
     Guarded("ConsentRegistry.grantBySig(signer)", PATIENT_SIDE, signed_grant, not_patient_or_guardian,
             "ConsentGranted"),
+    Guarded("ConsentRegistry.cancelSignatures", PATIENT_SIDE,
+            lambda w, who: (w.consent.cancelSignatures, (w.patient, w.provider2), who),
+            not_patient_or_guardian, "SignaturesCancelled"),
+    Guarded("ConsentRegistry.allowBreakGlass", PATIENT_SIDE,
+            lambda w, who: (w.consent.allowBreakGlass, (w.patient, w.provider), who),
+            not_patient_or_guardian, "BreakGlassAllowed", prepare=_open_and_close_break_glass),
     Guarded("ConsentRegistry.revokeBySig(signer)", PATIENT_SIDE, signed_revoke, not_patient_or_guardian,
             "ConsentRevoked"),
     # ------------------------------------------------------------------ RecordRegistry
@@ -423,8 +435,13 @@ GUARDED = [
     Guarded("RecordRegistry.amend", frozenset({"provider"}),
             lambda w, who: (w.records.amend, (w.r1.record_id, w.r1.content_hash, h("m:r1:v2")), who),
             unless(not_provider, provider2=lambda w, name, who: custom_error(
-                "NotAuthorOrConsented(bytes32,address,address)", w.r1.record_id, w.patient.address, who.address)),
+                "NoTreatmentRelationship(address,address,uint8)", w.patient.address, who.address, NOTES)),
             "RecordAmended"),
+    Guarded("RecordRegistry.attestBatchRecord", frozenset({"provider", "patient"}),
+            lambda w, who: (w.records.attestBatchRecord, (*leaf_args(w.batch_leaf), w.batch_proof, w.batch_id), who),
+            lambda w, name, who: custom_error("NotAuthorOrPatient(bytes32,address)", w.batch_leaf.record_id,
+                                              who.address),
+            "RecordAttested"),
     Guarded("RecordRegistry.anchorBatch", PROVIDERS,
             lambda w, who: (w.records.anchorBatch, (h("m:root"), 2, MANIFEST), who),
             not_provider, "BatchAnchored"),
@@ -515,7 +532,7 @@ def test_matrix_covers_every_restricted_function(world):
     open_or_self_scoped = {
         "CareRegistry": {"publishEncryptionKey"},
         "ConsentRegistry": {"appointGuardian"},
-        "RecordRegistry": {"attestBatchRecord"},
+        "RecordRegistry": set(),
         "ClaimEscrow": {"finalizeDeemed", "release"},
     }
     matrix = {entry.name.split("(")[0] for entry in GUARDED}
@@ -566,14 +583,14 @@ def test_nobody_makes_himself_a_patients_guardian(world):
 
 
 def test_open_functions_pay_the_rightful_party_whoever_calls(world):
-    """finalizeDeemed, release and attestBatchRecord are open to anyone: every party can call them
-    (checked by eth_call), and the effect is the same whoever sends it - a stranger gains nothing."""
+    """finalizeDeemed and release are open to anyone: every party can call them (checked by eth_call),
+    and the effect is the same whoever sends it - a stranger gains nothing. (attestBatchRecord is the
+    author's or the patient's since interface 2: it is in the matrix.)"""
     w = world
     sleep(PROMPT_PAY + 1)  # past "deemed"'s prompt-pay deadline and "denied"'s dispute window
     open_calls = [
         (w.escrow.finalizeDeemed, (w.provider, control("deemed"))),
         (w.escrow.release, (w.provider, control("denied"))),
-        (w.records.attestBatchRecord, (*leaf_args(w.batch_leaf), w.batch_proof, w.batch_id)),
     ]
     for function, args in open_calls:
         for name in CALLERS:
@@ -583,7 +600,6 @@ def test_open_functions_pay_the_rightful_party_whoever_calls(world):
         function(*args, {"from": w.stranger})
     assert w.desk.owed() == owed + 10 * USD  # the deemed approval went to the provider
     assert w.desk.free() == free - 10 * USD + 20 * USD  # ... out of, and the release back to, the insurer
-    assert w.records.verify(w.batch_leaf.record_id, w.batch_leaf.content_hash)[:3] == (True, 1, w.provider)
     assert w.usdc.balanceOf(w.stranger) == stranger_balance
     assert w.escrow.providerAccountOf(w.stranger) == (0, 0, False)
     assert w.escrow.insurerAccountOf(w.stranger) == (0, 0)
@@ -609,8 +625,9 @@ def test_a_revoked_registrar_and_pauser_lose_their_powers(world):
 def grant_request(w: World, signer, **overrides) -> GrantRequest:
     values = dict(patient=w.patient.address, grantee=w.provider2.address, purposes=bit(TREAT),
                   data_classes=bit(LABS), valid_from=0, valid_until=chain.time() + 30 * DAY, consent_doc_hash=DOC,
-                  signer=signer.address, nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                  signer=signer.address, deadline=chain.time() + DAY)
     values.update(overrides)
+    values.setdefault("nonce", w.consent.nonces(values["patient"], values["grantee"]))  # per pair
     return GrantRequest(**values)
 
 
@@ -663,7 +680,7 @@ def test_front_run_relayed_grant_in_the_same_block(world):
     assert relayer_b.address not in addresses(event)
     stored = w.consent.consentOf(w.patient, w.provider2)
     assert stored[:4] == (request.purposes, request.data_classes, request.valid_from, request.valid_until)
-    assert w.consent.nonces(w.patient) == 1
+    assert w.consent.nonces(w.patient, w.provider2) == request.nonce + 1
 
 
 TAMPERINGS = {
@@ -696,16 +713,16 @@ def test_front_runner_cannot_alter_any_field(world, field):
         forged_signature, refused_signer = signature, forged.signer
     with brownie.reverts(invalid_signature(refused_signer)):
         w.consent.grantBySig(*grant_args(forged, forged_signature), {"from": w.stranger})
-    assert w.consent.nonces(w.patient) == 0
+    assert w.consent.nonces(w.patient, w.provider2) == request.nonce
     w.consent.grantBySig(*grant_args(request, signature), {"from": w.relayer})
     assert w.consent.consentOf(w.patient, w.provider2)[:4] == (bit(TREAT), bit(LABS), 0, request.valid_until)
-    assert w.consent.consentOf(w.patient2, w.provider2) == (0, 0, 0, 0, 0)
+    assert w.consent.consentOf(w.patient2, w.provider2) == (0, 0, 0, 0, 0, 0)
 
 
 def test_front_run_relayed_revoke(world):
     w = world
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=w.patient.address,
-                            nonce=0, deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     args = (request.patient, request.grantee, request.signer, request.deadline,
             sign_revoke(key(w.patient), w.domain, request))
     tx = w.consent.revokeBySig(*args, {"from": w.stranger})
@@ -716,12 +733,12 @@ def test_front_run_relayed_revoke(world):
 
 
 def test_relayer_cannot_reorder_a_patients_signed_requests(world):
-    """The patient signs a grant (nonce 0) then a revoke (nonce 1). A relayer holding both cannot
+    """The patient signs a grant (pair nonce n) then a revoke (n + 1). A relayer holding both cannot
     run the revoke first (to make the grant the final state): nonces are sequential."""
     w = world
     grant_req = grant_request(w, w.patient)
     revoke_req = RevokeRequest(patient=w.patient.address, grantee=w.provider2.address, signer=w.patient.address,
-                               nonce=1, deadline=chain.time() + DAY)
+                               nonce=grant_req.nonce + 1, deadline=chain.time() + DAY)
     revoke_args = (revoke_req.patient, revoke_req.grantee, revoke_req.signer, revoke_req.deadline,
                    sign_revoke(key(w.patient), w.domain, revoke_req))
     grant_call = grant_args(grant_req, sign_grant(key(w.patient), w.domain, grant_req))
@@ -747,7 +764,7 @@ def test_revoke_signature_malleability_and_replay(world, ConsentRegistry, varian
     """The revoke path has the same defences as the grant path (tested in test_consent_eip712)."""
     w = world
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=w.patient.address,
-                            nonce=0, deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     signature = sign_revoke(key(w.patient), w.domain, request)
     if variant == "high-s":
         forged = malleate(signature)
@@ -806,7 +823,7 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
         (lambda: w.records.logAccess(w.patient, w.r1.record_id, TREAT, {"from": p}),
          not_provider_or_insurer(w, "", p)),
         (lambda: w.records.logAccessBatch(h("sp:log"), 1, {"from": p}), not_provider_or_insurer(w, "", p)),
-        (lambda: w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.stranger}),
+        (lambda: w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.patient}),
          not_provider(w, "", p)),
         (lambda: w.escrow.submitClaim(new, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.dispute(control("contestable"), EVIDENCE, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
@@ -832,7 +849,7 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
     w.escrow.withdrawAll({"from": p})
     assert w.usdc.balanceOf(p) == provider_balance + owed + 125 * USD + 10 * USD and d.owed() == 0
     w.records.anchor(rid("sp:r", w.patient), h("sp:r:v1"), NOTES, {"from": p})
-    w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.stranger})
+    w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.patient})
     w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": p})
     w.assert_solvent()
 
@@ -1255,7 +1272,7 @@ def test_a_huge_proof_is_refused_before_any_hashing(world):
     calldata = bytes.fromhex(w.records.attestBatchRecord.encode_input(*args)[2:])
     intrinsic = 21_000 + sum(16 if byte else 4 for byte in calldata)
     with brownie.reverts(custom_error("ProofTooLong(uint256,uint256)", 4096, 32)):
-        w.records.attestBatchRecord(*args, {"from": w.stranger, "gas_limit": intrinsic + 50_000})
+        w.records.attestBatchRecord(*args, {"from": w.patient, "gas_limit": intrinsic + 50_000})
     tx = brownie.history[-1]
     assert tx.status == 0 and tx.gas_limit == intrinsic + 50_000 and tx.gas_used < intrinsic + 50_000
 
@@ -1269,7 +1286,7 @@ def test_a_batch_root_with_no_leaves_behind_it_proves_nothing(world):
     for proof in ([], w.batch_proof, [junk]):
         assert not w.records.verifyInBatch(*leaf_args(w.batch_leaf), proof, batch_id)
         with brownie.reverts(custom_error("NotInBatch(uint256)", batch_id)):
-            w.records.attestBatchRecord(*leaf_args(w.batch_leaf), proof, batch_id, {"from": w.stranger})
+            w.records.attestBatchRecord(*leaf_args(w.batch_leaf), proof, batch_id, {"from": w.patient})
     with brownie.reverts(custom_error("InvalidBatch(bytes32,uint32)", junk, 0)):
         w.records.anchorBatch(junk, 0, MANIFEST, {"from": w.provider2})
 
@@ -1328,8 +1345,7 @@ def test_fixed_f1_a_puppet_patient_gives_no_power_over_another_patients_record(w
     w.records.amend(own, h("f1:own:v1"), h("f1:own:v2"), {"from": w.provider2})
     w.records.logAccess(w.puppet, own, TREAT, {"from": w.provider2})
     # ... and gives nothing over r1, which belongs to `patient`.
-    with brownie.reverts(custom_error("NotAuthorOrConsented(bytes32,address,address)", r1.record_id,
-                                      w.patient.address, w.provider2.address)):
+    with brownie.reverts(no_treatment(w, w.provider2)):
         w.records.amend(r1.record_id, r1.content_hash, h("hijack"), {"from": w.provider2})
     with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", r1.record_id, w.puppet.address)):
         w.records.logAccess(w.puppet, r1.record_id, TREAT, {"from": w.provider2})
@@ -1380,30 +1396,27 @@ def test_fixed_f2_a_provider_without_the_patients_consent_cannot_squat_its_recor
     tree = tree_of(forged)
     batch_id = w.records.anchorBatch(tree.root, 2, MANIFEST, {"from": w.provider2}).return_value
     with brownie.reverts(custom_error("RecordNotOfPatient(bytes32,address)", leaf.record_id, w.puppet.address)):
-        w.records.attestBatchRecord(*leaf_args(forged[0]), tree.get_proof(forged[0]), batch_id, {"from": w.stranger})
+        w.records.attestBatchRecord(*leaf_args(forged[0]), tree.get_proof(forged[0]), batch_id, {"from": w.provider2})
     with brownie.reverts(no_treatment(w, w.provider2)):
-        w.records.attestBatchRecord(*leaf_args(forged[1]), tree.get_proof(forged[1]), batch_id, {"from": w.stranger})
-    tx = w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.stranger})
+        w.records.attestBatchRecord(*leaf_args(forged[1]), tree.get_proof(forged[1]), batch_id, {"from": w.provider2})
+    tx = w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.patient})
     assert tx.events["RecordAttested"]["author"] == w.provider
     assert w.records.verify(leaf.record_id, leaf.content_hash)[:3] == (True, 1, w.provider)
 
 
-@pytest.mark.parametrize("standing", ["consent", "break-glass"])
+@pytest.mark.parametrize("standing", ["consent"])
 def test_residual_f2_a_provider_the_patient_let_in_can_still_take_a_pending_id_first(world, standing):
     """F2 (residual): a provider that may create this patient's records can still copy a pending id
     and anchor it first. It needs TREAT consent of the patient for SOME class - the squatter picks the
-    class of its copy, here LABS for a NOTES record - or an open break-glass on the patient, which
-    any active provider can open for itself (non-sensitive classes; logged with a reason). The honest
+    class of its copy, here LABS for a NOTES record. (Interface 2: an open break-glass no longer
+    suffices, see test_review_consent_records.py::test_f2_after_closing_break_glass_...). The honest
     anchor then reverts RecordAlreadyAnchored, and a batched leaf's id taken this way can never be
     promoted. The squatter is named in the record's event, so it is accountable; the remedies are the
     SDK's (re-seal the record under a fresh id: `medledger.record_ids.new_record_id(patient)`) and the
     patient's (revoke the consent / close the break-glass)."""
     w = world
     pending = rid("f2:record", w.patient)  # a fresh id of `patient` that provider is about to anchor
-    if standing == "consent":
-        w.consent.grant(w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": w.patient})
-    else:
-        w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": w.provider2})
+    w.consent.grant(w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": w.patient})
     honest, squat = front_run(w, pending, (w.provider, h("f2:v1"), NOTES), (w.provider2, h("f2:garbage"), LABS))
     assert squat.status == 1  # RESIDUAL
     assert honest.status == 0 and honest.revert_msg == already_anchored(pending)  # RESIDUAL
@@ -1415,7 +1428,7 @@ def test_residual_f2_a_provider_the_patient_let_in_can_still_take_a_pending_id_f
     leaf = w.batch_leaf
     w.records.anchor(leaf.record_id, h("f2:garbage2"), LABS, {"from": w.provider2})  # RESIDUAL
     with brownie.reverts(already_anchored(leaf.record_id)):
-        w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.stranger})
+        w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.patient})
     assert w.records.verifyInBatch(*leaf_args(leaf), w.batch_proof, w.batch_id)  # proven, never promotable
 
     # The SDK's remedy: re-seal under a fresh id of the same patient (96 new random bits).
@@ -1424,11 +1437,8 @@ def test_residual_f2_a_provider_the_patient_let_in_can_still_take_a_pending_id_f
     assert w.records.patientOf(fresh) == w.patient
     w.records.anchor(fresh, h("f2:v1"), NOTES, {"from": w.provider})
     assert w.records.verify(fresh, h("f2:v1"))[:3] == (True, 1, w.provider)
-    # The patient's remedy: once the consent / break-glass is gone, so is the power to squat.
-    if standing == "consent":
-        w.consent.revoke(w.patient, w.provider2, {"from": w.patient})
-    else:
-        w.consent.closeBreakGlass(w.patient, w.provider2, {"from": w.patient})
+    # The patient's remedy: once the consent is gone, so is the power to squat.
+    w.consent.revoke(w.patient, w.provider2, {"from": w.patient})
     with brownie.reverts(no_treatment(w, w.provider2, LABS)):
         w.records.anchor(rid("f2:next", w.patient), h("f2:garbage"), LABS, {"from": w.provider2})
 

@@ -195,6 +195,16 @@ def _fhir_options(fn):
                         callback=lambda _c, _p, v: v.upper())(fn)
 
 
+def _emergency_option(fn):
+    return click.option("--emergency-reader", "emergency", multiple=True, metavar="ACCOUNT",
+                        help="Also seal this version for a provider with open emergency access (break-glass "
+                             "gives no key otherwise). Repeatable.")(fn)
+
+
+def _emergency_readers(app: App, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(resolve_address(app, name, "--emergency-reader") for name in names)
+
+
 def _class_option(fn):
     return click.option("--class", "class_name", default="conditions", show_default=True,
                         help="Data class, e.g. conditions, labs, medications, billing.")(fn)
@@ -208,8 +218,10 @@ def _class_option(fn):
 @click.option("--patient", required=True, help="The patient (address or account name).")
 @_class_option
 @_fhir_options
+@_emergency_option
 @click.pass_obj
-def put(app: App, file: Path, patient: str, class_name: str, fhir_version: str, no_validate: bool) -> None:
+def put(app: App, file: Path, patient: str, class_name: str, fhir_version: str, no_validate: bool,
+        emergency: tuple[str, ...]) -> None:
     """Seal FILE (FHIR JSON) for the patient, the author and every current reader, then anchor it."""
     raw = _read_fhir(file, fhir_version, not no_validate)
     dc = int(data_class(class_name))
@@ -217,7 +229,8 @@ def put(app: App, file: Path, patient: str, class_name: str, fhir_version: str, 
     author = app.signer.address
     _require_provider(app, author)
     _require_treatment(app, patient_addr, author, dc)
-    recipients = _readers(app).recipients(patient_addr, dc, author, _author_key(app))
+    recipients = _readers(app).recipients(patient_addr, dc, author, _author_key(app),
+                                          _emergency_readers(app, emergency))
     _warn_unkeyed(recipients)
     vault = _vault(app)
     prepared = pipeline.prepare_record(raw, patient=patient_addr, recipients=recipients.keys, data_class=dc,
@@ -235,13 +248,16 @@ def put(app: App, file: Path, patient: str, class_name: str, fhir_version: str, 
 @click.argument("record_id")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_fhir_options
+@_emergency_option
 @click.pass_obj
-def amend(app: App, record_id: str, file: Path, fhir_version: str, no_validate: bool) -> None:
+def amend(app: App, record_id: str, file: Path, fhir_version: str, no_validate: bool,
+          emergency: tuple[str, ...]) -> None:
     """Anchor FILE as the next version of RECORD_ID, sealed afresh for today's readers.
 
     The signer needs live TREAT consent of the patient for the record's class, even if it wrote the
     earlier versions: a revoked author may not amend. The new version is sealed only for the patient,
-    the signer and grantees whose consent is live now (no key for revoked grantees or for break-glass)."""
+    the signer and grantees whose consent is live now: no key for revoked grantees, and none through
+    break-glass unless named with --emergency-reader (while its window is open)."""
     rid = parse_bytes32(record_id, "RECORD_ID")
     raw = _read_fhir(file, fhir_version, not no_validate)
     current = _locate(app, rid)
@@ -250,7 +266,8 @@ def amend(app: App, record_id: str, file: Path, fhir_version: str, no_validate: 
     _require_treatment(app, current.patient, author, current.data_class)
     if current.batch is not None:  # promoted first: amend needs a regular anchor to link to
         _require_promoter(app, current)
-    recipients = _readers(app).recipients(current.patient, current.data_class, author, _author_key(app))
+    recipients = _readers(app).recipients(current.patient, current.data_class, author, _author_key(app),
+                                          _emergency_readers(app, emergency))
     _warn_unkeyed(recipients)
     vault = _vault(app)
     prepared = pipeline.prepare_record(raw, patient=current.patient, recipients=recipients.keys,
