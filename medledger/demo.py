@@ -219,6 +219,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     s.say("northside", "read Bob's record under break-glass; the access is logged with purpose ETREAT")
     s.run("bob", "emergency", "close", a("bob"), a("northside"), label="consent.closeBreakGlass")
     s.say("bob", "closed the emergency access early")
+    reason = s.refused("northside", "emergency", "open", a("bob"), "--hours", "1", "--reason", "unconscious-in-ER")
+    s.say("northside", f"[red]refused[/red]: {reason} (reopening waits until Bob runs `emergency allow`)")
 
     # ------------------------------------------------------------------ 4. escrow and coverage
     s.step("4. Acme Health funds the escrow and enrols the patients")
