@@ -12,18 +12,21 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import brownie
 import pytest
 from brownie import chain, web3
 from conftest import custom_error
+from eth_account import Account
 from support.records import DOC, ETREAT, LABS, NOTES, REASON, TREAT, bit, h, leaf_args, rid, tagged_twin, tree_of
 
 from medledger import crypto, eip712
+from medledger.accounts import LocalSigner
 from medledger.chain import Chain
 from medledger.config import load_settings
 from medledger.contracts import CareRegistry, ConsentRegistry
-from medledger.errors import VaultError
+from medledger.errors import ContractReverted, VaultError
 from medledger.merkle import RecordLeaf
 from medledger.records import ReaderDirectory, manifest_bytes
 from medledger.testing import ACCOUNT_COUNT, dev_private_key
@@ -147,6 +150,22 @@ def test_f8_a_guardians_signatures_for_different_patients_are_independent(
     relay_grant(consent, *for_patient2, relayer)
     relay_grant(consent, *for_patient, relayer)
     assert consent.hasConsent(patient, provider2, TREAT, LABS) and consent.hasConsent(patient2, provider2, TREAT, LABS)
+
+
+def test_f8_sdk_cancels_and_refuses_far_deadlines(sdk, consent, patient, provider2):
+    """The SDK path a CLI user takes: sign, cancel, and the signed grant no longer relays."""
+    chain_, _, consent_sdk = sdk
+    signer = LocalSigner(Account.from_key(_key(patient)))
+    with pytest.raises(eip712.TypedDataError, match="7 days"):
+        consent_sdk.sign_grant(signer, patient.address, provider2.address, bit(TREAT), bit(LABS),
+                               deadline=int(time.time()) + 8 * DAY)
+    signed = consent_sdk.sign_grant(signer, patient.address, provider2.address, bit(TREAT), bit(LABS),
+                                    deadline=chain.time() + HOUR)
+    assert signed.message["nonce"] == consent_sdk.nonce(patient.address, provider2.address)
+    consent_sdk.cancel_signatures(signer, patient.address, provider2.address)
+    with pytest.raises(ContractReverted, match="InvalidSignature"):
+        consent_sdk.relay(signer, signed)
+    assert consent_sdk.consent(patient.address, provider2.address).nonce == 1
 
 
 # --------------------------------------------------------------------------- 9: break-glass
