@@ -121,19 +121,28 @@ SPECS: dict[str, OpSpec] = {
     "consent.grant": OpSpec(
         "patient's first grant to this grantee", 55_000,
         Floor((new_slot("pair consent"),))),
+    # Interface v2 (issue 13, finding 8): the pair's signature nonce lives in the consent slot. A revoke
+    # therefore updates the slot (keeping the bumped nonce) instead of clearing it, and earns no refund;
+    # a signed grant no longer writes a separate per-signer nonce slot.
     "consent.revoke": OpSpec(
-        "patient revokes a live grant (the cleared slot earns a 4,800 refund)", 32_000,
-        Floor((cleared("pair consent"),), refund=R_CLEAR)),
+        "patient revokes a live grant (the slot keeps the pair's bumped signature nonce: no refund)", 32_000,
+        Floor((update("pair consent"),))),
     "consent.grantBySig": OpSpec(
         "EOA patient's first signed grant, relayed by a third party", 85_000,
-        Floor((new_slot("pair consent"), new_slot("signer nonce"), ECRECOVER))),
+        Floor((new_slot("pair consent + nonce"), ECRECOVER))),
+    # The wallet checks its owner's signature itself (an ecrecover inside isValidSignature): work no
+    # ERC-1271 grant can avoid, so it is part of the floor (it was slack before the nonce slot went).
     "consent.grantBySig.erc1271": OpSpec(
         "ERC-1271 wallet patient's first signed grant, relayed", None,
-        Floor((new_slot("pair consent"), new_slot("signer nonce"), call("wallet"), ECRECOVER))),
+        Floor((new_slot("pair consent + nonce"), call("wallet"), ECRECOVER,
+               Cost("precompile", "ecrecover in the wallet", G_ECRECOVER)))),
     "record.anchor": OpSpec("anchor by an enrolled provider with TREAT consent", 60_000, _ANCHOR_FLOOR),
+    # Interface v2 (issue 13, finding 11): amending needs live TREAT consent, the author's included, so
+    # amend asks the ConsentRegistry (pair consent read + cold call) like anchor does.
     "record.amend": OpSpec(
-        "the author amends its record (v1 -> v2)", None,
-        Floor((new_slot("superseded version"), update("record head"), read("author party"), call("CareRegistry")))),
+        "the author, still consented, amends its record (v1 -> v2)", None,
+        Floor((new_slot("superseded version"), update("record head"), read("pair consent"), read("author party"),
+               call("ConsentRegistry"), call("CareRegistry")))),
     "record.logAccess": OpSpec(
         "consented provider logs a TREAT access", None,
         Floor((read("record head"), read("pair consent"), read("accessor party"), call("ConsentRegistry"),

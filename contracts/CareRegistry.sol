@@ -121,6 +121,11 @@ contract CareRegistry is ICareRegistry, AccessControl {
         return _accounts[id];
     }
 
+    /// @inheritdoc ICareRegistry
+    function version() external pure returns (uint256) {
+        return 2;
+    }
+
     function _registered(address account) private view returns (Party storage party) {
         party = _parties[account];
         if (party.role == Role.None) revert PartyNotRegistered(account);

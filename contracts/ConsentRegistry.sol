@@ -5,21 +5,28 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+import {Scopes} from "./libraries/Scopes.sol";
 
 /**
  * @title ConsentRegistry
  * @notice Patients (or their guardians) grant, narrow, widen and revoke consent per grantee, scoped by
  * purpose of use and data class and bounded in time; gaslessly through EIP-712 signatures if they wish.
- * Active providers may open a short, audited break-glass window for emergency treatment.
- * @dev One storage slot per (patient, grantee) pair; the FHIR Consent document hash and every past
- * scope live only in events. {hasConsent} costs one consent read plus one CareRegistry read.
+ * Active providers may open a short, audited break-glass window for emergency reading.
+ * @dev One storage slot per (patient, grantee) pair, holding its scope and its signature nonce; the
+ * FHIR Consent document hash and every past scope live only in events. {hasConsent} costs one
+ * consent read plus one CareRegistry read.
  */
-contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
+contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
     /// @notice Upper bound of {maxBreakGlassDuration}: 72 hours.
     uint32 public constant MAX_BREAK_GLASS_CAP = 72 hours;
+    /// @inheritdoc IConsentRegistry
+    uint32 public constant BREAK_GLASS_PERIOD = 30 days;
+    /// @inheritdoc IConsentRegistry
+    uint8 public constant MAX_BREAK_GLASS_PER_PERIOD = 3;
+    /// @inheritdoc IConsentRegistry
+    uint32 public constant MAX_SIGNATURE_LIFETIME = 7 days;
     /// @notice EIP-712 type hash of a signed grant.
     bytes32 public constant GRANT_TYPEHASH = keccak256(
         "Grant(address patient,address grantee,uint8 purposes,uint16 dataClasses,uint40 validFrom,uint40 validUntil,bytes32 consentDocHash,address signer,uint256 nonce,uint256 deadline)"
@@ -27,17 +34,6 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     /// @notice EIP-712 type hash of a signed revocation.
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(address patient,address grantee,address signer,uint256 nonce,uint256 deadline)");
-
-    uint8 private constant _ETREAT = 1;
-    uint8 private constant _TREAT_BIT = 1; // 1 << TREAT
-    /// @dev Purposes TREAT..COVERAGE (bits 0-5).
-    uint8 private constant _ALL_PURPOSES = 0x3F;
-    /// @dev Data classes DEMOGRAPHICS..SUBSTANCE_USE (bits 0-10).
-    uint16 private constant _ALL_DATA_CLASSES = 0x07FF;
-    /// @dev GENOMICS (8), MENTAL_HEALTH (9), SUBSTANCE_USE (10): never covered by break-glass.
-    uint16 private constant _SENSITIVE_DATA_CLASSES = 0x0700;
-    /// @dev What an open break-glass covers: every defined class that is not sensitive.
-    uint16 private constant _BREAK_GLASS_DATA_CLASSES = _ALL_DATA_CLASSES & ~_SENSITIVE_DATA_CLASSES;
 
     /// @inheritdoc IConsentRegistry
     ICareRegistry public immutable registry;
@@ -52,7 +48,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     /// @param registry_ The CareRegistry that says who is an active provider, insurer or arbiter.
     /// @param maxBreakGlassDuration_ Longest break-glass window in seconds (non-zero, at most 72 hours).
     constructor(address admin, ICareRegistry registry_, uint32 maxBreakGlassDuration_)
-        EIP712("MedLedger ConsentRegistry", "1")
+        EIP712("MedLedger ConsentRegistry", "2")
     {
         if (admin == address(0) || address(registry_) == address(0)) revert ZeroAddress();
         registry = registry_;
@@ -95,23 +91,14 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         uint256 deadline,
         bytes calldata signature
     ) external {
-        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        _checkDeadline(deadline);
         _checkPatientOrGuardian(patient, signer);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                GRANT_TYPEHASH,
-                patient,
-                grantee,
-                purposes,
-                dataClasses,
-                validFrom,
-                validUntil,
-                consentDocHash,
-                signer,
-                _useNonce(signer),
-                deadline
-            )
-        );
+        // abi.encode of static values is their 32-byte words back to back, so two encodings
+        // concatenated hash exactly as one; split only to stay within the stack.
+        uint256 nonce = _nonceOf(patient, grantee);
+        bytes memory head =
+            abi.encode(GRANT_TYPEHASH, patient, grantee, purposes, dataClasses, validFrom, validUntil, consentDocHash);
+        bytes32 structHash = keccak256(bytes.concat(head, abi.encode(signer, nonce, deadline)));
         _checkSignature(signer, structHash, signature);
         _grant(patient, grantee, purposes, dataClasses, validFrom, validUntil, consentDocHash, signer);
     }
@@ -120,12 +107,23 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     function revokeBySig(address patient, address grantee, address signer, uint256 deadline, bytes calldata signature)
         external
     {
-        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        _checkDeadline(deadline);
         _checkPatientOrGuardian(patient, signer);
-        bytes32 structHash =
-            keccak256(abi.encode(REVOKE_TYPEHASH, patient, grantee, signer, _useNonce(signer), deadline));
+        bytes32 structHash = keccak256(
+            abi.encode(REVOKE_TYPEHASH, patient, grantee, signer, _nonceOf(patient, grantee), deadline)
+        );
         _checkSignature(signer, structHash, signature);
         _revoke(patient, grantee, signer);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function cancelSignatures(address patient, address grantee) external {
+        _checkPatientOrGuardian(patient, msg.sender);
+        if (grantee == address(0) || grantee == patient) revert InvalidGrantee(grantee);
+        Consent storage consent = _consents[patient][grantee];
+        uint64 nonce = consent.nonce + 1;
+        consent.nonce = nonce;
+        emit SignaturesCancelled(patient, grantee, msg.sender, nonce);
     }
 
     // ---------------------------------------------------------------- guardians
@@ -156,23 +154,43 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         uint32 max = maxBreakGlassDuration;
         if (duration == 0 || duration > max) revert InvalidBreakGlassDuration(duration, max);
         if (reasonCode == bytes32(0)) revert EmptyReasonCode();
-        BreakGlass storage window = _breakGlass[patient][msg.sender];
-        uint40 expiresAt = window.expiresAt;
-        if (block.timestamp < expiresAt) revert BreakGlassAlreadyOpen(patient, msg.sender, expiresAt);
+        BreakGlass memory window = _breakGlass[patient][msg.sender];
+        if (block.timestamp < window.expiresAt) revert BreakGlassAlreadyOpen(patient, msg.sender, window.expiresAt);
+        if (window.blocked) revert BreakGlassBlocked(patient, msg.sender);
         uint40 now_ = uint40(block.timestamp);
-        // `now_ + duration` cannot overflow uint40 before the year 36812; checked arithmetic regardless.
-        expiresAt = now_ + duration;
+        // Sums of uint40 times and periods cannot overflow before the year 36812; checked regardless.
+        if (now_ >= window.periodStart + BREAK_GLASS_PERIOD) {
+            window.periodStart = now_;
+            window.openings = 0;
+        }
+        if (window.openings >= MAX_BREAK_GLASS_PER_PERIOD) {
+            revert BreakGlassLimitReached(patient, msg.sender, window.periodStart + BREAK_GLASS_PERIOD);
+        }
+        window.openings += 1;
         window.openedAt = now_;
-        window.expiresAt = expiresAt;
-        emit BreakGlassOpened(patient, msg.sender, reasonCode, expiresAt);
+        window.expiresAt = now_ + duration;
+        _breakGlass[patient][msg.sender] = window;
+        emit BreakGlassOpened(patient, msg.sender, reasonCode, window.expiresAt);
     }
 
     /// @inheritdoc IConsentRegistry
     function closeBreakGlass(address patient, address provider) external {
         _checkPatientOrGuardian(patient, msg.sender);
-        if (block.timestamp >= _breakGlass[patient][provider].expiresAt) revert BreakGlassNotOpen(patient, provider);
-        delete _breakGlass[patient][provider];
+        BreakGlass storage window = _breakGlass[patient][provider];
+        if (block.timestamp >= window.expiresAt) revert BreakGlassNotOpen(patient, provider);
+        // Ends the window in this block and keeps the provider out until the patient allows it again.
+        window.expiresAt = uint40(block.timestamp);
+        window.blocked = true;
         emit BreakGlassClosed(patient, provider, msg.sender);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function allowBreakGlass(address patient, address provider) external {
+        _checkPatientOrGuardian(patient, msg.sender);
+        BreakGlass storage window = _breakGlass[patient][provider];
+        if (!window.blocked) revert BreakGlassNotBlocked(patient, provider);
+        window.blocked = false;
+        emit BreakGlassAllowed(patient, provider, msg.sender);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -195,7 +213,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         if (_granted(patient, grantee, purposeBit, classBit)) {
             return registry.activeRoleOf(grantee) != ICareRegistry.Role.None;
         }
-        if (purpose == _ETREAT && _breakGlassOpen(patient, grantee, classBit)) {
+        if (purpose == Scopes.ETREAT && _breakGlassOpen(patient, grantee, classBit)) {
             return registry.activeRoleOf(grantee) == ICareRegistry.Role.Provider;
         }
         return false;
@@ -207,8 +225,8 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         view
         returns (uint32 providerId)
     {
-        uint16 classBit = uint16(1) << dataClass;
-        if (_granted(patient, provider, _TREAT_BIT, classBit) || _breakGlassOpen(patient, provider, classBit)) {
+        // Break-glass is emergency reading only: it never makes a provider a treating (writing) one.
+        if (_granted(patient, provider, Scopes.TREAT_BIT, uint16(1) << dataClass)) {
             ICareRegistry registry_ = registry;
             bytes4 selector = ICareRegistry.activePartyOf.selector;
             uint256 providerRole = uint256(ICareRegistry.Role.Provider);
@@ -242,8 +260,13 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentRegistry
-    function nonces(address owner) public view override(IConsentRegistry, Nonces) returns (uint256) {
-        return super.nonces(owner);
+    function nonces(address patient, address grantee) external view returns (uint256) {
+        return _nonceOf(patient, grantee);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function version() external pure returns (uint256) {
+        return 2;
     }
 
     /// @inheritdoc IConsentRegistry
@@ -266,18 +289,23 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     ) private {
         if (grantee == address(0) || grantee == patient) revert InvalidGrantee(grantee);
         if (
-            purposes == 0 || dataClasses == 0 || purposes & ~_ALL_PURPOSES != 0
-                || dataClasses & ~_ALL_DATA_CLASSES != 0
+            purposes == 0 || dataClasses == 0 || purposes & ~Scopes.ALL_PURPOSES != 0
+                || dataClasses & ~Scopes.ALL_DATA_CLASSES != 0
         ) revert InvalidScope(purposes, dataClasses);
         if (validUntil != 0 && (validUntil <= validFrom || validUntil <= block.timestamp)) {
             revert InvalidValidity(validFrom, validUntil);
         }
+        // The same slot holds the pair's signature nonce: bumping it in this write voids every
+        // pending signature for the pair at no extra storage cost.
+        Consent storage consent = _consents[patient][grantee];
+        uint64 nonce = consent.nonce + 1;
         _consents[patient][grantee] = Consent({
             purposes: purposes,
             dataClasses: dataClasses,
             validFrom: validFrom,
             validUntil: validUntil,
-            grantedAt: uint40(block.timestamp)
+            grantedAt: uint40(block.timestamp),
+            nonce: nonce
         });
         emit ConsentGranted(patient, grantee, actor, purposes, dataClasses, validFrom, validUntil, consentDocHash);
     }
@@ -285,8 +313,16 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     function _revoke(address patient, address grantee, address actor) private {
         Consent storage consent = _consents[patient][grantee];
         if (consent.purposes == 0) revert ConsentNotFound(patient, grantee);
-        // Clearing the slot ends the consent in this very block and refunds storage gas.
-        delete _consents[patient][grantee];
+        // Ends the consent in this very block; the slot keeps only the bumped signature nonce, which
+        // voids every pending signature for the pair (so a revoked consent cannot be relayed back).
+        _consents[patient][grantee] = Consent({
+            purposes: 0,
+            dataClasses: 0,
+            validFrom: 0,
+            validUntil: 0,
+            grantedAt: 0,
+            nonce: consent.nonce + 1
+        });
         emit ConsentRevoked(patient, grantee, actor);
     }
 
@@ -312,6 +348,18 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         ) revert InvalidSignature(signer);
     }
 
+    function _nonceOf(address patient, address grantee) private view returns (uint64) {
+        return _consents[patient][grantee].nonce;
+    }
+
+    /// @dev A signed request is relayable until its deadline, and never with more than
+    /// {MAX_SIGNATURE_LIFETIME} of its life left.
+    function _checkDeadline(uint256 deadline) private view {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        uint256 latest = block.timestamp + MAX_SIGNATURE_LIFETIME;
+        if (deadline > latest) revert SignatureDeadlineTooFar(deadline, latest);
+    }
+
     function _setMaxBreakGlassDuration(uint32 duration) private {
         if (duration == 0 || duration > MAX_BREAK_GLASS_CAP) revert InvalidMaxBreakGlassDuration(duration);
         maxBreakGlassDuration = duration;
@@ -325,15 +373,23 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         view
         returns (bool)
     {
-        Consent memory consent = _consents[patient][grantee];
-        return consent.purposes & purposeBit != 0 && consent.dataClasses & classBit != 0
-            && consent.validFrom <= block.timestamp
-            && (consent.validUntil == 0 || block.timestamp < consent.validUntil);
+        Consent storage consent = _consents[patient][grantee];
+        uint256 word;
+        // On every anchor and access check: one SLOAD of the packed slot, unpacked by hand instead of
+        // copying all six fields to memory. Solidity packs the fields from the low-order end:
+        // purposes (bits 0-7), dataClasses (8-23), validFrom (24-63), validUntil (64-103), ...
+        assembly ("memory-safe") {
+            word := sload(consent.slot)
+        }
+        uint40 validUntil = uint40(word >> 64);
+        return uint8(word) & purposeBit != 0 && uint16(word >> 8) & classBit != 0
+            && uint40(word >> 24) <= block.timestamp && (validUntil == 0 || block.timestamp < validUntil);
     }
 
     /// @dev Whether `provider`'s break-glass on `patient` is open and covers `classBit` (a defined,
     /// non-sensitive class).
     function _breakGlassOpen(address patient, address provider, uint16 classBit) private view returns (bool) {
-        return classBit & _BREAK_GLASS_DATA_CLASSES != 0 && block.timestamp < _breakGlass[patient][provider].expiresAt;
+        return classBit & Scopes.BREAK_GLASS_DATA_CLASSES != 0
+            && block.timestamp < _breakGlass[patient][provider].expiresAt;
     }
 }

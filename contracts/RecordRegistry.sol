@@ -5,6 +5,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
 import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+import {Scopes} from "./libraries/Scopes.sol";
 
 /**
  * @title RecordRegistry
@@ -13,14 +14,17 @@ import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
  * @dev A record id is the patient's address (its first 20 bytes) followed by 12 random bytes made
  * off-chain (see {patientOf}): the patient is bound to the record by the id itself, so no call can
  * pass another patient for it, and a record id can only be taken by a provider that patient
- * consented to.
+ * consented to for treatment (break-glass grants emergency reading only, never writing).
  *
  * Storage layout (docs/RECORDS.md):
  * - `_heads[recordId]`: ONE slot per record holding its latest version, a `PackedHead` word:
  *   contentTag (bits 0-159) | authorId (160-191) | version (192-207) | dataClass (208-215) |
  *   anchoredAt (216-255). Zero iff the record does not exist (a stored version is never 0).
  *   Keying by the record id alone is what makes ids unique; the price is that the latest content
- *   hash is held as a 160-bit tag (its first 20 bytes) and the author as its CareRegistry id.
+ *   hash is held as a 160-bit tag and the author as its CareRegistry id. The tag is the first 20
+ *   bytes of keccak256(contentHash), not of the hash itself: a caller-chosen 32-byte value matches
+ *   it only if it IS the anchored hash (a 160-bit second preimage otherwise), so every comparison
+ *   with the head is as good as a full 256-bit one.
  * - `_past[keccak256(abi.encode(recordId, contentHash))]`: one slot per superseded version, written
  *   by {amend} when it moves the old head out; keyed by the full 256-bit hash.
  * - `_batches[batchId]`: one slot per batch; the root is folded into `batchId`.
@@ -34,9 +38,9 @@ contract RecordRegistry is IRecordRegistry {
     /// @inheritdoc IRecordRegistry
     uint256 public constant MAX_PROOF_LENGTH = 32;
 
-    uint8 private constant _TREAT = 0;
-    uint8 private constant _MAX_PURPOSE = 5; // COVERAGE
-    uint8 private constant _MAX_DATA_CLASS = 10; // SUBSTANCE_USE
+    /// @inheritdoc IRecordRegistry
+    uint32 public constant MAX_PROMOTED_VERSION = 255;
+
     uint16 private constant _MAX_VERSION = type(uint16).max;
 
     /// @dev A record's latest version, unpacked (160+32+16+8+40 = 256 bits when packed). `authorId`
@@ -93,10 +97,10 @@ contract RecordRegistry is IRecordRegistry {
         address patient = patientOf(recordId);
         if (patient == address(0)) revert InvalidRecordId(recordId);
         if (contentHash == bytes32(0)) revert EmptyContentHash();
-        if (dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(dataClass);
+        if (dataClass > Scopes.MAX_DATA_CLASS) revert InvalidDataClass(dataClass);
         if (PackedHead.unwrap(_heads[recordId]) != 0) revert RecordAlreadyAnchored(recordId);
         uint32 authorId = _requireTreatment(patient, msg.sender, dataClass);
-        _heads[recordId] = _pack(contentHash, authorId, 1, dataClass, uint40(block.timestamp));
+        _heads[recordId] = _pack(_tagOf(contentHash), authorId, 1, dataClass, uint40(block.timestamp));
         emit RecordAnchored(recordId, patient, msg.sender, contentHash, dataClass);
     }
 
@@ -112,19 +116,18 @@ contract RecordRegistry is IRecordRegistry {
         // and its slot can never be written twice (nothing is overwritten).
         PastVersion storage previous = _past[_versionKey(recordId, previousContentHash)];
         if (previous.anchoredAt != 0) revert VersionSuperseded(recordId, previousContentHash);
-        if (head.contentTag != bytes20(previousContentHash)) revert VersionNotFound(recordId, previousContentHash);
-        if (bytes20(newContentHash) == head.contentTag || _past[_versionKey(recordId, newContentHash)].anchoredAt != 0)
-        {
+        // Full-hash comparisons through the keccak tag: a forged previous hash that shares bytes with
+        // the head is refused, so the version filed under `_past` is always the exact anchored hash.
+        if (head.contentTag != _tagOf(previousContentHash)) revert VersionNotFound(recordId, previousContentHash);
+        bytes20 newTag = _tagOf(newContentHash);
+        if (newTag == head.contentTag || _past[_versionKey(recordId, newContentHash)].anchoredAt != 0) {
             revert ContentAlreadyAnchored(recordId, newContentHash);
         }
         if (head.version == _MAX_VERSION) revert VersionLimitReached(recordId);
 
-        (ICareRegistry.Role role, uint32 authorId) = registry.activePartyOf(msg.sender);
-        if (role != ICareRegistry.Role.Provider) revert NotActiveProvider(msg.sender);
+        // Amending needs current treatment consent, the author's included: a revoked author may not.
         address patient = patientOf(recordId);
-        if (authorId != head.authorId && !consent.hasConsent(patient, msg.sender, _TREAT, head.dataClass)) {
-            revert NotAuthorOrConsented(recordId, patient, msg.sender);
-        }
+        uint32 authorId = _requireTreatment(patient, msg.sender, head.dataClass);
 
         previous.authorId = head.authorId;
         previous.version = head.version;
@@ -134,7 +137,7 @@ contract RecordRegistry is IRecordRegistry {
         unchecked {
             version = head.version + 1;
         }
-        _heads[recordId] = _pack(newContentHash, authorId, uint16(version), head.dataClass, uint40(block.timestamp));
+        _heads[recordId] = _pack(newTag, authorId, uint16(version), head.dataClass, uint40(block.timestamp));
         emit RecordAmended(recordId, patient, msg.sender, previousContentHash, newContentHash, version);
     }
 
@@ -158,11 +161,13 @@ contract RecordRegistry is IRecordRegistry {
         bytes32[] calldata proof,
         uint256 batchId
     ) external {
+        // The author built the root and so already chose every leaf in it; the patient is the data
+        // subject. Nobody else picks which leaf of a record id becomes the record.
+        if (msg.sender != author && msg.sender != patient) revert NotAuthorOrPatient(recordId, msg.sender);
         if (proof.length > MAX_PROOF_LENGTH) revert ProofTooLong(proof.length, MAX_PROOF_LENGTH);
         Leaf memory leaf = Leaf(recordId, contentHash, patient, version, dataClass, author);
         if (!_inBatch(leaf, proof, batchId)) revert NotInBatch(batchId);
-        // The leaf proved the author's batch, so that batch exists and carries a non-zero time.
-        _promote(leaf, _batches[batchId].anchoredAt);
+        _promote(leaf);
         emit RecordAttested(recordId, patient, author, contentHash, version, dataClass, batchId, msg.sender);
     }
 
@@ -170,7 +175,7 @@ contract RecordRegistry is IRecordRegistry {
 
     /// @inheritdoc IRecordRegistry
     function logAccess(address patient, bytes32 recordId, uint8 purpose) external {
-        if (purpose > _MAX_PURPOSE) revert InvalidPurpose(purpose);
+        if (purpose > Scopes.MAX_PURPOSE) revert InvalidPurpose(purpose);
         Head memory head = _unpack(_heads[recordId]);
         if (head.version == 0) revert RecordNotFound(recordId);
         if (patientOf(recordId) != patient) revert RecordNotOfPatient(recordId, patient);
@@ -207,7 +212,7 @@ contract RecordRegistry is IRecordRegistry {
     function recordInfo(bytes32 recordId, bytes32 contentHash) public view returns (RecordVersion memory info) {
         if (contentHash == bytes32(0)) return info;
         Head memory head = _unpack(_heads[recordId]);
-        if (head.version != 0 && head.contentTag == bytes20(contentHash)) {
+        if (head.version != 0 && head.contentTag == _tagOf(contentHash)) {
             return RecordVersion({
                 author: registry.accountOf(head.authorId),
                 version: head.version,
@@ -271,32 +276,54 @@ contract RecordRegistry is IRecordRegistry {
         return address(bytes20(recordId));
     }
 
+    /// @inheritdoc IRecordRegistry
+    function contentTagOf(bytes32 contentHash) external pure returns (bytes20) {
+        return _tagOf(contentHash);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function version() external pure returns (uint256) {
+        return 2;
+    }
+
     // ----------------------------------------------------------------- internal
 
-    /// @dev Makes a verified batch leaf the record's head, dated `anchoredAt` (the batch's time).
-    /// `_past` needs no check: a superseded version only exists for a record that has a head.
-    function _promote(Leaf memory leaf, uint40 anchoredAt) private {
+    /// @dev Makes a verified batch leaf the record's head, dated now: the treatment consent is checked
+    /// now, not at the batch's time. `_past` needs no check: a superseded version only exists for a
+    /// record that has a head.
+    function _promote(Leaf memory leaf) private {
         if (leaf.patient == address(0)) revert InvalidRecordId(leaf.recordId);
         if (patientOf(leaf.recordId) != leaf.patient) revert RecordNotOfPatient(leaf.recordId, leaf.patient);
         if (leaf.contentHash == bytes32(0)) revert EmptyContentHash();
-        if (leaf.dataClass > _MAX_DATA_CLASS) revert InvalidDataClass(leaf.dataClass);
-        if (leaf.version == 0 || leaf.version > _MAX_VERSION) revert InvalidVersion(leaf.version);
+        if (leaf.dataClass > Scopes.MAX_DATA_CLASS) revert InvalidDataClass(leaf.dataClass);
+        // Bounded well below _MAX_VERSION so that a promoted record can always be amended.
+        if (leaf.version == 0 || leaf.version > MAX_PROMOTED_VERSION) revert InvalidVersion(leaf.version);
         if (PackedHead.unwrap(_heads[leaf.recordId]) != 0) revert RecordAlreadyAnchored(leaf.recordId);
         uint32 authorId = _requireTreatment(leaf.patient, leaf.author, leaf.dataClass);
-        _heads[leaf.recordId] = _pack(leaf.contentHash, authorId, uint16(leaf.version), leaf.dataClass, anchoredAt);
+        _heads[leaf.recordId] =
+            _pack(_tagOf(leaf.contentHash), authorId, uint16(leaf.version), leaf.dataClass, uint40(block.timestamp));
     }
 
-    /// @dev Packs a head: contentTag = the first 20 bytes of `contentHash` in bits 0-159, then
-    /// authorId, version, dataClass and anchoredAt upwards (see the contract's storage notes).
-    function _pack(bytes32 contentHash, uint32 authorId, uint16 version, uint8 dataClass, uint40 anchoredAt)
+    /// @dev Packs a head: the content tag ({_tagOf}) in bits 0-159, then authorId, version,
+    /// dataClass and anchoredAt upwards (see the contract's storage notes).
+    function _pack(bytes20 contentTag, uint32 authorId, uint16 version_, uint8 dataClass, uint40 anchoredAt)
         private
         pure
         returns (PackedHead)
     {
         return PackedHead.wrap(
-            uint256(uint160(bytes20(contentHash))) | (uint256(authorId) << 160) | (uint256(version) << 192)
+            uint256(uint160(contentTag)) | (uint256(authorId) << 160) | (uint256(version_) << 192)
                 | (uint256(dataClass) << 208) | (uint256(anchoredAt) << 216)
         );
+    }
+
+    /// @dev The 160-bit tag a head stores for `contentHash`: the first 20 bytes of its keccak256.
+    function _tagOf(bytes32 contentHash) private pure returns (bytes20 tag) {
+        // Hashes the one word in scratch space (0x00-0x1f, free between statements).
+        assembly ("memory-safe") {
+            mstore(0x00, contentHash)
+            tag := and(keccak256(0x00, 0x20), not(0xffffffffffffffffffffffff))
+        }
     }
 
     /// @dev The inverse of {_pack}; an all-zero head (version 0) means "no such record".

@@ -94,4 +94,7 @@ interface ICareRegistry {
 
     /// @notice The account registered under compact id `id` (zero address if none).
     function accountOf(uint32 id) external view returns (address);
+
+    /// @notice The interface revision (2).
+    function version() external pure returns (uint256);
 }

@@ -6,30 +6,40 @@ import {ICareRegistry} from "./ICareRegistry.sol";
 /**
  * @title IConsentRegistry
  * @notice Patient-controlled, purpose- and data-class-scoped consent for MedLedger, with guardians,
- * gasless (EIP-712) grants and revocations, and time-bounded break-glass emergency access.
+ * gasless (EIP-712) grants and revocations, and time-bounded, capped break-glass emergency reading.
  * @dev Purposes (uint8 bitmask, bit = 1 << index): TREAT=0, ETREAT=1, HPAYMT=2, HOPERAT=3, HRESCH=4,
  * COVERAGE=5. Data classes (uint16 bitmask): DEMOGRAPHICS=0, CONDITIONS=1, MEDICATIONS=2, ALLERGIES=3,
  * LABS=4, IMAGING=5, NOTES=6, BILLING=7, GENOMICS=8, MENTAL_HEALTH=9, SUBSTANCE_USE=10. The last three
  * are sensitive: only an explicitly set bit covers them, and break-glass never does.
- * Storage holds only the current scope of each (patient, grantee) pair; history lives in events.
+ * Storage holds only the current scope and the signature nonce of each (patient, grantee) pair;
+ * history lives in events. Signatures are per pair: any grant, revoke or cancellation of a pair,
+ * direct or signed, voids every pending signature for that pair, and a signer's signatures for
+ * different patients (or grantees) never depend on each other.
  */
 interface IConsentRegistry {
     /// @notice The current consent of one (patient, grantee) pair, packed into one storage slot.
-    /// @dev An all-zero value means "no consent". `validUntil == 0` means no expiry; otherwise the
-    /// consent is live while `validFrom <= block.timestamp < validUntil`.
+    /// @dev `purposes == 0` means "no consent". `validUntil == 0` means no expiry; otherwise the
+    /// consent is live while `validFrom <= block.timestamp < validUntil`. `nonce` is the pair's
+    /// signature nonce (see {nonces}); it survives a revocation.
     struct Consent {
         uint8 purposes;
         uint16 dataClasses;
         uint40 validFrom;
         uint40 validUntil;
         uint40 grantedAt;
+        uint64 nonce;
     }
 
-    /// @notice An emergency access window, packed into one storage slot. Open while
-    /// `block.timestamp < expiresAt`; all-zero when never opened or closed.
+    /// @notice A provider's emergency access to one patient, packed into one storage slot. Open while
+    /// `block.timestamp < expiresAt`. `openings` counts the windows opened since `periodStart`
+    /// (at most {MAX_BREAK_GLASS_PER_PERIOD} per {BREAK_GLASS_PERIOD}); `blocked` is set when the
+    /// patient or a guardian closes a window and cleared only by {allowBreakGlass}.
     struct BreakGlass {
         uint40 openedAt;
         uint40 expiresAt;
+        uint40 periodStart;
+        uint8 openings;
+        bool blocked;
     }
 
     /// @notice `actor` (the patient or a guardian) set the scope of `grantee` for `patient`,
@@ -55,8 +65,14 @@ interface IConsentRegistry {
     event BreakGlassOpened(
         address indexed patient, address indexed provider, bytes32 indexed reasonCode, uint40 expiresAt
     );
-    /// @notice `actor` (the patient or a guardian) closed the emergency access of `provider` to `patient`.
+    /// @notice `actor` (the patient or a guardian) closed the emergency access of `provider` to `patient`;
+    /// `provider` cannot open a new window on `patient` until {allowBreakGlass}.
     event BreakGlassClosed(address indexed patient, address indexed provider, address indexed actor);
+    /// @notice `actor` (the patient or a guardian) let `provider` open break-glass on `patient` again.
+    event BreakGlassAllowed(address indexed patient, address indexed provider, address indexed actor);
+    /// @notice `actor` (the patient or a guardian) voided every pending signature for the
+    /// (`patient`, `grantee`) pair; `nonce` is the pair's new signature nonce.
+    event SignaturesCancelled(address indexed patient, address indexed grantee, address indexed actor, uint64 nonce);
     /// @notice `actor` (an admin) set the longest break-glass window to `duration` seconds.
     event MaxBreakGlassDurationSet(uint32 duration, address indexed actor);
 
@@ -90,13 +106,25 @@ interface IConsentRegistry {
     error BreakGlassAlreadyOpen(address patient, address provider, uint40 expiresAt);
     /// @notice `provider` has no open emergency access to `patient`.
     error BreakGlassNotOpen(address patient, address provider);
+    /// @notice The patient or a guardian closed `provider`'s last window on `patient`; it may open a new
+    /// one only after {allowBreakGlass}.
+    error BreakGlassBlocked(address patient, address provider);
+    /// @notice `provider` is not blocked from break-glass on `patient`.
+    error BreakGlassNotBlocked(address patient, address provider);
+    /// @notice `provider` opened {MAX_BREAK_GLASS_PER_PERIOD} windows on `patient` this period; the next
+    /// may open at `nextAt`.
+    error BreakGlassLimitReached(address patient, address provider, uint40 nextAt);
     /// @notice The signed request's deadline has passed.
     error SignatureExpired(uint256 deadline);
+    /// @notice The signed request's `deadline` is more than {MAX_SIGNATURE_LIFETIME} away (the latest
+    /// acceptable now is `latest`).
+    error SignatureDeadlineTooFar(uint256 deadline, uint256 latest);
     /// @notice The signature is not a valid EIP-712 signature of the request by `signer`.
     error InvalidSignature(address signer);
 
     /// @notice Sets the scope of `grantee` for `patient`, replacing any previous scope (this is how a
-    /// consent is narrowed or widened). Callable by the patient or a guardian of the patient.
+    /// consent is narrowed or widened). Callable by the patient or a guardian of the patient. Voids
+    /// every pending signature for the pair.
     /// @param purposes Bitmask of purposes of use; must be non-empty and only use defined bits.
     /// @param dataClasses Bitmask of data classes; must be non-empty and only use defined bits.
     /// @param validFrom First second the consent is live (0 or a past time: live at once).
@@ -113,11 +141,12 @@ interface IConsentRegistry {
     ) external;
 
     /// @notice Revokes every consent of `grantee` for `patient`, effective in this block.
-    /// Callable by the patient or a guardian of the patient.
+    /// Callable by the patient or a guardian of the patient. Voids every pending signature for the pair.
     function revoke(address patient, address grantee) external;
 
     /// @notice {grant} on behalf of `signer` (the patient or a guardian), authorised by an EIP-712
-    /// `Grant` signature (EOA or ERC-1271 wallet). Anyone may relay. Consumes `nonces(signer)`.
+    /// `Grant` signature (EOA or ERC-1271 wallet) over `nonces(patient, grantee)`. Anyone may relay,
+    /// before `deadline` and never with more than {MAX_SIGNATURE_LIFETIME} of it left.
     function grantBySig(
         address patient,
         address grantee,
@@ -132,9 +161,13 @@ interface IConsentRegistry {
     ) external;
 
     /// @notice {revoke} on behalf of `signer` (the patient or a guardian), authorised by an EIP-712
-    /// `Revoke` signature (EOA or ERC-1271 wallet). Anyone may relay. Consumes `nonces(signer)`.
+    /// `Revoke` signature (EOA or ERC-1271 wallet) over `nonces(patient, grantee)`. Relayable as {grantBySig}.
     function revokeBySig(address patient, address grantee, address signer, uint256 deadline, bytes calldata signature)
         external;
+
+    /// @notice Voids every pending signed grant or revoke for the (`patient`, `grantee`) pair without
+    /// changing its consent. Callable by the patient or a guardian (a signer cancels its signature).
+    function cancelSignatures(address patient, address grantee) external;
 
     /// @notice The caller (a patient) appoints `guardian`, who may then grant, revoke and close
     /// break-glass on the caller's behalf.
@@ -143,13 +176,21 @@ interface IConsentRegistry {
     /// @notice The caller (a patient) removes `guardian`.
     function removeGuardian(address guardian) external;
 
-    /// @notice The caller, an active Provider, opens emergency (ETREAT) access to the non-sensitive
-    /// data classes of `patient` for `duration` seconds (at most {maxBreakGlassDuration}).
+    /// @notice The caller, an active Provider, opens emergency (ETREAT) reading of the non-sensitive
+    /// data classes of `patient` for `duration` seconds (at most {maxBreakGlassDuration}). Refused
+    /// while the patient keeps the caller blocked (after a {closeBreakGlass}) and beyond
+    /// {MAX_BREAK_GLASS_PER_PERIOD} windows per {BREAK_GLASS_PERIOD}. Break-glass never lets a
+    /// provider create or amend records ({treatingProviderId} ignores it).
     /// @param reasonCode A code naming the emergency (never free text); must be non-zero.
     function openBreakGlass(address patient, uint32 duration, bytes32 reasonCode) external;
 
-    /// @notice Closes `provider`'s emergency access to `patient` early. Callable by the patient or a guardian.
+    /// @notice Closes `provider`'s emergency access to `patient` early and blocks it from opening a new
+    /// window on `patient` until {allowBreakGlass}. Callable by the patient or a guardian.
     function closeBreakGlass(address patient, address provider) external;
+
+    /// @notice Lets `provider` open break-glass on `patient` again after a {closeBreakGlass}. Callable by
+    /// the patient or a guardian.
+    function allowBreakGlass(address patient, address provider) external;
 
     /// @notice Sets the longest break-glass window (non-zero, at most 72 hours). Admin only.
     function setMaxBreakGlassDuration(uint32 duration) external;
@@ -164,9 +205,9 @@ interface IConsentRegistry {
         returns (bool);
 
     /// @notice The CareRegistry id of `provider` if it may create or change `patient`'s records of
-    /// class `dataClass` right now, else 0: `provider` is an active Provider and either a live
-    /// consent covers TREAT and `dataClass`, or its break-glass on `patient` is open and `dataClass`
-    /// is not sensitive. One consent read plus one CareRegistry read, as {hasConsent}.
+    /// class `dataClass` right now, else 0: `provider` is an active Provider and a live consent covers
+    /// TREAT and `dataClass`. Break-glass does not count (it grants reading only). One consent read
+    /// plus one CareRegistry read, as {hasConsent}.
     function treatingProviderId(address patient, address provider, uint8 dataClass)
         external
         view
@@ -175,7 +216,7 @@ interface IConsentRegistry {
     /// @notice The stored consent of `grantee` for `patient` (all zero if none; may be expired or not yet live).
     function consentOf(address patient, address grantee) external view returns (Consent memory);
 
-    /// @notice The stored break-glass window of `provider` on `patient` (all zero if never opened or closed).
+    /// @notice The stored break-glass state of `provider` on `patient` (all zero if never opened).
     function breakGlassOf(address patient, address provider) external view returns (BreakGlass memory);
 
     /// @notice Whether `guardian` is a guardian of `patient`.
@@ -187,10 +228,23 @@ interface IConsentRegistry {
     /// @notice The longest break-glass window, in seconds.
     function maxBreakGlassDuration() external view returns (uint32);
 
-    /// @notice The next nonce `owner` must sign into a `Grant` or `Revoke` request.
-    function nonces(address owner) external view returns (uint256);
+    /// @notice The nonce the next signed `Grant` or `Revoke` for the (`patient`, `grantee`) pair must
+    /// carry. Every grant, revoke and {cancelSignatures} of the pair increments it.
+    function nonces(address patient, address grantee) external view returns (uint256);
 
-    /// @notice The EIP-712 domain separator (name "MedLedger ConsentRegistry", version "1").
+    /// @notice Windows per (patient, provider) pair are counted over periods of this many seconds (30 days).
+    function BREAK_GLASS_PERIOD() external view returns (uint32); // solhint-disable-line func-name-mixedcase
+
+    /// @notice At most this many break-glass windows per (patient, provider) pair and period (3).
+    function MAX_BREAK_GLASS_PER_PERIOD() external view returns (uint8); // solhint-disable-line func-name-mixedcase
+
+    /// @notice A signed request is never relayed with more than this many seconds (7 days) before its deadline.
+    function MAX_SIGNATURE_LIFETIME() external view returns (uint32); // solhint-disable-line func-name-mixedcase
+
+    /// @notice The interface revision (2: per-pair signature nonces, blocking break-glass, reading only).
+    function version() external pure returns (uint256);
+
+    /// @notice The EIP-712 domain separator (name "MedLedger ConsentRegistry", version "2").
     // solhint-disable-next-line func-name-mixedcase
     function DOMAIN_SEPARATOR() external view returns (bytes32);
 }

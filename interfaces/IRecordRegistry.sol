@@ -14,17 +14,19 @@ import {IConsentRegistry} from "./IConsentRegistry.sol";
  * A record id is `bytes32(abi.encodePacked(patient, bytes12(random)))`: the patient's address in its
  * first 20 bytes, then 12 random bytes made off-chain ({patientOf}). Binding the patient into the id
  * means no call can name another patient for a record (a provider cannot act on someone else's
- * record through a patient account it controls), and only a provider the patient consented to can
- * take one of that patient's ids. The address is public anyway: every record event indexes it.
+ * record through a patient account it controls), and only a provider the patient consented to for
+ * treatment can take one of that patient's ids (break-glass is emergency reading only). The address is public anyway: every record event indexes it.
  * @dev Purposes (uint8 bit index): TREAT=0, ETREAT=1, HPAYMT=2, HOPERAT=3, HRESCH=4, COVERAGE=5.
  * Data classes (uint8 bit index): DEMOGRAPHICS=0 ... SUBSTANCE_USE=10. Authorisation comes from
  * the CareRegistry (who is an active provider / insurer) and the ConsentRegistry (`hasConsent`).
  *
  * Storage keeps one slot per record (its latest version), one slot per superseded version and one
  * slot per batch; the patient, previous hashes and manifests live only in events. The latest
- * version is held under a 160-bit tag (the first 20 bytes) of its content hash so that anchoring
- * costs exactly one new storage slot while still enforcing record-id uniqueness; a superseded
- * version is held under its full 256-bit hash. See docs/RECORDS.md for the trust model.
+ * version is held under a 160-bit tag ({contentTagOf}: the first 20 bytes of keccak256 of its
+ * content hash) so that anchoring costs exactly one new storage slot while still enforcing
+ * record-id uniqueness; a superseded version is held under its full 256-bit hash. Every version
+ * ever anchored stays verifiable by its exact hash, and no hash is anchored twice in one record's
+ * chain. See docs/RECORDS.md for the trust model.
  */
 interface IRecordRegistry {
     /// @notice One anchored version of a record, as returned by the views. All zero when not anchored.
@@ -103,7 +105,7 @@ interface IRecordRegistry {
     error InvalidDataClass(uint8 dataClass);
     /// @notice `purpose` is not a defined purpose of use (0-5).
     error InvalidPurpose(uint8 purpose);
-    /// @notice `version` is zero or above the largest storable version (2^16 - 1).
+    /// @notice `version` is zero or above {MAX_PROMOTED_VERSION}.
     error InvalidVersion(uint32 version);
     /// @notice `account` is not an active Provider in the CareRegistry.
     error NotActiveProvider(address account);
@@ -113,8 +115,8 @@ interface IRecordRegistry {
     error NoTreatmentRelationship(address patient, address provider, uint8 dataClass);
     /// @notice `accessor` has no consent of `patient` for `purpose` on `dataClass`.
     error NoConsent(address patient, address accessor, uint8 purpose, uint8 dataClass);
-    /// @notice `account` is neither the author of the version it amends nor TREAT-consented by `patient`.
-    error NotAuthorOrConsented(bytes32 recordId, address patient, address account);
+    /// @notice Only the leaf's author or its patient may promote a batched record; `account` is neither.
+    error NotAuthorOrPatient(bytes32 recordId, address account);
     /// @notice A record with `recordId` is anchored already (ids are unique).
     error RecordAlreadyAnchored(bytes32 recordId);
     /// @notice No record with `recordId` is anchored.
@@ -137,8 +139,7 @@ interface IRecordRegistry {
     error NotInBatch(uint256 batchId);
 
     /// @notice Anchors version 1 of a new record of the patient named by `recordId`. Caller: an active
-    /// provider holding TREAT consent of that patient for `dataClass`, or an open break-glass on the
-    /// patient (ETREAT).
+    /// provider holding live TREAT consent of that patient for `dataClass` (break-glass does not count).
     /// @param recordId The patient's address then 12 random bytes made off-chain; unique across the
     /// registry.
     /// @param contentHash keccak256 of the sealed record blob (non-zero).
@@ -146,9 +147,10 @@ interface IRecordRegistry {
     function anchor(bytes32 recordId, bytes32 contentHash, uint8 dataClass) external;
 
     /// @notice Amends the latest version of a record into a new version linked to it. Caller: an active
-    /// provider that authored the version being amended, or that holds TREAT consent of the record's
-    /// patient for its data class. The old version stays verifiable (not latest); nothing is deleted.
-    /// @param previousContentHash The content hash of the latest version; a superseded one reverts.
+    /// provider holding live TREAT consent of the record's patient for its data class, the author
+    /// included (a revoked author may not amend; break-glass does not count). The old version stays
+    /// verifiable by its exact hash (not latest); nothing is deleted.
+    /// @param previousContentHash The exact content hash of the latest version; a superseded one reverts.
     /// @param newContentHash The content hash of the new version, never used by this record before.
     /// @return version The new version number.
     function amend(bytes32 recordId, bytes32 previousContentHash, bytes32 newContentHash)
@@ -163,9 +165,11 @@ interface IRecordRegistry {
     function anchorBatch(bytes32 root, uint32 count, bytes32 manifestHash) external returns (uint256 batchId);
 
     /// @notice Promotes a record version proven by record batch `batchId` to a regular anchor (as the
-    /// record's latest version, dated at the batch's time). Anyone may call. Requires, now: `author`
-    /// an active provider holding TREAT consent or open break-glass for `patient` and `dataClass`,
-    /// `recordId` a record id of `patient`, and no record with `recordId` anchored yet.
+    /// record's latest version, dated now, when its consent is checked). Caller: the leaf's `author`
+    /// or `patient`. Requires, now: `author` an active provider holding live TREAT consent for
+    /// `patient` and `dataClass`, `recordId` a record id of `patient`, `version` in
+    /// 1..{MAX_PROMOTED_VERSION}, and no record with `recordId` anchored yet (the first promotion
+    /// of an id is final: one leaf per record id becomes the record).
     function attestBatchRecord(
         bytes32 recordId,
         bytes32 contentHash,
@@ -202,7 +206,7 @@ interface IRecordRegistry {
     function recordInfo(bytes32 recordId, bytes32 contentHash) external view returns (RecordVersion memory);
 
     /// @notice The latest version of `recordId` (all zero when the record does not exist).
-    /// @return contentTag The first 20 bytes of the latest version's content hash (the full hash is
+    /// @return contentTag The latest version's tag, {contentTagOf} its content hash (the full hash is
     /// in the RecordAnchored / RecordAmended / RecordAttested event of that version).
     /// @return info Its author, version, data class and time; `latest` is true for any existing record.
     function latestOf(bytes32 recordId) external view returns (bytes20 contentTag, RecordVersion memory info);
@@ -228,6 +232,18 @@ interface IRecordRegistry {
 
     /// @notice The patient a record id belongs to: its first 20 bytes.
     function patientOf(bytes32 recordId) external pure returns (address);
+
+    /// @notice The 160-bit tag a record's latest version is stored under ({latestOf}): the first 20
+    /// bytes of keccak256(contentHash).
+    function contentTagOf(bytes32 contentHash) external pure returns (bytes20);
+
+    /// @notice The largest version a batched leaf may be promoted at (255), so that every record keeps
+    /// room for at least 65,280 amendments.
+    // solhint-disable-next-line func-name-mixedcase
+    function MAX_PROMOTED_VERSION() external view returns (uint32);
+
+    /// @notice The interface revision (2: keccak content tags, treatment-only writes, restricted promotion).
+    function version() external pure returns (uint256);
 
     /// @notice The CareRegistry that says who is an active provider or insurer.
     function registry() external view returns (ICareRegistry);

@@ -116,6 +116,11 @@ class Consent:
     valid_from: int
     valid_until: int
     granted_at: int
+    nonce: int = 0  # the pair's signature nonce (bumped by every grant, revoke and cancellation)
+
+    def covers(self, now: int, data_class: int) -> bool:
+        """Whether this stored grant is live now and names `data_class` (break-glass never counts)."""
+        return self.live(now) and bool(self.data_classes >> data_class & 1)
 
     def live(self, now: int) -> bool:
         return self.purposes != 0 and self.valid_from <= now and (self.valid_until == 0 or now < self.valid_until)
@@ -179,12 +184,25 @@ class ConsentRegistry(_Wrapper):
         return self._send(signer, self.fn.openBreakGlass(to_checksum_address(patient), duration, _b32(reason_code)))
 
     def close_break_glass(self, signer: Signer, patient: str, provider: str) -> TxResult:
+        """Ends `provider`'s window now and blocks it from reopening until `allow_break_glass`."""
         return self._send(signer, self.fn.closeBreakGlass(to_checksum_address(patient), to_checksum_address(provider)))
+
+    def allow_break_glass(self, signer: Signer, patient: str, provider: str) -> TxResult:
+        """The patient (or a guardian) lets `provider` open break-glass again after a close."""
+        return self._send(signer, self.fn.allowBreakGlass(to_checksum_address(patient), to_checksum_address(provider)))
+
+    def cancel_signatures(self, signer: Signer, patient: str, grantee: str) -> TxResult:
+        """Voids every pending signed grant or revoke for the (patient, grantee) pair."""
+        return self._send(signer, self.fn.cancelSignatures(to_checksum_address(patient), to_checksum_address(grantee)))
+
+    def nonce(self, patient: str, grantee: str) -> int:
+        """The nonce the next signed request for the (patient, grantee) pair must carry."""
+        return int(self._view(self.fn.nonces(to_checksum_address(patient), to_checksum_address(grantee))))
 
     def consent(self, patient: str, grantee: str) -> Consent:
         patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
-        purposes, classes, start, until, granted = self._view(self.fn.consentOf(patient, grantee))
-        return Consent(patient, grantee, purposes, classes, start, until, granted)
+        purposes, classes, start, until, granted, nonce = self._view(self.fn.consentOf(patient, grantee))
+        return Consent(patient, grantee, purposes, classes, start, until, granted, nonce)
 
     def has_consent(self, patient: str, grantee: str, purpose: Purpose, data_class: DataClass) -> bool:
         return bool(self._view(self.fn.hasConsent(to_checksum_address(patient), to_checksum_address(grantee),
@@ -196,6 +214,14 @@ class ConsentRegistry(_Wrapper):
     def domain(self) -> eip712.ConsentDomain:
         return eip712.ConsentDomain(self.chain.chain_id, self.address)
 
+    def _deadline(self, deadline: int | None) -> int:
+        """`deadline`, or an hour from now; refused beyond the contract's MAX_SIGNATURE_LIFETIME."""
+        now = int(time.time())
+        if deadline is None:
+            return now + 3600
+        eip712.check_deadline(deadline, now)
+        return deadline
+
     def sign_grant(self, signer: Signer, patient: str, grantee: str, purposes: int, data_classes: int,
                    valid_from: int = 0, valid_until: int = 0, doc_hash: bytes = ZERO32,
                    deadline: int | None = None) -> SignedConsent:
@@ -203,8 +229,7 @@ class ConsentRegistry(_Wrapper):
         request = eip712.GrantRequest(
             patient=patient, grantee=grantee, purposes=purposes, data_classes=data_classes,
             valid_from=valid_from, valid_until=valid_until, consent_doc_hash=_b32(doc_hash), signer=signer.address,
-            nonce=int(self._view(self.fn.nonces(signer.address))),
-            deadline=deadline if deadline is not None else int(time.time()) + 3600)
+            nonce=self.nonce(patient, grantee), deadline=self._deadline(deadline))
         typed = eip712.grant_typed_data(self.domain(), request)
         signature = signer.sign_typed_data(self.chain.w3, typed)
         message = {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in request.as_message().items()}
@@ -212,8 +237,7 @@ class ConsentRegistry(_Wrapper):
 
     def sign_revoke(self, signer: Signer, patient: str, grantee: str, deadline: int | None = None) -> SignedConsent:
         request = eip712.RevokeRequest(patient=patient, grantee=grantee, signer=signer.address,
-                                       nonce=int(self._view(self.fn.nonces(signer.address))),
-                                       deadline=deadline if deadline is not None else int(time.time()) + 3600)
+                                       nonce=self.nonce(patient, grantee), deadline=self._deadline(deadline))
         signature = signer.sign_typed_data(self.chain.w3, eip712.revoke_typed_data(self.domain(), request))
         return SignedConsent("revoke", self.chain.chain_id, self.address, request.as_message(), "0x" + signature.hex())
 
@@ -234,10 +258,13 @@ class ConsentRegistry(_Wrapper):
         except (KeyError, TypeError, ValueError) as exc:
             raise SignedConsentInvalid(f"the signed {signed.kind} is malformed ({type(exc).__name__}: {exc})") \
                 from None
-        current = int(self._view(self.fn.nonces(signer)))
+        # Interface 2: one nonce per (patient, grantee) pair; any grant, revoke or cancel of the pair bumps it.
+        patient, grantee = to_checksum_address(m["patient"]), to_checksum_address(m["grantee"])
+        current = int(self._view(self.fn.nonces(patient, grantee)))
         if nonce < current:
-            raise SignatureUsed(f"this signature was already used: {signer}'s signed {signed.kind} with nonce "
-                                f"{nonce} was relayed or superseded (its next nonce is {current}); nothing was sent",
+            raise SignatureUsed(f"this signature was already used: the signed {signed.kind} for {grantee} on "
+                                f"{patient} (nonce {nonce}) was relayed, superseded by a later grant or revoke, or "
+                                f"cancelled (the pair's next nonce is {current}); nothing was sent",
                                 "SignatureUsed", (signer, nonce))
         if signed.kind == "grant":
             call = self.fn.grantBySig(m["patient"], m["grantee"], m["purposes"], m["dataClasses"], m["validFrom"],
@@ -288,15 +315,15 @@ class Verification:
 
 @dataclass(frozen=True)
 class LatestVersion:
-    """A record's current version: the first 20 bytes of its content hash and its metadata."""
+    """A record's current version: its content tag (`content_tag`: keccak256(contentHash)[:20]) and metadata."""
 
     record_id: str
     content_tag: str
     info: RecordVersion
 
     def matches(self, content_hash: bytes | str) -> bool:
-        """Whether `content_hash` carries this version's 160-bit tag."""
-        return "0x" + _b32(content_hash)[:20].hex() == self.content_tag
+        """Whether `content_hash` is this version (its keccak256 carries this version's 160-bit tag)."""
+        return "0x" + content_tag(content_hash).hex() == self.content_tag
 
 
 @dataclass(frozen=True)
@@ -329,6 +356,11 @@ class RecordEvent:
     previous_content_hash: str | None = None
     data_class: int | None = None
     batch_id: int | None = None
+
+
+def content_tag(content_hash: bytes | str) -> bytes:
+    """The 160-bit tag RecordRegistry stores for a latest version: keccak256(contentHash)[:20]."""
+    return keccak(_b32(content_hash))[:20]
 
 
 def batch_id_of(submitter: str, root: bytes | str) -> int:

@@ -6,6 +6,9 @@ dict (as `eth_signTypedData_v4` and wallets expect it) and `sign_grant` / `sign_
 a raw private key, returning the 65-byte `r || s || v` signature the contract takes.
 
 The type strings here must match `GRANT_TYPEHASH` / `REVOKE_TYPEHASH` in contracts/ConsentRegistry.sol.
+Domain version "2": `nonce` is the (patient, grantee) pair's nonce (`nonces(patient, grantee)`), which
+every grant, revoke and `cancelSignatures` of that pair increments, so any change to the pair voids its
+pending signatures. A deadline may be at most `MAX_SIGNATURE_LIFETIME` ahead when the request is relayed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from eth_utils import is_address, keccak, to_checksum_address
 from medledger.errors import TypedDataError
 
 DOMAIN_NAME = "MedLedger ConsentRegistry"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"
+#: ConsentRegistry.MAX_SIGNATURE_LIFETIME: a signed request is never relayed with more life left.
+MAX_SIGNATURE_LIFETIME = 7 * 24 * 3600
 
 EIP712_DOMAIN_FIELDS: list[dict[str, str]] = [
     {"name": "name", "type": "string"},
@@ -66,6 +71,17 @@ def _uint(field: str, value: int, bits: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
         raise TypedDataError(f"{field}: not a uint{bits}: {value!r}")
     return value
+
+
+def check_deadline(deadline: int, now: int) -> None:
+    """Refuses a deadline in the past or more than `MAX_SIGNATURE_LIFETIME` after `now` (the contract
+    would refuse to relay it)."""
+    _uint("deadline", deadline, 256)
+    if deadline < now:
+        raise TypedDataError(f"deadline {deadline} is in the past (now {now})")
+    if deadline > now + MAX_SIGNATURE_LIFETIME:
+        raise TypedDataError(f"deadline {deadline} is more than {MAX_SIGNATURE_LIFETIME // 86400} days ahead; "
+                             f"a signed consent lives at most that long")
 
 
 def _bytes32(field: str, value: bytes) -> bytes:

@@ -54,22 +54,19 @@ class Recipients:
 class ReaderDirectory:
     """Candidate readers of each patient's records, from ConsentRegistry events (read once).
 
-    A candidate is anyone the patient (or a guardian) ever granted, or any provider that ever
-    opened break-glass on the patient; `recipients` keeps those whose access is live *now*.
+    A candidate is anyone the patient (or a guardian) ever granted; `recipients` keeps those whose
+    granted access is live *now*. Break-glass is emergency reading of what exists, never a standing
+    key: a provider whose only access is an open break-glass window gets no key to new versions.
     """
 
     def __init__(self, chain: Chain, care: CareRegistry, consent: ConsentRegistry, from_block: int = 0) -> None:
-        self.care, self.consent = care, consent
+        self.chain, self.care, self.consent = chain, care, consent
         self._candidates: dict[str, dict[str, None]] = {}
         for ev in fetch_events(chain, {"ConsentRegistry": consent.address}, from_block):
-            if ev.event == "ConsentGranted":
-                who = ev.args["grantee"]
-            elif ev.event == "BreakGlassOpened":
-                who = ev.args["provider"]
-            else:
+            if ev.event != "ConsentGranted":
                 continue
             patient = to_checksum_address(ev.args["patient"])
-            self._candidates.setdefault(patient, {})[to_checksum_address(who)] = None
+            self._candidates.setdefault(patient, {})[to_checksum_address(ev.args["grantee"])] = None
         self._keys: dict[str, bytes] = {}
 
     def candidates(self, patient: str) -> list[str]:
@@ -96,13 +93,33 @@ class ReaderDirectory:
         return key
 
     def may_read(self, patient: str, grantee: str, data_class: int) -> bool:
-        """Whether `grantee` may read `data_class` of `patient` for some purpose right now."""
-        return any(self.consent.has_consent(patient, grantee, p, DataClass(data_class)) for p in Purpose)
+        """Whether `grantee` holds a live grant of `patient` covering `data_class` (for some purpose)
+        and is an active party right now. Break-glass does not count."""
+        stored = self.consent.consent(patient, grantee)
+        now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        if not stored.covers(now, data_class):
+            return False
+        # The grant covers this purpose and class now, so hasConsent only adds "is an active party".
+        purpose = next(p for p in Purpose if stored.purposes >> p & 1)
+        return self.consent.has_consent(patient, grantee, purpose, DataClass(data_class))
 
-    def recipients(self, patient: str, data_class: int, author: str, author_key: bytes) -> Recipients:
-        """The patient, the author, and every party with live access to this class that has a key."""
+    def recipients(self, patient: str, data_class: int, author: str, author_key: bytes,
+                   emergency: Iterable[str] = ()) -> Recipients:
+        """The patient, the author, and every grantee with live granted access to this class that has a
+        key. `emergency` names break-glass readers the author deliberately seals THIS version for: each
+        must hold an open window covering the class now and a published key (else ConsentMissing /
+        AccountError). Nobody gets a key through break-glass otherwise (no standing keys)."""
         patient, author = to_checksum_address(patient), to_checksum_address(author)
         keys = {patient: self.patient_key(patient), author: crypto.normalize_public_key(author_key)}
+        for reader in (to_checksum_address(r) for r in emergency):
+            if not self.consent.has_consent(patient, reader, Purpose.ETREAT, DataClass(data_class)):
+                raise ConsentMissing(f"{reader} has no open emergency access to {patient} for "
+                                     f"{DataClass(data_class).name.lower()}: it cannot be an emergency reader")
+            key = self.published_key(reader)
+            if not key:
+                raise AccountError(f"emergency reader {reader} published no encryption key "
+                                   f"(it runs {publish_key_hint('READER')})")
+            keys[reader] = key
         unkeyed = []
         for grantee in self.candidates(patient):
             if grantee in keys or not self.may_read(patient, grantee, data_class):
@@ -136,7 +153,16 @@ def manifest_path(vault_dir: Path, root: bytes) -> Path:
 
 
 def manifest_bytes(chain_id: int, registry: str, provider: str, tree: StandardMerkleTree) -> bytes:
-    """The batch manifest (what `manifestHash` commits to): the tree's leaves and where it is anchored."""
+    """The batch manifest (what `manifestHash` commits to): the tree's leaves and where it is anchored.
+
+    One leaf per record id: a manifest naming an id twice is refused (VaultError), so a batch never
+    offers a choice of variants for one record."""
+    seen: set[str] = set()
+    for _index, value in tree.entries():
+        rid = str(value[0]).lower() if not isinstance(value[0], bytes) else "0x" + value[0].hex()
+        if rid in seen:
+            raise VaultError(f"batch names record {rid} twice: a manifest holds one leaf per record id")
+        seen.add(rid)
     doc = {"format": MANIFEST_FORMAT, "chainId": chain_id, "registry": to_checksum_address(registry),
            "provider": to_checksum_address(provider), "root": tree.root_hex,
            "batchId": hex(batch_id_of(provider, tree.root)), "count": len(tree), "tree": tree.dump()}
@@ -292,30 +318,35 @@ def require_provider(care: CareRegistry, who: str) -> None:
 
 
 def has_treatment(consent: ConsentRegistry, patient: str, provider: str, data_class: int) -> bool:
-    """Whether `provider` holds live TREAT (or break-glass ETREAT) consent of `patient` for `data_class`."""
-    return consent.has_consent(patient, provider, Purpose.TREAT, DataClass(data_class)) or \
-        consent.has_consent(patient, provider, Purpose.ETREAT, DataClass(data_class))
+    """Whether `provider` holds live TREAT consent of `patient` for `data_class` (interface 2: writing
+    needs TREAT; break-glass is reading only)."""
+    return consent.has_consent(patient, provider, Purpose.TREAT, DataClass(data_class))
 
 
 def require_treatment(consent: ConsentRegistry, patient: str, provider: str, data_class: int) -> None:
     """ConsentMissing unless `provider` may write `data_class` records of `patient` (RecordRegistry's rule)."""
     if not has_treatment(consent, patient, provider, data_class):
         name = class_label(data_class)
-        raise ConsentMissing(f"{provider} holds neither TREAT consent of patient {patient} for {name} nor open "
-                             f"emergency access: the patient runs `medledger --account PATIENT consent grant "
+        raise ConsentMissing(f"{provider} holds no live TREAT consent of patient {patient} for {name} (emergency "
+                             f"access only reads): the patient runs `medledger --account PATIENT consent grant "
                              f"{provider} -p treat -c {name}`")
 
 
+def require_promoter(located: Located, who: str) -> None:
+    """Only a batched record's author or its patient may promote it to a regular anchor."""
+    if who not in (located.author, located.patient):
+        raise ConsentMissing(f"{located.label} is only in a batch of {located.author}; only that author or the "
+                             f"patient may promote it (the author runs `medledger record get {located.rid}` once)")
+
+
 def require_amend(care: CareRegistry, consent: ConsentRegistry, located: Located, author: str) -> None:
-    """Who may anchor the next version of `located`: an active provider that authored it or holds
-    TREAT consent for its class; a batched version is promoted first, which needs its author's consent."""
+    """Who may anchor the next version of `located`: an active provider with live TREAT consent for its
+    class, even the author of the earlier versions (a revoked author may not amend); a batched version
+    is promoted first, which only its author or patient may do."""
     require_provider(care, author)
-    if author != located.author and not consent.has_consent(located.patient, author, Purpose.TREAT,
-                                                            DataClass(located.data_class)):
-        raise ConsentMissing(f"{author} neither authored {located.label} nor holds TREAT consent of patient "
-                             f"{located.patient} for {class_label(located.data_class)}: it may not amend it")
+    require_treatment(consent, located.patient, author, located.data_class)
     if located.batch is not None:
-        require_treatment(consent, located.patient, located.author, located.data_class)
+        require_promoter(located, author)
 
 
 def require_read(consent: ConsentRegistry, located: Located, reader: str, purpose: Purpose) -> None:

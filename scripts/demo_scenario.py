@@ -203,13 +203,16 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
           label="consent.openBreakGlass")
     s.say("northside", "Bob arrives unconscious: break-glass opened for 4 h (ETREAT only, visible to Bob)")
     s.run("riverside", "record", "amend", record_ids["bob"], str(s.write_fhir("bob-visit-v2", docs["bob"])),
-          label="record.amend")
-    s.say("riverside", "Riverside re-seals Bob's latest version for today's readers, the ER team included")
+          "--emergency-reader", a("northside"), label="record.amend")
+    s.say("riverside", "Riverside re-seals Bob's latest version for today's readers and, deliberately, the ER "
+                       "team (break-glass alone gives no key)")
     s.run("northside", "record", "get", record_ids["bob"], "--purpose", "etreat",
           "--out", str(s.workdir / "er-read.json"), label="record.logAccess (break-glass)")
     s.say("northside", "read Bob's record under break-glass; the access is logged with purpose ETREAT")
     s.run("bob", "emergency", "close", a("bob"), a("northside"), label="consent.closeBreakGlass")
     s.say("bob", "closed the emergency access early")
+    reason = s.refused("northside", "emergency", "open", a("bob"), "--hours", "1", "--reason", "unconscious-in-ER")
+    s.say("northside", f"[red]refused[/red]: {reason} (reopening waits until Bob runs `emergency allow`)")
 
     # ------------------------------------------------------------------ 4. escrow and coverage
     s.step("4. Acme Health funds the escrow and enrols the patients")

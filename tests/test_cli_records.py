@@ -114,7 +114,10 @@ def test_unconsented_provider_gets_nothing(world, tmp_path):
 def test_break_glass_read(world, tmp_path):
     who = world["who"]
     ml(world, *as_("er"), "emergency", "open", who["alice"], "--hours", "2", "--reason", "unconscious")
-    made = put(world, "visit2.json")  # sealed while the emergency access is open: er holds a key
+    # Break-glass alone gives no key (no standing keys, interface 2) ...
+    assert who["er"] not in put(world, "visit1.json")["readers"]
+    # ... the treating provider seals a version for the ER deliberately, while its window is open.
+    made = put(world, "visit2.json", "alice", "clinic", "--emergency-reader", who["er"])
     assert who["er"] in made["readers"]
     refused = ml(world, *as_("er"), "record", "get", made["record_id"], "--out", str(tmp_path / "x.json"), check=False)
     assert "no TREAT consent" in one_line_error(refused) and not (tmp_path / "x.json").exists()

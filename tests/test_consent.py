@@ -95,7 +95,7 @@ def test_grant_stores_scope_and_emits_history(consent, patient, provider):
         "validUntil": valid_until,
         "consentDocHash": "0x" + DOC.hex(),
     }
-    assert consent.consentOf(patient, provider) == (purposes, classes, 0, valid_until, tx.timestamp)
+    assert consent.consentOf(patient, provider) == (purposes, classes, 0, valid_until, tx.timestamp, 1)
     assert live_matrix(consent, patient, provider) == expected(purposes, classes)
 
 
@@ -104,7 +104,7 @@ def test_consent_is_per_patient_and_grantee(consent, patient, patient2, provider
     assert consent.hasConsent(patient, provider, TREAT, LABS)
     assert not consent.hasConsent(patient, provider2, TREAT, LABS)
     assert not consent.hasConsent(patient2, provider, TREAT, LABS)
-    assert consent.consentOf(patient2, provider) == (0, 0, 0, 0, 0)
+    assert consent.consentOf(patient2, provider) == (0, 0, 0, 0, 0, 0)
 
 
 def test_sensitive_classes_need_their_own_bit(consent, patient, provider):
@@ -226,7 +226,7 @@ def test_revoke_is_effective_in_its_block(consent, patient, provider):
     # eth_call runs against the revoking block itself: nothing is live any more.
     assert chain[-1].number == tx.block_number
     assert live_matrix(consent, patient, provider) == set()
-    assert consent.consentOf(patient, provider) == (0, 0, 0, 0, 0)
+    assert consent.consentOf(patient, provider) == (0, 0, 0, 0, 0, 2)  # only the pair's signature nonce stays
 
 
 def test_revoke_needs_a_consent(consent, patient, provider):
@@ -243,7 +243,7 @@ def test_expired_consent_can_still_be_revoked(consent, patient, provider):
     consent.grant(patient, provider, 1, 1, 0, valid_until, DOC, {"from": patient})
     chain.mine(timestamp=valid_until + 1)
     consent.revoke(patient, provider, {"from": patient})
-    assert consent.consentOf(patient, provider) == (0, 0, 0, 0, 0)
+    assert consent.consentOf(patient, provider) == (0, 0, 0, 0, 0, 2)
 
 
 def test_regrant_after_revoke(consent, patient, provider):
@@ -359,7 +359,7 @@ def test_break_glass_grants_etreat_on_non_sensitive_classes(consent, patient, pr
         "reasonCode": "0x" + REASON.hex(),
         "expiresAt": expires,
     }
-    assert consent.breakGlassOf(patient, provider) == (tx.timestamp, expires)
+    assert consent.breakGlassOf(patient, provider) == (tx.timestamp, expires, tx.timestamp, 1, False)
     assert live_matrix(consent, patient, provider) == {
         (ETREAT, c) for c in DATA_CLASSES if c not in SENSITIVE
     }
@@ -374,7 +374,8 @@ def test_break_glass_expires(consent, patient, provider):
     with reverts_with(ConsentRegistry, "BreakGlassNotOpen", patient.address, provider.address):
         consent.closeBreakGlass(patient, provider, {"from": patient})
     reopened = consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
-    assert consent.breakGlassOf(patient, provider) == (reopened.timestamp, reopened.timestamp + HOUR)
+    assert consent.breakGlassOf(patient, provider) == (reopened.timestamp, reopened.timestamp + HOUR, tx.timestamp, 2,
+                                                       False)
     assert consent.hasConsent(patient, provider, ETREAT, LABS)
 
 
@@ -430,7 +431,8 @@ def test_patient_or_guardian_closes_break_glass(consent, patient, guardian, prov
     tx = consent.closeBreakGlass(patient, provider, {"from": patient})
     assert tx.events["BreakGlassClosed"] == {"patient": patient, "provider": provider, "actor": patient}
     assert not consent.hasConsent(patient, provider, ETREAT, LABS)
-    assert consent.breakGlassOf(patient, provider) == (0, 0)
+    opened_at, expires_at, _, openings, blocked = consent.breakGlassOf(patient, provider)
+    assert expires_at == tx.timestamp and openings == 1 and blocked  # closed now, reopening blocked
     tx = consent.closeBreakGlass(patient, provider2, {"from": guardian})
     assert tx.events["BreakGlassClosed"]["actor"] == guardian
     assert not consent.hasConsent(patient, provider2, ETREAT, LABS)
@@ -508,11 +510,11 @@ def test_treating_provider_id_follows_suspension_expiry_and_revocation(consent, 
 
 
 def test_break_glass_makes_a_treating_provider_for_defined_non_sensitive_classes_only(consent, care, patient, provider):
-    provider_id = care.partyOf(provider)[4]
+    """Interface 2: break-glass reads (ETREAT on classes 0-7) but never makes a treating provider."""
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     for data_class in range(16):
         covered = data_class <= BILLING  # classes 0-7; sensitive 8-10 and undefined 11-15 never
-        assert consent.treatingProviderId(patient, provider, data_class) == (provider_id if covered else 0)
+        assert consent.treatingProviderId(patient, provider, data_class) == 0
         assert consent.hasConsent(patient, provider, ETREAT, data_class) == covered
     assert consent.treatingProviderId(patient, provider, 16) == 0
     assert not consent.hasConsent(patient, provider, ETREAT, 16)

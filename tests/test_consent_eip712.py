@@ -58,9 +58,9 @@ def grant_request(consent, patient, grantee, signer, **overrides) -> GrantReques
         valid_until=chain.time() + 30 * DAY,
         consent_doc_hash=DOC,
         signer=signer if isinstance(signer, str) else signer.address,
-        nonce=consent.nonces(signer),
         deadline=chain.time() + DAY,
     )
+    values["nonce"] = consent.nonces(values["patient"], values["grantee"])  # per (patient, grantee) pair
     values.update(overrides)
     return GrantRequest(**values)
 
@@ -70,9 +70,9 @@ def revoke_request(consent, patient, grantee, signer, **overrides) -> RevokeRequ
         patient=patient if isinstance(patient, str) else patient.address,
         grantee=grantee.address,
         signer=signer if isinstance(signer, str) else signer.address,
-        nonce=consent.nonces(signer),
         deadline=chain.time() + DAY,
     )
+    values["nonce"] = consent.nonces(values["patient"], values["grantee"])  # per (patient, grantee) pair
     values.update(overrides)
     return RevokeRequest(**values)
 
@@ -108,7 +108,7 @@ def invalid_signature(signer) -> str:
 
 def test_domain_matches_python(consent, domain):
     fields, name, version, chain_id, verifying_contract, salt, extensions = consent.eip712Domain()
-    assert (fields, name, version) == ("0x0f", "MedLedger ConsentRegistry", "1")
+    assert (fields, name, version) == ("0x0f", "MedLedger ConsentRegistry", "2")
     assert (chain_id, verifying_contract, salt, extensions) == (chain.id, consent.address, "0x" + "00" * 32, ())
     domain_type = keccak(
         text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -186,7 +186,7 @@ def test_grant_by_sig_relayed(consent, domain, patient, provider, relayer):
         "validUntil": request.valid_until,
         "consentDocHash": "0x" + DOC.hex(),
     }
-    assert consent.nonces(patient) == 1
+    assert consent.nonces(patient, provider) == 1
     assert consent.hasConsent(patient, provider, TREAT, LABS)
     assert not consent.hasConsent(patient, provider, TREAT, BILLING)
 
@@ -197,7 +197,7 @@ def test_guardian_signs_for_patient(consent, domain, patient, guardian, provider
     tx = submit_grant(consent, request, sign_grant(key(guardian), domain, request), relayer)
     assert tx.gas_used <= 85_000, tx.gas_used
     assert tx.events["ConsentGranted"]["actor"] == guardian
-    assert consent.nonces(guardian) == 1 and consent.nonces(patient) == 0
+    assert consent.nonces(patient, provider) == 1
     assert consent.hasConsent(patient, provider, TREAT, LABS)
     revoke = revoke_request(consent, patient, provider, guardian)
     tx = submit_revoke(consent, revoke, sign_revoke(key(guardian), domain, revoke), relayer)
@@ -211,7 +211,7 @@ def test_revoke_by_sig(consent, domain, patient, provider, relayer):
     tx = submit_revoke(consent, request, sign_revoke(key(patient), domain, request), relayer)
     assert tx.events["ConsentRevoked"] == {"patient": patient, "grantee": provider, "actor": patient}
     assert not consent.hasConsent(patient, provider, TREAT, LABS)
-    assert consent.nonces(patient) == 1
+    assert consent.nonces(patient, provider) == 2  # the direct grant, then the signed revoke
 
 
 def test_deadline_second_itself_is_accepted(consent, domain, patient, provider, relayer):
@@ -235,7 +235,7 @@ def test_wrong_signer_rejected(consent, domain, patient, provider, stranger, rel
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
     with brownie.reverts(invalid_signature(patient)):
         submit_revoke(consent, revoke, sign_revoke(key(stranger), domain, revoke), relayer)
-    assert consent.nonces(patient) == 0
+    assert consent.nonces(patient, provider) == 1  # only the direct grant moved it
 
 
 def test_signer_must_be_patient_or_guardian(consent, domain, patient, provider, stranger, relayer):
@@ -299,10 +299,12 @@ def test_failed_call_does_not_burn_nonce(consent, domain, patient, provider, rel
     signature = sign_revoke(key(patient), domain, revoke)
     with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, provider.address):
         submit_revoke(consent, revoke, signature, relayer)
-    assert consent.nonces(patient) == 0
-    consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
-    submit_revoke(consent, revoke, signature, relayer)
-    assert consent.nonces(patient) == 1
+    assert consent.nonces(patient, provider) == 0
+    # The nonce is intact: a grant signed for it still goes through (a direct grant would void both).
+    grant = grant_request(consent, patient, provider, patient)
+    assert grant.nonce == 0
+    submit_grant(consent, grant, sign_grant(key(patient), domain, grant), relayer)
+    assert consent.nonces(patient, provider) == 1
 
 
 @pytest.mark.parametrize(
@@ -375,7 +377,7 @@ def test_other_verifying_contract_rejected(
 
 def test_other_domain_name_or_version_rejected(consent, domain, patient, provider, relayer):
     request = grant_request(consent, patient, provider, patient)
-    for other in (dataclasses.replace(domain, name="MedLedger"), dataclasses.replace(domain, version="2")):
+    for other in (dataclasses.replace(domain, name="MedLedger"), dataclasses.replace(domain, version="1")):
         with brownie.reverts(invalid_signature(patient)):
             submit_grant(consent, request, sign_grant(key(patient), other, request), relayer)
 
@@ -428,7 +430,7 @@ def test_contract_wallet_patient_signs(consent, domain, wallet, patient, provide
     tx = submit_grant(consent, request, sign_grant(key(patient), domain, request), relayer)
     assert tx.events["ConsentGranted"]["actor"] == wallet
     assert consent.hasConsent(wallet, provider, TREAT, LABS)
-    assert consent.nonces(wallet) == 1
+    assert consent.nonces(wallet, provider) == 1
     revoke = revoke_request(consent, wallet.address, provider, wallet.address)
     submit_revoke(consent, revoke, sign_revoke(key(patient), domain, revoke), relayer)
     assert not consent.hasConsent(wallet, provider, TREAT, LABS)

@@ -26,6 +26,7 @@ REASON = keccak(text="ER")
 DOC = keccak(text="fhir:Consent/model")
 # (purpose, data class) pairs the invariant cycles through, including out-of-range values.
 PROBES = [(p, c) for p in range(8) for c in range(16)]
+PERIOD, CAP = 30 * 24 * HOUR, 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class ConsentMachine(RuleBasedStateMachine):
         self.guardianships: set[tuple[str, str]] = set()
         self.windows: dict[tuple[str, str], tuple[int, int]] = {}  # -> (virtual expiry, on-chain expiry)
         self.suspended: set[str] = set()
+        # Interface 2: a closed window blocks its provider until allowed; 3 windows per 30 days.
+        self.blocked: set[tuple[str, str]] = set()
+        self.periods: dict[tuple[str, str], tuple[int, int, int]] = {}  # -> (virtual start, chain start, openings)
         self.probe = 0
 
     # ------------------------------------------------------------------ model
@@ -167,9 +171,24 @@ class ConsentMachine(RuleBasedStateMachine):
                     provider.address,
                     on_chain_expiry):
                 self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
+        elif key in self.blocked:
+            with brownie.reverts(custom_error("BreakGlassBlocked(address,address)", patient.address,
+                                              provider.address)):
+                self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
         else:
+            start, chain_start, openings = self.periods.get(key, (0, 0, 0))
+            if self.now - start == PERIOD:
+                return  # exactly on the period's end: the chain's seconds of drift decide, so skip
+            if self.now > start + PERIOD:
+                start, chain_start, openings = self.now, 0, 0
+            if openings >= CAP:
+                with brownie.reverts(custom_error("BreakGlassLimitReached(address,address,uint40)", patient.address,
+                                                  provider.address, chain_start + PERIOD)):
+                    self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
+                return
             tx = self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
             self.windows[key] = (self.now + duration, tx.events["BreakGlassOpened"]["expiresAt"])
+            self.periods[key] = (start, chain_start or tx.timestamp, openings + 1)
 
     @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3))
     def close_break_glass(self, p, g, a):
@@ -184,6 +203,23 @@ class ConsentMachine(RuleBasedStateMachine):
         else:
             self.consent.closeBreakGlass(patient, provider, {"from": actor})
             del self.windows[patient.address, provider.address]
+            self.blocked.add((patient.address, provider.address))
+
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3))
+    def allow_break_glass(self, p, g, a):
+        patient, provider = self.patients[p], self.grantees[g]
+        actor = [patient, *self.guardians, provider][a]
+        key = (patient.address, provider.address)
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.consent.allowBreakGlass(patient, provider, {"from": actor})
+        elif key not in self.blocked:
+            with brownie.reverts(custom_error("BreakGlassNotBlocked(address,address)", patient.address,
+                                              provider.address)):
+                self.consent.allowBreakGlass(patient, provider, {"from": actor})
+        else:
+            self.consent.allowBreakGlass(patient, provider, {"from": actor})
+            self.blocked.discard(key)
 
     @rule(g=st.integers(0, 2))
     def toggle_suspension(self, g):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..contracts import SignedConsent
+from ..eip712 import MAX_SIGNATURE_LIFETIME
 from ..scopes import DataClass, Purpose, names
 from .app import App, tx_fields
 from .options import SCOPE_HELP, ScopeMask, ScopeName, address_argument, address_option, bytes32_option
@@ -118,13 +119,16 @@ def check(app: App, patient: str, grantee: str, purpose: Purpose, data_class: Da
 @address_argument("grantee")
 @_scope_options(required=False)
 @click.option("--revoke", "is_revoke", is_flag=True, help="Sign a revocation instead of a grant.")
-@click.option("--deadline-minutes", type=click.IntRange(1), default=60, show_default=True)
+@click.option("--deadline-minutes", type=click.IntRange(1, MAX_SIGNATURE_LIFETIME // 60), default=60,
+              show_default=True, help="Relayable for this long (at most 7 days, the contract's limit).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write the signed consent to.")
 @click.pass_obj
 def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient, is_revoke,
          deadline_minutes, out: Path) -> None:
-    """Sign an EIP-712 consent off-chain (no gas) and write it to --out for anyone to relay."""
+    """Sign an EIP-712 consent off-chain (no gas) and write it to --out for anyone to relay.
+
+    Any later grant, revoke or `consent cancel` for the same patient and grantee voids it."""
     grantee_addr = grantee
     patient_addr = patient or app.signer.address
     deadline = int(time.time()) + 60 * deadline_minutes
@@ -151,6 +155,18 @@ def relay(app: App, file: Path) -> None:
     signed = SignedConsent.load(file)
     result = app.consent.relay(app.signer, signed)
     app.done(f"relayed signed {signed.kind} of {signed.message['signer']}", **tx_fields(result))
+
+
+@consent.command()
+@address_argument("grantee")
+@address_option("--patient", help="Patient (default: the signer).")
+@click.pass_obj
+def cancel(app: App, grantee: str, patient: str | None) -> None:
+    """Void every signed, not yet relayed grant or revoke for GRANTEE (the consent itself is unchanged)."""
+    grantee_addr = grantee
+    patient_addr = patient or app.signer.address
+    result = app.consent.cancel_signatures(app.signer, patient_addr, grantee_addr)
+    app.done(f"pending signatures for {grantee_addr} on {patient_addr} cancelled", **tx_fields(result))
 
 
 @consent.group()
@@ -180,7 +196,7 @@ def guardian_remove(app: App, guardian_account: str) -> None:
 
 @click.group()
 def emergency() -> None:
-    """Break-glass: bounded, always-visible emergency access (ETREAT only)."""
+    """Break-glass: bounded, always-visible emergency reading (ETREAT only, at most 3 windows per 30 days)."""
 
 
 @emergency.command("open")
@@ -204,7 +220,20 @@ def emergency_open(app: App, patient: str, hours: float, reason: str) -> None:
 @address_argument("provider")
 @click.pass_obj
 def emergency_close(app: App, patient: str, provider: str) -> None:
-    """The patient or a guardian closes PROVIDER's emergency access early."""
+    """The patient or a guardian closes PROVIDER's emergency access early; PROVIDER cannot reopen it
+    until `emergency allow`."""
     p, prov = patient, provider
     result = app.consent.close_break_glass(app.signer, p, prov)
-    app.done(f"emergency access of {prov} to {p} closed", **tx_fields(result))
+    app.done(f"emergency access of {prov} to {p} closed; it cannot reopen until `emergency allow`",
+             **tx_fields(result))
+
+
+@emergency.command("allow")
+@address_argument("patient")
+@address_argument("provider")
+@click.pass_obj
+def emergency_allow(app: App, patient: str, provider: str) -> None:
+    """The patient or a guardian lets PROVIDER open emergency access again after a close."""
+    p, prov = patient, provider
+    result = app.consent.allow_break_glass(app.signer, p, prov)
+    app.done(f"{prov} may open emergency access to {p} again", **tx_fields(result))

@@ -95,3 +95,11 @@ class ScopeMask(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         return value if isinstance(value, int) else mask(str(value), self.enum)
+
+
+def emergency_reader_option(fn: F) -> F:
+    """`--emergency-reader ACCOUNT` (repeatable): also seal this version for a provider whose break-glass
+    window is open now (break-glass gives no key otherwise)."""
+    return click.option("--emergency-reader", "emergency", type=ADDRESS, multiple=True, metavar="ACCOUNT",
+                        help="Also seal this version for a provider with open emergency access (break-glass "
+                             "gives no key otherwise). Repeatable.")(fn)

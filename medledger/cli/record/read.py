@@ -10,7 +10,7 @@ import click
 
 from ... import crypto
 from ...errors import DecryptionFailed
-from ...records import check_envelope, read_blob, require_read, require_treatment
+from ...records import check_envelope, read_blob, require_promoter, require_read, require_treatment
 from ...scopes import Purpose
 from ..app import App, err_console
 from ..options import ScopeName
@@ -52,6 +52,7 @@ def get(app: App, record_id: bytes, version: int | None, out: Path | None, why: 
     access = None
     if not is_patient:
         if located.batch is not None:
+            require_promoter(located, reader)
             require_treatment(app.consent, located.patient, located.author, located.data_class)
             app.records.attest_batch_record(app.signer, located.batch.leaf, located.batch.proof,
                                             located.batch.batch_id)

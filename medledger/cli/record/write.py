@@ -9,7 +9,7 @@ from ... import pipeline
 from ...records import require_amend, require_provider, require_treatment
 from ...scopes import DataClass
 from ..app import App, tx_fields
-from ..options import address_option, class_option, fhir_options
+from ..options import address_option, class_option, emergency_reader_option, fhir_options
 from ..paramtypes import BYTES32
 from .common import author_key, class_label, locate_version, read_fhir, readers, vault, warn_unkeyed
 
@@ -19,15 +19,17 @@ from .common import author_key, class_label, locate_version, read_fhir, readers,
 @address_option("--patient", required=True, help="The patient (address or account name).")
 @class_option
 @fhir_options
+@emergency_reader_option
 @click.pass_obj
-def put(app: App, file: Path, patient: str, data_class: DataClass, fhir_version: str, no_validate: bool) -> None:
+def put(app: App, file: Path, patient: str, data_class: DataClass, fhir_version: str, no_validate: bool,
+        emergency: tuple[str, ...]) -> None:
     """Seal FILE (FHIR JSON) for the patient, the author and every current reader, then anchor it."""
     raw = read_fhir(file, fhir_version, not no_validate)
     dc = int(data_class)
     author = app.signer.address
     require_provider(app.care, author)
     require_treatment(app.consent, patient, author, dc)
-    recipients = readers(app).recipients(patient, dc, author, author_key(app))
+    recipients = readers(app).recipients(patient, dc, author, author_key(app), emergency)
     warn_unkeyed(recipients)
     store = vault(app)
     prepared = pipeline.prepare_record(raw, patient=patient, recipients=recipients.keys, data_class=dc,
@@ -45,16 +47,22 @@ def put(app: App, file: Path, patient: str, data_class: DataClass, fhir_version:
 @click.argument("record_id", type=BYTES32)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @fhir_options
+@emergency_reader_option
 @click.pass_obj
-def amend(app: App, record_id: bytes, file: Path, fhir_version: str, no_validate: bool) -> None:
-    """Anchor FILE as the next version of RECORD_ID, sealed afresh for today's readers (a revoked
-    grantee gets no key to it)."""
+def amend(app: App, record_id: bytes, file: Path, fhir_version: str, no_validate: bool,
+          emergency: tuple[str, ...]) -> None:
+    """Anchor FILE as the next version of RECORD_ID, sealed afresh for today's readers.
+
+    The signer needs live TREAT consent of the patient for the record's class, even if it wrote the
+    earlier versions: a revoked author may not amend. The new version is sealed only for the patient,
+    the signer and grantees whose consent is live now: no key for revoked grantees, and none through
+    break-glass unless named with --emergency-reader (while its window is open)."""
     rid = record_id
     raw = read_fhir(file, fhir_version, not no_validate)
     current = locate_version(app, rid)
     author = app.signer.address
     require_amend(app.care, app.consent, current, author)
-    recipients = readers(app).recipients(current.patient, current.data_class, author, author_key(app))
+    recipients = readers(app).recipients(current.patient, current.data_class, author, author_key(app), emergency)
     warn_unkeyed(recipients)
     store = vault(app)
     prepared = pipeline.prepare_record(raw, patient=current.patient, recipients=recipients.keys,
