@@ -224,7 +224,7 @@ def test_terms_validation(desk, escrow, insurer, provider):
     with brownie.reverts(not_active(provider, INSURER_ROLE)):
         escrow.setTerms(terms(), {"from": provider})
     good = terms(prompt_pay=DAY, dispute=180 * DAY, auto_max=5, auto_classes=0x7FF, service_min=1, service_max=9,
-                 require_authored=True)
+                 auto_cap=3, auto_period=3600)
     tx = escrow.setTerms(good, {"from": insurer})
     assert escrow.termsOf(insurer) == good
     assert tx.events["InsurerTermsSet"]["insurer"] == insurer
@@ -267,10 +267,11 @@ def test_enrolment_ids_are_stable_and_views_report(desk, escrow, insurer, patien
     assert coverage[1] and coverage[2]  # claim- and period-limited
     assert (coverage[5], coverage[6], coverage[9]) == (50 * USD, 200 * USD, 30 * DAY)
     assert coverage[10].hex() == h("p2").hex()
-    # Re-enrolment keeps the id.
+    # Re-enrolment takes a new id; the old coverage keeps its terms for the claims submitted under it.
     escrow.setCoverage(patient2, h("p2b"), now, now + 10 * DAY, 0, 0, 0, {"from": insurer})
-    assert escrow.enrolmentOf(insurer, patient2)[0] == new_id
-    assert not escrow.coverageOf(new_id)[1]
+    assert escrow.enrolmentOf(insurer, patient2)[0] == new_id + 1
+    assert not escrow.coverageOf(new_id + 1)[1]
+    assert escrow.coverageOf(new_id)[1]
 
 
 def test_end_coverage(desk, escrow, insurer, patient):
@@ -306,7 +307,7 @@ def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):
     cid = desk.cid("c1")
     coverage_id = escrow.enrolmentOf(insurer, patient)[0]
     deadline = tx.timestamp + PROMPT_PAY
-    assert escrow.claimOf(cid) == (coverage_id, 120 * USD, Status.SUBMITTED, deadline, 0)
+    assert escrow.claimOf(cid) == (coverage_id, 120 * USD, Status.SUBMITTED, deadline, 0, DISPUTE_WINDOW)
     event = tx.events["ClaimSubmitted"]
     assert bytes(event["claimId"]) == cid
     assert (event["insurer"], event["patient"], event["provider"]) == (insurer, patient, provider)
@@ -359,7 +360,7 @@ def test_submit_refuses_a_record_of_another_patient(desk, escrow, consent, provi
     assert bytes(escrow.serviceClaimOf(foreign.record_id, patient, 100)) == b"\x00" * 32
     # The same records under their own patients go through.
     desk.submit("cross", 10 * USD, [own])
-    grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING))
+    grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING) | bit(NOTES))
     escrow.setCoverage(patient2, h("policy:p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
     desk.submit("cross-2", 10 * USD, [foreign], patient=patient2)
     assert bytes(escrow.serviceClaimOf(foreign.record_id, patient2, 100)) == desk.cid("cross-2")
@@ -374,7 +375,7 @@ def test_submit_needs_payer_consent(desk, escrow, consent, provider, insurer, pa
     grant(consent, patient, insurer, bit(HPAYMT), bit(NOTES))
     with brownie.reverts(missing_consent(patient, insurer, HPAYMT, BILLING)):
         desk.submit("pc", 10, [rec])
-    grant(consent, patient, insurer, bit(HPAYMT), bit(BILLING))
+    grant(consent, patient, insurer, bit(HPAYMT), bit(BILLING) | bit(NOTES))
     desk.submit("pc", 10, [rec])
 
 
@@ -416,11 +417,11 @@ def test_duplicates(desk, escrow, consent, provider, provider2, patient):
         desk.submit("a", 10, [desk.record("dup-other")], service=2)
     with brownie.reverts(err("DuplicateService(bytes32,uint16,bytes32)", rec.record_id, 1, desk.cid("a"))):
         desk.submit("b", 10, [rec], service=1)
-    # Same record, another service: fine. Another provider, same record and service: duplicate.
+    # Same record, another service: fine. Another provider citing the record takes no key (issue 13).
     desk.submit("c", 10, [rec], service=2)
     grant(consent, patient, provider2, bit(TREAT), 0x7FF)
-    with brownie.reverts(err("DuplicateService(bytes32,uint16,bytes32)", rec.record_id, 1, desk.cid("a"))):
-        desk.submit("x", 10, [rec], service=1, provider=provider2)
+    desk.submit("x", 10, [rec], service=1, provider=provider2)
+    assert bytes(escrow.serviceClaimOf(rec.record_id, patient, 1)) == desk.cid("a")
     # The same control number is free for another provider (ids are per provider).
     desk.submit("a", 10, [desk.record("p2own", provider=provider)], service=9, provider=provider2)
     # A duplicate inside one claim is harmless (the claim holds the key already).
@@ -508,23 +509,24 @@ def test_partial_approval_with_patient_share(desk, escrow, provider, insurer, pa
     desk.submit("part", 100 * USD)
     tx = desk.adjudicate("part", 60 * USD, share=(10 * USD, 5 * USD, 5 * USD), reasons=[CARC_MAX_ALLOWABLE])
     event = tx.events["ClaimAdjudicated"]
-    assert (event["approved"], event["contested"]) == (60 * USD, 20 * USD)
+    assert (event["approved"], event["contested"]) == (60 * USD, 40 * USD)  # the share is contested too
     assert list(event["reasonCodes"]) == [CARC_MAX_ALLOWABLE]
     assert event["disputeDeadline"] == tx.timestamp + DISPUTE_WINDOW
     share = tx.events["PatientResponsibility"]
     assert (share["deductible"], share["coinsurance"], share["copay"]) == (10 * USD, 5 * USD, 5 * USD)
     assert desk.owed() == 60 * USD
-    assert desk.encumbered() == 20 * USD and desk.free() == free - 80 * USD
-    assert desk.claim("part")[1:4] == (20 * USD, Status.CONTESTABLE, tx.timestamp + DISPUTE_WINDOW)
+    assert desk.encumbered() == 40 * USD and desk.free() == free - 100 * USD
+    assert desk.claim("part")[1:4] == (40 * USD, Status.CONTESTABLE, tx.timestamp + DISPUTE_WINDOW)
 
 
-def test_patient_share_only_settles_without_payment(desk, escrow, provider):
+def test_patient_share_only_is_contestable(desk, escrow, provider):
+    # Issue 13, finding 1: a patient share needs a reason code and stays disputable like a denial.
     free = desk.free()
     desk.submit("deductible", 40 * USD)
-    tx = desk.adjudicate("deductible", 0, share=(40 * USD, 0, 0))
-    assert desk.status("deductible") == Status.SETTLED
-    assert tx.events["ClaimAdjudicated"]["contested"] == 0
-    assert desk.free() == free and desk.owed() == 0
+    tx = desk.adjudicate("deductible", 0, share=(40 * USD, 0, 0), reasons=[1])
+    assert desk.status("deductible") == Status.CONTESTABLE
+    assert tx.events["ClaimAdjudicated"]["contested"] == 40 * USD
+    assert desk.free() == free - 40 * USD and desk.owed() == 0
 
 
 def test_denial_encumbers_until_released(desk, escrow, stranger, insurer):
@@ -579,9 +581,11 @@ def test_insufficient_escrow(desk, escrow, insurer, provider):
     # A denial must be able to encumber the contested amount too.
     with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 80 * USD, 50 * USD)):
         desk.adjudicate("big", 0, reasons=[CARC_NOT_COVERED])
-    # Patient share is not the insurer's money.
-    desk.adjudicate("big", 30 * USD, share=(50 * USD, 0, 0))
-    assert desk.free() == 20 * USD and desk.owed() == 30 * USD
+    # The patient share is contested until the dispute window closes, so it is encumbered too.
+    with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 80 * USD, 50 * USD)):
+        desk.adjudicate("big", 30 * USD, share=(50 * USD, 0, 0), reasons=[1])
+    desk.adjudicate("big", 30 * USD, share=(20 * USD, 0, 0), reasons=[1])
+    assert desk.free() == 0 and desk.owed() == 30 * USD and desk.encumbered() == 50 * USD
 
 
 def test_adjudication_after_prompt_pay_deadline_is_too_late(desk, escrow):
@@ -616,11 +620,15 @@ def test_deemed_approval_requires_funds(desk, escrow, stranger, provider, insure
     escrow.withdrawFree(desk.free() - 10 * USD, {"from": insurer})
     chain.sleep(PROMPT_PAY + 1)
     chain.mine()
+    # Issue 13, finding 6: deemed approved, unfunded; the free balance is set aside for it.
+    escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
+    assert desk.status("deem") == Status.DEEMED_UNFUNDED and desk.free() == 0
+    assert escrow.deemedPoolOf(insurer) == (70 * USD, 10 * USD)
     with brownie.reverts(err("InsufficientEscrow(address,uint256,uint256)", insurer.address, 70 * USD, 10 * USD)):
         escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
     desk.fund(60 * USD)
     escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
-    assert desk.owed() == 70 * USD and desk.free() == 0
+    assert desk.owed() == 70 * USD and desk.free() == 0 and escrow.deemedPoolOf(insurer) == (0, 0)
 
 
 # ---------------------------------------------------------------- coverage limits
@@ -669,8 +677,8 @@ def test_per_period_limit(desk, escrow, insurer, patient):
 
 
 def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, consent, patient):
-    escrow.setTerms(terms(auto_max=100 * USD, auto_classes=bit(NOTES) | bit(LABS), service_min=10, service_max=20,
-                          require_authored=True), {"from": insurer})
+    escrow.setTerms(terms(auto_max=100 * USD, auto_classes=bit(NOTES) | bit(LABS), service_min=10, service_max=20),
+                    {"from": insurer})
     free = desk.free()
     tx = desk.submit("auto", 100 * USD, [desk.record("a1")], service=10)
     assert tx.events["ClaimAdjudicated"]["kind"] == AUTOMATIC
@@ -711,7 +719,7 @@ def test_auto_approval_of_a_replacement(desk, escrow, insurer):
     escrow.setTerms(terms(auto_max=100 * USD, auto_classes=0x7FF, service_max=1000), {"from": insurer})
     tx = desk.submit("rep", 90 * USD, frequency=REPLACEMENT)
     assert tx.events["ClaimAdjudicated"]["approved"] == 90 * USD
-    assert desk.claim("rep")[1:] == (0, Status.SETTLED, 0, 1)
+    assert desk.claim("rep")[1:] == (0, Status.SETTLED, 0, 1, 0)
 
 
 def test_push_payment(desk, escrow, usdc, provider, insurer):
@@ -819,7 +827,7 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
     for account in (insurer, arbiter, stranger):
         with brownie.reverts(not_active(account, PROVIDER_ROLE)):
             desk.submit("rb2", 10, [rec], provider=account)
-        with brownie.reverts(not_active(account, PROVIDER_ROLE)):
+        with brownie.reverts(invalid_status(bytes(escrow.claimIdOf(account, control("rb"))), Status.NONE)):
             escrow.dispute(control("rb"), h("e"), {"from": account})
         with brownie.reverts(not_active(account, PROVIDER_ROLE)):
             escrow.setPushPayments(True, {"from": account})

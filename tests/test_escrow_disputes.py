@@ -12,7 +12,6 @@ from support.escrow import (
     DAY,
     DISPUTE_WINDOW,
     PROMPT_PAY,
-    PROVIDER_ROLE,
     REPLACEMENT,
     USD,
     VOID,
@@ -182,11 +181,12 @@ def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider
     escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
 
 
-def test_suspended_provider_cannot_dispute(desk, escrow, care, registrar, provider):
+def test_suspended_provider_can_still_dispute(desk, escrow, care, registrar, provider):
+    # Issue 13, finding 2: a dispute moves no money, so a suspension must not run out the window.
     contest(desk, "s")
     care.suspend(provider, h("fraud"), {"from": registrar})
-    with brownie.reverts(custom_error("NotActiveParty(address,uint8)", provider.address, PROVIDER_ROLE)):
-        escrow.dispute(control("s"), EVIDENCE, {"from": provider})
+    escrow.dispute(control("s"), EVIDENCE, {"from": provider})
+    assert desk.status("s") == Status.DISPUTED
 
 
 def test_award_to_a_suspended_provider_stays_owed(desk, escrow, care, registrar, provider, arbiter, insurer):

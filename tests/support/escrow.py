@@ -37,6 +37,7 @@ class Status(IntEnum):
     DISPUTED = 3
     SETTLED = 4
     VOIDED = 5
+    DEEMED_UNFUNDED = 6
 
 
 def h(label: str) -> bytes:
@@ -82,10 +83,12 @@ def terms(
     auto_classes: int = 0,
     service_min: int = 0,
     service_max: int = 0,
-    require_authored: bool = False,
+    auto_cap: int = 1_000,
+    auto_period: int = 30 * DAY,
 ) -> tuple:
-    """An InsurerTerms tuple (auto-approval off unless auto_max > 0)."""
-    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, require_authored)
+    """An InsurerTerms tuple (auto-approval off unless auto_max > 0; velocity cap `auto_cap` automatic
+    approvals per provider, coverage and `auto_period` seconds)."""
+    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, auto_cap, auto_period)
 
 
 def no_share() -> tuple:
@@ -143,7 +146,8 @@ def control(label: str) -> bytes:
 class Desk:
     """Drives one ClaimEscrow deployment in tests: a named scenario with short helpers.
 
-    `setup()` wires the standard world: the patient consents to the insurer (HPAYMT on BILLING) and to
+    `setup()` wires the standard world: the patient consents to the insurer (HPAYMT on every class, so
+    that claims may disclose the cited records' classes) and to
     `provider` (TREAT + HPAYMT on every class), the insurer sets terms, enrols the patient and funds the
     escrow.
     """
@@ -155,7 +159,7 @@ class Desk:
         self._serial = itertools.count()
 
     def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> Desk:
-        grant(self.consent, self.patient, self.insurer, bit(HPAYMT), bit(BILLING))
+        grant(self.consent, self.patient, self.insurer, bit(HPAYMT), 0x7FF)
         grant(self.consent, self.patient, self.provider, bit(TREAT) | bit(HPAYMT), 0x7FF)
         self.escrow.setTerms(terms(**terms_kw), {"from": self.insurer})
         enrol(self.escrow, self.insurer, self.patient)
