@@ -54,6 +54,7 @@ class ClaimStatus(IntEnum):
     DISPUTED = 3
     SETTLED = 4
     VOIDED = 5
+    DEEMED_UNFUNDED = 6
 
 
 class ClaimFrequency(IntEnum):

@@ -119,16 +119,21 @@ def coverage() -> None:
               help="Policy / FHIR Coverage document (hashed locally).")
 @click.option("--policy-hash", help="bytes32 commitment to the policy.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=365, show_default=True)
+@click.option("--backdate-days", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Start the coverage this many days ago (claims may cite only records anchored while "
+                   "the coverage was in force).")
 @click.option("--per-claim-limit", default="0", help="Most approved on one claim (0: none).")
 @click.option("--per-period-limit", default="0", help="Most approved per benefit period (0: none).")
 @click.option("--period-days", type=click.FloatRange(min=0), default=0, help="Benefit period length in days.")
 @click.pass_obj
-def enroll(app: App, patient, policy_file, policy_hash, days, per_claim_limit, per_period_limit, period_days) -> None:
-    """The signer (an insurer) enrols PATIENT (from now, for --days)."""
+def enroll(app: App, patient, policy_file, policy_hash, days, backdate_days, per_claim_limit, per_period_limit,
+           period_days) -> None:
+    """The signer (an insurer) enrols PATIENT (from now, or --backdate-days ago, for --days)."""
     p = resolve_address(app, patient, "PATIENT")
     policy = _commitment(policy_file, policy_hash, "--policy-hash")
-    start = int(app.chain.w3.eth.get_block("latest")["timestamp"])
-    result = app.escrow.set_coverage(app.signer, p, policy, start, start + int(days * DAY),
+    now = int(app.chain.w3.eth.get_block("latest")["timestamp"])
+    start = max(0, now - int(backdate_days * DAY))
+    result = app.escrow.set_coverage(app.signer, p, policy, start, now + int(days * DAY),
                                      to_units(app, per_claim_limit, "--per-claim-limit", allow_zero=True),
                                      to_units(app, per_period_limit, "--per-period-limit", allow_zero=True),
                                      int(period_days * DAY))
@@ -345,11 +350,16 @@ def rules() -> None:
 @click.option("--auto-max", default="0", help="Auto-approve claims up to this amount (0: off).")
 @click.option("--auto-classes", default="", help="Data classes eligible for auto-approval, e.g. conditions,labs.")
 @click.option("--auto-service", default="0-65535", show_default=True, help="Eligible service codes, MIN-MAX.")
-@click.option("--auto-require-authored", is_flag=True, help="Cited records must be anchored by the submitter.")
+@click.option("--auto-cap", type=click.IntRange(1, 65535), default=20, show_default=True,
+              help="Velocity cap: most automatic approvals per provider and coverage per --auto-period-days.")
+@click.option("--auto-period-days", type=click.FloatRange(1 / 24, 49_000), default=30, show_default=True,
+              help="Length of the velocity cap's window.")
 @click.pass_obj
-def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, auto_service,
-              auto_require_authored) -> None:
-    """The signer (an insurer) sets its prompt-pay deadline, dispute window and auto-approval rule."""
+def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, auto_service, auto_cap,
+              auto_period_days) -> None:
+    """The signer (an insurer) sets its prompt-pay deadline, dispute window and auto-approval rule.
+
+    Only claims citing records the submitting provider anchored itself are auto-approved."""
     try:
         low, high = (int(x) for x in auto_service.split("-", 1))
     except ValueError:
@@ -357,7 +367,7 @@ def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, a
     auto_units = to_units(app, auto_max, "--auto-max", allow_zero=True)
     classes = mask(auto_classes, DataClass) if auto_classes else 0
     terms = InsurerTerms(int(prompt_pay_days * DAY), int(dispute_days * DAY), auto_units, classes, low, high,
-                         auto_require_authored)
+                         auto_cap, int(auto_period_days * DAY))
     result = app.escrow.set_terms(app.signer, terms)
     app.done("terms set", **tx_fields(result))
 
@@ -373,6 +383,6 @@ def rules_show(app: App, insurer: str | None) -> None:
               "auto_max": t.auto_max_amount if app.as_json else from_units(app, t.auto_max_amount),
               "auto_classes": ",".join(names(t.auto_data_classes, DataClass)).lower(),
               "auto_service": f"{t.auto_service_min}-{t.auto_service_max}",
-              "auto_require_authored": t.auto_require_authored}, title="Insurer terms")
+              "auto_cap": t.auto_max_per_period, "auto_period_days": t.auto_period / DAY}, title="Insurer terms")
 
 
