@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from eth_utils import keccak
 
-from ..contracts import FREQ_ORIGINAL, FREQ_REPLACEMENT, FREQ_VOID, ClaimRequest, InsurerTerms
+from ..contracts import CLAIM_STATUS, FREQ_ORIGINAL, FREQ_REPLACEMENT, FREQ_VOID, ClaimRequest, InsurerTerms
 from ..errors import InsufficientEscrow, MedLedgerError
 from ..scopes import DataClass, mask, names
 from . import cli
@@ -309,13 +309,21 @@ def status(app: App, provider, control) -> None:
 
 @claim.command("withdraw")
 @click.option("--amount", help="Amount to withdraw (default: everything owed).")
+@click.option("--to", "recipient", help="Pay everything owed to this address instead of the signer's.")
 @click.pass_obj
-def withdraw_payout(app: App, amount: str | None) -> None:
+def withdraw_payout(app: App, amount: str | None, recipient: str | None) -> None:
     """The signer (a provider) withdraws what it is owed."""
+    if amount and recipient:
+        raise click.UsageError("--to pays everything owed; leave out --amount")
     units = to_units(app, amount) if amount else None
     owed = app.escrow.balances(app.signer.address).owed
     if owed == 0:
         raise InsufficientEscrow(f"{app.signer.address} is owed nothing")
+    if recipient:
+        to = resolve_address(app, recipient, "--to")
+        result = app.escrow.withdraw_to(app.signer, to)
+        app.done(f"withdrew {from_units(app, owed)} to {to}", **tx_fields(result))
+        return
     result = app.escrow.withdraw(app.signer, units)
     app.done(f"withdrew {from_units(app, units if units is not None else owed)}", **tx_fields(result))
 
@@ -327,7 +335,10 @@ def finalize_expired(app: App, provider, control) -> None:
     """Anyone: approve PROVIDER's claim CONTROL after the insurer's prompt-pay deadline passed."""
     prov, cn = resolve_address(app, provider, "PROVIDER"), _control(control)
     result = app.escrow.finalize_deemed(app.signer, prov, cn)
-    app.done(f"claim {app.escrow.claim_id(prov, cn)} deemed approved", **tx_fields(result))
+    state = app.escrow.claim(prov, cn)
+    what = "deemed approved, unfunded: paid from the insurer's next deposits (run this again then)" \
+        if state.status == CLAIM_STATUS[6] else f"deemed approved ({state.status})"
+    app.done(f"claim {state.claim_id} {what}", status=state.status, **tx_fields(result))
 
 
 @claim.command("push-payments")
