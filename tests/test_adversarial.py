@@ -469,10 +469,11 @@ GUARDED = [
             unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error(
                 "MissingConsent(address,address,uint8,uint8)", w.patient.address, who.address, TREAT, NOTES)),
             "ClaimSubmitted"),
+    # Issue 13: dispute checks no party status (open to a suspended provider); anyone else has no such claim.
     Guarded("ClaimEscrow.dispute", frozenset({"provider"}),
             lambda w, who: (w.escrow.dispute, (control("contestable"), EVIDENCE), who),
-            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error(
-                "InvalidStatus(bytes32,uint8)", w.cid("contestable", who), int(Status.NONE))),
+            lambda w, name, who: custom_error(
+                "InvalidStatus(bytes32,uint8)", w.cid("contestable", who), int(Status.NONE)),
             "ClaimDisputed"),
     Guarded("ClaimEscrow.withdraw", frozenset({"provider"}),
             lambda w, who: (w.escrow.withdraw, (USD,), who),
@@ -481,6 +482,10 @@ GUARDED = [
             "PayoutWithdrawn"),
     Guarded("ClaimEscrow.withdrawAll", frozenset({"provider"}),
             lambda w, who: (w.escrow.withdrawAll, (), who),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error("ZeroAmount()")),
+            "PayoutWithdrawn"),
+    Guarded("ClaimEscrow.withdrawTo", frozenset({"provider"}),
+            lambda w, who: (w.escrow.withdrawTo, (w.stranger,), who),
             unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: custom_error("ZeroAmount()")),
             "PayoutWithdrawn"),
     Guarded("ClaimEscrow.adjudicate", frozenset({"insurer"}),
@@ -809,11 +814,13 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
         (lambda: w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.stranger}),
          not_provider(w, "", p)),
         (lambda: w.escrow.submitClaim(new, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
-        (lambda: w.escrow.dispute(control("contestable"), EVIDENCE, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.setPushPayments(False, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.withdraw(1, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.withdrawAll({"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
+        (lambda: w.escrow.withdrawTo(w.stranger, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
     ])
+    # Issue 13: a dispute moves no money, so it stays open to a suspended provider (the window keeps running).
+    w.escrow.dispute(control("contestable"), EVIDENCE, {"from": p})
     # Money owed to it is frozen, not lost: approvals and awards are still credited, never pushed.
     tx = d.adjudicate("open", 100 * USD)
     assert tx.events["PushFailed"]["amount"] == 100 * USD and "PaymentPushed" not in tx.events
@@ -1235,7 +1242,7 @@ def test_views_read_mid_transfer_already_show_the_effects(reentrant_desk, arbite
         assert (mid_insurer, mid_provider) == after
         assert after != before
     if cid is not None:
-        mid_claim = decode(["uint40", "uint96", "uint8", "uint40", "uint16"], bytes(seen[2]["returnData"]))
+        mid_claim = decode(["uint40", "uint96", "uint8", "uint40", "uint16", "uint32"], bytes(seen[2]["returnData"]))
         assert mid_claim == tuple(e.claimOf(cid)) and mid_claim[2] == Status.SETTLED
         assert "PaymentPushed" in tx.events
     d.assert_solvent([d.insurer], [d.provider])
