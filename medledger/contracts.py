@@ -541,7 +541,8 @@ class ClaimEscrow(_Wrapper):
         """Deposits `amount`: one transaction with a permit where the token has one, else approve + deposit."""
         token = self.token
         if token.supports_permit():
-            deadline = permit_deadline or int(time.time()) + 3600
+            # The chain's clock, not the wall clock: a development chain may run days ahead.
+            deadline = permit_deadline or int(self.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
             v, r, s = token.sign_permit(signer, self.address, amount, deadline)
             return self._send(signer, self.fn.depositWithPermit(amount, deadline, v, r, s))
         token.approve(signer, self.address, amount)

@@ -30,6 +30,8 @@ from support.escrow import (
     h,
     terms,
 )
+from support.nodes import run_cli, run_json
+from test_cli_claims import balances, env, submit  # noqa: F401 - the CLI world (suite, clinic, payer, alice)
 
 from medledger.contracts import CLAIM_STATUS
 
@@ -326,3 +328,30 @@ def test_dust_citations_block_nobody(desk, escrow, consent, provider2, patient, 
     assert all(desk.status(f"real{s}") == Status.SUBMITTED for s in range(3))
     assert [bytes(escrow.serviceClaimOf(rec.record_id, patient, s)) for s in range(3)] == [
         desk.cid(f"real{s}") for s in range(3)]
+
+
+# ---------------------------------------------------------------- the same through the CLI (findings 6, 7)
+
+
+def test_cli_withdraw_to_pays_another_address(env):  # noqa: F811 - the imported fixture
+    submit(env, "120", 150, "CLM-TO")  # auto-approved, owed to the clinic
+    owed = balances(env, "clinic")["owed"]
+    assert owed == 120 * USD
+    run_cli(env, "--account", "clinic", "claim", "withdraw", "--to", "alice")
+    assert balances(env, "clinic")["owed"] == 0
+    assert balances(env, "alice")["wallet"] == owed
+
+
+def test_cli_shows_deemed_approved_unfunded_and_pays_it_after_a_deposit(env):  # noqa: F811
+    submit(env, "500", 300, "CLM-UNF")  # outside the auto-approval range: waits for the insurer
+    free = balances(env, "payer")["free"]
+    run_cli(env, "--account", "payer", "escrow", "withdraw", str(free // USD))
+    sleep(16 * DAY)
+    out = run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "CLM-UNF").stdout
+    assert "deemed approved, unfunded" in out
+    assert run_json(env, "claim", "status", "clinic", "CLM-UNF")["status"] == "deemed approved, unfunded"
+    run_cli(env, "--account", "payer", "escrow", "deposit", "600")
+    assert balances(env, "payer")["free"] == 100 * USD  # 500 went to the unfunded claim first
+    run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "CLM-UNF")
+    assert run_json(env, "claim", "status", "clinic", "CLM-UNF")["status"] == "settled"
+    assert balances(env, "clinic")["owed"] == 500 * USD
