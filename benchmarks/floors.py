@@ -152,15 +152,18 @@ SPECS: dict[str, OpSpec] = {
         Floor((new_slot("batch"), read("submitter party"), call("CareRegistry")))),
     "escrow.depositWithPermit": OpSpec(
         "insurer's first deposit, EIP-2612 permit in the same tx (the SDK's path)", None,
+        # ClaimEscrow v2 (issue 13): a deposit reads the insurer's deemed pool, which it fills first.
         Floor((new_slot("insurer account"), new_slot("token: escrow balance"), new_slot("token: permit nonce"),
                Cost("new slot", "token: allowance 0->x->0", G_NEW_SLOT + 100), update("token: insurer balance"),
-               read("insurer party"), call("token"), call("CareRegistry"), ECRECOVER), refund=R_SET_AND_CLEAR)),
+               read("insurer party"), read("deemed pool"), call("token"), call("CareRegistry"), ECRECOVER),
+              refund=R_SET_AND_CLEAR)),
     "escrow.deposit": OpSpec(
         "insurer's later deposit after approve()", None,
         Floor((update("insurer account"), update("token: insurer balance"), update("token: escrow balance"),
-               cleared("token: allowance"), read("insurer party"), call("token"), call("CareRegistry")),
-              refund=R_CLEAR)),
-    "claim.submit": OpSpec("one-record claim, established provider, manual adjudication", 120_000,
+               cleared("token: allowance"), read("insurer party"), read("deemed pool"), call("token"),
+               call("CareRegistry")), refund=R_CLEAR)),
+    # Issue 13: a submission also checks the insurer's payment consent for the cited record's class.
+    "claim.submit": OpSpec("one-record claim, established provider, manual adjudication", 125_000,
                            Floor(_SUBMIT_COSTS)),
     "claim.approve": OpSpec(
         "insurer approves in full, credited to the provider's owed balance", 60_000,
@@ -173,19 +176,22 @@ SPECS: dict[str, OpSpec] = {
         "insurer approves part, the rest encumbered for dispute", None,
         Floor((update("claim"), *_PAY_COSTS, read("coverage"), read("insurer party"), read("insurer terms"),
                call("CareRegistry")))),
+    # ClaimEscrow v2: a dispute moves no money and is open to a suspended provider, so no registry read.
     "claim.dispute": OpSpec(
         "provider disputes the contested amount", None,
-        Floor((update("claim"), read("provider party"), call("CareRegistry")))),
+        Floor((update("claim"),))),
     "claim.resolve": OpSpec(
         "arbiter awards part of the contested amount", None,
         Floor((update("claim"), *_PAY_COSTS, read("arbiter party"), read("coverage"), call("CareRegistry")))),
     "claim.finalizeDeemed": OpSpec(
         "anyone finalizes an unadjudicated claim after the prompt-pay window", None,
         Floor((update("claim"), *_PAY_COSTS, read("coverage"), read("provider party"), call("CareRegistry")))),
+    # ClaimEscrow v2: auto-approval counts against the (provider, coverage) velocity cap, one slot that
+    # the pair's first automatic approval creates (one-off) and later ones update (measured here).
     "claim.submitAutoPaid": OpSpec(
-        "claim auto-approved at submission and pushed to the provider (opted in)", 160_000,
-        Floor((*_SUBMIT_COSTS[:2], *_PAY_COSTS, update("token: escrow balance"), update("token: provider balance"),
-               *_SUBMIT_COSTS[2:], call("token")))),
+        "claim auto-approved at submission and pushed to the provider (opted in), not the pair's first", 165_000,
+        Floor((*_SUBMIT_COSTS[:2], *_PAY_COSTS, update("auto velocity"), update("token: escrow balance"),
+               update("token: provider balance"), *_SUBMIT_COSTS[2:], call("token")))),
 }
 
 

@@ -100,7 +100,8 @@ class GasBench:
         signed = s.consent.sign_grant(as_wallet, wallet.address, address("provider"), bit(Purpose.TREAT),
                                       bit(DataClass.LABS), doc_hash=label_hash("consent:wallet"))
         self._take("consent.grantBySig.erc1271", s.consent.relay(signer("relayer"), signed))
-        s.consent.grant(patient, patient.address, address("insurer"), bit(Purpose.HPAYMT), bit(DataClass.BILLING),
+        s.consent.grant(patient, patient.address, address("insurer"), bit(Purpose.HPAYMT),
+                        bit(DataClass.BILLING, DataClass.LABS),
                         doc_hash=label_hash("consent:insurer"))
 
     def _records(self) -> None:
@@ -149,8 +150,10 @@ class GasBench:
 
         s.escrow.set_terms(insurer, InsurerTerms(30 * DAY, 14 * DAY, auto_max_amount=1_000 * USD,
                                                  auto_data_classes=ALL_CLASSES, auto_service_min=0,
-                                                 auto_service_max=1_000))
+                                                 auto_service_max=1_000, auto_max_per_period=20,
+                                                 auto_period=30 * DAY))
         s.escrow.set_push_payments(provider, True)
+        self._claim("auto-warm", 100 * USD, service=SERVICE)  # creates the pair's velocity slot (one-off)
         _, result = self._claim("auto", 100 * USD, service=SERVICE)
         if not s.escrow.events(result, "PaymentPushed"):
             raise AssertionError("the auto-approved claim was not paid in its submission")

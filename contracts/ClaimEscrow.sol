@@ -18,7 +18,9 @@ import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
  * someone transfers tokens to the escrow directly).
  * @dev Design notes (see docs/ESCROW.md):
  * - Money is encumbered only by an adjudication: nothing is reserved at submission, so insurers
- *   fund claims as they approve them; a partial approval or denial reserves the contested rest.
+ *   fund claims as they approve them; a partial approval or denial reserves the contested rest
+ *   (the patient share included). A deemed approval the free balance cannot cover becomes the
+ *   insurer's debt ("deemed approved, unfunded"), paid from its next deposits before they are free.
  * - Incoming tokens are credited by balance delta (fee-on-transfer safe); outgoing payments bear
  *   the token's own fee, if any.
  * - One slot `_control` holds the re-entrancy lock, the pause flag and the escrow clock, so the
@@ -34,13 +36,13 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     /// @notice Shortest / longest prompt-pay window an insurer may set.
-    uint32 public constant MIN_PROMPT_PAY_WINDOW = 1 days;
-    uint32 public constant MAX_PROMPT_PAY_WINDOW = 90 days;
+    uint32 private constant _MIN_PROMPT_PAY_WINDOW = 1 days;
+    uint32 private constant _MAX_PROMPT_PAY_WINDOW = 90 days;
     /// @notice Shortest / longest dispute window an insurer may set.
-    uint32 public constant MIN_DISPUTE_WINDOW = 7 days;
-    uint32 public constant MAX_DISPUTE_WINDOW = 180 days;
+    uint32 private constant _MIN_DISPUTE_WINDOW = 7 days;
+    uint32 private constant _MAX_DISPUTE_WINDOW = 180 days;
     /// @notice Shortest benefit period of a per-period limit.
-    uint32 public constant MIN_PERIOD_LENGTH = 1 hours;
+    uint32 private constant _MIN_PERIOD_LENGTH = 1 hours;
     /// @notice Gas forwarded to a push payment: a payee (or token hook) can never starve the caller.
     uint256 public constant PUSH_GAS = 150_000;
     /// @notice X12 CARC 119, "benefit maximum for this time period or occurrence has been reached":
@@ -56,6 +58,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     uint8 private constant _FREQ_VOID = 8;
     uint8 private constant _UNLOCKED = 1;
     uint8 private constant _LOCKED = 2;
+    uint256 private constant _VERSION = 2;
 
     /// @dev Lock, pause flag and escrow clock in one slot. Escrow time = now - pausedFor (frozen at
     /// pausedAt - pausedFor while paused). `lock` is never zero, so locking never pays a fresh-slot write.
@@ -84,16 +87,19 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     mapping(address insurer => InsurerTerms) private _terms;
     mapping(address insurer => mapping(address patient => Enrolment)) private _enrolments;
     mapping(uint40 coverageId => Coverage) private _coverages;
+    mapping(address insurer => DeemedPool) private _deemedPools;
+    mapping(address provider => mapping(uint40 coverageId => Velocity)) private _velocity;
 
-    /// @dev Mutating entry point that is blocked while paused.
-    modifier whenLive() {
+    /// @dev Re-entrancy guard for a mutating entry point that is blocked while paused.
+    modifier nonReentrantWhenNotPaused() {
         _enter(true);
         _;
         _control.lock = _UNLOCKED;
     }
 
-    /// @dev Mutating entry point that stays open while paused (withdrawals of owed / free money).
-    modifier guarded() {
+    /// @dev Re-entrancy guard for a mutating entry point that stays open while paused (withdrawals
+    /// of owed / free money).
+    modifier nonReentrant() {
         _enter(false);
         _;
         _control.lock = _UNLOCKED;
@@ -127,12 +133,13 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     // ------------------------------------------------------------------ insurers: configuration
 
     /// @inheritdoc IClaimEscrow
-    function setTerms(InsurerTerms calldata terms) external whenLive {
+    function setTerms(InsurerTerms calldata terms) external nonReentrantWhenNotPaused {
         _requireActive(msg.sender, ICareRegistry.Role.Insurer);
         if (
-            terms.promptPayWindow < MIN_PROMPT_PAY_WINDOW || terms.promptPayWindow > MAX_PROMPT_PAY_WINDOW
-                || terms.disputeWindow < MIN_DISPUTE_WINDOW || terms.disputeWindow > MAX_DISPUTE_WINDOW
+            terms.promptPayWindow < _MIN_PROMPT_PAY_WINDOW || terms.promptPayWindow > _MAX_PROMPT_PAY_WINDOW
+                || terms.disputeWindow < _MIN_DISPUTE_WINDOW || terms.disputeWindow > _MAX_DISPUTE_WINDOW
                 || terms.autoDataClasses & ~_DEFINED_DATA_CLASSES != 0 || terms.autoServiceMin > terms.autoServiceMax
+                || (terms.autoMaxAmount != 0 && (terms.autoMaxPerPeriod == 0 || terms.autoPeriod < _MIN_PERIOD_LENGTH))
         ) revert InvalidTerms();
         _terms[msg.sender] = terms;
         emit InsurerTermsSet(msg.sender, terms);
@@ -147,7 +154,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint96 perClaimLimit,
         uint96 perPeriodLimit,
         uint32 periodLength
-    ) external whenLive returns (uint40 coverageId) {
+    ) external nonReentrantWhenNotPaused returns (uint40 coverageId) {
         address insurer = msg.sender;
         _requireActive(insurer, ICareRegistry.Role.Insurer);
         if (_terms[insurer].promptPayWindow == 0) revert TermsNotSet(insurer);
@@ -155,10 +162,10 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (policyHash == bytes32(0)) revert EmptyHash();
         if (
             validUntil <= validFrom || validUntil <= block.timestamp || (perPeriodLimit == 0) != (periodLength == 0)
-                || (periodLength != 0 && periodLength < MIN_PERIOD_LENGTH)
+                || (periodLength != 0 && periodLength < _MIN_PERIOD_LENGTH)
         ) revert InvalidCoverage();
-        coverageId = _enrolments[insurer][patient].coverageId;
-        if (coverageId == 0) coverageId = ++_lastCoverageId;
+        // A new id for every enrolment: open claims keep the coverage (and limits) they were submitted under.
+        coverageId = ++_lastCoverageId;
         _enrolments[insurer][patient] = Enrolment(coverageId, validFrom, validUntil);
         _coverages[coverageId] = Coverage({
             insurer: insurer,
@@ -179,7 +186,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @inheritdoc IClaimEscrow
-    function endCoverage(address patient) external whenLive {
+    function endCoverage(address patient) external nonReentrantWhenNotPaused {
         address insurer = msg.sender;
         _requireActive(insurer, ICareRegistry.Role.Insurer);
         Enrolment storage enrolment = _enrolments[insurer][patient];
@@ -193,13 +200,13 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     // ------------------------------------------------------------------ insurers: funds
 
     /// @inheritdoc IClaimEscrow
-    function deposit(uint256 amount) external whenLive {
+    function deposit(uint256 amount) external nonReentrantWhenNotPaused {
         _requireActive(msg.sender, ICareRegistry.Role.Insurer);
         _deposit(msg.sender, amount);
     }
 
     /// @inheritdoc IClaimEscrow
-    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external whenLive {
+    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external nonReentrantWhenNotPaused {
         _requireActive(msg.sender, ICareRegistry.Role.Insurer);
         // A permit can be front-run (anyone may submit the signed permit first), which makes ours
         // revert; that is harmless as long as the allowance is in place, so only then fail.
@@ -211,7 +218,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @inheritdoc IClaimEscrow
-    function withdrawFree(uint256 amount) external guarded {
+    function withdrawFree(uint256 amount) external nonReentrant {
         address insurer = msg.sender;
         _requireActive(insurer, ICareRegistry.Role.Insurer);
         if (amount == 0) revert ZeroAmount();
@@ -229,14 +236,14 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     // ------------------------------------------------------------------ providers
 
     /// @inheritdoc IClaimEscrow
-    function setPushPayments(bool enabled) external whenLive {
+    function setPushPayments(bool enabled) external nonReentrantWhenNotPaused {
         _requireActive(msg.sender, ICareRegistry.Role.Provider);
         _providers[msg.sender].pushPayments = enabled;
         emit PushPaymentsSet(msg.sender, enabled);
     }
 
     /// @inheritdoc IClaimEscrow
-    function submitClaim(ClaimSubmission calldata submission) external whenLive returns (bytes32 claimId) {
+    function submitClaim(ClaimSubmission calldata submission) external nonReentrantWhenNotPaused returns (bytes32 claimId) {
         address provider = msg.sender;
         _requireActive(provider, ICareRegistry.Role.Provider);
         if (submission.claimHash == bytes32(0)) revert EmptyHash();
@@ -250,9 +257,15 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
         } else if (frequency == _FREQ_REPLACEMENT || frequency == _FREQ_VOID) {
             if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
-            if (claim.coverageId != coverageId) revert ClaimMismatch(claimId);
+            if (claim.coverageId != coverageId) {
+                // Re-enrolled since: the same (insurer, patient) pair, now under a new coverage id.
+                Coverage storage previous = _coverages[claim.coverageId];
+                if (previous.insurer != submission.insurer || previous.patient != submission.patient) {
+                    revert ClaimMismatch(claimId);
+                }
+            }
             if (frequency == _FREQ_VOID) {
-                _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Voided, 0, claim.revision);
+                _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Voided, 0, claim.revision, 0);
                 emit ClaimVoided(claimId, provider, submission.claimHash);
                 return claimId;
             }
@@ -264,13 +277,14 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (block.timestamp < enrolment.validFrom || block.timestamp >= enrolment.validUntil) {
             revert CoverageInactive(submission.insurer, submission.patient);
         }
-        _submit(claimId, provider, coverageId, revision, submission);
+        _submit(claimId, provider, enrolment, revision, submission);
     }
 
     /// @inheritdoc IClaimEscrow
-    function dispute(bytes32 controlNumber, bytes32 evidenceHash) external whenLive {
+    function dispute(bytes32 controlNumber, bytes32 evidenceHash) external nonReentrantWhenNotPaused {
+        // No status check: only the claim's provider reaches its claim, and a dispute moves no money,
+        // so a suspended provider keeps its right to contest (the award stays owed until reinstated).
         address provider = msg.sender;
-        _requireActive(provider, ICareRegistry.Role.Provider);
         if (evidenceHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
         Claim storage claim = _claims[claimId];
@@ -283,13 +297,19 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @inheritdoc IClaimEscrow
-    function withdraw(uint256 amount) external guarded {
-        _withdraw(msg.sender, amount, false);
+    function withdraw(uint256 amount) external nonReentrant {
+        _withdraw(msg.sender, msg.sender, amount, false);
     }
 
     /// @inheritdoc IClaimEscrow
-    function withdrawAll() external guarded {
-        _withdraw(msg.sender, 0, true);
+    function withdrawAll() external nonReentrant {
+        _withdraw(msg.sender, msg.sender, 0, true);
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function withdrawTo(address recipient) external nonReentrant {
+        if (recipient == address(0)) revert ZeroAddress();
+        _withdraw(msg.sender, recipient, 0, true);
     }
 
     // ------------------------------------------------------------------ adjudication
@@ -302,7 +322,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint96 approved,
         PatientShare calldata share,
         uint16[] calldata reasonCodes
-    ) external whenLive {
+    ) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
         Claim memory claim = _claims[claimId];
         if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
@@ -316,9 +336,10 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint256 shareTotal = uint256(share.deductible) + share.coinsurance + share.copay;
         if (approved + shareTotal > claim.amount) revert InvalidAdjudication(claim.amount, approved, shareTotal);
         uint96 contested;
-        // Checked above: approved + shareTotal <= billed, so this neither underflows nor truncates.
+        // The patient share is contested like a denial (reason code, encumbered, disputable): an insurer
+        // cannot settle a claim unpaid by calling the bill the patient's. Checked above: approved <= billed.
         unchecked {
-            contested = uint96(claim.amount - approved - shareTotal);
+            contested = claim.amount - approved;
         }
         if (contested != 0 && reasonCodes.length == 0) revert MissingReasonCodes();
         if (approved != 0) {
@@ -327,18 +348,34 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             _recordUsage(coverage, period, approved);
         }
         if (shareTotal != 0) emit PatientResponsibility(claimId, share.deductible, share.coinsurance, share.copay);
-        _adjudicate(claimId, provider, insurer, claim, approved, contested, reasonCodes, Adjudication.Manual);
+        _adjudicate(claimId, provider, insurer, claim, approved, contested, reasonCodes, Adjudication.Manual, false);
     }
 
     /// @inheritdoc IClaimEscrow
-    function finalizeDeemed(address provider, bytes32 controlNumber) external whenLive {
+    function finalizeDeemed(address provider, bytes32 controlNumber) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
         Claim memory claim = _claims[claimId];
-        if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
-        if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
-        _requireActive(provider, ICareRegistry.Role.Provider);
-
         Coverage storage coverage = _coverages[claim.coverageId];
+        address insurer = coverage.insurer;
+        bool fromPool = claim.status == ClaimStatus.DeemedUnfunded;
+        if (fromPool) {
+            _requireActive(provider, ICareRegistry.Role.Provider);
+            DeemedPool memory pool = _deemedPools[insurer];
+            if (claim.amount > pool.funded) revert InsufficientEscrow(insurer, claim.amount, pool.funded);
+            // Checked above: amount <= funded <= unpaid (the pool never funds more than it owes).
+            unchecked {
+                _deemedPools[insurer] = DeemedPool(pool.unpaid - claim.amount, pool.funded - claim.amount);
+            }
+        } else {
+            if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
+            if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
+            _requireActive(provider, ICareRegistry.Role.Provider);
+            uint128 free = _insurers[insurer].free;
+            if (claim.amount > free) {
+                _deemUnfunded(claimId, insurer, claim, free);
+                return;
+            }
+        }
         (uint256 headroom, uint32 period) = _headroom(coverage);
         bool capped = claim.amount > headroom;
         // When capped, headroom < amount <= type(uint96).max, so the cast is lossless.
@@ -347,14 +384,14 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (capped) reasonCodes[0] = CARC_BENEFIT_MAXIMUM;
         _recordUsage(coverage, period, approved);
         _adjudicate(
-            claimId, provider, coverage.insurer, claim, approved, claim.amount - approved, reasonCodes, Adjudication.Deemed
+            claimId, provider, insurer, claim, approved, claim.amount - approved, reasonCodes, Adjudication.Deemed, fromPool
         );
     }
 
     /// @inheritdoc IClaimEscrow
     function resolveDispute(address provider, bytes32 controlNumber, uint96 award, bytes32 decisionHash)
         external
-        whenLive
+        nonReentrantWhenNotPaused
     {
         _requireActive(msg.sender, ICareRegistry.Role.Arbiter);
         if (decisionHash == bytes32(0)) revert EmptyHash();
@@ -377,7 +414,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @inheritdoc IClaimEscrow
-    function release(address provider, bytes32 controlNumber) external whenLive {
+    function release(address provider, bytes32 controlNumber) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
         Claim memory claim = _claims[claimId];
         if (claim.status != ClaimStatus.Contestable) revert InvalidStatus(claimId, claim.status);
@@ -411,6 +448,21 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IClaimEscrow
+    function version() external pure returns (uint256) {
+        return _VERSION;
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function deemedPoolOf(address insurer) external view returns (DeemedPool memory) {
+        return _deemedPools[insurer];
+    }
+
+    /// @inheritdoc IClaimEscrow
+    function velocityOf(address provider, uint40 coverageId) external view returns (Velocity memory) {
+        return _velocity[provider][coverageId];
+    }
 
     /// @inheritdoc IClaimEscrow
     function claimIdOf(address provider, bytes32 controlNumber) external pure returns (bytes32) {
@@ -473,7 +525,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         control.lock = _LOCKED;
     }
 
-    /// @dev Escrow time while not paused (only called from `whenLive` functions).
+    /// @dev Escrow time while not paused (only called from `nonReentrantWhenNotPaused` functions).
     function _escrowTime() private view returns (uint40) {
         return uint40(block.timestamp) - _control.pausedFor;
     }
@@ -486,7 +538,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function _submit(
         bytes32 claimId,
         address provider,
-        uint40 coverageId,
+        Enrolment memory enrolment,
         uint16 revision,
         ClaimSubmission calldata submission
     ) private {
@@ -497,17 +549,17 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (!consent.hasConsent(patient, insurer, _HPAYMT, _BILLING)) {
             revert MissingConsent(patient, insurer, _HPAYMT, _BILLING);
         }
-        (uint16 classes, bool allAuthored) =
-            _checkRecords(claimId, provider, patient, submission.serviceCode, submission.records);
+        (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, enrolment, submission);
 
         InsurerTerms memory terms = _terms[insurer];
         uint40 deadline = _escrowTime() + terms.promptPayWindow;
         _emitSubmitted(claimId, provider, revision, deadline, submission);
+        uint40 coverageId = enrolment.coverageId;
         if (
-            _matchesAutoRule(terms, billed, submission.serviceCode, classes, allAuthored)
-                && _autoApprove(claimId, provider, coverageId, insurer, billed, revision)
+            allAuthored && _matchesAutoRule(terms, billed, submission.serviceCode, classes)
+                && _autoApprove(claimId, provider, coverageId, insurer, billed, revision, terms)
         ) return;
-        _claims[claimId] = Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision);
+        _claims[claimId] = Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow);
     }
 
     function _emitSubmitted(
@@ -532,90 +584,131 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @dev Whether a claim falls under the insurer's auto-approval rule (autoMaxAmount 0: never).
-    function _matchesAutoRule(
-        InsurerTerms memory terms,
-        uint96 billed,
-        uint16 serviceCode,
-        uint16 classes,
-        bool allAuthored
-    ) private pure returns (bool) {
+    function _matchesAutoRule(InsurerTerms memory terms, uint96 billed, uint16 serviceCode, uint16 classes)
+        private
+        pure
+        returns (bool)
+    {
         return billed <= terms.autoMaxAmount && serviceCode >= terms.autoServiceMin
-            && serviceCode <= terms.autoServiceMax && classes & ~terms.autoDataClasses == 0
-            && (allAuthored || !terms.autoRequireAuthored);
+            && serviceCode <= terms.autoServiceMax && classes & ~terms.autoDataClasses == 0;
     }
 
-    /// @dev Checks every cited record and takes its (record, service) duplicate key.
+    /// @dev Checks every cited record; a record the provider authored takes its (record, patient,
+    /// service) duplicate key, another author's record takes none (it never blocks the author).
     /// @return classes The union of the records' data classes (bitmask).
     /// @return allAuthored Whether the provider anchored every cited record version itself.
     function _checkRecords(
         bytes32 claimId,
         address provider,
-        address patient,
-        uint16 serviceCode,
-        RecordRef[] calldata refs
+        Enrolment memory enrolment,
+        ClaimSubmission calldata submission
     ) private returns (uint16 classes, bool allAuthored) {
-        uint256 count = refs.length;
-        if (count == 0) revert NoRecords();
+        RecordRef[] calldata refs = submission.records;
+        if (refs.length == 0) revert NoRecords();
         allAuthored = true;
-        for (uint256 i; i < count; ++i) {
-            RecordRef calldata ref = refs[i];
-            // A record id starts with its patient's address: a claim may only cite its patient's records.
-            if (address(bytes20(ref.recordId)) != patient) revert RecordNotOfPatient(ref.recordId, patient);
-            IRecordRegistry.RecordVersion memory info = records.recordInfo(ref.recordId, ref.contentHash);
-            if (info.author == address(0)) revert RecordNotAnchored(ref.recordId, ref.contentHash);
-            uint8 dataClass = info.dataClass;
-            if (!consent.hasConsent(patient, provider, _TREAT, dataClass)) {
-                // Without a treatment grant a provider may still bill for its own record under a
-                // payment grant.
-                if (info.author != provider || !consent.hasConsent(patient, provider, _HPAYMT, dataClass)) {
-                    revert MissingConsent(patient, provider, _TREAT, dataClass);
-                }
-            }
-            if (info.author != provider) allAuthored = false;
+        for (uint256 i; i < refs.length; ++i) {
+            bytes32 recordId = refs[i].recordId;
+            (uint8 dataClass, bool authored) = _checkRecord(provider, enrolment, submission, refs[i]);
             classes |= uint16(1) << dataClass;
-
+            if (!authored) {
+                allAuthored = false;
+                continue;
+            }
             // The key includes the claim's patient (redundant now that a record id carries it, and
             // kept so the key stays well-defined on its own).
-            bytes32 key = _serviceKey(ref.recordId, patient, serviceCode);
+            bytes32 key = _serviceKey(recordId, submission.patient, submission.serviceCode);
             bytes32 holder = _serviceClaims[key];
             if (holder != claimId) {
                 // A key held by a voided claim is free again; any other holder is a live duplicate.
                 if (holder != bytes32(0) && _claims[holder].status != ClaimStatus.Voided) {
-                    revert DuplicateService(ref.recordId, serviceCode, holder);
+                    revert DuplicateService(recordId, submission.serviceCode, holder);
                 }
                 _serviceClaims[key] = claimId;
             }
         }
     }
 
-    /// @dev Approves a claim in full inside its submission if limits and funds allow; returns
-    /// false (claim stays for manual adjudication) otherwise.
+    /// @dev One cited record: of the claim's patient, anchored within the coverage period, usable by
+    /// the provider and disclosable to the insurer. Returns its data class and whether the provider
+    /// authored it.
+    function _checkRecord(
+        address provider,
+        Enrolment memory enrolment,
+        ClaimSubmission calldata submission,
+        RecordRef calldata ref
+    ) private view returns (uint8 dataClass, bool authored) {
+        address patient = submission.patient;
+        // A record id starts with its patient's address: a claim may only cite its patient's records.
+        if (address(bytes20(ref.recordId)) != patient) revert RecordNotOfPatient(ref.recordId, patient);
+        IRecordRegistry.RecordVersion memory info = records.recordInfo(ref.recordId, ref.contentHash);
+        if (info.author == address(0)) revert RecordNotAnchored(ref.recordId, ref.contentHash);
+        // Care billed under a coverage was recorded while it was in force.
+        if (info.anchoredAt < enrolment.validFrom || info.anchoredAt >= enrolment.validUntil) {
+            revert RecordOutsideCoverage(ref.recordId, info.anchoredAt);
+        }
+        dataClass = info.dataClass;
+        authored = info.author == provider;
+        if (!consent.hasConsent(patient, provider, _TREAT, dataClass)) {
+            // Without a treatment grant a provider may still bill for its own record under a payment grant.
+            if (!authored || !consent.hasConsent(patient, provider, _HPAYMT, dataClass)) {
+                revert MissingConsent(patient, provider, _TREAT, dataClass);
+            }
+        }
+        // Citing the record discloses its class to the insurer (BILLING is checked by the caller).
+        address insurer = submission.insurer;
+        if (dataClass != _BILLING && !consent.hasConsent(patient, insurer, _HPAYMT, dataClass)) {
+            revert MissingConsent(patient, insurer, _HPAYMT, dataClass);
+        }
+    }
+
+    /// @dev Approves a claim in full inside its submission if the velocity cap, limits and funds
+    /// allow; returns false (claim stays for manual adjudication) otherwise.
     function _autoApprove(
         bytes32 claimId,
         address provider,
         uint40 coverageId,
         address insurer,
         uint96 billed,
-        uint16 revision
+        uint16 revision,
+        InsurerTerms memory terms
     ) private returns (bool) {
         Coverage storage coverage = _coverages[coverageId];
         (uint256 headroom, uint32 period) = _headroom(coverage);
         if (billed > headroom) return false;
         InsurerAccount memory account = _insurers[insurer];
         if (billed > account.free) return false;
+        if (!_takeVelocity(provider, coverageId, terms)) return false;
         _recordUsage(coverage, period, billed);
         // Checked above: billed <= free.
         unchecked {
             _insurers[insurer] = InsurerAccount(account.free - billed, account.encumbered);
         }
-        _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Settled, 0, revision);
+        _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Settled, 0, revision, 0);
         emit ClaimAdjudicated(claimId, insurer, Adjudication.Automatic, billed, 0, new uint16[](0), 0);
         _credit(provider, billed, true);
         return true;
     }
 
-    /// @dev Books an adjudication: takes approved + contested from the insurer's free balance,
-    /// encumbers the contested part, moves the claim on and credits (or pushes) the approval.
+    /// @dev Counts one automatic approval of `provider` on `coverageId` unless the insurer's velocity
+    /// cap for the current window is reached (then returns false and counts nothing).
+    function _takeVelocity(address provider, uint40 coverageId, InsurerTerms memory terms) private returns (bool) {
+        // Fixed windows of autoPeriod seconds (>= 1 hour, so fewer than 2^32 of them in 2^40 s).
+        uint32 window = uint32(block.timestamp / terms.autoPeriod);
+        Velocity storage slot = _velocity[provider][coverageId];
+        Velocity memory velocity = slot;
+        uint16 used = velocity.window == window ? velocity.count : 0;
+        if (used >= terms.autoMaxPerPeriod) return false;
+        // used < autoMaxPerPeriod <= type(uint16).max, so the increment cannot overflow.
+        unchecked {
+            slot.window = window;
+            slot.count = used + 1;
+        }
+        return true;
+    }
+
+    /// @dev Books an adjudication: takes approved + contested from the insurer's free balance (or,
+    /// `fromPool`, from its deemed pool, already debited by the caller), encumbers the contested part,
+    /// moves the claim on and credits (or pushes) the approval.
     function _adjudicate(
         bytes32 claimId,
         address provider,
@@ -624,21 +717,26 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint96 approved,
         uint96 contested,
         uint16[] memory reasonCodes,
-        Adjudication kind
+        Adjudication kind,
+        bool fromPool
     ) private {
         InsurerAccount memory account = _insurers[insurer];
-        uint256 needed = uint256(approved) + contested;
-        if (needed > account.free) revert InsufficientEscrow(insurer, needed, account.free);
-        uint128 free;
-        // Checked above: needed <= free, so it neither underflows nor truncates.
-        unchecked {
-            free = account.free - uint128(needed);
+        uint128 free = account.free;
+        if (!fromPool) {
+            uint256 needed = uint256(approved) + contested;
+            if (needed > free) revert InsufficientEscrow(insurer, needed, free);
+            // Checked above: needed <= free, so it neither underflows nor truncates.
+            unchecked {
+                free -= uint128(needed);
+            }
         }
         _insurers[insurer] = InsurerAccount(free, account.encumbered + contested);
         uint40 disputeDeadline = 0;
         if (contested != 0) {
-            disputeDeadline = _escrowTime() + _terms[insurer].disputeWindow;
-            _claims[claimId] = Claim(claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision);
+            disputeDeadline = _escrowTime() + claim.disputeWindow;
+            _claims[claimId] = Claim(
+                claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision, claim.disputeWindow
+            );
         } else {
             _settle(claimId, claim);
         }
@@ -646,9 +744,21 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (approved != 0) _credit(provider, approved, false);
     }
 
+    /// @dev A deemed approval the free balance cannot cover: the claim becomes the insurer's debt and
+    /// its whole free balance is set aside for it (so it cannot be withdrawn ahead of the claim).
+    function _deemUnfunded(bytes32 claimId, address insurer, Claim memory claim, uint128 free) private {
+        DeemedPool memory pool = _deemedPools[insurer];
+        _deemedPools[insurer] = DeemedPool(pool.unpaid + claim.amount, pool.funded + free);
+        if (free != 0) _insurers[insurer].free = 0;
+        _claims[claimId] = Claim(
+            claim.coverageId, claim.amount, ClaimStatus.DeemedUnfunded, claim.deadline, claim.revision, claim.disputeWindow
+        );
+        emit ClaimDeemedUnfunded(claimId, insurer, claim.amount, free);
+    }
+
     /// @dev Final state; the slot stays (it is the control-number duplicate check).
     function _settle(bytes32 claimId, Claim memory claim) private {
-        _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision);
+        _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision, 0);
     }
 
     /// @dev Credits a non-zero `amount` to `provider`, or pushes it if the provider opted in and is
@@ -672,7 +782,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         account.owed = current.owed + amount;
     }
 
-    function _withdraw(address provider, uint256 amount, bool all) private {
+    function _withdraw(address provider, address recipient, uint256 amount, bool all) private {
         _requireActive(provider, ICareRegistry.Role.Provider);
         ProviderAccount storage account = _providers[provider];
         uint256 owed = account.owed;
@@ -684,8 +794,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             account.owed = uint128(owed - amount);
         }
         account.paidOut = _addPaid(account.paidOut, amount);
-        emit PayoutWithdrawn(provider, amount);
-        token.safeTransfer(provider, amount);
+        emit PayoutWithdrawn(provider, recipient, amount);
+        token.safeTransfer(recipient, amount);
     }
 
     /// @dev Credits the insurer with what actually arrived (balance delta), so a fee-on-transfer
@@ -699,8 +809,20 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint256 free = account.free + received;
         // Keeping free + encumbered within uint128 means no later move between the two can overflow.
         if (free + account.encumbered > type(uint128).max) revert AmountTooLarge(received);
-        account.free = uint128(free);
         emit Deposited(insurer, received);
+        // Unfunded deemed claims come first: the deposit fills their pool before it becomes free.
+        DeemedPool memory pool = _deemedPools[insurer];
+        uint256 gap = pool.unpaid - pool.funded;
+        if (gap != 0) {
+            uint256 setAside = gap < received ? gap : received;
+            // setAside <= gap = unpaid - funded, so funded + setAside <= unpaid fits uint128; setAside <= free.
+            unchecked {
+                _deemedPools[insurer].funded = pool.funded + uint128(setAside);
+                free -= setAside;
+            }
+            emit DeemedPoolFunded(insurer, setAside);
+        }
+        account.free = uint128(free);
     }
 
     /// @dev A token transfer that never reverts: gas-capped at PUSH_GAS and reading at most one

@@ -21,15 +21,19 @@ import {IRecordRegistry} from "./IRecordRegistry.sol";
  */
 interface IClaimEscrow {
     /// @notice Lifecycle of a claim.
-    /// @dev None -> Submitted -> (Settled | Contestable | Voided); Contestable -> (Disputed | Settled);
-    /// Disputed -> Settled. A replacement (frequency 7) keeps a claim Submitted with a new revision.
+    /// @dev None -> Submitted -> (Settled | Contestable | Voided | DeemedUnfunded);
+    /// DeemedUnfunded -> (Settled | Contestable); Contestable -> (Disputed | Settled); Disputed -> Settled.
+    /// A replacement (frequency 7) keeps a claim Submitted with a new revision. DeemedUnfunded: the
+    /// prompt-pay deadline passed and the insurer's free balance could not cover the claim; the claim
+    /// is the insurer's debt, paid from its next deposits (see {finalizeDeemed}).
     enum ClaimStatus {
         None,
         Submitted,
         Contestable,
         Disputed,
         Settled,
-        Voided
+        Voided,
+        DeemedUnfunded
     }
 
     /// @notice How a claim was adjudicated.
@@ -43,13 +47,16 @@ interface IClaimEscrow {
     /// @dev `amount` is the billed amount while Submitted, the contested (encumbered) amount while
     /// Contestable or Disputed, and 0 once Settled or Voided. `deadline` is the prompt-pay deadline
     /// while Submitted and the dispute deadline while Contestable (escrow time), else 0. The claim's
-    /// insurer and patient are those of coverage `coverageId`.
+    /// insurer and patient are those of coverage `coverageId`, the coverage in force when the claim
+    /// (or its latest replacement) was submitted; `disputeWindow` is the insurer's dispute window at
+    /// that time. A claim is judged by these terms, whatever the insurer changes later.
     struct Claim {
         uint40 coverageId;
         uint96 amount;
         ClaimStatus status;
         uint40 deadline;
         uint16 revision;
+        uint32 disputeWindow;
     }
 
     /// @notice An anchored record version cited as evidence for a claim.
@@ -92,7 +99,10 @@ interface IClaimEscrow {
     /// @param autoDataClasses Data-class bitmask; every cited record's class must be in it.
     /// @param autoServiceMin Lowest service code eligible for automatic approval.
     /// @param autoServiceMax Highest service code eligible for automatic approval.
-    /// @param autoRequireAuthored Every cited record must have been anchored by the submitting provider.
+    /// @param autoMaxPerPeriod Velocity cap: at most this many automatic approvals per provider,
+    /// coverage and `autoPeriod` (1.. when auto-approval is on).
+    /// @param autoPeriod Length in seconds of the velocity cap's fixed windows (at least one hour when
+    /// auto-approval is on). Only claims whose every cited record the provider authored qualify.
     struct InsurerTerms {
         uint32 promptPayWindow;
         uint32 disputeWindow;
@@ -100,7 +110,8 @@ interface IClaimEscrow {
         uint16 autoDataClasses;
         uint16 autoServiceMin;
         uint16 autoServiceMax;
-        bool autoRequireAuthored;
+        uint16 autoMaxPerPeriod;
+        uint32 autoPeriod;
     }
 
     /// @notice Whether and under which coverage an (insurer, patient) pair is enrolled; one slot,
@@ -139,6 +150,20 @@ interface IClaimEscrow {
         uint128 encumbered;
     }
 
+    /// @notice What an insurer owes on deemed-approved claims its free balance could not cover.
+    /// @param unpaid Sum of its DeemedUnfunded claims' amounts.
+    /// @param funded Money set aside for them (its free balance at the time, then its deposits first).
+    struct DeemedPool {
+        uint128 unpaid;
+        uint128 funded;
+    }
+
+    /// @notice Automatic approvals of one provider on one coverage in the current velocity window.
+    struct Velocity {
+        uint32 window;
+        uint16 count;
+    }
+
     /// @notice A provider's payout account, one slot.
     /// @param owed Approved money the provider may withdraw.
     /// @param paidOut Lifetime amount transferred to the provider (also keeps the slot warm-priced).
@@ -152,7 +177,7 @@ interface IClaimEscrow {
     /// @notice `insurer` set its standing terms.
     event InsurerTermsSet(address indexed insurer, InsurerTerms terms);
     /// @notice `insurer` enrolled (or re-enrolled) `patient` under the policy committed to by
-    /// `policyHash`; claims refer to the coverage by `coverageId` (stable across re-enrolments).
+    /// `policyHash`; every enrolment gets a new `coverageId`, and claims keep the one they were submitted under.
     event CoverageSet(
         uint40 indexed coverageId,
         address indexed insurer,
@@ -215,8 +240,13 @@ interface IClaimEscrow {
     event PaymentPushed(address indexed provider, uint256 amount);
     /// @notice Pushing `amount` to `provider` failed (or the provider is suspended); it stays owed.
     event PushFailed(address indexed provider, uint256 amount);
-    /// @notice `provider` withdrew `amount` of what it is owed.
-    event PayoutWithdrawn(address indexed provider, uint256 amount);
+    /// @notice `provider` withdrew `amount` of what it is owed, paid to `recipient` (itself unless {withdrawTo}).
+    event PayoutWithdrawn(address indexed provider, address indexed recipient, uint256 amount);
+    /// @notice The prompt-pay deadline of `claimId` passed and `insurer`'s free balance could not cover
+    /// its `amount`: the claim is deemed approved, unfunded. `swept` (the free balance) was set aside for it.
+    event ClaimDeemedUnfunded(bytes32 indexed claimId, address indexed insurer, uint96 amount, uint256 swept);
+    /// @notice `amount` of a deposit by `insurer` was set aside for its unfunded deemed claims.
+    event DeemedPoolFunded(address indexed insurer, uint256 amount);
     /// @notice `account` paused claim processing and deposits; escrow time stands still from now on.
     event EscrowPaused(address indexed account);
     /// @notice `account` unpaused; the pause lasted `duration` seconds, added to every open window.
@@ -256,6 +286,8 @@ interface IClaimEscrow {
     error NoRecords();
     /// @notice The cited record version is not anchored.
     error RecordNotAnchored(bytes32 recordId, bytes32 contentHash);
+    /// @notice The cited record version was anchored at `anchoredAt`, outside the coverage period.
+    error RecordOutsideCoverage(bytes32 recordId, uint40 anchoredAt);
     /// @notice The cited record belongs to another patient than the claim's `patient`.
     error RecordNotOfPatient(bytes32 recordId, address patient);
     /// @notice The frequency code is not 1, 7 or 8.
@@ -286,15 +318,19 @@ interface IClaimEscrow {
     error EnforcedPause();
     /// @notice The escrow is not paused.
     error ExpectedPause();
-    /// @notice A guarded function was entered again before it returned.
+    /// @notice A re-entrancy-guarded function was entered again before it returned.
     error ReentrantCall();
+
+    /// @notice The interface version: 2 since the review revision (issue 13).
+    function version() external pure returns (uint256);
 
     /// @notice Sets the caller's (an active insurer's) standing terms; applies to claims submitted or
     /// adjudicated afterwards. Windows: prompt pay 1..90 days, dispute 7..180 days.
     function setTerms(InsurerTerms calldata terms) external;
 
-    /// @notice The caller (an active insurer with terms) enrols or re-enrols `patient`, replacing the
-    /// previous coverage (same id) and resetting its period usage.
+    /// @notice The caller (an active insurer with terms) enrols or re-enrols `patient` under a new
+    /// coverage id with fresh period usage. Open claims keep the coverage (and limits) they were
+    /// submitted under.
     /// @param policyHash Commitment to the policy / FHIR Coverage resource (non-zero).
     /// @param perClaimLimit Most the insurer may approve on one claim (0: none).
     /// @param perPeriodLimit Most the insurer may approve per benefit period (0: none, then `periodLength` must be 0).
@@ -313,7 +349,8 @@ interface IClaimEscrow {
     function endCoverage(address patient) external;
 
     /// @notice The caller (an active insurer) deposits `amount` via a prior ERC-20 approval; its free
-    /// balance is credited with what the escrow actually received.
+    /// balance is credited with what the escrow actually received, after its unfunded deemed claims
+    /// (see {DeemedPool}) have been set aside.
     function deposit(uint256 amount) external;
 
     /// @notice {deposit} authorised by an EIP-2612 permit. A permit already used (e.g. front-run)
@@ -329,16 +366,20 @@ interface IClaimEscrow {
 
     /// @notice The caller (an active provider) submits, replaces or voids a claim.
     /// @dev Original/replacement: the patient must consent to the insurer (HPAYMT, BILLING), the
-    /// coverage must be in force, every record version must be anchored and usable by the provider
-    /// (TREAT consent of the patient for its data class, or authored by the provider and HPAYMT
-    /// consent), and no live claim may already bill the same record for the same service. A claim
-    /// matching the insurer's auto-approval rule (and limits, and funded) is approved in full at once.
+    /// coverage must be in force, every record version must be anchored within the coverage period,
+    /// usable by the provider (TREAT consent of the patient for its data class, or authored by the
+    /// provider and HPAYMT consent) and disclosable to the insurer (HPAYMT consent for its class).
+    /// A record the provider authored takes the (record, patient, service) key: no live claim may hold
+    /// it already. Citing another author's record takes no key. A claim citing only its own records
+    /// and matching the insurer's auto-approval rule (and velocity cap, limits, funds) is approved in
+    /// full at once.
     /// @return claimId The claim's id.
     function submitClaim(ClaimSubmission calldata submission) external returns (bytes32 claimId);
 
     /// @notice The claim's insurer approves `approved` (0 denies) of revision `revision` of the claim.
-    /// `approved` is credited to the provider; billed - approved - patient share is contested and
-    /// encumbered for the dispute window. Reverts with {InsufficientEscrow} if the free balance is short.
+    /// `approved` is credited to the provider; billed - approved (the patient share included) is
+    /// contested, encumbered and disputable for the claim's dispute window, and needs a reason code.
+    /// Reverts with {InsufficientEscrow} if the free balance is short.
     function adjudicate(
         address provider,
         bytes32 controlNumber,
@@ -350,11 +391,13 @@ interface IClaimEscrow {
 
     /// @notice Anyone may, after the prompt-pay deadline, approve an unadjudicated claim in full
     /// (capped by the coverage limits; any excess is contested with CARC 119). The provider must be
-    /// active and the insurer's free balance must cover the billed amount.
+    /// active. If the insurer's free balance cannot cover the billed amount, the claim becomes
+    /// DeemedUnfunded: the free balance is set aside for it, and so are the insurer's next deposits;
+    /// calling this again pays it once enough is set aside.
     function finalizeDeemed(address provider, bytes32 controlNumber) external;
 
-    /// @notice The caller (an active provider) disputes the contested amount of its claim before the
-    /// dispute deadline.
+    /// @notice The claim's provider disputes the contested amount before the dispute deadline. Open
+    /// to a suspended provider too: a dispute moves no money, so a suspension never costs contested money.
     function dispute(bytes32 controlNumber, bytes32 evidenceHash) external;
 
     /// @notice An active arbiter awards `award` (0 ..= contested) of a disputed claim to the provider;
@@ -370,6 +413,10 @@ interface IClaimEscrow {
 
     /// @notice The caller (an active provider) withdraws everything it is owed. Allowed while paused.
     function withdrawAll() external;
+
+    /// @notice The caller (an active provider) withdraws everything it is owed to `recipient` (e.g. a
+    /// new address when its own is blacklisted by the token). Allowed while paused.
+    function withdrawTo(address recipient) external;
 
     /// @notice Pauses deposits, claim processing and configuration (pauser only); withdrawals of
     /// owed and free money stay open and escrow time stops.
@@ -399,6 +446,12 @@ interface IClaimEscrow {
 
     /// @notice `patient`'s enrolment with `insurer` (coverage id 0 if never enrolled).
     function enrolmentOf(address insurer, address patient) external view returns (Enrolment memory);
+
+    /// @notice `insurer`'s unfunded deemed claims and what is set aside for them.
+    function deemedPoolOf(address insurer) external view returns (DeemedPool memory);
+
+    /// @notice Automatic approvals of `provider` on `coverageId` in the current velocity window.
+    function velocityOf(address provider, uint40 coverageId) external view returns (Velocity memory);
 
     /// @notice Coverage `coverageId` (all zero if unknown).
     function coverageOf(uint40 coverageId) external view returns (Coverage memory);

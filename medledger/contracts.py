@@ -490,11 +490,14 @@ class ClaimState:
     status: ClaimStatus
     deadline: int
     revision: int
+    dispute_window: int = 0
 
 
 @dataclass(frozen=True)
 class InsurerTerms:
-    """An insurer's prompt-pay and dispute windows and its auto-approval rule."""
+    """An insurer's prompt-pay and dispute windows and its auto-approval rule. Automatic approval
+    (auto_max_amount > 0) needs a velocity cap: at most `auto_max_per_period` approvals per provider,
+    coverage and `auto_period` seconds (at least one hour)."""
 
     prompt_pay_window: int
     dispute_window: int
@@ -502,11 +505,12 @@ class InsurerTerms:
     auto_data_classes: int = 0
     auto_service_min: int = 0
     auto_service_max: int = 0
-    auto_require_authored: bool = False
+    auto_max_per_period: int = 0
+    auto_period: int = 0
 
     def as_tuple(self) -> tuple:
         return (self.prompt_pay_window, self.dispute_window, self.auto_max_amount, self.auto_data_classes,
-                self.auto_service_min, self.auto_service_max, self.auto_require_authored)
+                self.auto_service_min, self.auto_service_max, self.auto_max_per_period, self.auto_period)
 
 
 @dataclass(frozen=True)
@@ -617,7 +621,8 @@ class ClaimEscrow(_Wrapper):
             raise InsufficientEscrow(f"{signer.address} holds {info.format(held)}, cannot deposit "
                                      f"{info.format(amount)}", "InsufficientBalance", (signer.address, amount, held))
         if token.supports_permit():
-            deadline = permit_deadline or int(time.time()) + 3600
+            # The chain's clock, not the wall clock: a development chain may run days ahead.
+            deadline = permit_deadline or int(self.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
             v, r, s = token.sign_permit(signer, self.address, amount, deadline)
             return self._send(signer, self.fn.depositWithPermit(amount, deadline, v, r, s))
         token.approve(signer, self.address, amount)
@@ -668,8 +673,8 @@ class ClaimEscrow(_Wrapper):
 
     def claim(self, provider: str, control_number: bytes) -> ClaimState:
         cid = self.claim_id(provider, control_number)
-        coverage_id, amount, status, deadline, revision = self._view(self.fn.claimOf(cid))
-        return ClaimState(cid, coverage_id, amount, ClaimStatus(status), deadline, revision)
+        coverage_id, amount, status, deadline, revision, dispute_window = self._view(self.fn.claimOf(cid))
+        return ClaimState(cid, coverage_id, amount, ClaimStatus(status), deadline, revision, dispute_window)
 
     def submit(self, signer: Signer, request: ClaimRequest) -> TxResult:
         return self._send(signer, self.fn.submitClaim(request.as_tuple()))
@@ -699,6 +704,18 @@ class ClaimEscrow(_Wrapper):
         if int(self._view(self.fn.providerAccountOf(to_checksum_address(signer.address)))[0]) == 0:
             raise InsufficientEscrow(f"{signer.address} is owed nothing", "InsufficientOwed", (signer.address, 0, 0))
         return self._send(signer, self.fn.withdrawAll() if amount is None else self.fn.withdraw(amount))
+
+    def withdraw_to(self, signer: Signer, recipient: str) -> TxResult:
+        """Withdraws everything owed to the signer (a provider) to `recipient`."""
+        return self._send(signer, self.fn.withdrawTo(to_checksum_address(recipient)))
+
+    def deemed_pool(self, insurer: str) -> tuple[int, int]:
+        """(unpaid, funded): the insurer's deemed-approved, unfunded claims and what is set aside for them."""
+        unpaid, funded = self._view(self.fn.deemedPoolOf(to_checksum_address(insurer)))
+        return int(unpaid), int(funded)
+
+    def version(self) -> int:
+        return int(self._view(self.fn.version()))
 
     def set_push_payments(self, signer: Signer, enabled: bool) -> TxResult:
         return self._send(signer, self.fn.setPushPayments(enabled))

@@ -50,11 +50,12 @@ class ClaimStatus(IntEnum):
     DISPUTED = 3
     SETTLED = 4
     VOIDED = 5
+    DEEMED_UNFUNDED = 6
 
     @property
     def label(self) -> str:
         """The lower-case name the CLI and its JSON show, e.g. "settled"."""
-        return self.name.lower()
+        return "deemed approved, unfunded" if self is ClaimStatus.DEEMED_UNFUNDED else self.name.lower()
 
 
 class ClaimFrequency(IntEnum):

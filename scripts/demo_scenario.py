@@ -160,8 +160,9 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     for patient in ("alice", "bob", "carol"):
         actor = "dana" if patient == "carol" else patient
         extra = ("--patient", a("carol")) if patient == "carol" else ()
-        s.run(actor, "consent", "grant", a("acme"), *extra, "-p", "hpaymt", "-c", "billing", label="consent.grant")
-    s.say(None, "each patient lets Acme Health see billing data for payment (HPAYMT)")
+        s.run(actor, "consent", "grant", a("acme"), *extra, "-p", "hpaymt", "-c", "billing,conditions",
+              label="consent.grant")
+    s.say(None, "each patient lets Acme Health see billing and conditions data for payment (HPAYMT)")
 
     # ------------------------------------------------------------------ 2. records
     s.step("2. Records: encrypted, anchored, amended, batched")
@@ -224,7 +225,7 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
                   "100-199; prompt-pay deadline 14 days")
     for patient in ("alice", "bob", "carol"):
         s.run("acme", "coverage", "enroll", a(patient), "--policy-hash", "0x" + os.urandom(32).hex(),
-              "--per-claim-limit", "5000", label="escrow.setCoverage")
+              "--backdate-days", "30", "--per-claim-limit", "5000", label="escrow.setCoverage")
     s.say("acme", "enrolled Alice, Bob and Carol (policy commitments only)")
 
     # ------------------------------------------------------------------ 5. claims
@@ -243,7 +244,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     submit("bob", "900", 300, "RIV-0002", "claim.submit")
     s.run("acme", "claim", "approve", a("riverside"), "RIV-0002", "--amount", "600", "--copay", "30",
           "--reason", "45", label="claim.approve (partial)")
-    s.say("acme", "claim 2 (Bob, 900): approved 600, copay 30 on Bob's statement, 270 contested (CARC 45)")
+    s.say("acme", "claim 2 (Bob, 900): approved 600, copay 30 on Bob's statement; 300 (the copay included) "
+                  "contested (CARC 45)")
     submit("carol", "400", 310, "RIV-0003", "claim.submit")
     s.run("acme", "claim", "deny", a("riverside"), "RIV-0003", "--reason", "96", label="claim.deny")
     s.say("acme", "claim 3 (Carol, 400): denied (CARC 96)")
@@ -264,7 +266,7 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     s.say("riverside", f"withdrew what it was owed; wallet now {bal['wallet'] / 10**6:,.2f} mUSDC")
     acme = s.run("acme", "escrow", "balance")
     s.say("acme", f"free {acme['free'] / 10**6:,.2f}, encumbered {acme['encumbered'] / 10**6:,.2f} "
-                  "(270 still disputable on claim 2)")
+                  "(300 still disputable on claim 2)")
 
     # ------------------------------------------------------------------ 6. audit
     s.step("6. Alice's audit trail, rebuilt from chain events")

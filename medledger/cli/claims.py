@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..contracts import ClaimRequest, InsurerTerms
+from ..errors import InsufficientEscrow
 from ..scopes import ClaimFrequency, ClaimStatus, DataClass, names
 from .app import App, tx_fields
 from .options import (
@@ -107,16 +108,21 @@ def coverage() -> None:
               help="Policy / FHIR Coverage document (hashed locally).")
 @bytes32_option("--policy-hash", help="bytes32 commitment to the policy.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=365, show_default=True)
+@click.option("--backdate-days", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Start the coverage this many days ago (claims may cite only records anchored while "
+                   "the coverage was in force).")
 @amount_option("--per-claim-limit", allow_zero=True, default="0", help="Most approved on one claim (0: none).")
 @amount_option("--per-period-limit", allow_zero=True, default="0", help="Most approved per benefit period (0: none).")
 @click.option("--period-days", type=click.FloatRange(min=0), default=0, help="Benefit period length in days.")
 @click.pass_obj
-def enroll(app: App, patient, policy_file, policy_hash, days, per_claim_limit, per_period_limit, period_days) -> None:
-    """The signer (an insurer) enrols PATIENT (from now, for --days)."""
+def enroll(app: App, patient, policy_file, policy_hash, days, backdate_days, per_claim_limit, per_period_limit,
+           period_days) -> None:
+    """The signer (an insurer) enrols PATIENT (from now, or --backdate-days ago, for --days)."""
     p = patient
     policy = commitment(policy_file, policy_hash, "--policy-hash")
-    start = int(app.chain.w3.eth.get_block("latest")["timestamp"])
-    result = app.escrow.set_coverage(app.signer, p, policy, start, start + int(days * DAY), per_claim_limit,
+    now = int(app.chain.w3.eth.get_block("latest")["timestamp"])
+    start = max(0, now - int(backdate_days * DAY))
+    result = app.escrow.set_coverage(app.signer, p, policy, start, now + int(days * DAY), per_claim_limit,
                                      per_period_limit, int(period_days * DAY))
     app.done(f"enrolled {p} for {days:g} days", patient=p, **tx_fields(result))
 
@@ -280,11 +286,20 @@ def status(app: App, provider, control) -> None:
 
 @claim.command("withdraw")
 @amount_option("--amount", help="Amount to withdraw (default: everything owed).")
+@address_option("--to", "recipient", help="Pay everything owed to this address instead of the signer's.")
 @click.pass_obj
-def withdraw_payout(app: App, amount: int | None) -> None:
+def withdraw_payout(app: App, amount: int | None, recipient: str | None) -> None:
     """The signer (a provider) withdraws what it is owed."""
+    if amount and recipient:
+        raise click.UsageError("--to pays everything owed; leave out --amount")
     units = amount
     owed = app.escrow.balances(app.signer.address).owed
+    if owed == 0:
+        raise InsufficientEscrow(f"{app.signer.address} is owed nothing")
+    if recipient:
+        result = app.escrow.withdraw_to(app.signer, recipient)
+        app.done(f"withdrew {from_units(app, owed)} to {recipient}", **tx_fields(result))
+        return
     result = app.escrow.withdraw(app.signer, units)
     app.done(f"withdrew {from_units(app, units if units is not None else owed)}", **tx_fields(result))
 
@@ -296,7 +311,10 @@ def finalize_expired(app: App, provider, control) -> None:
     """Anyone: approve PROVIDER's claim CONTROL after the insurer's prompt-pay deadline passed."""
     prov, cn = provider, control
     result = app.escrow.finalize_deemed(app.signer, prov, cn)
-    app.done(f"claim {app.escrow.claim_id(prov, cn)} deemed approved", **tx_fields(result))
+    state = app.escrow.claim(prov, cn)
+    what = "deemed approved, unfunded: paid from the insurer's next deposits (run this again then)" \
+        if state.status is ClaimStatus.DEEMED_UNFUNDED else f"deemed approved ({state.status.label})"
+    app.done(f"claim {state.claim_id} {what}", status=state.status.label, **tx_fields(result))
 
 
 @claim.command("push-payments")
@@ -320,17 +338,22 @@ def rules() -> None:
 @click.option("--auto-classes", type=ScopeMask(DataClass), help="Data classes eligible for auto-approval, e.g. "
                                                                  "conditions,labs.")
 @click.option("--auto-service", default="0-65535", show_default=True, help="Eligible service codes, MIN-MAX.")
-@click.option("--auto-require-authored", is_flag=True, help="Cited records must be anchored by the submitter.")
+@click.option("--auto-cap", type=click.IntRange(1, 65535), default=20, show_default=True,
+              help="Velocity cap: most automatic approvals per provider and coverage per --auto-period-days.")
+@click.option("--auto-period-days", type=click.FloatRange(1 / 24, 49_000), default=30, show_default=True,
+              help="Length of the velocity cap's window.")
 @click.pass_obj
-def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, auto_service,
-              auto_require_authored) -> None:
-    """The signer (an insurer) sets its prompt-pay deadline, dispute window and auto-approval rule."""
+def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, auto_service, auto_cap,
+              auto_period_days) -> None:
+    """The signer (an insurer) sets its prompt-pay deadline, dispute window and auto-approval rule.
+
+    Only claims citing records the submitting provider anchored itself are auto-approved."""
     try:
         low, high = (int(x) for x in auto_service.split("-", 1))
     except ValueError:
         raise click.BadParameter("use MIN-MAX, e.g. 100-199", param_hint="--auto-service") from None
     terms = InsurerTerms(int(prompt_pay_days * DAY), int(dispute_days * DAY), auto_max, auto_classes or 0, low, high,
-                         auto_require_authored)
+                         auto_cap, int(auto_period_days * DAY))
     result = app.escrow.set_terms(app.signer, terms)
     app.done("terms set", **tx_fields(result))
 
@@ -346,6 +369,6 @@ def rules_show(app: App, insurer: str | None) -> None:
               "auto_max": t.auto_max_amount if app.as_json else from_units(app, t.auto_max_amount),
               "auto_classes": ",".join(names(t.auto_data_classes, DataClass)).lower(),
               "auto_service": f"{t.auto_service_min}-{t.auto_service_max}",
-              "auto_require_authored": t.auto_require_authored}, title="Insurer terms")
+              "auto_cap": t.auto_max_per_period, "auto_period_days": t.auto_period / DAY}, title="Insurer terms")
 
 
