@@ -9,6 +9,7 @@ import {IClaimEscrow} from "../interfaces/IClaimEscrow.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
 import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+import {Scopes} from "./libraries/Scopes.sol";
 
 /**
  * @title ClaimEscrow
@@ -49,10 +50,6 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// the reason recorded when a deemed approval is capped by the coverage limits.
     uint16 public constant CARC_BENEFIT_MAXIMUM = 119;
 
-    uint8 private constant _TREAT = 0;
-    uint8 private constant _HPAYMT = 2;
-    uint8 private constant _BILLING = 7;
-    uint16 private constant _DEFINED_DATA_CLASSES = 0x07ff;
     uint8 private constant _FREQ_ORIGINAL = 1;
     uint8 private constant _FREQ_REPLACEMENT = 7;
     uint8 private constant _FREQ_VOID = 8;
@@ -138,7 +135,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (
             terms.promptPayWindow < _MIN_PROMPT_PAY_WINDOW || terms.promptPayWindow > _MAX_PROMPT_PAY_WINDOW
                 || terms.disputeWindow < _MIN_DISPUTE_WINDOW || terms.disputeWindow > _MAX_DISPUTE_WINDOW
-                || terms.autoDataClasses & ~_DEFINED_DATA_CLASSES != 0 || terms.autoServiceMin > terms.autoServiceMax
+                || terms.autoDataClasses & ~Scopes.ALL_DATA_CLASSES != 0 || terms.autoServiceMin > terms.autoServiceMax
                 || (terms.autoMaxAmount != 0 && (terms.autoMaxPerPeriod == 0 || terms.autoPeriod < _MIN_PERIOD_LENGTH))
         ) revert InvalidTerms();
         _terms[msg.sender] = terms;
@@ -546,8 +543,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         address insurer = submission.insurer;
         uint96 billed = submission.billed;
         if (billed == 0) revert ZeroAmount();
-        if (!consent.hasConsent(patient, insurer, _HPAYMT, _BILLING)) {
-            revert MissingConsent(patient, insurer, _HPAYMT, _BILLING);
+        if (!consent.hasConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING)) {
+            revert MissingConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING);
         }
         (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, enrolment, submission);
 
@@ -648,16 +645,16 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         }
         dataClass = info.dataClass;
         authored = info.author == provider;
-        if (!consent.hasConsent(patient, provider, _TREAT, dataClass)) {
+        if (!consent.hasConsent(patient, provider, Scopes.TREAT, dataClass)) {
             // Without a treatment grant a provider may still bill for its own record under a payment grant.
-            if (!authored || !consent.hasConsent(patient, provider, _HPAYMT, dataClass)) {
-                revert MissingConsent(patient, provider, _TREAT, dataClass);
+            if (!authored || !consent.hasConsent(patient, provider, Scopes.HPAYMT, dataClass)) {
+                revert MissingConsent(patient, provider, Scopes.TREAT, dataClass);
             }
         }
         // Citing the record discloses its class to the insurer (BILLING is checked by the caller).
         address insurer = submission.insurer;
-        if (dataClass != _BILLING && !consent.hasConsent(patient, insurer, _HPAYMT, dataClass)) {
-            revert MissingConsent(patient, insurer, _HPAYMT, dataClass);
+        if (dataClass != Scopes.BILLING && !consent.hasConsent(patient, insurer, Scopes.HPAYMT, dataClass)) {
+            revert MissingConsent(patient, insurer, Scopes.HPAYMT, dataClass);
         }
     }
 
