@@ -6,8 +6,8 @@ exactly the fields that *would* be PHI (names, birth date, MRN, SSN-style id, ad
 diagnosis/lab/drug/procedure codes, billed amounts); `phi_fields` lists them back so tests can
 prove none of them ever reaches the chain.
 
-The default is FHIR R5 (validates with ``fhir.resources``); ``version="R4B"`` emits the R4B shape
-of the same content (validates with ``fhir.resources.R4B``).
+The default is FHIR R5; ``version="R4"`` (or ``"R4B"``, the same shape for these resources) emits
+the R4 shape of the same content.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 
-FhirVersion = Literal["R5", "R4B"]
+FhirVersion = Literal["R5", "R4B", "R4"]
 
 ETHEREUM_ADDRESS_SYSTEM = "https://medledger.example/fhir/sid/ethereum-address"
 MRN_SYSTEM = "https://hospital.medledger.example/fhir/sid/mrn"
@@ -225,16 +225,16 @@ def _encounter(rng: random.Random, ctx: _Ctx, reason_display: str) -> dict[str, 
         "resourceType": "Encounter",
         "identifier": [{"system": "https://hospital.medledger.example/fhir/sid/visit",
                         "value": f"V{rng.randrange(10**8, 10**9)}"}],
-        "status": "finished" if ctx.version == "R4B" else "completed",
+        "status": "finished" if ctx.version != "R5" else "completed",
         "type": [{"coding": [{"system": SNOMED_SYSTEM, "code": "185349003",
                               "display": "Encounter for check up"}]}],
         "subject": _ref(ctx.patient_url, ctx.patient_name),
-        "participant": [{"individual" if ctx.version == "R4B" else "actor":
+        "participant": [{"individual" if ctx.version != "R5" else "actor":
                          _ref(ctx.practitioner_url, ctx.practitioner_name)}],
         "serviceProvider": _ref(ctx.organization_url, ctx.organization_name),
     }
     period = {"start": _dt(start), "end": _dt(end)}
-    if ctx.version == "R4B":
+    if ctx.version != "R5":
         resource["class"] = enc_class
         resource["period"] = period
         resource["reasonCode"] = [{"text": reason_display}]
@@ -316,7 +316,7 @@ def _medication_request(rng: random.Random, ctx: _Ctx, med: tuple, reason_url: s
             "expectedSupplyDuration": {"value": days, "unit": "days", "system": UCUM_SYSTEM, "code": "d"},
         },
     }
-    if ctx.version == "R4B":
+    if ctx.version != "R5":
         resource["medicationCodeableConcept"] = concept
         resource["reasonReference"] = [_ref(reason_url)]
     else:
@@ -392,7 +392,7 @@ def claim_resource(
             "unitPrice": _money(price),
             "net": _money(net_cents / 100),
         }
-        if encounter_reference and version == "R4B":
+        if encounter_reference and version != "R5":
             item["encounter"] = [_ref(encounter_reference)]
         items.append(item)
     insurer = _ref(insurer_reference or "Organization/payer", None)
@@ -445,7 +445,7 @@ def patient_bundle(
     (RxNorm) and a Claim (ICD-10 diagnoses, CPT items, total). References are ``urn:uuid:``
     fullUrls; a ``transaction`` Bundle adds POST requests to each entry.
     """
-    if version not in ("R5", "R4B"):
+    if version not in ("R5", "R4B", "R4"):
         raise ValueError(f"unsupported FHIR version {version!r}")
     if bundle_type not in ("collection", "transaction"):
         raise ValueError(f"unsupported bundle type {bundle_type!r}")

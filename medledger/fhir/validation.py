@@ -179,10 +179,11 @@ def _check_resource(resource: Any, path: str, version: str, label: str, issues: 
     before = len(issues)
     for error in validator.iter_errors(resource):
         issues.extend(_issues_from_schema(error, path, version, label))
+    well_formed = len(issues) == before
     if depth < 8:
         for rel, nested in _slots(resource):
             _check_resource(nested, join(path, rel), version, label, issues, depth + 1)
-    if len(issues) == before:  # FHIRPath needs a well-formed resource; structure errors come first
+    if well_formed:  # FHIRPath needs a well-formed resource; structure errors come first
         for inv in invariants.failing(resource, version):  # type: ignore[arg-type]
             issues.append(Issue(path, f"{inv.key}: {inv.human}", "invariant"))
     _check_contained_references(resource, path, issues)
