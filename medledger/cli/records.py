@@ -49,7 +49,7 @@ from ..vault import LocalVault
 from . import cli
 from .app import App, err_console, parse_bytes32, resolve_address, tx_fields
 
-FHIR_CHOICE = click.Choice(["R5", "R4B"], case_sensitive=False)
+FHIR_CHOICE = click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False)
 SEAL_CHUNK = 64
 
 
@@ -188,8 +188,10 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _fhir_options(fn):
     fn = click.option("--no-validate", is_flag=True, help="Skip FHIR validation (pre-validated sources).")(fn)
-    return click.option("--fhir-version", type=FHIR_CHOICE, default="R5", show_default=True,
-                        callback=lambda _c, _p, v: v.upper())(fn)
+    return click.option("--fhir-version", type=FHIR_CHOICE, default="auto", show_default=True,
+                        callback=lambda _c, _p, v: fhir.normalize(v),
+                        help="FHIR version of the document(s); auto detects it from the content "
+                             "(R4 is read through R4B; see docs/FHIR.md).")(fn)
 
 
 def _class_option(fn):
