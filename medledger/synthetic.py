@@ -363,11 +363,13 @@ def claim_resource(
     insurer_reference: str | None = None,
     coverage_reference: str | None = None,
     encounter_reference: str | None = None,
+    quantity: int | None = None,
 ) -> dict[str, Any]:
     """A professional Claim: ICD-10 diagnoses, CPT line items with unit prices, nets and a total.
 
     ``diagnoses`` are (ICD-10 code, display); ``procedures`` are (CPT code, display, unit price).
-    Omitted ones are drawn from the seed. The total is the exact sum of the item nets.
+    Omitted ones are drawn from the seed (``quantity`` fixes every item's quantity). The total is the
+    exact sum of the item nets.
     """
     rng = random.Random(f"claim:{seed}")
     if diagnoses is None:
@@ -380,7 +382,7 @@ def claim_resource(
     items: list[dict[str, Any]] = []
     total_cents = 0
     for seq, (cpt, display, price) in enumerate(procedures, start=1):
-        qty = 1 if cpt.startswith("99") else rng.choice([1, 1, 2])
+        qty = quantity or (1 if cpt.startswith("99") else rng.choice([1, 1, 2]))
         net_cents = round(price * 100) * qty
         total_cents += net_cents
         item: dict[str, Any] = {

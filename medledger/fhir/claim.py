@@ -94,6 +94,7 @@ class ClaimFacts:
     service_code: int
     lines: tuple[ServiceLine, ...]
     fhir_version: str
+    principal: ServiceLine
 
     def describe(self) -> dict[str, Any]:
         return {"patient": self.patient or "(from --patient)", "provider": self.provider or "(the signer)",
@@ -154,7 +155,8 @@ def read_claim(doc: Any, version: str = "auto") -> ClaimFacts:
     return ClaimFacts(patient=_party(doc.get("patient"), "Claim.patient"),
                       provider=_party(doc.get("provider"), "Claim.provider"),
                       insurer=_party(doc.get("insurer"), "Claim.insurer"), total=total,
-                      service_code=principal.service_code, lines=tuple(lines), fhir_version=report.version)
+                      service_code=principal.service_code, lines=tuple(lines), fhir_version=report.version,
+                      principal=principal)
 
 
 @dataclass(frozen=True)
@@ -184,9 +186,9 @@ def reconcile(facts: ClaimFacts, *, signer: str, patient: str | None, insurer: s
         raise FhirMappingError(f"--amount {amount} does not equal the Claim's total {facts.total} {CURRENCY} "
                                "(Claim.total); the escrow pays what the Claim bills")
     if service is not None and service != facts.service_code:
-        raise FhirMappingError(f"--service {service} contradicts the Claim's principal service "
-                               f"{facts.lines[0].code if len(facts.lines) == 1 else 'item'} -> {facts.service_code} "
-                               "(see docs/FHIR.md for the mapping)")
+        p = facts.principal
+        raise FhirMappingError(f"--service {service} contradicts the Claim's principal service: item {p.sequence} "
+                               f"{p.code}, {p.category} -> {facts.service_code} (docs/FHIR.md has the mapping)")
     return Submission(resolved["patient"], resolved["insurer"], facts.total, facts.service_code)
 
 
