@@ -103,6 +103,8 @@ def _plan(app: App, readers: ReaderDirectory, journal: BatchJournal, files: Sequ
     _check_parties(app, readers, set(assigned))
     raws = [f.read_bytes() for f in files]
     if validate:
+        if raws:
+            fhir.warm_up(raws[0], fhir_version)  # forked workers inherit the compiled validators
         with _progress(app) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
             task = progress.add_task("validating FHIR", total=len(raws))
             jobs = [(raw, fhir_version) for raw in raws]

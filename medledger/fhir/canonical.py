@@ -240,6 +240,6 @@ def canonical_document(
     if validate:
         from medledger.fhir.versions import resolve
 
-        resolve(obj, version)
+        resolve(obj, version, canonical.decode("utf-8"))
     k, s = hashes(canonical)
     return CanonicalDocument(canonical=canonical, keccak=k, sha256=s, resource_type=resource_type)

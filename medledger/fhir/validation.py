@@ -32,6 +32,7 @@ _TYPE_WORDS = {"String": "string", "Markdown": "markdown", "Code": "code", "Id":
                "DateTime": "dateTime", "Instant": "instant", "Time": "time", "Base64Binary": "base64Binary",
                "Xhtml": "xhtml", "Integer64": "integer64"}
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_URL_TAIL = re.compile(r"([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$")
 _RELATIVE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -186,71 +187,101 @@ def _check_resource(resource: Any, path: str, version: str, label: str, issues: 
     if well_formed:  # FHIRPath needs a well-formed resource; structure errors come first
         for inv in invariants.failing(resource, version):  # type: ignore[arg-type]
             issues.append(Issue(path, f"{inv.key}: {inv.human}", "invariant"))
-    _check_contained_references(resource, path, issues)
 
 
-def _references(node: Any, path: str, skip_resources: bool) -> Iterator[tuple[str, str]]:
-    """(path, reference) for every Reference.reference below ``node``."""
-    if isinstance(node, Mapping):
+def _walk_references(node: Any, parts: list[Any], out: list[tuple[tuple[Any, ...], str]]) -> None:
+    """Appends (relative path parts, reference) for every Reference.reference below ``node``."""
+    if isinstance(node, dict):
         for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield f"{path}.reference", value
-            elif isinstance(value, (Mapping, list)):
-                if skip_resources and key in ("contained", "resource", "outcome"):
-                    continue
-                yield from _references(value, f"{path}.{key}", skip_resources)
+            if isinstance(value, (dict, list)):
+                parts.append(key)
+                _walk_references(value, parts, out)
+                parts.pop()
+            elif key == "reference" and isinstance(value, str):
+                out.append(((*parts, key), value))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _references(value, f"{path}[{i}]", skip_resources)
+            if isinstance(value, (dict, list)):
+                parts.append(i)
+                _walk_references(value, parts, out)
+                parts.pop()
 
 
-def _check_contained_references(resource: Mapping[str, Any], path: str, issues: list[Issue]) -> None:
-    """ref-1: a local reference (``#id``) resolves to a resource in ``contained`` (``#`` alone is the container)."""
-    ids = {c.get("id") for c in resource.get("contained") or () if isinstance(c, Mapping)}
-    for ref_path, ref in _references(resource, path, skip_resources=True):
-        if ref.startswith("#") and ref != "#" and ref[1:] not in ids:
-            issues.append(Issue(ref_path, f"{ref!r} does not resolve to a contained resource (ref-1)", "reference"))
+_REFERENCE_TEXT = re.compile(r'"reference":\s*"((?:[^"\\]|\\.)*)"')
 
 
-def _check_bundle_references(bundle: Mapping[str, Any], path: str, issues: list[Issue]) -> None:
-    entries = [e for e in bundle.get("entry") or () if isinstance(e, Mapping)]
+def _may_fail(doc: dict[str, Any], bundle: bool, full_urls: set[str], local: set[str], server: bool,
+              text: str | None) -> bool:
+    """A quick screen on the JSON text (the C encoder plus one regex): False when no reference can fail,
+    so the per-element walk that finds the failing paths is skipped. Exact: it applies the same rules."""
+    if text is None:
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    for raw in _REFERENCE_TEXT.findall(text):
+        ref = json.loads(f'"{raw}"') if "\\" in raw else raw
+        if ref.startswith("#") or (bundle and ref not in full_urls and (
+                ref.startswith(("urn:uuid:", "urn:oid:")) or (
+                    not _ABSOLUTE.match(ref) and not server and not (
+                        (m := _RELATIVE.match(ref)) and f"{m['type']}/{m['id']}" in local)))):
+            return True
+    return False
+
+
+def _check_references(doc: dict[str, Any], root: str, issues: list[Issue], text: str | None = None) -> None:
+    """ref-1 (``#id`` resolves to a contained resource of the same resource, ``#`` alone to the container) and,
+    in a Bundle, references between entries (see the module note). One walk per resource."""
+    bundle = doc.get("resourceType") == "Bundle"
+    units = [(root, doc)] if not bundle else [
+        (f"{root}.entry[{i}].resource", e["resource"]) for i, e in enumerate(doc.get("entry") or ())
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     full_urls: set[str] = set()
     local: set[str] = set()
-    for entry in entries:
-        url = entry.get("fullUrl")
-        resource = entry.get("resource")
-        if isinstance(url, str):
-            full_urls.add(url)
-            m = re.search(r"([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$", url)
-            if m and not url.startswith("urn:"):
-                local.add(m.group(1))
-        if isinstance(resource, Mapping) and isinstance(resource.get("id"), str):
-            local.add(f"{resource.get('resourceType')}/{resource['id']}")
-    server_refs_allowed = bundle.get("type") in ("transaction", "batch", "history", "searchset")
-    for i, entry in enumerate(bundle.get("entry") or ()):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+    server_refs_allowed = doc.get("type") in ("transaction", "batch", "history", "searchset")
+    if bundle:
+        for entry in doc.get("entry") or ():
+            if not isinstance(entry, dict):
+                continue
+            url, resource = entry.get("fullUrl"), entry.get("resource")
+            if isinstance(url, str):
+                full_urls.add(url)
+                if not url.startswith("urn:") and (m := _URL_TAIL.search(url)):
+                    local.add(m.group(1))
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+                local.add(f"{resource.get('resourceType')}/{resource['id']}")
+    if not _may_fail(doc, bundle, full_urls, local, server_refs_allowed, text):
+        return
+    for base, resource in units:
+        refs: list[tuple[tuple[Any, ...], str]] = []
+        _walk_references(resource, [], refs)
+        if not refs:
             continue
-        resource = entry["resource"]
-        base = f"{path}.entry[{i}].resource"
-        for ref_path, ref in _references(resource, base, skip_resources=False):
-            if ref.startswith("#") or ref in full_urls:
+        ids = {c.get("id") for c in resource.get("contained") or () if isinstance(c, dict)}
+        for parts, ref in refs:
+            if ref.startswith("#"):
+                if ref != "#" and ref[1:] not in ids:
+                    issues.append(Issue(join(base, parts), f"{ref!r} does not resolve to a contained resource "
+                                        "(ref-1)", "reference"))
+                continue
+            if not bundle or ref in full_urls:
                 continue
             if ref.startswith(("urn:uuid:", "urn:oid:")):
-                issues.append(Issue(ref_path, f"{ref!r} does not resolve to an entry of this Bundle", "reference"))
+                issues.append(Issue(join(base, parts), f"{ref!r} does not resolve to an entry of this Bundle",
+                                    "reference"))
             elif _ABSOLUTE.match(ref):
                 continue  # an absolute URL outside the Bundle points at another server
-            elif _RELATIVE.match(ref):
-                m = _RELATIVE.match(ref)
-                if f"{m['type']}/{m['id']}" not in local and not server_refs_allowed:  # type: ignore[index]
-                    issues.append(Issue(ref_path, f"{ref!r} does not resolve to an entry of this Bundle", "reference"))
+            elif m := _RELATIVE.match(ref):
+                if f"{m['type']}/{m['id']}" not in local and not server_refs_allowed:
+                    issues.append(Issue(join(base, parts), f"{ref!r} does not resolve to an entry of this Bundle",
+                                        "reference"))
             elif not server_refs_allowed:
-                issues.append(Issue(ref_path, f"{ref!r} is not a valid reference", "reference"))
+                issues.append(Issue(join(base, parts), f"{ref!r} is not a valid reference", "reference"))
 
 
-def check(doc: Any, version: str) -> ValidationReport:
+def check(doc: Any, version: str, text: str | None = None) -> ValidationReport:
     """Validate a parsed FHIR resource or Bundle as ``version`` ("R4", "R4B" or "R5") and return every issue.
 
     R4 is validated with the R4B definitions (see versions.py). Never raises for invalid content.
+    ``text``, when the caller has it, is ``doc`` as JSON text (e.g. its canonical form): it saves
+    re-encoding the document for the reference screen.
     """
     from medledger.fhir.versions import model_version, normalize
 
@@ -266,9 +297,26 @@ def check(doc: Any, version: str) -> ValidationReport:
                             "structure"))
         return ValidationReport(version, root, tuple(issues))
     _check_resource(doc, root, models, normalize(version), issues)
-    if root == "Bundle":
-        _check_bundle_references(doc, root, issues)
+    _check_references(doc, root, issues, text)
     return ValidationReport(version, root, tuple(issues))
+
+
+def quick_valid(doc: Any, version: str) -> bool:
+    """A fast yes/no on structure only (no error objects): the root and its nested resources against
+    their schemas. Used to pick a version before the full `check`."""
+    from medledger.fhir.versions import model_version
+
+    models = model_version(version)
+
+    def ok(resource: Any, depth: int) -> bool:
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            return False
+        validator = schema.compiled(resource["resourceType"], models)
+        if validator is None or not validator.is_valid(resource):
+            return False
+        return depth >= 8 or all(ok(nested, depth + 1) for _, nested in _slots(resource))
+
+    return ok(doc, 0)
 
 
 def parse(doc: Any) -> Any:

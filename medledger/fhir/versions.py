@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from medledger.errors import FhirInvalid, FhirVersionUnknown
-from medledger.fhir.validation import ValidationReport, check
+from medledger.fhir.validation import ValidationReport, check, quick_valid
 
 VERSIONS: Final = ("R4", "R4B", "R5")
 AUTO: Final = "auto"
@@ -79,27 +79,27 @@ def _check_r4_mapping(doc: Mapping[str, Any], version: str) -> None:
                               "pass --fhir-version R4B")
 
 
-def resolve(doc: Any, version: str = AUTO) -> ValidationReport:
+def resolve(doc: Any, version: str = AUTO, text: str | None = None) -> ValidationReport:
     """Validate ``doc`` as ``version`` (or detect it) and return the passing report; raise otherwise.
 
     Raises FhirValidationFailed (every issue with its path) for a given version, FhirVersionUnknown when
-    ``auto`` finds no version the document is valid in.
+    ``auto`` finds no version the document is valid in. ``text`` is ``doc`` as JSON text if the caller has it.
     """
     v = normalize(version)
     if not isinstance(doc, Mapping) or v != AUTO:
         if isinstance(doc, Mapping):
             _check_r4_mapping(doc, v)
-        report = check(doc, "R4" if v == AUTO else v)
+        report = check(doc, "R4" if v == AUTO else v, text)
         report.raise_for_issues()
         return report
     types = _resource_types(doc)
     first = "R4B" if types & R4B_ONLY else "R4"
-    r4 = check(doc, first)
-    if r4.ok:
-        return r4
-    r5 = check(doc, "R5")
-    if r5.ok:
-        return r5
+    # a cheap structural screen first (most documents fit one version only); the last candidate needs none
+    if quick_valid(doc, first) and (report := check(doc, first, text)).ok:
+        return report
+    if (report := check(doc, "R5", text)).ok:
+        return report
+    r4, r5 = check(doc, first), check(doc, "R5")
     likely = r4 if len(r4.issues) <= len(r5.issues) else r5
     other = r5 if likely is r4 else r4
     raise FhirVersionUnknown(
