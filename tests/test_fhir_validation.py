@@ -142,3 +142,77 @@ def test_validate_many_collects_all_results():
     results = fhir.validate_many(docs, "R5", raise_first=False)
     assert [r is None for r in results] == [True, True, True, False, True]
     assert "Bundle.entry[0].resource.gender" in results[3]
+
+
+# --------------------------------------------------------------------------- invariant engines agree
+
+
+def _mutations(resource, rng):
+    """Random edits that touch what the invariants read."""
+    r = copy.deepcopy(resource)
+    edits = [
+        lambda: r.update(dataAbsentReason={"text": "x"}),
+        lambda: r.update(component=[{"code": copy.deepcopy(r.get("code", {"text": "c"}))}]),
+        lambda: r.update(component=[{"code": {"coding": [{"system": "s", "code": "other"}]}}]),
+        lambda: r.pop("valueQuantity", None),
+        lambda: r.update(abatementDateTime="2025-01-01"),
+        lambda: r.update(clinicalStatus={"coding": [{"system": bindings.CONDITION_CLINICAL_SYSTEM,
+                                                     "code": rng.choice(["active", "resolved", "inactive"])}]}),
+        lambda: r.update(verificationStatus={"coding": [{"system": bindings.CONDITION_VER_SYSTEM,
+                                                         "code": rng.choice(["confirmed", "entered-in-error"])}]}),
+        lambda: r.pop("clinicalStatus", None),
+        lambda: r.update(contact=[rng.choice([{"name": {"text": "n"}}, {"gender": "male"}])]),
+        lambda: r.update(contained=[rng.choice([{"resourceType": "Patient", "id": "c"},
+                                                {"resourceType": "Patient", "id": "c", "meta": {"versionId": "1"}},
+                                                {"resourceType": "Patient", "meta": {"security": [{"code": "R"}]}},
+                                                {"resourceType": "Patient", "contained": [{"resourceType": "Patient"}]}
+                                                ])]),
+        lambda: r.update(bodySite={"text": "arm"}, bodyStructure={"reference": "BodyStructure/1"}),
+        lambda: r.update(policyRule={"text": "p"}) if rng.random() < 0.5 else r.pop("policyRule", None),
+    ]
+    for _ in range(rng.randrange(1, 4)):
+        rng.choice(edits)()
+    return r
+
+
+def _bundle_mutations(b, rng):
+    b = copy.deepcopy(b)
+    edits = [
+        lambda: b.update(type=rng.choice(["collection", "transaction", "batch", "searchset", "history",
+                                          "transaction-response", "document"])),
+        lambda: b.update(total=3),
+        lambda: b["entry"][rng.randrange(len(b["entry"]))].update(request={"method": "POST", "url": "X"}),
+        lambda: b["entry"][rng.randrange(len(b["entry"]))].update(response={"status": "201"}),
+        lambda: b["entry"][rng.randrange(len(b["entry"]))].update(search={"mode": "match"}),
+        lambda: b["entry"][1].update(fullUrl=b["entry"][0]["fullUrl"]),
+        lambda: b["entry"][0].update(fullUrl="http://x.org/fhir/Patient/1/_history/2"),
+        lambda: b["entry"][0]["resource"].update(meta={"versionId": "2"}),
+    ]
+    for _ in range(rng.randrange(1, 4)):
+        rng.choice(edits)()
+    return b
+
+
+@pytest.mark.parametrize("version", ["R4B", "R5"])
+def test_native_invariants_agree_with_fhirpath(version):
+    import random
+
+    rng = random.Random(f"invariants-{version}")
+    res = resources("R5" if version == "R5" else "R4")
+    consent = {"resourceType": "Consent", "status": "active", "policyRule": {"text": "p"}}
+    samples = [c.doc for c in CASES if c.version == ("R5" if version == "R5" else "R4")]
+    samples.append({**res["Patient"], "contact": [{"name": {"text": "n"}}, {"gender": "male"}]})
+    for _ in range(120):
+        samples.append(_mutations(rng.choice([*res.values(), consent]), rng))
+        samples.append(_bundle_mutations(bundle("R5" if version == "R5" else "R4", rng.randrange(6)), rng))
+    disagreements, exercised = [], set()
+    for doc in samples:
+        native = [i.key for i in invariants.failing(doc, version, engine="native")]
+        reference = [i.key for i in invariants.failing(doc, version, engine="fhirpath")]
+        exercised |= set(reference)
+        if native != reference:
+            disagreements.append((doc.get("resourceType"), native, reference))
+    assert not disagreements, disagreements[:3]
+    expected = {"dom-2", "dom-4", "dom-5", "con-4", "con-5", "obs-6", "obs-7", "pat-1", "bdl-1", "bdl-2", "bdl-3",
+                "bdl-4", "bdl-7", "bdl-8"}
+    assert expected <= exercised, expected - exercised  # every invariant failed at least once
