@@ -180,7 +180,8 @@ def _records(app: App, refs: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]
               help="The FHIR Claim (R4/R4B/R5): the source of patient, insurer, amount and service; canonicalised "
                    "and hashed locally, never sent.")
 @click.option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim (without --claim-file).")
-@click.option("--fhir-version", default="auto", show_default=True, help="FHIR version of --claim-file.")
+@click.option("--fhir-version", type=click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False), default="auto",
+              show_default=True, help="FHIR version of --claim-file (auto: detected, see docs/FHIR.md).")
 @click.option("--control", help="Claim control number (opaque; default: a new random one).")
 @click.option("--replace", "is_replacement", is_flag=True, help="Replace the open claim --control (X12 frequency 7).")
 @click.pass_obj

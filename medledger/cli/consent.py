@@ -62,7 +62,8 @@ def _scope_options(fn=None, *, required: bool = True):
 @click.option("--from-fhir", "from_fhir", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read grantee, purposes, classes and period from this FHIR Consent (R4/R4B/R5) and commit to "
                    "it with a salted hash (salt kept beside it in FILE.salt.json).")
-@click.option("--fhir-version", default="auto", show_default=True, help="FHIR version of --from-fhir.")
+@click.option("--fhir-version", type=click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False), default="auto",
+              show_default=True, help="FHIR version of --from-fhir (auto: detected, see docs/FHIR.md).")
 @click.option("--dry-run", is_flag=True, help="With --from-fhir: show what would be granted, send nothing.")
 @click.pass_obj
 def grant(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient, from_fhir, fhir_version,
