@@ -19,7 +19,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from medledger import crypto, fhir, synthetic
+from medledger.config import PROJECT_ROOT
 from medledger.pipeline import RecordJob, prepare_batch
 from medledger.vault import LocalVault
 
@@ -188,31 +188,56 @@ class PutBatchRates:
 
     @property
     def ratio(self) -> float:
+        """Validated ingest rate as a share of the unvalidated one (target >= 0.5)."""
         return self.unvalidated_seconds / self.validated_seconds
 
+    def summary(self) -> dict[str, Any]:
+        return {"records": self.records,
+                "unvalidated_records_per_s": round(self.records / self.unvalidated_seconds, 1),
+                "validated_records_per_s": round(self.records / self.validated_seconds, 1),
+                "ratio": round(self.ratio, 3)}
 
-def put_batch_rates(rpc_url: str, env: dict[str, str], account: str, patient: str, workdir: Path,
-                    count: int = 1000, workers: int = 2) -> PutBatchRates:
-    """Runs the CLI twice on the same folder of Bundles (a fresh journal each time): the caller provides an
-    environment (MEDLEDGER_* paths) and an account whose deployment, registration, consent and patient key
-    are in place, as the bench suite's `end_to_end` does."""
-    exe = str(Path(sys.executable).parent / "medledger")
+
+def put_batch_rates(suite: Any, workdir: Path, count: int = 1000, workers: int = 2) -> PutBatchRates:
+    """The real CLI entry point (`record put-batch`, as the suite's `end_to_end` runs it) on two folders
+    of the same kind of Bundles, without and with validation, against ``suite`` (a deployed bench Suite)."""
+    from medledger.bench import (  # the bench suite's parties and set-up (benchmarks/ after the move)
+        ACTORS,
+        address,
+        dev_private_key,
+        dev_public_key,
+        medledger_exe,
+        prepare_anchoring,
+        signer,
+    )
+
+    prepare_anchoring(suite)
+    patient = address("patient")
+    if not suite.care.encryption_key(patient):
+        suite.care.publish_encryption_key(signer("patient"), dev_public_key(ACTORS["patient"]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDLEDGER_")}
+    env.update({"MEDLEDGER_HOME": str(workdir / "home"), "MEDLEDGER_VAULT": str(workdir / "vault"),
+                "MEDLEDGER_KEYSTORE_DIR": str(workdir / "home" / "keystore"),
+                "MEDLEDGER_DEPLOYMENTS": str(suite.deployments),
+                "MEDLEDGER_BENCH_PROVIDER_KEY": dev_private_key(ACTORS["provider"])})
     seconds = {}
     for validate in (False, True):
-        docs = workdir / f"bundles-{'v' if validate else 'n'}"
+        docs = workdir / f"bundles-{'validated' if validate else 'unvalidated'}"
         docs.mkdir(parents=True)
         for i in range(count):
+            offset = 30_000 if validate else 20_000  # fresh documents, the same generator
             (docs / f"bundle-{i:05d}.json").write_text(
-                json.dumps(synthetic.patient_bundle(20_000 + i, patient), indent=2))
-        cmd = [exe, "--rpc", rpc_url, "--account", account, "--json", "record", "put-batch", str(docs),
-               "--patient", patient, "--class", "labs", "--workers", str(workers)]
-        if not validate:
-            cmd.append("--no-validate")
+                json.dumps(synthetic.patient_bundle(offset + i, patient), indent=2))
+        cmd = [medledger_exe(), "--rpc", suite.settings.rpc_url, "--account", "env:MEDLEDGER_BENCH_PROVIDER_KEY",
+               "--json", "record", "put-batch", str(docs), "--patient", patient, "--class", "labs",
+               "--workers", str(workers), *([] if validate else ["--no-validate"])]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=PROJECT_ROOT)
         seconds[validate] = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"put-batch failed: {proc.stderr.strip()}")
+        if json.loads(proc.stdout)["count"] != count:
+            raise AssertionError("put-batch anchored a different number of records")
     return PutBatchRates(count, seconds[False], seconds[True])
 
 
