@@ -73,6 +73,23 @@ class FhirInvalid(MedLedgerError):
     """A FHIR resource or Bundle failed validation; the message names the field path."""
 
 
+class FhirValidationFailed(FhirInvalid):
+    """A FHIR document broke one or more rules; ``issues`` holds every one with its FHIR path."""
+
+    def __init__(self, message: str, *, issues: tuple = (), version: str | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues
+        self.version = version
+
+
+class FhirVersionUnknown(FhirInvalid):
+    """The FHIR version of a document could not be told from its content; the message names the likely one."""
+
+
+class FhirMappingError(MedLedgerError):
+    """A FHIR Consent or Claim cannot be turned into a MedLedger action; the message names the field."""
+
+
 class RecordTampered(MedLedgerError):
     """A record's bytes do not match what was anchored; the message names the record and both hashes."""
 

@@ -88,7 +88,7 @@ def prepare_record(
     version: int = 1,
     record_id: bytes | None = None,
     validate: bool = True,
-    fhir_version: fhir.FhirVersion = "R5",
+    fhir_version: fhir.FhirVersion = "auto",
     index: bool = True,
 ) -> PreparedRecord:
     """Validate (unless ``validate=False``), canonicalize, seal and store one record version.
@@ -159,7 +159,7 @@ def prepare_batch(
     workers: int | None = 2,
     chunksize: int | None = None,
     validate: bool = False,
-    fhir_version: fhir.FhirVersion = "R5",
+    fhir_version: fhir.FhirVersion = "auto",
     index: bool = True,
     executor: ProcessPoolExecutor | None = None,
 ) -> list[PreparedRecord]:

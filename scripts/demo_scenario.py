@@ -232,8 +232,13 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     s.step("5. Four claims")
     s.run("riverside", "claim", "push-payments", "on", label="escrow.setPushPayments")
 
+    services = {150: ("99213", "Office visit, established patient"), 300: ("11042", "Debridement, subcutaneous"),
+                310: ("71046", "Chest X-ray, 2 views"), 320: ("80053", "Comprehensive metabolic panel")}
+
     def submit(patient: str, amount: str, service: int, control: str, label: str) -> dict:
-        claim_doc = synthetic.claim_resource(int.from_bytes(keccak(text=control)[:2], "big"))
+        # The Claim is the source of truth: its total is the amount, its CPT code maps to the service (docs/FHIR.md)
+        claim_doc = synthetic.claim_resource(int.from_bytes(keccak(text=control)[:2], "big"), quantity=1,
+                                             procedures=[(*services[service], float(amount))])
         path = s.write_fhir(f"claim-{control}", claim_doc)
         return s.run("riverside", "claim", "submit", "--patient", a(patient), "--insurer", a("acme"),
                      "--amount", amount, "--record", record_ids[patient], "--service", str(service),

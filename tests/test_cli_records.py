@@ -194,7 +194,13 @@ def test_invalid_fhir_is_one_line_with_the_field_path(world, tmp_path):
     before = nonce(world, "clinic")
     line = one_line_error(ml(world, *as_("clinic"), "record", "put", str(bad), "--patient", world["who"]["alice"],
                              check=False))
-    assert line.startswith("error: bad-patient.json: invalid FHIR R5 Patient: Patient.birthDate:")
+    # the default version is auto: valid in no version, so the message names the likely one and the flag
+    assert line.startswith("error: bad-patient.json: FHIR version not detected")
+    assert "looks most like R4" in line and "--fhir-version" in line
+    assert 'Patient.birthDate: "1990-13-45" is not a valid FHIR date' in line
+    line = one_line_error(ml(world, *as_("clinic"), "record", "put", str(bad), "--patient", world["who"]["alice"],
+                             "--fhir-version", "r5", check=False))
+    assert line.startswith("error: bad-patient.json: invalid FHIR R5 Patient (1 error): Patient.birthDate:")
     assert nonce(world, "clinic") == before
 
 

@@ -99,7 +99,7 @@ def test_unknown_field_and_unknown_resource_type_have_paths():
     with pytest.raises(FhirInvalid, match=r"Bundle\.entry\[0\]\.resource\.favouriteColour:"):
         fhir.validate(_bundle_with({"resourceType": "Patient", "favouriteColour": "teal"}))
     with pytest.raises(FhirInvalid, match=r"Bundle\.entry\[0\]\.resource\.resourceType: unknown FHIR R5"):
-        fhir.validate(_bundle_with({"resourceType": "Paitent"}))
+        fhir.validate(_bundle_with({"resourceType": "Paitent"}), "R5")
     with pytest.raises(FhirInvalid, match=r"Bundle\.entry\[0\]\.resource\.resourceType: missing"):
         fhir.validate(_bundle_with({"id": "x"}))
     with pytest.raises(FhirInvalid, match=r"resourceType"):
@@ -117,7 +117,7 @@ def test_versions_differ_r5_bundle_is_not_r4b():
     with pytest.raises(FhirInvalid):
         fhir.validate(r4b, "R5")
     with pytest.raises(ValueError):
-        fhir.validate(bundle, "R4")
+        fhir.validate(bundle, "R3")
 
 
 def test_validation_is_skippable():

@@ -160,40 +160,58 @@ def _records(app: App, refs: tuple[tuple[bytes, bytes | None], ...]) -> tuple[tu
 
 
 @claim.command()
-@address_option("--patient", required=True)
-@address_option("--insurer", required=True)
-@amount_option("--amount", required=True, help="Billed amount (token units).")
+@address_option("--patient", help="Patient (default: Claim.patient of --claim-file).")
+@address_option("--insurer", help="Insurer (default: Claim.insurer of --claim-file).")
+@amount_option("--amount", help="Billed amount (token units; with --claim-file it must equal the Claim's total).")
 @click.option("--record", "records", type=RECORD_REF, multiple=True, required=True,
               help="Anchored record justifying the claim: RECORD_ID[:CONTENT_HASH] (repeatable).")
-@click.option("--service", type=click.IntRange(0, 65535), required=True, help="Service category code.")
+@click.option("--service", type=click.IntRange(0, 65535),
+              help="Service category code (default: mapped from the Claim's principal CPT/HCPCS code).")
 @click.option("--claim-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The FHIR Claim resource (canonicalised and hashed locally; never sent).")
-@bytes32_option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim.")
+              help="The FHIR Claim (R4/R4B/R5): the source of patient, insurer, amount and service; canonicalised "
+                   "and hashed locally, never sent.")
+@bytes32_option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim (without --claim-file).")
+@click.option("--fhir-version", type=click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False), default="auto",
+              show_default=True, help="FHIR version of --claim-file (auto: detected, see docs/FHIR.md).")
 @click.option("--control", type=CONTROL, help="Claim control number (opaque; default: a new random one).")
 @click.option("--replace", "is_replacement", is_flag=True, help="Replace the open claim --control (X12 frequency 7).")
 @click.pass_obj
-def submit(app: App, patient, insurer, amount, records, service, claim_file, claim_hash, control,
+def submit(app: App, patient, insurer, amount, records, service, claim_file, claim_hash, fhir_version, control,
            is_replacement) -> None:
     """The signer (a provider) submits a claim (or, with --replace, a replacement)."""
     if is_replacement and not control:
         raise click.UsageError("--replace needs the --control of the claim it replaces")
+    patient_addr, insurer_addr = patient, insurer
     if claim_file is not None:
-        import json
-
+        if claim_hash:
+            raise click.UsageError("give --claim-file or --claim-hash, not both")
         from .. import fhir
-        doc = json.loads(claim_file.read_text())
-        fhir.validate_document(doc)
+        from ..fhir.claim import read_claim, reconcile
+
+        doc = fhir.parse(claim_file.read_bytes())
+        facts = read_claim(doc, fhir_version)
+        billed = Decimal(from_units(app, amount)) if amount is not None else None
+        agreed = reconcile(facts, signer=app.signer.address, patient=patient_addr, insurer=insurer_addr,
+                           amount=billed, service=service)
+        patient_addr, insurer_addr, service = agreed.patient, agreed.insurer, agreed.service_code
+        units = app.token.parse(str(agreed.amount), what="Claim.total")
         claim_commitment = fhir.keccak256(fhir.canonicalize(doc))
     else:
+        missing = [n for n, v in (("--patient", patient_addr), ("--insurer", insurer_addr), ("--amount", amount),
+                                  ("--service", service)) if v is None]
+        if missing:
+            raise click.UsageError(f"give {', '.join(missing)} (or a --claim-file to read them from)")
+        units = amount
         claim_commitment = commitment(None, claim_hash, "--claim-hash")
     control_number = control or os.urandom(32)
-    request = ClaimRequest(control_number, patient, insurer, amount, service, claim_commitment, _records(app, records),
+    request = ClaimRequest(control_number, patient_addr, insurer_addr, units, service,  # type: ignore[arg-type]
+                           claim_commitment, _records(app, records),
                            ClaimFrequency.REPLACEMENT if is_replacement else ClaimFrequency.ORIGINAL)
     result = app.escrow.submit(app.signer, request)
     state = app.escrow.claim(app.signer.address, control_number)
     app.done(f"claim {state.claim_id} is {state.status.label} (control {'0x' + control_number.hex()})",
              claim_id=state.claim_id, control="0x" + control_number.hex(), status=state.status.label,
-             **tx_fields(result))
+             billed=from_units(app, units), service=service, **tx_fields(result))
 
 
 @claim.command("void")
@@ -270,12 +288,32 @@ def resolve(app: App, provider, control, award, decision_file, decision_hash) ->
 
 @claim.command()
 @claim_arguments
+@click.option("--fhir", "as_fhir", is_flag=True, help="Write the decision as a FHIR ClaimResponse.")
+@click.option("--fhir-version", type=click.Choice(["R5", "R4", "R4B"], case_sensitive=False), default="R5",
+              show_default=True, help="FHIR version of the ClaimResponse.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default stdout).")
 @click.pass_obj
-def status(app: App, provider, control) -> None:
-    """Status of PROVIDER's claim CONTROL."""
+def status(app: App, provider, control, as_fhir, fhir_version, out) -> None:
+    """Status of PROVIDER's claim CONTROL (as a FHIR ClaimResponse with --fhir)."""
     s = app.escrow.claim(provider, control)
     if s.status == ClaimStatus.NONE:
         raise click.BadParameter(f"no claim {s.claim_id} from {provider}")
+    if as_fhir:
+        import json
+
+        from ..audit import fetch_events
+        from ..fhir.claim import adjudicated_from_events, claim_response
+
+        events = fetch_events(app.chain, {"ClaimEscrow": app.escrow.address})
+        decided = adjudicated_from_events(events, s.claim_id, s.status.label, lambda u: Decimal(from_units(app, u)),
+                                          lambda block: app.chain.w3.eth.get_block(block)["timestamp"])
+        text = json.dumps(claim_response(decided, fhir_version.upper()), indent=2)
+        if out is None:
+            click.echo(text)
+        else:
+            out.write_text(text + "\n")
+            app.done(f"FHIR {fhir_version.upper()} ClaimResponse written to {out}", file=out)
+        return
     data = {k: getattr(s, k) for k in s.__dataclass_fields__}
     data["status"] = s.status.label
     if not app.as_json:

@@ -9,10 +9,11 @@ import click
 
 from ..contracts import SignedConsent
 from ..eip712 import MAX_SIGNATURE_LIFETIME
+from ..errors import ConsentMissing, FhirMappingError
 from ..scopes import DataClass, Purpose, names
 from .app import App, tx_fields
 from .options import SCOPE_HELP, ScopeMask, ScopeName, address_argument, address_option, bytes32_option
-from .paramtypes import TIMESTAMP, parse_bytes32
+from .paramtypes import ADDRESS, TIMESTAMP, parse_bytes32
 
 
 def _validity(valid_from: int | None, days: float | None, until: int | None) -> tuple[int, int]:
@@ -52,11 +53,26 @@ def _scope_options(fn=None, *, required: bool = True):
 
 
 @consent.command()
-@address_argument("grantee")
-@_scope_options
+@click.argument("grantee", type=ADDRESS, required=False)
+@_scope_options(required=False)
+@click.option("--from-fhir", "from_fhir", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read grantee, purposes, classes and period from this FHIR Consent (R4/R4B/R5) and commit to "
+                   "it with a salted hash (salt kept beside it in FILE.salt.json).")
+@click.option("--fhir-version", type=click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False), default="auto",
+              show_default=True, help="FHIR version of --from-fhir (auto: detected, see docs/FHIR.md).")
+@click.option("--dry-run", is_flag=True, help="With --from-fhir: show what would be granted, send nothing.")
 @click.pass_obj
-def grant(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient) -> None:
-    """Grant GRANTEE access (replaces any earlier scope for that grantee)."""
+def grant(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient, from_fhir, fhir_version,
+          dry_run) -> None:
+    """Grant GRANTEE access (replaces any earlier scope for that grantee), or grant what a FHIR Consent says."""
+    if from_fhir is not None:
+        if any(v is not None for v in (purposes, classes, valid_from, days, until, doc_hash)):
+            raise click.UsageError("--from-fhir reads purposes, classes, period and commitment from the Consent: "
+                                   "drop the other scope options")
+        _grant_from_fhir(app, from_fhir, grantee, patient, fhir_version, dry_run)
+        return
+    if grantee is None or purposes is None or classes is None:
+        raise click.UsageError("name GRANTEE, --purposes and --classes (or give --from-fhir FILE)")
     grantee_addr = grantee
     p_mask, c_mask = purposes, classes
     start, end = _validity(valid_from, days, until)
@@ -65,6 +81,34 @@ def grant(app: App, grantee, purposes, classes, valid_from, days, until, doc_has
     result = app.consent.grant(app.signer, patient_addr, grantee_addr, p_mask, c_mask, start, end, doc)
     app.done(f"{grantee_addr} may now {','.join(names(p_mask, Purpose)).lower()} on "
              f"{','.join(names(c_mask, DataClass)).lower()} of {patient_addr}", **tx_fields(result))
+
+
+def _grant_from_fhir(app: App, file: Path, grantee: str | None, patient: str | None, version: str,
+                     dry_run: bool) -> None:
+    from ..fhir import consent as fhir_consent
+    from ..fhir import parse
+
+    doc = parse(file.read_bytes())
+    now = app.chain.w3.eth.get_block("latest")["timestamp"]
+    plan = fhir_consent.grant_from_fhir(doc, now=now, version=version,
+                                        is_party=lambda addr: fhir_consent.party_problem(app.care.party(addr)))
+    patient_addr = patient or app.signer.address
+    if plan.patient != patient_addr:
+        raise FhirMappingError(f"Consent.{'subject' if plan.fhir_version == 'R5' else 'patient'}: the Consent is "
+                               f"for {plan.patient}, not for {patient_addr} (pass --patient for a guardian grant)")
+    if grantee is not None and grantee != plan.grantee:
+        raise FhirMappingError(f"GRANTEE {grantee} contradicts the Consent's actor {plan.grantee}")
+    sidecar = fhir_consent.salt_path(file)
+    commitment = fhir_consent.load_or_new_commitment(doc, sidecar)
+    shown = {**plan.describe(), "doc_hash": "0x" + commitment.doc_hash.hex(), "salt_file": str(sidecar)}
+    app.emit(shown, title=f"FHIR Consent {file.name} grants")
+    if dry_run:
+        return
+    result = app.consent.grant(app.signer, plan.patient, plan.grantee, plan.purposes, plan.data_classes,
+                               plan.valid_from, plan.valid_until, commitment.doc_hash)
+    fhir_consent.write_salt(sidecar, commitment, chain_id=app.chain.chain_id, tx=result.tx_hash)
+    app.done(f"{plan.grantee} may now {shown['purposes']} on {shown['classes']} of {plan.patient} "
+             f"(committed to {file.name})", doc_hash=commitment.doc_hash, **tx_fields(result))
 
 
 @consent.command()
@@ -97,6 +141,51 @@ def list(app: App, patient: str | None) -> None:  # noqa: A001 - the command is 
                      "live": c.live(now)})
     app.emit(rows, title=f"Consents of {patient_addr}",
              columns=["grantee", "purposes", "classes", "valid_from", "valid_until", "live"])
+
+
+@consent.command()
+@address_argument("grantee")
+@address_option("--patient", help="Patient (default: the signer... or give it when reading without an account).")
+@click.option("--fhir", "as_fhir", is_flag=True, help="Write the consent as a FHIR Consent resource.")
+@click.option("--fhir-version", type=click.Choice(["R5", "R4", "R4B"], case_sensitive=False), default="R5",
+              show_default=True, help="FHIR version of the written Consent.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default stdout).")
+@click.pass_obj
+def show(app: App, grantee: str, patient: str | None, as_fhir: bool, fhir_version: str, out: Path | None) -> None:
+    """Show the current consent of GRANTEE for a patient (as a FHIR Consent with --fhir)."""
+    from eth_utils import to_checksum_address
+
+    from ..audit import fetch_events
+    from ..fhir.consent import consent_to_fhir
+
+    grantee_addr = grantee
+    patient_addr = patient or app.signer.address
+    c = app.consent.consent(patient_addr, grantee_addr)
+    if c.purposes == 0:
+        raise ConsentMissing(f"{patient_addr} has no consent for {grantee_addr}")
+    now = app.chain.w3.eth.get_block("latest")["timestamp"]
+    doc_hash = None
+    for ev in fetch_events(app.chain, {"ConsentRegistry": app.consent.address}, from_block=0):
+        if (ev.event == "ConsentGranted" and to_checksum_address(ev.args["patient"]) == patient_addr
+                and to_checksum_address(ev.args["grantee"]) == grantee_addr):
+            doc_hash = bytes(ev.args["consentDocHash"])
+    if not as_fhir:
+        app.emit({"patient": patient_addr, "grantee": grantee_addr,
+                  "purposes": ",".join(names(c.purposes, Purpose)).lower(),
+                  "classes": ",".join(names(c.data_classes, DataClass)).lower(),
+                  "valid_from": c.valid_from, "valid_until": c.valid_until or "never", "live": c.live(now),
+                  "doc_hash": doc_hash}, title="Consent")
+        return
+    resource = consent_to_fhir(patient=patient_addr, grantee=grantee_addr, purposes=c.purposes,
+                               data_classes=c.data_classes, valid_from=c.valid_from, valid_until=c.valid_until,
+                               granted_at=c.granted_at, live=c.live(now), doc_hash=doc_hash,
+                               version=fhir_version.upper())
+    text = json.dumps(resource, indent=2)
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text + "\n")
+        app.done(f"FHIR {fhir_version.upper()} Consent written to {out}", file=out)
 
 
 @consent.command()

@@ -14,7 +14,7 @@ from .paramtypes import ADDRESS, AMOUNT, AMOUNT_OR_ZERO, BYTES32, CONTROL
 
 F = Callable[..., Any]
 
-FHIR_CHOICE = click.Choice(["R5", "R4B"], case_sensitive=False)
+FHIR_CHOICE = click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False)
 SCOPE_HELP = "Comma-separated names, e.g. treat,hpaymt; 'all' = every non-sensitive one."
 
 
@@ -58,8 +58,12 @@ def class_option(fn: F) -> F:
 def fhir_options(fn: F) -> F:
     """--fhir-version and --no-validate for commands that read FHIR files."""
     fn = click.option("--no-validate", is_flag=True, help="Skip FHIR validation (pre-validated sources).")(fn)
-    return click.option("--fhir-version", type=FHIR_CHOICE, default="R5", show_default=True,
-                        callback=lambda _c, _p, v: v.upper())(fn)
+    from .. import fhir
+
+    return click.option("--fhir-version", type=FHIR_CHOICE, default="auto", show_default=True,
+                        callback=lambda _c, _p, v: fhir.normalize(v),
+                        help="FHIR version of the document(s); auto detects it from the content "
+                             "(R4 is read through R4B; see docs/FHIR.md).")(fn)
 
 
 def commitment(file: Path | None, value: bytes | None, what: str, required: bool = True) -> bytes:

@@ -6,8 +6,8 @@ exactly the fields that *would* be PHI (names, birth date, MRN, SSN-style id, ad
 diagnosis/lab/drug/procedure codes, billed amounts); `phi_fields` lists them back so tests can
 prove none of them ever reaches the chain.
 
-The default is FHIR R5 (validates with ``fhir.resources``); ``version="R4B"`` emits the R4B shape
-of the same content (validates with ``fhir.resources.R4B``).
+The default is FHIR R5; ``version="R4"`` (or ``"R4B"``, the same shape for these resources) emits
+the R4 shape of the same content.
 """
 from __future__ import annotations
 
@@ -20,18 +20,21 @@ from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 
-FhirVersion = Literal["R5", "R4B"]
+from ..fhir.systems import (  # noqa: F401 (re-exported: tests and the demo import them from here)
+    CPT_SYSTEM,
+    ETHEREUM_ADDRESS_SYSTEM,
+    ICD10_SYSTEM,
+    LOINC_SYSTEM,
+    MRN_SYSTEM,
+    NPI_SYSTEM,
+    RXNORM_SYSTEM,
+    SNOMED_SYSTEM,
+    SSN_SYSTEM,
+    UCUM_SYSTEM,
+)
 
-ETHEREUM_ADDRESS_SYSTEM = "https://medledger.example/fhir/sid/ethereum-address"
-MRN_SYSTEM = "https://hospital.medledger.example/fhir/sid/mrn"
-SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED_SYSTEM = "http://snomed.info/sct"
-LOINC_SYSTEM = "http://loinc.org"
-RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
-UCUM_SYSTEM = "http://unitsofmeasure.org"
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+FhirVersion = Literal["R5", "R4B", "R4"]
+
 
 _GIVEN_F = ["Maria", "Olivia", "Amelia", "Sofia", "Aisha", "Hannah", "Chloe", "Mei", "Priya", "Grace",
             "Elena", "Fatima", "Zoe", "Isabel", "Nora", "Leah"]
@@ -225,16 +228,16 @@ def _encounter(rng: random.Random, ctx: _Ctx, reason_display: str) -> dict[str, 
         "resourceType": "Encounter",
         "identifier": [{"system": "https://hospital.medledger.example/fhir/sid/visit",
                         "value": f"V{rng.randrange(10**8, 10**9)}"}],
-        "status": "finished" if ctx.version == "R4B" else "completed",
+        "status": "finished" if ctx.version != "R5" else "completed",
         "type": [{"coding": [{"system": SNOMED_SYSTEM, "code": "185349003",
                               "display": "Encounter for check up"}]}],
         "subject": _ref(ctx.patient_url, ctx.patient_name),
-        "participant": [{"individual" if ctx.version == "R4B" else "actor":
+        "participant": [{"individual" if ctx.version != "R5" else "actor":
                          _ref(ctx.practitioner_url, ctx.practitioner_name)}],
         "serviceProvider": _ref(ctx.organization_url, ctx.organization_name),
     }
     period = {"start": _dt(start), "end": _dt(end)}
-    if ctx.version == "R4B":
+    if ctx.version != "R5":
         resource["class"] = enc_class
         resource["period"] = period
         resource["reasonCode"] = [{"text": reason_display}]
@@ -316,7 +319,7 @@ def _medication_request(rng: random.Random, ctx: _Ctx, med: tuple, reason_url: s
             "expectedSupplyDuration": {"value": days, "unit": "days", "system": UCUM_SYSTEM, "code": "d"},
         },
     }
-    if ctx.version == "R4B":
+    if ctx.version != "R5":
         resource["medicationCodeableConcept"] = concept
         resource["reasonReference"] = [_ref(reason_url)]
     else:
@@ -363,11 +366,13 @@ def claim_resource(
     insurer_reference: str | None = None,
     coverage_reference: str | None = None,
     encounter_reference: str | None = None,
+    quantity: int | None = None,
 ) -> dict[str, Any]:
     """A professional Claim: ICD-10 diagnoses, CPT line items with unit prices, nets and a total.
 
     ``diagnoses`` are (ICD-10 code, display); ``procedures`` are (CPT code, display, unit price).
-    Omitted ones are drawn from the seed. The total is the exact sum of the item nets.
+    Omitted ones are drawn from the seed (``quantity`` fixes every item's quantity). The total is the
+    exact sum of the item nets.
     """
     rng = random.Random(f"claim:{seed}")
     if diagnoses is None:
@@ -380,7 +385,7 @@ def claim_resource(
     items: list[dict[str, Any]] = []
     total_cents = 0
     for seq, (cpt, display, price) in enumerate(procedures, start=1):
-        qty = 1 if cpt.startswith("99") else rng.choice([1, 1, 2])
+        qty = quantity or (1 if cpt.startswith("99") else rng.choice([1, 1, 2]))
         net_cents = round(price * 100) * qty
         total_cents += net_cents
         item: dict[str, Any] = {
@@ -392,7 +397,7 @@ def claim_resource(
             "unitPrice": _money(price),
             "net": _money(net_cents / 100),
         }
-        if encounter_reference and version == "R4B":
+        if encounter_reference and version != "R5":
             item["encounter"] = [_ref(encounter_reference)]
         items.append(item)
     insurer = _ref(insurer_reference or "Organization/payer", None)
@@ -445,7 +450,7 @@ def patient_bundle(
     (RxNorm) and a Claim (ICD-10 diagnoses, CPT items, total). References are ``urn:uuid:``
     fullUrls; a ``transaction`` Bundle adds POST requests to each entry.
     """
-    if version not in ("R5", "R4B"):
+    if version not in ("R5", "R4B", "R4"):
         raise ValueError(f"unsupported FHIR version {version!r}")
     if bundle_type not in ("collection", "transaction"):
         raise ValueError(f"unsupported bundle type {bundle_type!r}")

@@ -91,6 +91,8 @@ def _plan(app: App, readers: ReaderDirectory, journal: BatchJournal, files: Sequ
     _check_parties(app, readers, set(assigned))
     raws = [f.read_bytes() for f in files]
     if validate:
+        if raws:
+            fhir.warm_up(raws[0], fhir_version)  # forked workers inherit the compiled validators
         with progress(app) as bar, ProcessPoolExecutor(max_workers=workers) as pool:
             task = bar.add_task("validating FHIR", total=len(raws))
             jobs = [(raw, fhir_version) for raw in raws]
