@@ -131,6 +131,21 @@ class BenchReport:
                 out.append(("pipeline_records_per_s", pipe, f">= {PIPELINE_TARGET:,}",
                             None if pipe is None else pipe >= PIPELINE_TARGET))
                 out.append(("end_to_end_records_per_s", f.get("end_to_end_records_per_s"), "-", None))
+        # Issue 15: validated ingest against the unvalidated pipeline, same records, same run.
+        out.append(("fhir.unvalidated_records_per_s", f.get("fhir.unvalidated_records_per_s"), "-", None))
+        out.append(("fhir.validated_records_per_s", f.get("fhir.validated_records_per_s"), "-", None))
+        ratio = f.get("fhir.validated_vs_unvalidated")
+        out.append(("fhir.validated_vs_unvalidated", ratio, ">= 0.5", None if ratio is None else ratio >= 0.5))
+        ratio = f.get("fhir.put_batch_validated_vs_unvalidated")
+        out.append(("fhir.put_batch_validated_vs_unvalidated", ratio, ">= 0.5",
+                    None if ratio is None else ratio >= 0.5))
+        # Issue 16: the index against raw eth_getLogs and against today's chain scan.
+        for name, target, ok in (("index.ingest_vs_fetch", ">= 0.5", lambda v: v >= 0.5),
+                                 ("index.audit_trail_speedup", ">= 100", lambda v: v >= 100),
+                                 ("index.audit_trail_p95_ms", "< 20 ms", lambda v: v < 20),
+                                 ("index.claim_queue_p95_ms", "< 20 ms", lambda v: v < 20)):
+            value = f.get(name)
+            out.append((name, value, target, None if value is None else ok(value)))
         return [row for row in out if row[1] is not None]
 
     def bench_json(self) -> dict[str, Any]:
@@ -188,6 +203,7 @@ def run_bench(rpc_url: str, reports_dir: Path, config: BenchConfig = BenchConfig
                                  "includes": "process start, imports, validation, sealing, vault, manifest, tx"}
         log(f"  {e2e.records:,} records in {e2e.seconds:.2f} s, {e2e.cli_seconds:.2f} s of them inside put-batch "
             f"(anchorBatch gas {e2e.gas_used:,})")
+        _fhir_and_index(suite, work, figures, details, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -214,6 +230,28 @@ def _anchoring(suite: Suite, config: BenchConfig, figures: dict[str, Any], detai
                                         "seconds": round(batch.seconds, 3),
                                         "tree_seconds": round(batch.tree_seconds, 3), "gas": list(batch.gas),
                                         "timed": "leaves + StandardMerkleTree + anchorBatch tx to its receipt"}
+
+
+def _fhir_and_index(suite: Suite, work: Path, figures: dict[str, Any], details: dict[str, Any], log: Log) -> None:
+    from . import fhir as fhir_bench
+    from . import index as index_bench
+
+    log("== FHIR: validated ingest vs the unvalidated pipeline, same records")
+    ingest = fhir_bench.ingest_rates(1_000, repeat=2, parent=work)
+    figures["fhir.unvalidated_records_per_s"] = ingest.unvalidated_rate
+    figures["fhir.validated_records_per_s"] = ingest.validated_rate
+    figures["fhir.validated_vs_unvalidated"] = ingest.ratio
+    details["fhir_ingest"] = ingest.summary()
+    put_batch = fhir_bench.put_batch_rates(suite, work / "fhir-put-batch", count=300)
+    figures["fhir.put_batch_validated_vs_unvalidated"] = put_batch.ratio
+    details["fhir_put_batch"] = put_batch.summary()
+    log("== index: ingest vs eth_getLogs, audit trail vs chain scan, claim queue (10,000 events each)")
+    index = index_bench.run(10_000)
+    figures["index.ingest_vs_fetch"] = index["ingest"]["ratio"]
+    figures["index.audit_trail_speedup"] = index["audit_trail"]["speedup"]
+    figures["index.audit_trail_p95_ms"] = index["audit_trail"]["index_p95_ms"]
+    figures["index.claim_queue_p95_ms"] = index["claim_queue"]["p95_ms"]
+    details["index"] = index
 
 
 def _write_json(path: Path, data: Any) -> None:
