@@ -40,7 +40,7 @@ def cli(ctx: click.Context, network, rpc, account, keystore, deployments, vault,
 def _register_commands() -> None:
     import importlib
 
-    for name in ("keys", "deploy", "registry", "consent", "records", "claims", "audit", "dev"):
+    for name in ("keys", "deploy", "registry", "consent", "records", "claims", "audit", "dev", "gateway"):
         importlib.import_module(f"{__name__}.{name}")  # each module attaches its commands to `cli`
 
 

@@ -1,0 +1,118 @@
+"""`medledger gateway serve | rotate-key`: run a custodian's record gateway, rotate its sealing key."""
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import click
+
+from ..errors import ConfigError
+from . import cli
+from .app import App
+
+KEY_PASSWORD_ENV = "MEDLEDGER_GATEWAY_KEY_PASSWORD"
+
+
+def _default_data() -> Path:
+    return Path(os.environ.get("MEDLEDGER_HOME", Path.home() / ".medledger")) / "gateway"
+
+
+def _password() -> str:
+    value = os.environ.get(KEY_PASSWORD_ENV)
+    if value is not None:
+        return value
+    return click.prompt("Gateway key password", hide_input=True)
+
+
+@contextmanager
+def _exclusive(data: Path) -> Iterator[IO[str]]:
+    """One process at a time per gateway data directory (serve and rotate-key exclude each other)."""
+    data.mkdir(parents=True, exist_ok=True)
+    with open(data / "gateway.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another gateway process holds {data}; stop it first") from None
+        yield lock
+
+
+data_option = click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Gateway data directory: blobs, keys, SQLite database (default ~/.medledger/gateway).")
+db_option = click.option("--db", "db_url", envvar="MEDLEDGER_GATEWAY_DB", default=None,
+                         help="Database URL (default sqlite in --data; postgresql+psycopg://... for PostgreSQL).")
+
+
+@click.group("gateway")
+def gateway() -> None:
+    """Run a record gateway: FHIR REST with wallet sign-in, live consent and on-chain audit."""
+
+
+@gateway.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
+@click.option("--origin", help="Public origin readers sign in to (default http://HOST:PORT); put TLS in front.")
+@data_option
+@db_option
+@click.option("--freshness-blocks", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="How many blocks a cached consent answer may lag the chain head.")
+@click.option("--head-ttl", type=click.FloatRange(0, 60), default=1.0, show_default=True,
+              help="Seconds between polls of the chain head.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Anchor the audit log every N reads ...")
+@click.option("--batch-seconds", type=click.FloatRange(0.1, 86_400), default=10.0, show_default=True,
+              help="... or every T seconds, whichever comes first.")
+@click.option("--session-ttl", type=click.FloatRange(10, 86_400), default=900.0, show_default=True,
+              help="Longest sign-in session, seconds.")
+@click.option("--max-body", type=click.IntRange(1024, 1 << 30), default=4 << 20, show_default=True,
+              help="Largest request body, bytes.")
+@click.option("--no-durable", is_flag=True, help="Skip blob fsyncs (tests and benchmarks only).")
+@click.pass_obj
+def serve(app: App, host: str, port: int, origin: str | None, data: Path | None, db_url: str | None,
+          freshness_blocks: int, head_ttl: float, batch_size: int, batch_seconds: float, session_ttl: float,
+          max_body: int, no_durable: bool) -> None:
+    """Serve the gateway until interrupted (the --account is the custodian: it anchors records and audit)."""
+    import uvicorn
+
+    from ..gateway.app import create_app
+    from ..gateway.service import GatewaySettings
+
+    data = data or _default_data()
+    with _exclusive(data):
+        settings = GatewaySettings(chain=app.settings, signer=app.signer, origin=origin or f"http://{host}:{port}",
+                                   data_dir=data, key_password=_password(), db_url=db_url,
+                                   freshness_blocks=freshness_blocks, head_ttl=head_ttl, batch_size=batch_size,
+                                   batch_seconds=batch_seconds, session_ttl=session_ttl, max_body=max_body,
+                                   durable=not no_durable)
+        asgi = create_app(settings)
+        gw = asgi.state.gateway
+        click.echo(f"gateway for {settings.signer.address} on chain {gw.chain_id}: {gw.origin} "
+                   f"(listening on {host}:{port}, key {gw.key.address})", err=True)
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
+
+
+@gateway.command("rotate-key")
+@data_option
+@db_option
+@click.pass_obj
+def rotate_key(app: App, data: Path | None, db_url: str | None) -> None:
+    """Create a new gateway key, re-wrap every stored record for it, delete the old key (gateway stopped)."""
+    from ..gateway.keys import Keyring
+    from ..gateway.store import Store
+    from ..vault import LocalVault
+
+    data = data or _default_data()
+    with _exclusive(data):
+        store = Store(db_url or f"sqlite:///{data / 'gateway.db'}")
+        try:
+            old, new, count = Keyring(data / "keys", _password()).rotate(store, LocalVault(data / "vault"))
+        finally:
+            store.close()
+    app.done(f"gateway key rotated: {old.address} -> {new.address}; {count} record version(s) re-wrapped; "
+             "the old key file is deleted", old=old.address, new=new.address, rewrapped=count)
+
+
+cli.add_command(gateway)
