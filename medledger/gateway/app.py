@@ -5,7 +5,6 @@ Answers without a body: 401 for an unauthenticated caller (the reason is only in
 404 for "no such record" and "not yours to know" alike, 413 for an oversized body. Other refusals carry a
 FHIR OperationOutcome naming what is wrong.
 """
-from __future__ import annotations
 
 import json
 import logging
