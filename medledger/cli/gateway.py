@@ -75,11 +75,15 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
           freshness_blocks: int, head_ttl: float, batch_size: int, batch_seconds: float, session_ttl: float,
           max_body: int, no_durable: bool) -> None:
     """Serve the gateway until interrupted (the --account is the custodian: it anchors records and audit)."""
+    import faulthandler
+    import signal
+
     import uvicorn
 
     from ..gateway.app import create_app
     from ..gateway.service import GatewaySettings
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # operators: `kill -USR1 PID` dumps every thread's stack
     data = data or _default_data()
     with _exclusive(data):
         settings = GatewaySettings(chain=app.settings, signer=app.signer, origin=origin or f"http://{host}:{port}",

@@ -69,7 +69,8 @@ class GatewayProcess:
         self._close()
 
     def logged(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_text()
 
     def _close(self) -> None:
