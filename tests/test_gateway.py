@@ -12,6 +12,8 @@ together), so the tests run in file order and each leaves the state the next exp
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 
@@ -22,6 +24,7 @@ from brownie import chain as brownie_chain
 from eth_utils import keccak
 from sqlalchemy import select
 from support.gateway import ContractWalletSigner, GatewayProcess, signer
+from support.nodes import ROOT
 from support.recordcli import public_key
 
 from medledger.chain import Chain
@@ -475,3 +478,20 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     finally:
         store.close()
     assert client(world, "doc").get(path).status_code == 200  # readable under the new key
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+
+def test_schemathesis_no_5xx_and_no_body_for_unauthenticated_callers(world, record):
+    """schemathesis (its own venv: it needs a newer hypothesis than brownie pins) against /openapi.json."""
+    exe = ROOT / ".venv-fuzz" / "bin" / "schemathesis"
+    assert exe.exists(), "schemathesis is missing: run tools/setup.sh (it creates .venv-fuzz)"
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(ROOT / "tests" / "support" / "fuzz_hooks.py")}
+    run = subprocess.run(
+        [str(exe), "run", f"{world['gateway'].url}/openapi.json",
+         "--checks", "not_a_server_error,no_body_without_sign_in",
+         "--max-examples", "12", "--workers", "1", "--phases", "examples,coverage,fuzzing", "--max-time", "60",
+         "--request-timeout", "10", "--generation-deterministic"],
+        env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

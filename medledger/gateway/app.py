@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import MedLedgerError
 from .auth import REQUEST_SCHEME, AuthError, Caller
@@ -134,6 +135,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         log.warning("request failed: %s", exc)
         return fhir_response(outcome(str(exc)), 503 if "RPC" in str(exc) else 400)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+        # unknown routes and methods: a status, no body (nothing to learn about the service's data)
+        return Response(status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
@@ -163,7 +169,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     def caller_dep(request: Request) -> Caller:
         return authenticate(request)
 
+    async def caller_with_body(request: Request) -> Caller:
+        return await run_in_threadpool(authenticate, request, await request.body())
+
     CallerDep = Annotated[Caller, Depends(caller_dep)]
+    BodyCallerDep = Annotated[Caller, Depends(caller_with_body)]
     PurposeHeader = Annotated[str | None, Header(alias="X-Purpose-Of-Use", description="HL7 PurposeOfUse (TREAT, "
                                                  "ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE); default TREAT")]
 
@@ -220,11 +230,10 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     @app.post("/fhir/{rtype}", status_code=201, tags=["fhir"],
               responses={401: {"description": "unauthenticated (no body)"}, 413: {"description": "too large"},
                          422: {"description": "invalid FHIR"}})
-    async def create(request: Request, rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)],
+    async def create(request: Request, caller: BodyCallerDep, rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)],
                      patient: Annotated[str | None, Query(max_length=64)] = None) -> Response:
         """Create a record: validate, seal for the patient and this gateway, store, anchor on chain."""
         body = await request.body()
-        caller = await run_in_threadpool(authenticate, request, body)
         try:
             doc = json.loads(body)
         except ValueError:
