@@ -104,31 +104,79 @@ def leaf_values(row: Any) -> tuple:
             int(row.purpose), int(row.time), bytes.fromhex(row.event_hash[2:]))
 
 
+class _Pending:
+    __slots__ = ("values", "done", "seq", "error")
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.done = threading.Event()
+        self.seq: int | None = None
+        self.error: BaseException | None = None
+
+
 class AuditLog:
-    """Writes entries and answers proofs."""
+    """Writes entries (group commit: concurrent reads share one durable commit) and answers proofs."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.pending = threading.Condition()
         self.pending_count = 0
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Condition()
+        self._committer: threading.Thread | None = None
+        self._closing = False
 
     def record(self, *, reader: str, patient: str, record_id: str, version: int, purpose: Purpose,
                decision: Decision, classes_mask: int, event: dict[str, Any], recorded: float,
                consent_origin: tuple[int, str] | None) -> int:
-        """Commit one entry durably; returns its sequence number."""
+        """Commit one entry durably and return its sequence number; returns only after the commit."""
         canonical = fhir.canonicalize(event)
-        with self.store.begin() as conn:
-            seq = conn.execute(insert(T.audit_entries).values(
-                time=recorded, reader=reader, patient=patient, record_id=record_id, version=version,
-                purpose=int(purpose), basis=decision.basis, classes_mask=classes_mask,
-                decided_at_block=decision.state.block, consent_granted_at=decision.state.granted_at or None,
-                consent_block=consent_origin[0] if consent_origin else None,
-                consent_tx=consent_origin[1] if consent_origin else None,
-                event=canonical.decode(), event_hash="0x" + keccak(canonical).hex())).inserted_primary_key[0]
+        item = _Pending(dict(
+            time=recorded, reader=reader, patient=patient, record_id=record_id, version=version,
+            purpose=int(purpose), basis=decision.basis, classes_mask=classes_mask,
+            decided_at_block=decision.state.block, consent_granted_at=decision.state.granted_at or None,
+            consent_block=consent_origin[0] if consent_origin else None,
+            consent_tx=consent_origin[1] if consent_origin else None,
+            event=canonical.decode(), event_hash="0x" + keccak(canonical).hex()))
+        with self._queue_lock:
+            if self._committer is None or not self._committer.is_alive():
+                self._committer = threading.Thread(target=self._commit_loop, name="medledger-audit-commit",
+                                                   daemon=True)
+                self._committer.start()
+            self._queue.append(item)
+            self._queue_lock.notify()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
         with self.pending:
             self.pending_count += 1
             self.pending.notify()
-        return int(seq)
+        return int(item.seq)  # type: ignore[arg-type]
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._queue_lock:
+                while not self._queue:
+                    if self._closing:
+                        return
+                    self._queue_lock.wait(timeout=1.0)
+                group, self._queue = self._queue, []
+            try:
+                with self.store.begin() as conn:
+                    for item in group:
+                        item.seq = conn.execute(insert(T.audit_entries).values(**item.values)).inserted_primary_key[0]
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request; none is answered
+                for item in group:
+                    item.error, item.seq = exc, None
+            for item in group:
+                item.done.set()
+
+    def close(self) -> None:
+        with self._queue_lock:
+            self._closing = True
+            self._queue_lock.notify_all()
+        if self._committer is not None:
+            self._committer.join(timeout=30)
 
     def entry(self, seq: int) -> Any:
         with self.store.read() as conn:

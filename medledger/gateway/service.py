@@ -169,6 +169,7 @@ class Gateway:
             self.anchorer.start()
 
     def stop(self) -> None:
+        self.audit.close()
         if self.settings.anchorer:
             self.anchorer.stop(flush=True)
         self.store.close()
