@@ -418,6 +418,27 @@ def test_suspended_reader_is_refused(world, record):
     assert payer.get(f"/fhir/Bundle/{record['id']}", purpose="HPAYMT").status_code == 200
 
 
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_lists_gets_and_proves_through_the_gateway(world, record):
+    gw, alice = world["gateway"], world["who"]["alice"]
+    listed = gw.cli("--json", "gateway", "list", "--gateway", gw.url, "--patient", alice)
+    assert listed.returncode == 0, listed.stderr
+    assert record["id"] in [r["id"] for r in json.loads(listed.stdout)]
+    out = world["home"] / "got.json"
+    got = gw.cli("gateway", "get", record["id"], "--gateway", gw.url, "--out", str(out))
+    assert got.returncode == 0, got.stderr
+    assert json.loads(out.read_text())["resourceType"] == "Bundle"
+    seq = client(world, "clinic").audit()[0]["seq"]
+    wait_anchored(client(world, "clinic"), seq)
+    proved = gw.cli("--json", "gateway", "proof", str(seq), "--gateway", gw.url)
+    assert proved.returncode == 0, proved.stderr
+    assert json.loads(proved.stdout)["verifiedOnChain"] is True
+    refused = gw.cli("gateway", "get", "ab" * 32, "--gateway", gw.url)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr and "not found" in refused.stderr
+
+
 # --------------------------------------------------------------------------- crash and key rotation
 
 

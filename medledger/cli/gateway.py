@@ -119,4 +119,88 @@ def rotate_key(app: App, data: Path | None, db_url: str | None) -> None:
              "the old key file is deleted", old=old.address, new=new.address, rewrapped=count)
 
 
+# ---------------------------------------------------------------------- talking to a gateway
+
+gateway_url_option = click.option("--gateway", "gateway_url", envvar="MEDLEDGER_GATEWAY_URL", required=True,
+                                  help="Gateway origin, e.g. https://records.example (env MEDLEDGER_GATEWAY_URL).")
+purpose_option = click.option("--purpose", default="TREAT", show_default=True,
+                              help="Purpose of use: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE.")
+
+
+def _client(app: App, url: str):  # noqa: ANN202 - GatewayClient, imported lazily
+    import httpx
+
+    from ..gateway.client import GatewayClient
+
+    try:
+        chain_id = int(httpx.get(url.rstrip("/") + "/healthz", timeout=30).json()["chainId"])
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise ConfigError(f"no MedLedger gateway answers at {url} ({type(exc).__name__})") from None
+    client = GatewayClient(url, app.signer, chain_id)
+    client.login()
+    return client
+
+
+@gateway.command("put")
+@gateway_url_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--patient", required=True, help="The patient's address.")
+@click.pass_obj
+def gw_put(app: App, gateway_url: str, file: Path, patient: str) -> None:
+    """Create a record at a gateway from a FHIR JSON FILE (sealed and anchored by the custodian)."""
+    import json
+
+    try:
+        doc = json.loads(file.read_text())
+    except ValueError as exc:
+        raise click.BadParameter(f"{file} is not JSON ({exc})", param_hint="FILE") from None
+    created = _client(app, gateway_url).put_record(doc, patient)
+    app.done(f"created record {created['recordId']} (classes {', '.join(created['classes'])}; tx {created['tx']})",
+             **created)
+
+
+@gateway.command("get")
+@gateway_url_option
+@click.argument("record_id")
+@purpose_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR JSON here.")
+@click.pass_obj
+def gw_get(app: App, gateway_url: str, record_id: str, purpose: str, out: Path | None) -> None:
+    """Read a record through a gateway (only the classes you are consented for; the read is audited)."""
+    import json
+
+    doc = _client(app, gateway_url).get_record(record_id, purpose)
+    text = json.dumps(doc, indent=2)
+    if out:
+        out.write_text(text)
+        app.done(f"wrote {out} ({len(doc.get('entry', []))} resources)", path=str(out))
+    else:
+        click.echo(text)
+
+
+@gateway.command("list")
+@gateway_url_option
+@click.option("--patient", required=True, help="The patient's address.")
+@purpose_option
+@click.pass_obj
+def gw_list(app: App, gateway_url: str, patient: str, purpose: str) -> None:
+    """List the records of a patient you may see at a gateway."""
+    rows = _client(app, gateway_url).list_records(patient, purpose)
+    app.emit(rows, title=f"Records of {patient}", columns=["id", "versionId", "lastUpdated", "resources"])
+
+
+@gateway.command("proof")
+@gateway_url_option
+@click.argument("seq", type=click.IntRange(1))
+@click.pass_obj
+def gw_proof(app: App, gateway_url: str, seq: int) -> None:
+    """Fetch the inclusion proof of audit entry SEQ and check it against the chain."""
+    from ..gateway.client import check_proof
+
+    proof = _client(app, gateway_url).audit_proof(seq)
+    proof["verifiedOnChain"] = bool(proof.get("anchored")) and check_proof(proof, app.records)
+    app.emit(proof if app.as_json else {k: proof.get(k) for k in ("seq", "anchored", "root", "batchId", "tx", "block",
+                                                                  "verifiedOnChain")})
+
+
 cli.add_command(gateway)
