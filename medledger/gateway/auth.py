@@ -124,6 +124,9 @@ class Authenticator:
         self.domain = parts.netloc
         self.scheme = parts.scheme
         self.session_ttl, self.request_ttl = session_ttl, request_ttl
+        # Valid sessions seen by this process (one process per gateway data directory: `sign_out` here is the
+        # only way to revoke, and it drops the entry). Expiry is still checked on every request.
+        self._sessions: dict[str, Caller] = {}
 
     # ------------------------------------------------------------------ SIWE
     def new_nonce(self) -> str:
@@ -186,14 +189,25 @@ class Authenticator:
 
     def session(self, token: str) -> Caller | None:
         now = time.time()
+        key = hash_token(token)
+        cached = self._sessions.get(key)
+        if cached is not None:
+            if cached.expires_at > now:
+                return cached
+            self._sessions.pop(key, None)
         with self.store.read() as conn:
             row = conn.execute(select(T.sessions).where(T.sessions.c.token_hash == hash_token(token))).first()
         if (row is None or row.revoked or row.expires_at <= now or row.origin != self.origin
                 or row.chain_id != self.chain_id):
             return None
-        return Caller(row.address, "session", row.expires_at)
+        caller = Caller(row.address, "session", row.expires_at)
+        if len(self._sessions) > 100_000:
+            self._sessions.clear()
+        self._sessions[key] = caller
+        return caller
 
     def sign_out(self, token: str) -> bool:
+        self._sessions.pop(hash_token(token), None)
         with self.store.begin() as conn:
             done = conn.execute(update(T.sessions).where(T.sessions.c.token_hash == hash_token(token))
                                 .values(revoked=True))

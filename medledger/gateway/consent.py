@@ -13,6 +13,7 @@ means: the next block the gateway sees.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable
@@ -20,11 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from eth_utils import to_checksum_address
+from eth_utils import to_checksum_address as _to_checksum
 
 from ..chain import Chain
 from ..contracts import CareRegistry, ConsentRegistry
 from ..scopes import SENSITIVE, DataClass, Purpose, Role
+
+to_checksum_address = functools.lru_cache(maxsize=65_536)(_to_checksum)  # on every read: memoised
 
 #: What an open break-glass window covers (ConsentRegistry._BREAK_GLASS_DATA_CLASSES).
 BREAK_GLASS_CLASSES = frozenset(c for c in DataClass if c not in SENSITIVE)

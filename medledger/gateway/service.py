@@ -161,6 +161,7 @@ class Gateway:
         self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
                                  batch_seconds=settings.batch_seconds)
         self._keys: OrderedDict[str, bytes] = OrderedDict()
+        self._catalogue: dict[str, Any] = {}
         self._keys_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,9 +193,19 @@ class Gateway:
         return json.loads(open_with(data_key, envelope))
 
     def _latest(self, record_id: str) -> Any:
+        """The catalogue row of a record's latest version (rows are cached: only this process writes them)."""
+        cached = self._catalogue.get(record_id)
+        if cached is not None:
+            return cached
         with self.store.read() as conn:
-            return conn.execute(select(T.records).where(T.records.c.record_id == record_id)
-                                .order_by(T.records.c.version.desc()).limit(1)).first()
+            row = conn.execute(select(T.records).where(T.records.c.record_id == record_id)
+                               .order_by(T.records.c.version.desc()).limit(1)).first()
+        if row is not None:
+            with self._keys_lock:
+                if len(self._catalogue) > 100_000:
+                    self._catalogue.clear()
+                self._catalogue[record_id] = row
+        return row
 
     def _release(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, body: dict[str, Any],
                  interaction: str) -> int:
@@ -360,6 +371,7 @@ class Gateway:
                 conn.execute(insert(T.resources).values(
                     record_id=rid, version=1, position=i, resource_type=rtype, resource_id=res_id[:64],
                     data_class=int(data_classes.class_of(res)), patient=patient, last_updated=now))
+        self._catalogue.pop(rid, None)
         return {"id": rid[2:], "recordId": rid, "version": 1, "contentHash": content_id, "patient": patient,
                 "classes": sorted(c.name.lower().replace("_", "-") for c in classes),
                 "anchoredClass": primary.name.lower().replace("_", "-"),
