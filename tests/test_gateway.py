@@ -160,8 +160,10 @@ def test_consented_read_is_minimum_necessary_and_audited(world, record):
     assert event["agent"][0]["who"]["identifier"]["value"].endswith(world["who"]["doc"])
     assert "consent/" in event["agent"][0]["policy"][0] and "&tx=0x" in event["agent"][0]["policy"][0]
     assert event["entity"][0]["what"]["reference"] == f"Bundle/{record['id']}/_history/1"
-    # the patient can fetch the same proof; another party cannot see that it exists
-    assert client(world, "alice").audit_proof(seq)["root"] == proof["root"]
+    # the patient sees the read in her audit list and can fetch the same proof; another party cannot
+    alice = client(world, "alice")
+    assert seq in [e["seq"] for e in alice.audit(world["who"]["alice"])]
+    assert alice.audit_proof(seq)["root"] == proof["root"]
     with pytest.raises(GatewayClientError) as refused:
         client(world, "payer").audit_proof(seq)
     assert refused.value.status == 404
@@ -448,7 +450,18 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     path = f"/fhir/Bundle/{record['id']}"
     answered: list[int] = []
     failed: list[int] = []
+    created: list[str] = []
     stop = threading.Event()
+    clinic = client(world, "clinic")
+
+    def writes() -> None:  # records created during the crash: each answered create must survive whole
+        i = 100
+        while not stop.is_set():
+            i += 1
+            try:
+                created.append(clinic.put_record(patient_bundle(i, world["who"]["alice"]), world["who"]["alice"])["id"])
+            except (httpx.HTTPError, GatewayClientError):
+                continue
 
     def load() -> None:
         with httpx.Client(base_url=gw.url, timeout=5) as http:
@@ -462,7 +475,7 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
                 else:
                     failed.append(r.status_code)
 
-    workers = [threading.Thread(target=load) for _ in range(4)]
+    workers = [threading.Thread(target=load) for _ in range(4)] + [threading.Thread(target=writes)]
     for t in workers:
         t.start()
     deadline = time.monotonic() + 60
@@ -499,6 +512,12 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     finally:
         store.close()
     assert client(world, "doc").get(path).status_code == 200  # readable under the new key
+    from medledger.vault import LocalVault
+    vault = LocalVault(gw.data / "vault")
+    assert vault.audit() == [] and vault.temp_files() == []  # no blob lost or half-written
+    reader = client(world, "doc")
+    for rid in created:
+        assert reader.get(f"/fhir/Bundle/{rid}").status_code == 200
 
 
 # --------------------------------------------------------------------------- fuzzing

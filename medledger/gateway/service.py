@@ -149,6 +149,7 @@ class Gateway:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.database_url)
         self.vault = LocalVault(data_dir / "vault", durable=settings.durable)
+        self.vault.clean_temp()  # leftovers of writes a crash interrupted (one process per data directory)
         self.keyring = Keyring(data_dir / "keys", settings.key_password)
         self.key = self.keyring.current(create=True)
         self.view: ConsentView = consent_view or LiveConsentView(
