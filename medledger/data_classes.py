@@ -93,8 +93,9 @@ def class_of(resource: Mapping[str, Any]) -> DataClass:
 def resources_of(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The resources a record holds: a Bundle's entries, or the document itself."""
     if doc.get("resourceType") == "Bundle":
-        return [e["resource"] for e in doc.get("entry", [])
-                if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        entries = doc.get("entry", [])
+        return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)] \
+            if isinstance(entries, list) else []
     return [doc]
 
 
@@ -129,8 +130,9 @@ def filter_bundle(doc: Mapping[str, Any], allowed: Iterable[DataClass]) -> dict[
     if doc.get("resourceType") != "Bundle":
         return dict(doc) if class_of(doc) in allowed else {}
     out = dict(doc)
-    out["entry"] = [e for e in doc.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-                    and class_of(e["resource"]) in allowed]
+    entries = doc.get("entry", [])
+    out["entry"] = [e for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+                    and class_of(e["resource"]) in allowed] if isinstance(entries, list) else []
     if "total" in out:
         out["total"] = len(out["entry"])
     return out

@@ -535,3 +535,12 @@ def test_schemathesis_no_5xx_and_no_body_for_unauthenticated_callers(world, reco
          "--request-timeout", "10", "--generation-deterministic"],
         env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    # signed in (a consented reader's session): still never a 5xx
+    token = client(world, "doc").token
+    run = subprocess.run(
+        [str(exe), "run", f"{world['gateway'].url}/openapi.json", "--checks", "not_a_server_error",
+         "-H", f"Authorization: Bearer {token}", "--exclude-path", "/auth/logout",
+         "--max-examples", "12", "--workers", "1", "--phases", "examples,coverage,fuzzing", "--max-time", "45",
+         "--request-timeout", "10", "--generation-deterministic"],
+        capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

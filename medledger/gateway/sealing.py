@@ -28,6 +28,8 @@ def assign_ids(doc: dict[str, Any]) -> dict[str, Any]:
     if doc.get("resourceType") != "Bundle":
         doc.setdefault("id", str(uuid.uuid4()))
         return doc
+    if not isinstance(doc.get("entry", []), list):
+        return doc  # validation names the problem
     entries = []
     for entry in doc.get("entry", []):
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict) and "id" not in entry["resource"]:
