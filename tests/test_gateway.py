@@ -533,7 +533,7 @@ def test_schemathesis_no_5xx_and_no_body_for_unauthenticated_callers(world, reco
          "--checks", "not_a_server_error,no_body_without_sign_in",
          "--max-examples", "12", "--workers", "1", "--phases", "examples,coverage,fuzzing", "--max-time", "60",
          "--request-timeout", "10", "--generation-deterministic"],
-        env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
+        env=env, capture_output=True, text=True, timeout=240, cwd=world["home"])  # its cache lands in tmp
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     # signed in (a consented reader's session): still never a 5xx
     token = client(world, "doc").token
@@ -542,5 +542,5 @@ def test_schemathesis_no_5xx_and_no_body_for_unauthenticated_callers(world, reco
          "-H", f"Authorization: Bearer {token}", "--exclude-path", "/auth/logout",
          "--max-examples", "12", "--workers", "1", "--phases", "examples,coverage,fuzzing", "--max-time", "45",
          "--request-timeout", "10", "--generation-deterministic"],
-        capture_output=True, text=True, timeout=240, cwd=ROOT)
+        capture_output=True, text=True, timeout=240, cwd=world["home"])
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
