@@ -76,7 +76,8 @@ def world(tmp_path_factory):
     consent.grant(alice, who["alice"], who["payer"], 1 << Purpose.HPAYMT, _mask(D.DEMOGRAPHICS, D.BILLING))
     gateway = GatewayProcess(settings.rpc_url, home / "deployments.json", home / "gw",
                              "0x" + dev_account(ACTORS["clinic"]).key.hex().removeprefix("0x"),
-                             "--head-ttl", "0", "--batch-size", "4", "--batch-seconds", "0.5").start()
+                             "--head-ttl", "0", "--batch-size", "4", "--batch-seconds", "0.5",
+                             "--allow-origin", "https://app.medledger.example").start()
     w = {"home": home, "settings": settings, "chain": sdk, "care": care, "consent": consent, "records": records,
          "who": who, "gov": gov, "gateway": gateway, "chain_id": sdk.chain_id}
     yield w
@@ -249,6 +250,9 @@ def test_sessions_are_revocable_and_bound_to_origin(world, record):
     other = httpx.get(world["gateway"].url + path, headers={"Authorization": f"Bearer {doc.token}",
                                                             "Origin": "https://evil.example"})
     assert other.status_code == 401 and other.content == b""
+    app = httpx.get(world["gateway"].url + path, headers={"Authorization": f"Bearer {doc.token}",
+                                                          "Origin": "https://app.medledger.example"})
+    assert app.status_code == 200  # the web app named with --allow-origin
     token = doc.token
     doc.logout()
     r = httpx.get(world["gateway"].url + path, headers={"Authorization": f"Bearer {token}"})

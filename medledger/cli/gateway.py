@@ -69,11 +69,13 @@ def gateway() -> None:
               help="Longest sign-in session, seconds.")
 @click.option("--max-body", type=click.IntRange(1024, 1 << 30), default=4 << 20, show_default=True,
               help="Largest request body, bytes.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              help="A web app origin whose browser requests are accepted (repeatable); sign-in stays on --origin.")
 @click.option("--no-durable", is_flag=True, help="Skip blob fsyncs (tests and benchmarks only).")
 @click.pass_obj
 def serve(app: App, host: str, port: int, origin: str | None, data: Path | None, db_url: str | None,
           freshness_blocks: int, head_ttl: float, batch_size: int, batch_seconds: float, session_ttl: float,
-          max_body: int, no_durable: bool) -> None:
+          max_body: int, allow_origins: tuple[str, ...], no_durable: bool) -> None:
     """Serve the gateway until interrupted (the --account is the custodian: it anchors records and audit)."""
     import faulthandler
     import signal
@@ -90,7 +92,7 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
                                    data_dir=data, key_password=_password(), db_url=db_url,
                                    freshness_blocks=freshness_blocks, head_ttl=head_ttl, batch_size=batch_size,
                                    batch_seconds=batch_seconds, session_ttl=session_ttl, max_body=max_body,
-                                   durable=not no_durable)
+                                   allowed_origins=allow_origins, durable=not no_durable)
         asgi = create_app(settings)
         gw = asgi.state.gateway
         click.echo(f"gateway for {settings.signer.address} on chain {gw.chain_id}: {gw.origin} "

@@ -147,9 +147,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         return fhir_response(outcome(f"{where}: {first.get('msg', 'invalid request')}", "invalid"), 400)
 
     # ---------------------------------------------------------------- who is calling
+    accepted_origins = {gw.origin, *(o.rstrip("/") for o in settings.allowed_origins)}
+
     def authenticate(request: Request, body: bytes = b"") -> Caller:
         origin = request.headers.get("origin")
-        if origin and origin.rstrip("/") != gw.origin:
+        if origin and origin.rstrip("/") not in accepted_origins:
             raise Unauthenticated(f"requests from {origin} are not accepted by {gw.origin}")
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")

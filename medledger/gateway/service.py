@@ -80,6 +80,7 @@ class GatewaySettings:
     durable: bool = True
     validate_fhir: bool = True
     anchorer: bool = True
+    allowed_origins: tuple[str, ...] = ()  # web apps (besides `origin`) whose browser requests are accepted
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
