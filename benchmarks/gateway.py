@@ -47,7 +47,7 @@ from medledger.testing.accounts import dev_account
 from medledger.testing.ports import free_port, wait_for_port
 
 Log = Callable[[str], None]
-ACTORS = {"gov": 0, "clinic": 12, "doc": 13, "alice": 16}
+ACTORS = {"gov": 0, "clinic": 12, "doc": 13, "er": 15, "alice": 16}
 BARE_APP = """
 import sys
 from pathlib import Path
@@ -128,6 +128,51 @@ def _load(url: str, headers: dict[str, str], seconds: float, concurrency: int) -
             "p99_ms": round(all_ms[min(len(all_ms) - 1, int(len(all_ms) * 0.99))], 2)}
 
 
+def _mixed(base: str, record_id: str, tokens: dict[str, str], patient: str, seconds: float, concurrency: int
+           ) -> dict[str, Any]:
+    """A bounded mixed load: 7 in 10 consented reads (200), 2 refused reads by a party with no relationship
+    (the empty 404), 1 write (a new record, 201). Anything else counts as an error."""
+    expected = {"read": 200, "refused": 404, "write": 201}
+    latencies: dict[str, list[float]] = {k: [] for k in expected}
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker(w: int) -> None:
+        i = w
+        with httpx.Client(base_url=base, timeout=60) as http:
+            while time.monotonic() < stop:
+                i += concurrency
+                kind = "write" if i % 10 == 0 else "refused" if i % 10 in (1, 2) else "read"
+                t0 = time.perf_counter()
+                if kind == "write":
+                    body = json.dumps(patient_bundle(10_000 + i, patient)).encode()
+                    r = http.post(f"/fhir/Bundle?patient={patient}", content=body,
+                                  headers={"Authorization": f"Bearer {tokens['clinic']}"})
+                else:
+                    who = "doc" if kind == "read" else "er"
+                    r = http.get(f"/fhir/Bundle/{record_id}", headers={"Authorization": f"Bearer {tokens[who]}"})
+                with lock:
+                    if r.status_code == expected[kind]:
+                        latencies[kind].append((time.perf_counter() - t0) * 1000)
+                    else:
+                        errors.append(f"{kind}: {r.status_code}")
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    every = sorted(x for lat in latencies.values() for x in lat)
+    return {"requests": len(every) + len(errors), "errors": len(errors), "error_kinds": sorted(set(errors))[:5],
+            "per_s": round(len(every) / elapsed, 1),
+            "p99_ms": round(every[int(len(every) * 0.99)], 2) if every else None,
+            **{f"{k}s": len(v) for k, v in latencies.items()},
+            **{f"{k}_p99_ms": round(sorted(v)[int(len(v) * 0.99)], 2) for k, v in latencies.items() if v}}
+
+
 def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurrency: int = 8, batch: int = 1000,
                   log: Log = lambda _: None) -> dict[str, Any]:
     """The gateway figures (see the module docstring); starts its own Anvil when ``rpc_url`` is None."""
@@ -143,7 +188,8 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
         consent = ConsentRegistry(chain, steps["ConsentRegistry"])
         records = RecordRegistry(chain, steps["RecordRegistry"])
         gov, clinic, doc, alice = (_signer(n) for n in ("gov", "clinic", "doc", "alice"))
-        for who in (clinic, doc):
+        er = _signer("er")
+        for who in (clinic, doc, er):
             care.register(gov, who.address, Role.PROVIDER, keccak(text=f"bench:{who.address}"))
         care.publish_encryption_key(alice, crypto.compress_public_key(crypto.public_key_of(alice.private_key)))
         every = sum(1 << int(c) for c in DataClass if c not in (DataClass.GENOMICS, DataClass.MENTAL_HEALTH,
@@ -171,6 +217,12 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
             _load(url, headers, 1.0, concurrency)  # warm-up: caches, connections
             log(f"gateway: consented reads for {seconds:g} s with {concurrency} clients")
             figures["consented"] = _load(url, headers, seconds, concurrency)
+            stranger = GatewayClient(base, er, chain.chain_id)
+            stranger.login()
+            log(f"gateway: mixed load (reads, refused reads, writes) for {seconds:g} s")
+            figures["mixed"] = _mixed(base, created["id"], {"doc": reader.token, "er": stranger.token,
+                                                            "clinic": custodian.token}, alice.address, seconds,
+                                      concurrency)
             blob = work / "gw" / "vault" / "blobs" / created["contentHash"][2:4] / created["contentHash"][2:]
             figures["blob_bytes"] = blob.stat().st_size
         bare_port = free_port()

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import MedLedgerError
+from ..errors import ChainError, ContractReverted, MedLedgerError
 from .auth import REQUEST_SCHEME, AuthError, Caller
 from .service import Gateway, GatewayError, GatewaySettings, Released, parse_purpose
 
@@ -133,7 +133,8 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     @app.exception_handler(MedLedgerError)
     async def _ml_error(_req: Request, exc: MedLedgerError) -> Response:
         log.warning("request failed: %s", exc)
-        return fhir_response(outcome(str(exc)), 503 if "RPC" in str(exc) else 400)
+        unavailable = isinstance(exc, ChainError) and not isinstance(exc, ContractReverted)
+        return fhir_response(outcome(str(exc)), 503 if unavailable else 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> Response:

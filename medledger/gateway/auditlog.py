@@ -219,8 +219,9 @@ class Anchorer:
     """Background thread: pending entries -> Merkle batch -> logAccessBatch, crash-safe."""
 
     def __init__(self, log_: AuditLog, records: RecordRegistry, signer: Any, *, batch_size: int = 1000,
-                 batch_seconds: float = 10.0) -> None:
+                 batch_seconds: float = 10.0, tx_lock: threading.Lock | None = None) -> None:
         self.log, self.records, self.signer = log_, records, signer
+        self.tx_lock = tx_lock or threading.Lock()
         self.batch_size, self.batch_seconds = batch_size, batch_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -308,7 +309,8 @@ class Anchorer:
         batch_id = batch_id_of(self.signer.address, root)
         info = self.records.batch_of(batch_id)
         if info.kind == BatchKind.NONE:
-            result = self.records.log_access_batch(self.signer, root, batch.count)
+            with self.tx_lock:
+                result = self.records.log_access_batch(self.signer, root, batch.count)
             tx, block = result.tx_hash, result.block_number
             self.gas_used.append(result.gas_used)
         else:  # sent before a crash: the chain already holds it

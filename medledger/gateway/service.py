@@ -160,8 +160,10 @@ class Gateway:
                                   session_ttl=settings.session_ttl, request_ttl=settings.request_ttl)
         self.origin = self.auth.origin
         self.audit = AuditLog(self.store)
+        # one transaction at a time from the custodian's account (record anchors and audit batches share its nonce)
+        self.tx_lock = threading.Lock()
         self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
-                                 batch_seconds=settings.batch_seconds)
+                                 batch_seconds=settings.batch_seconds, tx_lock=self.tx_lock)
         self._keys: OrderedDict[str, bytes] = OrderedDict()
         self._catalogue: dict[str, Any] = {}
         self._keys_lock = threading.Lock()
@@ -356,8 +358,9 @@ class Gateway:
         content_id = self.vault.put(blob)
         primary = data_classes.primary_class(doc)
         try:
-            result = self.records.anchor(self.settings.signer, record_id, patient, bytes.fromhex(content_id[2:]),
-                                         int(primary))
+            with self.tx_lock:
+                result = self.records.anchor(self.settings.signer, record_id, patient,
+                                             bytes.fromhex(content_id[2:]), int(primary))
         except ContractReverted as exc:
             self.vault.path_of(content_id).unlink(missing_ok=True)
             raise GatewayError(f"the chain refused to anchor the record: {exc}", 409) from None
