@@ -58,6 +58,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     2> >(grep -v "is ignored: it is neither" >&2) || die "pip install failed (see above)"
   echo "$want" > "$stamp"
 fi
+# schemathesis (the gateway's OpenAPI fuzz test) needs hypothesis>=6.130 while brownie pins 6.27.3, so it
+# gets its own venv, pinned by constraints-fuzz.txt.
+FUZZ=$ROOT/.venv-fuzz
+fuzz_stamp="$FUZZ/.medledger-installed"
+fuzz_want=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open("constraints-fuzz.txt","rb").read()).hexdigest())')
+if [ "$(cat "$fuzz_stamp" 2>/dev/null)" != "$fuzz_want" ]; then
+  echo "medledger setup: installing schemathesis in .venv-fuzz (constraints-fuzz.txt)"
+  [ -x "$FUZZ/bin/python" ] || python3 -m venv "$FUZZ"
+  "$FUZZ/bin/pip" install --quiet --disable-pip-version-check -c constraints-fuzz.txt schemathesis \
+    2> >(grep -v "is ignored: it is neither" >&2) || die "pip install of schemathesis failed (see above)"
+  echo "$fuzz_want" > "$fuzz_stamp"
+fi
 # Chains launched by brownie are found on the venv's PATH.
 for tool in ganache anvil; do
   ln -sf "$ROOT/node_modules/.bin/$tool" "$VENV/bin/$tool"

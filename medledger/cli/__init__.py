@@ -23,6 +23,7 @@ from .claims import claim, coverage, escrow
 from .consent import consent, emergency
 from .deploy import deploy
 from .dev import dev
+from .gateway import gateway
 from .index import attach as attach_index_commands
 from .keys import keys
 from .record import record
@@ -92,7 +93,7 @@ def main(ctx: click.Context, network, rpc, account, keystore, deployments, vault
 
 
 for _command in (keys, deploy, registry, consent, emergency, record, escrow, coverage, claim, audit, dev, verify,
-                 safe):
+                 safe, gateway):
     main.add_command(_command)
 attach_index_commands(main)
 

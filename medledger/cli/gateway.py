@@ -1,0 +1,205 @@
+"""`medledger gateway serve | rotate-key`: run a custodian's record gateway, rotate its sealing key."""
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import click
+
+from ..errors import ConfigError
+from .app import App
+
+KEY_PASSWORD_ENV = "MEDLEDGER_GATEWAY_KEY_PASSWORD"
+
+
+def _default_data() -> Path:
+    return Path(os.environ.get("MEDLEDGER_HOME", Path.home() / ".medledger")) / "gateway"
+
+
+def _password() -> str:
+    value = os.environ.get(KEY_PASSWORD_ENV)
+    if value is not None:
+        return value
+    return click.prompt("Gateway key password", hide_input=True)
+
+
+@contextmanager
+def _exclusive(data: Path) -> Iterator[IO[str]]:
+    """One process at a time per gateway data directory (serve and rotate-key exclude each other)."""
+    data.mkdir(parents=True, exist_ok=True)
+    with open(data / "gateway.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another gateway process holds {data}; stop it first") from None
+        yield lock
+
+
+data_option = click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Gateway data directory: blobs, keys, SQLite database (default ~/.medledger/gateway).")
+db_option = click.option("--db", "db_url", envvar="MEDLEDGER_GATEWAY_DB", default=None,
+                         help="Database URL (default sqlite in --data; postgresql+psycopg://... for PostgreSQL).")
+
+
+@click.group("gateway")
+def gateway() -> None:
+    """Run a record gateway: FHIR REST with wallet sign-in, live consent and on-chain audit."""
+
+
+@gateway.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
+@click.option("--origin", help="Public origin readers sign in to (default http://HOST:PORT); put TLS in front.")
+@data_option
+@db_option
+@click.option("--freshness-blocks", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="How many blocks a cached consent answer may lag the chain head.")
+@click.option("--head-ttl", type=click.FloatRange(0, 60), default=1.0, show_default=True,
+              help="Seconds between polls of the chain head.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Anchor the audit log every N reads ...")
+@click.option("--batch-seconds", type=click.FloatRange(0.1, 86_400), default=10.0, show_default=True,
+              help="... or every T seconds, whichever comes first.")
+@click.option("--session-ttl", type=click.FloatRange(10, 86_400), default=900.0, show_default=True,
+              help="Longest sign-in session, seconds.")
+@click.option("--max-body", type=click.IntRange(1024, 1 << 30), default=4 << 20, show_default=True,
+              help="Largest request body, bytes.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              help="A web app origin whose browser requests are accepted (repeatable); sign-in stays on --origin.")
+@click.option("--no-durable", is_flag=True, help="Skip blob fsyncs (tests and benchmarks only).")
+@click.pass_obj
+def serve(app: App, host: str, port: int, origin: str | None, data: Path | None, db_url: str | None,
+          freshness_blocks: int, head_ttl: float, batch_size: int, batch_seconds: float, session_ttl: float,
+          max_body: int, allow_origins: tuple[str, ...], no_durable: bool) -> None:
+    """Serve the gateway until interrupted (the --account is the custodian: it anchors records and audit)."""
+    import faulthandler
+    import signal
+
+    import uvicorn
+
+    from ..gateway.app import create_app
+    from ..gateway.service import GatewaySettings
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # operators: `kill -USR1 PID` dumps every thread's stack
+    data = data or _default_data()
+    with _exclusive(data):
+        settings = GatewaySettings(chain=app.settings, signer=app.signer, origin=origin or f"http://{host}:{port}",
+                                   data_dir=data, key_password=_password(), db_url=db_url,
+                                   freshness_blocks=freshness_blocks, head_ttl=head_ttl, batch_size=batch_size,
+                                   batch_seconds=batch_seconds, session_ttl=session_ttl, max_body=max_body,
+                                   allowed_origins=allow_origins, durable=not no_durable)
+        asgi = create_app(settings)
+        gw = asgi.state.gateway
+        click.echo(f"gateway for {settings.signer.address} on chain {gw.chain_id}: {gw.origin} "
+                   f"(listening on {host}:{port}, key {gw.key.address})", err=True)
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
+
+
+@gateway.command("rotate-key")
+@data_option
+@db_option
+@click.pass_obj
+def rotate_key(app: App, data: Path | None, db_url: str | None) -> None:
+    """Create a new gateway key, re-wrap every stored record for it, delete the old key (gateway stopped)."""
+    from ..gateway.keys import Keyring
+    from ..gateway.store import Store
+    from ..vault import LocalVault
+
+    data = data or _default_data()
+    with _exclusive(data):
+        store = Store(db_url or f"sqlite:///{data / 'gateway.db'}")
+        try:
+            old, new, count = Keyring(data / "keys", _password()).rotate(store, LocalVault(data / "vault"))
+        finally:
+            store.close()
+    app.done(f"gateway key rotated: {old.address} -> {new.address}; {count} record version(s) re-wrapped; "
+             "the old key file is deleted", old=old.address, new=new.address, rewrapped=count)
+
+
+# ---------------------------------------------------------------------- talking to a gateway
+
+gateway_url_option = click.option("--gateway", "gateway_url", envvar="MEDLEDGER_GATEWAY_URL", required=True,
+                                  help="Gateway origin, e.g. https://records.example (env MEDLEDGER_GATEWAY_URL).")
+purpose_option = click.option("--purpose", default="TREAT", show_default=True,
+                              help="Purpose of use: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE.")
+
+
+def _client(app: App, url: str):  # noqa: ANN202 - GatewayClient, imported lazily
+    import httpx
+
+    from ..gateway.client import GatewayClient
+
+    try:
+        chain_id = int(httpx.get(url.rstrip("/") + "/healthz", timeout=30).json()["chainId"])
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise ConfigError(f"no MedLedger gateway answers at {url} ({type(exc).__name__})") from None
+    client = GatewayClient(url, app.signer, chain_id)
+    client.login()
+    return client
+
+
+@gateway.command("put")
+@gateway_url_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--patient", required=True, help="The patient's address.")
+@click.pass_obj
+def gw_put(app: App, gateway_url: str, file: Path, patient: str) -> None:
+    """Create a record at a gateway from a FHIR JSON FILE (sealed and anchored by the custodian)."""
+    import json
+
+    try:
+        doc = json.loads(file.read_text())
+    except ValueError as exc:
+        raise click.BadParameter(f"{file} is not JSON ({exc})", param_hint="FILE") from None
+    created = _client(app, gateway_url).put_record(doc, patient)
+    app.done(f"created record {created['recordId']} (classes {', '.join(created['classes'])}; tx {created['tx']})",
+             **created)
+
+
+@gateway.command("get")
+@gateway_url_option
+@click.argument("record_id")
+@purpose_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR JSON here.")
+@click.pass_obj
+def gw_get(app: App, gateway_url: str, record_id: str, purpose: str, out: Path | None) -> None:
+    """Read a record through a gateway (only the classes you are consented for; the read is audited)."""
+    import json
+
+    doc = _client(app, gateway_url).get_record(record_id, purpose)
+    text = json.dumps(doc, indent=2)
+    if out:
+        out.write_text(text)
+        app.done(f"wrote {out} ({len(doc.get('entry', []))} resources)", path=str(out))
+    else:
+        click.echo(text)
+
+
+@gateway.command("list")
+@gateway_url_option
+@click.option("--patient", required=True, help="The patient's address.")
+@purpose_option
+@click.pass_obj
+def gw_list(app: App, gateway_url: str, patient: str, purpose: str) -> None:
+    """List the records of a patient you may see at a gateway."""
+    rows = _client(app, gateway_url).list_records(patient, purpose)
+    app.emit(rows, title=f"Records of {patient}", columns=["id", "versionId", "lastUpdated", "resources"])
+
+
+@gateway.command("proof")
+@gateway_url_option
+@click.argument("seq", type=click.IntRange(1))
+@click.pass_obj
+def gw_proof(app: App, gateway_url: str, seq: int) -> None:
+    """Fetch the inclusion proof of audit entry SEQ and check it against the chain."""
+    from ..gateway.client import check_proof
+
+    proof = _client(app, gateway_url).audit_proof(seq)
+    proof["verifiedOnChain"] = bool(proof.get("anchored")) and check_proof(proof, app.records)
+    app.emit(proof if app.as_json else {k: proof.get(k) for k in ("seq", "anchored", "root", "batchId", "tx", "block",
+                                                                  "verifiedOnChain")})
+

@@ -1,0 +1,294 @@
+"""The HTTP face of the gateway (FastAPI on uvicorn): FHIR REST, sign-in, audit proofs, OpenAPI at
+``/openapi.json``.
+
+Answers without a body: 401 for an unauthenticated caller (the reason is only in ``WWW-Authenticate``),
+404 for "no such record" and "not yours to know" alike, 413 for an oversized body. Other refusals carry a
+FHIR OperationOutcome naming what is wrong.
+"""
+
+import json
+import logging
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ChainError, ContractReverted, MedLedgerError
+from .auth import REQUEST_SCHEME, AuthError, Caller
+from .service import Gateway, GatewayError, GatewaySettings, Released, parse_purpose
+
+log = logging.getLogger("medledger.gateway")
+FHIR_JSON = "application/fhir+json"
+SAFE_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
+RESOURCE_TYPE = r"^[A-Z][A-Za-z]{1,63}$"
+
+
+class Unauthenticated(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class SiweLogin(BaseModel):
+    message: str
+    signature: str
+
+
+class Session(BaseModel):
+    token: str
+    address: str
+    expiresAt: float
+
+
+class Nonce(BaseModel):
+    nonce: str
+
+
+def outcome(message: str, code: str = "processing", severity: str = "error") -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": code, "diagnostics": message}]}
+
+
+def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type=FHIR_JSON,
+                    headers=headers)
+
+
+class BodyLimit:
+    """Pure-ASGI guard: refuses any request body over ``limit`` bytes with an empty 413."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await Response(status_code=413)(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await Response(status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> FastAPI:
+    """The ASGI app of one custodian gateway (opens the chain, the database and the keyring)."""
+    gw = gateway or Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # noqa: ANN202
+        gw.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(gw.stop)
+
+    app = FastAPI(title="MedLedger record gateway", version="1",
+                  description="A custodian's FHIR gateway: wallet sign-in, live on-chain consent per read, "
+                              "write-ahead audit anchored on chain. See docs/GATEWAY.md.",
+                  lifespan=lifespan)
+    app.state.gateway = gw
+
+    # ---------------------------------------------------------------- errors
+    @app.exception_handler(Unauthenticated)
+    async def _unauth(_req: Request, exc: Unauthenticated) -> Response:
+        reason = exc.reason.replace('"', "'")
+        return Response(status_code=401, headers={
+            "WWW-Authenticate": f'Bearer realm="medledger", error="invalid_token", error_description="{reason}"'})
+
+    @app.exception_handler(GatewayError)
+    async def _gw_error(_req: Request, exc: GatewayError) -> Response:
+        if exc.status == 404:
+            return Response(status_code=404)
+        code = {403: "forbidden", 409: "conflict", 422: "invalid"}.get(exc.status, "invalid")
+        return fhir_response(outcome(str(exc), code), exc.status)
+
+    @app.exception_handler(MedLedgerError)
+    async def _ml_error(_req: Request, exc: MedLedgerError) -> Response:
+        log.warning("request failed: %s", exc)
+        unavailable = isinstance(exc, ChainError) and not isinstance(exc, ContractReverted)
+        return fhir_response(outcome(str(exc)), 503 if unavailable else 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+        # unknown routes and methods: a status, no body (nothing to learn about the service's data)
+        return Response(status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return fhir_response(outcome(f"{where}: {first.get('msg', 'invalid request')}", "invalid"), 400)
+
+    # ---------------------------------------------------------------- who is calling
+    accepted_origins = {gw.origin, *(o.rstrip("/") for o in settings.allowed_origins)}
+
+    def authenticate(request: Request, body: bytes = b"") -> Caller:
+        origin = request.headers.get("origin")
+        if origin and origin.rstrip("/") not in accepted_origins:
+            raise Unauthenticated(f"requests from {origin} are not accepted by {gw.origin}")
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "bearer" and credential:
+            caller = gw.auth.session(credential.strip())
+            if caller is None:
+                raise Unauthenticated("unknown, expired or revoked session")
+            return caller
+        if scheme == REQUEST_SCHEME and credential:
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            try:
+                return gw.auth.signed_request(credential.strip(), request.method, path, body)
+            except AuthError as exc:
+                raise Unauthenticated(str(exc)) from None
+        raise Unauthenticated("sign in with Ethereum (POST /auth/siwe) or sign the request (EIP-712)")
+
+    def caller_dep(request: Request) -> Caller:
+        return authenticate(request)
+
+    async def caller_with_body(request: Request) -> Caller:
+        return await run_in_threadpool(authenticate, request, await request.body())
+
+    CallerDep = Annotated[Caller, Depends(caller_dep)]
+    BodyCallerDep = Annotated[Caller, Depends(caller_with_body)]
+    PurposeHeader = Annotated[str | None, Header(alias="X-Purpose-Of-Use", description="HL7 PurposeOfUse (TREAT, "
+                                                 "ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE); default TREAT")]
+
+    def released(r: Released) -> Response:
+        headers = {"X-MedLedger-Audit": ",".join(str(s) for s in r.audit_seqs)} if r.audit_seqs else None
+        return fhir_response(r.body, headers=headers)
+
+    # ---------------------------------------------------------------- sign-in
+    @app.get("/auth/nonce", response_model=Nonce, tags=["auth"])
+    def nonce() -> Nonce:
+        """A single-use nonce (5 minutes) for a Sign-In with Ethereum message."""
+        return Nonce(nonce=gw.auth.new_nonce())
+
+    @app.post("/auth/siwe", response_model=Session, tags=["auth"],
+              responses={401: {"description": "refused; the reason is in WWW-Authenticate"}})
+    def siwe_login(login: SiweLogin) -> Session:
+        """Exchange a signed EIP-4361 message for a short bearer session."""
+        try:
+            token, caller = gw.auth.sign_in(login.message, login.signature)
+        except AuthError as exc:
+            raise Unauthenticated(str(exc)) from None
+        return Session(token=token, address=caller.address, expiresAt=caller.expires_at)
+
+    @app.post("/auth/logout", status_code=204, tags=["auth"])
+    def logout(request: Request, caller: CallerDep) -> Response:
+        """Revoke the bearer session used for this call."""
+        _scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if caller.via == "session":
+            gw.auth.sign_out(token.strip())
+        return Response(status_code=204)
+
+    # ---------------------------------------------------------------- service
+    @app.get("/healthz", tags=["service"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "chainId": gw.chain_id, "custodian": settings.signer.address,
+                "gatewayKey": gw.key.address, "freshnessBlocks": gw.view.freshness_blocks,
+                "auditPending": gw.audit.pending_entries(), "anchorError": gw.anchorer.last_error}
+
+    @app.get("/fhir/metadata", tags=["fhir"])
+    def metadata() -> Response:
+        """A minimal CapabilityStatement."""
+        types = [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
+                  "searchParam": [{"name": "patient", "type": "reference"},
+                                  {"name": "_lastUpdated", "type": "date"}]}
+                 for t in ("Bundle", "Patient", "Condition", "Observation", "MedicationRequest", "Encounter",
+                           "Coverage", "Claim", "AllergyIntolerance", "Procedure")]
+        return fhir_response({"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
+                              "fhirVersion": "5.0.0", "format": ["json"],
+                              "rest": [{"mode": "server", "resource": types,
+                                        "security": {"description": "SIWE sessions or EIP-712 signed requests; "
+                                                     "on-chain consent per read"}}]})
+
+    # ---------------------------------------------------------------- FHIR
+    @app.post("/fhir/{rtype}", status_code=201, tags=["fhir"],
+              responses={401: {"description": "unauthenticated (no body)"}, 413: {"description": "too large"},
+                         422: {"description": "invalid FHIR"}})
+    async def create(request: Request, caller: BodyCallerDep, rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)],
+                     patient: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+        """Create a record: validate, seal for the patient and this gateway, store, anchor on chain."""
+        body = await request.body()
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise GatewayError("the body is not JSON") from None
+        if not isinstance(doc, dict) or doc.get("resourceType") != rtype:
+            raise GatewayError(f"the body's resourceType must be {rtype}")
+        created = await run_in_threadpool(gw.create, caller, doc, patient)
+        return JSONResponse(created, status_code=201, headers={"Location": f"/fhir/{rtype}/{created['id']}"})
+
+    @app.get("/fhir/Bundle/{rid}/$explain-access", tags=["fhir"],
+             responses={401: {"description": "unauthenticated (no body)"}, 404: {"description": "not found"}})
+    def explain(rid: Annotated[str, Path(pattern=SAFE_ID)], caller: CallerDep,
+                purpose: PurposeHeader = None) -> dict[str, Any]:
+        """Who may read this record now, and why (the patient and guardians see every reader)."""
+        return gw.explain(caller, rid, parse_purpose(purpose))
+
+    @app.get("/fhir/{rtype}/{rid}", tags=["fhir"],
+             responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "refused, with why"},
+                        404: {"description": "no such record, or not yours to know"}})
+    def read(rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)], rid: Annotated[str, Path(pattern=SAFE_ID)],
+             caller: CallerDep, purpose: PurposeHeader = None) -> Response:
+        """Read a record (``Bundle/{record id}``) or one resource of it, minus what the reader may not see."""
+        return released(gw.read_resource(caller, rtype, rid, parse_purpose(purpose)))
+
+    @app.get("/fhir/{rtype}", tags=["fhir"],
+             responses={401: {"description": "unauthenticated (no body)"}})
+    def search(request: Request, rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)], caller: CallerDep,
+               patient: Annotated[str | None, Query(max_length=80)] = None,
+               last_updated: Annotated[list[str] | None, Query(alias="_lastUpdated", max_length=8)] = None,
+               purpose: PurposeHeader = None) -> Response:
+        """Search by patient, type and ``_lastUpdated``; the total counts only what the reader sees."""
+        base = str(request.base_url).rstrip("/") + "/fhir"
+        return released(gw.search(caller, rtype, patient, [v[:64] for v in last_updated or []],
+                                  parse_purpose(purpose), base))
+
+    # ---------------------------------------------------------------- audit
+    @app.get("/audit", tags=["audit"], responses={401: {"description": "unauthenticated (no body)"}})
+    def audit_list(caller: CallerDep, patient: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+        """Audit entries: the patient's (for the patient or a guardian), else the caller's own reads."""
+        return gw.audit_list(caller, patient)
+
+    @app.get("/audit/{seq}/proof", tags=["audit"],
+             responses={401: {"description": "unauthenticated (no body)"}, 404: {"description": "not found"}})
+    def audit_proof(seq: Annotated[int, Path(ge=1, le=2**62)], caller: CallerDep) -> dict[str, Any]:
+        """The Merkle inclusion proof of one audit entry, for its reader or its patient."""
+        return gw.audit_proof(caller, seq)
+
+    return BodyLimitApp(app, settings.max_body)
+
+
+class BodyLimitApp(BodyLimit):
+    """The FastAPI app behind the body limit; attribute access reaches the app (``.state``, ``.openapi``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)

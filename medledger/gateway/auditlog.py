@@ -1,0 +1,320 @@
+"""The write-ahead audit log: one IHE BALP-style AuditEvent per released record, committed before the
+answer leaves, anchored on chain in Merkle batches with RecordRegistry.logAccessBatch.
+
+Life of an entry:
+
+1. `AuditLog.record` inserts it (``synchronous=FULL`` on SQLite: durable at commit) and only then does
+   the gateway send the response. A crash before the commit means no answer was sent.
+2. The `Anchorer` thread takes pending entries every ``batch_size`` entries or ``batch_seconds``, builds
+   a StandardMerkleTree over their leaves (`LEAF_TYPES`), stores the batch as ``built`` and assigns its
+   entries in one transaction, then sends ``logAccessBatch(root, count)``.
+3. On receipt the batch becomes ``anchored`` with its tx, block and on-chain batch id. After a crash, a
+   ``built`` batch is first looked up on chain (``batchOf(batchIdOf(gateway, root))``); it is sent
+   again only if the chain does not hold it. So every answered read reaches the chain.
+
+Anyone holding an entry can check it: leaf = keccak(keccak(abi.encode(seq, reader, patient, recordId,
+version, purpose, time, keccak(AuditEvent JSON)))), its proof leads to the root, and the root is the
+gateway's AccessLog batch on chain.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy import func, insert, select, update
+
+from .. import fhir
+from ..contracts import BatchKind, RecordRegistry, batch_id_of
+from ..merkle import StandardMerkleTree
+from ..scopes import Purpose
+from . import store as T
+from .consent import Decision
+from .store import Store
+
+log = logging.getLogger("medledger.gateway.audit")
+
+LEAF_TYPES = ("uint256", "address", "address", "bytes32", "uint32", "uint8", "uint64", "bytes32")
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    event: dict[str, Any]
+
+
+def did(chain_id: int, address: str) -> str:
+    return f"did:pkh:eip155:{chain_id}:{address}"
+
+
+def audit_event(*, chain_id: int, origin: str, consent_registry: str, reader: str, patient: str, record_id: str,
+                version: int, decision: Decision, released: list[str], recorded: float,
+                consent_origin: tuple[int, str] | None, interaction: str = "read") -> dict[str, Any]:
+    """A BALP PatientRead-style AuditEvent (FHIR R5 shape) for one release."""
+    policy = []
+    state = decision.state
+    if decision.basis == "consent" and state.granted_at:
+        ref = f"eip155:{chain_id}:{consent_registry}/consent/{patient}/{reader}?grantedAt={state.granted_at}"
+        if consent_origin:
+            ref += f"&block={consent_origin[0]}&tx={consent_origin[1]}"
+        policy.append(ref)
+    elif decision.basis == "break-glass":
+        policy.append(f"eip155:{chain_id}:{consent_registry}/break-glass/{patient}/{reader}"
+                      f"?expiresAt={state.break_glass_until}")
+    else:
+        policy.append(f"urn:medledger:basis:{decision.basis}")
+    when = datetime.fromtimestamp(recorded, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "resourceType": "AuditEvent",
+        "category": [{"coding": [{"system": DCM, "code": "110110", "display": "Patient Record"}]}],
+        "code": {"coding": [{"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}]},
+        "action": "R",
+        "recorded": when,
+        "outcome": {"code": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-outcome", "code": "0"}},
+        "authorization": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                       "code": decision.purpose.name}]}],
+        "agent": [
+            {"type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
+             "who": {"identifier": {"system": "urn:ietf:rfc:3986", "value": did(chain_id, reader)}},
+             "requestor": True, "policy": policy},
+            {"type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+             "who": {"display": origin}, "requestor": False},
+        ],
+        "source": {"observer": {"display": origin}},
+        "entity": [
+            {"what": {"reference": f"Bundle/{record_id[2:]}/_history/{version}"},
+             "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "4"}]},
+             "detail": [{"type": {"text": "released-classes"}, "valueString": ",".join(released)},
+                        {"type": {"text": "decided-at-block"}, "valueString": str(state.block)},
+                        {"type": {"text": "basis"}, "valueString": decision.basis}]},
+            {"what": {"identifier": {"system": "urn:ietf:rfc:3986", "value": did(chain_id, patient)}},
+             "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}]}},
+        ],
+    }
+
+
+def leaf_values(row: Any) -> tuple:
+    return (int(row.seq), row.reader, row.patient, bytes.fromhex(row.record_id[2:]), int(row.version),
+            int(row.purpose), int(row.time), bytes.fromhex(row.event_hash[2:]))
+
+
+class _Pending:
+    __slots__ = ("values", "done", "seq", "error")
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.done = threading.Event()
+        self.seq: int | None = None
+        self.error: BaseException | None = None
+
+
+class AuditLog:
+    """Writes entries (group commit: concurrent reads share one durable commit) and answers proofs."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pending = threading.Condition()
+        self.pending_count = 0
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Condition()
+        self._committer: threading.Thread | None = None
+        self._closing = False
+
+    def record(self, *, reader: str, patient: str, record_id: str, version: int, purpose: Purpose,
+               decision: Decision, classes_mask: int, event: dict[str, Any], recorded: float,
+               consent_origin: tuple[int, str] | None) -> int:
+        """Commit one entry durably and return its sequence number; returns only after the commit."""
+        canonical = fhir.canonicalize(event)
+        item = _Pending(dict(
+            time=recorded, reader=reader, patient=patient, record_id=record_id, version=version,
+            purpose=int(purpose), basis=decision.basis, classes_mask=classes_mask,
+            decided_at_block=decision.state.block, consent_granted_at=decision.state.granted_at or None,
+            consent_block=consent_origin[0] if consent_origin else None,
+            consent_tx=consent_origin[1] if consent_origin else None,
+            event=canonical.decode(), event_hash="0x" + keccak(canonical).hex()))
+        with self._queue_lock:
+            if self._committer is None or not self._committer.is_alive():
+                self._committer = threading.Thread(target=self._commit_loop, name="medledger-audit-commit",
+                                                   daemon=True)
+                self._committer.start()
+            self._queue.append(item)
+            self._queue_lock.notify()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        with self.pending:
+            self.pending_count += 1
+            self.pending.notify()
+        return int(item.seq)  # type: ignore[arg-type]
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._queue_lock:
+                while not self._queue:
+                    if self._closing:
+                        return
+                    self._queue_lock.wait(timeout=1.0)
+                group, self._queue = self._queue, []
+            try:
+                with self.store.begin() as conn:
+                    for item in group:
+                        item.seq = conn.execute(insert(T.audit_entries).values(**item.values)).inserted_primary_key[0]
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request; none is answered
+                for item in group:
+                    item.error, item.seq = exc, None
+            for item in group:
+                item.done.set()
+
+    def close(self) -> None:
+        with self._queue_lock:
+            self._closing = True
+            self._queue_lock.notify_all()
+        if self._committer is not None:
+            self._committer.join(timeout=30)
+
+    def entry(self, seq: int) -> Any:
+        with self.store.read() as conn:
+            return conn.execute(select(T.audit_entries).where(T.audit_entries.c.seq == seq)).first()
+
+    def entries(self, *, patient: str | None = None, reader: str | None = None, limit: int = 100) -> list[Any]:
+        q = select(T.audit_entries).order_by(T.audit_entries.c.seq.desc()).limit(limit)
+        if patient:
+            q = q.where(T.audit_entries.c.patient == patient)
+        if reader:
+            q = q.where(T.audit_entries.c.reader == reader)
+        with self.store.read() as conn:
+            return list(conn.execute(q))
+
+    def proof(self, seq: int) -> dict[str, Any]:
+        """The inclusion proof of entry ``seq`` (``anchored: False`` while its batch is pending)."""
+        row = self.entry(seq)
+        out: dict[str, Any] = {"seq": seq, "leaf": [_jsonable(v) for v in leaf_values(row)],
+                               "leafEncoding": list(LEAF_TYPES), "event": json.loads(row.event), "anchored": False}
+        if row.batch_seq is None:
+            return out
+        with self.store.read() as conn:
+            batch = conn.execute(select(T.audit_batches).where(T.audit_batches.c.seq == row.batch_seq)).first()
+        tree = StandardMerkleTree.load(json.loads(batch.tree))
+        out.update(root=batch.root, proof=tree.get_proof_hex(row.batch_index), batchCount=batch.count,
+                   anchored=batch.status == "anchored", tx=batch.tx_hash, block=batch.block, batchId=batch.batch_id)
+        return out
+
+    def pending_entries(self) -> int:
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(T.audit_entries)
+                                    .where(T.audit_entries.c.batch_seq.is_(None))).scalar_one())
+
+
+def _jsonable(v: Any) -> Any:
+    return "0x" + v.hex() if isinstance(v, (bytes, bytearray)) else v
+
+
+class Anchorer:
+    """Background thread: pending entries -> Merkle batch -> logAccessBatch, crash-safe."""
+
+    def __init__(self, log_: AuditLog, records: RecordRegistry, signer: Any, *, batch_size: int = 1000,
+                 batch_seconds: float = 10.0, tx_lock: threading.Lock | None = None) -> None:
+        self.log, self.records, self.signer = log_, records, signer
+        self.tx_lock = tx_lock or threading.Lock()
+        self.batch_size, self.batch_seconds = batch_size, batch_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.gas_used: list[int] = []
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="medledger-anchorer", daemon=True)
+        self._thread.start()
+
+    def stop(self, flush: bool = True) -> None:
+        self._stop.set()
+        with self.log.pending:
+            self.log.pending.notify()
+        if self._thread:
+            self._thread.join(timeout=60)
+        if flush:
+            self.flush()
+
+    def _run(self) -> None:
+        oldest: float | None = None
+        while not self._stop.is_set():
+            with self.log.pending:
+                self.log.pending.wait(timeout=min(self.batch_seconds, 1.0))
+                count = self.log.pending_count
+            if count and oldest is None:
+                oldest = time.monotonic()
+            due = count >= self.batch_size or (oldest is not None and time.monotonic() - oldest >= self.batch_seconds)
+            if not due and not self._has_built():
+                continue
+            try:
+                self.flush()
+                oldest = None
+                self.last_error = None
+            except Exception as exc:  # noqa: BLE001 - keep the thread alive; retried on the next tick
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("audit anchoring failed, will retry: %s", self.last_error)
+                self._stop.wait(1.0)
+
+    def _has_built(self) -> bool:
+        with self.log.store.read() as conn:
+            return conn.execute(select(T.audit_batches.c.seq).where(T.audit_batches.c.status == "built")).first() \
+                is not None
+
+    def flush(self) -> int:
+        """Anchor every built batch and every pending entry now; returns the number of batches sent."""
+        sent = 0
+        for batch in self._built():
+            self._send(batch)
+            sent += 1
+        while True:
+            batch = self._build()
+            if batch is None:
+                return sent
+            self._send(batch)
+            sent += 1
+
+    def _built(self) -> list[Any]:
+        with self.log.store.read() as conn:
+            return list(conn.execute(select(T.audit_batches).where(T.audit_batches.c.status == "built")
+                                     .order_by(T.audit_batches.c.seq)))
+
+    def _build(self) -> Any:
+        with self.log.store.begin() as conn:
+            rows = list(conn.execute(select(T.audit_entries).where(T.audit_entries.c.batch_seq.is_(None))
+                                     .order_by(T.audit_entries.c.seq).limit(self.batch_size)))
+            if not rows:
+                with self.log.pending:
+                    self.log.pending_count = 0
+                return None
+            tree = StandardMerkleTree.of([leaf_values(r) for r in rows], LEAF_TYPES)
+            seq = conn.execute(insert(T.audit_batches).values(
+                root=tree.root_hex, count=len(rows), status="built", tree=json.dumps(tree.dump()),
+                created_at=time.time())).inserted_primary_key[0]
+            for i, r in enumerate(rows):
+                conn.execute(update(T.audit_entries).where(T.audit_entries.c.seq == r.seq)
+                             .values(batch_seq=seq, batch_index=i))
+        with self.log.pending:
+            self.log.pending_count = max(0, self.log.pending_count - len(rows))
+        with self.log.store.read() as conn:
+            return conn.execute(select(T.audit_batches).where(T.audit_batches.c.seq == seq)).first()
+
+    def _send(self, batch: Any) -> None:
+        root = bytes.fromhex(batch.root[2:])
+        batch_id = batch_id_of(self.signer.address, root)
+        info = self.records.batch_of(batch_id)
+        if info.kind == BatchKind.NONE:
+            with self.tx_lock:
+                result = self.records.log_access_batch(self.signer, root, batch.count)
+            tx, block = result.tx_hash, result.block_number
+            self.gas_used.append(result.gas_used)
+        else:  # sent before a crash: the chain already holds it
+            tx, block = None, None
+        with self.log.store.begin() as conn:
+            conn.execute(update(T.audit_batches).where(T.audit_batches.c.seq == batch.seq).values(
+                status="anchored", tx_hash=tx, block=block, batch_id=str(batch_id)))

@@ -1,0 +1,207 @@
+"""The consent view: what the chain says about one (patient, reader) pair, and the per-read decision.
+
+`ConsentView` is the small interface the gateway reads consent through. `LiveConsentView` asks the
+chain directly (ConsentRegistry / CareRegistry views pinned to one block) and caches each answer for
+that block. The index (issue 16) will provide a second implementation fed by consent events; the
+chain stays the truth when the index is behind.
+
+Freshness bound: an answer computed at block ``b`` is used while the chain head ``h`` (polled at most
+every ``head_ttl`` seconds) satisfies ``h - b <= freshness_blocks``. A revocation mined in block ``r``
+therefore stops every read once the gateway has seen head ``r + freshness_blocks`` - at most
+``freshness_blocks`` blocks plus ``head_ttl`` seconds after it is mined. The default (0 blocks, 1 s)
+means: the next block the gateway sees.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from eth_utils import to_checksum_address as _to_checksum
+
+from ..chain import Chain
+from ..contracts import CareRegistry, ConsentRegistry
+from ..scopes import SENSITIVE, DataClass, Purpose, Role
+
+to_checksum_address = functools.lru_cache(maxsize=65_536)(_to_checksum)  # on every read: memoised
+
+#: What an open break-glass window covers (ConsentRegistry._BREAK_GLASS_DATA_CLASSES).
+BREAK_GLASS_CLASSES = frozenset(c for c in DataClass if c not in SENSITIVE)
+
+
+@dataclass(frozen=True)
+class AccessState:
+    """The chain's answer for (patient, reader) at ``block``."""
+
+    patient: str
+    reader: str
+    block: int
+    role: Role = Role.NONE
+    active: bool = False
+    guardian: bool = False
+    purposes: int = 0
+    data_classes: int = 0
+    valid_from: int = 0
+    valid_until: int = 0
+    granted_at: int = 0
+    break_glass_until: int = 0
+
+    @property
+    def is_patient(self) -> bool:
+        return self.patient == self.reader
+
+    @property
+    def suspended(self) -> bool:
+        return self.role != Role.NONE and not self.active
+
+
+def _date(ts: int) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _class_name(c: DataClass) -> str:
+    return c.name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one authorisation: which classes the reader may see, on what basis, and why not."""
+
+    state: AccessState
+    purpose: Purpose
+    allowed: frozenset[DataClass]
+    basis: str  # patient | guardian | consent | break-glass | none
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def may_know(self) -> bool:
+        """Whether the reader may learn that records of this patient exist (a refusal may say why)."""
+        s = self.state
+        return s.is_patient or s.guardian or s.granted_at != 0 or s.break_glass_until != 0
+
+    def message(self) -> str:
+        return "; ".join(self.reasons) or "access refused"
+
+
+def decide(state: AccessState, purpose: Purpose, classes: Iterable[DataClass], now: float | None = None) -> Decision:
+    """Which of ``classes`` ``state.reader`` may read for ``purpose`` at ``now`` (default: wall clock)."""
+    now = time.time() if now is None else now
+    wanted = frozenset(classes)
+    if state.is_patient:
+        return Decision(state, purpose, wanted, "patient")
+    if state.suspended:
+        return Decision(state, purpose, frozenset(), "none",
+                        (f"{state.reader} is suspended in the CareRegistry",))
+    if state.guardian:
+        return Decision(state, purpose, wanted, "guardian")
+    if state.role == Role.NONE:
+        return Decision(state, purpose, frozenset(), "none",
+                        (f"{state.reader} is not a registered party",))
+    allowed: set[DataClass] = set()
+    reasons: list[str] = []
+    pname = purpose.name
+    consent_live = (state.purposes != 0 and state.valid_from <= now
+                    and (state.valid_until == 0 or now < state.valid_until))
+    if state.purposes and state.valid_until and now >= state.valid_until:
+        reasons.append(f"the consent expired at {_date(state.valid_until)}")
+    elif state.purposes and now < state.valid_from:
+        reasons.append(f"the consent starts at {_date(state.valid_from)}")
+    elif state.purposes and not state.purposes >> int(purpose) & 1:
+        reasons.append(f"no consent for purpose {pname}")
+    if consent_live and state.purposes >> int(purpose) & 1:
+        allowed |= {c for c in wanted if state.data_classes >> int(c) & 1}
+    basis = "consent" if allowed else "none"
+    glass_open = now < state.break_glass_until
+    if purpose == Purpose.ETREAT and glass_open and state.role == Role.PROVIDER:
+        extra = {c for c in wanted if c in BREAK_GLASS_CLASSES} - allowed
+        if extra:
+            allowed |= extra
+            basis = "break-glass" if basis == "none" else basis
+    missing = wanted - allowed
+    if missing and not reasons:
+        if not state.purposes and not glass_open:
+            reasons.append(f"no consent from {state.patient}")
+        for c in sorted(missing):
+            reasons.append(f"no consent for class {_class_name(c)} for purpose {pname}")
+    return Decision(state, purpose, frozenset(allowed), basis, tuple(reasons))
+
+
+class ConsentView(Protocol):
+    """Where the gateway reads consent from."""
+
+    freshness_blocks: int
+
+    def head(self) -> int:
+        """The newest block the view knows of."""
+
+    def state(self, patient: str, reader: str) -> AccessState:
+        """(patient, reader) as of a block at most `freshness_blocks` behind `head`."""
+
+    def consent_origin(self, state: AccessState) -> tuple[int, str] | None:
+        """(block, tx hash) of the grant `state` reflects, if it can be found."""
+
+
+class LiveConsentView:
+    """A `ConsentView` straight from the chain, cached per block."""
+
+    def __init__(self, chain: Chain, care: CareRegistry, consent: ConsentRegistry, *,
+                 freshness_blocks: int = 0, head_ttl: float = 1.0) -> None:
+        self.chain, self.care, self.consent = chain, care, consent
+        self.freshness_blocks = freshness_blocks
+        self.head_ttl = head_ttl
+        self._head = -1
+        self._head_at = 0.0
+        self._cache: dict[tuple[str, str], AccessState] = {}
+        self._origins: dict[tuple[str, str, int], tuple[int, str] | None] = {}
+        self._lock = threading.Lock()
+
+    def head(self) -> int:
+        now = time.monotonic()
+        if self._head < 0 or now - self._head_at >= self.head_ttl:
+            head = int(self.chain.w3.eth.block_number)
+            with self._lock:
+                self._head, self._head_at = max(self._head, head), now
+        return self._head
+
+    def state(self, patient: str, reader: str) -> AccessState:
+        patient, reader = to_checksum_address(patient), to_checksum_address(reader)
+        head = self.head()
+        key = (patient, reader)
+        cached = self._cache.get(key)
+        if cached is not None and head - cached.block <= self.freshness_blocks:
+            return cached
+        fresh = self._fetch(patient, reader, head)
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = fresh
+        return fresh
+
+    def _fetch(self, patient: str, reader: str, block: int) -> AccessState:
+        if patient == reader:
+            return AccessState(patient, reader, block)
+        c, r = self.consent.fn, self.care.fn
+        role, active, *_ = r.partyOf(reader).call(block_identifier=block)
+        purposes, classes, start, until, granted = c.consentOf(patient, reader).call(block_identifier=block)
+        _opened, expires = c.breakGlassOf(patient, reader).call(block_identifier=block)
+        guardian = bool(c.isGuardian(patient, reader).call(block_identifier=block))
+        return AccessState(patient, reader, block, Role(role), bool(active), guardian, int(purposes), int(classes),
+                           int(start), int(until), int(granted), int(expires))
+
+    def consent_origin(self, state: AccessState) -> tuple[int, str] | None:
+        if not state.granted_at:
+            return None
+        key = (state.patient, state.reader, state.granted_at)
+        if key not in self._origins:
+            logs = self.consent.contract.events.ConsentGranted.get_logs(
+                argument_filters={"patient": state.patient, "grantee": state.reader},
+                from_block=0, to_block=state.block)
+            found = None
+            for log in logs:  # the last grant at or before the decision block
+                found = (int(log["blockNumber"]), "0x" + bytes(log["transactionHash"]).hex())
+            self._origins[key] = found
+        return self._origins[key]

@@ -1,0 +1,463 @@
+"""The gateway's core, without HTTP: create, read, search, explain, audit. `app.py` puts it on the wire.
+
+Every read goes: authenticated caller -> `ConsentView.state` (live, within the freshness bound) ->
+`decide` per data class -> open the envelope with the gateway key -> keep only the allowed classes ->
+commit the AuditEvent -> answer.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+from sqlalchemy import delete, insert, select
+
+from .. import crypto, data_classes, fhir
+from ..accounts import Signer
+from ..chain import Chain
+from ..config import Settings
+from ..contracts import CareRegistry, ConsentRegistry, RecordRegistry
+from ..deployments import require as require_deployment
+from ..errors import AccountError, ContractReverted, FhirInvalid, MedLedgerError
+from ..record_ids import new_record_id, patient_of
+from ..scopes import DataClass, Purpose, Role
+from ..vault import LocalVault
+from . import store as T
+from .auditlog import Anchorer, AuditLog, audit_event
+from .auth import Authenticator, Caller
+from .consent import ConsentView, Decision, LiveConsentView, decide
+from .keys import Keyring, open_with
+from .sealing import assign_ids, data_key_for, resource_rows, seal_for_custodian
+from .store import Store
+
+
+class GatewayError(MedLedgerError):
+    """A request the gateway refuses; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class Hidden(GatewayError):
+    """No such record, or not the caller's to know (the same 404, with no body)."""
+
+    status = 404
+
+
+class Refused(GatewayError):
+    """The caller may know the record exists but may not read it; the message says why."""
+
+    status = 403
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything `create_app` needs."""
+
+    chain: Settings
+    signer: Signer                 # the custodian's account: anchors records and audit batches
+    origin: str                    # e.g. https://records.clinic.example (what SIWE messages name)
+    data_dir: Path                 # blobs, keys and the default SQLite database
+    key_password: str
+    db_url: str | None = None      # default sqlite:///<data_dir>/gateway.db
+    freshness_blocks: int = 0
+    head_ttl: float = 1.0
+    batch_size: int = 1000
+    batch_seconds: float = 10.0
+    session_ttl: float = 900.0
+    request_ttl: float = 300.0
+    max_body: int = 4 * 1024 * 1024
+    durable: bool = True
+    validate_fhir: bool = True
+    anchorer: bool = True
+    allowed_origins: tuple[str, ...] = ()  # web apps (besides `origin`) whose browser requests are accepted
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+
+
+@dataclass(frozen=True)
+class Released:
+    """What a read returns."""
+
+    body: dict[str, Any]
+    audit_seqs: tuple[int, ...]
+
+
+def parse_purpose(value: str | None) -> Purpose:
+    if not value:
+        return Purpose.TREAT
+    try:
+        return Purpose[value.strip().upper().replace("-", "_")]
+    except KeyError:
+        known = ", ".join(p.name for p in Purpose)
+        raise GatewayError(f"unknown purpose of use '{value[:40]}' (known: {known})") from None
+
+
+def parse_record_id(value: str) -> str:
+    """A Bundle id is the record id's 64 hex digits (with or without 0x); anything else is simply
+    not found, so a malformed or traversal id never reaches the blob store."""
+    text = value.lower().removeprefix("0x")
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise Hidden("not found")
+    return "0x" + text
+
+
+def parse_last_updated(values: list[str]) -> list[tuple[str, float]]:
+    """FHIR ``_lastUpdated`` date search (prefixes eq, ge, gt, le, lt; dates or instants)."""
+    from datetime import datetime, timezone
+
+    out = []
+    for raw in values:
+        prefix = raw[:2] if raw[:2] in ("eq", "ge", "gt", "le", "lt") else "eq"
+        text = raw[2:] if raw[:2] == prefix else raw
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise GatewayError(f"_lastUpdated: '{raw[:40]}' is not a FHIR date or instant") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        out.append((prefix, moment.timestamp()))
+    return out
+
+
+class Gateway:
+    """One custodian's gateway."""
+
+    def __init__(self, settings: GatewaySettings, *, consent_view: ConsentView | None = None,
+                 chain: Chain | None = None) -> None:
+        self.settings = settings
+        self.chain = chain or Chain(settings.chain)
+        self.chain.check_connected()
+        self.chain_id = self.chain.chain_id
+        deployment = require_deployment(settings.chain.deployments_path, self.chain_id)
+        self.care = CareRegistry(self.chain, deployment.address("CareRegistry"))
+        self.consent = ConsentRegistry(self.chain, deployment.address("ConsentRegistry"))
+        self.records = RecordRegistry(self.chain, deployment.address("RecordRegistry"))
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.database_url)
+        self.vault = LocalVault(data_dir / "vault", durable=settings.durable)
+        self.vault.clean_temp()  # leftovers of writes a crash interrupted (one process per data directory)
+        self.keyring = Keyring(data_dir / "keys", settings.key_password)
+        self.key = self.keyring.current(create=True)
+        self.view: ConsentView = consent_view or LiveConsentView(
+            self.chain, self.care, self.consent, freshness_blocks=settings.freshness_blocks,
+            head_ttl=settings.head_ttl)
+        self.auth = Authenticator(self.store, self.chain.w3, self.chain_id, settings.origin,
+                                  session_ttl=settings.session_ttl, request_ttl=settings.request_ttl)
+        self.origin = self.auth.origin
+        self.audit = AuditLog(self.store)
+        # one transaction at a time from the custodian's account (record anchors and audit batches share its nonce)
+        self.tx_lock = threading.Lock()
+        self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
+                                 batch_seconds=settings.batch_seconds, tx_lock=self.tx_lock)
+        self._keys: OrderedDict[str, bytes] = OrderedDict()
+        self._catalogue: dict[str, Any] = {}
+        self._keys_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self.settings.anchorer:
+            self.anchorer.start()
+
+    def stop(self) -> None:
+        self.audit.close()
+        if self.settings.anchorer:
+            self.anchorer.stop(flush=True)
+        self.store.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _decision(self, caller: Caller, patient: str, purpose: Purpose, classes: frozenset[DataClass]) -> Decision:
+        return decide(self.view.state(patient, caller.address), purpose, classes)
+
+    def _open(self, content_id: str) -> dict[str, Any]:
+        blob = self.vault.get(content_id)
+        envelope = crypto.Envelope.from_bytes(blob)
+        with self._keys_lock:
+            data_key = self._keys.get(content_id)
+        if data_key is None:
+            data_key = data_key_for(self.store, None, content_id, self.key, envelope)
+            with self._keys_lock:
+                self._keys[content_id] = data_key
+                if len(self._keys) > 10_000:
+                    self._keys.popitem(last=False)
+        return json.loads(open_with(data_key, envelope))
+
+    def _latest(self, record_id: str) -> Any:
+        """The catalogue row of a record's latest version (rows are cached: only this process writes them)."""
+        cached = self._catalogue.get(record_id)
+        if cached is not None:
+            return cached
+        with self.store.read() as conn:
+            row = conn.execute(select(T.records).where(T.records.c.record_id == record_id)
+                               .order_by(T.records.c.version.desc()).limit(1)).first()
+        if row is not None:
+            with self._keys_lock:
+                if len(self._catalogue) > 100_000:
+                    self._catalogue.clear()
+                self._catalogue[record_id] = row
+        return row
+
+    def _release(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, body: dict[str, Any],
+                 interaction: str) -> int:
+        released = sorted(c.name.lower().replace("_", "-") for c in decision.allowed
+                          if row.classes_mask >> int(c) & 1)
+        now = time.time()
+        origin = self.view.consent_origin(decision.state) if decision.basis == "consent" else None
+        event = audit_event(chain_id=self.chain_id, origin=self.origin, consent_registry=self.consent.address,
+                            reader=caller.address, patient=row.patient, record_id=row.record_id,
+                            version=row.version, decision=decision, released=released, recorded=now,
+                            consent_origin=origin, interaction=interaction)
+        return self.audit.record(reader=caller.address, patient=row.patient, record_id=row.record_id,
+                                 version=row.version, purpose=purpose, decision=decision,
+                                 classes_mask=data_classes.mask_of(decision.allowed) & row.classes_mask,
+                                 event=event, recorded=now, consent_origin=origin)
+
+    @staticmethod
+    def _refuse(decision: Decision) -> GatewayError:
+        return Refused(decision.message()) if decision.may_know else Hidden("not found")
+
+    # ------------------------------------------------------------------ reads
+    def read_record(self, caller: Caller, record_id: str, purpose: Purpose) -> Released:
+        rid = parse_record_id(record_id)
+        row = self._latest(rid)
+        patient = patient_of(bytes.fromhex(rid[2:]))
+        classes = frozenset(DataClass(c) for c in DataClass if row is not None and row.classes_mask >> int(c) & 1)
+        decision = self._decision(caller, patient, purpose, classes)
+        if row is None:
+            raise Hidden("not found")
+        if decision.state.suspended:
+            raise Refused(decision.message())
+        if not decision.allowed:
+            raise self._refuse(decision)
+        doc = self._open(row.content_id)
+        body = data_classes.filter_bundle(doc, decision.allowed)
+        body.setdefault("meta", {})
+        body["meta"] = {**body["meta"], "versionId": str(row.version),
+                        "lastUpdated": _instant(row.last_updated)}
+        seq = self._release(caller, row, decision, purpose, body, "read")
+        return Released(body, (seq,))
+
+    def read_resource(self, caller: Caller, rtype: str, rid: str, purpose: Purpose) -> Released:
+        if rtype == "Bundle":
+            return self.read_record(caller, rid, purpose)
+        if len(rid) > 64:
+            raise Hidden("not found")
+        with self.store.read() as conn:
+            hit = conn.execute(select(T.resources).where(T.resources.c.resource_type == rtype,
+                                                         T.resources.c.resource_id == rid)
+                               .order_by(T.resources.c.last_updated.desc()).limit(1)).first()
+        if hit is None:
+            raise Hidden("not found")
+        cls = DataClass(hit.data_class)
+        decision = self._decision(caller, hit.patient, purpose, frozenset({cls}))
+        if decision.state.suspended:
+            raise Refused(decision.message())
+        if cls not in decision.allowed:
+            raise self._refuse(decision)
+        row = self._latest(hit.record_id)
+        doc = self._open(row.content_id)
+        found = next((r for r in data_classes.resources_of(doc)
+                      if r.get("resourceType") == rtype and r.get("id") == rid), None)
+        if found is None:  # superseded in a later version
+            raise Hidden("not found")
+        seq = self._release(caller, row, decision, purpose, found, "read")
+        return Released(dict(found), (seq,))
+
+    def search(self, caller: Caller, rtype: str, patient: str | None, last_updated: list[str],
+               purpose: Purpose, base: str) -> Released:
+        if not patient:
+            raise GatewayError("search needs ?patient=<address> (the gateway decides consent per patient)")
+        ref = patient.removeprefix("Patient/")
+        if not is_address(ref):
+            raise GatewayError(f"patient: '{patient[:60]}' is not an Ethereum address")
+        patient = to_checksum_address(ref)
+        bounds = parse_last_updated(last_updated)
+        empty = {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
+        decision = self._decision(caller, patient, purpose, frozenset(DataClass))
+        if decision.state.suspended:
+            raise Refused(decision.message())
+        if not decision.allowed:
+            return Released(empty, ())
+        q = select(T.records).where(T.records.c.patient == patient)
+        with self.store.read() as conn:
+            rows = list(conn.execute(q.order_by(T.records.c.last_updated, T.records.c.record_id)))
+        latest: dict[str, Any] = {}
+        for r in rows:
+            if r.record_id not in latest or r.version > latest[r.record_id].version:
+                latest[r.record_id] = r
+        entries, seqs = [], []
+        for row in latest.values():
+            if not _in_bounds(row.last_updated, bounds):
+                continue
+            visible = decision.allowed & {c for c in DataClass if row.classes_mask >> int(c) & 1}
+            if not visible:
+                continue
+            doc = self._open(row.content_id)
+            if rtype == "Bundle":
+                item = data_classes.filter_bundle(doc, decision.allowed)
+                item["meta"] = {**item.get("meta", {}), "versionId": str(row.version),
+                                "lastUpdated": _instant(row.last_updated)}
+                found = [(f"{base}/Bundle/{row.record_id[2:]}", item)]
+            else:
+                found = [(f"{base}/{rtype}/{r.get('id')}", dict(r)) for r in data_classes.resources_of(doc)
+                         if r.get("resourceType") == rtype and data_classes.class_of(r) in decision.allowed]
+            if not found:
+                continue
+            seqs.append(self._release(caller, row, decision, purpose, {}, "search-type"))
+            entries.extend({"fullUrl": url, "resource": res, "search": {"mode": "match"}} for url, res in found)
+        return Released({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries},
+                        tuple(seqs))
+
+    # ------------------------------------------------------------------ writes
+    def create(self, caller: Caller, doc: Any, patient: str | None) -> dict[str, Any]:
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            raise GatewayError("the body must be a FHIR resource or Bundle (a JSON object with a resourceType)")
+        if not patient or not is_address(patient):
+            raise GatewayError("create needs ?patient=<the patient's address>")
+        patient = to_checksum_address(patient)
+        doc = assign_ids(doc)
+        classes = data_classes.classes_of(doc)
+        if not classes:
+            raise GatewayError("the Bundle holds no resources")
+        try:
+            canonical = fhir.canonical_document(doc, validate=self.settings.validate_fhir).canonical
+        except FhirInvalid as exc:
+            raise GatewayError(str(exc), 422) from None
+        state = self.view.state(patient, caller.address)
+        if caller.address != self.settings.signer.address:
+            if state.role != Role.PROVIDER or not state.active:
+                raise GatewayError(f"{caller.address} is not an active provider, so it cannot create records", 403)
+            decision = decide(state, Purpose.TREAT, classes)
+            if decision.allowed != classes:
+                raise Refused(decision.message())
+        raw_key = self.care.encryption_key(patient)
+        if not raw_key:
+            raise GatewayError(f"patient {patient} has not published an encryption key; the patient runs "
+                               "`medledger keys publish` first", 422)
+        try:
+            patient_key = crypto.normalize_public_key(raw_key)
+        except AccountError as exc:
+            raise GatewayError(f"patient {patient}'s published key is unusable: {exc}", 422) from None
+        record_id = new_record_id(patient)
+        envelope = seal_for_custodian(canonical, record_id, 1, patient, patient_key, self.key)
+        blob = envelope.to_bytes()
+        content_id = self.vault.put(blob)
+        primary = data_classes.primary_class(doc)
+        try:
+            with self.tx_lock:
+                result = self.records.anchor(self.settings.signer, record_id, patient,
+                                             bytes.fromhex(content_id[2:]), int(primary))
+        except ContractReverted as exc:
+            self.vault.path_of(content_id).unlink(missing_ok=True)
+            raise GatewayError(f"the chain refused to anchor the record: {exc}", 409) from None
+        now = time.time()
+        rid = "0x" + record_id.hex()
+        rows = resource_rows(doc)
+        with self.store.begin() as conn:
+            conn.execute(insert(T.records).values(
+                record_id=rid, version=1, patient=patient, author=caller.address, content_id=content_id,
+                classes_mask=data_classes.mask_of(classes), primary_class=int(primary), last_updated=now,
+                anchor_tx=result.tx_hash, anchor_block=result.block_number))
+            for i, ((rtype, res_id), res) in enumerate(zip(rows, data_classes.resources_of(doc), strict=True)):
+                conn.execute(insert(T.resources).values(
+                    record_id=rid, version=1, position=i, resource_type=rtype, resource_id=res_id[:64],
+                    data_class=int(data_classes.class_of(res)), patient=patient, last_updated=now))
+        self._catalogue.pop(rid, None)
+        return {"id": rid[2:], "recordId": rid, "version": 1, "contentHash": content_id, "patient": patient,
+                "classes": sorted(c.name.lower().replace("_", "-") for c in classes),
+                "anchoredClass": primary.name.lower().replace("_", "-"),
+                "tx": result.tx_hash, "block": result.block_number}
+
+    # ------------------------------------------------------------------ explain / audit
+    def explain(self, caller: Caller, record_id: str, purpose: Purpose) -> dict[str, Any]:
+        rid = parse_record_id(record_id)
+        row = self._latest(rid)
+        patient = patient_of(bytes.fromhex(rid[2:]))
+        state = self.view.state(patient, caller.address)
+        if row is None:
+            raise Hidden("not found")
+        classes = frozenset(DataClass(c) for c in DataClass if row.classes_mask >> int(c) & 1)
+        own = decide(state, purpose, classes)
+        if not (state.is_patient or state.guardian):
+            if not own.may_know or state.suspended:
+                raise Hidden("not found") if not state.suspended else Refused(own.message())
+            return {"record": rid, "purpose": purpose.name, "readers": [_explained(own, classes)]}
+        readers = [{"reader": patient, "basis": "patient", "classes": _names(classes), "reasons": []}]
+        for who in self._candidates(patient):
+            decision = decide(self.view.state(patient, who), purpose, classes)
+            readers.append(_explained(decision, classes))
+        return {"record": rid, "purpose": purpose.name, "classes": _names(classes), "readers": readers,
+                "freshnessBlocks": self.view.freshness_blocks, "block": state.block}
+
+    def _candidates(self, patient: str) -> list[str]:
+        seen: dict[str, None] = {}
+        for name, key in (("ConsentGranted", "grantee"), ("BreakGlassOpened", "provider")):
+            event = getattr(self.consent.contract.events, name)
+            for log in event.get_logs(argument_filters={"patient": patient}, from_block=0):
+                seen[to_checksum_address(log["args"][key])] = None
+        return list(seen)
+
+    def audit_proof(self, caller: Caller, seq: int) -> dict[str, Any]:
+        row = self.audit.entry(seq)
+        if row is None or caller.address not in (row.reader, row.patient):
+            if row is None or not self.view.state(row.patient, caller.address).guardian:
+                raise Hidden("not found")
+        out = self.audit.proof(seq)
+        out.update(chainId=self.chain_id, registry=self.records.address, gateway=self.settings.signer.address)
+        return out
+
+    def audit_list(self, caller: Caller, patient: str | None) -> dict[str, Any]:
+        if patient:
+            if not is_address(patient):
+                raise GatewayError(f"patient: '{patient[:60]}' is not an Ethereum address")
+            patient = to_checksum_address(patient)
+            state = self.view.state(patient, caller.address)
+            rows = self.audit.entries(patient=patient) if (state.is_patient or state.guardian) else \
+                self.audit.entries(patient=patient, reader=caller.address)
+        else:
+            rows = self.audit.entries(reader=caller.address)
+        return {"entries": [{"seq": r.seq, "time": _instant(r.time), "reader": r.reader, "patient": r.patient,
+                             "recordId": r.record_id, "version": r.version, "purpose": Purpose(r.purpose).name,
+                             "basis": r.basis, "anchored": r.batch_seq is not None} for r in rows]}
+
+    def sweep_nonces(self) -> None:
+        with self.store.begin() as conn:
+            conn.execute(delete(T.login_nonces).where(T.login_nonces.c.expires_at < time.time()))
+
+
+def _names(classes: frozenset[DataClass]) -> list[str]:
+    return sorted(c.name.lower().replace("_", "-") for c in classes)
+
+
+def _explained(decision: Decision, classes: frozenset[DataClass]) -> dict[str, Any]:
+    s = decision.state
+    return {"reader": s.reader, "basis": decision.basis, "classes": _names(decision.allowed),
+            "withheld": _names(classes - decision.allowed), "reasons": list(decision.reasons),
+            "consentValidUntil": s.valid_until or None, "breakGlassUntil": s.break_glass_until or None}
+
+
+def _instant(ts: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _in_bounds(ts: float, bounds: list[tuple[str, float]]) -> bool:
+    checks: dict[str, Callable[[float, float], bool]] = {
+        "eq": lambda a, b: abs(a - b) < 1.0, "ge": lambda a, b: a >= b, "gt": lambda a, b: a > b,
+        "le": lambda a, b: a <= b, "lt": lambda a, b: a < b}
+    return all(checks[p](ts, v) for p, v in bounds)

@@ -1,0 +1,175 @@
+"""The gateway's own tables (SQLAlchemy 2 Core): sign-in nonces, sessions, used request nonces, the
+record catalogue, the gateway key wraps, and the write-ahead audit log with its Merkle batches.
+
+SQLite by default (WAL, ``synchronous=FULL``: a committed audit entry survives a crash and a power
+cut), PostgreSQL by URL (``postgresql+psycopg://...``). The indexer's tables (issue 16) will live beside
+these in the same database; nothing here depends on them.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import MedLedgerError
+
+
+class StoreError(MedLedgerError):
+    """The gateway database cannot be opened or written."""
+
+
+metadata = MetaData()
+
+login_nonces = Table(
+    "gw_login_nonces", metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+)
+
+request_nonces = Table(
+    "gw_request_nonces", metadata,
+    Column("signer", String(42), primary_key=True),
+    Column("nonce", String(66), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "gw_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("address", String(42), nullable=False, index=True),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("origin", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+records = Table(
+    "gw_records", metadata,
+    Column("record_id", String(66), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("patient", String(42), nullable=False, index=True),
+    Column("author", String(42), nullable=False),
+    Column("content_id", String(66), nullable=False),
+    Column("classes_mask", Integer, nullable=False),
+    Column("primary_class", Integer, nullable=False),
+    Column("last_updated", Float, nullable=False),
+    Column("anchor_tx", String(66)),
+    Column("anchor_block", BigInteger),
+)
+
+resources = Table(
+    "gw_resources", metadata,
+    Column("record_id", String(66), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("data_class", Integer, nullable=False),
+    Column("patient", String(42), nullable=False),
+    Column("last_updated", Float, nullable=False),
+    Index("gw_resources_lookup", "resource_type", "resource_id"),
+    Index("gw_resources_patient", "patient", "resource_type"),
+)
+
+key_wraps = Table(
+    "gw_key_wraps", metadata,
+    Column("content_id", String(66), primary_key=True),
+    Column("key_address", String(42), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+)
+
+audit_batches = Table(
+    "gw_audit_batches", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("root", String(66), nullable=False, unique=True),
+    Column("count", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # built | anchored
+    Column("tree", Text, nullable=False),           # StandardMerkleTree.dump() as JSON
+    Column("created_at", Float, nullable=False),
+    Column("tx_hash", String(66)),
+    Column("block", BigInteger),
+    Column("batch_id", String(80)),
+)
+
+audit_entries = Table(
+    "gw_audit_entries", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False),
+    Column("reader", String(42), nullable=False, index=True),
+    Column("patient", String(42), nullable=False, index=True),
+    Column("record_id", String(66), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("purpose", Integer, nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("classes_mask", Integer, nullable=False),
+    Column("decided_at_block", BigInteger, nullable=False),
+    Column("consent_granted_at", BigInteger),
+    Column("consent_block", BigInteger),
+    Column("consent_tx", String(66)),
+    Column("event", Text, nullable=False),         # the AuditEvent JSON (canonical)
+    Column("event_hash", String(66), nullable=False),
+    Column("batch_seq", Integer, ForeignKey("gw_audit_batches.seq"), index=True),
+    Column("batch_index", Integer),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """An engine plus the gateway's tables (created if missing)."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            kwargs: dict[str, Any] = {"future": True}
+            if url.startswith("sqlite"):
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+            else:
+                kwargs["pool_pre_ping"] = True
+            self.engine: Engine = create_engine(url, **kwargs)
+            if url.startswith("sqlite"):
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the gateway database {url}: {exc.__class__.__name__}: {exc}") from None
+        self.url = url
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction (committed on exit, rolled back on error)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
