@@ -146,6 +146,13 @@ class BenchReport:
                                  ("index.claim_queue_p95_ms", "< 20 ms", lambda v: v < 20)):
             value = f.get(name)
             out.append((name, value, target, None if value is None else ok(value)))
+        # Issue 17: consented reads through the gateway against bare serving of the same blob.
+        for name, target, ok in (("gateway.consented_reads_per_s", ">= 1,000", lambda v: v >= 1_000),
+                                 ("gateway.consented_p99_ms", "< 50 ms", lambda v: v < 50),
+                                 ("gateway.consented_vs_bare", ">= 0.5", lambda v: v >= 0.5),
+                                 ("gateway.gas_per_logged_read", "<= 100", lambda v: v <= 100)):
+            value = f.get(name)
+            out.append((name, value, target, None if value is None else ok(value)))
         return [row for row in out if row[1] is not None]
 
     def bench_json(self) -> dict[str, Any]:
@@ -252,6 +259,15 @@ def _fhir_and_index(suite: Suite, work: Path, figures: dict[str, Any], details: 
     figures["index.audit_trail_p95_ms"] = index["audit_trail"]["index_p95_ms"]
     figures["index.claim_queue_p95_ms"] = index["claim_queue"]["p95_ms"]
     details["index"] = index
+    from . import gateway as gateway_bench
+
+    log("== gateway: consented reads vs bare serving of the same blob; gas per logged read in batches of 1,000")
+    gw = gateway_bench.gateway_bench(None, seconds=6.0, log=lambda m: log("  " + m))  # its own Anvil
+    figures["gateway.consented_reads_per_s"] = gw["consented"]["reads_per_s"]
+    figures["gateway.consented_p99_ms"] = gw["consented"].get("p99_ms")
+    figures["gateway.consented_vs_bare"] = gw["ratio"]
+    figures["gateway.gas_per_logged_read"] = gw["gas"]["per_read_batched"]
+    details["gateway"] = gw
 
 
 def _write_json(path: Path, data: Any) -> None:
