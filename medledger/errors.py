@@ -97,3 +97,7 @@ class Proposed(GovernanceError):
     def __init__(self, message: str, details: dict) -> None:
         super().__init__(message)
         self.details = details
+
+
+class CommitmentMismatch(MedLedgerError):
+    """A document and salt do not open the salted commitment they claim to (or the salt is malformed)."""
