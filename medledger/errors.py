@@ -140,3 +140,7 @@ class IndexBusy(IndexerError):
     """Another indexer is writing the same chain into the same database."""
 class ReorgTooDeep(IndexerError):
     """The chain replaced blocks older than the index's reorg window: the index refuses to guess and stops."""
+
+
+class CommitmentMismatch(MedLedgerError):
+    """A document and salt do not open the salted commitment they claim to (or the salt is malformed)."""

@@ -191,6 +191,8 @@ def test_rpc_timeout_is_retried_with_backoff_then_one_line(tmp_path):
                     "is the node overloaded or the URL wrong?")
     assert len(server.accepted) == 3
     gaps = [b - a for a, b in zip(server.accepted, server.accepted[1:], strict=False)]
-    assert gaps[0] >= 1.2 and gaps[1] >= gaps[0] + 0.15  # 1 s timeout + 0.25 s, then + 0.5 s: backoff grows
+    # 1 s timeout + 0.25 s backoff, then 1 s + 0.5 s: lower bounds, which load can only lengthen (comparing
+    # the two gaps with each other failed on a loaded machine, where the first one stretched).
+    assert gaps[0] >= 1.2 and gaps[1] >= 1.45
     assert elapsed < 10
     assert journal_stage(folder) is None  # nothing was journaled
