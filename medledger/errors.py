@@ -134,10 +134,16 @@ class Proposed(GovernanceError):
     def __init__(self, message: str, details: dict) -> None:
         super().__init__(message)
         self.details = details
+
+
 class IndexerError(MedLedgerError):
     """The event index cannot be opened, read or brought up to date (bad database URL, another indexer, RPC)."""
+
+
 class IndexBusy(IndexerError):
     """Another indexer is writing the same chain into the same database."""
+
+
 class ReorgTooDeep(IndexerError):
     """The chain replaced blocks older than the index's reorg window: the index refuses to guess and stops."""
 
