@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medledger import crypto, fhir, synthetic
+from medledger import crypto, fhir
 from medledger.config import PROJECT_ROOT
 from medledger.pipeline import RecordJob, prepare_batch
+from medledger.testing import synthetic
 from medledger.vault import LocalVault
 
 Log = Callable[[str], None]

@@ -10,7 +10,7 @@ from brownie import web3
 from support.nodes import cli_env, dev_key, funded_keystores, run_cli, run_json
 from support.recordcli import one_line_error
 
-from medledger import fhir, synthetic
+from medledger import fhir
 from medledger.accounts import LocalSigner
 from medledger.chain import Chain
 from medledger.config import load_settings
@@ -18,6 +18,7 @@ from medledger.contracts import RecordRegistry
 from medledger.fhir import consent as fhir_consent
 from medledger.fhir.claim import CARC_SYSTEM, read_claim
 from medledger.record_ids import new_record_id
+from medledger.testing import synthetic
 
 ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "payer": 14, "alice": 16, "stranger": 19}
 ETH = synthetic.ETHEREUM_ADDRESS_SYSTEM

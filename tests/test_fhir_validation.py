@@ -5,9 +5,10 @@ import json
 import pytest
 from support.fhir_corpus import PATIENT, VERSIONS, bundle, cases, resources
 
-from medledger import fhir, synthetic
+from medledger import fhir
 from medledger.errors import FhirInvalid, FhirValidationFailed, FhirVersionUnknown
 from medledger.fhir import bindings, invariants, schema
+from medledger.testing import synthetic
 
 CASES = cases()
 
