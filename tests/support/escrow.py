@@ -11,7 +11,7 @@ from medledger.testing import ACCOUNT_COUNT, dev_account, dev_private_key
 
 from .errors import error_message
 from .records import rid
-from .vocabulary import ALL_CLASSES, BILLING, HPAYMT, NOTES, ORIGINAL, TREAT, ClaimStatus, bit
+from .vocabulary import ALL_CLASSES, HPAYMT, NOTES, ORIGINAL, TREAT, ClaimStatus, bit
 
 MANUAL, AUTOMATIC, DEEMED = 0, 1, 2
 CARC_BENEFIT_MAX = 119
@@ -66,10 +66,12 @@ def terms(
     auto_classes: int = 0,
     service_min: int = 0,
     service_max: int = 0,
-    require_authored: bool = False,
+    auto_cap: int = 1_000,
+    auto_period: int = 30 * DAY,
 ) -> tuple:
-    """An InsurerTerms tuple (auto-approval off unless auto_max > 0)."""
-    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, require_authored)
+    """An InsurerTerms tuple (auto-approval off unless auto_max > 0; velocity cap `auto_cap` automatic
+    approvals per provider, coverage and `auto_period` seconds)."""
+    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, auto_cap, auto_period)
 
 
 def auto_terms() -> tuple:
@@ -152,7 +154,8 @@ def control(label: str) -> bytes:
 class Desk:
     """Drives one ClaimEscrow deployment in tests: a named scenario with short helpers.
 
-    `setup()` wires the standard world: the patient consents to the insurer (HPAYMT on BILLING) and to
+    `setup()` wires the standard world: the patient consents to the insurer (HPAYMT on every class, so
+    that claims may disclose the cited records' classes) and to
     `provider` (TREAT + HPAYMT on every class), the insurer sets terms, enrols the patient and funds the
     escrow.
     """
@@ -164,7 +167,7 @@ class Desk:
         self._serial = itertools.count()
 
     def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> Desk:
-        grant(self.consent, self.patient, self.insurer, bit(HPAYMT), bit(BILLING))
+        grant(self.consent, self.patient, self.insurer, bit(HPAYMT), ALL_CLASSES)
         grant(self.consent, self.patient, self.provider, bit(TREAT, HPAYMT), ALL_CLASSES)
         self.escrow.setTerms(terms(**terms_kw), {"from": self.insurer})
         enrol(self.escrow, self.insurer, self.patient)

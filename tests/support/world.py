@@ -206,14 +206,15 @@ def unless(default: ErrorFn, **special: ErrorFn) -> ErrorFn:
 def signed_grant(w: World, signer) -> tuple:
     request = GrantRequest(patient=w.patient.address, grantee=w.provider2.address, purposes=bit(TREAT),
                            data_classes=bit(LABS), valid_from=0, valid_until=0, consent_doc_hash=DOC,
-                           signer=signer.address, nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                           signer=signer.address, nonce=w.consent.nonces(w.patient, w.provider2),
+                           deadline=chain.time() + DAY)
     signature = sign_grant(key(signer), w.domain, request)
     return w.consent.grantBySig, grant_args(request, signature), w.relayer
 
 
 def signed_revoke(w: World, signer) -> tuple:
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=signer.address,
-                            nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     signature = sign_revoke(key(signer), w.domain, request)
     return (w.consent.revokeBySig,
             (request.patient, request.grantee, request.signer, request.deadline, signature), w.relayer)
