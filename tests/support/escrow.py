@@ -14,6 +14,8 @@ from .records import rid
 from .vocabulary import ALL_CLASSES, HPAYMT, NOTES, ORIGINAL, TREAT, ClaimStatus, bit
 
 MANUAL, AUTOMATIC, DEEMED = 0, 1, 2
+CARC_DEDUCTIBLE = 1
+CARC_COPAY = 3
 CARC_BENEFIT_MAX = 119
 CARC_NOT_COVERED = 96
 CARC_MAX_ALLOWABLE = 45
@@ -227,9 +229,11 @@ class Desk:
         return cls(escrow, token, consent, records, care, parties).setup(funding=funding)
 
     def assert_solvent(self, insurers, providers) -> None:
-        """Token balance of the escrow == sum(free) + sum(encumbered) + sum(owed)."""
+        """Token balance of the escrow == sum(free) + sum(encumbered) + sum(owed) + what the insurers'
+        deemed pools hold for their unfunded deemed claims (interface 2)."""
         liabilities = sum(self.free(i) + self.encumbered(i) for i in insurers) + sum(self.owed(p) for p in providers)
-        assert self.token.balanceOf(self.escrow) == liabilities
+        pools = sum(self.escrow.deemedPoolOf(i)[1] for i in insurers)
+        assert self.token.balanceOf(self.escrow) == liabilities + pools
 
 
 # ---------------------------------------------------------------- the escrow's errors, as brownie reports them
