@@ -98,10 +98,12 @@ class World:
         return bytes(self.escrow.claimIdOf(provider or self.provider, control(label)))
 
     def liabilities(self) -> int:
-        """Sum of every free, encumbered and owed balance of the world's escrow."""
+        """Sum of every free, encumbered and owed balance of the world's escrow, and of what the insurers'
+        deemed pools hold for unfunded deemed claims (interface 2)."""
         insurers = (self.insurer, self.insurer2)
         providers = (self.provider, self.provider2, self.suspended)
         return (sum(sum(self.escrow.insurerAccountOf(i)) for i in insurers)
+                + sum(self.escrow.deemedPoolOf(i)[1] for i in insurers)
                 + sum(self.escrow.providerAccountOf(p)[0] for p in providers))
 
     def assert_solvent(self) -> None:
