@@ -1,63 +1,14 @@
 """Escrow, coverage and claims through the real `medledger` entry point on the test Ganache."""
-import json
-import os
-
 import pytest
-from brownie import chain, web3
-from support.nodes import cli_env, dev_key, funded_keystores, run_cli, run_json
-
-from medledger.accounts import LocalSigner
-from medledger.chain import Chain
-from medledger.config import load_settings
-from medledger.contracts import RecordRegistry
-from medledger.record_ids import new_record_id
-
-ACTORS = {"gov": 0, "judge": 11, "clinic": 12, "payer": 14, "alice": 16}
-CONDITIONS = 1
+from brownie import chain
+from support.claimcli import anchored_record, balances, claims_env, submit
+from support.nodes import run_cli, run_json
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("claims")
-    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
-    addresses = funded_keystores(env, ACTORS)
-    run_cli(env, "--account", "gov", "deploy")
-    for cmd, who in (("add-provider", "clinic"), ("add-insurer", "payer"), ("add-arbiter", "judge")):
-        run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + os.urandom(32).hex())
-    run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")  # 1,000,000 tokens (6 decimals)
-    run_cli(env, "--account", "payer", "escrow", "deposit", "10000")
-    run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30",
-            "--auto-max", "150", "--auto-classes", "conditions", "--auto-service", "100-199")
-    run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
-    run_cli(env, "--account", "alice", "consent", "grant", "clinic", "-p", "treat,hpaymt", "-c", "conditions,labs")
-    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing,conditions")
-    env["ADDR"] = json.dumps(addresses)
-    return env
-
-
-def anchored_record(env) -> str:
-    """A record anchored by the clinic for alice (a fresh record id of alice, random content hash)."""
-    settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"])
-    sdk = Chain(settings)
-    deployed = json.loads(open(env["MEDLEDGER_DEPLOYMENTS"]).read())[str(sdk.chain_id)]
-    records = RecordRegistry(sdk, deployed["RecordRegistry"]["address"])
-    from eth_account import Account
-    clinic = LocalSigner(Account.from_key(dev_key(12)))
-    alice = json.loads(env["ADDR"])["alice"]
-    rid, content = new_record_id(alice), os.urandom(32)  # an id of alice: her address ++ 96 random bits
-    records.anchor(clinic, rid, alice, content, CONDITIONS)
-    return f"0x{rid.hex()}:0x{content.hex()}"
-
-
-def submit(env, amount, service, control):
-    return json.loads(run_cli(env, "--json", "--account", "clinic", "claim", "submit", "--patient", "alice",
-                              "--insurer", "payer", "--amount", amount, "--record", anchored_record(env),
-                              "--service", str(service), "--claim-hash", "0x" + "cd" * 32,
-                              "--control", control).stdout)
-
-
-def balances(env, who):
-    return run_json(env, "--account", who, "escrow", "balance")
+    """The CLI claims world (tests/support/claimcli.py)."""
+    return claims_env(tmp_path_factory.mktemp("claims"))
 
 
 def test_auto_approved_claim_is_paid_at_submission_and_withdrawn(env):

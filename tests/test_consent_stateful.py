@@ -172,8 +172,7 @@ class ConsentMachine(RuleBasedStateMachine):
                     on_chain_expiry):
                 self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
         elif key in self.blocked:
-            with brownie.reverts(custom_error("BreakGlassBlocked(address,address)", patient.address,
-                                              provider.address)):
+            with reverts_with(ConsentRegistry, "BreakGlassBlocked", patient.address, provider.address):
                 self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
         else:
             start, chain_start, openings = self.periods.get(key, (0, 0, 0))
@@ -182,8 +181,8 @@ class ConsentMachine(RuleBasedStateMachine):
             if self.now > start + PERIOD:
                 start, chain_start, openings = self.now, 0, 0
             if openings >= CAP:
-                with brownie.reverts(custom_error("BreakGlassLimitReached(address,address,uint40)", patient.address,
-                                                  provider.address, chain_start + PERIOD)):
+                with reverts_with(ConsentRegistry, "BreakGlassLimitReached", patient.address, provider.address,
+                                  chain_start + PERIOD):
                     self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
                 return
             tx = self.consent.openBreakGlass(patient, duration, REASON, {"from": provider})
@@ -214,8 +213,7 @@ class ConsentMachine(RuleBasedStateMachine):
             with brownie.reverts(self.not_authorised(patient, actor)):
                 self.consent.allowBreakGlass(patient, provider, {"from": actor})
         elif key not in self.blocked:
-            with brownie.reverts(custom_error("BreakGlassNotBlocked(address,address)", patient.address,
-                                              provider.address)):
+            with reverts_with(ConsentRegistry, "BreakGlassNotBlocked", patient.address, provider.address):
                 self.consent.allowBreakGlass(patient, provider, {"from": actor})
         else:
             self.consent.allowBreakGlass(patient, provider, {"from": actor})

@@ -12,6 +12,7 @@ Consent set up once per module (see `grants`):
 import brownie
 import pytest
 from brownie import ZERO_ADDRESS, RecordRegistry, chain, web3
+from eth_utils import keccak
 from support.errors import error_message, reverts_with
 from support.records import (
     ANCHOR_GAS_BUDGET,
@@ -145,10 +146,10 @@ def test_anchor_records_version_one(records, care, rid1, patient, provider):
     assert records.verify(rid1, V1) == (True, 1, provider, now, True)
     assert records.recordInfo(rid1, V1) == (provider, 1, LABS, now, True)
     tag, info = records.latestOf(rid1)
-    assert tag == "0x" + V1[:20].hex()
+    assert tag == "0x" + keccak(V1)[:20].hex()  # the head's tag is keccak256(contentHash)[:20]
     assert info == (provider, 1, LABS, now, True)
     assert stored_head(records, rid1) == {
-        "contentTag": V1[:20], "authorId": party_id(care, provider), "version": 1, "dataClass": LABS,
+        "contentTag": keccak(V1)[:20], "authorId": party_id(care, provider), "version": 1, "dataClass": LABS,
         "anchoredAt": now,
     }
 
@@ -257,13 +258,11 @@ def test_revoked_consent_cannot_anchor(records, consent, rid1, patient, provider
         records.anchor(rid1, V1, LABS, {"from": provider2})
 
 
-def test_break_glass_allows_anchoring(records, care, consent, rid2, patient2, provider2):
+def test_break_glass_does_not_allow_anchoring(records, care, consent, rid2, patient2, provider2):
+    """Interface 2: break-glass is emergency reading only (issue 13, finding 9)."""
     consent.openBreakGlass(patient2, 3600, REASON, {"from": provider2})
-    tx = records.anchor(rid2, V1, IMAGING, {"from": provider2})
-    assert tx.events["RecordAnchored"]["author"] == provider2
-    assert tx.events["RecordAnchored"]["patient"] == patient2
-    assert records.verify(rid2, V1)[:3] == (True, 1, provider2)
-    assert stored_head(records, rid2)["authorId"] == party_id(care, provider2)
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider2.address, IMAGING):
+        records.anchor(rid2, V1, IMAGING, {"from": provider2})
 
 
 def test_break_glass_never_covers_sensitive_classes(records, consent, rid2, patient2, provider2):
@@ -327,26 +326,17 @@ def test_amend_by_author(records, care, anchored, rid1, patient, provider):
     assert records.verify(rid1, V1) == (True, 1, provider, t1, False)
     assert records.verify(rid1, V2) == (True, 2, provider, t2, True)
     tag, info = records.latestOf(rid1)
-    assert tag == "0x" + V2[:20].hex()
+    assert tag == "0x" + keccak(V2)[:20].hex()
     assert info == (provider, 2, LABS, t2, True)
     assert stored_past_author_id(records, rid1, V1) == party_id(care, provider)
 
 
-def test_author_may_amend_without_current_consent(records, consent, anchored, rid1, patient, provider):
+def test_author_needs_current_consent_to_amend(records, consent, anchored, rid1, patient, provider):
+    """Interface 2 (issue 13, finding 11): a revoked author may not amend."""
     consent.revoke(patient, provider, {"from": patient})
     assert not consent.hasConsent(patient, provider, TREAT, LABS)
-    records.amend(rid1, V1, V2, {"from": provider})
-    assert records.verify(rid1, V2)[:3] == (True, 2, provider)
-
-
-def test_break_glass_author_may_amend_after_the_window(records, consent, rid2, patient2, provider2):
-    """Authorship is recognised by CareRegistry id, whatever let the author anchor."""
-    consent.openBreakGlass(patient2, 3600, REASON, {"from": provider2})
-    records.anchor(rid2, V1, IMAGING, {"from": provider2})
-    chain.mine(timestamp=consent.breakGlassOf(patient2, provider2)[1])
-    tx = records.amend(rid2, V1, V2, {"from": provider2})
-    assert tx.events["RecordAmended"]["patient"] == patient2
-    assert records.verify(rid2, V2)[:3] == (True, 2, provider2)
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider.address, LABS):
+        records.amend(rid1, V1, V2, {"from": provider})
 
 
 def test_amend_by_consented_other_provider(records, care, anchored, rid1, patient, provider, provider2):
@@ -362,7 +352,7 @@ def test_amend_by_consented_other_provider(records, care, anchored, rid1, patien
 
 def test_amend_by_unconsented_provider(records, consent, anchored, rid1, patient, provider2):
     consent.revoke(patient, provider2, {"from": patient})
-    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, LABS):
         records.amend(rid1, V1, V2, {"from": provider2})
 
 
@@ -372,7 +362,7 @@ def test_amend_cannot_use_a_puppet_patient(records, consent, anchored, rid1, pat
     consent.revoke(patient, provider2, {"from": patient})
     consent.grant(patient2, provider2, bit(TREAT), ALL_CLASSES, 0, 0, DOC, {"from": patient2})
     assert consent.hasConsent(patient2, provider2, TREAT, LABS)
-    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, LABS):
         records.amend(rid1, V1, V2, {"from": provider2})
     # Nor can it take one of patient's ids for itself.
     with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, LABS):
@@ -386,7 +376,7 @@ def test_amend_cannot_use_a_puppet_patient(records, consent, anchored, rid1, pat
 
 def test_amend_consent_must_be_treat_for_the_record_class(records, consent, rid1, patient, provider, provider2):
     records.anchor(rid1, V1, NOTES, {"from": provider})  # provider2 is consented for LABS only
-    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, NOTES):
         records.amend(rid1, V1, V2, {"from": provider2})
 
 
@@ -394,16 +384,16 @@ def test_break_glass_does_not_allow_amending_others_records(records, consent, ri
                                                             provider2):
     records.anchor(rid1, V1, NOTES, {"from": provider})
     consent.openBreakGlass(patient, 3600, REASON, {"from": provider2})
-    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider2.address):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, NOTES):
         records.amend(rid1, V1, V2, {"from": provider2})
 
 
 def test_author_privilege_is_for_the_version_being_amended(records, consent, anchored, rid1, patient, provider,
                                                            provider2):
-    """After provider2 amends, provider is no longer the author of the latest version: it needs consent."""
+    """Every amender needs live TREAT consent (interface 2), whoever wrote earlier versions."""
     records.amend(rid1, V1, V2, {"from": provider2})
     consent.revoke(patient, provider, {"from": patient})
-    with reverts_with(RecordRegistry, "NotAuthorOrConsented", rid1, patient.address, provider.address):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider.address, LABS):
         records.amend(rid1, V2, V3, {"from": provider})
 
 
@@ -492,9 +482,9 @@ def test_verify_unknown(records, anchored, rid1, rid2, patient):
 
 
 def test_latest_version_matches_on_its_160_bit_tag(records, anchored, rid1, provider):
-    """Documented trade-off (docs/RECORDS.md): the latest version is stored as the first 20 bytes of
-    its hash, so a hash agreeing on those 160 bits verifies; a superseded version needs all 256."""
-    assert records.verify(rid1, tagged_twin(V1))[0] is True
+    """docs/RECORDS.md: the latest version is stored under keccak256(hash)[:20], so a hash sharing the
+    first 20 bytes of the anchored one does not verify (interface 1 accepted it); superseded: all 256."""
+    assert records.verify(rid1, tagged_twin(V1))[0] is False
     records.amend(rid1, V1, V2, {"from": provider})
     assert records.verify(rid1, V1)[0] is True
     assert records.verify(rid1, tagged_twin(V1))[0] is False
@@ -601,5 +591,5 @@ def test_gas_report(records, rid1, patient, provider, provider2, insurer):
           f"amend(author)={by_author.gas_used} amend(consented)={by_other.gas_used} "
           f"amend(consented, again)={by_other2.gas_used} logAccess={log.gas_used}")
     assert max(first.gas_used, tx.gas_used) <= ANCHOR_GAS_BUDGET
-    # The author skips the consent lookup that a consented non-author pays for.
-    assert by_author.gas_used < by_other.gas_used
+    # Interface 2: every amender pays the same consent lookup, the author included.
+    assert abs(by_author.gas_used - by_other.gas_used) < 1_000

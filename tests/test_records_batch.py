@@ -97,7 +97,7 @@ def test_attest_gas_in_a_1000_leaf_batch(records, thousand_leaf_batch, patient, 
     batch_id = records.anchorBatch(tree.root, 1000, MANIFEST, {"from": provider}).return_value
     target = next(x for x in leaves if x.patient == patient.address)
     assert records.patientOf(target.record_id) == patient
-    tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": stranger})
+    tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": patient})
     print(f"attestBatchRecord(N=1000) gas: {tx.gas_used}")
     assert records.verify(target.record_id, target.content_hash)[:3] == (True, target.version, provider)
 
@@ -166,8 +166,8 @@ def test_oversized_proof(records, patient, provider, stranger):
     assert records.verifyInBatch(*leaf_args(target), siblings[:32], id32)
     assert not records.verifyInBatch(*leaf_args(target), siblings, id33)
     with reverts_with(RecordRegistry, "ProofTooLong", 33, MAX_PROOF_LENGTH):
-        records.attestBatchRecord(*leaf_args(target), siblings, id33, {"from": stranger})
-    records.attestBatchRecord(*leaf_args(target), siblings[:32], id32, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(target), siblings, id33, {"from": patient})
+    records.attestBatchRecord(*leaf_args(target), siblings[:32], id32, {"from": patient})
     assert records.verify(target.record_id, target.content_hash)[0]
 
 
@@ -201,10 +201,9 @@ def test_batch_needs_no_patient_consent(records, patient2, provider, stranger):
     unconsented = leaf("no-consent", patient2, provider)
     tree, batch_id, _ = anchor_tree(records, [unconsented, leaf("other", patient2, provider)], provider)
     assert records.verifyInBatch(*leaf_args(unconsented), tree.get_proof(unconsented), batch_id)
-    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address,
-                                      provider.address, LABS):
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider.address, LABS):
         records.attestBatchRecord(*leaf_args(unconsented), tree.get_proof(unconsented), batch_id,
-                                  {"from": stranger})
+                                  {"from": patient2})
 
 
 # --------------------------------------------------------------------------- attestBatchRecord
@@ -215,15 +214,17 @@ def test_attest_promotes_a_batched_record(records, patient, provider, stranger):
     tree, batch_id, batch_tx = anchor_tree(records, [target, leaf("x", patient, provider)], provider)
     batch_time = chain[batch_tx.block_number].timestamp
     chain.sleep(120)
-    tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": stranger})
+    tx = records.attestBatchRecord(*leaf_args(target), tree.get_proof(target), batch_id, {"from": patient})
     assert tx.events["RecordAttested"] == {
         "recordId": "0x" + target.record_id.hex(), "patient": patient, "author": provider,
         "contentHash": "0x" + target.content_hash.hex(), "version": 3, "dataClass": NOTES,
-        "batchId": batch_id, "attester": stranger,
+        "batchId": batch_id, "attester": patient,
     }
     print(f"attestBatchRecord gas: {tx.gas_used}")
-    # A regular anchor now, dated at the batch (the proven existence time), not at promotion.
-    assert records.verify(target.record_id, target.content_hash) == (True, 3, provider, batch_time, True)
+    # A regular anchor now, dated at the promotion (when consent was checked; interface 2), not the batch.
+    promoted_at = chain[tx.block_number].timestamp
+    assert promoted_at >= batch_time + 120
+    assert records.verify(target.record_id, target.content_hash) == (True, 3, provider, promoted_at, True)
     assert records.recordInfo(target.record_id, target.content_hash)[2] == NOTES
     # It can be logged against and amended like any anchor.
     records.logAccess(patient, target.record_id, TREAT, {"from": provider})
@@ -235,26 +236,26 @@ def test_attest_promotes_a_batched_record(records, patient, provider, stranger):
 def test_attest_stores_the_author_by_care_registry_id(records, care, consent, patient, provider2, stranger):
     target = leaf("by-provider2", patient, provider2)
     tree, batch_id, batch_tx = anchor_tree(records, [target], provider2)
-    tx = records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+    tx = records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": patient})
     assert set(tx.events.keys()) == {"RecordAttested"}  # no enrolment event of any kind
     provider2_id = care.partyOf(provider2)[4]
     assert provider2_id != 0 and care.accountOf(provider2_id) == provider2
     assert stored_head(records, target.record_id) == {
-        "contentTag": target.content_hash[:20], "authorId": provider2_id, "version": 1, "dataClass": LABS,
-        "anchoredAt": chain[batch_tx.block_number].timestamp,
+        "contentTag": keccak(target.content_hash)[:20], "authorId": provider2_id, "version": 1, "dataClass": LABS,
+        "anchoredAt": chain[tx.block_number].timestamp,
     }
     assert records.verify(target.record_id, target.content_hash)[2] == provider2
-    # The stored id makes provider2 the author: it may amend without (any longer) holding consent.
+    # Authorship gives no write right of its own (interface 2): without consent, no amend.
     consent.revoke(patient, provider2, {"from": patient})
-    tx = records.amend(target.record_id, target.content_hash, h("by-provider2:v2"), {"from": provider2})
-    assert tx.return_value == 2
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider2.address, LABS):
+        records.amend(target.record_id, target.content_hash, h("by-provider2:v2"), {"from": provider2})
 
 
 def test_attest_rejects_bad_proofs_and_kinds(records, patient, provider, insurer, stranger):
     target = leaf("t", patient, provider)
     tree, batch_id, _ = anchor_tree(records, [target, leaf("u", patient, provider)], provider)
     with reverts_with(RecordRegistry, "NotInBatch", batch_id):
-        records.attestBatchRecord(*leaf_args(target), [keccak(text="junk")], batch_id, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(target), [keccak(text="junk")], batch_id, {"from": patient})
     # One id per (submitter, root), whatever the kind.
     with reverts_with(RecordRegistry, "BatchAlreadyAnchored", batch_id):
         records.logAccessBatch(tree.root, 2, {"from": provider})
@@ -264,7 +265,7 @@ def test_attest_rejects_bad_proofs_and_kinds(records, patient, provider, insurer
     log_batch = records.logAccessBatch(log_tree.root, 1, {"from": insurer}).return_value
     assert not records.verifyInBatch(*leaf_args(other), [], log_batch)
     with reverts_with(RecordRegistry, "NotInBatch", log_batch):
-        records.attestBatchRecord(*leaf_args(other), [], log_batch, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(other), [], log_batch, {"from": patient})
 
 
 def test_attest_checks_authorisation_now(records, consent, care, patient, patient2, provider, registrar,
@@ -273,37 +274,37 @@ def test_attest_checks_authorisation_now(records, consent, care, patient, patien
     tree, batch_id, _ = anchor_tree(records, [target, leaf("y", patient, provider)], provider)
     proof = tree.get_proof(target)
     consent.revoke(patient, provider, {"from": patient})
-    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address,
-                                      provider.address, LABS):
-        records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient.address, provider.address, LABS):
+        records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": patient})
     consent.grant(patient, provider, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient})
     care.suspend(provider, REASON, {"from": registrar})
     with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
-        records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": patient})
     care.reinstate(provider, {"from": registrar})
-    records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": stranger})
+    records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": patient})
 
 
-def test_attest_under_break_glass(records, consent, patient2, provider2, stranger):
+def test_attest_not_under_break_glass(records, consent, patient2, provider2, stranger):
+    """Interface 2: break-glass is reading only, so it promotes nothing."""
     target = leaf("er", patient2, provider2)
     tree, batch_id, _ = anchor_tree(records, [target], provider2)
     consent.openBreakGlass(patient2, 3600, REASON, {"from": provider2})
-    records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
-    assert records.verify(target.record_id, target.content_hash)[:3] == (True, 1, provider2)
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider2.address, LABS):
+        records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": patient2})
 
 
 def test_attest_keeps_record_ids_unique(records, patient, provider, provider2, stranger):
     target = leaf("dup", patient, provider)
     tree, batch_id, _ = anchor_tree(records, [target], provider)
-    records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+    records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": patient})
     with reverts_with(RecordRegistry, "RecordAlreadyAnchored", target.record_id):
-        records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(target), [], batch_id, {"from": patient})
     # Anchored singly first (by anyone): the batched copy cannot become a second version 1.
     single = leaf("single-first", patient, provider)
     records.anchor(single.record_id, h("something-else"), LABS, {"from": provider2})
     tree, batch_id, _ = anchor_tree(records, [single], provider)
     with reverts_with(RecordRegistry, "RecordAlreadyAnchored", single.record_id):
-        records.attestBatchRecord(*leaf_args(single), [], batch_id, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(single), [], batch_id, {"from": patient})
 
 
 def test_attest_validates_leaf_values(records, patient, patient2, provider, stranger):
@@ -344,7 +345,7 @@ def test_attest_validates_leaf_values(records, patient, patient2, provider, stra
         proof = tree.get_proof(record_leaf)
         assert records.verifyInBatch(*leaf_args(record_leaf), proof, batch_id), name  # included...
         with brownie.reverts(error):  # ...but not promotable
-            records.attestBatchRecord(*leaf_args(record_leaf), proof, batch_id, {"from": stranger})
+            records.attestBatchRecord(*leaf_args(record_leaf), proof, batch_id, {"from": provider})
 
 
 def test_attest_rejects_a_record_id_of_another_patient(records, consent, patient, patient2, provider, stranger):
@@ -358,41 +359,30 @@ def test_attest_rejects_a_record_id_of_another_patient(records, consent, patient
     proof = tree.get_proof(squat)
     assert records.verifyInBatch(*leaf_args(squat), proof, batch_id)  # inclusion only: no prefix check
     with reverts_with(RecordRegistry, "RecordNotOfPatient", squat_id, patient.address):
-        records.attestBatchRecord(*leaf_args(squat), proof, batch_id, {"from": stranger})
+        records.attestBatchRecord(*leaf_args(squat), proof, batch_id, {"from": provider})
     assert records.latestOf(squat_id)[1][1] == 0  # nothing anchored
     # The honest leaf needs patient2's own consent.
     honest_proof = tree.get_proof(honest)
-    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address,
-                                      provider.address, LABS):
-        records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": stranger})
+    with reverts_with(RecordRegistry, "NoTreatmentRelationship", patient2.address, provider.address, LABS):
+        records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": provider})
     consent.grant(patient2, provider, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient2})
-    tx = records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": stranger})
+    tx = records.attestBatchRecord(*leaf_args(honest), honest_proof, batch_id, {"from": provider})
     assert tx.events["RecordAttested"]["patient"] == patient2
     assert records.verify(squat_id, honest.content_hash)[:3] == (True, 1, provider)
 
 
 def test_version_limit(records, patient, provider, stranger):
+    """Interface 2: promotion stops at MAX_PROMOTED_VERSION (255), so no promoted record starts at the
+    storable limit (2^16 - 1) and every record keeps room for at least 65,280 amendments."""
     top = leaf("top", patient, provider, version=UINT16_MAX)
-    tree, batch_id, _ = anchor_tree(records, [top], provider)
-    records.attestBatchRecord(*leaf_args(top), [], batch_id, {"from": stranger})
-    assert records.verify(top.record_id, top.content_hash)[1] == UINT16_MAX
-    assert stored_head(records, top.record_id)["version"] == UINT16_MAX
-    with reverts_with(RecordRegistry, "VersionLimitReached", top.record_id):
-        records.amend(top.record_id, top.content_hash, h("top:next"), {"from": provider})
-
-
-def test_amending_up_to_the_version_limit(records, patient, provider, stranger):
-    """The last storable version can be reached by amending; the amendment after it cannot."""
-    near = leaf("near", patient, provider, version=UINT16_MAX - 1)
-    tree, batch_id, _ = anchor_tree(records, [near], provider)
-    records.attestBatchRecord(*leaf_args(near), [], batch_id, {"from": stranger})
-    tx = records.amend(near.record_id, near.content_hash, h("near:last"), {"from": provider})
-    assert tx.return_value == UINT16_MAX
-    assert tx.events["RecordAmended"]["version"] == UINT16_MAX
-    assert records.verify(near.record_id, h("near:last"))[:2] == (True, UINT16_MAX)
-    assert records.verify(near.record_id, near.content_hash)[1:2] == (UINT16_MAX - 1,)
-    with reverts_with(RecordRegistry, "VersionLimitReached", near.record_id):
-        records.amend(near.record_id, h("near:last"), h("near:over"), {"from": provider})
+    highest = leaf("highest", patient, provider, version=255)
+    tree, batch_id, _ = anchor_tree(records, [top, highest], provider)
+    with reverts_with(RecordRegistry, "InvalidVersion", UINT16_MAX):
+        records.attestBatchRecord(*leaf_args(top), tree.get_proof(top), batch_id, {"from": provider})
+    records.attestBatchRecord(*leaf_args(highest), tree.get_proof(highest), batch_id, {"from": provider})
+    assert stored_head(records, highest.record_id)["version"] == 255
+    tx = records.amend(highest.record_id, highest.content_hash, h("highest:next"), {"from": provider})
+    assert tx.return_value == 256
 
 
 # --------------------------------------------------------------------------- logAccessBatch

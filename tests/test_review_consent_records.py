@@ -16,20 +16,21 @@ import time
 
 import brownie
 import pytest
-from brownie import chain, web3
-from conftest import custom_error
+from brownie import ConsentRegistry, RecordRegistry, chain, web3
 from eth_account import Account
-from support.records import DOC, ETREAT, LABS, NOTES, REASON, TREAT, bit, h, leaf_args, rid, tagged_twin, tree_of
+from support.errors import error_message, reverts_with
+from support.escrow import private_key
+from support.records import DOC, REASON, h, leaf_args, rid, tagged_twin, tree_of
+from support.vocabulary import ETREAT, LABS, NOTES, TREAT, bit
 
+from medledger import contracts as sdk_contracts
 from medledger import crypto, eip712
 from medledger.accounts import LocalSigner
 from medledger.chain import Chain
 from medledger.config import load_settings
-from medledger.contracts import CareRegistry, ConsentRegistry
 from medledger.errors import ContractReverted, VaultError
 from medledger.merkle import RecordLeaf
 from medledger.records import ReaderDirectory, manifest_bytes
-from medledger.testing import ACCOUNT_COUNT, dev_private_key
 
 DAY = 24 * 3600
 HOUR = 3600
@@ -40,19 +41,9 @@ def grants(records, consent, patient, provider):
     consent.grant(patient, provider, bit(TREAT), bit(LABS, NOTES), 0, 0, DOC, {"from": patient})
 
 
-def _key(account) -> str:
-    for i in range(ACCOUNT_COUNT):
-        key = dev_private_key(i)
-        if web3.eth.account.from_key(key).address == account.address:
-            return key
-    raise AssertionError(f"{account} is not a development account")
-
-
-def _nonce(consent, signer, patient, grantee) -> int:
-    """The nonce a signed request must carry (per pair since interface 2, per signer before)."""
-    if len(consent.nonces.abi["inputs"]) == 2:
-        return consent.nonces(patient, grantee)
-    return consent.nonces(signer)
+def _nonce(consent, patient, grantee) -> int:
+    """The nonce a signed request must carry: the (patient, grantee) pair's (interface 2)."""
+    return consent.nonces(patient, grantee)
 
 
 def _domain(consent) -> eip712.ConsentDomain:
@@ -64,9 +55,9 @@ def sign_grant(consent, signer, patient, grantee, *, deadline=None, classes=1 <<
     request = eip712.GrantRequest(
         patient=patient.address, grantee=grantee.address, purposes=bit(TREAT), data_classes=classes, valid_from=0,
         valid_until=0, consent_doc_hash=DOC, signer=signer.address,
-        nonce=_nonce(consent, signer, patient, grantee),
+        nonce=_nonce(consent, patient, grantee),
         deadline=deadline if deadline is not None else chain.time() + HOUR)
-    return request, eip712.sign_grant(_key(signer), _domain(consent), request)
+    return request, eip712.sign_grant(private_key(signer), _domain(consent), request)
 
 
 def relay_grant(consent, request, signature, relayer):
@@ -76,12 +67,11 @@ def relay_grant(consent, request, signature, relayer):
 
 
 def invalid_signature(signer) -> str:
-    return custom_error("InvalidSignature(address)", signer.address)
+    return error_message(ConsentRegistry, "InvalidSignature", signer.address)
 
 
 def no_treatment(patient, provider, data_class) -> str:
-    return custom_error("NoTreatmentRelationship(address,address,uint8)", patient.address, provider.address,
-                        data_class)
+    return error_message(RecordRegistry, "NoTreatmentRelationship", patient.address, provider.address, data_class)
 
 
 # --------------------------------------------------------------------------- 8: signed consent
@@ -102,9 +92,9 @@ def test_f8_a_signed_revoke_voids_a_pending_signed_grant_of_the_pair(consent, pa
     consent.appointGuardian(guardian, {"from": patient})
     grant, grant_sig = sign_grant(consent, guardian, patient, provider, classes=bit(LABS, NOTES))
     revoke = eip712.RevokeRequest(patient.address, provider.address, patient.address,
-                                  _nonce(consent, patient, patient, provider), chain.time() + HOUR)
+                                  _nonce(consent, patient, provider), chain.time() + HOUR)
     consent.revokeBySig(patient, provider, patient, revoke.deadline,
-                        eip712.sign_revoke(_key(patient), _domain(consent), revoke), {"from": relayer})
+                        eip712.sign_revoke(private_key(patient), _domain(consent), revoke), {"from": relayer})
     with brownie.reverts(invalid_signature(guardian)):
         relay_grant(consent, grant, grant_sig, relayer)
     assert consent.hasConsent(patient, provider, TREAT, LABS) is False
@@ -118,7 +108,7 @@ def test_f8_a_signer_cancels_its_pending_signature(consent, patient, guardian, p
     assert consent.consentOf(patient, provider2)[0] == 0  # the consent itself is unchanged (none)
     with brownie.reverts(invalid_signature(guardian)):
         relay_grant(consent, request, signature, relayer)
-    with brownie.reverts(custom_error("NotPatientOrGuardian(address,address)", patient.address, relayer.address)):
+    with reverts_with(ConsentRegistry, "NotPatientOrGuardian", patient.address, relayer.address):
         consent.cancelSignatures(patient, provider2, {"from": relayer})
 
 
@@ -155,7 +145,7 @@ def test_f8_a_guardians_signatures_for_different_patients_are_independent(
 def test_f8_sdk_cancels_and_refuses_far_deadlines(sdk, consent, patient, provider2):
     """The SDK path a CLI user takes: sign, cancel, and the signed grant no longer relays."""
     chain_, _, consent_sdk = sdk
-    signer = LocalSigner(Account.from_key(_key(patient)))
+    signer = LocalSigner(Account.fromprivate_key(private_key(patient)))
     with pytest.raises(eip712.TypedDataError, match="7 days"):
         consent_sdk.sign_grant(signer, patient.address, provider2.address, bit(TREAT), bit(LABS),
                                deadline=int(time.time()) + 8 * DAY)
@@ -175,7 +165,7 @@ def test_f9_a_closed_window_stays_closed_until_the_patient_allows_it(consent, pa
     consent.appointGuardian(guardian, {"from": patient})
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider2})
     consent.closeBreakGlass(patient, provider2, {"from": guardian})
-    blocked = custom_error("BreakGlassBlocked(address,address)", patient.address, provider2.address)
+    blocked = error_message(ConsentRegistry, "BreakGlassBlocked", patient.address, provider2.address)
     with brownie.reverts(blocked):
         consent.openBreakGlass(patient, HOUR, REASON, {"from": provider2})
     chain.sleep(10 * DAY)
@@ -223,7 +213,7 @@ def test_f2_after_closing_break_glass_the_provider_cannot_take_the_patients_ids(
     """docs/ADVERSARIAL.md F2 claims this; it did not hold while break-glass could be reopened at once."""
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider2})
     consent.closeBreakGlass(patient, provider2, {"from": patient})
-    with brownie.reverts(custom_error("BreakGlassBlocked(address,address)", patient.address, provider2.address)):
+    with reverts_with(ConsentRegistry, "BreakGlassBlocked", patient.address, provider2.address):
         consent.openBreakGlass(patient, HOUR, REASON, {"from": provider2})
     with brownie.reverts(no_treatment(patient, provider2, NOTES)):
         records.anchor(rid("f2:pending", patient), h("f2:copy"), NOTES, {"from": provider2})
@@ -232,11 +222,12 @@ def test_f2_after_closing_break_glass_the_provider_cannot_take_the_patients_ids(
 @pytest.fixture
 def sdk(care, consent):
     chain_ = Chain(load_settings(rpc=web3.provider.endpoint_uri))
-    return chain_, CareRegistry(chain_, care.address), ConsentRegistry(chain_, consent.address)
+    return (chain_, sdk_contracts.CareRegistry(chain_, care.address),
+            sdk_contracts.ConsentRegistry(chain_, consent.address))
 
 
-def _publish_key(care, account) -> bytes:
-    key = crypto.compress_public_key(crypto.public_key_of(bytes.fromhex(_key(account)[2:])))
+def _publishprivate_key(care, account) -> bytes:
+    key = crypto.compress_publicprivate_key(crypto.public_key_of(bytes.fromhex(private_key(account)[2:])))
     care.publishEncryptionKey(key, {"from": account})
     return key
 
@@ -246,7 +237,7 @@ def test_f9_f11_new_versions_are_sealed_only_for_live_grants(sdk, care, consent,
     """No standing key through break-glass (9), none for a revoked grantee (11): the patient, the author
     and grantees whose consent is live now."""
     for account in (patient, provider, provider2, insurer):
-        _publish_key(care, account)
+        _publishprivate_key(care, account)
     consent.grant(patient, insurer, bit(2), bit(LABS), 0, 0, DOC, {"from": patient})  # HPAYMT
     consent.grant(patient, provider2, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": patient})
     consent.revoke(patient, provider2, {"from": patient})
@@ -267,11 +258,11 @@ def test_f10_a_forged_previous_hash_is_refused_and_every_version_stays_verifiabl
     records.anchor(record, v1, LABS, {"from": provider})
     forged = tagged_twin(v1)  # shares the first 20 bytes of v1
     assert records.verify(record, forged)[0] is False
-    with brownie.reverts(custom_error("VersionNotFound(bytes32,bytes32)", record, forged)):
+    with reverts_with(RecordRegistry, "VersionNotFound", record, forged):
         records.amend(record, forged, v2, {"from": provider})
     records.amend(record, v1, v2, {"from": provider})
     assert records.verify(record, v1)[:2] == (True, 1) and records.verify(record, v2)[:2] == (True, 2)
-    with brownie.reverts(custom_error("ContentAlreadyAnchored(bytes32,bytes32)", record, v1)):
+    with reverts_with(RecordRegistry, "ContentAlreadyAnchored", record, v1):
         records.amend(record, v2, v1, {"from": provider})
     assert records.verify(record, forged)[0] is False and records.verify(record, tagged_twin(v2))[0] is False
 
@@ -316,8 +307,7 @@ def test_f12_promotion_is_dated_when_it_happens_and_only_by_author_or_patient(re
     tree, batch_id, batch_tx = _batch(records, provider, leaves)
     chain.sleep(DAY)
     for outsider in (stranger, provider2):
-        with brownie.reverts(custom_error("NotAuthorOrPatient(bytes32,address)", leaves[0].record_id,
-                                          outsider.address)):
+        with reverts_with(RecordRegistry, "NotAuthorOrPatient", leaves[0].record_id, outsider.address):
             records.attestBatchRecord(*leaf_args(leaves[0]), tree.get_proof(0), batch_id, {"from": outsider})
     by_patient = records.attestBatchRecord(*leaf_args(leaves[0]), tree.get_proof(0), batch_id, {"from": patient})
     by_author = records.attestBatchRecord(*leaf_args(leaves[1]), tree.get_proof(1), batch_id, {"from": provider})
@@ -332,7 +322,7 @@ def test_f12_promoted_versions_are_bounded(records, patient, provider):
     assert top == 255
     leaves = [_leaf("f12:max", patient, provider, 65_535), _leaf("f12:ok", patient, provider, top)]
     tree, batch_id, _ = _batch(records, provider, leaves)
-    with brownie.reverts(custom_error("InvalidVersion(uint32)", 65_535)):
+    with reverts_with(RecordRegistry, "InvalidVersion", 65_535):
         records.attestBatchRecord(*leaf_args(leaves[0]), tree.get_proof(0), batch_id, {"from": provider})
     records.attestBatchRecord(*leaf_args(leaves[1]), tree.get_proof(1), batch_id, {"from": provider})
     tx = records.amend(leaves[1].record_id, leaves[1].content_hash, h("f12:ok:next"), {"from": provider})

@@ -13,7 +13,7 @@ from support.errors import error_message, reverts_with
 from support.escrow import USD, control, grant, h, submission
 from support.records import leaf_args, rid, tree_of
 from support.vocabulary import ALL_CLASSES, BILLING, HPAYMT, LABS, NOTES, TREAT, ClaimStatus, bit
-from support.world import DOC, MANIFEST, REASON, World, one_block
+from support.world import DOC, MANIFEST, World, one_block
 
 from medledger import record_ids
 from medledger.record_ids import new_record_id
@@ -71,13 +71,11 @@ def test_fixed_f1_a_puppet_patient_gives_no_power_over_another_patients_record(w
     w.records.amend(own, h("f1:own:v1"), h("f1:own:v2"), {"from": w.provider2})
     w.records.logAccess(w.puppet, own, TREAT, {"from": w.provider2})
     # ... and gives nothing over r1, which belongs to `patient`.
-    with reverts_with(RecordRegistry, "NotAuthorOrConsented", r1.record_id,
-                                      w.patient.address, w.provider2.address):
+    with brownie.reverts(no_treatment(w, w.provider2)):
         w.records.amend(r1.record_id, r1.content_hash, h("hijack"), {"from": w.provider2})
     with reverts_with(RecordRegistry, "RecordNotOfPatient", r1.record_id, w.puppet.address):
         w.records.logAccess(w.puppet, r1.record_id, TREAT, {"from": w.provider2})
-    with reverts_with(RecordRegistry, "NoConsent", w.patient.address,
-                                      w.provider2.address, TREAT, NOTES):
+    with reverts_with(RecordRegistry, "NoConsent", w.patient.address, w.provider2.address, TREAT, NOTES):
         w.records.logAccess(w.patient, r1.record_id, TREAT, {"from": w.provider2})
     # r1's random part under the puppet's address is another record id, with nothing anchored under it.
     forged = _reprefixed(r1.record_id, w.puppet)
@@ -123,30 +121,27 @@ def test_fixed_f2_a_provider_without_the_patients_consent_cannot_squat_its_recor
     tree = tree_of(forged)
     batch_id = w.records.anchorBatch(tree.root, 2, MANIFEST, {"from": w.provider2}).return_value
     with reverts_with(RecordRegistry, "RecordNotOfPatient", leaf.record_id, w.puppet.address):
-        w.records.attestBatchRecord(*leaf_args(forged[0]), tree.get_proof(forged[0]), batch_id, {"from": w.stranger})
+        w.records.attestBatchRecord(*leaf_args(forged[0]), tree.get_proof(forged[0]), batch_id, {"from": w.provider2})
     with brownie.reverts(no_treatment(w, w.provider2)):
-        w.records.attestBatchRecord(*leaf_args(forged[1]), tree.get_proof(forged[1]), batch_id, {"from": w.stranger})
-    tx = w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.stranger})
+        w.records.attestBatchRecord(*leaf_args(forged[1]), tree.get_proof(forged[1]), batch_id, {"from": w.provider2})
+    tx = w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.patient})
     assert tx.events["RecordAttested"]["author"] == w.provider
     assert w.records.verify(leaf.record_id, leaf.content_hash)[:3] == (True, 1, w.provider)
 
 
-@pytest.mark.parametrize("standing", ["consent", "break-glass"])
+@pytest.mark.parametrize("standing", ["consent"])
 def test_residual_f2_a_provider_the_patient_let_in_can_still_take_a_pending_id_first(world, standing):
     """F2 (residual): a provider that may create this patient's records can still copy a pending id
     and anchor it first. It needs TREAT consent of the patient for SOME class - the squatter picks the
-    class of its copy, here LABS for a NOTES record - or an open break-glass on the patient, which
-    any active provider can open for itself (non-sensitive classes; logged with a reason). The honest
+    class of its copy, here LABS for a NOTES record. (Interface 2: an open break-glass no longer
+    suffices, see test_review_consent_records.py::test_f2_after_closing_break_glass_...). The honest
     anchor then reverts RecordAlreadyAnchored, and a batched leaf's id taken this way can never be
     promoted. The squatter is named in the record's event, so it is accountable; the remedies are the
     SDK's (re-seal the record under a fresh id: `medledger.record_ids.new_record_id(patient)`) and the
     patient's (revoke the consent / close the break-glass)."""
     w = world
     pending = rid("f2:record", w.patient)  # a fresh id of `patient` that provider is about to anchor
-    if standing == "consent":
-        w.consent.grant(w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": w.patient})
-    else:
-        w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": w.provider2})
+    w.consent.grant(w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC, {"from": w.patient})
     honest, squat = front_run(w, pending, (w.provider, h("f2:v1"), NOTES), (w.provider2, h("f2:garbage"), LABS))
     assert squat.status == 1  # RESIDUAL
     assert honest.status == 0 and honest.revert_msg == already_anchored(pending)  # RESIDUAL
@@ -158,7 +153,7 @@ def test_residual_f2_a_provider_the_patient_let_in_can_still_take_a_pending_id_f
     leaf = w.batch_leaf
     w.records.anchor(leaf.record_id, h("f2:garbage2"), LABS, {"from": w.provider2})  # RESIDUAL
     with brownie.reverts(already_anchored(leaf.record_id)):
-        w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.stranger})
+        w.records.attestBatchRecord(*leaf_args(leaf), w.batch_proof, w.batch_id, {"from": w.patient})
     assert w.records.verifyInBatch(*leaf_args(leaf), w.batch_proof, w.batch_id)  # proven, never promotable
 
     # The SDK's remedy: re-seal under a fresh id of the same patient (96 new random bits).
@@ -167,11 +162,8 @@ def test_residual_f2_a_provider_the_patient_let_in_can_still_take_a_pending_id_f
     assert w.records.patientOf(fresh) == w.patient
     w.records.anchor(fresh, h("f2:v1"), NOTES, {"from": w.provider})
     assert w.records.verify(fresh, h("f2:v1"))[:3] == (True, 1, w.provider)
-    # The patient's remedy: once the consent / break-glass is gone, so is the power to squat.
-    if standing == "consent":
-        w.consent.revoke(w.patient, w.provider2, {"from": w.patient})
-    else:
-        w.consent.closeBreakGlass(w.patient, w.provider2, {"from": w.patient})
+    # The patient's remedy: once the consent is gone, so is the power to squat.
+    w.consent.revoke(w.patient, w.provider2, {"from": w.patient})
     with brownie.reverts(no_treatment(w, w.provider2, LABS)):
         w.records.anchor(rid("f2:next", w.patient), h("f2:garbage"), LABS, {"from": w.provider2})
 

@@ -21,7 +21,7 @@ def test_a_huge_proof_is_refused_before_any_hashing(world):
     calldata = bytes.fromhex(w.records.attestBatchRecord.encode_input(*args)[2:])
     intrinsic = 21_000 + sum(16 if byte else 4 for byte in calldata)
     with reverts_with(RecordRegistry, "ProofTooLong", 4096, 32):
-        w.records.attestBatchRecord(*args, {"from": w.stranger, "gas_limit": intrinsic + 50_000})
+        w.records.attestBatchRecord(*args, {"from": w.patient, "gas_limit": intrinsic + 50_000})
     tx = brownie.history[-1]
     assert tx.status == 0 and tx.gas_limit == intrinsic + 50_000 and tx.gas_used < intrinsic + 50_000
 
@@ -35,6 +35,6 @@ def test_a_batch_root_with_no_leaves_behind_it_proves_nothing(world):
     for proof in ([], w.batch_proof, [junk]):
         assert not w.records.verifyInBatch(*leaf_args(w.batch_leaf), proof, batch_id)
         with reverts_with(RecordRegistry, "NotInBatch", batch_id):
-            w.records.attestBatchRecord(*leaf_args(w.batch_leaf), proof, batch_id, {"from": w.stranger})
+            w.records.attestBatchRecord(*leaf_args(w.batch_leaf), proof, batch_id, {"from": w.patient})
     with reverts_with(RecordRegistry, "InvalidBatch", junk, 0):
         w.records.anchorBatch(junk, 0, MANIFEST, {"from": w.provider2})

@@ -56,6 +56,7 @@ def reentry_calls(desk, provider):
     return {
         "withdraw": e.withdraw.encode_input(1),
         "withdrawAll": e.withdrawAll.encode_input(),
+        "withdrawTo": e.withdrawTo.encode_input(desk.patient),
         "withdrawFree": e.withdrawFree.encode_input(1),
         "deposit": e.deposit.encode_input(1),
         "depositWithPermit": e.depositWithPermit.encode_input(1, 0, 0, h("r"), h("s")),
@@ -84,10 +85,12 @@ def _prepare(path: str, desk, token, provider, insurer, arbiter, stranger):
         return lambda: e.depositWithPermit(10 * USD, deadline, v, r, s, {"from": insurer})
     if path == "withdrawFree":
         return lambda: e.withdrawFree(10 * USD, {"from": insurer})
-    if path in ("withdraw", "withdrawAll"):
+    if path in ("withdraw", "withdrawAll", "withdrawTo"):
         settle_owed(desk, "w", 10 * USD)
         if path == "withdraw":
             return lambda: e.withdraw(10 * USD, {"from": provider})
+        if path == "withdrawTo":
+            return lambda: e.withdrawTo(stranger, {"from": provider})
         return lambda: e.withdrawAll({"from": provider})
     e.setPushPayments(True, {"from": provider})
     if path == "push:adjudicate":
@@ -109,8 +112,8 @@ def _prepare(path: str, desk, token, provider, insurer, arbiter, stranger):
     raise AssertionError(path)
 
 
-TOKEN_PATHS = ["deposit", "depositWithPermit", "withdrawFree", "withdraw", "withdrawAll", "push:adjudicate",
-               "push:autoSubmit", "push:resolveDispute", "push:finalizeDeemed"]
+TOKEN_PATHS = ["deposit", "depositWithPermit", "withdrawFree", "withdraw", "withdrawAll", "withdrawTo",
+               "push:adjudicate", "push:autoSubmit", "push:resolveDispute", "push:finalizeDeemed"]
 
 
 def _check_accounting(path, desk, before, insurer, provider, tx):
@@ -266,7 +269,8 @@ def test_views_read_mid_transfer_already_show_the_effects(reentrant_desk_of_pati
         assert (mid_insurer, mid_provider) == after
         assert after != before
     if cid is not None:
-        mid_claim = decode(["uint40", "uint96", "uint8", "uint40", "uint16"], bytes(seen[2]["returnData"]))
+        mid_claim = decode(["uint40", "uint96", "uint8", "uint40", "uint16", "uint32"],
+                           bytes(seen[2]["returnData"]))
         assert mid_claim == tuple(e.claimOf(cid)) and mid_claim[2] == ClaimStatus.SETTLED
         assert "PaymentPushed" in tx.events
     d.assert_solvent([d.insurer], [d.provider])

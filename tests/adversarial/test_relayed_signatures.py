@@ -22,8 +22,9 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 def grant_request(w: World, signer, **overrides) -> GrantRequest:
     values = dict(patient=w.patient.address, grantee=w.provider2.address, purposes=bit(TREAT),
                   data_classes=bit(LABS), valid_from=0, valid_until=chain.time() + 30 * DAY, consent_doc_hash=DOC,
-                  signer=signer.address, nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                  signer=signer.address, deadline=chain.time() + DAY)
     values.update(overrides)
+    values.setdefault("nonce", w.consent.nonces(values["patient"], values["grantee"]))  # per pair
     return GrantRequest(**values)
 
 
@@ -60,7 +61,7 @@ def test_front_run_relayed_grant_in_the_same_block(world):
     assert relayer_b.address not in addresses(event)
     stored = w.consent.consentOf(w.patient, w.provider2)
     assert stored[:4] == (request.purposes, request.data_classes, request.valid_from, request.valid_until)
-    assert w.consent.nonces(w.patient) == 1
+    assert w.consent.nonces(w.patient, w.provider2) == request.nonce + 1
 
 
 TAMPERINGS = {
@@ -93,16 +94,16 @@ def test_front_runner_cannot_alter_any_field(world, field):
         forged_signature, refused_signer = signature, forged.signer
     with brownie.reverts(invalid_signature(refused_signer)):
         w.consent.grantBySig(*grant_args(forged, forged_signature), {"from": w.stranger})
-    assert w.consent.nonces(w.patient) == 0
+    assert w.consent.nonces(w.patient, w.provider2) == request.nonce
     w.consent.grantBySig(*grant_args(request, signature), {"from": w.relayer})
     assert w.consent.consentOf(w.patient, w.provider2)[:4] == (bit(TREAT), bit(LABS), 0, request.valid_until)
-    assert w.consent.consentOf(w.patient2, w.provider2) == (0, 0, 0, 0, 0)
+    assert w.consent.consentOf(w.patient2, w.provider2) == (0, 0, 0, 0, 0, 0)
 
 
 def test_front_run_relayed_revoke(world):
     w = world
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=w.patient.address,
-                            nonce=0, deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     args = (request.patient, request.grantee, request.signer, request.deadline,
             sign_revoke(key(w.patient), w.domain, request))
     tx = w.consent.revokeBySig(*args, {"from": w.stranger})
@@ -113,12 +114,12 @@ def test_front_run_relayed_revoke(world):
 
 
 def test_relayer_cannot_reorder_a_patients_signed_requests(world):
-    """The patient signs a grant (nonce 0) then a revoke (nonce 1). A relayer holding both cannot
+    """The patient signs a grant (pair nonce n) then a revoke (n + 1). A relayer holding both cannot
     run the revoke first (to make the grant the final state): nonces are sequential."""
     w = world
     grant_req = grant_request(w, w.patient)
     revoke_req = RevokeRequest(patient=w.patient.address, grantee=w.provider2.address, signer=w.patient.address,
-                               nonce=1, deadline=chain.time() + DAY)
+                               nonce=grant_req.nonce + 1, deadline=chain.time() + DAY)
     revoke_args = (revoke_req.patient, revoke_req.grantee, revoke_req.signer, revoke_req.deadline,
                    sign_revoke(key(w.patient), w.domain, revoke_req))
     grant_call = grant_args(grant_req, sign_grant(key(w.patient), w.domain, grant_req))
@@ -144,7 +145,7 @@ def test_revoke_signature_malleability_and_replay(world, ConsentRegistry, varian
     """The revoke path has the same defences as the grant path (tested in test_consent_eip712)."""
     w = world
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=w.patient.address,
-                            nonce=0, deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     signature = sign_revoke(key(w.patient), w.domain, request)
     if variant == "high-s":
         forged = malleate(signature)

@@ -100,6 +100,11 @@ def _open_break_glass(w: World):
     return w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": w.provider})
 
 
+def _open_and_close_break_glass(w: World):
+    _open_break_glass(w)
+    return w.consent.closeBreakGlass(w.patient, w.provider, {"from": w.patient})
+
+
 def _pause(w: World):
     return w.escrow.pause({"from": w.admin})
 
@@ -166,6 +171,12 @@ GUARDED = [
             "GuardianRemoved"),
     Guarded("ConsentRegistry.grantBySig(signer)", PATIENT_SIDE, signed_grant, not_patient_or_guardian,
             "ConsentGranted"),
+    Guarded("ConsentRegistry.cancelSignatures", PATIENT_SIDE,
+            lambda w, who: (w.consent.cancelSignatures, (w.patient, w.provider2), who),
+            not_patient_or_guardian, "SignaturesCancelled"),
+    Guarded("ConsentRegistry.allowBreakGlass", PATIENT_SIDE,
+            lambda w, who: (w.consent.allowBreakGlass, (w.patient, w.provider), who),
+            not_patient_or_guardian, "BreakGlassAllowed", prepare=_open_and_close_break_glass),
     Guarded("ConsentRegistry.revokeBySig(signer)", PATIENT_SIDE, signed_revoke, not_patient_or_guardian,
             "ConsentRevoked"),
     # ------------------------------------------------------------------ RecordRegistry
@@ -177,8 +188,13 @@ GUARDED = [
     Guarded("RecordRegistry.amend", frozenset({"provider"}),
             lambda w, who: (w.records.amend, (w.r1.record_id, w.r1.content_hash, h("m:r1:v2")), who),
             unless(not_provider, provider2=lambda w, name, who: error_message(
-                RecordRegistry, "NotAuthorOrConsented", w.r1.record_id, w.patient.address, who.address)),
+                RecordRegistry, "NoTreatmentRelationship", w.patient.address, who.address, NOTES)),
             "RecordAmended"),
+    Guarded("RecordRegistry.attestBatchRecord", frozenset({"provider", "patient"}),
+            lambda w, who: (w.records.attestBatchRecord, (*leaf_args(w.batch_leaf), w.batch_proof, w.batch_id), who),
+            lambda w, name, who: error_message(RecordRegistry, "NotAuthorOrPatient", w.batch_leaf.record_id,
+                                               who.address),
+            "RecordAttested"),
     Guarded("RecordRegistry.anchorBatch", PROVIDERS,
             lambda w, who: (w.records.anchorBatch, (h("m:root"), 2, MANIFEST), who),
             not_provider, "BatchAnchored"),
@@ -223,10 +239,11 @@ GUARDED = [
             unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
                 ClaimEscrow, "MissingConsent", w.patient.address, who.address, TREAT, NOTES)),
             "ClaimSubmitted"),
+    # Issue 13: dispute checks no party status (open to a suspended provider); anyone else has no such claim.
     Guarded("ClaimEscrow.dispute", frozenset({"provider"}),
             lambda w, who: (w.escrow.dispute, (control("contestable"), EVIDENCE), who),
-            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(
-                ClaimEscrow, "InvalidStatus", w.cid("contestable", who), int(ClaimStatus.NONE))),
+            lambda w, name, who: error_message(
+                ClaimEscrow, "InvalidStatus", w.cid("contestable", who), int(ClaimStatus.NONE)),
             "ClaimDisputed"),
     Guarded("ClaimEscrow.withdraw", frozenset({"provider"}),
             lambda w, who: (w.escrow.withdraw, (USD,), who),
@@ -235,6 +252,10 @@ GUARDED = [
             "PayoutWithdrawn"),
     Guarded("ClaimEscrow.withdrawAll", frozenset({"provider"}),
             lambda w, who: (w.escrow.withdrawAll, (), who),
+            unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(ClaimEscrow, "ZeroAmount")),
+            "PayoutWithdrawn"),
+    Guarded("ClaimEscrow.withdrawTo", frozenset({"provider"}),
+            lambda w, who: (w.escrow.withdrawTo, (w.stranger,), who),
             unless(not_active(PROVIDER_ROLE), provider2=lambda w, name, who: error_message(ClaimEscrow, "ZeroAmount")),
             "PayoutWithdrawn"),
     Guarded("ClaimEscrow.adjudicate", frozenset({"insurer"}),
@@ -269,7 +290,7 @@ def test_matrix_covers_every_restricted_function(world):
     open_or_self_scoped = {
         "CareRegistry": {"publishEncryptionKey"},
         "ConsentRegistry": {"appointGuardian"},
-        "RecordRegistry": {"attestBatchRecord"},
+        "RecordRegistry": set(),
         "ClaimEscrow": {"finalizeDeemed", "release"},
     }
     matrix = {entry.name.split("(")[0] for entry in GUARDED}
@@ -320,14 +341,14 @@ def test_nobody_makes_himself_a_patients_guardian(world):
 
 
 def test_open_functions_pay_the_rightful_party_whoever_calls(world):
-    """finalizeDeemed, release and attestBatchRecord are open to anyone: every party can call them
-    (checked by eth_call), and the effect is the same whoever sends it - a stranger gains nothing."""
+    """finalizeDeemed and release are open to anyone: every party can call them (checked by eth_call),
+    and the effect is the same whoever sends it - a stranger gains nothing. (attestBatchRecord is the
+    author's or the patient's since interface 2: it is in the matrix.)"""
     w = world
     sleep(PROMPT_PAY + 1)  # past "deemed"'s prompt-pay deadline and "denied"'s dispute window
     open_calls = [
         (w.escrow.finalizeDeemed, (w.provider, control("deemed"))),
         (w.escrow.release, (w.provider, control("denied"))),
-        (w.records.attestBatchRecord, (*leaf_args(w.batch_leaf), w.batch_proof, w.batch_id)),
     ]
     for function, args in open_calls:
         for name in CALLERS:
@@ -337,7 +358,6 @@ def test_open_functions_pay_the_rightful_party_whoever_calls(world):
         function(*args, {"from": w.stranger})
     assert w.desk.owed() == owed + 10 * USD  # the deemed approval went to the provider
     assert w.desk.free() == free - 10 * USD + 20 * USD  # ... out of, and the release back to, the insurer
-    assert w.records.verify(w.batch_leaf.record_id, w.batch_leaf.content_hash)[:3] == (True, 1, w.provider)
     assert w.usdc.balanceOf(w.stranger) == stranger_balance
     assert w.escrow.providerAccountOf(w.stranger) == (0, 0, False)
     assert w.escrow.insurerAccountOf(w.stranger) == (0, 0)

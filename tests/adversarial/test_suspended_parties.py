@@ -50,14 +50,16 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
         (lambda: w.records.logAccess(w.patient, w.r1.record_id, TREAT, {"from": p}),
          not_provider_or_insurer(w, "", p)),
         (lambda: w.records.logAccessBatch(h("sp:log"), 1, {"from": p}), not_provider_or_insurer(w, "", p)),
-        (lambda: w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.stranger}),
+        (lambda: w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.patient}),
          not_provider(w, "", p)),
         (lambda: w.escrow.submitClaim(new, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
-        (lambda: w.escrow.dispute(control("contestable"), EVIDENCE, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.setPushPayments(False, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.withdraw(1, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
         (lambda: w.escrow.withdrawAll({"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
+        (lambda: w.escrow.withdrawTo(w.stranger, {"from": p}), not_active(PROVIDER_ROLE)(w, "", p)),
     ])
+    # Issue 13: a dispute moves no money, so it stays open to a suspended provider (the window keeps running).
+    w.escrow.dispute(control("contestable"), EVIDENCE, {"from": p})
     # Money owed to it is frozen, not lost: approvals and awards are still credited, never pushed.
     tx = d.adjudicate("open", 100 * USD)
     assert tx.events["PushFailed"]["amount"] == 100 * USD and "PaymentPushed" not in tx.events
@@ -76,7 +78,7 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
     w.escrow.withdrawAll({"from": p})
     assert w.usdc.balanceOf(p) == provider_balance + owed + 125 * USD + 10 * USD and d.owed() == 0
     w.records.anchor(rid("sp:r", w.patient), h("sp:r:v1"), NOTES, {"from": p})
-    w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.stranger})
+    w.records.attestBatchRecord(*leaf_args(leaf), proof, batch, {"from": w.patient})
     w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": p})
     w.assert_solvent()
 
@@ -143,8 +145,7 @@ def test_suspended_arbiter_is_blocked_everywhere_and_the_dispute_waits(world):
         (lambda: w.care.reinstate(a, {"from": a}), unauthorized(registrar_role)(w, "", a)),
     ])
     # The contested 60 stays encumbered: the insurer cannot take it back, the provider is not paid it.
-    with reverts_with(ClaimEscrow, "InsufficientEscrow", w.insurer.address,
-                                      free + 1, free):
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", w.insurer.address, free + 1, free):
         w.escrow.withdrawFree(free + 1, {"from": w.insurer})
     assert w.escrow.insurerAccountOf(w.insurer) == (free, encumbered)
     assert w.desk.owed() == owed and w.usdc.balanceOf(w.escrow) == escrow_balance

@@ -3,8 +3,8 @@
 import brownie
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
-from support.escrow import DAY, PROMPT_PAY, USD, control, h, missing_consent, not_active, terms
-from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE
+from support.escrow import DAY, PROMPT_PAY, USD, control, h, invalid_status, missing_consent, not_active, terms
+from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
 
 SUSPENDED = h("suspended")
 
@@ -18,7 +18,7 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
     for account in (insurer, arbiter, stranger):
         with brownie.reverts(not_active(account, PROVIDER_ROLE)):
             desk.submit("rb2", 10, [rec], provider=account)
-        with brownie.reverts(not_active(account, PROVIDER_ROLE)):
+        with brownie.reverts(invalid_status(bytes(escrow.claimIdOf(account, control("rb"))), ClaimStatus.NONE)):
             escrow.dispute(control("rb"), h("e"), {"from": account})
         with brownie.reverts(not_active(account, PROVIDER_ROLE)):
             escrow.setPushPayments(True, {"from": account})

@@ -46,23 +46,24 @@ def test_partial_approval_with_patient_share(desk, escrow, provider, insurer, pa
     desk.submit("part", 100 * USD)
     tx = desk.adjudicate("part", 60 * USD, share=(10 * USD, 5 * USD, 5 * USD), reasons=[CARC_MAX_ALLOWABLE])
     event = tx.events["ClaimAdjudicated"]
-    assert (event["approved"], event["contested"]) == (60 * USD, 20 * USD)
+    assert (event["approved"], event["contested"]) == (60 * USD, 40 * USD)  # the share is contested too
     assert list(event["reasonCodes"]) == [CARC_MAX_ALLOWABLE]
     assert event["disputeDeadline"] == tx.timestamp + DISPUTE_WINDOW
     share = tx.events["PatientResponsibility"]
     assert (share["deductible"], share["coinsurance"], share["copay"]) == (10 * USD, 5 * USD, 5 * USD)
     assert desk.owed() == 60 * USD
-    assert desk.encumbered() == 20 * USD and desk.free() == free - 80 * USD
-    assert desk.claim("part")[1:4] == (20 * USD, ClaimStatus.CONTESTABLE, tx.timestamp + DISPUTE_WINDOW)
+    assert desk.encumbered() == 40 * USD and desk.free() == free - 100 * USD
+    assert desk.claim("part")[1:4] == (40 * USD, ClaimStatus.CONTESTABLE, tx.timestamp + DISPUTE_WINDOW)
 
 
-def test_patient_share_only_settles_without_payment(desk, escrow, provider):
+def test_patient_share_only_is_contestable(desk, escrow, provider):
+    # Issue 13, finding 1: a patient share needs a reason code and stays disputable like a denial.
     free = desk.free()
     desk.submit("deductible", 40 * USD)
-    tx = desk.adjudicate("deductible", 0, share=(40 * USD, 0, 0))
-    assert desk.status("deductible") == ClaimStatus.SETTLED
-    assert tx.events["ClaimAdjudicated"]["contested"] == 0
-    assert desk.free() == free and desk.owed() == 0
+    tx = desk.adjudicate("deductible", 0, share=(40 * USD, 0, 0), reasons=[1])
+    assert desk.status("deductible") == ClaimStatus.CONTESTABLE
+    assert tx.events["ClaimAdjudicated"]["contested"] == 40 * USD
+    assert desk.free() == free - 40 * USD and desk.owed() == 0
 
 
 def test_denial_encumbers_until_released(desk, escrow, stranger, insurer):
@@ -117,9 +118,13 @@ def test_insufficient_escrow(desk, escrow, insurer, provider):
     # A denial must be able to encumber the contested amount too.
     with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 80 * USD, 50 * USD):
         desk.adjudicate("big", 0, reasons=[CARC_NOT_COVERED])
-    # Patient share is not the insurer's money.
-    desk.adjudicate("big", 30 * USD, share=(50 * USD, 0, 0))
-    assert desk.free() == 20 * USD and desk.owed() == 30 * USD
+    # The patient share is contested until the dispute window closes, so it is encumbered too: every
+    # adjudication needs the whole billed amount (issue 13, finding 1).
+    with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 80 * USD, 50 * USD):
+        desk.adjudicate("big", 30 * USD, share=(50 * USD, 0, 0), reasons=[1])
+    desk.fund(30 * USD)
+    desk.adjudicate("big", 30 * USD, share=(50 * USD, 0, 0), reasons=[1])
+    assert desk.free() == 0 and desk.owed() == 30 * USD and desk.encumbered() == 50 * USD
 
 
 def test_adjudication_after_prompt_pay_deadline_is_too_late(desk, escrow):
@@ -154,8 +159,12 @@ def test_deemed_approval_requires_funds(desk, escrow, stranger, provider, insure
     escrow.withdrawFree(desk.free() - 10 * USD, {"from": insurer})
     chain.sleep(PROMPT_PAY + 1)
     chain.mine()
+    # Issue 13, finding 6: deemed approved, unfunded; the free balance is set aside for it.
+    escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
+    assert desk.status("deem") == ClaimStatus.DEEMED_UNFUNDED and desk.free() == 0
+    assert escrow.deemedPoolOf(insurer) == (70 * USD, 10 * USD)
     with reverts_with(ClaimEscrow, "InsufficientEscrow", insurer.address, 70 * USD, 10 * USD):
         escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
     desk.fund(60 * USD)
     escrow.finalizeDeemed(provider, control("deem"), {"from": stranger})
-    assert desk.owed() == 70 * USD and desk.free() == 0
+    assert desk.owed() == 70 * USD and desk.free() == 0 and escrow.deemedPoolOf(insurer) == (0, 0)

@@ -17,7 +17,7 @@ from support.escrow import (
     invalid_status,
     sleep,
 )
-from support.vocabulary import ARBITER_ROLE, PROVIDER_ROLE, REPLACEMENT, VOID, ClaimStatus
+from support.vocabulary import ARBITER_ROLE, REPLACEMENT, VOID, ClaimStatus
 
 EVIDENCE = h("appeal-packet")
 DECISION = h("arbiter-decision")
@@ -164,11 +164,12 @@ def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider
     escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
 
 
-def test_suspended_provider_cannot_dispute(desk, escrow, care, registrar, provider):
+def test_suspended_provider_can_still_dispute(desk, escrow, care, registrar, provider):
+    # Issue 13, finding 2: a dispute moves no money, so a suspension must not run out the window.
     contest(desk, "s")
     care.suspend(provider, h("fraud"), {"from": registrar})
-    with reverts_with(ClaimEscrow, "NotActiveParty", provider.address, PROVIDER_ROLE):
-        escrow.dispute(control("s"), EVIDENCE, {"from": provider})
+    escrow.dispute(control("s"), EVIDENCE, {"from": provider})
+    assert desk.status("s") == ClaimStatus.DISPUTED
 
 
 def test_award_to_a_suspended_provider_stays_owed(desk, escrow, care, registrar, provider, arbiter, insurer):

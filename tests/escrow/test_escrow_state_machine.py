@@ -3,7 +3,8 @@ submissions, replacements, voids, adjudications, deemed approvals, disputes, awa
 opt-ins and time jumps across two insurers and two providers, checked against a Python model.
 
 Invariants after every step:
-- solvency: token balance of the escrow == sum(insurer free) + sum(encumbered) + sum(owed);
+- solvency: token balance of the escrow == sum(insurer free) + sum(encumbered) + sum(owed) + sum(deemed
+  pools' funded), and every deemed pool matches the model (issue 13: deemed approved, unfunded);
 - no claim is ever paid twice: each claim is adjudicated at most once and resolved at most once, it is
   never paid more than it billed, and every provider's owed + paid-out equals the sum of the
   payments of its claims as seen in events.
@@ -29,7 +30,18 @@ from support.escrow import (
     terms,
 )
 from support.stateful import stateful_settings
-from support.vocabulary import ALL_CLASSES, BILLING, HPAYMT, INSURER_ROLE, REPLACEMENT, TREAT, VOID, ClaimStatus, bit
+from support.vocabulary import (
+    ALL_CLASSES,
+    BILLING,
+    HPAYMT,
+    INSURER_ROLE,
+    NOTES,
+    REPLACEMENT,
+    TREAT,
+    VOID,
+    ClaimStatus,
+    bit,
+)
 
 MARGIN = 120  # seconds: actions this close to a deadline are skipped (block times may drift a little)
 RECORDS = 24
@@ -54,6 +66,8 @@ class ModelClaim:
 class Model:
     free: dict = field(default_factory=dict)
     encumbered: dict = field(default_factory=dict)
+    unpaid: dict = field(default_factory=dict)  # deemed pool (issue 13): unfunded deemed claims
+    funded: dict = field(default_factory=dict)  # ... and what is set aside for them
     owed: dict = field(default_factory=dict)
     paid_out: dict = field(default_factory=dict)
     push: dict = field(default_factory=dict)
@@ -78,6 +92,7 @@ class EscrowMachine:
         for insurer in self.insurers:
             self.m.free[insurer] = self.escrow.insurerAccountOf(insurer)[0]
             self.m.encumbered[insurer] = 0
+            self.m.unpaid[insurer] = self.m.funded[insurer] = 0
         for provider in self.providers:
             self.m.owed[provider] = self.m.paid_out[provider] = self.m.credited[provider] = 0
             self.m.push[provider] = False
@@ -116,7 +131,26 @@ class EscrowMachine:
         self.usdc.mint(insurer, st_amount, {"from": insurer})
         self.usdc.approve(self.escrow, st_amount, {"from": insurer})
         self.escrow.deposit(st_amount, {"from": insurer})
-        self.m.free[insurer] += st_amount
+        set_aside = min(st_amount, self.m.unpaid[insurer] - self.m.funded[insurer])  # deemed pool first
+        self.m.funded[insurer] += set_aside
+        self.m.free[insurer] += st_amount - set_aside
+
+    def rule_pay_deemed_unfunded(self, st_pick):
+        """An unfunded deemed claim is paid from the insurer's deemed pool once it holds enough."""
+        cid = self.pick(st_pick, ClaimStatus.DEEMED_UNFUNDED)
+        if cid is None:
+            return
+        c = self.m.claims[cid]
+        funded = self.m.funded[c.insurer]
+        if c.billed > funded:
+            with reverts_with(ClaimEscrow, "InsufficientEscrow", c.insurer.address, c.billed, funded):
+                self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter})
+            return
+        tx = self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter})
+        self.m.funded[c.insurer] -= c.billed
+        self.m.unpaid[c.insurer] -= c.billed
+        self.m.free[c.insurer] += c.billed  # _book takes it from free again
+        self._book(c, tx, c.billed, 0)
 
     def rule_withdraw_free(self, st_index, st_pct):
         insurer = self.insurers[st_index]
@@ -242,21 +276,23 @@ class EscrowMachine:
         if now + MARGIN < c.deadline:
             approved = c.billed * pct // 100
             deductible = (c.billed - approved) // 3 if with_share else 0
-            contested = c.billed - approved - deductible
+            contested = c.billed - approved  # the patient share is contested too (issue 13)
             reasons = [CARC_MAX_ALLOWABLE] if contested else []
             share = (deductible, 0, 0)
             args = (c.provider, control(c.label), c.revision, approved, share, reasons, {"from": c.insurer})
             if approved + contested > free:
-                with reverts_with(ClaimEscrow, "InsufficientEscrow", c.insurer.address,
-                                                  approved + contested, free):
+                with reverts_with(ClaimEscrow, "InsufficientEscrow", c.insurer.address, approved + contested, free):
                     self.escrow.adjudicate(*args)
                 return
             self._book(c, self.escrow.adjudicate(*args), approved, contested)
         elif now > c.deadline + MARGIN:
-            if c.billed > free:
-                with reverts_with(ClaimEscrow, "InsufficientEscrow", c.insurer.address,
-                                                  c.billed, free):
-                    self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter})
+            if c.billed > free:  # deemed approved, unfunded: the free balance goes to the deemed pool
+                tx = self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter})
+                assert tx.events["ClaimDeemedUnfunded"]["amount"] == c.billed
+                self.m.unpaid[c.insurer] += c.billed
+                self.m.funded[c.insurer] += free
+                self.m.free[c.insurer] = 0
+                c.status = ClaimStatus.DEEMED_UNFUNDED
                 return
             self._book(c, self.escrow.finalizeDeemed(c.provider, control(c.label), {"from": self.arbiter}), c.billed, 0)
 
@@ -328,9 +364,11 @@ class EscrowMachine:
         free = sum(self.escrow.insurerAccountOf(i)[0] for i in self.insurers)
         encumbered = sum(self.escrow.insurerAccountOf(i)[1] for i in self.insurers)
         owed = sum(self.escrow.providerAccountOf(p)[0] for p in self.providers)
-        assert self.usdc.balanceOf(self.escrow) == free + encumbered + owed
+        pools = sum(self.escrow.deemedPoolOf(i)[1] for i in self.insurers)
+        assert self.usdc.balanceOf(self.escrow) == free + encumbered + owed + pools
         for insurer in self.insurers:
             assert tuple(self.escrow.insurerAccountOf(insurer)) == (self.m.free[insurer], self.m.encumbered[insurer])
+            assert tuple(self.escrow.deemedPoolOf(insurer)) == (self.m.unpaid[insurer], self.m.funded[insurer])
 
     def invariant_no_claim_paid_twice(self):
         for c in self.m.claims.values():
@@ -349,7 +387,7 @@ def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, car
     insurer2 = accounts[11]
     care.register(insurer2, INSURER_ROLE, h("insurer-2"), {"from": registrar})
     for payer in (insurer, insurer2):
-        grant(consent, patient, payer, bit(HPAYMT), bit(BILLING))
+        grant(consent, patient, payer, bit(HPAYMT), bit(BILLING, NOTES))
         escrow.setTerms(terms(prompt_pay=PROMPT_PAY, dispute=DISPUTE_WINDOW), {"from": payer})
         escrow.setCoverage(patient, h(f"policy:{payer}"), 0, 2**40 - 1, 0, 0, 0, {"from": payer})
     pool = {}

@@ -3,7 +3,18 @@
 import brownie
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
-from support.escrow import DAY, PROMPT_PAY, USD, control, grant, h, invalid_status, missing_consent, record_id
+from support.escrow import (
+    DAY,
+    DISPUTE_WINDOW,
+    PROMPT_PAY,
+    USD,
+    control,
+    grant,
+    h,
+    invalid_status,
+    missing_consent,
+    record_id,
+)
 from support.vocabulary import (
     ALL_CLASSES,
     BILLING,
@@ -26,7 +37,7 @@ def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):
     cid = desk.cid("c1")
     coverage_id = escrow.enrolmentOf(insurer, patient)[0]
     deadline = tx.timestamp + PROMPT_PAY
-    assert escrow.claimOf(cid) == (coverage_id, 120 * USD, ClaimStatus.SUBMITTED, deadline, 0)
+    assert escrow.claimOf(cid) == (coverage_id, 120 * USD, ClaimStatus.SUBMITTED, deadline, 0, DISPUTE_WINDOW)
     event = tx.events["ClaimSubmitted"]
     assert bytes(event["claimId"]) == cid
     assert (event["insurer"], event["patient"], event["provider"]) == (insurer, patient, provider)
@@ -79,7 +90,7 @@ def test_submit_refuses_a_record_of_another_patient(desk, escrow, consent, provi
     assert bytes(escrow.serviceClaimOf(foreign.record_id, patient, 100)) == b"\x00" * 32
     # The same records under their own patients go through.
     desk.submit("cross", 10 * USD, [own])
-    grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING))
+    grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING, NOTES))
     escrow.setCoverage(patient2, h("policy:p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
     desk.submit("cross-2", 10 * USD, [foreign], patient=patient2)
     assert bytes(escrow.serviceClaimOf(foreign.record_id, patient2, 100)) == desk.cid("cross-2")
@@ -94,7 +105,7 @@ def test_submit_needs_payer_consent(desk, escrow, consent, provider, insurer, pa
     grant(consent, patient, insurer, bit(HPAYMT), bit(NOTES))
     with brownie.reverts(missing_consent(patient, insurer, HPAYMT, BILLING)):
         desk.submit("pc", 10, [rec])
-    grant(consent, patient, insurer, bit(HPAYMT), bit(BILLING))
+    grant(consent, patient, insurer, bit(HPAYMT), bit(BILLING, NOTES))
     desk.submit("pc", 10, [rec])
 
 
@@ -136,11 +147,11 @@ def test_duplicates(desk, escrow, consent, provider, provider2, patient):
         desk.submit("a", 10, [desk.record("dup-other")], service=2)
     with reverts_with(ClaimEscrow, "DuplicateService", rec.record_id, 1, desk.cid("a")):
         desk.submit("b", 10, [rec], service=1)
-    # Same record, another service: fine. Another provider, same record and service: duplicate.
+    # Same record, another service: fine. Another provider citing the record takes no key (issue 13).
     desk.submit("c", 10, [rec], service=2)
     grant(consent, patient, provider2, bit(TREAT), ALL_CLASSES)
-    with reverts_with(ClaimEscrow, "DuplicateService", rec.record_id, 1, desk.cid("a")):
-        desk.submit("x", 10, [rec], service=1, provider=provider2)
+    desk.submit("x", 10, [rec], service=1, provider=provider2)
+    assert bytes(escrow.serviceClaimOf(rec.record_id, patient, 1)) == desk.cid("a")
     # The same control number is free for another provider (ids are per provider).
     desk.submit("a", 10, [desk.record("p2own", provider=provider)], service=9, provider=provider2)
     # A duplicate inside one claim is harmless (the claim holds the key already).

@@ -24,7 +24,7 @@ def test_terms_validation(desk, escrow, insurer, provider):
     with brownie.reverts(not_active(provider, INSURER_ROLE)):
         escrow.setTerms(terms(), {"from": provider})
     good = terms(prompt_pay=DAY, dispute=180 * DAY, auto_max=5, auto_classes=ALL_CLASSES, service_min=1, service_max=9,
-                 require_authored=True)
+                 auto_cap=3, auto_period=3600)
     tx = escrow.setTerms(good, {"from": insurer})
     assert escrow.termsOf(insurer) == good
     assert tx.events["InsurerTermsSet"]["insurer"] == insurer
@@ -67,10 +67,11 @@ def test_enrolment_ids_are_stable_and_views_report(desk, escrow, insurer, patien
     assert coverage[1] and coverage[2]  # claim- and period-limited
     assert (coverage[5], coverage[6], coverage[9]) == (50 * USD, 200 * USD, 30 * DAY)
     assert coverage[10].hex() == h("p2").hex()
-    # Re-enrolment keeps the id.
+    # Re-enrolment takes a new id; the old coverage keeps its terms for the claims submitted under it.
     escrow.setCoverage(patient2, h("p2b"), now, now + 10 * DAY, 0, 0, 0, {"from": insurer})
-    assert escrow.enrolmentOf(insurer, patient2)[0] == new_id
-    assert not escrow.coverageOf(new_id)[1]
+    assert escrow.enrolmentOf(insurer, patient2)[0] == new_id + 1
+    assert not escrow.coverageOf(new_id + 1)[1]
+    assert escrow.coverageOf(new_id)[1]
 
 
 def test_end_coverage(desk, escrow, insurer, patient):

@@ -11,9 +11,11 @@ from medledger.testing import ACCOUNT_COUNT, dev_account, dev_private_key
 
 from .errors import error_message
 from .records import rid
-from .vocabulary import ALL_CLASSES, BILLING, HPAYMT, NOTES, ORIGINAL, TREAT, ClaimStatus, bit
+from .vocabulary import ALL_CLASSES, HPAYMT, NOTES, ORIGINAL, TREAT, ClaimStatus, bit
 
 MANUAL, AUTOMATIC, DEEMED = 0, 1, 2
+CARC_DEDUCTIBLE = 1
+CARC_COPAY = 3
 CARC_BENEFIT_MAX = 119
 CARC_NOT_COVERED = 96
 CARC_MAX_ALLOWABLE = 45
@@ -66,10 +68,12 @@ def terms(
     auto_classes: int = 0,
     service_min: int = 0,
     service_max: int = 0,
-    require_authored: bool = False,
+    auto_cap: int = 1_000,
+    auto_period: int = 30 * DAY,
 ) -> tuple:
-    """An InsurerTerms tuple (auto-approval off unless auto_max > 0)."""
-    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, require_authored)
+    """An InsurerTerms tuple (auto-approval off unless auto_max > 0; velocity cap `auto_cap` automatic
+    approvals per provider, coverage and `auto_period` seconds)."""
+    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, auto_cap, auto_period)
 
 
 def auto_terms() -> tuple:
@@ -152,7 +156,8 @@ def control(label: str) -> bytes:
 class Desk:
     """Drives one ClaimEscrow deployment in tests: a named scenario with short helpers.
 
-    `setup()` wires the standard world: the patient consents to the insurer (HPAYMT on BILLING) and to
+    `setup()` wires the standard world: the patient consents to the insurer (HPAYMT on every class, so
+    that claims may disclose the cited records' classes) and to
     `provider` (TREAT + HPAYMT on every class), the insurer sets terms, enrols the patient and funds the
     escrow.
     """
@@ -164,7 +169,7 @@ class Desk:
         self._serial = itertools.count()
 
     def setup(self, funding: int = 1_000_000 * USD, **terms_kw) -> Desk:
-        grant(self.consent, self.patient, self.insurer, bit(HPAYMT), bit(BILLING))
+        grant(self.consent, self.patient, self.insurer, bit(HPAYMT), ALL_CLASSES)
         grant(self.consent, self.patient, self.provider, bit(TREAT, HPAYMT), ALL_CLASSES)
         self.escrow.setTerms(terms(**terms_kw), {"from": self.insurer})
         enrol(self.escrow, self.insurer, self.patient)
@@ -224,9 +229,11 @@ class Desk:
         return cls(escrow, token, consent, records, care, parties).setup(funding=funding)
 
     def assert_solvent(self, insurers, providers) -> None:
-        """Token balance of the escrow == sum(free) + sum(encumbered) + sum(owed)."""
+        """Token balance of the escrow == sum(free) + sum(encumbered) + sum(owed) + what the insurers'
+        deemed pools hold for their unfunded deemed claims (interface 2)."""
         liabilities = sum(self.free(i) + self.encumbered(i) for i in insurers) + sum(self.owed(p) for p in providers)
-        assert self.token.balanceOf(self.escrow) == liabilities
+        pools = sum(self.escrow.deemedPoolOf(i)[1] for i in insurers)
+        assert self.token.balanceOf(self.escrow) == liabilities + pools
 
 
 # ---------------------------------------------------------------- the escrow's errors, as brownie reports them

@@ -98,10 +98,12 @@ class World:
         return bytes(self.escrow.claimIdOf(provider or self.provider, control(label)))
 
     def liabilities(self) -> int:
-        """Sum of every free, encumbered and owed balance of the world's escrow."""
+        """Sum of every free, encumbered and owed balance of the world's escrow, and of what the insurers'
+        deemed pools hold for unfunded deemed claims (interface 2)."""
         insurers = (self.insurer, self.insurer2)
         providers = (self.provider, self.provider2, self.suspended)
         return (sum(sum(self.escrow.insurerAccountOf(i)) for i in insurers)
+                + sum(self.escrow.deemedPoolOf(i)[1] for i in insurers)
                 + sum(self.escrow.providerAccountOf(p)[0] for p in providers))
 
     def assert_solvent(self) -> None:
@@ -206,14 +208,15 @@ def unless(default: ErrorFn, **special: ErrorFn) -> ErrorFn:
 def signed_grant(w: World, signer) -> tuple:
     request = GrantRequest(patient=w.patient.address, grantee=w.provider2.address, purposes=bit(TREAT),
                            data_classes=bit(LABS), valid_from=0, valid_until=0, consent_doc_hash=DOC,
-                           signer=signer.address, nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                           signer=signer.address, nonce=w.consent.nonces(w.patient, w.provider2),
+                           deadline=chain.time() + DAY)
     signature = sign_grant(key(signer), w.domain, request)
     return w.consent.grantBySig, grant_args(request, signature), w.relayer
 
 
 def signed_revoke(w: World, signer) -> tuple:
     request = RevokeRequest(patient=w.patient.address, grantee=w.provider.address, signer=signer.address,
-                            nonce=w.consent.nonces(signer), deadline=chain.time() + DAY)
+                            nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
     signature = sign_revoke(key(signer), w.domain, request)
     return (w.consent.revokeBySig,
             (request.patient, request.grantee, request.signer, request.deadline, signature), w.relayer)
