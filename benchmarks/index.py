@@ -34,7 +34,7 @@ from medledger.index.follower import Follower
 from medledger.index.projections import project
 from medledger.index.rpc import AdaptiveRange, RpcReader, get_logs_adaptive
 from medledger.scopes import Role
-from medledger.testing.anvil import AnvilNode
+from medledger.testing.nodes import AnvilNode
 
 
 def p95(samples: list[float]) -> float:
@@ -55,7 +55,7 @@ class ConsentChain:
     """Anvil with the suite deployed and `events` ConsentGranted events of one patient, `per_block` per block."""
 
     def __init__(self, events: int, per_block: int = 100) -> None:
-        self.node = AnvilNode(31337, "--no-mining").start()
+        self.node = AnvilNode(extra=("--no-mining",)).start()
         self.home = Path(tempfile.mkdtemp(prefix="medledger-bench-index-"))
         try:
             self._setup(events, per_block)

@@ -26,7 +26,7 @@ from medledger.index.api import create_index_app
 from medledger.index.follower import Follower
 from medledger.index.projections import reproject
 from medledger.index.rpc import RetryPolicy, RpcReader
-from medledger.testing.anvil import AnvilNode
+from medledger.testing.nodes import AnvilNode
 from medledger.testing.postgres import PostgresServer
 from tests.support.index_chain import anchor, deploy, grant, workload
 from tests.support.limited_rpc import LimitedRpc

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import requests
+
 from ..config import PROJECT_ROOT
 from .accounts import ACCOUNT_COUNT, DEV_BALANCE_ETH, MNEMONIC
 from .ports import free_port, port_open
@@ -58,17 +60,20 @@ def node_executable(name: str) -> str:
 class LocalNode:
     """A development chain process of our own on 127.0.0.1. Use `start()`/`stop()` or ``with``.
 
-    `port` None takes a free port; `db_path` keeps the chain's state on disk (Ganache only).
+    `port` None takes a free port; `db_path` keeps the chain's state on disk (Ganache only); `extra`
+    arguments go to the node's command line as they are (e.g. ``("--no-mining",)`` for Anvil).
     """
 
     name: ClassVar[str]
     default_chain_id: ClassVar[int]
     start_timeout: ClassVar[float] = 60.0
 
-    def __init__(self, port: int | None = None, chain_id: int | None = None, db_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, chain_id: int | None = None, db_path: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id or self.default_chain_id
         self.db_path = db_path
+        self.extra = tuple(extra)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -82,8 +87,9 @@ class LocalNode:
         if port_open(self.port):
             raise RuntimeError(f"port {self.port} is busy: cannot start {self.name} there")
         # Its own session: stop() ends the whole group, npm wrapper and binary together.
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True, preexec_fn=die_with_parent)
+        self.process = subprocess.Popen([*self.command(), *self.extra], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         deadline = time.monotonic() + self.start_timeout
         while not port_open(self.port):
             if self.process.poll() is not None:
@@ -104,6 +110,29 @@ class LocalNode:
         deadline = time.monotonic() + 10
         while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.1)
+
+    # JSON-RPC, for what a test or benchmark does to the chain itself (snapshots, reorgs, mining).
+    def rpc(self, method: str, *params: Any) -> Any:
+        """Calls `method` on the node; a JSON-RPC error raises RuntimeError naming the method."""
+        body = requests.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+                             timeout=30).json()
+        if "error" in body:
+            raise RuntimeError(f"{method}: {body['error']}")
+        return body["result"]
+
+    def snapshot(self) -> str:
+        return self.rpc("evm_snapshot")
+
+    def revert(self, snapshot: str) -> None:
+        if self.rpc("evm_revert", snapshot) is not True:
+            raise RuntimeError(f"{self.name} refused to revert to snapshot {snapshot}")
+
+    def mine(self, blocks: int = 1) -> None:
+        for _ in range(blocks):
+            self.rpc("evm_mine")
+
+    def block_number(self) -> int:
+        return int(self.rpc("eth_blockNumber"), 16)
 
     def __enter__(self) -> LocalNode:
         return self.start()
@@ -134,6 +163,9 @@ class AnvilNode(LocalNode):
 
     name = "anvil"
     default_chain_id = 31337
+
+    def mine(self, blocks: int = 1) -> None:
+        self.rpc("anvil_mine", hex(blocks))
 
     def command(self) -> list[str]:
         if self.db_path is not None:
