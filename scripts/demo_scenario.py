@@ -8,6 +8,10 @@ Personas (labels stay off chain; on chain they are addresses) are names for the 
 (`medledger.testing.ACTORS`): Governance (admin), Acme Health (insurer), Riverside Clinic and
 Northside Lab (providers), Alice, Bob and Carol (patients; Carol is a minor), Dana (Carol's
 guardian), Dr. Reyes (arbiter).
+
+Step 7 starts a real record gateway (`medledger gateway serve`, Riverside's, as a child process on a free
+loopback port, with the kit's launcher `medledger.testing.gateway.GatewayProcess`) and brings the
+event index (SQLite under the workdir) up to date; the gateway is stopped when the step ends, even on failure.
 """
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ from rich.table import Table
 
 from medledger.cli import cli
 from medledger.errors import MedLedgerError
+from medledger.scopes import DataClass, Purpose
 from medledger.testing import ACTORS, dev_account, dev_private_key, synthetic
+from medledger.testing.gateway import GatewayProcess
 
 #: Persona -> the kit actor it plays.
 PERSONAS: dict[str, str] = {
@@ -56,6 +62,10 @@ class DemoResult:
     documents: list[dict] = field(default_factory=list)
     audit: list[dict] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    rpc_url: str = ""
+    workdir: Path | None = None
+    gateway: dict[str, Any] = field(default_factory=dict)
+    index: dict[str, Any] = field(default_factory=dict)
 
 
 class Scenario:
@@ -63,7 +73,8 @@ class Scenario:
 
     def __init__(self, rpc_url: str, workdir: Path, console: Console, batch_size: int = 1000) -> None:
         self.rpc_url, self.workdir, self.console, self.batch_size = rpc_url, workdir, console, batch_size
-        self.result = DemoResult({name: dev_account(persona_index(name)).address for name in PERSONAS})
+        self.result = DemoResult({name: dev_account(persona_index(name)).address for name in PERSONAS},
+                                 rpc_url=rpc_url, workdir=workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         (workdir / "fhir").mkdir(parents=True)
         self.env = {
@@ -286,7 +297,158 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
                     if k in args), "")
         table.add_row(str(e["block"]), e["contract"], e["event"], str(who))
     console.print(table)
+
+    # ------------------------------------------------------------------ 7. gateway and index
+    s.step("7. The record gateway (live consent, audited reads) and the event index")
+    gateway_story(s)
+    index_story(s)
     return s.result
+
+
+def _resources(bundle: dict) -> list[dict]:
+    return [e["resource"] for e in bundle.get("entry", [])]
+
+
+def _fhir_digest(bundle: dict) -> str:
+    """keccak of the RFC 8785 canonical bytes of a Bundle, without the server's `meta` (version, last-updated)."""
+    from medledger.fhir import canonical_document
+    return "0x" + canonical_document({k: v for k, v in bundle.items() if k != "meta"}).keccak.hex()
+
+
+def gateway_story(s: Scenario) -> None:
+    """Riverside runs a record gateway: it stores a record for Alice, reads it back (the bytes match what it
+    put and the chain anchors the sealed copy), Northside and a wrong purpose are refused, every read is
+    audited and proved on chain, and Alice's revocation stops Riverside at the next request."""
+    from medledger.accounts import LocalSigner
+    from medledger.data_classes import class_of
+    from medledger.gateway.client import GatewayClient
+    from medledger.gateway.sealing import assign_ids
+
+    a = s.address
+    data = s.workdir / "gateway"
+    # --head-ttl 0: the gateway polls the chain head at every request (so a revocation counts at once);
+    # --batch-seconds 0.5: the audit log is anchored (logAccessBatch) within half a second of a read.
+    gw = GatewayProcess(s.rpc_url, s.workdir / "deployments.json", data, dev_private_key(persona_index("riverside")),
+                        "--head-ttl", "0", "--batch-seconds", "0.5", home=s.workdir, log=s.workdir / "gateway.log")
+    info = s.result.gateway
+    info.update(data=str(data), audit_db=str(data / "gateway.db"), log=str(gw.log_path))
+    started = time.monotonic()
+    gw.start()
+    try:
+        url, info["pid"] = gw.url, gw.process.pid
+        info["url"] = url
+        s.say("riverside", f"started its record gateway at {url} (pid {gw.process.pid}; data in {data})")
+        doc = synthetic.patient_bundle(300, a("alice"))
+        path = s.write_fhir("alice-gateway-visit", doc)
+        created = s.run("riverside", "gateway", "put", str(path), "--patient", a("alice"), "--gateway", url)
+        rid = info["record_id"] = created["recordId"]
+        s.say("riverside", f"put Alice's visit through the gateway: record {rid[:18]}… (classes "
+                           f"{', '.join(created['classes'])}) sealed for Alice + the gateway key, anchored on chain")
+        history = s.run(None, "record", "history", rid)
+        if [h["content_hash"] for h in history] != [created["contentHash"]]:
+            raise AssertionError(f"the chain anchors {history}, not the gateway's sealed copy {created['contentHash']}")
+
+        out = s.workdir / "gateway-riverside-read.json"
+        s.run("riverside", "gateway", "get", rid, "--gateway", url, "--out", str(out))
+        served = json.loads(out.read_text())
+        # what Riverside put: the file's bytes, with the ids the gateway assigns to resources that had none
+        sent = _fhir_digest(assign_ids(json.loads(path.read_text())))
+        got = _fhir_digest(served)
+        if sent != got:
+            raise AssertionError(f"the gateway served other resources than Riverside put ({got} != {sent})")
+        info["digest"] = got
+        s.say("riverside", f"read it back through the gateway (SIWE sign-in, live consent checked): "
+                           f"{len(served['entry'])} resources; canonical keccak {got[:18]}… matches what it put")
+
+        reason = s.refused("northside", "gateway", "get", rid, "--gateway", url)
+        s.say("northside", f"[red]refused[/red] (no consent from Alice): {reason}")
+        reason = s.refused("acme", "gateway", "get", rid, "--gateway", url, "--purpose", "TREAT")
+        s.say("acme", f"[red]refused[/red] for treatment: {reason}")
+        paid = s.workdir / "gateway-acme-read.json"
+        s.run("acme", "gateway", "get", rid, "--gateway", url, "--purpose", "HPAYMT", "--out", str(paid))
+        released = _resources(json.loads(paid.read_text()))
+        types = sorted({r["resourceType"] for r in released})
+        if not released or {class_of(r) for r in released} - {DataClass.BILLING, DataClass.CONDITIONS}:
+            raise AssertionError(f"the gateway released more than billing + conditions to Acme: {types}")
+        s.say("acme", f"for payment (HPAYMT) gets only what Alice consented to: {', '.join(types)}")
+
+        # every released read is an audit entry, committed before the answer and anchored in a Merkle batch
+        gw.wait_idle()
+        alice = GatewayClient(url, LocalSigner(dev_account(persona_index("alice"))), int(gw.health()["chainId"]))
+        alice.login()
+        entries = alice.audit(a("alice"))
+        readers = sorted({e["reader"] for e in entries if e["recordId"] == rid})
+        if readers != sorted({a("riverside"), a("acme")}) or not all(e["anchored"] for e in entries):
+            raise AssertionError(f"the gateway's audit log does not hold exactly the two released reads: {entries}")
+        seq = next(e["seq"] for e in entries if e["reader"] == a("riverside") and e["recordId"] == rid)
+        s.say("alice", f"sees {len(entries)} audited read(s) of her records at the gateway "
+                       f"(Riverside, Acme; the refusals released nothing)")
+        deadline = time.monotonic() + 30
+        while not alice.audit_proof(seq)["anchored"]:  # the batch is built, its logAccessBatch on its way
+            if time.monotonic() > deadline:
+                raise AssertionError(f"audit entry {seq} was not anchored within 30 s: {gw.health()}")
+            time.sleep(0.2)
+        proof = s.run("riverside", "gateway", "proof", str(seq), "--gateway", url)
+        if not proof.get("verifiedOnChain"):
+            raise AssertionError(f"audit entry {seq}'s inclusion proof does not check against the chain: {proof}")
+        info["audit_seq"], info["audit_root"] = seq, proof["root"]
+        s.say("riverside", f"audit entry {seq}: Merkle proof checks against the batch root {proof['root'][:18]}… "
+                           f"anchored with logAccessBatch in block {proof.get('block')}")
+
+        revoked = s.run("alice", "consent", "revoke", a("riverside"), label="consent.revoke")
+        info["revoke_block"] = revoked["block"]
+        s.say("alice", f"revokes Riverside's consent (block {revoked['block']})")
+        reason = s.refused("riverside", "gateway", "get", rid, "--gateway", url)
+        s.say("riverside", f"[red]refused[/red] at its very next request: {reason}")
+        info["refusals"] = s.result.refused[-3:]
+    finally:
+        gw.stop()
+    code = info["exit_code"] = gw.process.poll() if gw.process else None
+    if code is None:
+        raise AssertionError("the gateway process did not stop")
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal: -15 is a clean stop
+    s.say("riverside", f"stopped its gateway (SIGTERM, exit {code}); the gateway part took "
+                       f"{time.monotonic() - started:.1f} s")
+
+
+def index_story(s: Scenario) -> None:
+    """The event index (SQLite under the workdir) catches up with the demo's chain and answers Acme's claim
+    queue, Alice's records (the gateway's one included) and her consent state before and after the revoke."""
+    a, info = s.address, s.result.gateway
+    db_file = s.workdir / "index.sqlite"
+    db = f"sqlite:///{db_file}"
+    synced = s.run(None, "index", "--db", db)
+    if synced["indexed_to"] != synced["head"]:
+        raise AssertionError(f"the index stopped short of the head: {synced}")
+    s.result.index.update(db=str(db_file), url=db, indexed_to=synced["indexed_to"])
+    s.say(None, f"the index ({db_file.name}) caught up to block {synced['indexed_to']:,} "
+                f"({synced['events']:,} new events since step 6's `audit` synced it)")
+
+    queue = s.run(None, "claim", "queue", "--insurer", a("acme"), "--db", db)
+    if sum(queue["counts"].values()) != 4 or len(queue["contestable"]) != 1:
+        raise AssertionError(f"the index's claim queue does not show Acme's four claims and claim 2 contestable: "
+                             f"{queue['counts']}")
+    s.result.index["claims"] = queue["counts"]
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(queue["counts"].items()))
+    s.say("acme", f"claim queue from the index: {counts}; contestable now: "
+                  f"{', '.join(c['claim_id'][:18] + '…' for c in queue['contestable'])} (claim 2)")
+
+    listed = s.run(None, "record", "list", "--patient", a("alice"), "--db", db)
+    ids = {r["record_id"] for r in listed}
+    if info["record_id"] not in ids:
+        raise AssertionError(f"the index does not list the record the gateway anchored ({info['record_id']})")
+    s.say("alice", f"her records from the index: {len(listed):,} anchored one by one (her visit and the gateway's "
+                   "record; batch members appear once promoted)")
+
+    block = info["revoke_block"]
+    before = s.run(None, "consent", "state", "--patient", a("alice"), "--grantee", a("riverside"),
+                   "--block", str(block - 1), "--db", db)
+    after = s.run(None, "consent", "state", "--patient", a("alice"), "--grantee", a("riverside"), "--db", db)
+    if not (before and before[0]["granted"]) or (after and after[0]["granted"]):
+        raise AssertionError(f"the index's consent state misses the revoke: before {before}, after {after}")
+    purposes = ", ".join(p.name for p in Purpose if before[0]["purposes"] >> int(p) & 1)
+    s.say("alice", f"consent of Riverside from the index: granted as of block {block - 1:,} ({purposes}), "
+                   f"revoked since block {block:,}")
 
 
 def print_summary(result: DemoResult, console: Console) -> None:
@@ -305,3 +467,48 @@ def print_summary(result: DemoResult, console: Console) -> None:
     for name, address in result.addresses.items():
         addresses.add_row(LABELS[name], address)
     console.print(addresses)
+    print_where_to_look(result, console)
+
+
+def print_where_to_look(result: DemoResult, console: Console) -> None:
+    """The files the demo left and the commands to start the gateway and query the index yourself."""
+    if result.workdir is None:
+        return
+    w, gw, ix = result.workdir, result.gateway, result.index
+    rows = [("workdir (vault, sealed blobs, FHIR)", str(w)), ("deployments", str(w / "deployments.json"))]
+    if gw:
+        rows += [("gateway data dir (sealed blobs, gateway key)", gw["data"]),
+                 ("gateway audit log (SQLite tables audit_entries, audit_batches; anchored with logAccessBatch)",
+                  gw["audit_db"]),
+                 ("gateway server log", gw["log"])]
+    if ix:
+        rows.append(("index database (SQLite)", ix["db"]))
+    console.rule("[bold]Where to look")
+    for what, where in rows:
+        console.print(f"  {what}:\n    {where}", highlight=False, soft_wrap=True)
+    alice, acme, riverside = (result.addresses[n] for n in ("alice", "acme", "riverside"))
+    env = f"export MEDLEDGER_RPC={result.rpc_url} MEDLEDGER_HOME={w} MEDLEDGER_DEPLOYMENTS={w / 'deployments.json'}"
+    lines = [env]
+    if gw:
+        record = gw.get("record_id", "RECORD_ID")
+        lines += [
+            "# the gateway (Riverside is its custodian; the key password protects the gateway's own key)",
+            f"MEDLEDGER_GATEWAY_KEY_PASSWORD=... medledger --account <riverside's account> gateway serve "
+            f"--data {gw['data']} --port 8700",
+            f"medledger --account <a reader's account> gateway list --gateway http://127.0.0.1:8700 --patient {alice}",
+            f"medledger --account <a reader's account> gateway get {record} --gateway http://127.0.0.1:8700",
+            f"medledger --account <the reader or the patient> gateway proof {gw.get('audit_seq', 1)} "
+            "--gateway http://127.0.0.1:8700",
+        ]
+    if ix:
+        db = ix["url"]
+        lines += ["# the index",
+                  f"medledger index --db {db}                 # catch up (add --follow to keep following)",
+                  f"medledger audit {alice} --db {db}",
+                  f"medledger record list --patient {alice} --db {db}",
+                  f"medledger claim queue --insurer {acme} --db {db}",
+                  f"medledger consent state --patient {alice} --grantee {riverside} --db {db}"]
+    console.print("[bold]Try it yourself[/bold] (on a chain holding this deployment: the Ganache that the demo "
+                  "launches stops with it, so point the demo at a node you keep running to explore afterwards):")
+    for line in lines:
+        console.print(f"  {line}", highlight=False, soft_wrap=True)

@@ -1,6 +1,8 @@
 """No PHI on chain: run the demo scenario, then scan every transaction input and every log for the
 plaintext fields of the FHIR documents it used (names, birth dates, MRN/SSN identifiers, address
 lines, telecom, diagnosis/procedure/lab/medication codes and amounts)."""
+import os
+
 import pytest
 from brownie import accounts, web3
 
@@ -64,3 +66,17 @@ def test_the_scan_finds_planted_phi(scenario):
     name = next(v for v in synthetic.phi_fields(bundle).names if len(v) >= MIN_LEN)
     accounts[9].transfer(accounts[9], 0, data="0x" + f"note: {name}".encode().hex())
     assert name in find_phi(chain_bytes(), {name})
+
+
+def test_demo_shows_the_gateway_and_the_index(scenario):
+    """Step 7: a real gateway served the record it stored (same canonical bytes), refused Northside, Acme's
+    wrong purpose and, after the revoke, Riverside; proved a read on chain; stopped; the index answered."""
+    gw, ix = scenario.gateway, scenario.index
+    assert gw["record_id"].startswith("0x") and gw["digest"].startswith("0x")
+    assert gw["audit_seq"] >= 1 and gw["audit_root"].startswith("0x")
+    northside, acme, revoked = gw["refusals"]
+    assert "not found" in northside and "no consent for purpose TREAT" in acme and "not found" in revoked
+    assert gw["exit_code"] is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(gw["pid"], 0)  # no stray gateway process
+    assert sum(ix["claims"].values()) == 4 and ix["indexed_to"] >= gw["revoke_block"]

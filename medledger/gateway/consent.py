@@ -186,8 +186,9 @@ class LiveConsentView:
             return AccessState(patient, reader, block)
         c, r = self.consent.fn, self.care.fn
         role, active, *_ = r.partyOf(reader).call(block_identifier=block)
-        purposes, classes, start, until, granted = c.consentOf(patient, reader).call(block_identifier=block)
-        _opened, expires = c.breakGlassOf(patient, reader).call(block_identifier=block)
+        # Interface 2: Consent gained a per-pair nonce, BreakGlass its period, openings and blocked flag
+        purposes, classes, start, until, granted, *_ = c.consentOf(patient, reader).call(block_identifier=block)
+        _opened, expires, *_ = c.breakGlassOf(patient, reader).call(block_identifier=block)
         guardian = bool(c.isGuardian(patient, reader).call(block_identifier=block))
         return AccessState(patient, reader, block, Role(role), bool(active), guardian, int(purposes), int(classes),
                            int(start), int(until), int(granted), int(expires))
