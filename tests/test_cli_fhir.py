@@ -37,7 +37,7 @@ def env(tmp_path_factory):
     run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30")
     run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
     run_cli(env, "--account", "alice", "consent", "grant", "clinic", "-p", "treat,hpaymt", "-c", "conditions,labs")
-    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing")
+    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing,conditions")
     env["ADDR"] = json.dumps(addresses)
     return env
 
@@ -199,7 +199,7 @@ def test_claim_submit_adjudicate_claim_response(env, tmp_path):
         assert cr["outcome"] == "complete" and cr["disposition"].startswith("partially approved")
         amounts = {a["category"]["coding"][0]["code"]: a.get("amount", {}).get("value") for a in cr["adjudication"]}
         assert amounts["submitted"] == 1240.5 and amounts["benefit"] == 1000 and amounts["copay"] == 40.5
-        assert amounts["contested"] == 200
+        assert amounts["contested"] == 240.5  # ClaimEscrow v2: the patient share stays disputable too
         carc = [a["reason"]["coding"][0] for a in cr["adjudication"] if "reason" in a]
         assert carc == [{"system": CARC_SYSTEM, "code": "45"}]
         assert cr["patient"]["identifier"]["value"] == addr(env, "alice")

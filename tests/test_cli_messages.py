@@ -97,7 +97,7 @@ def env(tmp_path_factory):
     run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15")
     run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
     run_cli(env, "--account", "alice", "consent", "grant", "clinic", "-p", "treat,hpaymt", "-c", "conditions")
-    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing")
+    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing,conditions")
     return env
 
 

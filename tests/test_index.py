@@ -14,7 +14,6 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import click
 import pytest
 from sqlalchemy import text
 
@@ -311,19 +310,13 @@ def _cursor_of(db_path):
 
 # ----------------------------------------------------------------------------- CLI and API
 def _inproc(env, *args):
-    """The real `medledger` entry point, in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    """The real `medledger` root group, in this process (no interpreter start-up): (exit code, stdout, stderr)."""
     from click.testing import CliRunner
 
     from medledger.cli import main
 
-    holder = {}
-
-    @click.command()
-    def entry():
-        holder["code"] = main(list(args))
-
-    result = CliRunner().invoke(entry, [], env=env, catch_exceptions=False)
-    return holder["code"], result.stdout, result.stderr
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_cli_answers_from_the_index(suite, tmp_path):

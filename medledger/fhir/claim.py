@@ -184,7 +184,8 @@ def reconcile(facts: ClaimFacts, *, signer: str, patient: str | None, insurer: s
                                    f"{ETHEREUM_ADDRESS_SYSTEM}); give --{name}")
         resolved[name] = value
     if amount is not None and amount != facts.total:
-        raise FhirMappingError(f"--amount {amount} does not equal the Claim's total {facts.total} {CURRENCY} "
+        raise FhirMappingError(f"--amount {amount.normalize():f} does not equal the Claim's total "
+                               f"{facts.total.normalize():f} {CURRENCY} "
                                "(Claim.total); the escrow pays what the Claim bills")
     if service is not None and service != facts.service_code:
         p = facts.principal
