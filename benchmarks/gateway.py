@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,9 +40,11 @@ from medledger.gateway.auditlog import LEAF_TYPES
 from medledger.gateway.client import GatewayClient
 from medledger.merkle import StandardMerkleTree
 from medledger.scopes import DataClass, Purpose, Role
-from medledger.synthetic import patient_bundle
 from medledger.testing.accounts import dev_account
+from medledger.testing.gateway import GatewayProcess
+from medledger.testing.nodes import AnvilNode
 from medledger.testing.ports import free_port, wait_for_port
+from medledger.testing.synthetic import patient_bundle
 
 Log = Callable[[str], None]
 ACTORS = {"gov": 0, "clinic": 12, "doc": 13, "er": 15, "alice": 16}
@@ -86,15 +86,6 @@ def _process(cmd: list[str], port: int, env: dict[str, str] | None = None, log_p
                 proc.wait()
         if log_path:
             out.close()
-
-
-@contextlib.contextmanager
-def _anvil() -> Iterator[str]:
-    port = free_port()
-    exe = shutil.which("anvil") or str(PROJECT_ROOT / "node_modules" / ".bin" / "anvil")
-    with _process([exe, "--port", str(port), "--host", "127.0.0.1", "--silent", "--hardfork", "shanghai",
-                   "--accounts", "20", "--balance", "1000000", "--gas-limit", "30000000"], port):
-        yield f"http://127.0.0.1:{port}"
 
 
 def _load(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> dict[str, float]:
@@ -177,8 +168,8 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
                   log: Log = lambda _: None) -> dict[str, Any]:
     """The gateway figures (see the module docstring); starts its own Anvil when ``rpc_url`` is None."""
     if rpc_url is None:
-        with _anvil() as url:
-            return gateway_bench(url, seconds=seconds, concurrency=concurrency, batch=batch, log=log)
+        with AnvilNode() as node:
+            return gateway_bench(node.url, seconds=seconds, concurrency=concurrency, batch=batch, log=log)
     with tempfile.TemporaryDirectory(prefix="medledger-gateway-bench-") as tmp:
         work = Path(tmp)
         settings = load_settings(rpc=rpc_url, deployments_path=work / "deployments.json")
@@ -197,16 +188,12 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
         consent.grant(alice, alice.address, clinic.address, 1 << Purpose.TREAT, every)
         consent.grant(alice, alice.address, doc.address, 1 << Purpose.TREAT, every)
 
-        port = free_port()
-        env = {**os.environ, "ML_KEY_BENCH_CUSTODIAN": "0x" + clinic.private_key.hex(),
-               "MEDLEDGER_GATEWAY_KEY_PASSWORD": "bench", "MEDLEDGER_DEPLOYMENTS": str(work / "deployments.json"),
-               "MEDLEDGER_HOME": str(work / "home")}
-        cmd = [sys.executable, "-m", "medledger", "--rpc", rpc_url, "--account", "env:ML_KEY_BENCH_CUSTODIAN",
-               "gateway", "serve", "--port", str(port), "--data", str(work / "gw"), "--batch-size", str(batch),
-               "--batch-seconds", "5"]
         figures: dict[str, Any] = {"concurrency": concurrency, "seconds": seconds}
-        with _process(cmd, port, env, work / "gateway.log"):
-            base = f"http://127.0.0.1:{port}"
+        gateway = GatewayProcess(rpc_url, work / "deployments.json", work / "gw", "0x" + clinic.private_key.hex(),
+                                 "--batch-size", str(batch), "--batch-seconds", "5", home=work / "home",
+                                 log=work / "gateway.log")
+        with gateway:
+            base = gateway.url
             custodian = GatewayClient(base, clinic, chain.chain_id)
             custodian.login()
             created = custodian.put_record(patient_bundle(1, alice.address), alice.address)
