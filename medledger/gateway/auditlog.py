@@ -206,9 +206,14 @@ class AuditLog:
         return out
 
     def pending_entries(self) -> int:
+        """Audit entries not yet anchored on chain: those in no batch yet, and those whose batch is built
+        but not yet confirmed by its logAccessBatch receipt."""
         with self.store.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(T.audit_entries)
-                                    .where(T.audit_entries.c.batch_seq.is_(None))).scalar_one())
+            unbatched = conn.execute(select(func.count()).select_from(T.audit_entries)
+                                     .where(T.audit_entries.c.batch_seq.is_(None))).scalar_one()
+            unanchored = conn.execute(select(func.coalesce(func.sum(T.audit_batches.c.count), 0))
+                                      .where(T.audit_batches.c.status != "anchored")).scalar_one()
+            return int(unbatched) + int(unanchored)
 
 
 def _jsonable(v: Any) -> Any:
