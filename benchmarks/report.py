@@ -74,8 +74,11 @@ class BenchConfig:
         return cls(**kw)
 
 
-#: Throughput targets: a figure (records or tx per second), or a multiple of another figure.
-PIPELINE_TARGET = 2_000
+#: Throughput targets are ratios measured in one run (machines of one kind differ about 3x in speed);
+#: the absolute figures are printed beside them. PIPELINE_REFERENCE is the Round 1 pipeline rate on a
+#: quiet machine, shown for comparison only; the pipeline's target is its share of its own idle ceiling.
+PIPELINE_REFERENCE = 2_000
+PIPELINE_EFFICIENCY_TARGET = 0.85
 BATCH_RATIO_TARGET = 500
 
 
@@ -127,13 +130,15 @@ class BenchReport:
                 out.append((prefix + "batch_vs_single_ratio", f.get(prefix + "batch_vs_single_ratio"),
                             f">= {BATCH_RATIO_TARGET}", batch >= need))
             if prefix == "":
-                pipe = f.get("pipeline_records_per_s")
-                out.append(("pipeline_records_per_s", pipe, f">= {PIPELINE_TARGET:,}",
-                            None if pipe is None else pipe >= PIPELINE_TARGET))
+                out.append(("pipeline_records_per_s", f.get("pipeline_records_per_s"),
+                            f"- (Round 1, quiet: {PIPELINE_REFERENCE:,})", None))
                 out.append(("end_to_end_records_per_s", f.get("end_to_end_records_per_s"), "-", None))
         # Issue 15: validated ingest against the unvalidated pipeline, same records, same run.
         out.append(("fhir.unvalidated_records_per_s", f.get("fhir.unvalidated_records_per_s"), "-", None))
         out.append(("fhir.validated_records_per_s", f.get("fhir.validated_records_per_s"), "-", None))
+        share = f.get("fhir.pipeline_vs_idle_ceiling")
+        out.append(("fhir.pipeline_vs_idle_ceiling", share, f">= {PIPELINE_EFFICIENCY_TARGET}",
+                    None if share is None else share >= PIPELINE_EFFICIENCY_TARGET))
         ratio = f.get("fhir.validated_vs_unvalidated")
         out.append(("fhir.validated_vs_unvalidated", ratio, ">= 0.5", None if ratio is None else ratio >= 0.5))
         ratio = f.get("fhir.put_batch_validated_vs_unvalidated")
@@ -157,7 +162,8 @@ class BenchReport:
 
     def bench_json(self) -> dict[str, Any]:
         return {**{k: round(v, 2) if isinstance(v, float) else v for k, v in self.figures.items()},
-                "targets": {"batch_vs_single_ratio": BATCH_RATIO_TARGET, "pipeline_records_per_s": PIPELINE_TARGET},
+                "targets": {"batch_vs_single_ratio": BATCH_RATIO_TARGET,
+                            "fhir.pipeline_vs_idle_ceiling": PIPELINE_EFFICIENCY_TARGET},
                 "pass": {name: ok for name, _, _, ok in self.checks() if ok is not None},
                 "details": self.details, "machine": self.machine}
 
@@ -248,6 +254,7 @@ def _fhir_and_index(suite: Suite, work: Path, figures: dict[str, Any], details: 
     figures["fhir.unvalidated_records_per_s"] = ingest.unvalidated_rate
     figures["fhir.validated_records_per_s"] = ingest.validated_rate
     figures["fhir.validated_vs_unvalidated"] = ingest.ratio
+    figures["fhir.pipeline_vs_idle_ceiling"] = ingest.pipeline_efficiency
     details["fhir_ingest"] = ingest.summary()
     put_batch = fhir_bench.put_batch_rates(suite, work / "fhir-put-batch", count=300)
     figures["fhir.put_batch_validated_vs_unvalidated"] = put_batch.ratio
@@ -306,9 +313,21 @@ def throughput_table(report: BenchReport) -> Any:
     for name, justify in (("figure", "left"), ("value", "right"), ("target", "left"), ("pass", "center")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for name, value, target, ok in report.checks():
-        unit = "x" if name.endswith("ratio") else ("tx/s" if "tx_per_s" in name else "records/s")
-        table.add_row(name, f"{value:,.1f} {unit}", target, _verdict(ok))
+        table.add_row(name, _with_unit(name, value), target, _verdict(ok))
     return table
+
+
+def _with_unit(name: str, value: float) -> str:
+    """A throughput figure with the unit its name says (ratios to 2 decimals, so 0.47 never shows as 0.5)."""
+    if name.endswith(("ratio", "speedup")) or "_vs_" in name:
+        return f"{value:,.2f} x"
+    if name.endswith("_ms"):
+        return f"{value:,.1f} ms"
+    if name.startswith("gateway.gas_per"):
+        return f"{value:,.1f} gas"
+    if "reads_per_s" in name:
+        return f"{value:,.1f} reads/s"
+    return f"{value:,.1f} {'tx/s' if 'tx_per_s' in name else 'records/s'}"
 
 
 def _verdict(ok: bool | None) -> str:
