@@ -184,10 +184,10 @@ class Chain:
         return self.decode_revert(data, str(getattr(exc, "message", "") or exc))
 
     # ----------------------------------------------------------------- calls
-    def call(self, fn: Any) -> Any:
-        """A view call, with custom errors decoded."""
+    def call(self, fn: Any, block: int | None = None) -> Any:
+        """A view call (at `block`, else the latest), with custom errors decoded."""
         try:
-            return fn.call()
+            return fn.call() if block is None else fn.call(block_identifier=block)
         except ContractLogicError as exc:
             raise self._revert_from(exc) from None
         except Web3RPCError as exc:  # the node answered with an error (e.g. it is shutting down)

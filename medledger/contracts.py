@@ -45,8 +45,8 @@ class _Wrapper:
     def _send(self, signer: Signer, call: Any) -> TxResult:
         return self.chain.transact(signer, call)
 
-    def _view(self, call: Any) -> Any:
-        return self.chain.call(call)
+    def _view(self, call: Any, block: int | None = None) -> Any:
+        return self.chain.call(call, block)
 
     def events(self, result: TxResult, name: str) -> list[dict]:
         """The decoded `name` events this contract emitted in `result`."""
@@ -103,6 +103,19 @@ class CareRegistry(_Wrapper):
 
     def grant_registrar(self, signer: Signer, account: str) -> TxResult:
         return self._send(signer, self.fn.grantRole(self._view(self.fn.REGISTRAR_ROLE()), to_checksum_address(account)))
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """A provider's break-glass window on one patient (all zero: never opened)."""
+
+    patient: str
+    provider: str
+    opened_at: int
+    expires_at: int
+    period_start: int
+    openings: int  # windows opened in the current period
+    blocked: bool  # closed by the patient or a guardian; reopening waits for allowBreakGlass
 
 
 @dataclass(frozen=True)
@@ -199,17 +212,25 @@ class ConsentRegistry(_Wrapper):
         """The nonce the next signed request for the (patient, grantee) pair must carry."""
         return int(self._view(self.fn.nonces(to_checksum_address(patient), to_checksum_address(grantee))))
 
-    def consent(self, patient: str, grantee: str) -> Consent:
+    def consent(self, patient: str, grantee: str, *, block: int | None = None) -> Consent:
+        """The pair's stored consent (at `block`, else the latest)."""
         patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
-        purposes, classes, start, until, granted, nonce = self._view(self.fn.consentOf(patient, grantee))
+        purposes, classes, start, until, granted, nonce = self._view(self.fn.consentOf(patient, grantee), block)
         return Consent(patient, grantee, purposes, classes, start, until, granted, nonce)
+
+    def break_glass(self, patient: str, provider: str, *, block: int | None = None) -> BreakGlass:
+        """The provider's break-glass window on the patient (at `block`, else the latest)."""
+        patient, provider = to_checksum_address(patient), to_checksum_address(provider)
+        opened, expires, period_start, openings, blocked = self._view(self.fn.breakGlassOf(patient, provider), block)
+        return BreakGlass(patient, provider, opened, expires, period_start, openings, blocked)
 
     def has_consent(self, patient: str, grantee: str, purpose: Purpose, data_class: DataClass) -> bool:
         return bool(self._view(self.fn.hasConsent(to_checksum_address(patient), to_checksum_address(grantee),
                                                   int(purpose), int(data_class))))
 
-    def is_guardian(self, patient: str, guardian: str) -> bool:
-        return bool(self._view(self.fn.isGuardian(to_checksum_address(patient), to_checksum_address(guardian))))
+    def is_guardian(self, patient: str, guardian: str, *, block: int | None = None) -> bool:
+        return bool(self._view(self.fn.isGuardian(to_checksum_address(patient), to_checksum_address(guardian)),
+                               block))
 
     def domain(self) -> eip712.ConsentDomain:
         return eip712.ConsentDomain(self.chain.chain_id, self.address)

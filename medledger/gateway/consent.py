@@ -184,14 +184,14 @@ class LiveConsentView:
     def _fetch(self, patient: str, reader: str, block: int) -> AccessState:
         if patient == reader:
             return AccessState(patient, reader, block)
-        c, r = self.consent.fn, self.care.fn
-        role, active, *_ = r.partyOf(reader).call(block_identifier=block)
-        # Interface 2: Consent gained a per-pair nonce, BreakGlass its period, openings and blocked flag
-        purposes, classes, start, until, granted, *_ = c.consentOf(patient, reader).call(block_identifier=block)
-        _opened, expires, *_ = c.breakGlassOf(patient, reader).call(block_identifier=block)
-        guardian = bool(c.isGuardian(patient, reader).call(block_identifier=block))
-        return AccessState(patient, reader, block, Role(role), bool(active), guardian, int(purposes), int(classes),
-                           int(start), int(until), int(granted), int(expires))
+        # partyOf alone (CareRegistry.party also reads the reader's metadata and key, which a read never needs)
+        role, active, *_ = self.chain.call(self.care.fn.partyOf(reader), block)
+        grant = self.consent.consent(patient, reader, block=block)
+        window = self.consent.break_glass(patient, reader, block=block)
+        guardian = self.consent.is_guardian(patient, reader, block=block)
+        return AccessState(patient, reader, block, Role(role), bool(active), guardian, grant.purposes,
+                           grant.data_classes, grant.valid_from, grant.valid_until, grant.granted_at,
+                           window.expires_at)
 
     def consent_origin(self, state: AccessState) -> tuple[int, str] | None:
         if not state.granted_at:
