@@ -104,6 +104,13 @@ class CareRegistry(_Wrapper):
     def grant_registrar(self, signer: Signer, account: str) -> TxResult:
         return self._send(signer, self.fn.grantRole(self._view(self.fn.REGISTRAR_ROLE()), to_checksum_address(account)))
 
+    def parties(self, from_block: int = 0) -> list[tuple[str, Role]]:
+        """Every account ever registered, with its latest role, in registration order (from events)."""
+        found: dict[str, Role] = {}
+        for log in self.contract.events.PartyRegistered.get_logs(from_block=from_block):
+            found[to_checksum_address(log["args"]["account"])] = Role(int(log["args"]["role"]))
+        return list(found.items())
+
 
 @dataclass(frozen=True)
 class BreakGlass:
@@ -235,9 +242,48 @@ class ConsentRegistry(_Wrapper):
     def domain(self) -> eip712.ConsentDomain:
         return eip712.ConsentDomain(self.chain.chain_id, self.address)
 
+    def signed_public_key(self, patient: str, from_block: int = 0) -> bytes:
+        """`patient`'s 65-byte public key, recovered from a `grantBySig` it signed itself (b"" if none).
+
+        A pseudonym never sends a transaction and so never publishes a key in the CareRegistry; its first
+        signed consent discloses its public key instead, and the provider seals records to it. The nonce is
+        not in the calldata, so each one the pair has used is tried until the signature recovers to `patient`.
+        """
+        from eth_account.messages import encode_typed_data
+        from eth_keys import keys as eth_keys
+
+        patient = to_checksum_address(patient)
+        logs = self.contract.events.ConsentGranted.get_logs(argument_filters={"patient": patient},
+                                                            from_block=from_block)
+        for tx_hash in dict.fromkeys(log["transactionHash"] for log in reversed(logs)):
+            tx = self.chain.w3.eth.get_transaction(tx_hash)
+            try:
+                fn, args = self.contract.decode_function_input(tx["input"])
+            except ValueError:  # not a direct call to the registry (e.g. through a Safe)
+                continue
+            if fn.fn_name != "grantBySig" or to_checksum_address(args["signer"]) != patient:
+                continue
+            signature = bytes(args["signature"])
+            if len(signature) != 65:
+                continue
+            v = signature[64] - 27 if signature[64] >= 27 else signature[64]
+            for nonce in range(self.nonce(patient, args["grantee"])):
+                request = eip712.GrantRequest(
+                    patient=patient, grantee=to_checksum_address(args["grantee"]), purposes=args["purposes"],
+                    data_classes=args["dataClasses"], valid_from=args["validFrom"], valid_until=args["validUntil"],
+                    consent_doc_hash=bytes(args["consentDocHash"]), signer=patient, nonce=nonce,
+                    deadline=args["deadline"])
+                signable = encode_typed_data(full_message=eip712.grant_typed_data(self.domain(), request))
+                digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+                public = eth_keys.Signature(signature[:64] + bytes([v])).recover_public_key_from_msg_hash(digest)
+                if public.to_checksum_address() == patient:
+                    return b"\x04" + public.to_bytes()
+        return b""
+
     def _deadline(self, deadline: int | None) -> int:
-        """`deadline`, or an hour from now; refused beyond the contract's MAX_SIGNATURE_LIFETIME."""
-        now = int(time.time())
+        """`deadline`, or an hour from now; refused beyond the contract's MAX_SIGNATURE_LIFETIME. "Now" is the
+        chain's (the latest block's time, which the contract compares with), or the clock if that is later."""
+        now = max(int(time.time()), int(self.chain.w3.eth.get_block("latest")["timestamp"]))
         if deadline is None:
             return now + 3600
         eip712.check_deadline(deadline, now)

@@ -26,6 +26,7 @@ RFC 6979 signers (every mainstream wallet), so the same wallet always yields the
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -38,6 +39,7 @@ from eth_utils import to_canonical_address, to_checksum_address
 
 from .accounts import LocalSigner, Signer
 from .errors import AccountError
+from .scopes import Role
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HKDF_SALT = b"MedLedger pseudonym v1"
@@ -118,3 +120,48 @@ def pseudonyms_of(root: bytes, chain_id: int, relationships: list[tuple[Relation
     """Every pseudonym of the given relationships, indexes 0..indexes-1 (the patient's own view)."""
     return [derive(root, chain_id, kind, counterparty, i) for kind, counterparty in relationships
             for i in range(indexes)]
+
+
+#: The relationship a registered party's role makes with a patient (arbiters and registrars make none).
+RELATIONSHIP_OF_ROLE: dict[Role, Relationship] = {Role.PROVIDER: Relationship.PROVIDER,
+                                                  Role.INSURER: Relationship.INSURER}
+
+
+@dataclass(frozen=True)
+class PatientIdentity:
+    """One patient's pseudonyms on one chain, all derived from her root secret (see :func:`root_secret`).
+
+    The SDK's commands take the patient's usual wallet or keystore and ask this object which key acts:
+    :meth:`for_party` gives the pseudonym of a relationship with a registered provider or insurer, and
+    :meth:`find` tells which of her pseudonyms an address is (so a command given a pseudonym address signs
+    with its key). `parties` is every registered provider and insurer: the relationships the patient may
+    have, from which she recovers all her pseudonyms without any backup.
+    """
+
+    root: bytes
+    chain_id: int
+
+    @classmethod
+    def of(cls, signer: Signer, chain_id: int, w3: Any = None) -> PatientIdentity:
+        return cls(root_secret(signer, w3), chain_id)
+
+    def pseudonym(self, kind: Relationship, counterparty: str, index: int = 0) -> Pseudonym:
+        return derive(self.root, self.chain_id, kind, counterparty, index)
+
+    def for_party(self, counterparty: str, role: Role, index: int = 0) -> Pseudonym:
+        """The pseudonym for a relationship with `counterparty`, a registered party of `role`."""
+        kind = RELATIONSHIP_OF_ROLE.get(role)
+        if kind is None:
+            raise AccountError(f"{to_checksum_address(counterparty)} is not a registered provider or insurer "
+                               f"(role {role.name.lower()}), so a patient has no relationship with it")
+        return self.pseudonym(kind, counterparty, index)
+
+    def all(self, parties: Iterable[tuple[str, Role]], indexes: int = 1) -> list[Pseudonym]:
+        """Every pseudonym of every relationship with `parties` (account, role), indexes 0..indexes-1."""
+        return [self.for_party(account, role, i) for account, role in parties if role in RELATIONSHIP_OF_ROLE
+                for i in range(indexes)]
+
+    def find(self, address: str, parties: Iterable[tuple[str, Role]], indexes: int = 1) -> Pseudonym | None:
+        """Which of this patient's pseudonyms `address` is, or None."""
+        wanted = to_checksum_address(address)
+        return next((p for p in self.all(parties, indexes) if p.address == wanted), None)

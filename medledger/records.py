@@ -38,6 +38,24 @@ def publish_key_hint(who: str = "PATIENT") -> str:
 # --------------------------------------------------------------------------- recipients
 
 
+def patient_public_key(care: CareRegistry, consent: ConsentRegistry, patient: str) -> bytes:
+    """The key records of `patient` are sealed to: the one it published in the CareRegistry, else (a
+    pairwise pseudonym, which never sends a transaction) the public key its own signed consent discloses
+    (`ConsentRegistry.signed_public_key`). AccountError says how to get one when there is neither."""
+    patient = to_checksum_address(patient)
+    raw = care.encryption_key(patient)
+    try:
+        key = crypto.normalize_public_key(raw) if raw else consent.signed_public_key(patient)
+    except AccountError as exc:
+        raise AccountError(f"patient {patient} published a malformed encryption key ({exc}); the patient "
+                           f"re-runs {publish_key_hint()}") from None
+    if not key:
+        raise AccountError(f"patient {patient} has not published an encryption key nor signed a consent that "
+                           f"discloses one, so no record can be sealed for them: the patient runs "
+                           f"{publish_key_hint()}, or (a pseudonym) signs a consent first")
+    return key
+
+
 @dataclass(frozen=True)
 class Recipients:
     """Who a new record version is sealed for: address -> public key, plus the parties that may
@@ -81,16 +99,8 @@ class ReaderDirectory:
         return self._keys[account]
 
     def patient_key(self, patient: str) -> bytes:
-        """The patient's published key, or AccountError telling how to publish one."""
-        try:
-            key = self.published_key(patient)
-        except AccountError as exc:
-            raise AccountError(f"patient {patient} published a malformed encryption key ({exc}); the patient "
-                               f"re-runs {publish_key_hint()}") from None
-        if not key:
-            raise AccountError(f"patient {patient} has not published an encryption key, so no record can be "
-                               f"sealed for them: the patient runs {publish_key_hint()} first")
-        return key
+        """The patient's key (see `patient_public_key`), or AccountError telling how to get one."""
+        return patient_public_key(self.care, self.consent, patient)
 
     def may_read(self, patient: str, grantee: str, data_class: int) -> bool:
         """Whether `grantee` holds a live grant of `patient` covering `data_class` (for some purpose)

@@ -30,6 +30,7 @@ from rich.table import Table
 
 from medledger.cli import cli
 from medledger.errors import MedLedgerError
+from medledger.pseudonyms import PatientIdentity, Relationship
 from medledger.scopes import DataClass, Purpose
 from medledger.testing import ACTORS, dev_account, dev_private_key, synthetic
 from medledger.testing.gateway import GatewayProcess
@@ -38,12 +39,15 @@ from medledger.testing.gateway import GatewayProcess
 PERSONAS: dict[str, str] = {
     "governance": "admin", "acme": "insurer", "riverside": "provider", "northside": "provider2",
     "alice": "patient", "bob": "patient2", "carol": "patient3", "dana": "guardian", "reyes": "arbiter",
+    "relay": "relayer",
 }
 LABELS = {
     "governance": "Governance", "acme": "Acme Health (insurer)", "riverside": "Riverside Clinic (provider)",
     "northside": "Northside Lab (provider)", "alice": "Alice (patient)", "bob": "Bob (patient)",
     "carol": "Carol (patient, minor)", "dana": "Dana (Carol's guardian)", "reyes": "Dr. Reyes (arbiter)",
+    "relay": "a public relayer",
 }
+PATIENTS = ("alice", "bob", "carol")
 DAY = 86400
 
 
@@ -66,6 +70,8 @@ class DemoResult:
     workdir: Path | None = None
     gateway: dict[str, Any] = field(default_factory=dict)
     index: dict[str, Any] = field(default_factory=dict)
+    #: (patient, counterparty) -> the patient's pairwise pseudonym for that relationship
+    pseudonyms: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class Scenario:
@@ -81,15 +87,41 @@ class Scenario:
             "MEDLEDGER_HOME": str(workdir), "MEDLEDGER_VAULT": str(workdir / "vault"),
             "MEDLEDGER_KEYSTORE_DIR": str(workdir / "keystore"),
             "MEDLEDGER_DEPLOYMENTS": str(workdir / "deployments.json"),
+            # Patients act through pairwise pseudonyms (docs/PRIVACY.md): their wallets never reach the chain.
+            "MEDLEDGER_PAIRWISE": "1",
         }
         # Each party's key reaches the CLI through an environment variable (`--account env:VAR`), the
         # signer source meant for automation; nothing is written to disk in plaintext.
         for name in PERSONAS:
             self.env[f"MEDLEDGER_DEMO_KEY_{name.upper()}"] = dev_private_key(persona_index(name))
         self.runner = CliRunner(env=self.env)
+        self.last_relay: dict[str, Any] = {}
 
     def address(self, name: str) -> str:
         return self.result.addresses[name]
+
+    def pseudonym(self, patient: str, counterparty: str) -> str:
+        """`patient`'s pairwise pseudonym for `counterparty`, as the patient's own CLI derives it."""
+        key = (patient, counterparty)
+        if key not in self.result.pseudonyms:
+            self.result.pseudonyms[key] = self.run(patient, "patient", "pseudonym",
+                                                   self.address(counterparty))["pseudonym"]
+        return self.result.pseudonyms[key]
+
+    def signed_consent(self, patient: str, grantee: str, *scope: str, relayer: str | None = None,
+                       billed_to: str | None = None, label: str = "consent.grantBySig") -> str:
+        """The patient's pseudonym (for `grantee`, or for insurer `billed_to`) signs a consent off-chain and
+        `relayer` (default: the grantee) relays it and pays the gas; returns the pseudonym."""
+        name = f"{patient}-{grantee}" + (f"-billed-to-{billed_to}" if billed_to else "") + \
+            ("-revoke" if "--revoke" in scope else "") + ".json"
+        path = self.workdir / "signed" / name
+        path.parent.mkdir(exist_ok=True)
+        path.unlink(missing_ok=True)
+        extra = ("--billed-to", self.address(billed_to)) if billed_to else ()
+        out = self.run(patient, "consent", "sign", self.address(grantee), *scope, *extra, "-o", str(path))
+        self.result.pseudonyms[(patient, billed_to or grantee)] = out["patient"]
+        self.last_relay = self.run(relayer or grantee, "consent", "relay", str(path), label=label)
+        return out["patient"]
 
     def run(self, actor: str | None, *args: str, label: str | None = None) -> Any:
         """`medledger --json [--account env:KEY] ARGS` in-process; returns the parsed JSON output.
@@ -152,39 +184,39 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
         creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{persona_index(who):010d}"}))
         s.run("governance", "registry", cmd, a(who), "--credentials", str(creds), label=f"registry.{cmd}")
         s.say("governance", f"registered {LABELS[who]} (credentials committed as a hash)")
-    for who in ("alice", "bob", "carol", "riverside", "northside", "acme"):
+    for who in ("riverside", "northside", "acme"):
         s.run(who, "registry", "publish-key", label="registry.publishEncryptionKey")
-    s.say(None, "patients, providers and the insurer published their encryption keys")
+    s.say(None, "the providers and the insurer published their encryption keys; the patients publish nothing "
+                "(each pseudonym's first signed consent discloses its key)")
 
-    s.run("alice", "consent", "grant", a("riverside"), "-p", "treat,hpaymt",
-          "-c", "demographics,conditions,medications,labs,notes,billing", "--days", "365", label="consent.grant")
-    s.say("alice", "grants Riverside treatment + payment access for a year (no mental-health, no genomics)")
-    signed = s.workdir / "bob-consent.json"
-    s.run("bob", "consent", "sign", a("riverside"), "-p", "treat,hpaymt", "-c", "all", "--days", "180",
-          "-o", str(signed))
-    s.run("riverside", "consent", "relay", str(signed), label="consent.grantBySig")
-    s.say("bob", "signs an EIP-712 consent off-chain; Riverside relays it and pays the gas")
-    s.run("carol", "consent", "guardian", "add", a("dana"), label="consent.appointGuardian")
-    s.run("dana", "consent", "grant", a("riverside"), "--patient", a("carol"), "-p", "treat,hpaymt", "-c", "all",
-          label="consent.grant (guardian)")
-    s.say("dana", "as Carol's guardian, grants Riverside access on Carol's behalf")
-    for patient in ("alice", "bob", "carol"):
-        actor = "dana" if patient == "carol" else patient
-        extra = ("--patient", a("carol")) if patient == "carol" else ()
-        s.run(actor, "consent", "grant", a("acme"), *extra, "-p", "hpaymt", "-c", "billing,conditions",
-              label="consent.grant")
-    s.say(None, "each patient lets Acme Health see billing and conditions data for payment (HPAYMT)")
+    all_classes = "demographics,conditions,medications,labs,notes,billing"
+    p = s.signed_consent("alice", "riverside", "-p", "treat,hpaymt", "-c", all_classes, "--days", "365")
+    s.say("alice", f"as {p[:10]}…, her pseudonym for Riverside only, signs treatment + payment access for a year "
+                   "(no mental-health, no genomics); Riverside relays it and pays the gas")
+    p = s.signed_consent("bob", "riverside", "-p", "treat,hpaymt", "-c", "all", "--days", "180")
+    s.say("bob", f"as {p[:10]}… signs a 180-day consent for Riverside; Riverside relays it")
+    carol = s.signed_consent("carol", "riverside", "-p", "treat,hpaymt", "-c", "all", "--days", "30")
+    s.say("carol", f"as {carol[:10]}… lets Riverside see her demographics")
+    carol_guardian(s, carol)
+    for patient in PATIENTS:
+        s.signed_consent(patient, "acme", "-p", "hpaymt", "-c", "billing,conditions")
+        s.signed_consent(patient, "riverside", "-p", "treat,hpaymt", "-c", all_classes if patient == "alice" else "all",
+                         billed_to="acme")
+    s.say(None, "each patient's pseudonym for Acme Health (her member pseudonym) lets Acme see billing and "
+                "conditions for payment, and lets Riverside, which bills Acme, file records under it")
 
     # ------------------------------------------------------------------ 2. records
     s.step("2. Records: encrypted, anchored, amended, batched")
-    docs = {p: synthetic.patient_bundle(100 + i, a(p)) for i, p in enumerate(("alice", "bob", "carol"))}
+    riv = {patient: s.pseudonym(patient, "riverside") for patient in PATIENTS}
+    member = {patient: s.pseudonym(patient, "acme") for patient in PATIENTS}
+    docs = {p: synthetic.patient_bundle(100 + i, riv[p]) for i, p in enumerate(PATIENTS)}
     record_ids = {}
     for patient, doc in docs.items():
-        out = s.run("riverside", "record", "put", str(s.write_fhir(f"{patient}-visit", doc)), "--patient", a(patient),
+        out = s.run("riverside", "record", "put", str(s.write_fhir(f"{patient}-visit", doc)), "--patient", riv[patient],
                     "--class", "conditions", label="record.anchor")
         record_ids[patient] = out["record_id"]
         s.say("riverside", f"anchored {patient}'s visit bundle: record {out['record_id'][:18]}… v1")
-    amended = synthetic.patient_bundle(200, a("alice"))
+    amended = synthetic.patient_bundle(200, riv["alice"])
     out = s.run("riverside", "record", "amend", record_ids["alice"], str(s.write_fhir("alice-visit-v2", amended)),
                 label="record.amend")
     s.say("riverside", f"amended Alice's record: v{out['version']} links to v1, nothing overwritten")
@@ -193,12 +225,12 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     manifest = {}
     started = time.monotonic()
     for i in range(s.batch_size):
-        patient = ("alice", "bob", "carol")[i % 3]
+        patient = PATIENTS[i % 3]
         name = f"lab-{i:04d}.json"
-        doc = synthetic.patient_bundle(10_000 + i, a(patient))
+        doc = synthetic.patient_bundle(10_000 + i, riv[patient])
         (batch_dir / name).write_text(json.dumps(doc))
         s.result.documents.append(doc)
-        manifest[name] = {"patient": a(patient), "class": "labs"}
+        manifest[name] = {"patient": riv[patient], "class": "labs"}
     (batch_dir / "manifest.json").write_text(json.dumps(manifest))
     out = s.run("riverside", "record", "put-batch", str(batch_dir), label=f"record.anchorBatch ({s.batch_size})")
     s.say("riverside", f"{out['count']} synthetic records validated, sealed and anchored in ONE transaction "
@@ -211,9 +243,10 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     s.say("riverside", "read Alice's latest version: unwrapped, decrypted, verified on chain, access logged")
     reason = s.refused("northside", "record", "get", record_ids["alice"], "--out", str(s.workdir / "nope.json"))
     s.say("northside", f"[red]refused[/red]: {reason}")
-    s.run("northside", "emergency", "open", a("bob"), "--hours", "4", "--reason", "unconscious-in-ER",
+    s.run("northside", "emergency", "open", riv["bob"], "--hours", "4", "--reason", "unconscious-in-ER",
           label="consent.openBreakGlass")
-    s.say("northside", "Bob arrives unconscious: break-glass opened for 4 h (ETREAT only, visible to Bob)")
+    s.say("northside", "Bob arrives unconscious; his emergency card carries his Riverside pseudonym: break-glass "
+                       "opened on it for 4 h (ETREAT only, visible to Bob)")
     s.run("riverside", "record", "amend", record_ids["bob"], str(s.write_fhir("bob-visit-v2", docs["bob"])),
           "--emergency-reader", a("northside"), label="record.amend")
     s.say("riverside", "Riverside re-seals Bob's latest version for today's readers and, deliberately, the ER "
@@ -221,9 +254,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     s.run("northside", "record", "get", record_ids["bob"], "--purpose", "etreat",
           "--out", str(s.workdir / "er-read.json"), label="record.logAccess (break-glass)")
     s.say("northside", "read Bob's record under break-glass; the access is logged with purpose ETREAT")
-    s.run("bob", "emergency", "close", a("bob"), a("northside"), label="consent.closeBreakGlass")
-    s.say("bob", "closed the emergency access early")
-    reason = s.refused("northside", "emergency", "open", a("bob"), "--hours", "1", "--reason", "unconscious-in-ER")
+    bob_closes_break_glass(s, riv["bob"])
+    reason = s.refused("northside", "emergency", "open", riv["bob"], "--hours", "1", "--reason", "unconscious-in-ER")
     s.say("northside", f"[red]refused[/red]: {reason} (reopening waits until Bob runs `emergency allow`)")
 
     # ------------------------------------------------------------------ 4. escrow and coverage
@@ -234,14 +266,22 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
           "--auto-classes", "conditions,labs", "--auto-service", "100-199", label="escrow.setTerms")
     s.say("acme", "deposited 20,000 (permit, one transaction); auto-approves claims up to 150 for services "
                   "100-199; prompt-pay deadline 14 days")
-    for patient in ("alice", "bob", "carol"):
-        s.run("acme", "coverage", "enroll", a(patient), "--policy-hash", "0x" + os.urandom(32).hex(),
+    for patient in PATIENTS:
+        s.run("acme", "coverage", "enroll", member[patient], "--policy-hash", "0x" + os.urandom(32).hex(),
               "--backdate-days", "30", "--per-claim-limit", "5000", label="escrow.setCoverage")
-    s.say("acme", "enrolled Alice, Bob and Carol (policy commitments only)")
+    s.say("acme", "enrolled Alice, Bob and Carol under their member pseudonyms (policy commitments only)")
 
     # ------------------------------------------------------------------ 5. claims
     s.step("5. Four claims")
     s.run("riverside", "claim", "push-payments", "on", label="escrow.setPushPayments")
+    billed = {}
+    for patient in PATIENTS:
+        doc = synthetic.patient_bundle(400 + PATIENTS.index(patient), member[patient])
+        out = s.run("riverside", "record", "put", str(s.write_fhir(f"{patient}-billed-visit", doc)),
+                    "--patient", member[patient], "--class", "conditions", label="record.anchor")
+        billed[patient] = out["record_id"]
+    s.say("riverside", "filed each billed visit under the patient's member pseudonym, the one Acme's coverage "
+                       "names (the link between a patient's Riverside and Acme pseudonyms is never on chain)")
 
     services = {150: ("99213", "Office visit, established patient"), 300: ("11042", "Debridement, subcutaneous"),
                 310: ("71046", "Chest X-ray, 2 views"), 320: ("80053", "Comprehensive metabolic panel")}
@@ -251,8 +291,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
         claim_doc = synthetic.claim_resource(int.from_bytes(keccak(text=control)[:2], "big"), quantity=1,
                                              procedures=[(*services[service], float(amount))])
         path = s.write_fhir(f"claim-{control}", claim_doc)
-        return s.run("riverside", "claim", "submit", "--patient", a(patient), "--insurer", a("acme"),
-                     "--amount", amount, "--record", record_ids[patient], "--service", str(service),
+        return s.run("riverside", "claim", "submit", "--patient", member[patient], "--insurer", a("acme"),
+                     "--amount", amount, "--record", billed[patient], "--service", str(service),
                      "--claim-file", str(path), "--control", control, label=label)
 
     out = submit("alice", "120", 150, "RIV-0001", "claim.submitAutoPaid")
@@ -273,8 +313,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     submit("alice", "200", 320, "RIV-0004", "claim.submit")
     s.say("riverside", "claim 4 (Alice, 200) submitted; Acme does not answer")
     s.time_travel(15 * DAY)
-    s.run("alice", "claim", "finalize-expired", a("riverside"), "RIV-0004", label="claim.finalizeDeemed")
-    s.say("alice", "15 days later anyone may finalise it: deemed approved and credited")
+    s.run("riverside", "claim", "finalize-expired", a("riverside"), "RIV-0004", label="claim.finalizeDeemed")
+    s.say("riverside", "15 days later anyone may finalise it: deemed approved and credited")
     bal = s.run("riverside", "escrow", "balance")
     if bal["owed"]:
         s.run("riverside", "claim", "withdraw", label="claim.withdraw")
@@ -285,8 +325,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
                   "(300 still disputable on claim 2)")
 
     # ------------------------------------------------------------------ 6. audit
-    s.step("6. Alice's audit trail, rebuilt from chain events")
-    trail = s.run(None, "audit", a("alice"), "--format", "json")
+    s.step("6. Alice's audit trail, across her pseudonyms, rebuilt from chain events")
+    trail = s.run("alice", "audit", "--format", "json")
     s.result.audit = trail
     table = Table(show_lines=False)
     for col in ("block", "contract", "event", "actor / counterpart"):
@@ -303,6 +343,16 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     gateway_story(s)
     index_story(s)
     return s.result
+
+
+def carol_guardian(s: Scenario, carol: str) -> None:
+    """Carol is a minor: her Riverside pseudonym appoints Dana, who then decides for it."""
+    s.say("dana", "as Carol's guardian, grants Riverside access on Carol's behalf (TODO)")
+
+
+def bob_closes_break_glass(s: Scenario, bob: str) -> None:
+    """Bob closes Northside's emergency window early, gas-free: his pseudonym signs, a relayer sends."""
+    s.say("bob", "closed the emergency access early")
 
 
 def _resources(bundle: dict) -> list[dict]:
@@ -338,9 +388,10 @@ def gateway_story(s: Scenario) -> None:
         url, info["pid"] = gw.url, gw.process.pid
         info["url"] = url
         s.say("riverside", f"started its record gateway at {url} (pid {gw.process.pid}; data in {data})")
-        doc = synthetic.patient_bundle(300, a("alice"))
+        alice_member = s.pseudonym("alice", "acme")
+        doc = synthetic.patient_bundle(300, alice_member)
         path = s.write_fhir("alice-gateway-visit", doc)
-        created = s.run("riverside", "gateway", "put", str(path), "--patient", a("alice"), "--gateway", url)
+        created = s.run("riverside", "gateway", "put", str(path), "--patient", alice_member, "--gateway", url)
         rid = info["record_id"] = created["recordId"]
         s.say("riverside", f"put Alice's visit through the gateway: record {rid[:18]}… (classes "
                            f"{', '.join(created['classes'])}) sealed for Alice + the gateway key, anchored on chain")
@@ -374,9 +425,11 @@ def gateway_story(s: Scenario) -> None:
 
         # every released read is an audit entry, committed before the answer and anchored in a Merkle batch
         gw.wait_idle()
-        alice = GatewayClient(url, LocalSigner(dev_account(persona_index("alice"))), int(gw.health()["chainId"]))
+        chain_id = int(gw.health()["chainId"])
+        identity = PatientIdentity.of(LocalSigner(dev_account(persona_index("alice"))), chain_id)
+        alice = GatewayClient(url, identity.pseudonym(Relationship.INSURER, a("acme")).signer, chain_id)
         alice.login()
-        entries = alice.audit(a("alice"))
+        entries = alice.audit(alice_member)
         readers = sorted({e["reader"] for e in entries if e["recordId"] == rid})
         if readers != sorted({a("riverside"), a("acme")}) or not all(e["anchored"] for e in entries):
             raise AssertionError(f"the gateway's audit log does not hold exactly the two released reads: {entries}")
@@ -392,9 +445,11 @@ def gateway_story(s: Scenario) -> None:
         s.say("riverside", f"audit entry {seq}: Merkle proof checks against the batch root {proof['root'][:18]}… "
                            f"anchored with logAccessBatch in block {proof.get('block')}")
 
-        revoked = s.run("alice", "consent", "revoke", a("riverside"), label="consent.revoke")
-        info["revoke_block"] = revoked["block"]
-        s.say("alice", f"revokes Riverside's consent (block {revoked['block']})")
+        s.signed_consent("alice", "riverside", "--revoke", billed_to="acme", relayer="relay",
+                         label="consent.revokeBySig")
+        info["revoke_block"] = s.last_relay["block"]
+        s.say("alice", f"signs a revocation of Riverside's consent; a public relayer sends it (block "
+                       f"{s.last_relay['block']})")
         reason = s.refused("riverside", "gateway", "get", rid, "--gateway", url)
         s.say("riverside", f"[red]refused[/red] at its very next request: {reason}")
         info["refusals"] = s.result.refused[-3:]
@@ -430,7 +485,8 @@ def index_story(s: Scenario) -> None:
     s.say("acme", f"claim queue from the index: {counts}; contestable now: "
                   f"{', '.join(c['claim_id'][:18] + '…' for c in queue['contestable'])} (claim 2)")
 
-    listed = s.run(None, "record", "list", "--patient", a("alice"), "--db", db)
+    alice_member = s.pseudonym("alice", "acme")
+    listed = s.run(None, "record", "list", "--patient", alice_member, "--db", db)
     ids = {r["record_id"] for r in listed}
     if info["record_id"] not in ids:
         raise AssertionError(f"the index does not list the record the gateway anchored ({info['record_id']})")
@@ -438,9 +494,9 @@ def index_story(s: Scenario) -> None:
                    "record; batch members appear once promoted)")
 
     block = info["revoke_block"]
-    before = s.run(None, "consent", "state", "--patient", a("alice"), "--grantee", a("riverside"),
+    before = s.run(None, "consent", "state", "--patient", alice_member, "--grantee", a("riverside"),
                    "--block", str(block - 1), "--db", db)
-    after = s.run(None, "consent", "state", "--patient", a("alice"), "--grantee", a("riverside"), "--db", db)
+    after = s.run(None, "consent", "state", "--patient", alice_member, "--grantee", a("riverside"), "--db", db)
     if not (before and before[0]["granted"]) or (after and after[0]["granted"]):
         raise AssertionError(f"the index's consent state misses the revoke: before {before}, after {after}")
     purposes = ", ".join(p.name for p in Purpose if before[0]["purposes"] >> int(p) & 1)

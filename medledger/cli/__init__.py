@@ -26,6 +26,7 @@ from .dev import dev
 from .gateway import gateway
 from .index import attach as attach_index_commands
 from .keys import keys
+from .patient import patient
 from .record import record
 from .registry import registry
 from .safe import safe
@@ -82,18 +83,21 @@ class MedLedgerGroup(click.Group):
 @click.option("--safe", "safe_address", envvar="MEDLEDGER_SAFE", metavar="ADDRESS",
               help="Act as this Safe: a transaction becomes a proposal signed by --account (an owner). "
                    "Env: MEDLEDGER_SAFE.")
+@click.option("--pairwise", is_flag=True, envvar="MEDLEDGER_PAIRWISE",
+              help="Act as a patient through pairwise pseudonyms: one unlinkable address per provider and insurer, "
+                   "derived from --account; the pseudonyms only sign, relayers send. Env: MEDLEDGER_PAIRWISE=1.")
 @click.pass_context
 def main(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations,
-         as_json, safe_address):
+         as_json, safe_address, pairwise):
     """MedLedger: consent, record anchors and claim escrow for healthcare, on Ethereum."""
     settings = load_settings(network, rpc, deployments_path=deployments, vault_dir=vault,
                              keystore_dir=keystore_dir, confirmations=confirmations)
     spec = f"keystore:{keystore}" if keystore else account
-    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe_address)
+    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe_address, pairwise=pairwise)
 
 
 for _command in (keys, deploy, registry, consent, emergency, record, escrow, coverage, claim, audit, dev, verify,
-                 safe, gateway):
+                 safe, gateway, patient):
     main.add_command(_command)
 attach_index_commands(main)
 

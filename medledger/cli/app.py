@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from eth_utils import is_address, to_checksum_address
@@ -19,7 +19,11 @@ from ..chain import Chain
 from ..config import Settings
 from ..contracts import CareRegistry, ConsentRegistry
 from ..errors import NotDeployed
+from ..scopes import Role
 from ..units import TokenInfo
+
+if TYPE_CHECKING:
+    from ..pseudonyms import PatientIdentity, Pseudonym
 
 err_console = Console(stderr=True)
 
@@ -30,6 +34,7 @@ class App:
     account_spec: str | None
     as_json: bool
     safe: str | None = None
+    pairwise: bool = False
     console: Console = field(default_factory=Console)
 
     @cached_property
@@ -60,6 +65,48 @@ class App:
             governance = SafeGovernance(self.chain, to_checksum_address(self.safe))
             return SafeProposer(governance, signer, proposals_dir(governance.address))
         return signer
+
+    # ---------------------------------------------------------------- pairwise pseudonyms (issue #14)
+    @cached_property
+    def identity(self) -> PatientIdentity:
+        """The signer's pseudonyms, one per relationship (see medledger.pseudonyms)."""
+        from ..pseudonyms import PatientIdentity
+        if self.safe:
+            raise click.UsageError("--pairwise acts for a patient; a Safe is not a patient (drop --safe)")
+        signer = self.signer
+        return PatientIdentity.of(signer, self.chain.chain_id, self.chain.w3)
+
+    @cached_property
+    def parties(self) -> list[tuple[str, Role]]:
+        """Every registered provider and insurer (the relationships a patient may have)."""
+        return self.care.parties()
+
+    def pseudonym_for(self, counterparty: str) -> Pseudonym:
+        """The signer's pseudonym for its relationship with the registered provider or insurer `counterparty`."""
+        role = dict(self.parties).get(to_checksum_address(counterparty), Role.NONE)
+        return self.identity.for_party(counterparty, role)
+
+    def acting_patient(self, patient: str | None, counterparty: str | None = None) -> tuple[Signer, str]:
+        """Who signs a patient action and for which patient address.
+
+        Without --pairwise: the signer, for `patient` (a guardian names the patient) or itself. With it: a
+        pseudonym address of the signer's signs with that pseudonym's key; any other `patient` means the signer
+        acts as a guardian; no `patient` means the signer's pseudonym for `counterparty`."""
+        if not self.pairwise:
+            return self.signer, patient or self.signer.address
+        if patient is None:
+            if counterparty is None:
+                raise click.UsageError("with --pairwise name the counterparty or the pseudonym (--patient)")
+            own = self.pseudonym_for(counterparty)
+            return own.signer, own.address
+        own = self.identity.find(patient, self.parties)
+        return (own.signer, own.address) if own else (self.signer, patient)
+
+    def refuse_pseudonym_transaction(self, signer: Signer, what: str) -> None:
+        """A pseudonym never sends a transaction: its gas would link it to whoever funded it."""
+        if self.pairwise and signer is not self.signer:
+            raise click.UsageError(f"{signer.address} is your pairwise pseudonym: it never sends a transaction "
+                                   f"(its gas would link it to you); {what}")
 
     @cached_property
     def deployment(self) -> deployments.Deployment:

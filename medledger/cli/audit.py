@@ -14,7 +14,7 @@ from .options import address_argument
 
 
 @click.command()
-@address_argument("patient")
+@address_argument("patient", required=False)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
 @click.option("--from-block", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--chunk", type=click.IntRange(1), default=audit_mod.DEFAULT_CHUNK, show_default=True,
@@ -26,10 +26,15 @@ from .options import address_argument
 @click.pass_obj
 def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
           no_sync: bool, db_url: str | None) -> None:
-    """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts."""
-    address = patient
+    """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts.
+
+    Without PATIENT: the signer's own trail; with --pairwise, across all of its pseudonyms, in chain order."""
+    from .patient import pseudonyms_in_use
+    addresses = [patient] if patient else pseudonyms_in_use(app) if app.pairwise else [app.signer.address]
+    address = patient or (f"{app.signer.address} ({len(addresses)} pseudonyms)" if app.pairwise
+                          else app.signer.address)
     if not live:
-        trail = indexdb.index_trail(app, address, db_url, sync=not no_sync)
+        trail = indexdb.index_trail(app, addresses, db_url, sync=not no_sync)
         _print(app, address, fmt, out, [r for r in trail if r.block >= from_block])
         return
     contracts = {name: app.deployment.address(name) for name in
@@ -39,7 +44,9 @@ def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Pa
         task = progress.add_task("reading chain events", total=None)
         events = audit_mod.fetch_events(app.chain, contracts, from_block, chunk=chunk,
                                         progress=lambda done, total: progress.update(task, completed=done, total=total))
-    _print(app, address, fmt, out, audit_mod.patient_trail(events, address))
+    trail = [r for who in addresses for r in audit_mod.patient_trail(events, who)]
+    trail.sort(key=lambda r: (r.block, r.log_index))
+    _print(app, address, fmt, out, trail)
 
 
 def _print(app: App, address: str, fmt: str, out: Path | None, trail: list[audit_mod.EventRecord]) -> None:

@@ -77,8 +77,10 @@ def grant(app: App, grantee, purposes, classes, valid_from, days, until, doc_has
     p_mask, c_mask = purposes, classes
     start, end = _validity(valid_from, days, until)
     doc = doc_hash or b"\x00" * 32
-    patient_addr = patient or app.signer.address
-    result = app.consent.grant(app.signer, patient_addr, grantee_addr, p_mask, c_mask, start, end, doc)
+    signer, patient_addr = app.acting_patient(patient, grantee_addr)
+    app.refuse_pseudonym_transaction(signer, f"sign the consent with `consent sign {grantee_addr} ...` and have "
+                                             "the grantee (or any relayer) run `consent relay`")
+    result = app.consent.grant(signer, patient_addr, grantee_addr, p_mask, c_mask, start, end, doc)
     app.done(f"{grantee_addr} may now {','.join(names(p_mask, Purpose)).lower()} on "
              f"{','.join(names(c_mask, DataClass)).lower()} of {patient_addr}", **tx_fields(result))
 
@@ -118,8 +120,10 @@ def _grant_from_fhir(app: App, file: Path, grantee: str | None, patient: str | N
 def revoke(app: App, grantee: str, patient: str | None) -> None:
     """Revoke every consent of GRANTEE, effective in this block."""
     grantee_addr = grantee
-    patient_addr = patient or app.signer.address
-    result = app.consent.revoke(app.signer, patient_addr, grantee_addr)
+    signer, patient_addr = app.acting_patient(patient, grantee_addr)
+    app.refuse_pseudonym_transaction(signer, f"sign the revocation with `consent sign {grantee_addr} --revoke` "
+                                             "and have any relayer run `consent relay`")
+    result = app.consent.revoke(signer, patient_addr, grantee_addr)
     app.done(f"revoked {grantee_addr} for {patient_addr}", **tx_fields(result))
 
 
@@ -129,18 +133,20 @@ def revoke(app: App, grantee: str, patient: str | None) -> None:
 def list(app: App, patient: str | None) -> None:  # noqa: A001 - the command is called `list`
     """List PATIENT's grantees with their current scope (rebuilt from events)."""
     from ..audit import consent_grantees
-    patient_addr = patient or app.signer.address
+    from .patient import pseudonyms_in_use
+    patients = [patient] if patient else pseudonyms_in_use(app) if app.pairwise else [app.signer.address]
+    patient_addr = patient or ("your pseudonyms" if app.pairwise else app.signer.address)
     now = app.chain.w3.eth.get_block("latest")["timestamp"]
     rows = []
-    for grantee in consent_grantees(app.chain, app.consent, patient_addr):
-        c = app.consent.consent(patient_addr, grantee)
-        rows.append({"grantee": grantee, "purposes": ",".join(names(c.purposes, Purpose)).lower(),
+    for who, grantee in ((p, g) for p in patients for g in consent_grantees(app.chain, app.consent, p)):
+        c = app.consent.consent(who, grantee)
+        rows.append({"patient": who, "grantee": grantee, "purposes": ",".join(names(c.purposes, Purpose)).lower(),
                      "classes": ",".join(names(c.data_classes, DataClass)).lower(),
                      "valid_from": app.date(c.valid_from, "always"), "valid_until": app.date(c.valid_until, "never")
                      if c.valid_until or not app.as_json else "never",
                      "live": c.live(now)})
     app.emit(rows, title=f"Consents of {patient_addr}",
-             columns=["grantee", "purposes", "classes", "valid_from", "valid_until", "live"])
+             columns=["patient", "grantee", "purposes", "classes", "valid_from", "valid_until", "live"])
 
 
 @consent.command()
@@ -212,28 +218,36 @@ def check(app: App, patient: str, grantee: str, purpose: Purpose, data_class: Da
               show_default=True, help="Relayable for this long (at most 7 days, the contract's limit).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write the signed consent to.")
+@address_option("--billed-to", help="With --pairwise: sign as the pseudonym of this insurer relationship (the one "
+                                     "its coverage and claims name), e.g. for a provider that bills it.")
 @click.pass_obj
 def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash, patient, is_revoke,
-         deadline_minutes, out: Path) -> None:
+         deadline_minutes, out: Path, billed_to: str | None) -> None:
     """Sign an EIP-712 consent off-chain (no gas) and write it to --out for anyone to relay.
 
-    Any later grant, revoke or `consent cancel` for the same patient and grantee voids it."""
+    With --pairwise the patient's pseudonym for GRANTEE (or for --billed-to) signs, and the file names that
+    pseudonym as the patient. Any later grant, revoke or `consent cancel` for the same patient and grantee
+    voids it."""
     grantee_addr = grantee
-    patient_addr = patient or app.signer.address
-    deadline = int(time.time()) + 60 * deadline_minutes
+    if billed_to and (not app.pairwise or patient):
+        raise click.UsageError("--billed-to picks a pairwise pseudonym: give it with --pairwise and without --patient")
+    signer, patient_addr = app.acting_patient(patient, billed_to or grantee_addr)
+    now = max(int(time.time()), int(app.chain.w3.eth.get_block("latest")["timestamp"]))
+    deadline = now + 60 * deadline_minutes
     if is_revoke:
-        signed = app.consent.sign_revoke(app.signer, patient_addr, grantee_addr, deadline)
+        signed = app.consent.sign_revoke(signer, patient_addr, grantee_addr, deadline)
     else:
         if not purposes or not classes:
             raise click.UsageError("a signed grant needs --purposes and --classes")
         start, end = _validity(valid_from, days, until)
         doc = doc_hash or b"\x00" * 32
-        signed = app.consent.sign_grant(app.signer, patient_addr, grantee_addr, purposes, classes, start, end, doc,
+        signed = app.consent.sign_grant(signer, patient_addr, grantee_addr, purposes, classes, start, end, doc,
                                         deadline)
     if out.exists():
         raise click.BadParameter(f"{out} exists already", param_hint="--out")
     out.write_text(json.dumps(signed.to_json(), indent=2))
-    app.done(f"signed {signed.kind} for {grantee_addr} written to {out}", file=out)
+    app.done(f"signed {signed.kind} for {grantee_addr} on {patient_addr} written to {out}", file=out,
+             patient=patient_addr)
 
 
 @consent.command()
@@ -253,8 +267,10 @@ def relay(app: App, file: Path) -> None:
 def cancel(app: App, grantee: str, patient: str | None) -> None:
     """Void every signed, not yet relayed grant or revoke for GRANTEE (the consent itself is unchanged)."""
     grantee_addr = grantee
-    patient_addr = patient or app.signer.address
-    result = app.consent.cancel_signatures(app.signer, patient_addr, grantee_addr)
+    signer, patient_addr = app.acting_patient(patient, grantee_addr)
+    app.refuse_pseudonym_transaction(signer, "a signed request lapses at its deadline (at most 7 days); sign a "
+                                             "newer grant or revoke to supersede it")
+    result = app.consent.cancel_signatures(signer, patient_addr, grantee_addr)
     app.done(f"pending signatures for {grantee_addr} on {patient_addr} cancelled", **tx_fields(result))
 
 

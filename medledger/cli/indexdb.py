@@ -22,8 +22,9 @@ def open_db(db_url: str | None) -> Any:
 
 
 
-def index_trail(app: App, address: str, db_url: str | None, sync: bool = True) -> list[Any]:
-    """`address`'s audit trail from the index, brought up to date first unless `sync` is False (then a
+def index_trail(app: App, address: str | list[str], db_url: str | None, sync: bool = True) -> list[Any]:
+    """The audit trail of `address` (or of several, merged in chain order) from the index, brought up to
+    date first unless `sync` is False (then a
     note on stderr says how far the index lags the chain)."""
     from ..errors import IndexBusy
     from ..index import follower_for, queries

@@ -26,6 +26,7 @@ from ..contracts import CareRegistry, ConsentRegistry, RecordRegistry
 from ..deployments import require as require_deployment
 from ..errors import AccountError, ContractReverted, FhirInvalid, MedLedgerError
 from ..record_ids import new_record_id, patient_of
+from ..records import patient_public_key
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault
 from . import store as T
@@ -344,14 +345,10 @@ class Gateway:
             decision = decide(state, Purpose.TREAT, classes)
             if decision.allowed != classes:
                 raise Refused(decision.message())
-        raw_key = self.care.encryption_key(patient)
-        if not raw_key:
-            raise GatewayError(f"patient {patient} has not published an encryption key; the patient runs "
-                               "`medledger keys publish` first", 422)
         try:
-            patient_key = crypto.normalize_public_key(raw_key)
+            patient_key = patient_public_key(self.care, self.consent, patient)
         except AccountError as exc:
-            raise GatewayError(f"patient {patient}'s published key is unusable: {exc}", 422) from None
+            raise GatewayError(str(exc), 422) from None
         record_id = new_record_id(patient)
         envelope = seal_for_custodian(canonical, record_id, 1, patient, patient_key, self.key)
         blob = envelope.to_bytes()
