@@ -80,3 +80,71 @@ def test_demo_shows_the_gateway_and_the_index(scenario):
     with pytest.raises(ProcessLookupError):
         os.kill(gw["pid"], 0)  # no stray gateway process
     assert sum(ix["claims"].values()) == 4 and ix["indexed_to"] >= gw["revoke_block"]
+
+
+# --------------------------------------------------------------------------- the observer (issue #14)
+# Given the patients' wallet addresses and everything public, the observer must learn nothing about them:
+# no provider, insurer, data class, record count or claim amount (docs/PRIVACY.md, "What an observer
+# learns"). The demo's patients act through pairwise pseudonyms, so their wallets never reach the chain.
+
+def _observer(scenario):
+    from medledger.audit import _artifact_name
+    from tests.support.observer import Observer, PublicChain
+
+    contracts = {name: web3.eth.contract(address=address, abi=_abi(_artifact_name(name)))
+                 for name, address in scenario.contracts.items()}
+    care = contracts["CareRegistry"]
+    parties = [log["args"]["account"] for log in care.events.PartyRegistered.get_logs(from_block=0)]
+    services = [scenario.addresses[name] for name in ("governance", "relay") if name in scenario.addresses]
+    senders = {tx["to"] for n in range(web3.eth.block_number + 1)
+               for tx in web3.eth.get_block(n, full_transactions=True)["transactions"] if tx["to"]}
+    code = [a for a in senders if web3.eth.get_code(a)]  # every contract (registries, token, Safe…) is public
+    return Observer(PublicChain(web3), [*parties, *services, *code], parties, contracts)
+
+
+def _abi(name):
+    import json
+    from pathlib import Path
+    return json.loads((Path(__file__).parent.parent / "build" / "contracts" / f"{name}.json").read_text())["abi"]
+
+
+@pytest.fixture(scope="module")
+def observer(scenario):
+    return _observer(scenario)
+
+
+PATIENTS = ("alice", "bob", "carol")
+
+
+def test_an_observer_holding_the_patients_wallets_learns_nothing(scenario, observer):
+    names = {v: k for k, v in scenario.addresses.items()}
+    for patient in PATIENTS:
+        linkage = observer.link(scenario.addresses[patient])
+        assert linkage.empty, f"{patient}: {linkage.describe(names)}"
+
+
+def test_the_observer_is_not_blind_to_a_pseudonym(scenario, observer):
+    """Holding a pseudonym instead (what its counterparty knows), the observer names that relationship, its
+    records and claims, but still not the patient's other relationships."""
+    a = scenario.addresses
+    at_riverside = observer.link(scenario.pseudonyms[("alice", "riverside")])
+    assert a["riverside"] in at_riverside.parties and len(at_riverside.items) > 5
+    assert a["acme"] not in at_riverside.parties and a["northside"] not in at_riverside.parties
+    bob_at_riverside = observer.link(scenario.pseudonyms[("bob", "riverside")])
+    assert a["northside"] in bob_at_riverside.parties  # the break-glass window is on Bob's Riverside pseudonym
+    member = observer.link(scenario.pseudonyms[("alice", "acme")])
+    assert {a["acme"], a["riverside"]} <= member.parties  # her insurer and the provider that bills it
+    assert not {i.ref for i in member.items} & {i.ref for i in at_riverside.items}
+
+
+def test_the_observer_links_a_patient_who_acts_from_her_wallet(scenario):
+    """What round 1 did, and a patient still can without --pairwise: granting from her own wallet names the
+    grantee to anyone who knows her address. (Run last: it adds a transaction to the demo chain.)"""
+    from medledger.scopes import DataClass, Purpose
+
+    wallet = accounts[9]
+    registry = web3.eth.contract(address=scenario.contracts["ConsentRegistry"], abi=_abi("ConsentRegistry"))
+    registry.functions.grant(wallet.address, scenario.addresses["northside"], 1 << Purpose.TREAT,
+                             1 << DataClass.LABS, 0, 0, b"\x00" * 32).transact({"from": wallet.address})
+    linkage = _observer(scenario).link(wallet.address)
+    assert scenario.addresses["northside"] in linkage.parties and linkage.items
