@@ -177,6 +177,12 @@ def _wire_roles(chain: Chain, signer: Signer, addresses: dict[str, str], admin: 
         if chain.call(care.functions.hasRole(admin_role, signer.address)):
             chain.transact(signer, care.functions.grantRole(registrar_role, registrar))
             log(f"CareRegistry: registrar {registrar} appointed")
+    # A deployer that is not the named registrar keeps no registrar power (it had it as the default
+    # registrar of an earlier run), once the named one holds the role.
+    if registrar.lower() != signer.address.lower() and chain.call(care.functions.hasRole(registrar_role, registrar)) \
+            and chain.call(care.functions.hasRole(registrar_role, signer.address)):
+        chain.transact(signer, care.functions.renounceRole(registrar_role, signer.address))
+        log(f"CareRegistry: the deployer renounced its registrar role to {registrar}")
     # Hand governance over last, once everything else is wired: every admin-held role moves to
     # `admin` and the deployer renounces it (DEFAULT_ADMIN_ROLE last, as it guards the others).
     if admin.lower() == signer.address.lower():

@@ -9,6 +9,10 @@ Personas (labels stay off chain; on chain they are addresses) are names for the 
 Northside Lab (providers), Alice, Bob and Carol (patients; Carol is a minor), Dana (Carol's
 guardian), Dr. Reyes (arbiter).
 
+Governance runs through a 2-of-3 Safe (1.4.1) owned by Priya, Omar and Lena: right after the deployment the
+deployer hands every admin, pauser and registrar role to the Safe and renounces its own; from then on every
+governance transaction is proposed by one owner (`medledger --safe`), confirmed by a second and executed.
+
 Step 7 starts a real record gateway (`medledger gateway serve`, Riverside's, as a child process on a free
 loopback port, with the kit's launcher `medledger.testing.gateway.GatewayProcess`) and brings the
 event index (SQLite under the workdir) up to date; the gateway is stopped when the step ends, even on failure.
@@ -29,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medledger.cli import cli
-from medledger.errors import MedLedgerError
+from medledger.errors import MedLedgerError, Proposed
 from medledger.pseudonyms import PatientIdentity, Relationship
 from medledger.scopes import DataClass, Purpose
 from medledger.testing import ACTORS, dev_account, dev_private_key, synthetic
@@ -39,13 +43,14 @@ from medledger.testing.gateway import GatewayProcess
 PERSONAS: dict[str, str] = {
     "governance": "admin", "acme": "insurer", "riverside": "provider", "northside": "provider2",
     "alice": "patient", "bob": "patient2", "carol": "patient3", "dana": "guardian", "reyes": "arbiter",
-    "relay": "relayer",
+    "relay": "relayer", "priya": "owner1", "omar": "owner2", "lena": "owner3",
 }
 LABELS = {
     "governance": "Governance", "acme": "Acme Health (insurer)", "riverside": "Riverside Clinic (provider)",
     "northside": "Northside Lab (provider)", "alice": "Alice (patient)", "bob": "Bob (patient)",
     "carol": "Carol (patient, minor)", "dana": "Dana (Carol's guardian)", "reyes": "Dr. Reyes (arbiter)",
-    "relay": "a public relayer",
+    "relay": "a public relayer", "priya": "Priya (Safe owner)", "omar": "Omar (Safe owner)",
+    "lena": "Lena (Safe owner)",
 }
 PATIENTS = ("alice", "bob", "carol")
 DAY = 86400
@@ -70,6 +75,7 @@ class DemoResult:
     workdir: Path | None = None
     gateway: dict[str, Any] = field(default_factory=dict)
     index: dict[str, Any] = field(default_factory=dict)
+    safe: dict[str, Any] = field(default_factory=dict)  # address, owners, threshold, executed governance txs
     #: (patient, counterparty) -> the patient's pairwise pseudonym for that relationship
     pseudonyms: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -153,6 +159,37 @@ class Scenario:
             return str(exc)
         raise AssertionError(f"medledger {' '.join(args)} should have been refused")
 
+    def create_safe(self, *owners: str, threshold: int) -> str:
+        """The deployer creates the governance Safe (Safe 1.4.1 deployed first on this development chain)."""
+        out = self.run("governance", "safe", "create", *(x for o in owners for x in ("--owner", self.address(o))),
+                       "--threshold", str(threshold))
+        self.result.safe.update(address=out["safe"], owners=list(owners), threshold=threshold, executed=[])
+        self.result.contracts[f"Safe ({threshold} of {len(owners)})"] = out["safe"]
+        return out["safe"]
+
+    def propose(self, owner: str, *args: str) -> str:
+        """`medledger --safe SAFE ARGS` as `owner`: the transaction becomes a proposal file (its path)."""
+        try:
+            self.run(owner, "--safe", self.result.safe["address"], *args)
+        except Proposed as done:
+            return done.details["proposal"]
+        raise AssertionError(f"medledger --safe … {' '.join(args)} was not turned into a proposal")
+
+    def govern(self, what: str, *args: str, label: str | None = None, show_refusal: bool = False) -> dict:
+        """A governance transaction (`what` narrates it) through the Safe: the first owner proposes, the second
+        confirms, the third executes (anyone may). `show_refusal`: first tries to execute on one signature."""
+        proposer, confirmer, executor = self.result.safe["owners"]
+        path = self.propose(proposer, *args)
+        if show_refusal:
+            reason = self.refused(executor, "safe", "execute", path)
+            self.say(executor, f"[red]refused[/red] to execute on {proposer.title()}'s signature alone: {reason}")
+        self.run(confirmer, "safe", "confirm", path)
+        out = self.run(executor, "safe", "execute", path, label=label)
+        self.result.safe["executed"].append(out["tx"])
+        self.say(None, f"the Safe {what}: {proposer.title()} proposed, {confirmer.title()} confirmed, "
+                       f"{executor.title()} executed")
+        return out
+
     def time_travel(self, seconds: int) -> None:
         from web3 import Web3
         w3 = Web3(Web3.HTTPProvider(self.rpc_url))
@@ -178,12 +215,17 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     for row in steps:
         s.result.contracts[row["contract"]] = row["address"]
         s.say("governance", f"{row['contract']:16} {row['address']}  ({row['action']})")
+    safe = s.create_safe("priya", "omar", "lena", threshold=2)
+    s.say("governance", f"created the governance Safe {safe}: 2 of 3 owners (Priya, Omar, Lena) must sign")
+    s.run("governance", "deploy", "--admin", safe, "--registrar", safe)
+    s.say("governance", "handed the admin, pauser and registrar roles to the Safe and renounced its own: "
+                        "the deployer key can no longer govern")
     for cmd, who in (("add-insurer", "acme"), ("add-provider", "riverside"), ("add-provider", "northside"),
                      ("add-arbiter", "reyes")):
         creds = s.workdir / f"{who}-credentials.json"
         creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{persona_index(who):010d}"}))
-        s.run("governance", "registry", cmd, a(who), "--credentials", str(creds), label=f"registry.{cmd}")
-        s.say("governance", f"registered {LABELS[who]} (credentials committed as a hash)")
+        s.govern(f"registered {LABELS[who]} (credentials as a hash)", "registry", cmd, a(who),
+                 "--credentials", str(creds), label=f"registry.{cmd} (Safe)", show_refusal=who == "acme")
     for who in ("riverside", "northside", "acme"):
         s.run(who, "registry", "publish-key", label="registry.publishEncryptionKey")
     s.say(None, "the providers and the insurer published their encryption keys; the patients publish nothing "

@@ -49,6 +49,22 @@ def test_the_safe_alone_holds_governance(env):
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
 
 
+def test_hand_over_after_a_plain_deploy_leaves_the_deployer_nothing(env, tmp_path):
+    """The demo's order: deploy first (the deployer is admin and registrar), then hand over to the Safe by
+    running deploy again with --admin and --registrar; the deployer renounces every role, its registrar
+    role included, and a third run sends nothing."""
+    other = dict(env, MEDLEDGER_DEPLOYMENTS=str(tmp_path / "deployments.json"))
+    run_json(other, "--account", "gov", "deploy")
+    run_json(other, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
+    registry, gov = care(other), json.loads(env["addr"])["gov"]
+    for role in (b"\x00" * 32, registry.functions.REGISTRAR_ROLE().call()):
+        assert registry.functions.hasRole(role, env["SAFE"]).call()
+        assert not registry.functions.hasRole(role, gov).call()
+    before = web3.eth.get_transaction_count(gov)
+    run_json(other, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
+    assert web3.eth.get_transaction_count(gov) == before
+
+
 def test_propose_confirm_execute_registers_a_provider(env):
     addr = json.loads(env["addr"])
     proposed = run_json(env, "--safe", env["SAFE"], "--account", "owner1", "registry", "add-provider", "clinic",

@@ -1,11 +1,16 @@
 """No PHI on chain: run the demo scenario, then scan every transaction input and every log for the
 plaintext fields of the FHIR documents it used (names, birth dates, MRN/SSN identifiers, address
-lines, telecom, diagnosis/procedure/lab/medication codes and amounts)."""
+lines, telecom, diagnosis/procedure/lab/medication codes and amounts). Also checks that the demo's
+governance ran through its Safe."""
+import json
 import os
+from pathlib import Path
 
 import pytest
 from brownie import accounts, web3
+from web3.logs import DISCARD
 
+from medledger.safe import safe_artifact
 from medledger.testing import synthetic
 from scripts.demo_scenario import run_scenario
 
@@ -82,6 +87,42 @@ def test_demo_shows_the_gateway_and_the_index(scenario):
     assert sum(ix["claims"].values()) == 4 and ix["indexed_to"] >= gw["revoke_block"]
 
 
+def _contract(name: str, address: str):
+    abi = json.loads((Path(__file__).resolve().parents[1] / f"build/contracts/{name}.json").read_text())["abi"]
+    return web3.eth.contract(address=address, abi=abi)
+
+
+def test_demo_governance_runs_through_the_safe(scenario):
+    """Step 1: a 2-of-3 Safe holds every admin, pauser and registrar role and the deployer none; the insurer,
+    providers and arbiter were registered by Safe transactions, and one signature alone was refused."""
+    safe, deployer = scenario.safe["address"], scenario.addresses["governance"]
+    owners = {scenario.addresses[o] for o in scenario.safe["owners"]}
+    wallet = web3.eth.contract(address=safe, abi=safe_artifact("Safe")["abi"])
+    assert set(wallet.functions.getOwners().call()) == owners and wallet.functions.getThreshold().call() == 2
+    assert deployer not in owners
+    for name in ("CareRegistry", "ConsentRegistry", "ClaimEscrow"):
+        contract = _contract(name, scenario.contracts[name])
+        roles = [b"\x00" * 32] + [getattr(contract.functions, r)().call() for r in ("REGISTRAR_ROLE", "PAUSER_ROLE")
+                                   if any(i.get("name") == r for i in contract.abi)]
+        for role in roles:
+            assert contract.functions.hasRole(role, safe).call(), (name, role.hex())
+            assert not contract.functions.hasRole(role, deployer).call(), (name, role.hex())
+
+    care = _contract("CareRegistry", scenario.contracts["CareRegistry"])
+    registered = {}
+    for tx in scenario.safe["executed"]:
+        assert web3.eth.get_transaction(tx)["to"] == safe
+        receipt = web3.eth.get_transaction_receipt(tx)
+        assert wallet.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
+        for event in care.events.PartyRegistered().process_receipt(receipt, errors=DISCARD):
+            registered[event["args"]["account"]] = event["args"]["registrar"]
+    parties = {scenario.addresses[p] for p in ("acme", "riverside", "northside", "reyes")}
+    assert registered == dict.fromkeys(parties, safe)
+    every = care.events.PartyRegistered().get_logs(from_block=0)
+    assert {e["args"]["registrar"] for e in every} == {safe}
+    assert any("1 valid owner signature(s)" in r and "needs 2" in r for r in scenario.refused)
+
+
 # --------------------------------------------------------------------------- the observer (issue #14)
 # Given the patients' wallet addresses and everything public, the observer must learn nothing about them:
 # no provider, insurer, data class, record count or claim amount (docs/PRIVACY.md, "What an observer
@@ -92,14 +133,18 @@ def _observer(scenario):
     from tests.support.observer import Observer, PublicChain
 
     contracts = {name: web3.eth.contract(address=address, abi=_abi(_artifact_name(name)))
-                 for name, address in scenario.contracts.items()}
+                 for name, address in scenario.contracts.items() if name in DEPLOYED}
     care = contracts["CareRegistry"]
     parties = [log["args"]["account"] for log in care.events.PartyRegistered.get_logs(from_block=0)]
-    services = [scenario.addresses[name] for name in ("governance", "relay") if name in scenario.addresses]
+    services = [scenario.addresses[name] for name in ("governance", "relay", "priya", "omar", "lena")
+                if name in scenario.addresses]  # public services and the Safe's owners
     senders = {tx["to"] for n in range(web3.eth.block_number + 1)
                for tx in web3.eth.get_block(n, full_transactions=True)["transactions"] if tx["to"]}
     code = [a for a in senders if web3.eth.get_code(a)]  # every contract (registries, token, Safe…) is public
     return Observer(PublicChain(web3), [*parties, *services, *code], parties, contracts)
+
+
+DEPLOYED = ("Stablecoin", "CareRegistry", "ConsentRegistry", "RecordRegistry", "ClaimEscrow")
 
 
 def _abi(name):

@@ -13,7 +13,8 @@ from .options import address_option
 @address_option("--token", help="The stablecoin's address (required on live networks; dev chains get a mock). "
                                 "Recorded in the deployments file: one token per deployment.")
 @address_option("--admin", help="Governance account to hand admin roles to (default: the deployer).")
-@address_option("--registrar", help="First registrar (default: the deployer).")
+@address_option("--registrar", help="First registrar (default: the deployer; a deployer that was the registrar "
+                                    "renounces the role once this one holds it).")
 @click.option("--max-break-glass", type=click.IntRange(1, 72 * 3600), default=DEFAULT_MAX_BREAK_GLASS,
               show_default=True, help="Longest break-glass window, in seconds.")
 @click.option("--dry-run", is_flag=True, help="Estimate the gas and cost of each deployment; send nothing.")

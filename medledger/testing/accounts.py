@@ -30,6 +30,9 @@ ACTORS: dict[str, int] = {
     "stranger": 9,
     "relayer": 10,
     "patient3": 11,
+    "owner1": 12,
+    "owner2": 13,
+    "owner3": 14,
 }
 
 Account.enable_unaudited_hdwallet_features()
