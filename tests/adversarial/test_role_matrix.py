@@ -90,6 +90,14 @@ class Case:
     def __str__(self) -> str:
         return f"{self.entry.name}-by-{self.caller}"
 
+    def arrange(self, w: World) -> tuple[Any, tuple]:
+        """The caller's account and the entry's (bound function, args, sender) for it, after the entry's
+        `prepare` (if any) has run."""
+        who = w.who[self.caller]
+        if self.entry.prepare:
+            self.entry.prepare(w)
+        return who, self.entry.target(w, who)
+
 
 def beneficiary(w: World, who):
     """Whom a role grant names: the caller itself (self-escalation), or a newcomer when the caller is admin."""
@@ -298,20 +306,14 @@ def test_matrix_covers_every_restricted_function(world):
 
 @pytest.mark.parametrize("case", FORBIDDEN, ids=str)
 def test_forbidden_caller_gets_the_exact_error(world, case):
-    who = world.who[case.caller]
-    if case.entry.prepare:
-        case.entry.prepare(world)
-    function, args, sender = case.entry.target(world, who)
+    who, (function, args, sender) = case.arrange(world)
     with brownie.reverts(case.entry.error(world, case.caller, who)):
         function.call(*args, {"from": sender})
 
 
 @pytest.mark.parametrize("case", ENTITLED, ids=str)
 def test_entitled_caller_succeeds(world, case):
-    who = world.who[case.caller]
-    if case.entry.prepare:
-        case.entry.prepare(world)
-    function, args, sender = case.entry.target(world, who)
+    who, (function, args, sender) = case.arrange(world)
     tx = function(*args, {"from": sender})
     assert tx.status == 1
     parties = addresses(tx.events[case.entry.event])
