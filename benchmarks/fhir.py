@@ -27,28 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medledger import crypto, fhir
+from medledger import fhir
 from medledger.config import PROJECT_ROOT
 from medledger.pipeline import RecordJob, prepare_batch
 from medledger.testing import synthetic
 from medledger.vault import LocalVault
 
+from .measure import cpu_seconds, random_party
+
 Log = Callable[[str], None]
-
-
-def _party() -> tuple[str, bytes]:
-    public = crypto.public_key_of(os.urandom(32))
-    return crypto.address_of_public_key(public), crypto.compress_public_key(public)
-
-
-def _cpu(pids: Sequence[int]) -> float:
-    import psutil  # a dependency of eth-brownie
-
-    total = time.process_time()
-    for pid in pids:
-        times = psutil.Process(pid).cpu_times()
-        total += times.user + times.system
-    return total
 
 
 @dataclass(frozen=True)
@@ -66,7 +53,7 @@ class ValidationCost:
 def validation_cost(count: int = 300, *, version: str = "auto", fhir_versions: Sequence[str] = ("R5",),
                     repeat: int = 3) -> ValidationCost:
     """Times validation alone on synthetic Bundles exported as pretty JSON text (warm validators)."""
-    patient, _ = _party()
+    patient, _ = random_party()
     texts = [json.dumps(synthetic.patient_bundle(i, patient, version=fhir_versions[i % len(fhir_versions)]),  # type: ignore[arg-type]
                         indent=2).encode() for i in range(count)]
     fhir.warm_up(texts[0], version)
@@ -145,7 +132,7 @@ def ingest_rates(records: int = 3000, *, workers: int = 2, distinct: int = 300, 
     """`prepare_batch` with and without validation, alternating, on one pool forked after the validators
     were compiled (as `record put-batch` does). Fresh vaults per run under ``parent``; data generation
     is not timed."""
-    (patient, patient_pub), (grantee, grantee_pub) = _party(), _party()
+    (patient, patient_pub), (grantee, grantee_pub) = random_party(), random_party()
     recipients = {patient: patient_pub, grantee: grantee_pub}
     texts = [json.dumps(synthetic.patient_bundle(i, patient), indent=2).encode() for i in range(distinct)]
     jobs = [RecordJob(doc=texts[i % distinct], patient=patient, recipients=recipients, data_class=4)
@@ -163,10 +150,10 @@ def ingest_rates(records: int = 3000, *, workers: int = 2, distinct: int = 300, 
                 for validate in (False, True):
                     roots.append(Path(tempfile.mkdtemp(prefix="medledger-bench-fhir-", dir=parent)))
                     vault = LocalVault(roots[-1], durable=durable)
-                    cpu0, start = _cpu(pids), time.perf_counter()
+                    cpu0, start = cpu_seconds(pids), time.perf_counter()
                     prepare_batch(jobs, vault, workers=workers, executor=pool, validate=validate,
                                   fhir_version=version)  # type: ignore[arg-type]
-                    elapsed, cpu = time.perf_counter() - start, _cpu(pids) - cpu0
+                    elapsed, cpu = time.perf_counter() - start, cpu_seconds(pids) - cpu0
                     runs[validate][0].append(elapsed)
                     runs[validate][1].append(cpu / records)
                     log(f"  {'validated  ' if validate else 'unvalidated'} {records / elapsed:8,.0f} records/s, "

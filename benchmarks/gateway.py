@@ -88,6 +88,17 @@ def _process(cmd: list[str], port: int, env: dict[str, str] | None = None, log_p
             out.close()
 
 
+def _run_workers(worker: Callable[[int], None], concurrency: int) -> float:
+    """Runs ``worker(0)`` ... ``worker(concurrency - 1)`` on as many threads; the seconds until all returned."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started
+
+
 def _load(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> dict[str, float]:
     """``concurrency`` keep-alive clients GETting ``url`` for ``seconds``: reads/s and latency percentiles."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -104,13 +115,7 @@ def _load(url: str, headers: dict[str, str], seconds: float, concurrency: int) -
                 else:
                     errors[i] += 1
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
+    elapsed = _run_workers(worker, concurrency)
     all_ms = sorted(x * 1000 for lat in latencies for x in lat)
     if not all_ms:
         raise RuntimeError(f"no successful read of {url} ({sum(errors)} errors)")
@@ -149,13 +154,7 @@ def _mixed(base: str, record_id: str, tokens: dict[str, str], patient: str, seco
                     else:
                         errors.append(f"{kind}: {r.status_code}")
 
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
+    elapsed = _run_workers(worker, concurrency)
     every = sorted(x for lat in latencies.values() for x in lat)
     return {"requests": len(every) + len(errors), "errors": len(errors), "error_kinds": sorted(set(errors))[:5],
             "per_s": round(len(every) / elapsed, 1),

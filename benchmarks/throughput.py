@@ -17,7 +17,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from medledger import crypto, fhir
+from medledger import fhir
 from medledger.config import PROJECT_ROOT
 from medledger.merkle import RecordLeaf, StandardMerkleTree
 from medledger.pipeline import RecordJob, prepare_batch
@@ -35,6 +35,7 @@ from medledger.testing import (
 )
 from medledger.vault import LocalVault
 
+from .measure import cpu_seconds, random_party
 from .suite import Log, Suite, address, prepare_anchoring, signer
 
 # ------------------------------------------------------------------ anchoring throughput
@@ -96,21 +97,6 @@ def batch_anchor_rate(suite: Suite, batches: int = 5, size: int = 10_000) -> Bat
 # ------------------------------------------------------------------ off-chain pipeline
 
 
-def _cpu_seconds(pids: Sequence[int]) -> float:
-    import psutil  # a dependency of eth-brownie
-
-    total = time.process_time()
-    for pid in pids:
-        times = psutil.Process(pid).cpu_times()
-        total += times.user + times.system
-    return total
-
-
-def _random_party() -> tuple[str, bytes]:
-    public = crypto.public_key_of(os.urandom(32))
-    return crypto.address_of_public_key(public), crypto.compress_public_key(public)
-
-
 @dataclass(frozen=True)
 class PipelineRun:
     """The off-chain pipeline (canonicalize, seal for 2 recipients, vault write, hash), validation off."""
@@ -150,7 +136,7 @@ def pipeline_throughput(records: int = 10_000, *, workers: int = 2, distinct: in
     vault under `parent` per repeat (fsync group commits unless `durable=False`). Generating the data
     is not timed. Vaults are deleted at the end (deleting between repeats would slow the next one's
     file creation on ext4)."""
-    (patient, patient_pub), (grantee, grantee_pub) = _random_party(), _random_party()
+    (patient, patient_pub), (grantee, grantee_pub) = random_party(), random_party()
     recipients = {patient: patient_pub, grantee: grantee_pub}
     bundles = [synthetic.patient_bundle(i, patient) for i in range(distinct)]
     texts = [json.dumps(b, indent=2).encode() for b in bundles]  # as exported: pretty, keys unordered
@@ -169,9 +155,9 @@ def pipeline_throughput(records: int = 10_000, *, workers: int = 2, distinct: in
             for _ in range(repeat):
                 roots.append(Path(tempfile.mkdtemp(prefix="medledger-bench-vault-", dir=parent)))
                 vault = LocalVault(roots[-1], durable=durable)
-                cpu0, start = _cpu_seconds(pids), time.perf_counter()
+                cpu0, start = cpu_seconds(pids), time.perf_counter()
                 results = prepare_batch(jobs, vault, workers=workers, executor=pool)
-                elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pids) - cpu0
+                elapsed, cpu = time.perf_counter() - start, cpu_seconds(pids) - cpu0
                 if not len({r.content_hash for r in results}) == records == len(list(vault)):
                     raise AssertionError("the pipeline lost or merged records")
                 seconds.append(elapsed)
@@ -191,7 +177,7 @@ def pipeline_throughput(records: int = 10_000, *, workers: int = 2, distinct: in
 
 def merkle_build_times(sizes: Sequence[int] = (1_000, 10_000), repeat: int = 7) -> dict[int, tuple[float, float]]:
     """Best and median seconds to build a record Merkle tree of each size from ready leaves."""
-    patient, author = _random_party()[0], _random_party()[0]
+    patient, author = random_party()[0], random_party()[0]
     leaves = [RecordLeaf(new_record_id(patient), os.urandom(32), patient, 1 + i % 3, i % 11, author)
               for i in range(max(sizes))]
     out = {}

@@ -47,8 +47,7 @@ LeafValue = Sequence[Any]
 Hexish = bytes | str
 
 _ZERO12 = bytes(12)
-_UINT_RE = re.compile(r"uint(\d*)")
-_INT_RE = re.compile(r"int(\d*)")
+_INTEGER_RE = re.compile(r"(u?)int(\d*)")  # group 1: "u" when unsigned; group 2: the bits (none: 256)
 _BYTES_RE = re.compile(r"bytes(\d+)")
 
 
@@ -100,32 +99,20 @@ def _word_encoder(abi_type: str) -> Callable[[Any], bytes] | None:
                 raise ValueError(f"{abi_type}: expected {size} bytes, got {len(raw)}")
             return raw + bytes(32 - size)
         return enc_bytes
-    match = _UINT_RE.fullmatch(abi_type)
+    match = _INTEGER_RE.fullmatch(abi_type)
     if match:
-        bits = int(match.group(1) or 256)
+        bits = int(match.group(2) or 256)
         if bits % 8 or not 8 <= bits <= 256:
             return None
-        limit = 1 << bits
+        signed = not match.group(1)
+        low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
 
-        def enc_uint(v: Any) -> bytes:
+        def enc_integer(v: Any) -> bytes:
             n = _int_value(v, abi_type)
-            if not 0 <= n < limit:
+            if not low <= n < high:
                 raise ValueError(f"{abi_type}: {n} out of range")
-            return n.to_bytes(32, "big")
-        return enc_uint
-    match = _INT_RE.fullmatch(abi_type)
-    if match:
-        bits = int(match.group(1) or 256)
-        if bits % 8 or not 8 <= bits <= 256:
-            return None
-        half = 1 << (bits - 1)
-
-        def enc_int(v: Any) -> bytes:
-            n = _int_value(v, abi_type)
-            if not -half <= n < half:
-                raise ValueError(f"{abi_type}: {n} out of range")
-            return n.to_bytes(32, "big", signed=True)
-        return enc_int
+            return n.to_bytes(32, "big", signed=signed)
+        return enc_integer
     return None
 
 

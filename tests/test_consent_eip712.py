@@ -77,8 +77,9 @@ def revoke_request(consent, patient, grantee, signer, **overrides) -> RevokeRequ
     return RevokeRequest(**values)
 
 
-def submit_grant(consent, request: GrantRequest, signature: bytes, relayer):
-    return consent.grantBySig(
+def grant_terms(request: GrantRequest) -> tuple:
+    """What a grant request says, in the order grantBySig and the Grant struct take it (up to the signer)."""
+    return (
         request.patient,
         request.grantee,
         request.purposes,
@@ -87,10 +88,11 @@ def submit_grant(consent, request: GrantRequest, signature: bytes, relayer):
         request.valid_until,
         request.consent_doc_hash,
         request.signer,
-        request.deadline,
-        signature,
-        {"from": relayer},
     )
+
+
+def submit_grant(consent, request: GrantRequest, signature: bytes, relayer):
+    return consent.grantBySig(*grant_terms(request), request.deadline, signature, {"from": relayer})
 
 
 def submit_revoke(consent, request: RevokeRequest, signature: bytes, relayer):
@@ -142,14 +144,7 @@ def test_digest_matches_contract_encoding(consent, domain, patient, provider):
             ],
             [
                 bytes(consent.GRANT_TYPEHASH()),
-                request.patient,
-                request.grantee,
-                request.purposes,
-                request.data_classes,
-                request.valid_from,
-                request.valid_until,
-                request.consent_doc_hash,
-                request.signer,
+                *grant_terms(request),
                 request.nonce,
                 request.deadline,
             ],

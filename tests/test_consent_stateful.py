@@ -93,6 +93,22 @@ class ConsentMachine(RuleBasedStateMachine):
     def not_authorised(self, patient, actor) -> str:
         return error_message(ConsentRegistry, "NotPatientOrGuardian", patient.address, actor.address)
 
+    def patient_side_call(self, function: str, patient, grantee, actor, missing: str | None) -> bool:
+        """Calls ConsentRegistry.`function`(patient, grantee) from `actor`, which must revert with
+        NotPatientOrGuardian unless the actor is the patient or a guardian, else with the error `missing`
+        (patient, grantee) when the model says what the call needs is missing; whether the call went through."""
+        call = getattr(self.consent, function)
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                call(patient, grantee, {"from": actor})
+        elif missing is not None:
+            with reverts_with(ConsentRegistry, missing, patient.address, grantee.address):
+                call(patient, grantee, {"from": actor})
+        else:
+            call(patient, grantee, {"from": actor})
+            return True
+        return False
+
     # ------------------------------------------------------------------ rules
 
     @rule(
@@ -127,14 +143,8 @@ class ConsentMachine(RuleBasedStateMachine):
     def revoke(self, p, g, a):
         patient, grantee = self.patients[p], self.grantees[g]
         actor = [patient, *self.guardians, grantee][a]
-        if not self.authorised(patient, actor):
-            with brownie.reverts(self.not_authorised(patient, actor)):
-                self.consent.revoke(patient, grantee, {"from": actor})
-        elif (patient.address, grantee.address) not in self.consents:
-            with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, grantee.address):
-                self.consent.revoke(patient, grantee, {"from": actor})
-        else:
-            self.consent.revoke(patient, grantee, {"from": actor})
+        missing = "ConsentNotFound" if (patient.address, grantee.address) not in self.consents else None
+        if self.patient_side_call("revoke", patient, grantee, actor, missing):
             del self.consents[patient.address, grantee.address]
 
     @rule(p=st.integers(0, 1), gd=st.integers(0, 1), appoint=st.booleans())
@@ -193,14 +203,8 @@ class ConsentMachine(RuleBasedStateMachine):
     def close_break_glass(self, p, g, a):
         patient, provider = self.patients[p], self.grantees[g]
         actor = [patient, *self.guardians, provider][a]
-        if not self.authorised(patient, actor):
-            with brownie.reverts(self.not_authorised(patient, actor)):
-                self.consent.closeBreakGlass(patient, provider, {"from": actor})
-        elif not self.window_open(patient, provider):
-            with reverts_with(ConsentRegistry, "BreakGlassNotOpen", patient.address, provider.address):
-                self.consent.closeBreakGlass(patient, provider, {"from": actor})
-        else:
-            self.consent.closeBreakGlass(patient, provider, {"from": actor})
+        missing = "BreakGlassNotOpen" if not self.window_open(patient, provider) else None
+        if self.patient_side_call("closeBreakGlass", patient, provider, actor, missing):
             del self.windows[patient.address, provider.address]
             self.blocked.add((patient.address, provider.address))
 
@@ -209,14 +213,8 @@ class ConsentMachine(RuleBasedStateMachine):
         patient, provider = self.patients[p], self.grantees[g]
         actor = [patient, *self.guardians, provider][a]
         key = (patient.address, provider.address)
-        if not self.authorised(patient, actor):
-            with brownie.reverts(self.not_authorised(patient, actor)):
-                self.consent.allowBreakGlass(patient, provider, {"from": actor})
-        elif key not in self.blocked:
-            with reverts_with(ConsentRegistry, "BreakGlassNotBlocked", patient.address, provider.address):
-                self.consent.allowBreakGlass(patient, provider, {"from": actor})
-        else:
-            self.consent.allowBreakGlass(patient, provider, {"from": actor})
+        missing = "BreakGlassNotBlocked" if key not in self.blocked else None
+        if self.patient_side_call("allowBreakGlass", patient, provider, actor, missing):
             self.blocked.discard(key)
 
     @rule(g=st.integers(0, 2))

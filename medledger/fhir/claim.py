@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from medledger.errors import FhirMappingError
 from medledger.fhir.versions import resolve
 
+from .addresses import address_of, reference_to
 from .systems import CPT_SYSTEM, ETHEREUM_ADDRESS_SYSTEM
 
 HCPCS_SYSTEM: Final = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -105,16 +106,6 @@ class ClaimFacts:
                 "fhir_version": self.fhir_version}
 
 
-def _party(ref: Any, field: str) -> str | None:
-    ident = ref.get("identifier") if isinstance(ref, Mapping) else None
-    if isinstance(ident, Mapping) and ident.get("system") == ETHEREUM_ADDRESS_SYSTEM:
-        value = ident.get("value")
-        if isinstance(value, str) and is_address(value):
-            return to_checksum_address(value)
-        raise FhirMappingError(f"{field}.identifier.value: {value!r} is not an Ethereum address")
-    return None
-
-
 def _money(value: Any, field: str) -> Decimal:
     if not isinstance(value, Mapping) or "value" not in value:
         raise FhirMappingError(f"{field}: no amount")
@@ -153,9 +144,9 @@ def read_claim(doc: Any, version: str = "auto") -> ClaimFacts:
         raise FhirMappingError("Claim.item: no items; the escrow needs at least one service")
     total = _money(doc["total"], "Claim.total") if "total" in doc else sum((ln.net for ln in lines), Decimal(0))
     principal = min(lines, key=lambda ln: (-ln.net, ln.sequence))
-    return ClaimFacts(patient=_party(doc.get("patient"), "Claim.patient"),
-                      provider=_party(doc.get("provider"), "Claim.provider"),
-                      insurer=_party(doc.get("insurer"), "Claim.insurer"), total=total,
+    return ClaimFacts(patient=address_of(doc.get("patient"), "Claim.patient"),
+                      provider=address_of(doc.get("provider"), "Claim.provider"),
+                      insurer=address_of(doc.get("insurer"), "Claim.insurer"), total=total,
                       service_code=principal.service_code, lines=tuple(lines), fhir_version=report.version,
                       principal=principal)
 
@@ -234,9 +225,6 @@ def _adj(code: str, amount: Decimal | None = None, *, system: str = ADJUDICATION
 
 def claim_response(a: Adjudicated, version: str = "R5") -> dict[str, Any]:
     """The escrow's decision as a FHIR ClaimResponse (R5 or R4 / R4B) that validates."""
-    def who(addr: str) -> dict[str, Any]:
-        return {"identifier": {"system": ETHEREUM_ADDRESS_SYSTEM, "value": to_checksum_address(addr)}}
-
     decided = a.approved is not None
     paid = (a.approved or Decimal(0)) + (a.award or Decimal(0))
     adjudication = [_adj("submitted", a.billed)]
@@ -270,10 +258,10 @@ def claim_response(a: Adjudicated, version: str = "R5") -> dict[str, Any]:
         "status": "cancelled" if a.status == "voided" else "active",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
         "use": "claim",
-        "patient": who(a.patient),
+        "patient": reference_to(a.patient),
         "created": a.created,
-        "insurer": who(a.insurer),
-        "requestor": who(a.provider),
+        "insurer": reference_to(a.insurer),
+        "requestor": reference_to(a.provider),
         "request": {"identifier": {"system": CLAIM_ID_SYSTEM, "value": a.claim_id}},
         "outcome": "complete" if decided or a.status == "voided" else "queued",
         "disposition": disposition,

@@ -40,13 +40,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
-from eth_utils import is_address, to_checksum_address
-
 from medledger.errors import FhirMappingError
 from medledger.fhir.canonical import canonicalize, keccak256
 from medledger.fhir.versions import resolve
 from medledger.scopes import SENSITIVE, DataClass, Purpose, names
 
+from .addresses import address_of, reference_to
 from .systems import ETHEREUM_ADDRESS_SYSTEM
 
 ACT_REASON: Final = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -206,12 +205,9 @@ def fhir_instant(value: str, *, end: bool, field: str) -> int:
 
 
 def _account(ref: Any, field: str, who: str) -> str:
-    ident = ref.get("identifier") if isinstance(ref, Mapping) else None
-    if isinstance(ident, Mapping) and ident.get("system") == ETHEREUM_ADDRESS_SYSTEM:
-        value = ident.get("value")
-        if isinstance(value, str) and is_address(value):
-            return to_checksum_address(value)
-        raise FhirMappingError(f"{field}.identifier.value: {value!r} is not an Ethereum address")
+    address = address_of(ref, field)
+    if address is not None:
+        return address
     raise FhirMappingError(f"{field}: names no {who} account; give identifier {{system: {ETHEREUM_ADDRESS_SYSTEM}, "
                            f"value: 0x...}}")
 
@@ -353,9 +349,6 @@ def consent_to_fhir(
     version: str = "R5",
 ) -> dict[str, Any]:
     """The on-chain consent of (patient, grantee) as a FHIR Consent (R5, or the R4 form)."""
-    def who(addr: str) -> dict[str, Any]:
-        return {"identifier": {"system": ETHEREUM_ADDRESS_SYSTEM, "value": to_checksum_address(addr)}}
-
     purpose = [{"system": ACT_REASON, "code": n} for n in names(purposes, Purpose)]
     classes = [DataClass(i) for i in range(len(DataClass)) if data_classes >> i & 1]
     labels = [{"system": ACT_CODE, "code": LABEL_FOR_CLASS[c]} for c in classes if c in SENSITIVE]
@@ -363,7 +356,8 @@ def consent_to_fhir(
     if valid_until:
         period["end"] = _iso(valid_until)
     actor_role = {"coding": [{"system": PARTICIPATION, "code": "IRCP", "display": "information recipient"}]}
-    provision: dict[str, Any] = {"actor": [{"role": actor_role, "reference": who(grantee)}], "purpose": purpose}
+    provision: dict[str, Any] = {"actor": [{"role": actor_role, "reference": reference_to(grantee)}],
+                                 "purpose": purpose}
     if labels:
         provision["securityLabel"] = labels
     identifier = [{"system": COMMITMENT_SYSTEM, "value": "0x" + doc_hash.hex()}] if doc_hash and any(doc_hash) else []
@@ -374,8 +368,8 @@ def consent_to_fhir(
         if rtypes:
             provision["resourceType"] = rtypes
         out: dict[str, Any] = {"resourceType": "Consent", "status": "active" if live else "inactive",
-                               "category": category, "subject": who(patient), "date": _iso(granted_at)[:10],
-                               "grantor": [who(patient)], "grantee": [who(grantee)], "period": period,
+                               "category": category, "subject": reference_to(patient), "date": _iso(granted_at)[:10],
+                               "grantor": [reference_to(patient)], "grantee": [reference_to(grantee)], "period": period,
                                "decision": "permit", "provision": [provision]}
     elif v in ("R4", "R4B"):
         rtypes = [{"system": R4_RESOURCE_TYPES, "code": RESOURCE_FOR_CLASS[c]} for c in classes if c not in SENSITIVE]
@@ -384,8 +378,8 @@ def consent_to_fhir(
         out = {"resourceType": "Consent", "status": "active" if live else "inactive",
                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                                      "code": "patient-privacy"}]},
-               "category": category, "patient": who(patient), "dateTime": _iso(granted_at),
-               "performer": [who(patient)],
+               "category": category, "patient": reference_to(patient), "dateTime": _iso(granted_at),
+               "performer": [reference_to(patient)],
                "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTIN"}]},
                "provision": {"type": "permit", "period": period, **provision}}
     else:

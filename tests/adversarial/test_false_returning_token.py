@@ -4,7 +4,6 @@ tokens refuses or keeps the amount owed, and the books stay exact.
 from __future__ import annotations
 
 import brownie
-import pytest
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
 from support.escrow import (
@@ -19,24 +18,13 @@ from support.escrow import (
     settle_owed,
     sleep,
 )
+from support.hostile_token import hostile_token_fixtures
 from support.vocabulary import ClaimStatus
 
-
-@pytest.fixture(scope="module")
-def false_token(FalseReturnToken, admin):
-    return FalseReturnToken.deploy({"from": admin})
-
-
-@pytest.fixture(scope="module")
-def false_token_desk(token_desk, false_token):
-    """A desk whose token can start returning false instead of reverting."""
-    return token_desk(false_token)
-
-
-@pytest.fixture(scope="module")
-def false_token_desk_of_patient2(token_desk, FalseReturnToken, admin):
-    """Another such desk, on a token and a RecordRegistry of its own, for patient2."""
-    return token_desk(FalseReturnToken.deploy({"from": admin}), of_patient2=True)
+false_token, false_token_desk, false_token_desk_of_patient2 = hostile_token_fixtures(
+    "FalseReturnToken", token="false_token", desk="false_token_desk",
+    behaviour="can start returning false instead of reverting",
+)
 
 
 def test_false_return_deposit_reverts(false_token_desk, false_token, insurer):

@@ -19,23 +19,12 @@ from support.escrow import (
     settle_owed,
     sleep,
 )
+from support.hostile_token import hostile_token_fixtures
 
-
-@pytest.fixture(scope="module")
-def fee_token(FeeOnTransferToken, admin):
-    return FeeOnTransferToken.deploy(100, {"from": admin})  # 1 %
-
-
-@pytest.fixture(scope="module")
-def fee_token_desk(token_desk, fee_token):
-    """A desk whose token burns 1 % of every transfer."""
-    return token_desk(fee_token)
-
-
-@pytest.fixture(scope="module")
-def fee_token_desk_of_patient2(token_desk, FeeOnTransferToken, admin):
-    """Another such desk, on a token and a RecordRegistry of its own, for patient2."""
-    return token_desk(FeeOnTransferToken.deploy(100, {"from": admin}), of_patient2=True)
+fee_token, fee_token_desk, fee_token_desk_of_patient2 = hostile_token_fixtures(
+    "FeeOnTransferToken", 100, token="fee_token", desk="fee_token_desk",  # a fee of 100 bp: 1 %
+    behaviour="burns 1 % of every transfer",
+)
 
 
 def test_fee_on_transfer_credits_only_what_arrives(fee_token_desk, fee_token, insurer, provider):

@@ -27,26 +27,16 @@ from support.escrow import (
     submission,
     terms,
 )
+from support.hostile_token import hostile_token_fixtures
 from support.vocabulary import ALL_CLASSES, ClaimStatus
 
 REENTRANT = error_selector(ClaimEscrow, "ReentrantCall")
 
 
-@pytest.fixture(scope="module")
-def reentrant_token(ReentrantToken, admin):
-    return ReentrantToken.deploy({"from": admin})
-
-
-@pytest.fixture(scope="module")
-def reentrant_desk(token_desk, reentrant_token):
-    """A desk whose token re-enters the escrow from its transfer hook once armed."""
-    return token_desk(reentrant_token)
-
-
-@pytest.fixture(scope="module")
-def reentrant_desk_of_patient2(token_desk, ReentrantToken, admin):
-    """Another such desk, on a token and a RecordRegistry of its own, for patient2."""
-    return token_desk(ReentrantToken.deploy({"from": admin}), of_patient2=True)
+reentrant_token, reentrant_desk, reentrant_desk_of_patient2 = hostile_token_fixtures(
+    "ReentrantToken", token="reentrant_token", desk="reentrant_desk",
+    behaviour="re-enters the escrow from its transfer hook once armed",
+)
 
 
 def reentry_calls(desk, provider):

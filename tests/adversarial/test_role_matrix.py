@@ -90,6 +90,14 @@ class Case:
     def __str__(self) -> str:
         return f"{self.entry.name}-by-{self.caller}"
 
+    def arrange(self, w: World) -> tuple[Any, tuple]:
+        """The caller's account and the entry's (bound function, args, sender) for it, after the entry's
+        `prepare` (if any) has run."""
+        who = w.who[self.caller]
+        if self.entry.prepare:
+            self.entry.prepare(w)
+        return who, self.entry.target(w, who)
+
 
 def beneficiary(w: World, who):
     """Whom a role grant names: the caller itself (self-escalation), or a newcomer when the caller is admin."""
@@ -116,6 +124,33 @@ PROVIDERS = frozenset({"provider", "provider2"})
 INSURERS = frozenset({"insurer", "insurer2"})
 
 
+def role_entries(contract: str, attr: str, role: Callable[[World], Any], holder: str) -> list[Guarded]:
+    """grantRole, revokeRole and renounceRole of `contract` (the World's `attr`) on `role`, which the party
+    named `holder` holds: granting and revoking are the admin's, renouncing is the holder's own."""
+
+    def call(function: str, account: Callable[[World, Any], Any]) -> Callable[[World, Any], tuple]:
+        return lambda w, who: (getattr(getattr(w, attr), function), (role(w), account(w, who)), who)
+
+    def held_by(w: World, who) -> Any:
+        return getattr(w, holder)
+
+    return [
+        Guarded(f"{contract}.grantRole", ADMIN, call("grantRole", beneficiary), unauthorized(admin_role),
+                "RoleGranted"),
+        Guarded(f"{contract}.revokeRole", ADMIN, call("revokeRole", held_by), unauthorized(admin_role),
+                "RoleRevoked"),
+        Guarded(f"{contract}.renounceRole", frozenset({holder}), call("renounceRole", held_by), bad_confirmation,
+                "RoleRevoked"),
+    ]
+
+
+def patient_side(function: str, grantee: str, event: str, prepare: Callable[[World], Any] | None = None) -> Guarded:
+    """ConsentRegistry.`function`(patient, the World's `grantee`), the patient's or a guardian's to call."""
+    return Guarded(f"ConsentRegistry.{function}", PATIENT_SIDE,
+                   lambda w, who: (getattr(w.consent, function), (w.patient, getattr(w, grantee)), who),
+                   not_patient_or_guardian, event, prepare)
+
+
 GUARDED = [
     # ------------------------------------------------------------------ CareRegistry
     Guarded("CareRegistry.register", REGISTRAR,
@@ -130,40 +165,20 @@ GUARDED = [
     Guarded("CareRegistry.reinstate", REGISTRAR,
             lambda w, who: (w.care.reinstate, (w.suspended,), who),
             unauthorized(registrar_role), "PartyReinstated"),
-    Guarded("CareRegistry.grantRole", ADMIN,
-            lambda w, who: (w.care.grantRole, (w.registrar_role, beneficiary(w, who)), who),
-            unauthorized(admin_role), "RoleGranted"),
-    Guarded("CareRegistry.revokeRole", ADMIN,
-            lambda w, who: (w.care.revokeRole, (w.registrar_role, w.registrar), who),
-            unauthorized(admin_role), "RoleRevoked"),
-    Guarded("CareRegistry.renounceRole", REGISTRAR,
-            lambda w, who: (w.care.renounceRole, (w.registrar_role, w.registrar), who),
-            bad_confirmation, "RoleRevoked"),
+    *role_entries("CareRegistry", "care", lambda w: w.registrar_role, holder="registrar"),
     # ------------------------------------------------------------------ ConsentRegistry
     Guarded("ConsentRegistry.grant", PATIENT_SIDE,
             lambda w, who: (w.consent.grant, (w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC), who),
             not_patient_or_guardian, "ConsentGranted"),
-    Guarded("ConsentRegistry.revoke", PATIENT_SIDE,
-            lambda w, who: (w.consent.revoke, (w.patient, w.provider), who),
-            not_patient_or_guardian, "ConsentRevoked"),
-    Guarded("ConsentRegistry.closeBreakGlass", PATIENT_SIDE,
-            lambda w, who: (w.consent.closeBreakGlass, (w.patient, w.provider), who),
-            not_patient_or_guardian, "BreakGlassClosed", prepare=_open_break_glass),
+    patient_side("revoke", "provider", "ConsentRevoked"),
+    patient_side("closeBreakGlass", "provider", "BreakGlassClosed", prepare=_open_break_glass),
     Guarded("ConsentRegistry.openBreakGlass", PROVIDERS,
             lambda w, who: (w.consent.openBreakGlass, (w.patient, 3600, REASON), who),
             not_provider, "BreakGlassOpened"),
     Guarded("ConsentRegistry.setMaxBreakGlassDuration", ADMIN,
             lambda w, who: (w.consent.setMaxBreakGlassDuration, (3600,), who),
             unauthorized(admin_role), "MaxBreakGlassDurationSet"),
-    Guarded("ConsentRegistry.grantRole", ADMIN,
-            lambda w, who: (w.consent.grantRole, (ADMIN_ROLE, beneficiary(w, who)), who),
-            unauthorized(admin_role), "RoleGranted"),
-    Guarded("ConsentRegistry.revokeRole", ADMIN,
-            lambda w, who: (w.consent.revokeRole, (ADMIN_ROLE, w.admin), who),
-            unauthorized(admin_role), "RoleRevoked"),
-    Guarded("ConsentRegistry.renounceRole", ADMIN,
-            lambda w, who: (w.consent.renounceRole, (ADMIN_ROLE, w.admin), who),
-            bad_confirmation, "RoleRevoked"),
+    *role_entries("ConsentRegistry", "consent", lambda w: ADMIN_ROLE, holder="admin"),
     Guarded("ConsentRegistry.removeGuardian", frozenset({"patient"}),
             lambda w, who: (w.consent.removeGuardian, (w.guardian,), who),
             lambda w, name, who: error_message(ConsentRegistry, "GuardianNotAppointed", who.address,
@@ -171,12 +186,8 @@ GUARDED = [
             "GuardianRemoved"),
     Guarded("ConsentRegistry.grantBySig(signer)", PATIENT_SIDE, signed_grant, not_patient_or_guardian,
             "ConsentGranted"),
-    Guarded("ConsentRegistry.cancelSignatures", PATIENT_SIDE,
-            lambda w, who: (w.consent.cancelSignatures, (w.patient, w.provider2), who),
-            not_patient_or_guardian, "SignaturesCancelled"),
-    Guarded("ConsentRegistry.allowBreakGlass", PATIENT_SIDE,
-            lambda w, who: (w.consent.allowBreakGlass, (w.patient, w.provider), who),
-            not_patient_or_guardian, "BreakGlassAllowed", prepare=_open_and_close_break_glass),
+    patient_side("cancelSignatures", "provider2", "SignaturesCancelled"),
+    patient_side("allowBreakGlass", "provider", "BreakGlassAllowed", prepare=_open_and_close_break_glass),
     Guarded("ConsentRegistry.revokeBySig(signer)", PATIENT_SIDE, signed_revoke, not_patient_or_guardian,
             "ConsentRevoked"),
     # ------------------------------------------------------------------ RecordRegistry
@@ -269,15 +280,7 @@ GUARDED = [
             unauthorized(pauser_role), "EscrowPaused"),
     Guarded("ClaimEscrow.unpause", ADMIN, lambda w, who: (w.escrow.unpause, (), who),
             unauthorized(pauser_role), "EscrowUnpaused", prepare=_pause),
-    Guarded("ClaimEscrow.grantRole", ADMIN,
-            lambda w, who: (w.escrow.grantRole, (w.pauser_role, beneficiary(w, who)), who),
-            unauthorized(admin_role), "RoleGranted"),
-    Guarded("ClaimEscrow.revokeRole", ADMIN,
-            lambda w, who: (w.escrow.revokeRole, (w.pauser_role, w.admin), who),
-            unauthorized(admin_role), "RoleRevoked"),
-    Guarded("ClaimEscrow.renounceRole", ADMIN,
-            lambda w, who: (w.escrow.renounceRole, (w.pauser_role, w.admin), who),
-            bad_confirmation, "RoleRevoked"),
+    *role_entries("ClaimEscrow", "escrow", lambda w: w.pauser_role, holder="admin"),
 ]
 
 FORBIDDEN = [Case(entry, caller) for entry in GUARDED for caller in CALLERS if caller not in entry.allowed]
@@ -303,20 +306,14 @@ def test_matrix_covers_every_restricted_function(world):
 
 @pytest.mark.parametrize("case", FORBIDDEN, ids=str)
 def test_forbidden_caller_gets_the_exact_error(world, case):
-    who = world.who[case.caller]
-    if case.entry.prepare:
-        case.entry.prepare(world)
-    function, args, sender = case.entry.target(world, who)
+    who, (function, args, sender) = case.arrange(world)
     with brownie.reverts(case.entry.error(world, case.caller, who)):
         function.call(*args, {"from": sender})
 
 
 @pytest.mark.parametrize("case", ENTITLED, ids=str)
 def test_entitled_caller_succeeds(world, case):
-    who = world.who[case.caller]
-    if case.entry.prepare:
-        case.entry.prepare(world)
-    function, args, sender = case.entry.target(world, who)
+    who, (function, args, sender) = case.arrange(world)
     tx = function(*args, {"from": sender})
     assert tx.status == 1
     parties = addresses(tx.events[case.entry.event])
