@@ -41,6 +41,9 @@ def get(app: App, record_id: bytes, version: int | None, out: Path | None, why: 
     reader = app.signer.address
     key = private_key(app, "record get")
     located = locate_version(app, rid, version)
+    own = app.identity.find(located.patient, app.parties) if app.pairwise else None
+    if own is not None:  # the patient reads her own record as the pseudonym it names (no transaction)
+        reader, key = own.address, bytes(own.account.key)
     envelope = crypto.Envelope.from_bytes(read_blob(vault(app), located))
     check_envelope(envelope, located)
     is_patient = reader == located.patient

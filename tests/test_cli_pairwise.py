@@ -1,0 +1,128 @@
+"""Pairwise pseudonyms through the real `medledger` entry point (issue #14, docs/PRIVACY.md): a patient's
+wallet derives one address per provider and insurer, the pseudonym signs and someone else relays, records
+are sealed to the key its signature discloses, and the patient's own commands (list, audit, reading her
+record) find all her pseudonyms again from the wallet alone. Her wallet never sends a transaction."""
+import json
+
+import pytest
+from brownie import web3
+from support.nodes import cli_env, funded_keystores, run_cli, run_json
+
+from medledger.pseudonyms import PatientIdentity, Relationship
+from medledger.testing import synthetic
+from medledger.testing.accounts import dev_signer
+
+ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "payer": 14, "alice": 16, "relayer": 18}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("pairwise")
+    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
+    env["who"] = json.dumps(funded_keystores(env, ACTORS))
+    run_json(env, "--account", "gov", "deploy")
+    for cmd, who in (("add-provider", "clinic"), ("add-provider", "lab"), ("add-insurer", "payer")):
+        run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + "11" * 32)
+    for who in ("clinic", "lab", "payer"):
+        run_cli(env, "--account", who, "registry", "publish-key")
+    return env
+
+
+def who(env, name):
+    return json.loads(env["who"])[name]
+
+
+def alice(env, *args, pairwise=True):
+    return run_json(env, *(("--pairwise",) if pairwise else ()), "--account", "alice", *args)
+
+
+def sign_and_relay(env, tmp_path, grantee, *scope, relayer=None, billed_to=None):
+    out = tmp_path / f"signed-{grantee}-{billed_to}-{len(list(tmp_path.iterdir()))}.json"
+    extra = ("--billed-to", billed_to) if billed_to else ()
+    signed = alice(env, "consent", "sign", grantee, *scope, *extra, "-o", str(out))
+    run_cli(env, "--account", relayer or grantee, "consent", "relay", str(out))
+    return signed["patient"]
+
+
+def test_one_pseudonym_per_relationship_derived_from_the_wallet(env):
+    clinic = alice(env, "patient", "pseudonym", "clinic")
+    assert clinic == alice(env, "patient", "pseudonym", "clinic")  # deterministic: nothing to back up
+    assert clinic["relationship"] == "provider" and clinic["counterparty"] == who(env, "clinic")
+    payer = alice(env, "patient", "pseudonym", "payer")
+    assert payer["relationship"] == "insurer"
+    addresses = {clinic["pseudonym"], payer["pseudonym"], alice(env, "patient", "pseudonym", "lab")["pseudonym"]}
+    assert len(addresses) == 3 and who(env, "alice") not in addresses
+    # the SDK derivation the CLI uses, from the same key
+    identity = PatientIdentity.of(dev_signer(ACTORS["alice"]), web3.eth.chain_id)
+    assert identity.pseudonym(Relationship.PROVIDER, who(env, "clinic")).address == clinic["pseudonym"]
+
+
+def test_a_relationship_needs_a_registered_provider_or_insurer(env):
+    bad = run_cli(env, "--account", "alice", "patient", "pseudonym", "relayer", check=False)
+    assert bad.returncode != 0 and "not a registered provider or insurer" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_pseudonym_signs_a_relayed_consent_and_the_wallet_sends_nothing(env, tmp_path):
+    sends = web3.eth.get_transaction_count(who(env, "alice"))
+    pseudonym = sign_and_relay(env, tmp_path, "clinic", "-p", "treat", "-c", "labs,conditions")
+    assert pseudonym == alice(env, "patient", "pseudonym", "clinic")["pseudonym"]
+    assert run_cli(env, "consent", "check", pseudonym, "clinic", "treat", "labs", check=False).returncode == 0
+    assert run_cli(env, "consent", "check", who(env, "alice"), "clinic", "treat", "labs",
+                   check=False).returncode == 3  # nothing names the wallet
+    assert web3.eth.get_transaction_count(who(env, "alice")) == sends == 0
+    assert web3.eth.get_transaction_count(pseudonym) == 0  # the pseudonym never sends either, and holds no gas
+    assert web3.eth.get_balance(pseudonym) == 0
+
+
+def test_a_direct_grant_is_refused_and_changes_nothing(env):
+    block = web3.eth.block_number
+    refused = run_cli(env, "--pairwise", "--account", "alice", "consent", "grant", "lab", "-p", "treat", "-c", "labs",
+                      check=False)
+    assert refused.returncode != 0 and "never sends a transaction" in refused.stderr
+    assert "consent sign" in refused.stderr and "Traceback" not in refused.stderr
+    assert web3.eth.block_number == block
+
+
+def test_billed_to_signs_as_the_insurer_pseudonym(env, tmp_path):
+    member = sign_and_relay(env, tmp_path, "clinic", "-p", "treat,hpaymt", "-c", "billing,conditions",
+                            billed_to="payer")
+    assert member == alice(env, "patient", "pseudonym", "payer")["pseudonym"]
+    assert run_cli(env, "consent", "check", member, "clinic", "hpaymt", "billing", check=False).returncode == 0
+    misuse = run_cli(env, "--account", "alice", "consent", "sign", "clinic", "-p", "treat", "-c", "labs",
+                     "--billed-to", "payer", "-o", str(tmp_path / "x.json"), check=False)
+    assert misuse.returncode != 0 and "--pairwise" in misuse.stderr and not (tmp_path / "x.json").exists()
+
+
+def test_records_are_sealed_to_the_key_the_pseudonyms_signature_discloses(env, tmp_path):
+    pseudonym = alice(env, "patient", "pseudonym", "clinic")["pseudonym"]
+    if run_cli(env, "consent", "check", pseudonym, "clinic", "treat", "labs", check=False).returncode:
+        sign_and_relay(env, tmp_path, "clinic", "-p", "treat", "-c", "labs,conditions")
+    doc = tmp_path / "visit.json"
+    doc.write_text(json.dumps(synthetic.patient_bundle(7, pseudonym)))
+    put = run_json(env, "--account", "clinic", "record", "put", str(doc), "--patient", pseudonym, "--class", "labs")
+    assert run_json(env, "registry", "show", pseudonym)["encryption_key"] == "0x"  # it never published one
+    # the patient reads her own record with her wallet: the CLI finds the pseudonym and its key
+    sends = web3.eth.get_transaction_count(who(env, "alice"))
+    read = alice(env, "record", "get", put["record_id"], "--out", str(tmp_path / "mine.json"))
+    assert read["reader"] == pseudonym and read["access_tx"] is None
+    assert json.loads((tmp_path / "mine.json").read_text()) == json.loads(doc.read_text())
+    assert web3.eth.get_transaction_count(who(env, "alice")) == sends
+
+
+def test_the_patient_lists_and_audits_across_her_pseudonyms(env, tmp_path):
+    at_clinic = alice(env, "patient", "pseudonym", "clinic")["pseudonym"]
+    member = alice(env, "patient", "pseudonym", "payer")["pseudonym"]
+    for grantee, scope, billed in (("clinic", "labs,conditions", None), ("clinic", "billing,conditions", "payer")):
+        if run_cli(env, "consent", "check", member if billed else at_clinic, "clinic", "treat",
+                   scope.split(",")[0], check=False).returncode:
+            sign_and_relay(env, tmp_path, grantee, "-p", "treat,hpaymt", "-c", scope, billed_to=billed)
+    listed = alice(env, "patient", "pseudonyms")
+    assert {row["pseudonym"] for row in listed} == {at_clinic, member}
+    assert all(row["granted to"] == [who(env, "clinic")] for row in listed)
+    rows = alice(env, "consent", "list")
+    assert {row["patient"] for row in rows} == {at_clinic, member}
+    trail = alice(env, "audit", "--live", "--format", "json")
+    assert {e["args"]["patient"] for e in trail if "patient" in e["args"]} == {at_clinic, member}
+    assert [e["block"] for e in trail] == sorted(e["block"] for e in trail)
+    assert alice(env, "audit", "--format", "json") == trail  # the index answers the same
