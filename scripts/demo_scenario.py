@@ -7,7 +7,12 @@ It lives beside its brownie script, not in the `medledger` package: a demo is no
 Personas (labels stay off chain; on chain they are addresses) are names for the kit's actors
 (`medledger.testing.ACTORS`): Governance (admin), Acme Health (insurer), Riverside Clinic and
 Northside Lab (providers), Alice, Bob and Carol (patients; Carol is a minor), Dana (Carol's
-guardian), Dr. Reyes (arbiter).
+guardian), Dr. Reyes (arbiter), and a public relayer.
+
+Patients act with `--pairwise` (docs/PRIVACY.md): each has one pseudonym per provider and per insurer,
+derived from her wallet; the pseudonyms sign consents and a grantee or the relayer sends them, so the
+patients' wallets never reach the chain (the observer test in tests/test_no_phi.py checks it). Coverage and
+claims name the member pseudonym (the one for Acme), under which Riverside files the visits it bills.
 
 Governance runs through a 2-of-3 Safe (1.4.1) owned by Priya, Omar and Lena: right after the deployment the
 deployer hands every admin, pauser and registrar role to the Safe and renounces its own; from then on every
@@ -562,6 +567,13 @@ def print_summary(result: DemoResult, console: Console) -> None:
     for name, address in result.addresses.items():
         addresses.add_row(LABELS[name], address)
     console.print(addresses)
+    if result.pseudonyms:
+        table = Table(title="Pairwise pseudonyms (what the chain names; the wallets above never appear)")
+        for col in ("patient", "relationship with", "pseudonym"):
+            table.add_column(col)
+        for (patient, counterparty), address in sorted(result.pseudonyms.items()):
+            table.add_row(LABELS[patient], LABELS[counterparty], address)
+        console.print(table)
     print_where_to_look(result, console)
 
 
@@ -581,7 +593,8 @@ def print_where_to_look(result: DemoResult, console: Console) -> None:
     console.rule("[bold]Where to look")
     for what, where in rows:
         console.print(f"  {what}:\n    {where}", highlight=False, soft_wrap=True)
-    alice, acme, riverside = (result.addresses[n] for n in ("alice", "acme", "riverside"))
+    acme, riverside = (result.addresses[n] for n in ("acme", "riverside"))
+    alice = result.pseudonyms.get(("alice", "acme"), result.addresses["alice"])  # her member pseudonym
     env = f"export MEDLEDGER_RPC={result.rpc_url} MEDLEDGER_HOME={w} MEDLEDGER_DEPLOYMENTS={w / 'deployments.json'}"
     lines = [env]
     if gw:
@@ -599,7 +612,8 @@ def print_where_to_look(result: DemoResult, console: Console) -> None:
         db = ix["url"]
         lines += ["# the index",
                   f"medledger index --db {db}                 # catch up (add --follow to keep following)",
-                  f"medledger audit {alice} --db {db}",
+                  f"medledger audit {alice} --db {db}         # one pseudonym; Alice herself runs "
+                  "`medledger --pairwise --account <alice> audit` for all of hers",
                   f"medledger record list --patient {alice} --db {db}",
                   f"medledger claim queue --insurer {acme} --db {db}",
                   f"medledger consent state --patient {alice} --grantee {riverside} --db {db}"]
