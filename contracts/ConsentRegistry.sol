@@ -34,6 +34,18 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
     /// @notice EIP-712 type hash of a signed revocation.
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(address patient,address grantee,address signer,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of a signed guardian appointment (signed by the patient).
+    bytes32 public constant APPOINT_GUARDIAN_TYPEHASH =
+        keccak256("AppointGuardian(address patient,address guardian,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of a signed guardian removal (signed by the patient).
+    bytes32 public constant REMOVE_GUARDIAN_TYPEHASH =
+        keccak256("RemoveGuardian(address patient,address guardian,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of a signed break-glass close (signed by the patient or a guardian).
+    bytes32 public constant CLOSE_BREAK_GLASS_TYPEHASH =
+        keccak256("CloseBreakGlass(address patient,address provider,address signer,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of a signed break-glass allowance (signed by the patient or a guardian).
+    bytes32 public constant ALLOW_BREAK_GLASS_TYPEHASH =
+        keccak256("AllowBreakGlass(address patient,address provider,address signer,uint256 nonce,uint256 deadline)");
 
     /// @inheritdoc IConsentRegistry
     ICareRegistry public immutable registry;
@@ -120,29 +132,35 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
     function cancelSignatures(address patient, address grantee) external {
         _checkPatientOrGuardian(patient, msg.sender);
         if (grantee == address(0) || grantee == patient) revert InvalidGrantee(grantee);
-        Consent storage consent = _consents[patient][grantee];
-        uint64 nonce = consent.nonce + 1;
-        consent.nonce = nonce;
-        emit SignaturesCancelled(patient, grantee, msg.sender, nonce);
+        emit SignaturesCancelled(patient, grantee, msg.sender, _useNonce(patient, grantee) + 1);
     }
 
     // ---------------------------------------------------------------- guardians
 
     /// @inheritdoc IConsentRegistry
     function appointGuardian(address guardian) external {
-        if (guardian == address(0) || guardian == msg.sender) revert InvalidGuardian(guardian);
-        mapping(address guardian => bool) storage guardians = _guardians[msg.sender];
-        if (guardians[guardian]) revert GuardianAlreadyAppointed(msg.sender, guardian);
-        guardians[guardian] = true;
-        emit GuardianAppointed(msg.sender, guardian, msg.sender);
+        _appointGuardian(msg.sender, guardian);
     }
 
     /// @inheritdoc IConsentRegistry
     function removeGuardian(address guardian) external {
-        mapping(address guardian => bool) storage guardians = _guardians[msg.sender];
-        if (!guardians[guardian]) revert GuardianNotAppointed(msg.sender, guardian);
-        delete guardians[guardian];
-        emit GuardianRemoved(msg.sender, guardian, msg.sender);
+        _removeGuardian(msg.sender, guardian);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function appointGuardianBySig(address patient, address guardian, uint256 deadline, bytes calldata signature)
+        external
+    {
+        _usePatientSignature(APPOINT_GUARDIAN_TYPEHASH, patient, guardian, deadline, signature);
+        _appointGuardian(patient, guardian);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function removeGuardianBySig(address patient, address guardian, uint256 deadline, bytes calldata signature)
+        external
+    {
+        _usePatientSignature(REMOVE_GUARDIAN_TYPEHASH, patient, guardian, deadline, signature);
+        _removeGuardian(patient, guardian);
     }
 
     // -------------------------------------------------------------- break-glass
@@ -176,21 +194,37 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
     /// @inheritdoc IConsentRegistry
     function closeBreakGlass(address patient, address provider) external {
         _checkPatientOrGuardian(patient, msg.sender);
-        BreakGlass storage window = _breakGlass[patient][provider];
-        if (block.timestamp >= window.expiresAt) revert BreakGlassNotOpen(patient, provider);
-        // Ends the window in this block and keeps the provider out until the patient allows it again.
-        window.expiresAt = uint40(block.timestamp);
-        window.blocked = true;
-        emit BreakGlassClosed(patient, provider, msg.sender);
+        _closeBreakGlass(patient, provider, msg.sender);
     }
 
     /// @inheritdoc IConsentRegistry
     function allowBreakGlass(address patient, address provider) external {
         _checkPatientOrGuardian(patient, msg.sender);
-        BreakGlass storage window = _breakGlass[patient][provider];
-        if (!window.blocked) revert BreakGlassNotBlocked(patient, provider);
-        window.blocked = false;
-        emit BreakGlassAllowed(patient, provider, msg.sender);
+        _allowBreakGlass(patient, provider, msg.sender);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function closeBreakGlassBySig(
+        address patient,
+        address provider,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _useSignature(CLOSE_BREAK_GLASS_TYPEHASH, patient, provider, signer, deadline, signature);
+        _closeBreakGlass(patient, provider, signer);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function allowBreakGlassBySig(
+        address patient,
+        address provider,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _useSignature(ALLOW_BREAK_GLASS_TYPEHASH, patient, provider, signer, deadline, signature);
+        _allowBreakGlass(patient, provider, signer);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -324,6 +358,83 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
             nonce: consent.nonce + 1
         });
         emit ConsentRevoked(patient, grantee, actor);
+    }
+
+    function _appointGuardian(address patient, address guardian) private {
+        if (guardian == address(0) || guardian == patient) revert InvalidGuardian(guardian);
+        mapping(address guardian => bool) storage guardians = _guardians[patient];
+        if (guardians[guardian]) revert GuardianAlreadyAppointed(patient, guardian);
+        guardians[guardian] = true;
+        emit GuardianAppointed(patient, guardian, patient);
+    }
+
+    function _removeGuardian(address patient, address guardian) private {
+        mapping(address guardian => bool) storage guardians = _guardians[patient];
+        if (!guardians[guardian]) revert GuardianNotAppointed(patient, guardian);
+        delete guardians[guardian];
+        emit GuardianRemoved(patient, guardian, patient);
+    }
+
+    function _closeBreakGlass(address patient, address provider, address actor) private {
+        BreakGlass storage window = _breakGlass[patient][provider];
+        if (block.timestamp >= window.expiresAt) revert BreakGlassNotOpen(patient, provider);
+        // Ends the window in this block and keeps the provider out until the patient allows it again.
+        window.expiresAt = uint40(block.timestamp);
+        window.blocked = true;
+        emit BreakGlassClosed(patient, provider, actor);
+    }
+
+    function _allowBreakGlass(address patient, address provider, address actor) private {
+        BreakGlass storage window = _breakGlass[patient][provider];
+        if (!window.blocked) revert BreakGlassNotBlocked(patient, provider);
+        window.blocked = false;
+        emit BreakGlassAllowed(patient, provider, actor);
+    }
+
+    /// @dev Authorises a signed guardian or break-glass action of `signer` (the patient or a guardian) on
+    /// the (`patient`, `counterparty`) pair: checks the deadline and the signer, then spends the pair's
+    /// nonce (see {_useNonce}) in the EIP-712 struct `typehash(patient, counterparty, signer, nonce,
+    /// deadline)`.
+    function _useSignature(
+        bytes32 typehash,
+        address patient,
+        address counterparty,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        _checkDeadline(deadline);
+        _checkPatientOrGuardian(patient, signer);
+        bytes32 structHash =
+            keccak256(abi.encode(typehash, patient, counterparty, signer, _useNonce(patient, counterparty), deadline));
+        _checkSignature(signer, structHash, signature);
+    }
+
+    /// @dev {_useSignature} for an action only the patient may take (guardians): the patient is the
+    /// signer, so the struct `typehash(patient, counterparty, nonce, deadline)` carries no signer field.
+    function _usePatientSignature(
+        bytes32 typehash,
+        address patient,
+        address counterparty,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        _checkDeadline(deadline);
+        if (patient == address(0)) revert ZeroAddress();
+        bytes32 structHash =
+            keccak256(abi.encode(typehash, patient, counterparty, _useNonce(patient, counterparty), deadline));
+        _checkSignature(patient, structHash, signature);
+    }
+
+    /// @dev Returns the (`patient`, `counterparty`) pair's signature nonce and increments it. The
+    /// guardian and break-glass signed actions key their nonce by the guardian or provider address, so
+    /// they share the pair's nonce space with `Grant` and `Revoke`: a consent change of the pair or a
+    /// {cancelSignatures} voids them too, and a spent nonce voids the pair's other pending signatures.
+    /// The nonce sits in the consent slot, so a signed action never touches the scope bits beside it.
+    function _useNonce(address patient, address counterparty) private returns (uint64 nonce) {
+        Consent storage consent = _consents[patient][counterparty];
+        nonce = consent.nonce;
+        consent.nonce = nonce + 1;
     }
 
     function _checkPatientOrGuardian(address patient, address actor) private view {

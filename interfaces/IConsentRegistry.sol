@@ -15,6 +15,12 @@ import {ICareRegistry} from "./ICareRegistry.sol";
  * history lives in events. Signatures are per pair: any grant, revoke or cancellation of a pair,
  * direct or signed, voids every pending signature for that pair, and a signer's signatures for
  * different patients (or grantees) never depend on each other.
+ * Every patient or guardian action has a signed variant that anyone may relay (so a patient never
+ * needs gas): {grantBySig}, {revokeBySig}, {appointGuardianBySig}, {removeGuardianBySig},
+ * {closeBreakGlassBySig} and {allowBreakGlassBySig}. The guardian and break-glass ones use the nonce
+ * of the (patient, guardian) or (patient, provider) pair: relaying one spends that nonce, and a
+ * grant, revoke or {cancelSignatures} of the pair voids them. Their direct variants leave the nonce
+ * alone (they cost what they did before interface 2's signed variants existed).
  */
 interface IConsentRegistry {
     /// @notice The current consent of one (patient, grantee) pair, packed into one storage slot.
@@ -165,8 +171,9 @@ interface IConsentRegistry {
     function revokeBySig(address patient, address grantee, address signer, uint256 deadline, bytes calldata signature)
         external;
 
-    /// @notice Voids every pending signed grant or revoke for the (`patient`, `grantee`) pair without
-    /// changing its consent. Callable by the patient or a guardian (a signer cancels its signature).
+    /// @notice Voids every pending signed request for the (`patient`, `grantee`) pair without changing its
+    /// consent: grants and revokes, and the guardian or break-glass requests whose guardian or provider is
+    /// `grantee`. Callable by the patient or a guardian (a signer cancels its signature).
     function cancelSignatures(address patient, address grantee) external;
 
     /// @notice The caller (a patient) appoints `guardian`, who may then grant, revoke and close
@@ -175,6 +182,19 @@ interface IConsentRegistry {
 
     /// @notice The caller (a patient) removes `guardian`.
     function removeGuardian(address guardian) external;
+
+    /// @notice {appointGuardian} on behalf of `patient`, authorised by the patient's EIP-712
+    /// `AppointGuardian(address patient,address guardian,uint256 nonce,uint256 deadline)` signature (EOA or
+    /// ERC-1271 wallet) over `nonces(patient, guardian)`, which it spends. Anyone may relay, before
+    /// `deadline` and never with more than {MAX_SIGNATURE_LIFETIME} of it left. A guardian cannot sign it.
+    function appointGuardianBySig(address patient, address guardian, uint256 deadline, bytes calldata signature)
+        external;
+
+    /// @notice {removeGuardian} on behalf of `patient`, authorised by the patient's EIP-712
+    /// `RemoveGuardian(address patient,address guardian,uint256 nonce,uint256 deadline)` signature over
+    /// `nonces(patient, guardian)`, which it spends. Relayable as {appointGuardianBySig}.
+    function removeGuardianBySig(address patient, address guardian, uint256 deadline, bytes calldata signature)
+        external;
 
     /// @notice The caller, an active Provider, opens emergency (ETREAT) reading of the non-sensitive
     /// data classes of `patient` for `duration` seconds (at most {maxBreakGlassDuration}). Refused
@@ -191,6 +211,29 @@ interface IConsentRegistry {
     /// @notice Lets `provider` open break-glass on `patient` again after a {closeBreakGlass}. Callable by
     /// the patient or a guardian.
     function allowBreakGlass(address patient, address provider) external;
+
+    /// @notice {closeBreakGlass} on behalf of `signer` (the patient or a guardian), authorised by an EIP-712
+    /// `CloseBreakGlass(address patient,address provider,address signer,uint256 nonce,uint256 deadline)`
+    /// signature (EOA or ERC-1271 wallet) over `nonces(patient, provider)`, which it spends. Anyone may
+    /// relay, before `deadline` and never with more than {MAX_SIGNATURE_LIFETIME} of it left.
+    function closeBreakGlassBySig(
+        address patient,
+        address provider,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice {allowBreakGlass} on behalf of `signer` (the patient or a guardian), authorised by an EIP-712
+    /// `AllowBreakGlass(address patient,address provider,address signer,uint256 nonce,uint256 deadline)`
+    /// signature over `nonces(patient, provider)`, which it spends. Relayable as {closeBreakGlassBySig}.
+    function allowBreakGlassBySig(
+        address patient,
+        address provider,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
 
     /// @notice Sets the longest break-glass window (non-zero, at most 72 hours). Admin only.
     function setMaxBreakGlassDuration(uint32 duration) external;
@@ -229,7 +272,9 @@ interface IConsentRegistry {
     function maxBreakGlassDuration() external view returns (uint32);
 
     /// @notice The nonce the next signed `Grant` or `Revoke` for the (`patient`, `grantee`) pair must
-    /// carry. Every grant, revoke and {cancelSignatures} of the pair increments it.
+    /// carry, and the next signed guardian (`grantee` = the guardian) or break-glass (`grantee` = the
+    /// provider) request. Every grant, revoke and {cancelSignatures} of the pair increments it, and so
+    /// does every relayed signed request of the pair.
     function nonces(address patient, address grantee) external view returns (uint256);
 
     /// @notice Windows per (patient, provider) pair are counted over periods of this many seconds (30 days).

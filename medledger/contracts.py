@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
+from web3.exceptions import Web3ValidationError
 
 from . import eip712, record_ids
 from .accounts import Signer
@@ -146,15 +147,39 @@ class Consent:
         return self.purposes != 0 and self.valid_from <= now and (self.valid_until == 0 or now < self.valid_until)
 
 
+#: The kinds of signed patient action a `SignedConsent` file holds, with the message field naming the
+#: pair's counterparty (whose `nonces(patient, counterparty)` the message carries).
+SIGNED_KINDS: dict[str, str] = {
+    "grant": "grantee",
+    "revoke": "grantee",
+    "appoint-guardian": "guardian",
+    "remove-guardian": "guardian",
+    "close-break-glass": "provider",
+    "allow-break-glass": "provider",
+}
+
+
 @dataclass(frozen=True)
 class SignedConsent:
-    """An EIP-712 signed grant or revoke, ready to relay (what `consent sign` writes to a file)."""
+    """An EIP-712 signed patient action, ready to relay (what `consent sign`, `consent guardian add|remove
+    --sign` and `emergency close|allow --sign` write to a file): a grant, a revoke, a guardian appointment
+    or removal, or a break-glass close or allowance (`kind`, one of SIGNED_KINDS)."""
 
-    kind: str  # "grant" | "revoke"
+    kind: str
     chain_id: int
     verifying_contract: str
     message: dict
     signature: str
+
+    @property
+    def signer(self) -> str:
+        """Who signed: the message's `signer`, or the patient for the guardian actions (patient-only)."""
+        return str(self.message.get("signer", self.message.get("patient", "")))
+
+    @property
+    def counterparty(self) -> str:
+        """The grantee, guardian or provider: the pair (patient, counterparty) whose nonce is spent."""
+        return str(self.message.get(SIGNED_KINDS.get(self.kind, "grantee"), ""))
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "chainId": self.chain_id, "verifyingContract": self.verifying_contract,
@@ -169,8 +194,9 @@ class SignedConsent:
         except (KeyError, TypeError, ValueError) as exc:
             raise SignedConsentInvalid(f"{source} is not a signed consent file ({type(exc).__name__}: {exc})") \
                 from None
-        if signed.kind not in ("grant", "revoke"):
-            raise SignedConsentInvalid(f"{source} is a signed '{signed.kind}', not a grant or a revoke")
+        if signed.kind not in SIGNED_KINDS:
+            raise SignedConsentInvalid(f"{source} is a signed '{signed.kind}', not one of "
+                                       f"{', '.join(SIGNED_KINDS)}")
         return signed
 
     @classmethod
@@ -212,7 +238,8 @@ class ConsentRegistry(_Wrapper):
         return self._send(signer, self.fn.allowBreakGlass(to_checksum_address(patient), to_checksum_address(provider)))
 
     def cancel_signatures(self, signer: Signer, patient: str, grantee: str) -> TxResult:
-        """Voids every pending signed grant or revoke for the (patient, grantee) pair."""
+        """Voids every pending signed action of the (patient, grantee) pair: grants and revokes, and the guardian
+        or emergency actions whose guardian or provider is `grantee`."""
         return self._send(signer, self.fn.cancelSignatures(to_checksum_address(patient), to_checksum_address(grantee)))
 
     def nonce(self, patient: str, grantee: str) -> int:
@@ -308,8 +335,56 @@ class ConsentRegistry(_Wrapper):
         signature = signer.sign_typed_data(self.chain.w3, eip712.revoke_typed_data(self.domain(), request))
         return SignedConsent("revoke", self.chain.chain_id, self.address, request.as_message(), "0x" + signature.hex())
 
+    def _signed(self, kind: str, signer: Signer, typed: dict) -> SignedConsent:
+        signature = signer.sign_typed_data(self.chain.w3, typed)
+        return SignedConsent(kind, self.chain.chain_id, self.address, dict(typed["message"]), "0x" + signature.hex())
+
+    def _guardian_request(self, patient: str, guardian: str, deadline: int | None) -> eip712.GuardianRequest:
+        return eip712.GuardianRequest(patient=patient, guardian=guardian, nonce=self.nonce(patient, guardian),
+                                      deadline=self._deadline(deadline))
+
+    def _break_glass_request(self, signer: Signer, patient: str, provider: str,
+                             deadline: int | None) -> eip712.BreakGlassRequest:
+        return eip712.BreakGlassRequest(patient=patient, provider=provider, signer=signer.address,
+                                        nonce=self.nonce(patient, provider), deadline=self._deadline(deadline))
+
+    def sign_appoint_guardian(self, signer: Signer, guardian: str, deadline: int | None = None) -> SignedConsent:
+        """An EIP-712 `AppointGuardian` signed by `signer` (the patient), for anyone to relay."""
+        request = self._guardian_request(signer.address, guardian, deadline)
+        return self._signed("appoint-guardian", signer, eip712.appoint_guardian_typed_data(self.domain(), request))
+
+    def sign_remove_guardian(self, signer: Signer, guardian: str, deadline: int | None = None) -> SignedConsent:
+        """An EIP-712 `RemoveGuardian` signed by `signer` (the patient), for anyone to relay."""
+        request = self._guardian_request(signer.address, guardian, deadline)
+        return self._signed("remove-guardian", signer, eip712.remove_guardian_typed_data(self.domain(), request))
+
+    def sign_close_break_glass(self, signer: Signer, patient: str, provider: str,
+                               deadline: int | None = None) -> SignedConsent:
+        """An EIP-712 `CloseBreakGlass` signed by `signer` (the patient or a guardian), for anyone to relay."""
+        request = self._break_glass_request(signer, patient, provider, deadline)
+        return self._signed("close-break-glass", signer, eip712.close_break_glass_typed_data(self.domain(), request))
+
+    def sign_allow_break_glass(self, signer: Signer, patient: str, provider: str,
+                               deadline: int | None = None) -> SignedConsent:
+        """An EIP-712 `AllowBreakGlass` signed by `signer` (the patient or a guardian), for anyone to relay."""
+        request = self._break_glass_request(signer, patient, provider, deadline)
+        return self._signed("allow-break-glass", signer, eip712.allow_break_glass_typed_data(self.domain(), request))
+
+    def _by_sig_call(self, kind: str, m: dict, sig: bytes) -> Any:
+        """The `...BySig` call that relays the signed `kind` with message `m`."""
+        if kind == "grant":
+            return self.fn.grantBySig(m["patient"], m["grantee"], m["purposes"], m["dataClasses"], m["validFrom"],
+                                      m["validUntil"], _b32(m["consentDocHash"]), m["signer"], m["deadline"], sig)
+        if kind == "revoke":
+            return self.fn.revokeBySig(m["patient"], m["grantee"], m["signer"], m["deadline"], sig)
+        if kind in ("appoint-guardian", "remove-guardian"):
+            fn = self.fn.appointGuardianBySig if kind == "appoint-guardian" else self.fn.removeGuardianBySig
+            return fn(m["patient"], m["guardian"], m["deadline"], sig)
+        fn = self.fn.closeBreakGlassBySig if kind == "close-break-glass" else self.fn.allowBreakGlassBySig
+        return fn(m["patient"], m["provider"], m["signer"], m["deadline"], sig)
+
     def relay(self, relayer: Signer, signed: SignedConsent) -> TxResult:
-        """Submits a signed grant or revoke; `relayer` pays the gas.
+        """Submits a signed patient action (any of SIGNED_KINDS); `relayer` pays the gas.
 
         Refused before sending: a signature for another chain or contract (SignedConsentInvalid) and
         one whose nonce is spent, i.e. already relayed or superseded (SignatureUsed).
@@ -321,23 +396,20 @@ class ConsentRegistry(_Wrapper):
         m = signed.message
         try:
             sig = bytes.fromhex(signed.signature.removeprefix("0x"))
-            signer, nonce = to_checksum_address(m["signer"]), int(m["nonce"])
-        except (KeyError, TypeError, ValueError) as exc:
+            signer, nonce = to_checksum_address(signed.signer), int(m["nonce"])
+            # Interface 2: one nonce per (patient, counterparty) pair; any grant, revoke or cancel of the pair,
+            # and every relayed signed action of it, bumps it.
+            patient, counterparty = to_checksum_address(m["patient"]), to_checksum_address(signed.counterparty)
+            call = self._by_sig_call(signed.kind, m, sig)
+        except (KeyError, TypeError, ValueError, Web3ValidationError) as exc:
             raise SignedConsentInvalid(f"the signed {signed.kind} is malformed ({type(exc).__name__}: {exc})") \
                 from None
-        # Interface 2: one nonce per (patient, grantee) pair; any grant, revoke or cancel of the pair bumps it.
-        patient, grantee = to_checksum_address(m["patient"]), to_checksum_address(m["grantee"])
-        current = int(self._view(self.fn.nonces(patient, grantee)))
+        current = int(self._view(self.fn.nonces(patient, counterparty)))
         if nonce < current:
-            raise SignatureUsed(f"this signature was already used: the signed {signed.kind} for {grantee} on "
-                                f"{patient} (nonce {nonce}) was relayed, superseded by a later grant or revoke, or "
-                                f"cancelled (the pair's next nonce is {current}); nothing was sent",
-                                "SignatureUsed", (signer, nonce))
-        if signed.kind == "grant":
-            call = self.fn.grantBySig(m["patient"], m["grantee"], m["purposes"], m["dataClasses"], m["validFrom"],
-                                      m["validUntil"], _b32(m["consentDocHash"]), m["signer"], m["deadline"], sig)
-        else:
-            call = self.fn.revokeBySig(m["patient"], m["grantee"], m["signer"], m["deadline"], sig)
+            raise SignatureUsed(f"this signature was already used: the signed {signed.kind} for {counterparty} on "
+                                f"{patient} (nonce {nonce}) was relayed, superseded by a later grant, revoke or "
+                                f"signed action of the pair, or cancelled (the pair's next nonce is {current}); "
+                                f"nothing was sent", "SignatureUsed", (signer, nonce))
         return self._send(relayer, call)
 
 

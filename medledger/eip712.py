@@ -1,20 +1,27 @@
-"""EIP-712 typed data for the ConsentRegistry's gasless `grantBySig` and `revokeBySig`, and the
-stablecoin's EIP-2612 `permit` (the escrow's `depositWithPermit`).
+"""EIP-712 typed data for the ConsentRegistry's gasless `grantBySig` and `revokeBySig`, its signed
+guardian and break-glass actions (`appointGuardianBySig`, `removeGuardianBySig`, `closeBreakGlassBySig`,
+`allowBreakGlassBySig`), and the stablecoin's EIP-2612 `permit` (the escrow's `depositWithPermit`).
 
 The values are frozen dataclasses; `grant_typed_data` / `revoke_typed_data` build the full typed-data
 dict (as `eth_signTypedData_v4` and wallets expect it) and `sign_grant` / `sign_revoke` sign it with
-a raw private key, returning the 65-byte `r || s || v` signature the contract takes.
+a raw private key, returning the 65-byte `r || s || v` signature the contract takes; the guardian and
+break-glass builders (`appoint_guardian_typed_data`, ...) are signed with `sign_typed_data` (or a wallet).
 
 The type strings here must match `GRANT_TYPEHASH` / `REVOKE_TYPEHASH` in contracts/ConsentRegistry.sol.
 Domain version "2": `nonce` is the (patient, grantee) pair's nonce (`nonces(patient, grantee)`), which
 every grant, revoke and `cancelSignatures` of that pair increments, so any change to the pair voids its
 pending signatures. A deadline may be at most `MAX_SIGNATURE_LIFETIME` ahead when the request is relayed.
+
+The guardian and break-glass messages share that nonce space: `AppointGuardian` / `RemoveGuardian`
+(signed by the patient only, so no `signer` field) carry `nonces(patient, guardian)`, and
+`CloseBreakGlass` / `AllowBreakGlass` (the patient or a guardian) carry `nonces(patient, provider)`.
+Relaying one spends that nonce; `cancelSignatures(patient, guardian or provider)` voids it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
@@ -55,6 +62,21 @@ PERMIT_FIELDS: list[dict[str, str]] = [
 REVOKE_FIELDS: list[dict[str, str]] = [
     {"name": "patient", "type": "address"},
     {"name": "grantee", "type": "address"},
+    {"name": "signer", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+#: `AppointGuardian` and `RemoveGuardian`: the patient is the signer.
+GUARDIAN_FIELDS: list[dict[str, str]] = [
+    {"name": "patient", "type": "address"},
+    {"name": "guardian", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+#: `CloseBreakGlass` and `AllowBreakGlass`: the signer is the patient or a guardian.
+BREAK_GLASS_FIELDS: list[dict[str, str]] = [
+    {"name": "patient", "type": "address"},
+    {"name": "provider", "type": "address"},
     {"name": "signer", "type": "address"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
@@ -158,9 +180,29 @@ class GrantRequest:
         }
 
 
+class _PlainMessage:
+    """Base of the messages whose Python field names are their EIP-712 names: the fields named in
+    `_ADDRESSES` are checksummed addresses, every other one a uint256."""
+
+    _ADDRESSES: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for field in fields(self):  # every subclass is a frozen dataclass
+            value = getattr(self, field.name)
+            if field.name in self._ADDRESSES:
+                object.__setattr__(self, field.name, _address(field.name, value))
+            else:
+                _uint(field.name, value, 256)
+
+    def as_message(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
 @dataclass(frozen=True)
-class RevokeRequest:
+class RevokeRequest(_PlainMessage):
     """The `Revoke` message: `signer` (the patient or a guardian) revokes `grantee`'s consent."""
+
+    _ADDRESSES = ("patient", "grantee", "signer")
 
     patient: str
     grantee: str
@@ -168,49 +210,50 @@ class RevokeRequest:
     nonce: int
     deadline: int
 
-    def __post_init__(self) -> None:
-        for field in ("patient", "grantee", "signer"):
-            object.__setattr__(self, field, _address(field, getattr(self, field)))
-        _uint("nonce", self.nonce, 256)
-        _uint("deadline", self.deadline, 256)
 
-    def as_message(self) -> dict[str, Any]:
-        return {
-            "patient": self.patient,
-            "grantee": self.grantee,
-            "signer": self.signer,
-            "nonce": self.nonce,
-            "deadline": self.deadline,
-        }
+@dataclass(frozen=True)
+class GuardianRequest(_PlainMessage):
+    """The `AppointGuardian` / `RemoveGuardian` message: `patient` (the signer) appoints or removes `guardian`.
+
+    `nonce` is `nonces(patient, guardian)`.
+    """
+
+    _ADDRESSES = ("patient", "guardian")
+
+    patient: str
+    guardian: str
+    nonce: int
+    deadline: int
 
 
 @dataclass(frozen=True)
-class PermitRequest:
+class BreakGlassRequest(_PlainMessage):
+    """The `CloseBreakGlass` / `AllowBreakGlass` message: `signer` (the patient or a guardian) closes or
+    re-allows `provider`'s break-glass on `patient`. `nonce` is `nonces(patient, provider)`."""
+
+    _ADDRESSES = ("patient", "provider", "signer")
+
+    patient: str
+    provider: str
+    signer: str
+    nonce: int
+    deadline: int
+
+
+@dataclass(frozen=True)
+class PermitRequest(_PlainMessage):
     """The EIP-2612 `Permit` message: `owner` lets `spender` pull `value` tokens until `deadline`.
 
     Its domain is the token's (a `ConsentDomain` with the token's name, version and address).
     """
+
+    _ADDRESSES = ("owner", "spender")
 
     owner: str
     spender: str
     value: int
     nonce: int
     deadline: int
-
-    def __post_init__(self) -> None:
-        for field in ("owner", "spender"):
-            object.__setattr__(self, field, _address(field, getattr(self, field)))
-        for field in ("value", "nonce", "deadline"):
-            _uint(field, getattr(self, field), 256)
-
-    def as_message(self) -> dict[str, Any]:
-        return {
-            "owner": self.owner,
-            "spender": self.spender,
-            "value": self.value,
-            "nonce": self.nonce,
-            "deadline": self.deadline,
-        }
 
 
 def _typed_data(
@@ -232,6 +275,26 @@ def grant_typed_data(domain: ConsentDomain, request: GrantRequest) -> dict[str, 
 def revoke_typed_data(domain: ConsentDomain, request: RevokeRequest) -> dict[str, Any]:
     """The full `Revoke` typed-data dict, ready for `eth_signTypedData_v4` or `encode_typed_data`."""
     return _typed_data(domain, "Revoke", REVOKE_FIELDS, request.as_message())
+
+
+def appoint_guardian_typed_data(domain: ConsentDomain, request: GuardianRequest) -> dict[str, Any]:
+    """The full `AppointGuardian` typed-data dict (for `appointGuardianBySig`)."""
+    return _typed_data(domain, "AppointGuardian", GUARDIAN_FIELDS, request.as_message())
+
+
+def remove_guardian_typed_data(domain: ConsentDomain, request: GuardianRequest) -> dict[str, Any]:
+    """The full `RemoveGuardian` typed-data dict (for `removeGuardianBySig`)."""
+    return _typed_data(domain, "RemoveGuardian", GUARDIAN_FIELDS, request.as_message())
+
+
+def close_break_glass_typed_data(domain: ConsentDomain, request: BreakGlassRequest) -> dict[str, Any]:
+    """The full `CloseBreakGlass` typed-data dict (for `closeBreakGlassBySig`)."""
+    return _typed_data(domain, "CloseBreakGlass", BREAK_GLASS_FIELDS, request.as_message())
+
+
+def allow_break_glass_typed_data(domain: ConsentDomain, request: BreakGlassRequest) -> dict[str, Any]:
+    """The full `AllowBreakGlass` typed-data dict (for `allowBreakGlassBySig`)."""
+    return _typed_data(domain, "AllowBreakGlass", BREAK_GLASS_FIELDS, request.as_message())
 
 
 def permit_typed_data(domain: ConsentDomain, request: PermitRequest) -> dict[str, Any]:

@@ -55,6 +55,18 @@ def consent(ConsentRegistry, care, admin):
     return ConsentRegistry.deploy(admin, care, BREAK_GLASS_MAX, {"from": admin})
 
 
+@pytest.fixture
+def wallet(MockERC1271Wallet, patient):
+    """An ERC-1271 contract wallet that accepts the `patient` account's ECDSA signatures."""
+    return MockERC1271Wallet.deploy(patient, False, {"from": patient})
+
+
+@pytest.fixture
+def bad_wallet(MockERC1271Wallet, patient):
+    """An ERC-1271 contract wallet that answers a wrong magic value for every signature."""
+    return MockERC1271Wallet.deploy(patient, True, {"from": patient})
+
+
 @pytest.fixture(scope="module")
 def records(RecordRegistry, care, consent, admin):
     """A RecordRegistry over `care` and `consent`."""

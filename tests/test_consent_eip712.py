@@ -410,16 +410,6 @@ def test_malformed_signature_rejected(consent, domain, patient, provider, relaye
 # ------------------------------------------------------------------ ERC-1271
 
 
-@pytest.fixture
-def wallet(MockERC1271Wallet, patient):
-    return MockERC1271Wallet.deploy(patient, False, {"from": patient})
-
-
-@pytest.fixture
-def bad_wallet(MockERC1271Wallet, patient):
-    return MockERC1271Wallet.deploy(patient, True, {"from": patient})
-
-
 def test_contract_wallet_patient_signs(consent, domain, wallet, patient, provider, relayer):
     request = grant_request(consent, wallet.address, provider, wallet.address)
     tx = submit_grant(consent, request, sign_grant(key(patient), domain, request), relayer)

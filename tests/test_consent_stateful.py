@@ -16,8 +16,19 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from support.errors import error_message, reverts_with
 from support.stateful import stateful_settings
 from support.vocabulary import ETREAT, INSURER_ROLE, PROVIDER_ROLE
+from support.world import key
 
 from medledger import scopes
+from medledger.eip712 import (
+    BreakGlassRequest,
+    ConsentDomain,
+    GuardianRequest,
+    allow_break_glass_typed_data,
+    appoint_guardian_typed_data,
+    close_break_glass_typed_data,
+    remove_guardian_typed_data,
+    sign_typed_data,
+)
 
 HOUR = 3600
 HALF = 1800
@@ -27,6 +38,13 @@ DOC = keccak(text="fhir:Consent/model")
 # (purpose, data class) pairs the invariant cycles through, including out-of-range values.
 PROBES = [(p, c) for p in range(8) for c in range(16)]
 PERIOD, CAP = 30 * 24 * HOUR, 3
+# Issue 14: each guardian / break-glass rule runs the direct function or its signed variant, relayed.
+ACTIONS = {  # kind -> (direct function, ...BySig function, typed-data builder)
+    "appoint": ("appointGuardian", "appointGuardianBySig", appoint_guardian_typed_data),
+    "remove": ("removeGuardian", "removeGuardianBySig", remove_guardian_typed_data),
+    "close": ("closeBreakGlass", "closeBreakGlassBySig", close_break_glass_typed_data),
+    "allow": ("allowBreakGlass", "allowBreakGlassBySig", allow_break_glass_typed_data),
+}
 
 
 @dataclass(frozen=True)
@@ -93,21 +111,23 @@ class ConsentMachine(RuleBasedStateMachine):
     def not_authorised(self, patient, actor) -> str:
         return error_message(ConsentRegistry, "NotPatientOrGuardian", patient.address, actor.address)
 
-    def patient_side_call(self, function: str, patient, grantee, actor, missing: str | None) -> bool:
-        """Calls ConsentRegistry.`function`(patient, grantee) from `actor`, which must revert with
-        NotPatientOrGuardian unless the actor is the patient or a guardian, else with the error `missing`
-        (patient, grantee) when the model says what the call needs is missing; whether the call went through."""
-        call = getattr(self.consent, function)
-        if not self.authorised(patient, actor):
-            with brownie.reverts(self.not_authorised(patient, actor)):
-                call(patient, grantee, {"from": actor})
-        elif missing is not None:
-            with reverts_with(ConsentRegistry, missing, patient.address, grantee.address):
-                call(patient, grantee, {"from": actor})
+    def act(self, kind: str, patient, counterparty, actor, signed: bool):
+        """`kind` on the (patient, guardian or provider) pair by `actor`: sent by `actor`, or signed by `actor`
+        and relayed by the registrar (the two paths must be indistinguishable to the model)."""
+        direct, by_sig, typed_data = ACTIONS[kind]
+        guardian_change = kind in ("appoint", "remove")
+        if not signed:
+            args = (counterparty,) if guardian_change else (patient, counterparty)
+            return getattr(self.consent, direct)(*args, {"from": actor})
+        nonce, deadline = self.consent.nonces(patient, counterparty), self.now + HOUR
+        if guardian_change:
+            request = GuardianRequest(patient.address, counterparty.address, nonce, deadline)
+            args = (patient, counterparty, deadline)
         else:
-            call(patient, grantee, {"from": actor})
-            return True
-        return False
+            request = BreakGlassRequest(patient.address, counterparty.address, actor.address, nonce, deadline)
+            args = (patient, counterparty, actor, deadline)
+        signature = sign_typed_data(key(actor), typed_data(ConsentDomain(chain.id, self.consent.address), request))
+        return getattr(self.consent, by_sig)(*args, signature, {"from": self.registrar})
 
     # ------------------------------------------------------------------ rules
 
@@ -143,26 +163,33 @@ class ConsentMachine(RuleBasedStateMachine):
     def revoke(self, p, g, a):
         patient, grantee = self.patients[p], self.grantees[g]
         actor = [patient, *self.guardians, grantee][a]
-        missing = "ConsentNotFound" if (patient.address, grantee.address) not in self.consents else None
-        if self.patient_side_call("revoke", patient, grantee, actor, missing):
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.consent.revoke(patient, grantee, {"from": actor})
+        elif (patient.address, grantee.address) not in self.consents:
+            with reverts_with(ConsentRegistry, "ConsentNotFound", patient.address, grantee.address):
+                self.consent.revoke(patient, grantee, {"from": actor})
+        else:
+            self.consent.revoke(patient, grantee, {"from": actor})
             del self.consents[patient.address, grantee.address]
 
-    @rule(p=st.integers(0, 1), gd=st.integers(0, 1), appoint=st.booleans())
-    def set_guardian(self, p, gd, appoint):
+    @rule(p=st.integers(0, 1), gd=st.integers(0, 1), appoint=st.booleans(), signed=st.booleans())
+    def set_guardian(self, p, gd, appoint, signed):
         patient, guardian = self.patients[p], self.guardians[gd]
-        key = (patient.address, guardian.address)
-        if appoint and key in self.guardianships:
+        pair = (patient.address, guardian.address)
+        kind = "appoint" if appoint else "remove"
+        if appoint and pair in self.guardianships:
             with reverts_with(ConsentRegistry, "GuardianAlreadyAppointed", patient.address, guardian.address):
-                self.consent.appointGuardian(guardian, {"from": patient})
+                self.act(kind, patient, guardian, patient, signed)
         elif appoint:
-            self.consent.appointGuardian(guardian, {"from": patient})
-            self.guardianships.add(key)
-        elif key not in self.guardianships:
+            self.act(kind, patient, guardian, patient, signed)
+            self.guardianships.add(pair)
+        elif pair not in self.guardianships:
             with reverts_with(ConsentRegistry, "GuardianNotAppointed", patient.address, guardian.address):
-                self.consent.removeGuardian(guardian, {"from": patient})
+                self.act(kind, patient, guardian, patient, signed)
         else:
-            self.consent.removeGuardian(guardian, {"from": patient})
-            self.guardianships.discard(key)
+            self.act(kind, patient, guardian, patient, signed)
+            self.guardianships.discard(pair)
 
     @rule(p=st.integers(0, 1), g=st.integers(0, 3), hours=st.integers(0, 72))
     def open_break_glass(self, p, g, hours):
@@ -199,23 +226,35 @@ class ConsentMachine(RuleBasedStateMachine):
             self.windows[key] = (self.now + duration, tx.events["BreakGlassOpened"]["expiresAt"])
             self.periods[key] = (start, chain_start or tx.timestamp, openings + 1)
 
-    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3))
-    def close_break_glass(self, p, g, a):
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3), signed=st.booleans())
+    def close_break_glass(self, p, g, a, signed):
         patient, provider = self.patients[p], self.grantees[g]
         actor = [patient, *self.guardians, provider][a]
-        missing = "BreakGlassNotOpen" if not self.window_open(patient, provider) else None
-        if self.patient_side_call("closeBreakGlass", patient, provider, actor, missing):
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.act("close", patient, provider, actor, signed)
+        elif not self.window_open(patient, provider):
+            with reverts_with(ConsentRegistry, "BreakGlassNotOpen", patient.address, provider.address):
+                self.act("close", patient, provider, actor, signed)
+        else:
+            self.act("close", patient, provider, actor, signed)
             del self.windows[patient.address, provider.address]
             self.blocked.add((patient.address, provider.address))
 
-    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3))
-    def allow_break_glass(self, p, g, a):
+    @rule(p=st.integers(0, 1), g=st.integers(0, 3), a=st.integers(0, 3), signed=st.booleans())
+    def allow_break_glass(self, p, g, a, signed):
         patient, provider = self.patients[p], self.grantees[g]
         actor = [patient, *self.guardians, provider][a]
-        key = (patient.address, provider.address)
-        missing = "BreakGlassNotBlocked" if key not in self.blocked else None
-        if self.patient_side_call("allowBreakGlass", patient, provider, actor, missing):
-            self.blocked.discard(key)
+        pair = (patient.address, provider.address)
+        if not self.authorised(patient, actor):
+            with brownie.reverts(self.not_authorised(patient, actor)):
+                self.act("allow", patient, provider, actor, signed)
+        elif pair not in self.blocked:
+            with reverts_with(ConsentRegistry, "BreakGlassNotBlocked", patient.address, provider.address):
+                self.act("allow", patient, provider, actor, signed)
+        else:
+            self.act("allow", patient, provider, actor, signed)
+            self.blocked.discard(pair)
 
     @rule(g=st.integers(0, 2))
     def toggle_suspension(self, g):

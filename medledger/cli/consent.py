@@ -14,6 +14,7 @@ from ..scopes import DataClass, Purpose, names
 from .app import App, tx_fields
 from .options import SCOPE_HELP, ScopeMask, ScopeName, address_argument, address_option, bytes32_option
 from .paramtypes import ADDRESS, TIMESTAMP, parse_bytes32
+from .signed import sign_options, sign_to_file
 
 
 def _validity(valid_from: int | None, days: float | None, until: int | None) -> tuple[int, int]:
@@ -254,10 +255,11 @@ def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def relay(app: App, file: Path) -> None:
-    """Submit a signed consent FILE (the relayer, e.g. a provider, pays the gas)."""
+    """Submit a signed FILE: a consent, or a guardian or emergency action signed with --sign (the relayer,
+    e.g. a provider, pays the gas)."""
     signed = SignedConsent.load(file)
     result = app.consent.relay(app.signer, signed)
-    app.done(f"relayed signed {signed.kind} of {signed.message['signer']}", **tx_fields(result))
+    app.done(f"relayed signed {signed.kind} of {signed.signer}", **tx_fields(result))
 
 
 @consent.command()
@@ -265,7 +267,8 @@ def relay(app: App, file: Path) -> None:
 @address_option("--patient", help="Patient (default: the signer).")
 @click.pass_obj
 def cancel(app: App, grantee: str, patient: str | None) -> None:
-    """Void every signed, not yet relayed grant or revoke for GRANTEE (the consent itself is unchanged)."""
+    """Void every signed, not yet relayed action for GRANTEE: grants and revokes, and guardian or emergency
+    actions naming GRANTEE as the guardian or provider (the consent itself is unchanged)."""
     grantee_addr = grantee
     signer, patient_addr = app.acting_patient(patient, grantee_addr)
     app.refuse_pseudonym_transaction(signer, "a signed request lapses at its deadline (at most 7 days); sign a "
@@ -281,20 +284,28 @@ def guardian() -> None:
 
 @guardian.command("add")
 @address_argument("guardian_account", metavar="GUARDIAN")
+@sign_options
 @click.pass_obj
-def guardian_add(app: App, guardian_account: str) -> None:
-    """The signer (a patient) appoints GUARDIAN."""
+def guardian_add(app: App, guardian_account: str, sign: bool, out: Path | None, deadline_minutes: int) -> None:
+    """The signer (a patient) appoints GUARDIAN (or, with --sign, signs that for anyone to relay)."""
     addr = guardian_account
+    if sign_to_file(app, sign, out, deadline_minutes,
+                    lambda deadline: app.consent.sign_appoint_guardian(app.signer, addr, deadline)):
+        return
     result = app.consent.appoint_guardian(app.signer, addr)
     app.done(f"{addr} is now a guardian of {app.signer.address}", **tx_fields(result))
 
 
 @guardian.command("remove")
 @address_argument("guardian_account", metavar="GUARDIAN")
+@sign_options
 @click.pass_obj
-def guardian_remove(app: App, guardian_account: str) -> None:
-    """The signer (a patient) removes GUARDIAN."""
+def guardian_remove(app: App, guardian_account: str, sign: bool, out: Path | None, deadline_minutes: int) -> None:
+    """The signer (a patient) removes GUARDIAN (or, with --sign, signs that for anyone to relay)."""
     addr = guardian_account
+    if sign_to_file(app, sign, out, deadline_minutes,
+                    lambda deadline: app.consent.sign_remove_guardian(app.signer, addr, deadline)):
+        return
     result = app.consent.remove_guardian(app.signer, addr)
     app.done(f"{addr} is no longer a guardian of {app.signer.address}", **tx_fields(result))
 
@@ -323,11 +334,16 @@ def emergency_open(app: App, patient: str, hours: float, reason: str) -> None:
 @emergency.command("close")
 @address_argument("patient")
 @address_argument("provider")
+@sign_options
 @click.pass_obj
-def emergency_close(app: App, patient: str, provider: str) -> None:
+def emergency_close(app: App, patient: str, provider: str, sign: bool, out: Path | None,
+                    deadline_minutes: int) -> None:
     """The patient or a guardian closes PROVIDER's emergency access early; PROVIDER cannot reopen it
-    until `emergency allow`."""
+    until `emergency allow`. With --sign, signs the close for anyone to relay."""
     p, prov = patient, provider
+    if sign_to_file(app, sign, out, deadline_minutes,
+                    lambda deadline: app.consent.sign_close_break_glass(app.signer, p, prov, deadline)):
+        return
     result = app.consent.close_break_glass(app.signer, p, prov)
     app.done(f"emergency access of {prov} to {p} closed; it cannot reopen until `emergency allow`",
              **tx_fields(result))
@@ -336,9 +352,15 @@ def emergency_close(app: App, patient: str, provider: str) -> None:
 @emergency.command("allow")
 @address_argument("patient")
 @address_argument("provider")
+@sign_options
 @click.pass_obj
-def emergency_allow(app: App, patient: str, provider: str) -> None:
-    """The patient or a guardian lets PROVIDER open emergency access again after a close."""
+def emergency_allow(app: App, patient: str, provider: str, sign: bool, out: Path | None,
+                    deadline_minutes: int) -> None:
+    """The patient or a guardian lets PROVIDER open emergency access again after a close. With --sign,
+    signs the allowance for anyone to relay."""
     p, prov = patient, provider
+    if sign_to_file(app, sign, out, deadline_minutes,
+                    lambda deadline: app.consent.sign_allow_break_glass(app.signer, p, prov, deadline)):
+        return
     result = app.consent.allow_break_glass(app.signer, p, prov)
     app.done(f"{prov} may open emergency access to {p} again", **tx_fields(result))

@@ -15,7 +15,20 @@ from brownie import ClaimEscrow, ConsentRegistry, RecordRegistry, chain, interfa
 from brownie.network.rpc import Rpc, anvil
 from eth_utils import keccak
 
-from medledger.eip712 import ConsentDomain, GrantRequest, RevokeRequest, sign_grant, sign_revoke
+from medledger.eip712 import (
+    BreakGlassRequest,
+    ConsentDomain,
+    GrantRequest,
+    GuardianRequest,
+    RevokeRequest,
+    allow_break_glass_typed_data,
+    appoint_guardian_typed_data,
+    close_break_glass_typed_data,
+    remove_guardian_typed_data,
+    sign_grant,
+    sign_revoke,
+    sign_typed_data,
+)
 from medledger.merkle import RecordLeaf
 from medledger.testing import ACCOUNT_COUNT, dev_account, dev_private_key
 
@@ -220,6 +233,32 @@ def signed_revoke(w: World, signer) -> tuple:
     signature = sign_revoke(key(signer), w.domain, request)
     return (w.consent.revokeBySig,
             (request.patient, request.grantee, request.signer, request.deadline, signature), w.relayer)
+
+
+def signed_guardian_change(appoint: bool) -> Callable[[World, Any], tuple]:
+    """`who` signs the patient's `AppointGuardian` (of the newcomer) or `RemoveGuardian` (of the guardian);
+    only the patient's own signature is valid."""
+    def target(w: World, signer) -> tuple:
+        guardian = w.newcomer if appoint else w.guardian
+        request = GuardianRequest(patient=w.patient.address, guardian=guardian.address,
+                                  nonce=w.consent.nonces(w.patient, guardian), deadline=chain.time() + DAY)
+        typed = (appoint_guardian_typed_data if appoint else remove_guardian_typed_data)(w.domain, request)
+        function = w.consent.appointGuardianBySig if appoint else w.consent.removeGuardianBySig
+        return function, (request.patient, request.guardian, request.deadline, sign_typed_data(key(signer), typed)), \
+            w.relayer
+    return target
+
+
+def signed_break_glass(close: bool) -> Callable[[World, Any], tuple]:
+    """`who` signs a `CloseBreakGlass` or `AllowBreakGlass` of the provider on the patient, as `signer`."""
+    def target(w: World, signer) -> tuple:
+        request = BreakGlassRequest(patient=w.patient.address, provider=w.provider.address, signer=signer.address,
+                                    nonce=w.consent.nonces(w.patient, w.provider), deadline=chain.time() + DAY)
+        typed = (close_break_glass_typed_data if close else allow_break_glass_typed_data)(w.domain, request)
+        function = w.consent.closeBreakGlassBySig if close else w.consent.allowBreakGlassBySig
+        return function, (request.patient, request.provider, request.signer, request.deadline,
+                          sign_typed_data(key(signer), typed)), w.relayer
+    return target
 
 
 def grant_args(request: GrantRequest, signature: bytes) -> tuple:
