@@ -242,8 +242,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
                    "(no mental-health, no genomics); Riverside relays it and pays the gas")
     p = s.signed_consent("bob", "riverside", "-p", "treat,hpaymt", "-c", "all", "--days", "180")
     s.say("bob", f"as {p[:10]}… signs a 180-day consent for Riverside; Riverside relays it")
-    carol = s.signed_consent("carol", "riverside", "-p", "treat,hpaymt", "-c", "all", "--days", "30")
-    s.say("carol", f"as {carol[:10]}… lets Riverside see her demographics")
+    carol = s.signed_consent("carol", "riverside", "-p", "treat", "-c", "demographics", "--days", "30")
+    s.say("carol", f"as {carol[:10]}… lets Riverside see her demographics (this discloses the pseudonym's key)")
     carol_guardian(s, carol)
     for patient in PATIENTS:
         s.signed_consent(patient, "acme", "-p", "hpaymt", "-c", "billing,conditions")
@@ -394,12 +394,21 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
 
 def carol_guardian(s: Scenario, carol: str) -> None:
     """Carol is a minor: her Riverside pseudonym appoints Dana, who then decides for it."""
-    s.say("dana", "as Carol's guardian, grants Riverside access on Carol's behalf (TODO)")
+    signed = s.workdir / "signed" / "carol-appoints-dana.json"
+    s.run("carol", "consent", "guardian", "add", s.address("dana"), "--patient", carol, "--sign", "-o", str(signed))
+    s.run("dana", "consent", "relay", str(signed), label="consent.appointGuardianBySig")
+    s.say("carol", "her Riverside pseudonym signs Dana's appointment as guardian; Dana relays it")
+    s.run("dana", "consent", "grant", s.address("riverside"), "--patient", carol, "-p", "treat,hpaymt", "-c", "all",
+          label="consent.grant (guardian)")
+    s.say("dana", "as Carol's guardian, grants Riverside treatment + payment access on Carol's behalf")
 
 
 def bob_closes_break_glass(s: Scenario, bob: str) -> None:
     """Bob closes Northside's emergency window early, gas-free: his pseudonym signs, a relayer sends."""
-    s.say("bob", "closed the emergency access early")
+    signed = s.workdir / "signed" / "bob-closes-northside.json"
+    s.run("bob", "emergency", "close", bob, s.address("northside"), "--sign", "-o", str(signed))
+    s.run("relay", "consent", "relay", str(signed), label="consent.closeBreakGlassBySig")
+    s.say("bob", "closed the emergency access early: his pseudonym signed, a public relayer sent it")
 
 
 def _resources(bundle: dict) -> list[dict]:

@@ -126,3 +126,23 @@ def test_the_patient_lists_and_audits_across_her_pseudonyms(env, tmp_path):
     assert {e["args"]["patient"] for e in trail if "patient" in e["args"]} == {at_clinic, member}
     assert [e["block"] for e in trail] == sorted(e["block"] for e in trail)
     assert alice(env, "audit", "--format", "json") == trail  # the index answers the same
+
+
+def test_a_pseudonym_appoints_a_guardian_by_signature_only(env, tmp_path):
+    pseudonym = alice(env, "patient", "pseudonym", "lab")["pseudonym"]
+    block = web3.eth.block_number
+    unnamed = run_cli(env, "--pairwise", "--account", "alice", "consent", "guardian", "add", "relayer", check=False)
+    assert unnamed.returncode != 0 and "--patient PSEUDONYM" in unnamed.stderr
+    sent = run_cli(env, "--pairwise", "--account", "alice", "consent", "guardian", "add", "relayer",
+                   "--patient", pseudonym, check=False)
+    assert sent.returncode != 0 and "never sends a transaction" in sent.stderr and "--sign" in sent.stderr
+    assert web3.eth.block_number == block
+    signed = tmp_path / "appoint.json"
+    alice(env, "consent", "guardian", "add", "relayer", "--patient", pseudonym, "--sign", "-o", str(signed))
+    run_cli(env, "--account", "relayer", "consent", "relay", str(signed))
+    registry = web3.eth.contract(address=json.loads(signed.read_text())["verifyingContract"],
+                                 abi=[{"type": "function", "name": "isGuardian", "stateMutability": "view",
+                                       "inputs": [{"name": "p", "type": "address"}, {"name": "g", "type": "address"}],
+                                       "outputs": [{"name": "", "type": "bool"}]}])
+    assert registry.functions.isGuardian(pseudonym, who(env, "relayer")).call()
+    assert not registry.functions.isGuardian(who(env, "alice"), who(env, "relayer")).call()

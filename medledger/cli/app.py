@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -139,6 +140,11 @@ class App:
     def token(self) -> TokenInfo:
         """The deployment's stablecoin (the one its ClaimEscrow holds): address, symbol, decimals."""
         return self.escrow.token.info()
+
+    def now(self) -> int:
+        """Now for a signature's deadline: the chain's latest block time (what the contract compares with),
+        or the clock if that is later."""
+        return max(int(time.time()), int(self.chain.w3.eth.get_block("latest")["timestamp"]))
 
     def amount(self, units: int) -> str:
         """`units` base units in token units with the symbol, e.g. "1,240.50 mUSD"."""

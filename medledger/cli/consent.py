@@ -233,8 +233,7 @@ def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash
     if billed_to and (not app.pairwise or patient):
         raise click.UsageError("--billed-to picks a pairwise pseudonym: give it with --pairwise and without --patient")
     signer, patient_addr = app.acting_patient(patient, billed_to or grantee_addr)
-    now = max(int(time.time()), int(app.chain.w3.eth.get_block("latest")["timestamp"]))
-    deadline = now + 60 * deadline_minutes
+    deadline = app.now() + 60 * deadline_minutes
     if is_revoke:
         signed = app.consent.sign_revoke(signer, patient_addr, grantee_addr, deadline)
     else:
@@ -282,32 +281,61 @@ def guardian() -> None:
     """Appoint or remove a guardian (who may grant and revoke on the patient's behalf)."""
 
 
+RELAY_HINT = "add --sign -o FILE and have anyone run `consent relay FILE`"
+PSEUDONYM_OPTION = address_option("--patient", help="With --pairwise: which of your pseudonyms acts (each "
+                                                   "relationship has its own guardians).")
+
+
 @guardian.command("add")
 @address_argument("guardian_account", metavar="GUARDIAN")
+@PSEUDONYM_OPTION
 @sign_options
 @click.pass_obj
-def guardian_add(app: App, guardian_account: str, sign: bool, out: Path | None, deadline_minutes: int) -> None:
+def guardian_add(app: App, guardian_account: str, patient: str | None, sign: bool, out: Path | None,
+                 deadline_minutes: int) -> None:
     """The signer (a patient) appoints GUARDIAN (or, with --sign, signs that for anyone to relay)."""
     addr = guardian_account
+    signer = _patient_signer(app, patient, sign, "guardian add")
     if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_appoint_guardian(app.signer, addr, deadline)):
+                    lambda deadline: app.consent.sign_appoint_guardian(signer, addr, deadline)):
         return
-    result = app.consent.appoint_guardian(app.signer, addr)
-    app.done(f"{addr} is now a guardian of {app.signer.address}", **tx_fields(result))
+    result = app.consent.appoint_guardian(signer, addr)
+    app.done(f"{addr} is now a guardian of {signer.address}", **tx_fields(result))
+
+
+def _patient_signer(app: App, patient: str | None, sign: bool, command: str):
+    """The key a patient's own action is signed with: under --pairwise the pseudonym --patient names (which
+    then only signs, never sends), else the signer (and --patient is refused)."""
+    if not app.pairwise:
+        if patient is not None:
+            raise click.UsageError("--patient picks one of your pseudonyms: give it with --pairwise")
+        return app.signer
+    if patient is None:
+        raise click.UsageError(f"with --pairwise name the pseudonym that acts: `{command} ... --patient PSEUDONYM` "
+                               "(see `medledger patient pseudonyms`)")
+    signer, _ = app.acting_patient(patient)
+    if signer is app.signer:
+        raise click.UsageError(f"{patient} is not one of your pseudonyms (see `medledger patient pseudonyms`)")
+    if not sign:
+        app.refuse_pseudonym_transaction(signer, RELAY_HINT)
+    return signer
 
 
 @guardian.command("remove")
 @address_argument("guardian_account", metavar="GUARDIAN")
+@PSEUDONYM_OPTION
 @sign_options
 @click.pass_obj
-def guardian_remove(app: App, guardian_account: str, sign: bool, out: Path | None, deadline_minutes: int) -> None:
+def guardian_remove(app: App, guardian_account: str, patient: str | None, sign: bool, out: Path | None,
+                    deadline_minutes: int) -> None:
     """The signer (a patient) removes GUARDIAN (or, with --sign, signs that for anyone to relay)."""
     addr = guardian_account
+    signer = _patient_signer(app, patient, sign, "guardian remove")
     if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_remove_guardian(app.signer, addr, deadline)):
+                    lambda deadline: app.consent.sign_remove_guardian(signer, addr, deadline)):
         return
-    result = app.consent.remove_guardian(app.signer, addr)
-    app.done(f"{addr} is no longer a guardian of {app.signer.address}", **tx_fields(result))
+    result = app.consent.remove_guardian(signer, addr)
+    app.done(f"{addr} is no longer a guardian of {signer.address}", **tx_fields(result))
 
 
 @click.group()
@@ -340,11 +368,14 @@ def emergency_close(app: App, patient: str, provider: str, sign: bool, out: Path
                     deadline_minutes: int) -> None:
     """The patient or a guardian closes PROVIDER's emergency access early; PROVIDER cannot reopen it
     until `emergency allow`. With --sign, signs the close for anyone to relay."""
-    p, prov = patient, provider
+    signer, p = app.acting_patient(patient)
+    prov = provider
+    if not sign:
+        app.refuse_pseudonym_transaction(signer, RELAY_HINT)
     if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_close_break_glass(app.signer, p, prov, deadline)):
+                    lambda deadline: app.consent.sign_close_break_glass(signer, p, prov, deadline)):
         return
-    result = app.consent.close_break_glass(app.signer, p, prov)
+    result = app.consent.close_break_glass(signer, p, prov)
     app.done(f"emergency access of {prov} to {p} closed; it cannot reopen until `emergency allow`",
              **tx_fields(result))
 
@@ -358,9 +389,12 @@ def emergency_allow(app: App, patient: str, provider: str, sign: bool, out: Path
                     deadline_minutes: int) -> None:
     """The patient or a guardian lets PROVIDER open emergency access again after a close. With --sign,
     signs the allowance for anyone to relay."""
-    p, prov = patient, provider
+    signer, p = app.acting_patient(patient)
+    prov = provider
+    if not sign:
+        app.refuse_pseudonym_transaction(signer, RELAY_HINT)
     if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_allow_break_glass(app.signer, p, prov, deadline)):
+                    lambda deadline: app.consent.sign_allow_break_glass(signer, p, prov, deadline)):
         return
-    result = app.consent.allow_break_glass(app.signer, p, prov)
+    result = app.consent.allow_break_glass(signer, p, prov)
     app.done(f"{prov} may open emergency access to {p} again", **tx_fields(result))

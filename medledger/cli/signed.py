@@ -6,7 +6,6 @@ writes, and `consent relay FILE` submits any of them (the relayer pays the gas).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def sign_to_file(app: App, sign: bool, out: Path | None, deadline_minutes: int,
         raise click.UsageError("--sign needs --out FILE to write the signed action to")
     if out.exists():
         raise click.BadParameter(f"{out} exists already", param_hint="--out")
-    signed = build(int(time.time()) + 60 * deadline_minutes)
+    signed = build(app.now() + 60 * deadline_minutes)
     out.write_text(json.dumps(signed.to_json(), indent=2))
     app.done(f"signed {signed.kind} for {signed.counterparty} written to {out}; anyone may relay it with "
              f"`medledger consent relay {out}`", file=out, kind=signed.kind)
