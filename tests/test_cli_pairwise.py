@@ -146,3 +146,24 @@ def test_a_pseudonym_appoints_a_guardian_by_signature_only(env, tmp_path):
                                        "outputs": [{"name": "", "type": "bool"}]}])
     assert registry.functions.isGuardian(pseudonym, who(env, "relayer")).call()
     assert not registry.functions.isGuardian(who(env, "alice"), who(env, "relayer")).call()
+
+
+def test_a_break_glass_reason_is_a_salted_commitment(env, tmp_path):
+    """An observer who guesses UNCONSCIOUS cannot match the on-chain reason; the opening proves it."""
+    from eth_utils import keccak
+
+    from medledger.commitments import Opening, verify
+
+    pseudonym = alice(env, "patient", "pseudonym", "lab")["pseudonym"]
+    opening = tmp_path / "reason.json"
+    opened = run_json(env, "--account", "lab", "emergency", "open", pseudonym, "--hours", "1",
+                      "--reason", "unconscious", "--opening", str(opening))
+    code = bytes.fromhex(opened["reason_commitment"].removeprefix("0x"))
+    assert code != keccak(text="UNCONSCIOUS")
+    data = json.loads(opening.read_text())
+    assert data["document"]["reason"] == "UNCONSCIOUS" and oct(opening.stat().st_mode)[-3:] == "600"
+    verify(code, Opening(bytes.fromhex(data["salt"][2:]), json.dumps(data["document"], separators=(",", ":"),
+                                                                     sort_keys=True).encode()))
+    again = run_cli(env, "--account", "lab", "emergency", "open", pseudonym, "--reason", "x", "--opening",
+                    str(opening), check=False)
+    assert again.returncode != 0 and "exists already" in again.stderr

@@ -346,17 +346,43 @@ def emergency() -> None:
 @emergency.command("open")
 @address_argument("patient")
 @click.option("--hours", type=float, default=4.0, show_default=True, help="How long (bounded by the admin's max).")
-@click.option("--reason", required=True, help="Reason code, e.g. UNCONSCIOUS (hashed to bytes32) or 0x... bytes32.")
+@click.option("--reason", required=True,
+              help="Why, e.g. UNCONSCIOUS: committed on chain with fresh salt (the opening is written to "
+                   "--opening), or a 0x... bytes32 you committed yourself.")
+@click.option("--opening", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the reason's opening (salt and text) for the patient; default "
+                   "VAULT/openings/break-glass-PATIENT-TIME.json.")
 @click.pass_obj
-def emergency_open(app: App, patient: str, hours: float, reason: str) -> None:
-    """The signer (an active provider) opens emergency access to PATIENT."""
-    from eth_utils import keccak
+def emergency_open(app: App, patient: str, hours: float, reason: str, opening: Path | None) -> None:
+    """The signer (an active provider) opens emergency access to PATIENT.
+
+    The reason goes on chain as keccak256(salt ‖ canonical {"patient", "provider", "reason"}): an observer
+    cannot test a guess such as UNCONSCIOUS against it; the provider hands the opening to the patient."""
+    from .. import commitments
+    from ..cli.record.common import write_private
     p = patient
-    code = parse_bytes32(reason, "--reason") if reason.startswith("0x") else keccak(text=reason.upper())
     if hours <= 0:
         raise click.BadParameter("must be positive", param_hint="--hours")
-    result = app.consent.open_break_glass(app.signer, p, int(hours * 3600), code)
-    app.done(f"emergency access to {p} open for {hours:g} h", **tx_fields(result))
+    if reason.startswith("0x"):
+        code, opened = parse_bytes32(reason, "--reason"), None
+    else:
+        opened = commitments.commit({"patient": p, "provider": app.signer.address, "reason": reason.upper()})
+        code = opened.commitment
+        opening = opening or app.settings.vault_dir / "openings" / f"break-glass-{p}-{int(time.time())}.json"
+        if opening.exists():
+            raise click.BadParameter(f"{opening} exists already", param_hint="--opening")
+    if opened is not None and opening is not None:  # kept before sending: a sent reason is never unopenable
+        opening.parent.mkdir(parents=True, exist_ok=True)
+        write_private(opening, json.dumps({**opened.to_json(), "commitment": "0x" + code.hex()}, indent=2).encode())
+    try:
+        result = app.consent.open_break_glass(app.signer, p, int(hours * 3600), code)
+    except BaseException:
+        if opened is not None and opening is not None:
+            opening.unlink(missing_ok=True)
+        raise
+    app.done(f"emergency access to {p} open for {hours:g} h" +
+             (f"; the reason's opening is in {opening}" if opened is not None else ""),
+             reason_commitment=code, opening=opening if opened is not None else None, **tx_fields(result))
 
 
 @emergency.command("close")
