@@ -13,6 +13,7 @@ from support.recordcli import one_line_error
 from medledger import fhir
 from medledger.accounts import LocalSigner
 from medledger.chain import Chain
+from medledger.commitments import open_file, sidecar_path, verify
 from medledger.config import load_settings
 from medledger.contracts import RecordRegistry
 from medledger.fhir import consent as fhir_consent
@@ -56,6 +57,16 @@ def state(env):
     return web3.eth.block_number, sorted(str(p) for p in vault.rglob("*")) if vault.exists() else []
 
 
+def claim_hashes(env):
+    """The claimHash of every ClaimSubmitted on chain: what an observer can match a document against."""
+    from medledger.audit import fetch_events
+    settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"])
+    sdk = Chain(settings)
+    escrow = json.loads(open(env["MEDLEDGER_DEPLOYMENTS"]).read())[str(sdk.chain_id)]["ClaimEscrow"]["address"]
+    return {bytes(e.args["claimHash"]) for e in fetch_events(sdk, {"ClaimEscrow": escrow})
+            if e.event == "ClaimSubmitted"}
+
+
 def write(tmp_path, name, doc):
     path = tmp_path / name
     path.write_text(json.dumps(doc, indent=2))
@@ -85,17 +96,16 @@ def test_fhir_consent_round_trip(env, tmp_path):
     source = write(tmp_path, "consent.json", r5_consent(env))
     shown = run_json(env, "--account", "alice", "consent", "grant", "--from-fhir", str(source), "--dry-run")
     assert shown["grantee"] == addr(env, "lab") and shown["classes"] == "conditions,labs,substance_use"
-    assert not fhir_consent.salt_path(source).exists()
+    assert not sidecar_path(source).exists()
 
     out = json.loads(run_cli(env, "--json", "--account", "alice", "consent", "grant", "--from-fhir",
                              str(source)).stdout.strip().splitlines()[-1])
     for purpose, klass, allowed in (("treat", "labs", 0), ("treat", "substance-use", 0), ("treat", "imaging", 3),
                                     ("hpaymt", "labs", 3)):
         assert run_cli(env, "consent", "check", "alice", "lab", purpose, klass, check=False).returncode == allowed
-    salt = json.loads(fhir_consent.salt_path(source).read_text())
+    salt = json.loads(sidecar_path(source).read_text())
     assert len(bytes.fromhex(salt["salt"][2:])) == 32
-    assert fhir_consent.verify_commitment(json.loads(source.read_text()), bytes.fromhex(salt["salt"][2:]),
-                                          bytes.fromhex(out["doc_hash"][2:]))
+    verify(bytes.fromhex(out["doc_hash"][2:]), open_file(source).opening)
 
     for version in ("R5", "R4"):
         back = tmp_path / f"back-{version}.json"
@@ -142,7 +152,7 @@ def test_consent_refusals_name_the_field_and_change_nothing(env, tmp_path, name,
                                   check=False))
     assert needle.format(stranger=addr(env, "stranger")) in line, line
     assert state(env) == before
-    assert not fhir_consent.salt_path(source).exists()
+    assert not sidecar_path(source).exists()
 
 
 def test_a_claim_is_not_a_consent(env, tmp_path):
@@ -185,6 +195,11 @@ def test_claim_submit_adjudicate_claim_response(env, tmp_path):
     out = json.loads(run_cli(env, "--json", "--account", "clinic", "claim", "submit", "--claim-file", str(source),
                              "--record", anchored_record(env), "--control", "FHIR-1").stdout)
     assert out["status"] == "submitted" and out["service"] == 320 and out["billed"] == "1240.500000"
+    opened = open_file(source)  # the off-chain package: the Claim and its sidecar salt
+    assert out["salt_file"] == str(sidecar_path(source)) and out["commitment"] == "0x" + opened.commitment.hex()
+    on_chain = claim_hashes(env)
+    assert opened.commitment in on_chain  # the sidecar opens the on-chain value
+    assert fhir.keccak256(fhir.canonicalize(source.read_bytes())) not in on_chain  # a copy alone finds nothing
 
     pending = json.loads(run_cli(env, "claim", "status", "clinic", "FHIR-1", "--fhir").stdout)
     assert fhir.validate(pending, "R5") == "ClaimResponse" and pending["outcome"] == "queued"
@@ -230,6 +245,7 @@ def test_claim_refusals_show_both_values_and_change_nothing(env, tmp_path, name,
                                   "--record", record, *args, check=False))
     assert needle.format(**{k: addr(env, k) for k in ACTORS}) in line, line
     assert state(env) == before
+    assert not sidecar_path(source).exists()
 
 
 def test_a_consent_is_not_a_claim_file(env, tmp_path):

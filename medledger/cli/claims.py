@@ -105,7 +105,7 @@ def coverage() -> None:
 @coverage.command()
 @address_argument("patient")
 @click.option("--policy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Policy / FHIR Coverage document (hashed locally).")
+              help="Policy / FHIR Coverage document (committed locally with a salt kept in FILE.salt.json).")
 @bytes32_option("--policy-hash", help="bytes32 commitment to the policy.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=365, show_default=True)
 @click.option("--backdate-days", type=click.FloatRange(min=0), default=0, show_default=True,
@@ -122,9 +122,10 @@ def enroll(app: App, patient, policy_file, policy_hash, days, backdate_days, per
     policy = commitment(policy_file, policy_hash, "--policy-hash")
     now = int(app.chain.w3.eth.get_block("latest")["timestamp"])
     start = max(0, now - int(backdate_days * DAY))
-    result = app.escrow.set_coverage(app.signer, p, policy, start, now + int(days * DAY), per_claim_limit,
+    result = app.escrow.set_coverage(app.signer, p, policy.value, start, now + int(days * DAY), per_claim_limit,
                                      per_period_limit, int(period_days * DAY))
-    app.done(f"enrolled {p} for {days:g} days", patient=p, **tx_fields(result))
+    app.done(f"enrolled {p} for {days:g} days{policy.note()}", patient=p, **policy.saved(app, result),
+             **tx_fields(result))
 
 
 @coverage.command()
@@ -168,8 +169,8 @@ def _records(app: App, refs: tuple[tuple[bytes, bytes | None], ...]) -> tuple[tu
 @click.option("--service", type=click.IntRange(0, 65535),
               help="Service category code (default: mapped from the Claim's principal CPT/HCPCS code).")
 @click.option("--claim-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The FHIR Claim (R4/R4B/R5): the source of patient, insurer, amount and service; canonicalised "
-                   "and hashed locally, never sent.")
+              help="The FHIR Claim (R4/R4B/R5): the source of patient, insurer, amount and service; committed "
+                   "locally with a random salt (kept in FILE.salt.json), never sent.")
 @bytes32_option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim (without --claim-file).")
 @click.option("--fhir-version", type=click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False), default="auto",
               show_default=True, help="FHIR version of --claim-file (auto: detected, see docs/FHIR.md).")
@@ -182,9 +183,8 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
     if is_replacement and not control:
         raise click.UsageError("--replace needs the --control of the claim it replaces")
     patient_addr, insurer_addr = patient, insurer
+    claim_commitment = commitment(claim_file, claim_hash, "--claim-hash")
     if claim_file is not None:
-        if claim_hash:
-            raise click.UsageError("give --claim-file or --claim-hash, not both")
         from .. import fhir
         from ..fhir.claim import read_claim, reconcile
 
@@ -195,23 +195,22 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
                            amount=billed, service=service)
         patient_addr, insurer_addr, service = agreed.patient, agreed.insurer, agreed.service_code
         units = app.token.parse(str(agreed.amount), what="Claim.total")
-        claim_commitment = fhir.keccak256(fhir.canonicalize(doc))
     else:
         missing = [n for n, v in (("--patient", patient_addr), ("--insurer", insurer_addr), ("--amount", amount),
                                   ("--service", service)) if v is None]
         if missing:
             raise click.UsageError(f"give {', '.join(missing)} (or a --claim-file to read them from)")
         units = amount
-        claim_commitment = commitment(None, claim_hash, "--claim-hash")
     control_number = control or os.urandom(32)
     request = ClaimRequest(control_number, patient_addr, insurer_addr, units, service,  # type: ignore[arg-type]
-                           claim_commitment, _records(app, records),
+                           claim_commitment.value, _records(app, records),
                            ClaimFrequency.REPLACEMENT if is_replacement else ClaimFrequency.ORIGINAL)
     result = app.escrow.submit(app.signer, request)
     state = app.escrow.claim(app.signer.address, control_number)
-    app.done(f"claim {state.claim_id} is {state.status.label} (control {'0x' + control_number.hex()})",
-             claim_id=state.claim_id, control="0x" + control_number.hex(), status=state.status.label,
-             billed=from_units(app, units), service=service, **tx_fields(result))
+    app.done(f"claim {state.claim_id} is {state.status.label} (control {'0x' + control_number.hex()})"
+             f"{claim_commitment.note()}", claim_id=state.claim_id, control="0x" + control_number.hex(),
+             status=state.status.label, billed=from_units(app, units), service=service,
+             **claim_commitment.saved(app, result), **tx_fields(result))
 
 
 @claim.command("void")
@@ -262,28 +261,32 @@ def deny(app: App, provider, control, reasons) -> None:
 
 @claim.command("dispute")
 @click.argument("control", type=CONTROL)
-@click.option("--evidence-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--evidence-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evidence document (committed locally with a salt kept in FILE.salt.json).")
 @bytes32_option("--evidence-hash")
 @click.pass_obj
 def dispute_cmd(app: App, control, evidence_file, evidence_hash) -> None:
     """The signer (a provider) disputes the contested part of its claim CONTROL."""
     evidence = commitment(evidence_file, evidence_hash, "--evidence-hash")
-    result = app.escrow.dispute(app.signer, control, evidence)
-    app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} disputed", **tx_fields(result))
+    result = app.escrow.dispute(app.signer, control, evidence.value)
+    app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} disputed{evidence.note()}",
+             **evidence.saved(app, result), **tx_fields(result))
 
 
 @claim.command()
 @claim_arguments
 @amount_option("--award", allow_zero=True, required=True, help="Amount of the contested sum awarded to the provider.")
-@click.option("--decision-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--decision-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Decision document (committed locally with a salt kept in FILE.salt.json).")
 @bytes32_option("--decision-hash")
 @click.pass_obj
 def resolve(app: App, provider, control, award, decision_file, decision_hash) -> None:
     """The signer (an arbiter) resolves the dispute on PROVIDER's claim CONTROL."""
     prov, cn = provider, control
     decision = commitment(decision_file, decision_hash, "--decision-hash")
-    result = app.escrow.resolve(app.signer, prov, cn, award, decision)
-    app.done(f"dispute on claim {app.escrow.claim_id(prov, cn)} resolved", **tx_fields(result))
+    result = app.escrow.resolve(app.signer, prov, cn, award, decision.value)
+    app.done(f"dispute on claim {app.escrow.claim_id(prov, cn)} resolved{decision.note()}",
+             **decision.saved(app, result), **tx_fields(result))
 
 
 @claim.command()
