@@ -86,6 +86,28 @@ def random_control_number() -> bytes:
     return os.urandom(32)
 
 
+#: HKDF salt of the provider-insurer control-number key (fixed: the key must be the same on both sides).
+CONTROL_KEY_LABEL = b"MedLedger claim control number v1"
+
+
+def control_key(own_private_key: bytes, counterparty_public_key: bytes) -> bytes:
+    """The key a provider and an insurer share for their claims' control numbers, and no one else has:
+    ``HKDF-SHA256(ikm = ECDH(own secp256k1 key, counterparty's published key), salt = CONTROL_KEY_LABEL)``.
+    ECDH is symmetric, so the provider (its key, the insurer's public key) and the insurer (its key, the
+    provider's public key) derive the same 32 bytes."""
+    import coincurve
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from .crypto import normalize_public_key
+
+    try:
+        shared = coincurve.PrivateKey(own_private_key).ecdh(normalize_public_key(counterparty_public_key))
+    except ValueError as exc:
+        raise CommitmentMismatch(f"cannot derive a control-number key: {exc}") from None
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=CONTROL_KEY_LABEL, info=b"control-number").derive(shared)
+
+
 def keyed_control_number(key: bytes, text: str) -> bytes:
     """HMAC-SHA256(key, text): a party re-derives its own numbering ("RIV-0001") with its secret key,
     while an observer who guesses the text cannot confirm the guess."""

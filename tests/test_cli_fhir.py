@@ -13,7 +13,7 @@ from support.recordcli import one_line_error
 from medledger import fhir
 from medledger.accounts import LocalSigner
 from medledger.chain import Chain
-from medledger.commitments import open_file, sidecar_path, verify
+from medledger.commitments import open_file, salted_file, sidecar_path, verify
 from medledger.config import load_settings
 from medledger.contracts import RecordRegistry
 from medledger.fhir import consent as fhir_consent
@@ -33,6 +33,8 @@ def env(tmp_path_factory):
     run_cli(env, "--account", "gov", "deploy")
     for cmd, who in (("add-provider", "clinic"), ("add-provider", "lab"), ("add-insurer", "payer")):
         run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + os.urandom(32).hex())
+    for who in ("clinic", "payer"):  # they key the claims' text control numbers (FHIR-1)
+        run_cli(env, "--account", who, "registry", "publish-key")
     run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")
     run_cli(env, "--account", "payer", "escrow", "deposit", "10000")
     run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30")
@@ -200,15 +202,24 @@ def test_claim_submit_adjudicate_claim_response(env, tmp_path):
     on_chain = claim_hashes(env)
     assert opened.commitment in on_chain  # the sidecar opens the on-chain value
     assert fhir.keccak256(fhir.canonicalize(source.read_bytes())) not in on_chain  # a copy alone finds nothing
+    checked = run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1", "--claim-file", str(source))
+    assert checked.returncode == 0
+    copy_ = write(tmp_path, "copy.json", json.loads(source.read_text()))  # the same Claim with another salt
+    salted_file(copy_).save()
+    line = one_line_error(run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1", "--claim-file",
+                                  str(copy_), check=False))
+    assert "copy.json with copy.json.salt.json does not open claim" in line, line
 
-    pending = json.loads(run_cli(env, "claim", "status", "clinic", "FHIR-1", "--fhir").stdout)
+    pending = json.loads(run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1",
+                                    "--fhir").stdout)
     assert fhir.validate(pending, "R5") == "ClaimResponse" and pending["outcome"] == "queued"
 
     run_cli(env, "--account", "payer", "claim", "approve", "clinic", "FHIR-1", "--amount", "1000", "--copay", "40.50",
             "--reason", "45")
     for version in ("R5", "R4"):
         back = tmp_path / f"cr-{version}.json"
-        run_cli(env, "claim", "status", "clinic", "FHIR-1", "--fhir", "--fhir-version", version, "-o", str(back))
+        run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1", "--fhir", "--fhir-version",
+                version, "-o", str(back))
         cr = json.loads(back.read_text())
         assert fhir.validate(cr, version) == "ClaimResponse" and fhir.detect(cr) == version
         assert cr["outcome"] == "complete" and cr["disposition"].startswith("partially approved")

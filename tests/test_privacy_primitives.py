@@ -9,6 +9,7 @@ from eth_utils import keccak
 from medledger.accounts import LocalSigner
 from medledger.commitments import (
     commit,
+    control_key,
     keyed_control_number,
     open_file,
     random_control_number,
@@ -16,6 +17,7 @@ from medledger.commitments import (
     sidecar_path,
     verify,
 )
+from medledger.crypto import public_key_of
 from medledger.errors import AccountError, CommitmentMismatch
 from medledger.pseudonyms import ROOT_MESSAGE, Relationship, derive, pseudonyms_of, root_secret
 from medledger.testing import dev_account
@@ -83,6 +85,17 @@ def test_control_numbers_are_random_or_keyed():
     assert keyed_control_number(key, "RIV-0001") == keyed_control_number(key, "RIV-0001")
     assert keyed_control_number(key, "RIV-0001") != keccak(text="RIV-0001")
     assert keyed_control_number(b"\x08" * 32, "RIV-0001") != keyed_control_number(key, "RIV-0001")
+
+
+def test_the_control_number_key_is_shared_by_provider_and_insurer_only():
+    provider, insurer, third = (dev_account(i) for i in (12, 14, 11))
+    pub = {a.address: public_key_of(bytes(a.key)) for a in (provider, insurer, third)}
+    shared = control_key(bytes(provider.key), pub[insurer.address])
+    assert shared == control_key(bytes(insurer.key), pub[provider.address])          # ECDH: both sides agree
+    assert control_key(bytes(third.key), pub[provider.address]) != shared             # a third party does not
+    assert control_key(bytes(third.key), pub[insurer.address]) != shared
+    with pytest.raises(AccountError, match="malformed public key"):
+        control_key(bytes(provider.key), b"\x02" + b"\x00" * 32)                      # not a curve point
 
 
 def test_a_file_commitment_is_salted_and_its_sidecar_makes_it_idempotent(tmp_path):
