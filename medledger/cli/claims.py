@@ -38,10 +38,10 @@ def from_units(app: App, units: int) -> str:
 
 def control_number(app: App, control: bytes | ControlText, *, provider: str, insurer: str | None = None) -> bytes:
     """The bytes32 of a claim's control number. A 0x value is used as is. Text ("RIV-0001") is keyed:
-    ``HMAC-SHA256(control_key(own key, counterparty's published key), text)``, which only the claim's provider
-    and insurer can compute (docs/CLAIMS.md). ``insurer`` None: a signer that is not the provider must be an
-    insurer (then it is the claim's insurer); the provider itself tries the insurers of its claims
-    (ClaimSubmitted events) and takes the one that has a claim under this text."""
+    ``HMAC-SHA256(control_key(own key, counterparty's published key), text)``, which only the claim's
+    provider and insurer can compute (docs/CLI.md, docs/PRIVACY.md item 3). ``insurer`` None: a signer that
+    is not the provider must be an insurer (then it is the claim's insurer); the provider itself tries the
+    insurers of its claims (ClaimSubmitted events) and takes the one that has a claim under this text."""
     if isinstance(control, bytes):
         return control
     from ..commitments import control_key, keyed_control_number
@@ -240,8 +240,8 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
     if is_replacement and not control:
         raise click.UsageError("--replace needs the --control of the claim it replaces")
     patient_addr, insurer_addr = patient, insurer
-    claim_commitment = commitment(claim_file, claim_hash, "--claim-hash")
     if claim_file is not None:
+        claim_commitment = commitment(claim_file, claim_hash, "--claim-hash")
         from .. import fhir
         from ..fhir.claim import read_claim, reconcile
 
@@ -258,6 +258,7 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
         if missing:
             raise click.UsageError(f"give {', '.join(missing)} (or a --claim-file to read them from)")
         units = amount
+        claim_commitment = commitment(None, claim_hash, "--claim-hash")
     control_number_ = control_number(app, control, provider=app.signer.address, insurer=insurer_addr) \
         if control else random_control_number()
     request = ClaimRequest(control_number_, patient_addr, insurer_addr, units, service,  # type: ignore[arg-type]

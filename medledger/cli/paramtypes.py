@@ -92,7 +92,7 @@ class ControlText:
 class ControlNumber(Bytes32):
     """A claim control number: a 0x bytes32 as is, or the provider's text (e.g. RIV-0001), which the claim's
     provider and insurer both key into the same bytes32 (an HMAC under their shared ECDH key, see
-    docs/CLAIMS.md); never the plain hash of guessable text."""
+    docs/CLI.md); never the plain hash of guessable text."""
 
     name = "control-number"
 

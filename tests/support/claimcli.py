@@ -39,7 +39,7 @@ def claims_env(home: Path) -> dict[str, str]:
     run_cli(env, "--account", "gov", "deploy")
     for cmd, who in (("add-provider", "clinic"), ("add-insurer", "payer"), ("add-arbiter", "judge")):
         run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + os.urandom(32).hex())
-    for who in ("clinic", "payer"):  # their keys key the text control numbers of their claims (docs/CLAIMS.md)
+    for who in ("clinic", "payer"):  # their keys key the text control numbers of their claims (docs/CLI.md)
         run_cli(env, "--account", who, "registry", "publish-key")
     run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")  # 1,000,000 tokens (6 decimals)
     run_cli(env, "--account", "payer", "escrow", "deposit", "10000")
