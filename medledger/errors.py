@@ -150,3 +150,8 @@ class ReorgTooDeep(IndexerError):
 
 class CommitmentMismatch(MedLedgerError):
     """A document and salt do not open the salted commitment they claim to (or the salt is malformed)."""
+
+
+class ControlNumberError(MedLedgerError):
+    """A text control number ("RIV-0001") cannot be turned into the claim's keyed bytes32 here: the signer is
+    not the claim's provider or insurer, or a party has no key to derive it with."""

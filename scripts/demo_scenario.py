@@ -349,19 +349,20 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
           "--reason", "45", label="claim.approve (partial)")
     s.say("acme", "claim 2 (Bob, 900): approved 600, copay 30 on Bob's statement; 300 (the copay included) "
                   "contested (CARC 45)")
-    submit("carol", "400", 310, "RIV-0003", "claim.submit")
+    claim3 = submit("carol", "400", 310, "RIV-0003", "claim.submit")
     s.run("acme", "claim", "deny", a("riverside"), "RIV-0003", "--reason", "96", label="claim.deny")
     s.say("acme", "claim 3 (Carol, 400): denied (CARC 96)")
     s.run("riverside", "claim", "dispute", "RIV-0003", "--evidence-hash", "0x" + os.urandom(32).hex(),
           label="claim.dispute")
-    s.run("reyes", "claim", "resolve", a("riverside"), "RIV-0003", "--award", "250",
+    s.run("reyes", "claim", "resolve", a("riverside"), claim3["control"], "--award", "250",
           "--decision-hash", "0x" + os.urandom(32).hex(), label="claim.resolve")
     s.say("reyes", "dispute on claim 3 resolved: 250 awarded, 150 back to Acme's free balance")
-    submit("alice", "200", 320, "RIV-0004", "claim.submit")
+    claim4 = submit("alice", "200", 320, "RIV-0004", "claim.submit")
     s.say("riverside", "claim 4 (Alice, 200) submitted; Acme does not answer")
     s.time_travel(15 * DAY)
-    s.run("riverside", "claim", "finalize-expired", a("riverside"), "RIV-0004", label="claim.finalizeDeemed")
-    s.say("riverside", "15 days later anyone may finalise it: deemed approved and credited")
+    s.run("relay", "claim", "finalize-expired", a("riverside"), claim4["control"], label="claim.finalizeDeemed")
+    s.say("relay", "15 days later anyone may finalise it (by its 0x control number; \"RIV-0004\" is keyed to "
+                   "Riverside and Acme): deemed approved and credited")
     bal = s.run("riverside", "escrow", "balance")
     if bal["owed"]:
         s.run("riverside", "claim", "withdraw", label="claim.withdraw")

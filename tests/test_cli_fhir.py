@@ -13,6 +13,7 @@ from support.recordcli import one_line_error
 from medledger import fhir
 from medledger.accounts import LocalSigner
 from medledger.chain import Chain
+from medledger.commitments import open_file, salted_file, sidecar_path, verify
 from medledger.config import load_settings
 from medledger.contracts import RecordRegistry
 from medledger.fhir import consent as fhir_consent
@@ -32,6 +33,8 @@ def env(tmp_path_factory):
     run_cli(env, "--account", "gov", "deploy")
     for cmd, who in (("add-provider", "clinic"), ("add-provider", "lab"), ("add-insurer", "payer")):
         run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + os.urandom(32).hex())
+    for who in ("clinic", "payer"):  # they key the claims' text control numbers (FHIR-1)
+        run_cli(env, "--account", who, "registry", "publish-key")
     run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")
     run_cli(env, "--account", "payer", "escrow", "deposit", "10000")
     run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30")
@@ -54,6 +57,16 @@ def state(env):
     """What a refusal must leave alone: the chain's height and the vault's files."""
     vault = Path(env["MEDLEDGER_VAULT"])
     return web3.eth.block_number, sorted(str(p) for p in vault.rglob("*")) if vault.exists() else []
+
+
+def claim_hashes(env):
+    """The claimHash of every ClaimSubmitted on chain: what an observer can match a document against."""
+    from medledger.audit import fetch_events
+    settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"])
+    sdk = Chain(settings)
+    escrow = json.loads(open(env["MEDLEDGER_DEPLOYMENTS"]).read())[str(sdk.chain_id)]["ClaimEscrow"]["address"]
+    return {bytes(e.args["claimHash"]) for e in fetch_events(sdk, {"ClaimEscrow": escrow})
+            if e.event == "ClaimSubmitted"}
 
 
 def write(tmp_path, name, doc):
@@ -85,17 +98,16 @@ def test_fhir_consent_round_trip(env, tmp_path):
     source = write(tmp_path, "consent.json", r5_consent(env))
     shown = run_json(env, "--account", "alice", "consent", "grant", "--from-fhir", str(source), "--dry-run")
     assert shown["grantee"] == addr(env, "lab") and shown["classes"] == "conditions,labs,substance_use"
-    assert not fhir_consent.salt_path(source).exists()
+    assert not sidecar_path(source).exists()
 
     out = json.loads(run_cli(env, "--json", "--account", "alice", "consent", "grant", "--from-fhir",
                              str(source)).stdout.strip().splitlines()[-1])
     for purpose, klass, allowed in (("treat", "labs", 0), ("treat", "substance-use", 0), ("treat", "imaging", 3),
                                     ("hpaymt", "labs", 3)):
         assert run_cli(env, "consent", "check", "alice", "lab", purpose, klass, check=False).returncode == allowed
-    salt = json.loads(fhir_consent.salt_path(source).read_text())
+    salt = json.loads(sidecar_path(source).read_text())
     assert len(bytes.fromhex(salt["salt"][2:])) == 32
-    assert fhir_consent.verify_commitment(json.loads(source.read_text()), bytes.fromhex(salt["salt"][2:]),
-                                          bytes.fromhex(out["doc_hash"][2:]))
+    verify(bytes.fromhex(out["doc_hash"][2:]), open_file(source).opening)
 
     for version in ("R5", "R4"):
         back = tmp_path / f"back-{version}.json"
@@ -142,7 +154,7 @@ def test_consent_refusals_name_the_field_and_change_nothing(env, tmp_path, name,
                                   check=False))
     assert needle.format(stranger=addr(env, "stranger")) in line, line
     assert state(env) == before
-    assert not fhir_consent.salt_path(source).exists()
+    assert not sidecar_path(source).exists()
 
 
 def test_a_claim_is_not_a_consent(env, tmp_path):
@@ -185,15 +197,29 @@ def test_claim_submit_adjudicate_claim_response(env, tmp_path):
     out = json.loads(run_cli(env, "--json", "--account", "clinic", "claim", "submit", "--claim-file", str(source),
                              "--record", anchored_record(env), "--control", "FHIR-1").stdout)
     assert out["status"] == "submitted" and out["service"] == 320 and out["billed"] == "1240.500000"
+    opened = open_file(source)  # the off-chain package: the Claim and its sidecar salt
+    assert out["salt_file"] == str(sidecar_path(source)) and out["commitment"] == "0x" + opened.commitment.hex()
+    on_chain = claim_hashes(env)
+    assert opened.commitment in on_chain  # the sidecar opens the on-chain value
+    assert fhir.keccak256(fhir.canonicalize(source.read_bytes())) not in on_chain  # a copy alone finds nothing
+    checked = run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1", "--claim-file", str(source))
+    assert checked.returncode == 0
+    copy_ = write(tmp_path, "copy.json", json.loads(source.read_text()))  # the same Claim with another salt
+    salted_file(copy_).save()
+    line = one_line_error(run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1", "--claim-file",
+                                  str(copy_), check=False))
+    assert "copy.json with copy.json.salt.json does not open claim" in line, line
 
-    pending = json.loads(run_cli(env, "claim", "status", "clinic", "FHIR-1", "--fhir").stdout)
+    pending = json.loads(run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1",
+                                    "--fhir").stdout)
     assert fhir.validate(pending, "R5") == "ClaimResponse" and pending["outcome"] == "queued"
 
     run_cli(env, "--account", "payer", "claim", "approve", "clinic", "FHIR-1", "--amount", "1000", "--copay", "40.50",
             "--reason", "45")
     for version in ("R5", "R4"):
         back = tmp_path / f"cr-{version}.json"
-        run_cli(env, "claim", "status", "clinic", "FHIR-1", "--fhir", "--fhir-version", version, "-o", str(back))
+        run_cli(env, "--account", "payer", "claim", "status", "clinic", "FHIR-1", "--fhir", "--fhir-version",
+                version, "-o", str(back))
         cr = json.loads(back.read_text())
         assert fhir.validate(cr, version) == "ClaimResponse" and fhir.detect(cr) == version
         assert cr["outcome"] == "complete" and cr["disposition"].startswith("partially approved")
@@ -230,6 +256,7 @@ def test_claim_refusals_show_both_values_and_change_nothing(env, tmp_path, name,
                                   "--record", record, *args, check=False))
     assert needle.format(**{k: addr(env, k) for k in ACTORS}) in line, line
     assert state(env) == before
+    assert not sidecar_path(source).exists()
 
 
 def test_a_consent_is_not_a_claim_file(env, tmp_path):

@@ -140,15 +140,16 @@ def test_bad_amounts_are_one_line(env, amount, needle):
 def test_contract_errors_are_sentences_with_units_dates_and_names(env):
     alice = run_json(env, "--account", "alice", "escrow", "balance")["account"]
     records = ("--record", anchored_record(env, alice))
+    control = "0x" + os.urandom(32).hex()  # the 0x form: alice, no party to the claim, cannot key a text one
     run_cli(env, "--account", "clinic", "claim", "submit", "--patient", "alice", "--insurer", "payer", "--amount",
-            "40", *records, "--service", "300", "--claim-hash", "0x" + "cd" * 32, "--control", "MSG-1")
+            "40", *records, "--service", "300", "--claim-hash", "0x" + "cd" * 32, "--control", control)
     # Amounts: InvalidAdjudication in token units with the symbol, never raw base units.
-    line = one_line(run_cli(env, "--account", "payer", "claim", "approve", "clinic", "MSG-1", "--amount", "40",
+    line = one_line(run_cli(env, "--account", "payer", "claim", "approve", "clinic", control, "--amount", "40",
                             "--copay", "5", check=False))
     assert "InvalidAdjudication" not in line and "40.00 mUSDC" in line and "5.00 mUSDC" in line, line
     assert "40000000" not in line
     # Dates: DeadlineNotReached as an ISO UTC date, never Unix seconds.
-    line = one_line(run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "MSG-1", check=False))
+    line = one_line(run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", control, check=False))
     assert "DeadlineNotReached" not in line and DATE.search(line), line
     # Names: parties by account name, roles by name.
     line = one_line(run_cli(env, "--account", "clinic", "consent", "grant", "payer", "--patient", "alice",

@@ -327,15 +327,17 @@ def test_cli_withdraw_to_pays_another_address(env):
 
 
 def test_cli_shows_deemed_approved_unfunded_and_pays_it_after_a_deposit(env):
-    submit(env, "500", 300, "CLM-UNF")  # outside the auto-approval range: waits for the insurer
+    # Outside the auto-approval range: waits for the insurer. Alice, no party to the provider-insurer key,
+    # names the claim by its 0x control number.
+    unf = submit(env, "500", 300, "CLM-UNF")["control"]
     free = balances(env, "payer")["free"]
     run_cli(env, "--account", "payer", "escrow", "withdraw", str(free // USD))
     sleep(16 * DAY)
-    out = run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "CLM-UNF").stdout
+    out = run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", unf).stdout
     assert "deemed approved, unfunded" in out
-    assert run_json(env, "claim", "status", "clinic", "CLM-UNF")["status"] == "deemed approved, unfunded"
+    assert run_json(env, "claim", "status", "clinic", unf)["status"] == "deemed approved, unfunded"
     run_cli(env, "--account", "payer", "escrow", "deposit", "600")
     assert balances(env, "payer")["free"] == 100 * USD  # 500 went to the unfunded claim first
-    run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", "CLM-UNF")
-    assert run_json(env, "claim", "status", "clinic", "CLM-UNF")["status"] == "settled"
+    run_cli(env, "--account", "alice", "claim", "finalize-expired", "clinic", unf)
+    assert run_json(env, "claim", "status", "clinic", unf)["status"] == "settled"
     assert balances(env, "clinic")["owed"] == 500 * USD

@@ -5,15 +5,15 @@ token's decimals; on chain they are integers in the token's smallest unit.
 """
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
 import click
 
+from ..commitments import random_control_number
 from ..contracts import ClaimRequest, InsurerTerms
-from ..errors import InsufficientEscrow
-from ..scopes import ClaimFrequency, ClaimStatus, DataClass, names
+from ..errors import CommitmentMismatch, ControlNumberError, InsufficientEscrow
+from ..scopes import ClaimFrequency, ClaimStatus, DataClass, Role, names
 from .app import App, tx_fields
 from .options import (
     ScopeMask,
@@ -25,7 +25,7 @@ from .options import (
     claim_arguments,
     commitment,
 )
-from .paramtypes import CONTROL, RECORD_REF
+from .paramtypes import CONTROL, RECORD_REF, ControlText
 
 DAY = 86400
 
@@ -34,6 +34,62 @@ def from_units(app: App, units: int) -> str:
     """Base units as a plain decimal in token units (no separators, all decimals), as the CLI always showed."""
     decimals = app.token.decimals
     return f"{Decimal(units) / (Decimal(10) ** decimals):.{decimals}f}"
+
+
+def control_number(app: App, control: bytes | ControlText, *, provider: str, insurer: str | None = None) -> bytes:
+    """The bytes32 of a claim's control number. A 0x value is used as is. Text ("RIV-0001") is keyed:
+    ``HMAC-SHA256(control_key(own key, counterparty's published key), text)``, which only the claim's
+    provider and insurer can compute (docs/CLI.md, docs/PRIVACY.md item 3). ``insurer`` None: a signer that
+    is not the provider must be an insurer (then it is the claim's insurer); the provider itself tries the
+    insurers of its claims (ClaimSubmitted events) and takes the one that has a claim under this text."""
+    if isinstance(control, bytes):
+        return control
+    from ..commitments import control_key, keyed_control_number
+
+    text = control.text
+    hint = f"give the claim's 0x control number instead of {text!r} (`claim submit` prints it)"
+    if not app.account_spec:
+        raise ControlNumberError(f"control number {text!r} is keyed by the claim's provider and insurer: pass "
+                                 f"--account of one of them, or {hint}")
+    me = app.signer.address
+    if me == provider and insurer is None:
+        return _find_control(app, control, provider)
+    if insurer is None and app.care.party(me).role == Role.INSURER:
+        insurer = me
+    if me not in (provider, insurer):
+        raise ControlNumberError(f"control number {text!r} is keyed by the claim's provider and insurer, and "
+                                 f"{me} is neither: {hint}")
+    counterparty = insurer if me == provider else provider
+    own = getattr(app.signer, "private_key", None)
+    if own is None:
+        raise ControlNumberError(f"keying control number {text!r} needs the signer's local key (keystore, brownie "
+                                 f"or env account): {hint}")
+    published = app.care.encryption_key(counterparty)  # type: ignore[arg-type]
+    if not published:
+        raise ControlNumberError(f"{counterparty} published no encryption key (`medledger registry publish-key`), "
+                                 f"so control number {text!r} cannot be keyed: {hint}")
+    return keyed_control_number(control_key(bytes(own), published), text)
+
+
+def _find_control(app: App, control: ControlText, provider: str) -> bytes:
+    """The provider's own claim under text ``control`` when it did not name the insurer."""
+    from eth_utils import to_checksum_address
+
+    from ..audit import fetch_events
+
+    insurers = sorted({to_checksum_address(e.args["insurer"])
+                       for e in fetch_events(app.chain, {"ClaimEscrow": app.escrow.address})
+                       if e.event == "ClaimSubmitted" and to_checksum_address(e.args["provider"]) == provider})
+    found = set()
+    for insurer in insurers:
+        if app.care.encryption_key(insurer):
+            cn = control_number(app, control, provider=provider, insurer=insurer)
+            if app.escrow.claim(provider, cn).status != ClaimStatus.NONE:
+                found.add(cn)
+    if len(found) != 1:
+        raise ControlNumberError(f"{'no' if not found else 'more than one'} claim of {provider} under control "
+                                 f"number {control.text!r}: name its insurer with --insurer, or give the 0x control")
+    return found.pop()
 
 
 # ============================================================================ escrow
@@ -105,7 +161,7 @@ def coverage() -> None:
 @coverage.command()
 @address_argument("patient")
 @click.option("--policy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Policy / FHIR Coverage document (hashed locally).")
+              help="Policy / FHIR Coverage document (committed locally with a salt kept in FILE.salt.json).")
 @bytes32_option("--policy-hash", help="bytes32 commitment to the policy.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=365, show_default=True)
 @click.option("--backdate-days", type=click.FloatRange(min=0), default=0, show_default=True,
@@ -122,9 +178,10 @@ def enroll(app: App, patient, policy_file, policy_hash, days, backdate_days, per
     policy = commitment(policy_file, policy_hash, "--policy-hash")
     now = int(app.chain.w3.eth.get_block("latest")["timestamp"])
     start = max(0, now - int(backdate_days * DAY))
-    result = app.escrow.set_coverage(app.signer, p, policy, start, now + int(days * DAY), per_claim_limit,
+    result = app.escrow.set_coverage(app.signer, p, policy.value, start, now + int(days * DAY), per_claim_limit,
                                      per_period_limit, int(period_days * DAY))
-    app.done(f"enrolled {p} for {days:g} days", patient=p, **tx_fields(result))
+    app.done(f"enrolled {p} for {days:g} days{policy.note()}", patient=p, **policy.saved(app, result),
+             **tx_fields(result))
 
 
 @coverage.command()
@@ -168,12 +225,13 @@ def _records(app: App, refs: tuple[tuple[bytes, bytes | None], ...]) -> tuple[tu
 @click.option("--service", type=click.IntRange(0, 65535),
               help="Service category code (default: mapped from the Claim's principal CPT/HCPCS code).")
 @click.option("--claim-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The FHIR Claim (R4/R4B/R5): the source of patient, insurer, amount and service; canonicalised "
-                   "and hashed locally, never sent.")
+              help="The FHIR Claim (R4/R4B/R5): the source of patient, insurer, amount and service; committed "
+                   "locally with a random salt (kept in FILE.salt.json), never sent.")
 @bytes32_option("--claim-hash", help="bytes32 commitment to the canonical FHIR Claim (without --claim-file).")
 @click.option("--fhir-version", type=click.Choice(["auto", "R4", "R4B", "R5"], case_sensitive=False), default="auto",
               show_default=True, help="FHIR version of --claim-file (auto: detected, see docs/FHIR.md).")
-@click.option("--control", type=CONTROL, help="Claim control number (opaque; default: a new random one).")
+@click.option("--control", type=CONTROL, help="Claim control number: 0x bytes32, or your text (e.g. RIV-0001), keyed "
+              "with the insurer so only the two of you can match it (default: a new random one).")
 @click.option("--replace", "is_replacement", is_flag=True, help="Replace the open claim --control (X12 frequency 7).")
 @click.pass_obj
 def submit(app: App, patient, insurer, amount, records, service, claim_file, claim_hash, fhir_version, control,
@@ -183,8 +241,7 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
         raise click.UsageError("--replace needs the --control of the claim it replaces")
     patient_addr, insurer_addr = patient, insurer
     if claim_file is not None:
-        if claim_hash:
-            raise click.UsageError("give --claim-file or --claim-hash, not both")
+        claim_commitment = commitment(claim_file, claim_hash, "--claim-hash")
         from .. import fhir
         from ..fhir.claim import read_claim, reconcile
 
@@ -195,7 +252,6 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
                            amount=billed, service=service)
         patient_addr, insurer_addr, service = agreed.patient, agreed.insurer, agreed.service_code
         units = app.token.parse(str(agreed.amount), what="Claim.total")
-        claim_commitment = fhir.keccak256(fhir.canonicalize(doc))
     else:
         missing = [n for n, v in (("--patient", patient_addr), ("--insurer", insurer_addr), ("--amount", amount),
                                   ("--service", service)) if v is None]
@@ -203,15 +259,17 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
             raise click.UsageError(f"give {', '.join(missing)} (or a --claim-file to read them from)")
         units = amount
         claim_commitment = commitment(None, claim_hash, "--claim-hash")
-    control_number = control or os.urandom(32)
-    request = ClaimRequest(control_number, patient_addr, insurer_addr, units, service,  # type: ignore[arg-type]
-                           claim_commitment, _records(app, records),
+    control_number_ = control_number(app, control, provider=app.signer.address, insurer=insurer_addr) \
+        if control else random_control_number()
+    request = ClaimRequest(control_number_, patient_addr, insurer_addr, units, service,  # type: ignore[arg-type]
+                           claim_commitment.value, _records(app, records),
                            ClaimFrequency.REPLACEMENT if is_replacement else ClaimFrequency.ORIGINAL)
     result = app.escrow.submit(app.signer, request)
-    state = app.escrow.claim(app.signer.address, control_number)
-    app.done(f"claim {state.claim_id} is {state.status.label} (control {'0x' + control_number.hex()})",
-             claim_id=state.claim_id, control="0x" + control_number.hex(), status=state.status.label,
-             billed=from_units(app, units), service=service, **tx_fields(result))
+    state = app.escrow.claim(app.signer.address, control_number_)
+    app.done(f"claim {state.claim_id} is {state.status.label} (control {'0x' + control_number_.hex()})"
+             f"{claim_commitment.note()}", claim_id=state.claim_id, control="0x" + control_number_.hex(),
+             status=state.status.label, billed=from_units(app, units), service=service,
+             **claim_commitment.saved(app, result), **tx_fields(result))
 
 
 @claim.command("void")
@@ -220,8 +278,9 @@ def submit(app: App, patient, insurer, amount, records, service, claim_file, cla
 @address_option("--insurer", required=True)
 @bytes32_option("--claim-hash", default="0x" + "11" * 32, help="bytes32 commitment to the void claim document.")
 @click.pass_obj
-def void(app: App, control: bytes, patient: str, insurer: str, claim_hash: bytes) -> None:
+def void(app: App, control: bytes | ControlText, patient: str, insurer: str, claim_hash: bytes) -> None:
     """The signer (a provider) voids its open claim CONTROL (X12 frequency 8)."""
+    control = control_number(app, control, provider=app.signer.address, insurer=insurer)
     request = ClaimRequest(control, patient, insurer, 0, 0, claim_hash, (), ClaimFrequency.VOID)
     result = app.escrow.submit(app.signer, request)
     app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} voided", **tx_fields(result))
@@ -238,7 +297,7 @@ def void(app: App, control: bytes, patient: str, insurer: str, claim_hash: bytes
 @click.pass_obj
 def approve(app: App, provider, control, amount, deductible, coinsurance, copay, reasons) -> None:
     """The signer (the claim's insurer) approves PROVIDER's claim CONTROL in full or in part."""
-    prov, cn = provider, control
+    prov, cn = provider, control_number(app, control, provider=provider)
     state = app.escrow.claim(prov, cn)
     approved = amount if amount is not None else state.amount
     result = app.escrow.adjudicate(app.signer, prov, cn, approved, (deductible, coinsurance, copay), reasons)
@@ -254,7 +313,7 @@ def approve(app: App, provider, control, amount, deductible, coinsurance, copay,
 @click.pass_obj
 def deny(app: App, provider, control, reasons) -> None:
     """The signer (the claim's insurer) denies PROVIDER's claim CONTROL with CARC reason codes."""
-    prov, cn = provider, control
+    prov, cn = provider, control_number(app, control, provider=provider)
     result = app.escrow.adjudicate(app.signer, prov, cn, 0, (0, 0, 0), reasons)
     app.done(f"denied claim {app.escrow.claim_id(prov, cn)} (CARC {', '.join(map(str, reasons))})",
              **tx_fields(result))
@@ -262,28 +321,35 @@ def deny(app: App, provider, control, reasons) -> None:
 
 @claim.command("dispute")
 @click.argument("control", type=CONTROL)
-@click.option("--evidence-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--evidence-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evidence document (committed locally with a salt kept in FILE.salt.json).")
 @bytes32_option("--evidence-hash")
+@address_option("--insurer", help="The claim's insurer, to key a text CONTROL (default: found from your claims).")
 @click.pass_obj
-def dispute_cmd(app: App, control, evidence_file, evidence_hash) -> None:
+def dispute_cmd(app: App, control, evidence_file, evidence_hash, insurer) -> None:
     """The signer (a provider) disputes the contested part of its claim CONTROL."""
+    control = control_number(app, control, provider=app.signer.address, insurer=insurer)
     evidence = commitment(evidence_file, evidence_hash, "--evidence-hash")
-    result = app.escrow.dispute(app.signer, control, evidence)
-    app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} disputed", **tx_fields(result))
+    result = app.escrow.dispute(app.signer, control, evidence.value)
+    app.done(f"claim {app.escrow.claim_id(app.signer.address, control)} disputed{evidence.note()}",
+             **evidence.saved(app, result), **tx_fields(result))
 
 
 @claim.command()
 @claim_arguments
 @amount_option("--award", allow_zero=True, required=True, help="Amount of the contested sum awarded to the provider.")
-@click.option("--decision-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--decision-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Decision document (committed locally with a salt kept in FILE.salt.json).")
 @bytes32_option("--decision-hash")
 @click.pass_obj
 def resolve(app: App, provider, control, award, decision_file, decision_hash) -> None:
-    """The signer (an arbiter) resolves the dispute on PROVIDER's claim CONTROL."""
-    prov, cn = provider, control
+    """The signer (an arbiter) resolves the dispute on PROVIDER's claim CONTROL (its 0x control number: a text
+    one is keyed by the provider and insurer only)."""
+    prov, cn = provider, control_number(app, control, provider=provider)
     decision = commitment(decision_file, decision_hash, "--decision-hash")
-    result = app.escrow.resolve(app.signer, prov, cn, award, decision)
-    app.done(f"dispute on claim {app.escrow.claim_id(prov, cn)} resolved", **tx_fields(result))
+    result = app.escrow.resolve(app.signer, prov, cn, award, decision.value)
+    app.done(f"dispute on claim {app.escrow.claim_id(prov, cn)} resolved{decision.note()}",
+             **decision.saved(app, result), **tx_fields(result))
 
 
 @claim.command()
@@ -292,12 +358,17 @@ def resolve(app: App, provider, control, award, decision_file, decision_hash) ->
 @click.option("--fhir-version", type=click.Choice(["R5", "R4", "R4B"], case_sensitive=False), default="R5",
               show_default=True, help="FHIR version of the ClaimResponse.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default stdout).")
+@click.option("--claim-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Check that this Claim and its FILE.salt.json (the package the provider sent) open the claim's "
+                   "on-chain commitment; refused if they do not.")
 @click.pass_obj
-def status(app: App, provider, control, as_fhir, fhir_version, out) -> None:
+def status(app: App, provider, control, as_fhir, fhir_version, out, claim_file) -> None:
     """Status of PROVIDER's claim CONTROL (as a FHIR ClaimResponse with --fhir)."""
-    s = app.escrow.claim(provider, control)
+    s = app.escrow.claim(provider, control_number(app, control, provider=provider))
     if s.status == ClaimStatus.NONE:
         raise click.BadParameter(f"no claim {s.claim_id} from {provider}")
+    if claim_file is not None:
+        _check_claim_file(app, s.claim_id, claim_file)
     if as_fhir:
         import json
 
@@ -320,6 +391,23 @@ def status(app: App, provider, control, as_fhir, fhir_version, out) -> None:
         data["amount"] = from_units(app, s.amount)
         data["deadline"] = app.date(s.deadline, "none")
     app.emit(data, title="Claim")
+
+
+def _check_claim_file(app: App, claim_id: str, claim_file: Path) -> None:
+    """Raises CommitmentMismatch unless the file and its sidecar open the claim's latest claimHash."""
+    from ..audit import fetch_events
+    from ..commitments import open_file, verify
+
+    opened = open_file(claim_file)
+    hashes = [bytes(e.args["claimHash"]) for e in fetch_events(app.chain, {"ClaimEscrow": app.escrow.address})
+              if e.event == "ClaimSubmitted" and "0x" + bytes(e.args["claimId"]).hex() == claim_id]
+    if not hashes:
+        raise CommitmentMismatch(f"claim {claim_id} has no ClaimSubmitted event to check {claim_file.name} against")
+    try:
+        verify(hashes[-1], opened.opening)
+    except CommitmentMismatch:
+        raise CommitmentMismatch(f"{claim_file.name} with {opened.sidecar.name} does not open claim {claim_id}'s "
+                                 f"commitment 0x{hashes[-1].hex()}: not the document that was submitted") from None
 
 
 @claim.command("withdraw")
@@ -347,7 +435,7 @@ def withdraw_payout(app: App, amount: int | None, recipient: str | None) -> None
 @click.pass_obj
 def finalize_expired(app: App, provider, control) -> None:
     """Anyone: approve PROVIDER's claim CONTROL after the insurer's prompt-pay deadline passed."""
-    prov, cn = provider, control
+    prov, cn = provider, control_number(app, control, provider=provider)
     result = app.escrow.finalize_deemed(app.signer, prov, cn)
     state = app.escrow.claim(prov, cn)
     what = "deemed approved, unfunded: paid from the insurer's next deposits (run this again then)" \

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..commitments import salted_file
 from ..contracts import SignedConsent
 from ..eip712 import MAX_SIGNATURE_LIFETIME
 from ..errors import ConsentMissing, FhirMappingError
@@ -101,17 +102,16 @@ def _grant_from_fhir(app: App, file: Path, grantee: str | None, patient: str | N
                                f"for {plan.patient}, not for {patient_addr} (pass --patient for a guardian grant)")
     if grantee is not None and grantee != plan.grantee:
         raise FhirMappingError(f"GRANTEE {grantee} contradicts the Consent's actor {plan.grantee}")
-    sidecar = fhir_consent.salt_path(file)
-    commitment = fhir_consent.load_or_new_commitment(doc, sidecar)
-    shown = {**plan.describe(), "doc_hash": "0x" + commitment.doc_hash.hex(), "salt_file": str(sidecar)}
+    committed = salted_file(file)
+    shown = {**plan.describe(), "doc_hash": "0x" + committed.commitment.hex(), "salt_file": str(committed.sidecar)}
     app.emit(shown, title=f"FHIR Consent {file.name} grants")
     if dry_run:
         return
     result = app.consent.grant(app.signer, plan.patient, plan.grantee, plan.purposes, plan.data_classes,
-                               plan.valid_from, plan.valid_until, commitment.doc_hash)
-    fhir_consent.write_salt(sidecar, commitment, chain_id=app.chain.chain_id, tx=result.tx_hash)
+                               plan.valid_from, plan.valid_until, committed.commitment)
+    committed.save(chain_id=app.chain.chain_id, tx=result.tx_hash)
     app.done(f"{plan.grantee} may now {shown['purposes']} on {shown['classes']} of {plan.patient} "
-             f"(committed to {file.name})", doc_hash=commitment.doc_hash, **tx_fields(result))
+             f"(committed to {file.name})", doc_hash=committed.commitment, **tx_fields(result))
 
 
 @consent.command()

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import click
-from eth_utils import keccak
 
+from ..commitments import SaltedFile, salted_file
 from ..scopes import DataClass, lookup, mask
 from .paramtypes import ADDRESS, AMOUNT, AMOUNT_OR_ZERO, BYTES32, CONTROL
 
@@ -66,15 +67,40 @@ def fhir_options(fn: F) -> F:
                              "(R4 is read through R4B; see docs/FHIR.md).")(fn)
 
 
-def commitment(file: Path | None, value: bytes | None, what: str, required: bool = True) -> bytes:
-    """keccak256 of a document (hashed locally, never sent) or an explicit bytes32."""
+@dataclass(frozen=True)
+class Commitment:
+    """The bytes32 a command puts on chain for a document, and (for a file) its salted opening.
+
+    A file is committed as ``keccak256(salt ‖ canonical bytes)`` (docs/PRIVACY.md item 3); its salt is kept
+    beside it in FILE.salt.json once the transaction went through. An explicit 0x value is used as given."""
+
+    value: bytes
+    salted: SaltedFile | None = None
+
+    def saved(self, app: Any, result: Any) -> dict[str, Any]:
+        """Writes the sidecar (after the transaction); the fields to report: the commitment and the sidecar."""
+        if self.salted is None:
+            return {}
+        sidecar = self.salted.save(chain_id=app.chain.chain_id, tx=result.tx_hash)
+        return {"commitment": self.value, "salt_file": str(sidecar)}
+
+    def note(self) -> str:
+        """The tail of a success message naming where the salt is kept ('' for an explicit value)."""
+        return "" if self.salted is None else f" (salt kept in {self.salted.sidecar}: send it with the document)"
+
+
+def commitment(file: Path | None, value: bytes | None, what: str, required: bool = True) -> Commitment:
+    """The salted commitment of a document file (hashed locally, never sent) or an explicit bytes32."""
+    if file is not None and value is not None:
+        raise click.UsageError(f"give {what} or the document file, not both")
     if file is not None:
-        return keccak(file.read_bytes())
+        committed = salted_file(Path(file))
+        return Commitment(committed.commitment, committed)
     if value is not None:
-        return value
+        return Commitment(value)
     if required:
         raise click.UsageError(f"give {what} HASH or the document file to commit to")
-    return b"\x00" * 32
+    return Commitment(b"\x00" * 32)
 
 
 class ScopeName(click.ParamType):

@@ -2,7 +2,8 @@
 
 - `AddressOrAccount`: a 0x address or the name of a keystore (read without its password);
 - `Bytes32`: 32 bytes written as 64 hex digits (0x optional);
-- `ControlNumber`: a claim control number, a bytes32 or any text (hashed with keccak256);
+- `ControlNumber`: a claim control number, a bytes32, or the provider's text as a `ControlText` that the
+  command keys with the provider-insurer key (never the plain hash of the text);
 - `TokenAmount`: a decimal number of tokens, converted to base units with the deployment token's
   decimals (see `medledger.units`).
 
@@ -10,11 +11,12 @@ They read the CLI's `App` (settings, chain) from the click context, so they work
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import click
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
 from ..units import check_number
 from .app import App
@@ -79,16 +81,28 @@ class Bytes32(click.ParamType):
             self.fail(exc.message, param, ctx)
 
 
+@dataclass(frozen=True)
+class ControlText:
+    """A control number given as the provider's own text ("RIV-0001"), to be keyed by the command once it knows
+    the claim's provider and insurer (`medledger.cli.claims.control_number`)."""
+
+    text: str
+
+
 class ControlNumber(Bytes32):
-    """A claim control number: a 0x bytes32, or any other text, hashed with keccak256 (e.g. CLM-2024-001)."""
+    """A claim control number: a 0x bytes32 as is, or the provider's text (e.g. RIV-0001), which the claim's
+    provider and insurer both key into the same bytes32 (an HMAC under their shared ECDH key, see
+    docs/CLI.md); never the plain hash of guessable text."""
 
     name = "control-number"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bytes:
-        if isinstance(value, bytes):
-            return super().convert(value, param, ctx)
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bytes | ControlText:
+        if isinstance(value, (bytes, ControlText)):
+            return value if isinstance(value, ControlText) else super().convert(value, param, ctx)
         text = str(value)
-        return super().convert(text, param, ctx) if text.startswith("0x") else keccak(text=text)
+        if not text.strip():
+            self.fail("a control number cannot be empty", param, ctx)
+        return super().convert(text, param, ctx) if text.startswith("0x") else ControlText(text)
 
 
 class Timestamp(click.ParamType):

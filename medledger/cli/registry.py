@@ -1,12 +1,13 @@
 """`medledger registry ...`: credentialing (registrars) and party lookups."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
-from eth_utils import keccak
 
 from ..scopes import Role
 from .app import App, tx_fields
-from .options import address_argument, bytes32_option
+from .options import address_argument, bytes32_option, commitment
 
 
 @click.group()
@@ -14,26 +15,19 @@ def registry() -> None:
     """Register, suspend and look up providers, insurers and arbiters."""
 
 
-def _metadata(value: bytes | None, credentials_file: str | None) -> bytes:
-    if credentials_file:
-        with open(credentials_file, "rb") as handle:
-            return keccak(handle.read())
-    if value is not None:
-        return value
-    raise click.UsageError("give --metadata HASH or --credentials FILE (its keccak256 is stored, never the file)")
-
-
 def _add(role: Role):
     @address_argument("account")
     @bytes32_option("--metadata", help="bytes32 commitment to the off-chain credentials.")
-    @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
-                  help="Credentials document to commit to (hashed locally).")
+    @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Credentials document to commit to (salted hash; the salt is kept in FILE.salt.json, "
+                       "the file never leaves).")
     @click.pass_obj
-    def command(app: App, account: str, metadata: bytes | None, credentials_file: str | None) -> None:
+    def command(app: App, account: str, metadata: bytes | None, credentials_file: Path | None) -> None:
         address = account
-        commitment = _metadata(metadata, credentials_file)
-        result = app.care.register(app.signer, address, role, commitment)
-        app.done(f"registered {address} as {role.name.lower()}", account=address, **tx_fields(result))
+        credentials = commitment(credentials_file, metadata, "--metadata")
+        result = app.care.register(app.signer, address, role, credentials.value)
+        app.done(f"registered {address} as {role.name.lower()}{credentials.note()}", account=address,
+                 **credentials.saved(app, result), **tx_fields(result))
     command.__doc__ = f"Register ACCOUNT as {role.name.lower()} (registrars only)."
     return command
 

@@ -24,24 +24,20 @@ purpose or no data class, several actors, and anything MedLedger cannot express 
 FHIR path of the field.
 
 The commitment on chain is ``keccak256(salt || RFC 8785 canonical bytes)`` with 32 random bytes of
-salt kept off chain beside the resource: without the salt, a guess of the Consent's content cannot be
-confirmed against the chain.
+salt kept off chain beside the resource (`medledger.commitments.salted_file`, the one implementation every
+committed document uses): without the salt, a guess of the Consent's content cannot be confirmed against
+the chain.
 """
 from __future__ import annotations
 
 import calendar
-import json
-import os
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Final
 
 from medledger.errors import FhirMappingError
-from medledger.fhir.canonical import canonicalize, keccak256
 from medledger.fhir.versions import resolve
 from medledger.scopes import SENSITIVE, DataClass, Purpose, names
 
@@ -102,64 +98,6 @@ class ConsentGrant:
                 "valid_from": _iso(self.valid_from) if self.valid_from else "now",
                 "valid_until": _iso(self.valid_until) if self.valid_until else "no expiry",
                 "fhir_version": self.fhir_version}
-
-
-@dataclass(frozen=True)
-class SaltedCommitment:
-    """``doc_hash = keccak256(salt || canonical)``; ``salt`` stays off chain beside the resource."""
-
-    salt: bytes
-    doc_hash: bytes
-    resource_keccak: bytes
-
-    def to_json(self) -> dict[str, str]:
-        return {"salt": "0x" + self.salt.hex(), "docHash": "0x" + self.doc_hash.hex(),
-                "resourceKeccak": "0x" + self.resource_keccak.hex()}
-
-
-def commit(doc: Any, salt: bytes | None = None) -> SaltedCommitment:
-    """The salted commitment to a FHIR resource (fresh 32-byte salt unless one is given)."""
-    salt = secrets.token_bytes(32) if salt is None else salt
-    if len(salt) != 32:
-        raise ValueError("the salt is 32 bytes")
-    canonical = canonicalize(doc)
-    return SaltedCommitment(salt=salt, doc_hash=keccak256(salt + canonical), resource_keccak=keccak256(canonical))
-
-
-def verify_commitment(doc: Any, salt: bytes, doc_hash: bytes) -> bool:
-    """Does ``doc`` (with ``salt``) open the on-chain ``doc_hash``?"""
-    return commit(doc, salt).doc_hash == doc_hash
-
-
-def salt_path(resource_file: Path) -> Path:
-    """Where the salt of a Consent file is kept: beside it, ``consent.json`` -> ``consent.json.salt.json``."""
-    return resource_file.with_name(resource_file.name + ".salt.json")
-
-
-def load_or_new_commitment(doc: Any, sidecar: Path) -> SaltedCommitment:
-    """The commitment to ``doc``: the salt already beside it (granting the same Consent again gives the same
-    hash), or a fresh one. Raises FhirMappingError when the salt file belongs to another resource."""
-    if not sidecar.exists():
-        return commit(doc)
-    try:
-        data = json.loads(sidecar.read_text())
-        salt = bytes.fromhex(data["salt"].removeprefix("0x"))
-        expected = bytes.fromhex(data["resourceKeccak"].removeprefix("0x"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FhirMappingError(f"{sidecar}: not a MedLedger salt file ({exc}); move it away") from None
-    found = commit(doc, salt)
-    if found.resource_keccak != expected:
-        raise FhirMappingError(f"{sidecar}: holds the salt of a different Consent (keccak {data['resourceKeccak']}); "
-                               "the resource changed since it was granted: move the salt file away to grant anew")
-    return found
-
-
-def write_salt(sidecar: Path, commitment: SaltedCommitment, **context: Any) -> None:
-    """Keep the salt beside the resource (written atomically, readable by its owner only)."""
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(json.dumps({**commitment.to_json(), **context}, indent=2) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, sidecar)
 
 
 def party_problem(party: Any) -> str | None:
