@@ -7,20 +7,15 @@ import json
 import pytest
 from brownie import web3
 from brownie.network.transaction import TransactionReceipt
-from support.nodes import cli_env, funded_keystores, run_cli, run_json
+from support.nodes import deployed_env, run_cli, run_json
 
 ACTORS = {"gov": 0, "clinic": 12, "payer": 14, "erin": 16, "frank": 19}
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("audit")
-    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
-    env["ADDR"] = json.dumps(funded_keystores(env, ACTORS))
-    run_cli(env, "--account", "gov", "deploy")
-    run_cli(env, "--account", "gov", "registry", "add-provider", "clinic", "--metadata", "0x" + "11" * 32)
-    run_cli(env, "--account", "gov", "registry", "add-insurer", "payer", "--metadata", "0x" + "12" * 32)
-    return env
+    return deployed_env(tmp_path_factory.mktemp("audit"), web3.provider.endpoint_uri, ACTORS,
+                        providers=("clinic",), insurers=("payer",))
 
 
 def tx_of(env, *args):
@@ -28,7 +23,7 @@ def tx_of(env, *args):
 
 
 def test_audit_export_equals_emitted_events(env):
-    addr = json.loads(env["ADDR"])
+    addr = json.loads(env["ADDRESSES"])
     txs = [
         tx_of(env, "--account", "erin", "consent", "grant", "clinic", "-p", "treat", "-c", "labs", "--days", "10"),
         tx_of(env, "--account", "erin", "consent", "guardian", "add", "frank"),

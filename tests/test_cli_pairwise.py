@@ -6,7 +6,7 @@ import json
 
 import pytest
 from brownie import web3
-from support.nodes import cli_env, funded_keystores, run_cli, run_json
+from support.nodes import deployed_env, run_cli, run_json
 
 from medledger.pseudonyms import PatientIdentity, Relationship
 from medledger.testing import synthetic
@@ -17,19 +17,15 @@ ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "payer": 14, "alice": 16, "relayer"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("pairwise")
-    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
-    env["who"] = json.dumps(funded_keystores(env, ACTORS))
-    run_json(env, "--account", "gov", "deploy")
-    for cmd, who in (("add-provider", "clinic"), ("add-provider", "lab"), ("add-insurer", "payer")):
-        run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + "11" * 32)
+    env = deployed_env(tmp_path_factory.mktemp("pairwise"), web3.provider.endpoint_uri, ACTORS,
+                       providers=("clinic", "lab"), insurers=("payer",))
     for who in ("clinic", "lab", "payer"):
         run_cli(env, "--account", who, "registry", "publish-key")
     return env
 
 
 def who(env, name):
-    return json.loads(env["who"])[name]
+    return json.loads(env["ADDRESSES"])[name]
 
 
 def alice(env, *args, pairwise=True):

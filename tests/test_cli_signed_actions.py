@@ -5,20 +5,15 @@ import json
 
 import pytest
 from brownie import web3
-from support.nodes import cli_env, funded_keystores, run_cli, run_json
+from support.nodes import deployed_env, run_cli
 
 ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "alice": 16, "mum": 17, "relayer": 18}
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cli-signed")
-    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
-    env["ADDRESSES"] = json.dumps(funded_keystores(env, ACTORS))
-    run_json(env, "--account", "gov", "deploy")
-    run_cli(env, "--account", "gov", "registry", "add-provider", "clinic", "--metadata", "0x" + "11" * 32)
-    run_cli(env, "--account", "gov", "registry", "add-provider", "lab", "--metadata", "0x" + "12" * 32)
-    return env
+    return deployed_env(tmp_path_factory.mktemp("cli-signed"), web3.provider.endpoint_uri, ACTORS,
+                        providers=("clinic", "lab"))
 
 
 def ml(env, *args, **kw):

@@ -294,13 +294,31 @@ PSEUDONYM_OPTION = address_option("--patient", help="With --pairwise: which of y
 def guardian_add(app: App, guardian_account: str, patient: str | None, sign: bool, out: Path | None,
                  deadline_minutes: int) -> None:
     """The signer (a patient) appoints GUARDIAN (or, with --sign, signs that for anyone to relay)."""
-    addr = guardian_account
-    signer = _patient_signer(app, patient, sign, "guardian add")
-    if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_appoint_guardian(signer, addr, deadline)):
+    _guardian_change(app, "add", guardian_account, patient, sign, out, deadline_minutes)
+
+
+@guardian.command("remove")
+@address_argument("guardian_account", metavar="GUARDIAN")
+@PSEUDONYM_OPTION
+@sign_options
+@click.pass_obj
+def guardian_remove(app: App, guardian_account: str, patient: str | None, sign: bool, out: Path | None,
+                    deadline_minutes: int) -> None:
+    """The signer (a patient) removes GUARDIAN (or, with --sign, signs that for anyone to relay)."""
+    _guardian_change(app, "remove", guardian_account, patient, sign, out, deadline_minutes)
+
+
+def _guardian_change(app: App, kind: str, guardian_account: str, patient: str | None, sign: bool,
+                     out: Path | None, deadline_minutes: int) -> None:
+    signer = _patient_signer(app, patient, sign, f"guardian {kind}")
+    sign_fn, send_fn, done = {
+        "add": (app.consent.sign_appoint_guardian, app.consent.appoint_guardian, "is now a guardian of"),
+        "remove": (app.consent.sign_remove_guardian, app.consent.remove_guardian, "is no longer a guardian of"),
+    }[kind]
+    if sign_to_file(app, sign, out, deadline_minutes, lambda deadline: sign_fn(signer, guardian_account, deadline)):
         return
-    result = app.consent.appoint_guardian(signer, addr)
-    app.done(f"{addr} is now a guardian of {signer.address}", **tx_fields(result))
+    result = send_fn(signer, guardian_account)
+    app.done(f"{guardian_account} {done} {signer.address}", **tx_fields(result))
 
 
 def _patient_signer(app: App, patient: str | None, sign: bool, command: str):
@@ -319,23 +337,6 @@ def _patient_signer(app: App, patient: str | None, sign: bool, command: str):
     if not sign:
         app.refuse_pseudonym_transaction(signer, RELAY_HINT)
     return signer
-
-
-@guardian.command("remove")
-@address_argument("guardian_account", metavar="GUARDIAN")
-@PSEUDONYM_OPTION
-@sign_options
-@click.pass_obj
-def guardian_remove(app: App, guardian_account: str, patient: str | None, sign: bool, out: Path | None,
-                    deadline_minutes: int) -> None:
-    """The signer (a patient) removes GUARDIAN (or, with --sign, signs that for anyone to relay)."""
-    addr = guardian_account
-    signer = _patient_signer(app, patient, sign, "guardian remove")
-    if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_remove_guardian(signer, addr, deadline)):
-        return
-    result = app.consent.remove_guardian(signer, addr)
-    app.done(f"{addr} is no longer a guardian of {signer.address}", **tx_fields(result))
 
 
 @click.group()
@@ -394,16 +395,7 @@ def emergency_close(app: App, patient: str, provider: str, sign: bool, out: Path
                     deadline_minutes: int) -> None:
     """The patient or a guardian closes PROVIDER's emergency access early; PROVIDER cannot reopen it
     until `emergency allow`. With --sign, signs the close for anyone to relay."""
-    signer, p = app.acting_patient(patient)
-    prov = provider
-    if not sign:
-        app.refuse_pseudonym_transaction(signer, RELAY_HINT)
-    if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_close_break_glass(signer, p, prov, deadline)):
-        return
-    result = app.consent.close_break_glass(signer, p, prov)
-    app.done(f"emergency access of {prov} to {p} closed; it cannot reopen until `emergency allow`",
-             **tx_fields(result))
+    _break_glass_decision(app, "close", patient, provider, sign, out, deadline_minutes)
 
 
 @emergency.command("allow")
@@ -415,12 +407,23 @@ def emergency_allow(app: App, patient: str, provider: str, sign: bool, out: Path
                     deadline_minutes: int) -> None:
     """The patient or a guardian lets PROVIDER open emergency access again after a close. With --sign,
     signs the allowance for anyone to relay."""
+    _break_glass_decision(app, "allow", patient, provider, sign, out, deadline_minutes)
+
+
+def _break_glass_decision(app: App, kind: str, patient: str, provider: str, sign: bool, out: Path | None,
+                          deadline_minutes: int) -> None:
+    """`emergency close|allow`: sent by the patient or a guardian, or signed (--sign) for anyone to relay;
+    under --pairwise a pseudonym PATIENT of the signer's signs and never sends."""
     signer, p = app.acting_patient(patient)
-    prov = provider
     if not sign:
         app.refuse_pseudonym_transaction(signer, RELAY_HINT)
-    if sign_to_file(app, sign, out, deadline_minutes,
-                    lambda deadline: app.consent.sign_allow_break_glass(signer, p, prov, deadline)):
+    sign_fn, send_fn, done = {
+        "close": (app.consent.sign_close_break_glass, app.consent.close_break_glass,
+                  f"emergency access of {provider} to {p} closed; it cannot reopen until `emergency allow`"),
+        "allow": (app.consent.sign_allow_break_glass, app.consent.allow_break_glass,
+                  f"{provider} may open emergency access to {p} again"),
+    }[kind]
+    if sign_to_file(app, sign, out, deadline_minutes, lambda deadline: sign_fn(signer, p, provider, deadline)):
         return
-    result = app.consent.allow_break_glass(signer, p, prov)
-    app.done(f"{prov} may open emergency access to {p} again", **tx_fields(result))
+    result = send_fn(signer, p, provider)
+    app.done(done, **tx_fields(result))

@@ -44,3 +44,17 @@ def funded_keystores(env: dict[str, str], names_to_index: dict[str, int]) -> dic
         entry = import_key(Path(env["MEDLEDGER_KEYSTORE_DIR"]), name, dev_key(index), env["MEDLEDGER_PASSWORD"])
         out[name] = entry.address
     return out
+
+
+def deployed_env(home: Path, rpc_url: str, actors: dict[str, int], *, providers: tuple[str, ...] = (),
+                 insurers: tuple[str, ...] = (), admin: str = "gov") -> dict[str, str]:
+    """A CLI environment under `home` with keystores for `actors` (name -> account index), a fresh
+    deployment by `admin`, and `providers` / `insurers` registered (metadata 0x11.., 0x12.., ...).
+    `env["ADDRESSES"]` holds the actors' addresses as JSON."""
+    env = cli_env(home, MEDLEDGER_RPC=rpc_url)
+    env["ADDRESSES"] = json.dumps(funded_keystores(env, actors))
+    run_json(env, "--account", admin, "deploy")
+    parties = [("add-provider", name) for name in providers] + [("add-insurer", name) for name in insurers]
+    for i, (command, name) in enumerate(parties):
+        run_cli(env, "--account", admin, "registry", command, name, "--metadata", "0x" + f"{0x11 + i:02x}" * 32)
+    return env
