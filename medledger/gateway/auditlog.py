@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from .. import fhir
 from ..contracts import BatchKind, RecordRegistry, batch_id_of
@@ -162,9 +162,12 @@ class AuditLog:
                     self._queue_lock.wait(timeout=1.0)
                 group, self._queue = self._queue, []
             try:
-                with self.store.begin() as conn:
-                    for item in group:
-                        item.seq = conn.execute(insert(T.audit_entries).values(**item.values)).inserted_primary_key[0]
+                with self.store.begin() as conn:  # one transaction, one durable commit for the whole group
+                    seqs = conn.execute(insert(T.audit_entries).returning(T.audit_entries.c.seq,
+                                                                          sort_by_parameter_order=True),
+                                        [item.values for item in group]).scalars().all()
+                    for item, seq in zip(group, seqs, strict=True):
+                        item.seq = seq
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request; none is answered
                 for item in group:
                     item.error, item.seq = exc, None
@@ -290,20 +293,25 @@ class Anchorer:
                                      .order_by(T.audit_batches.c.seq)))
 
     def _build(self) -> Any:
-        with self.log.store.begin() as conn:
+        # The tree is built outside the write transaction: SQLite has one writer, and the audit commits of
+        # concurrent reads must not wait for the hashing. Only this thread assigns entries to batches, so the
+        # rows read here are still unassigned when the transaction below assigns them.
+        with self.log.store.read() as conn:
             rows = list(conn.execute(select(T.audit_entries).where(T.audit_entries.c.batch_seq.is_(None))
                                      .order_by(T.audit_entries.c.seq).limit(self.batch_size)))
-            if not rows:
-                with self.log.pending:
-                    self.log.pending_count = 0
-                return None
-            tree = StandardMerkleTree.of([leaf_values(r) for r in rows], LEAF_TYPES)
+        if not rows:
+            with self.log.pending:
+                self.log.pending_count = 0
+            return None
+        tree = StandardMerkleTree.of([leaf_values(r) for r in rows], LEAF_TYPES)
+        dumped = json.dumps(tree.dump())
+        with self.log.store.begin() as conn:
             seq = conn.execute(insert(T.audit_batches).values(
-                root=tree.root_hex, count=len(rows), status="built", tree=json.dumps(tree.dump()),
+                root=tree.root_hex, count=len(rows), status="built", tree=dumped,
                 created_at=time.time())).inserted_primary_key[0]
-            for i, r in enumerate(rows):
-                conn.execute(update(T.audit_entries).where(T.audit_entries.c.seq == r.seq)
-                             .values(batch_seq=seq, batch_index=i))
+            conn.execute(update(T.audit_entries).where(T.audit_entries.c.seq == bindparam("entry"))
+                         .values(batch_seq=seq, batch_index=bindparam("index")),
+                         [{"entry": r.seq, "index": i} for i, r in enumerate(rows)])
         with self.log.pending:
             self.log.pending_count = max(0, self.log.pending_count - len(rows))
         with self.log.store.read() as conn:

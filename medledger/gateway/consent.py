@@ -158,6 +158,7 @@ class LiveConsentView:
         self._cache: dict[tuple[str, str], AccessState] = {}
         self._origins: dict[tuple[str, str, int], tuple[int, str] | None] = {}
         self._lock = threading.Lock()
+        self._fetching: dict[tuple[str, str], threading.Lock] = {}  # one chain fetch per pair at a time
 
     def head(self) -> int:
         now = time.monotonic()
@@ -174,11 +175,18 @@ class LiveConsentView:
         cached = self._cache.get(key)
         if cached is not None and head - cached.block <= self.freshness_blocks:
             return cached
-        fresh = self._fetch(patient, reader, head)
         with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[key] = fresh
+            pair_lock = self._fetching.setdefault(key, threading.Lock())
+        with pair_lock:  # concurrent reads of a pair on a new head share one fetch instead of each calling the chain
+            cached = self._cache.get(key)
+            if cached is not None and head - cached.block <= self.freshness_blocks:
+                return cached
+            fresh = self._fetch(patient, reader, head)
+            with self._lock:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                    self._fetching = {key: pair_lock}
+                self._cache[key] = fresh
         return fresh
 
     def _fetch(self, patient: str, reader: str, block: int) -> AccessState:

@@ -90,10 +90,17 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class Released:
-    """What a read returns."""
+    """What a read returns. ``raw``, when set, is ``body`` already serialised (compact JSON): the HTTP layer
+    sends it as is. ``body`` may be shared with later reads of the same answer: do not mutate it."""
 
     body: dict[str, Any]
     audit_seqs: tuple[int, ...]
+    raw: bytes | None = None
+
+
+#: Filtered answers kept in memory (see `Gateway._filtered`): at most this many, and this many bytes.
+ANSWER_CACHE_ENTRIES = 512
+ANSWER_CACHE_BYTES = 64 << 20
 
 
 def parse_purpose(value: str | None) -> Purpose:
@@ -167,6 +174,9 @@ class Gateway:
         self._keys: OrderedDict[str, bytes] = OrderedDict()
         self._catalogue: dict[str, Any] = {}
         self._keys_lock = threading.Lock()
+        # (content id, version, lastUpdated, allowed classes) -> (filtered Bundle, its JSON): bounded LRU
+        self._answers: OrderedDict[tuple[str, int, float, int], tuple[dict[str, Any], bytes]] = OrderedDict()
+        self._answer_bytes = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -243,13 +253,36 @@ class Gateway:
             raise Refused(decision.message())
         if not decision.allowed:
             raise self._refuse(decision)
-        doc = self._open(row.content_id)
-        body = data_classes.filter_bundle(doc, decision.allowed)
-        body.setdefault("meta", {})
-        body["meta"] = {**body["meta"], "versionId": str(row.version),
-                        "lastUpdated": _instant(row.last_updated)}
+        body, raw = self._filtered(row, decision.allowed)
         seq = self._release(caller, row, decision, purpose, body, "read")
-        return Released(body, (seq,))
+        return Released(body, (seq,), raw)
+
+    def _filtered(self, row: Any, allowed: frozenset[DataClass]) -> tuple[dict[str, Any], bytes]:
+        """The record version ``row`` with only the ``allowed`` classes, and its compact JSON.
+
+        Kept in a bounded in-memory LRU keyed by (blob, version, lastUpdated, allowed classes): a version is
+        immutable, so repeated reads skip the AES-GCM open, the JSON parse, the filtering and the
+        serialisation. Only the answer is cached, never the decision: consent and the audit entry are still
+        decided and committed per read. The plaintext stays in this process, as the data keys in `_keys` do."""
+        key = (row.content_id, int(row.version), float(row.last_updated), data_classes.mask_of(allowed))
+        with self._keys_lock:
+            hit = self._answers.get(key)
+            if hit is not None:
+                self._answers.move_to_end(key)
+                return hit
+        body = data_classes.filter_bundle(self._open(row.content_id), allowed)
+        body["meta"] = {**body.get("meta", {}), "versionId": str(row.version),
+                        "lastUpdated": _instant(row.last_updated)}
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        with self._keys_lock:
+            if key not in self._answers:
+                self._answers[key] = (body, raw)
+                self._answer_bytes += len(raw)
+            while self._answers and (len(self._answers) > ANSWER_CACHE_ENTRIES
+                                     or self._answer_bytes > ANSWER_CACHE_BYTES):
+                _old, (_b, dropped) = self._answers.popitem(last=False)
+                self._answer_bytes -= len(dropped)
+        return body, raw
 
     def read_resource(self, caller: Caller, rtype: str, rid: str, purpose: Purpose) -> Released:
         if rtype == "Bundle":
@@ -306,13 +339,10 @@ class Gateway:
             visible = decision.allowed & {c for c in DataClass if row.classes_mask >> int(c) & 1}
             if not visible:
                 continue
-            doc = self._open(row.content_id)
             if rtype == "Bundle":
-                item = data_classes.filter_bundle(doc, decision.allowed)
-                item["meta"] = {**item.get("meta", {}), "versionId": str(row.version),
-                                "lastUpdated": _instant(row.last_updated)}
-                found = [(f"{base}/Bundle/{row.record_id[2:]}", item)]
+                found = [(f"{base}/Bundle/{row.record_id[2:]}", self._filtered(row, decision.allowed)[0])]
             else:
+                doc = self._open(row.content_id)
                 found = [(f"{base}/{rtype}/{r.get('id')}", dict(r)) for r in data_classes.resources_of(doc)
                          if r.get("resourceType") == rtype and data_classes.class_of(r) in decision.allowed]
             if not found:
