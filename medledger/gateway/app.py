@@ -6,6 +6,7 @@ Answers without a body: 401 for an unauthenticated caller (the reason is only in
 FHIR OperationOutcome naming what is wrong.
 """
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -274,8 +275,22 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     async def read(rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)], rid: Annotated[str, Path(pattern=SAFE_ID)],
                    caller: FastCallerDep, purpose: PurposeHeader = None) -> Response:
         """Read a record (``Bundle/{record id}``) or one resource of it, minus what the reader may not see."""
-        # one worker thread per read: the consent view may call the chain and the audit commit blocks
-        return released(await run_in_threadpool(gw.read_resource, caller, rtype, rid, parse_purpose(purpose)))
+        why = parse_purpose(purpose)
+        if rtype == "Bundle":
+            # Everything in memory (the usual case): decide here and await the audit commit without a thread.
+            loop = asyncio.get_running_loop()
+            committed = loop.create_future()
+
+            def wake() -> None:
+                loop.call_soon_threadsafe(_settle, committed)
+
+            fast = gw.read_record_nowait(caller, rid, why, wake)
+            if fast is not None:
+                body, raw, entry = fast
+                await committed
+                return released(Released(body, (entry.result(),), raw))  # after the durable commit only
+        # otherwise one worker thread: the consent view may call the chain, and the audit commit blocks
+        return released(await run_in_threadpool(gw.read_resource, caller, rtype, rid, why))
 
     @app.get("/fhir/{rtype}", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}})
@@ -301,6 +316,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         return gw.audit_proof(caller, seq)
 
     return BodyLimitApp(app, settings.max_body)
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class BodyLimitApp(BodyLimit):

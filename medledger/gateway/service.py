@@ -29,9 +29,9 @@ from ..record_ids import new_record_id, patient_of
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault
 from . import store as T
-from .auditlog import Anchorer, AuditLog, audit_event
+from .auditlog import Anchorer, AuditLog, Pending, audit_event
 from .auth import Authenticator, Caller
-from .consent import ConsentView, Decision, LiveConsentView, decide
+from .consent import AccessState, ConsentView, Decision, LiveConsentView, decide
 from .keys import Keyring, open_with
 from .sealing import assign_ids, data_key_for, resource_rows, seal_for_custodian
 from .store import Store
@@ -223,18 +223,24 @@ class Gateway:
 
     def _release(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, body: dict[str, Any],
                  interaction: str) -> int:
+        origin = self.view.consent_origin(decision.state) if decision.basis == "consent" else None
+        item = self._submit(caller, row, decision, purpose, interaction, origin, None)
+        item.done.wait()
+        return item.result()
+
+    def _submit(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, interaction: str,
+                origin: tuple[int, str] | None, on_done: Callable[[], None] | None) -> Pending:
         released = sorted(c.name.lower().replace("_", "-") for c in decision.allowed
                           if row.classes_mask >> int(c) & 1)
         now = time.time()
-        origin = self.view.consent_origin(decision.state) if decision.basis == "consent" else None
         event = audit_event(chain_id=self.chain_id, origin=self.origin, consent_registry=self.consent.address,
                             reader=caller.address, patient=row.patient, record_id=row.record_id,
                             version=row.version, decision=decision, released=released, recorded=now,
                             consent_origin=origin, interaction=interaction)
-        return self.audit.record(reader=caller.address, patient=row.patient, record_id=row.record_id,
+        return self.audit.submit(reader=caller.address, patient=row.patient, record_id=row.record_id,
                                  version=row.version, purpose=purpose, decision=decision,
                                  classes_mask=data_classes.mask_of(decision.allowed) & row.classes_mask,
-                                 event=event, recorded=now, consent_origin=origin)
+                                 event=event, recorded=now, consent_origin=origin, on_done=on_done)
 
     @staticmethod
     def _refuse(decision: Decision) -> GatewayError:
@@ -242,20 +248,54 @@ class Gateway:
 
     # ------------------------------------------------------------------ reads
     def read_record(self, caller: Caller, record_id: str, purpose: Purpose) -> Released:
+        row, decision = self._authorize_record(caller, record_id, purpose, self._latest(parse_record_id(record_id)),
+                                               None)
+        body, raw = self._filtered(row, decision.allowed)
+        seq = self._release(caller, row, decision, purpose, body, "read")
+        return Released(body, (seq,), raw)
+
+    def read_record_nowait(self, caller: Caller, record_id: str, purpose: Purpose, on_done: Callable[[], None]
+                           ) -> tuple[dict[str, Any], bytes, Pending] | None:
+        """`read_record` for an event loop: the same decision and the same audit entry, but only when every
+        input is already in memory (catalogue row, consent answer within the freshness bound, its grant's
+        origin, the filtered answer), else None and nothing is done (use `read_record` in a thread).
+
+        Returns (body, JSON, pending audit entry). ``on_done`` is called from the committer thread once the
+        entry is durably committed or failed; the answer may only be sent after that (`Pending.result`)."""
         rid = parse_record_id(record_id)
-        row = self._latest(rid)
+        row = self._catalogue.get(rid)
+        cached = getattr(self.view, "cached", None)
+        known = cached(patient_of(bytes.fromhex(rid[2:])), caller.address) if row is not None and cached else None
+        if known is None:
+            return None
+        state, origin = known
+        row, decision = self._authorize_record(caller, record_id, purpose, row, state)
+        with self._keys_lock:
+            answer = self._answers.get(_answer_key(row, decision.allowed))
+        if answer is None:
+            return None
+        item = self._submit(caller, row, decision, purpose, "read", origin if decision.basis == "consent" else None,
+                            on_done)
+        return answer[0], answer[1], item
+
+    def _authorize_record(self, caller: Caller, record_id: str, purpose: Purpose, row: Any,
+                          state: AccessState | None) -> tuple[Any, Decision]:
+        """The decision on reading record ``row`` (None: no such record) for ``purpose``, from ``state``
+        (None: ask the consent view); raises the refusal."""
+        rid = parse_record_id(record_id)
         patient = patient_of(bytes.fromhex(rid[2:]))
         classes = frozenset(DataClass(c) for c in DataClass if row is not None and row.classes_mask >> int(c) & 1)
-        decision = self._decision(caller, patient, purpose, classes)
+        if state is None:
+            decision = self._decision(caller, patient, purpose, classes)
+        else:
+            decision = decide(state, purpose, classes)
         if row is None:
             raise Hidden("not found")
         if decision.state.suspended:
             raise Refused(decision.message())
         if not decision.allowed:
             raise self._refuse(decision)
-        body, raw = self._filtered(row, decision.allowed)
-        seq = self._release(caller, row, decision, purpose, body, "read")
-        return Released(body, (seq,), raw)
+        return row, decision
 
     def _filtered(self, row: Any, allowed: frozenset[DataClass]) -> tuple[dict[str, Any], bytes]:
         """The record version ``row`` with only the ``allowed`` classes, and its compact JSON.
@@ -264,7 +304,7 @@ class Gateway:
         immutable, so repeated reads skip the AES-GCM open, the JSON parse, the filtering and the
         serialisation. Only the answer is cached, never the decision: consent and the audit entry are still
         decided and committed per read. The plaintext stays in this process, as the data keys in `_keys` do."""
-        key = (row.content_id, int(row.version), float(row.last_updated), data_classes.mask_of(allowed))
+        key = _answer_key(row, allowed)
         with self._keys_lock:
             hit = self._answers.get(key)
             if hit is not None:
@@ -467,6 +507,10 @@ class Gateway:
     def sweep_nonces(self) -> None:
         with self.store.begin() as conn:
             conn.execute(delete(T.login_nonces).where(T.login_nonces.c.expires_at < time.time()))
+
+
+def _answer_key(row: Any, allowed: frozenset[DataClass]) -> tuple[str, int, float, int]:
+    return row.content_id, int(row.version), float(row.last_updated), data_classes.mask_of(allowed)
 
 
 def _names(classes: frozenset[DataClass]) -> list[str]:

@@ -7,6 +7,8 @@ these in the same database; nothing here depends on them.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -159,11 +161,14 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the gateway database {url}: {exc.__class__.__name__}: {exc}") from None
         self.url = url
+        self._writer: Any = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction (committed on exit, rolled back on error)."""
-        with self.engine.begin() as conn:
+        """One transaction (committed on exit, rolled back on error). On SQLite the writers of this process
+        take turns on a lock first: SQLite has one writer, and a writer that finds the database busy sleeps
+        in growing steps (up to 100 ms) instead of starting the moment the other commits."""
+        with self._writer, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
