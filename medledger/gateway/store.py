@@ -34,6 +34,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import MedLedgerError
 
+CHECKPOINT_SECONDS = 0.5
+
 
 class StoreError(MedLedgerError):
     """The gateway database cannot be opened or written."""
@@ -141,6 +143,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # `Store._checkpoints` does it, off the commit path
     cur.close()
 
 
@@ -162,6 +165,20 @@ class Store:
             raise StoreError(f"cannot open the gateway database {url}: {exc.__class__.__name__}: {exc}") from None
         self.url = url
         self._writer: Any = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
+        self._closed = threading.Event()
+        if url.startswith("sqlite"):
+            threading.Thread(target=self._checkpoints, name="medledger-wal-checkpoint", daemon=True).start()
+
+    def _checkpoints(self) -> None:
+        """Copies the SQLite WAL into the database every `CHECKPOINT_SECONDS`, in this thread. Left to SQLite,
+        the checkpoint (and its fsync of the database file) would run inside whichever commit crosses 1,000 WAL
+        pages: an audit commit that readers are waiting for. PASSIVE never blocks writers or readers."""
+        while not self._closed.wait(CHECKPOINT_SECONDS):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except SQLAlchemyError:  # busy or closing: the next round catches up
+                continue
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -177,4 +194,5 @@ class Store:
             yield conn
 
     def close(self) -> None:
+        self._closed.set()
         self.engine.dispose()
