@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -233,7 +234,7 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
             _load(url, headers, 1.0, concurrency)  # warm-up: caches, connections
             log(f"gateway: consented reads for {seconds:g} s with {concurrency} clients")
             with _profiled(gateway.process.pid, profile, seconds, log):
-                figures["consented"] = _load(url, headers, seconds, concurrency)
+                figures["consented"] = _cpu_per_read(gateway.process.pid, _load, url, headers, seconds, concurrency)
             blob = work / "gw" / "vault" / "blobs" / created["contentHash"][2:4] / created["contentHash"][2:]
             figures["blob_bytes"] = blob.stat().st_size
             if reads_only:
@@ -257,14 +258,34 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
         return figures
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its threads so far (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_per_read(pid: int, load: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
+    """``load(*args)`` plus the server's CPU milliseconds per successful read: unlike reads/s, it hardly moves
+    with what else runs on a shared machine."""
+    before = _cpu_seconds(pid)
+    figures = load(*args)
+    after = _cpu_seconds(pid)
+    if before is not None and after is not None and figures["reads"]:
+        figures["cpu_ms_per_read"] = round((after - before) * 1000 / figures["reads"], 3)
+    return figures
+
+
 def _with_bare(figures: dict[str, Any], blob: Path, seconds: float, concurrency: int, log: Log) -> dict[str, Any]:
     """Adds the bare static serving of ``blob`` and the consented/bare ratio to ``figures``."""
     bare_port = free_port()
-    with _process([sys.executable, "-c", BARE_APP, str(blob), str(bare_port)], bare_port):
+    with _process([sys.executable, "-c", BARE_APP, str(blob), str(bare_port)], bare_port) as bare:
         bare_url = f"http://127.0.0.1:{bare_port}/blob"
         _load(bare_url, {}, 1.0, concurrency)
         log(f"gateway: bare static reads for {seconds:g} s")
-        figures["bare"] = _load(bare_url, {}, seconds, concurrency)
+        figures["bare"] = _cpu_per_read(bare.pid, _load, bare_url, {}, seconds, concurrency)
     figures["ratio"] = round(figures["consented"]["reads_per_s"] / figures["bare"]["reads_per_s"], 3)
     return figures
 

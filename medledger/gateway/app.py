@@ -275,22 +275,9 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     async def read(rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)], rid: Annotated[str, Path(pattern=SAFE_ID)],
                    caller: FastCallerDep, purpose: PurposeHeader = None) -> Response:
         """Read a record (``Bundle/{record id}``) or one resource of it, minus what the reader may not see."""
-        why = parse_purpose(purpose)
-        if rtype == "Bundle":
-            # Everything in memory (the usual case): decide here and await the audit commit without a thread.
-            loop = asyncio.get_running_loop()
-            committed = loop.create_future()
-
-            def wake() -> None:
-                loop.call_soon_threadsafe(_settle, committed)
-
-            fast = gw.read_record_nowait(caller, rid, why, wake)
-            if fast is not None:
-                body, raw, entry = fast
-                await committed
-                return released(Released(body, (entry.result(),), raw))  # after the durable commit only
-        # otherwise one worker thread: the consent view may call the chain, and the audit commit blocks
-        return released(await run_in_threadpool(gw.read_resource, caller, rtype, rid, why))
+        # `FastReads` answers a Bundle read whose inputs are all in memory before it gets here. Otherwise one
+        # worker thread: the consent view may call the chain, and the audit commit blocks.
+        return released(await run_in_threadpool(gw.read_resource, caller, rtype, rid, parse_purpose(purpose)))
 
     @app.get("/fhir/{rtype}", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}})
@@ -315,7 +302,72 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         """The Merkle inclusion proof of one audit entry, for its reader or its patient."""
         return gw.audit_proof(caller, seq)
 
-    return BodyLimitApp(app, settings.max_body)
+    return BodyLimitApp(FastReads(app, gw, accepted_origins), settings.max_body)
+
+
+class _Forwarding:
+    """Attribute access reaches the wrapped app (``.state``, ``.openapi``)."""
+
+    app: Any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+
+class FastReads(_Forwarding):
+    """Pure-ASGI fast path of ``GET /fhir/Bundle/{64 hex digits}`` (the route and its OpenAPI entry stay in the
+    FastAPI app).
+
+    It answers only when everything is already in memory: a known bearer session from an accepted origin, a
+    valid purpose, and what `Gateway.read_record_nowait` needs. The decision and the audit entry are the same
+    as the route's; the answer is sent only after the entry's durable commit, awaited through a future that
+    the committer settles, so no worker thread is used. In any other case (including every refusal and a
+    failed commit) it has sent nothing and the request goes on to the FastAPI route, which decides afresh."""
+
+    PREFIX = "/fhir/Bundle/"
+
+    def __init__(self, app: Any, gw: Gateway, accepted_origins: set[str]) -> None:
+        self.app, self.gw, self.accepted_origins = app, gw, accepted_origins
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string")
+                and scope["path"].startswith(self.PREFIX) and len(scope["path"]) == len(self.PREFIX) + 64
+                and await self._answer(scope, receive, send)):
+            return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: dict, receive: Any, send: Any) -> bool:
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in (b"authorization", b"origin", b"x-purpose-of-use"):
+                headers.setdefault(name, value)  # the first, as the route reads it
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        if scheme.lower() != "bearer" or not token or (origin and origin.rstrip("/") not in self.accepted_origins):
+            return False
+        caller = self.gw.auth.known_session(token.strip())
+        if caller is None:
+            return False
+        loop = asyncio.get_running_loop()
+        committed = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(_settle, committed)
+
+        try:
+            purpose = parse_purpose(headers.get(b"x-purpose-of-use", b"").decode("latin-1") or None)
+            fast = self.gw.read_record_nowait(caller, scope["path"][len(self.PREFIX):], purpose, wake)
+        except MedLedgerError:
+            return False  # the route answers with the same refusal
+        if fast is None:
+            return False
+        body, raw, entry = fast
+        await committed
+        if entry.error is not None:
+            return False  # not committed: nothing was sent; the route tries again
+        await Response(raw, media_type=FHIR_JSON, headers={"X-MedLedger-Audit": str(entry.result())})(
+            scope, receive, send)
+        return True
 
 
 def _settle(future: asyncio.Future) -> None:
@@ -323,8 +375,5 @@ def _settle(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
-class BodyLimitApp(BodyLimit):
-    """The FastAPI app behind the body limit; attribute access reaches the app (``.state``, ``.openapi``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.app, name)
+class BodyLimitApp(_Forwarding, BodyLimit):
+    """The FastAPI app behind the body limit."""
