@@ -3,6 +3,8 @@ p50/p99 latency, and gas per logged read in Merkle batches of 1,000 against a si
 
     .venv/bin/python -m benchmarks.gateway            # starts its own Anvil on a free port
     .venv/bin/python -m benchmarks.gateway --rpc URL  # or uses a running dev chain
+    .venv/bin/python -m benchmarks.gateway --reads-only --profile prof.txt  # consented vs bare only,
+                                          # with a py-spy profile of the gateway under load (if installed)
 
 `gateway_bench()` is the function the bench suite calls; it returns the figures as a dict.
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -163,12 +167,38 @@ def _mixed(base: str, record_id: str, tokens: dict[str, str], patient: str, seco
             **{f"{k}_p99_ms": round(sorted(v)[int(len(v) * 0.99)], 2) for k, v in latencies.items() if v}}
 
 
+@contextlib.contextmanager
+def _profiled(pid: int, out: Path | None, seconds: float, log: Log) -> Iterator[None]:
+    """py-spy (when installed) sampling process ``pid`` for ``seconds``; collapsed stacks into ``out``."""
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if out is None or spy is None:
+        if out is not None:
+            log("gateway: py-spy is not installed (pip install py-spy); no profile")
+        yield
+        return
+    # two views: every thread, idle included (wall time: waits on fsync, RPC, locks), and the GIL holder (CPU)
+    procs = [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+                               "--threads", "--format", "raw", "--output", str(path), "--nonblocking", *gil],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for path, gil in ((out, ["--idle"]), (out.with_suffix(".gil" + out.suffix), ["--gil"]))]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.wait(timeout=seconds + 60)
+        log(f"gateway: py-spy profiles in {out} and {out.with_suffix('.gil' + out.suffix)} (GIL holder only)")
+
+
 def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurrency: int = 8, batch: int = 1000,
-                  log: Log = lambda _: None) -> dict[str, Any]:
-    """The gateway figures (see the module docstring); starts its own Anvil when ``rpc_url`` is None."""
+                  log: Log = lambda _: None, reads_only: bool = False, profile: Path | None = None
+                  ) -> dict[str, Any]:
+    """The gateway figures (see the module docstring); starts its own Anvil when ``rpc_url`` is None.
+    ``reads_only`` measures only consented against bare reads (no mixed load, no gas); ``profile`` writes a
+    py-spy profile of the gateway process during the consented reads there."""
     if rpc_url is None:
         with AnvilNode() as node:
-            return gateway_bench(node.url, seconds=seconds, concurrency=concurrency, batch=batch, log=log)
+            return gateway_bench(node.url, seconds=seconds, concurrency=concurrency, batch=batch, log=log,
+                                 reads_only=reads_only, profile=profile)
     with tempfile.TemporaryDirectory(prefix="medledger-gateway-bench-") as tmp:
         work = Path(tmp)
         settings = load_settings(rpc=rpc_url, deployments_path=work / "deployments.json")
@@ -202,22 +232,19 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
             url = f"{base}/fhir/Bundle/{created['id']}"
             _load(url, headers, 1.0, concurrency)  # warm-up: caches, connections
             log(f"gateway: consented reads for {seconds:g} s with {concurrency} clients")
-            figures["consented"] = _load(url, headers, seconds, concurrency)
+            with _profiled(gateway.process.pid, profile, seconds, log):
+                figures["consented"] = _cpu_per_read(gateway.process.pid, _load, url, headers, seconds, concurrency)
+            blob = work / "gw" / "vault" / "blobs" / created["contentHash"][2:4] / created["contentHash"][2:]
+            figures["blob_bytes"] = blob.stat().st_size
+            if reads_only:
+                return _with_bare(figures, blob, seconds, concurrency, log)
             stranger = GatewayClient(base, er, chain.chain_id)
             stranger.login()
             log(f"gateway: mixed load (reads, refused reads, writes) for {seconds:g} s")
             figures["mixed"] = _mixed(base, created["id"], {"doc": reader.token, "er": stranger.token,
                                                             "clinic": custodian.token}, alice.address, seconds,
                                       concurrency)
-            blob = work / "gw" / "vault" / "blobs" / created["contentHash"][2:4] / created["contentHash"][2:]
-            figures["blob_bytes"] = blob.stat().st_size
-        bare_port = free_port()
-        with _process([sys.executable, "-c", BARE_APP, str(blob), str(bare_port)], bare_port):
-            bare_url = f"http://127.0.0.1:{bare_port}/blob"
-            _load(bare_url, {}, 1.0, concurrency)
-            log(f"gateway: bare static reads for {seconds:g} s")
-            figures["bare"] = _load(bare_url, {}, seconds, concurrency)
-        figures["ratio"] = round(figures["consented"]["reads_per_s"] / figures["bare"]["reads_per_s"], 3)
+        _with_bare(figures, blob, seconds, concurrency, log)
 
         # gas: one logAccess vs one logAccessBatch of `batch` audit leaves
         single = records.log_access(doc, alice.address, bytes.fromhex(created["id"]), Purpose.TREAT)
@@ -230,14 +257,49 @@ def gateway_bench(rpc_url: str | None = None, *, seconds: float = 8.0, concurren
         return figures
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its threads so far (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_per_read(pid: int, load: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
+    """``load(*args)`` plus the server's CPU milliseconds per successful read: unlike reads/s, it hardly moves
+    with what else runs on a shared machine."""
+    before = _cpu_seconds(pid)
+    figures = load(*args)
+    after = _cpu_seconds(pid)
+    if before is not None and after is not None and figures["reads"]:
+        figures["cpu_ms_per_read"] = round((after - before) * 1000 / figures["reads"], 3)
+    return figures
+
+
+def _with_bare(figures: dict[str, Any], blob: Path, seconds: float, concurrency: int, log: Log) -> dict[str, Any]:
+    """Adds the bare static serving of ``blob`` and the consented/bare ratio to ``figures``."""
+    bare_port = free_port()
+    with _process([sys.executable, "-c", BARE_APP, str(blob), str(bare_port)], bare_port) as bare:
+        bare_url = f"http://127.0.0.1:{bare_port}/blob"
+        _load(bare_url, {}, 1.0, concurrency)
+        log(f"gateway: bare static reads for {seconds:g} s")
+        figures["bare"] = _cpu_per_read(bare.pid, _load, bare_url, {}, seconds, concurrency)
+    figures["ratio"] = round(figures["consented"]["reads_per_s"] / figures["bare"]["reads_per_s"], 3)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rpc", help="a running dev chain (default: start an Anvil here)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--reads-only", action="store_true", help="consented and bare reads only (no mixed, no gas)")
+    parser.add_argument("--profile", type=Path, help="write a py-spy profile (collapsed stacks) of the gateway here")
     args = parser.parse_args()
     figures = gateway_bench(args.rpc, seconds=args.seconds, concurrency=args.concurrency,
-                            log=lambda m: print(m, file=sys.stderr))
+                            log=lambda m: print(m, file=sys.stderr), reads_only=args.reads_only,
+                            profile=args.profile)
     print(json.dumps(figures, indent=2))
 
 

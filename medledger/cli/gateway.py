@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,8 @@ from ..errors import ConfigError
 from .app import App
 
 KEY_PASSWORD_ENV = "MEDLEDGER_GATEWAY_KEY_PASSWORD"
+SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
+GC_THRESHOLD = (20_000, 50, 100)  # CPython's default is (700, 10, 10)
 
 
 def _default_data() -> Path:
@@ -85,6 +89,10 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
     from ..gateway.service import GatewaySettings
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # operators: `kill -USR1 PID` dumps every thread's stack
+    # A read hops event loop -> worker thread -> audit committer -> worker -> event loop. With CPython's default
+    # 5 ms switch interval each hop can wait that long for the GIL while another thread runs Python code;
+    # a shorter interval cuts that wait (docs/GATEWAY.md, "Benchmark").
+    sys.setswitchinterval(SWITCH_INTERVAL)
     data = data or _default_data()
     with _exclusive(data):
         settings = GatewaySettings(chain=app.settings, signer=app.signer, origin=origin or f"http://{host}:{port}",
@@ -96,6 +104,13 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
         gw = asgi.state.gateway
         click.echo(f"gateway for {settings.signer.address} on chain {gw.chain_id}: {gw.origin} "
                    f"(listening on {host}:{port}, key {gw.key.address})", err=True)
+        # The process holds a large, long-lived object graph (web3, the ABIs, FastAPI and pydantic models): a
+        # full garbage collection walks all of it and stalls every request for 100 ms or more. Freeze what is
+        # alive now so collections only walk objects made while serving, and collect the young generation less
+        # often (docs/GATEWAY.md, "Benchmark").
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLD)
         uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
 
 

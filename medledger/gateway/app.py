@@ -6,6 +6,7 @@ Answers without a body: 401 for an unauthenticated caller (the reason is only in
 FHIR OperationOutcome naming what is wrong.
 """
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -172,16 +173,31 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     def caller_dep(request: Request) -> Caller:
         return authenticate(request)
 
+    async def caller_fast(request: Request) -> Caller:
+        """`caller_dep` without a worker thread when the bearer session is already known to this process
+        (an in-memory lookup; expiry is still checked); anything else goes through `authenticate`."""
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        origin = request.headers.get("origin")
+        if scheme.lower() == "bearer" and credential and (not origin or origin.rstrip("/") in accepted_origins):
+            known = gw.auth.known_session(credential.strip())
+            if known is not None:
+                return known
+        return await run_in_threadpool(authenticate, request)
+
     async def caller_with_body(request: Request) -> Caller:
         return await run_in_threadpool(authenticate, request, await request.body())
 
     CallerDep = Annotated[Caller, Depends(caller_dep)]
+    FastCallerDep = Annotated[Caller, Depends(caller_fast)]
     BodyCallerDep = Annotated[Caller, Depends(caller_with_body)]
     PurposeHeader = Annotated[str | None, Header(alias="X-Purpose-Of-Use", description="HL7 PurposeOfUse (TREAT, "
                                                  "ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE); default TREAT")]
 
     def released(r: Released) -> Response:
         headers = {"X-MedLedger-Audit": ",".join(str(s) for s in r.audit_seqs)} if r.audit_seqs else None
+        if r.raw is not None:
+            return Response(r.raw, media_type=FHIR_JSON, headers=headers)
         return fhir_response(r.body, headers=headers)
 
     # ---------------------------------------------------------------- sign-in
@@ -256,10 +272,12 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     @app.get("/fhir/{rtype}/{rid}", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "refused, with why"},
                         404: {"description": "no such record, or not yours to know"}})
-    def read(rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)], rid: Annotated[str, Path(pattern=SAFE_ID)],
-             caller: CallerDep, purpose: PurposeHeader = None) -> Response:
+    async def read(rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)], rid: Annotated[str, Path(pattern=SAFE_ID)],
+                   caller: FastCallerDep, purpose: PurposeHeader = None) -> Response:
         """Read a record (``Bundle/{record id}``) or one resource of it, minus what the reader may not see."""
-        return released(gw.read_resource(caller, rtype, rid, parse_purpose(purpose)))
+        # `FastReads` answers a Bundle read whose inputs are all in memory before it gets here. Otherwise one
+        # worker thread: the consent view may call the chain, and the audit commit blocks.
+        return released(await run_in_threadpool(gw.read_resource, caller, rtype, rid, parse_purpose(purpose)))
 
     @app.get("/fhir/{rtype}", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}})
@@ -284,11 +302,78 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         """The Merkle inclusion proof of one audit entry, for its reader or its patient."""
         return gw.audit_proof(caller, seq)
 
-    return BodyLimitApp(app, settings.max_body)
+    return BodyLimitApp(FastReads(app, gw, accepted_origins), settings.max_body)
 
 
-class BodyLimitApp(BodyLimit):
-    """The FastAPI app behind the body limit; attribute access reaches the app (``.state``, ``.openapi``)."""
+class _Forwarding:
+    """Attribute access reaches the wrapped app (``.state``, ``.openapi``)."""
+
+    app: Any
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
+
+
+class FastReads(_Forwarding):
+    """Pure-ASGI fast path of ``GET /fhir/Bundle/{64 hex digits}`` (the route and its OpenAPI entry stay in the
+    FastAPI app).
+
+    It answers only when everything is already in memory: a known bearer session from an accepted origin, a
+    valid purpose, and what `Gateway.read_record_nowait` needs. The decision and the audit entry are the same
+    as the route's; the answer is sent only after the entry's durable commit, awaited through a future that
+    the committer settles, so no worker thread is used. In any other case (including every refusal and a
+    failed commit) it has sent nothing and the request goes on to the FastAPI route, which decides afresh."""
+
+    PREFIX = "/fhir/Bundle/"
+
+    def __init__(self, app: Any, gw: Gateway, accepted_origins: set[str]) -> None:
+        self.app, self.gw, self.accepted_origins = app, gw, accepted_origins
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string")
+                and scope["path"].startswith(self.PREFIX) and len(scope["path"]) == len(self.PREFIX) + 64
+                and await self._answer(scope, receive, send)):
+            return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: dict, receive: Any, send: Any) -> bool:
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in (b"authorization", b"origin", b"x-purpose-of-use"):
+                headers.setdefault(name, value)  # the first, as the route reads it
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        if scheme.lower() != "bearer" or not token or (origin and origin.rstrip("/") not in self.accepted_origins):
+            return False
+        caller = self.gw.auth.known_session(token.strip())
+        if caller is None:
+            return False
+        loop = asyncio.get_running_loop()
+        committed = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(_settle, committed)
+
+        try:
+            purpose = parse_purpose(headers.get(b"x-purpose-of-use", b"").decode("latin-1") or None)
+            fast = self.gw.read_record_nowait(caller, scope["path"][len(self.PREFIX):], purpose, wake)
+        except MedLedgerError:
+            return False  # the route answers with the same refusal
+        if fast is None:
+            return False
+        body, raw, entry = fast
+        await committed
+        if entry.error is not None:
+            return False  # not committed: nothing was sent; the route tries again
+        await Response(raw, media_type=FHIR_JSON, headers={"X-MedLedger-Audit": str(entry.result())})(
+            scope, receive, send)
+        return True
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class BodyLimitApp(_Forwarding, BodyLimit):
+    """The FastAPI app behind the body limit."""

@@ -22,12 +22,13 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from .. import fhir
 from ..contracts import BatchKind, RecordRegistry, batch_id_of
@@ -104,14 +105,24 @@ def leaf_values(row: Any) -> tuple:
             int(row.purpose), int(row.time), bytes.fromhex(row.event_hash[2:]))
 
 
-class _Pending:
-    __slots__ = ("values", "done", "seq", "error")
+class Pending:
+    """One entry on its way to the durable commit: ``done`` is set (and ``on_done`` called, from the committer
+    thread) once ``seq`` is committed or ``error`` says why not; no answer may be sent before that."""
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    __slots__ = ("values", "done", "seq", "error", "on_done")
+
+    def __init__(self, values: dict[str, Any], on_done: Callable[[], None] | None = None) -> None:
         self.values = values
         self.done = threading.Event()
         self.seq: int | None = None
         self.error: BaseException | None = None
+        self.on_done = on_done
+
+    def result(self) -> int:
+        """The committed sequence number (after ``done``), or the commit's error raised."""
+        if self.error is not None:
+            raise self.error
+        return int(self.seq)  # type: ignore[arg-type]
 
 
 class AuditLog:
@@ -121,7 +132,8 @@ class AuditLog:
         self.store = store
         self.pending = threading.Condition()
         self.pending_count = 0
-        self._queue: list[_Pending] = []
+        self.notify_at = 1  # wake the anchorer at this many pending entries (it sets its batch size)
+        self._queue: list[Pending] = []
         self._queue_lock = threading.Condition()
         self._committer: threading.Thread | None = None
         self._closing = False
@@ -130,14 +142,24 @@ class AuditLog:
                decision: Decision, classes_mask: int, event: dict[str, Any], recorded: float,
                consent_origin: tuple[int, str] | None) -> int:
         """Commit one entry durably and return its sequence number; returns only after the commit."""
+        item = self.submit(reader=reader, patient=patient, record_id=record_id, version=version, purpose=purpose,
+                           decision=decision, classes_mask=classes_mask, event=event, recorded=recorded,
+                           consent_origin=consent_origin)
+        item.done.wait()
+        return item.result()
+
+    def submit(self, *, reader: str, patient: str, record_id: str, version: int, purpose: Purpose,
+               decision: Decision, classes_mask: int, event: dict[str, Any], recorded: float,
+               consent_origin: tuple[int, str] | None, on_done: Callable[[], None] | None = None) -> Pending:
+        """Queue one entry for the next group commit without waiting (see `Pending`)."""
         canonical = fhir.canonicalize(event)
-        item = _Pending(dict(
+        item = Pending(dict(
             time=recorded, reader=reader, patient=patient, record_id=record_id, version=version,
             purpose=int(purpose), basis=decision.basis, classes_mask=classes_mask,
             decided_at_block=decision.state.block, consent_granted_at=decision.state.granted_at or None,
             consent_block=consent_origin[0] if consent_origin else None,
             consent_tx=consent_origin[1] if consent_origin else None,
-            event=canonical.decode(), event_hash="0x" + keccak(canonical).hex()))
+            event=canonical.decode(), event_hash="0x" + keccak(canonical).hex()), on_done)
         with self._queue_lock:
             if self._committer is None or not self._committer.is_alive():
                 self._committer = threading.Thread(target=self._commit_loop, name="medledger-audit-commit",
@@ -145,13 +167,7 @@ class AuditLog:
                 self._committer.start()
             self._queue.append(item)
             self._queue_lock.notify()
-        item.done.wait()
-        if item.error is not None:
-            raise item.error
-        with self.pending:
-            self.pending_count += 1
-            self.pending.notify()
-        return int(item.seq)  # type: ignore[arg-type]
+        return item
 
     def _commit_loop(self) -> None:
         while True:
@@ -162,14 +178,28 @@ class AuditLog:
                     self._queue_lock.wait(timeout=1.0)
                 group, self._queue = self._queue, []
             try:
-                with self.store.begin() as conn:
-                    for item in group:
-                        item.seq = conn.execute(insert(T.audit_entries).values(**item.values)).inserted_primary_key[0]
+                with self.store.begin() as conn:  # one transaction, one durable commit for the whole group
+                    seqs = conn.execute(insert(T.audit_entries).returning(T.audit_entries.c.seq,
+                                                                          sort_by_parameter_order=True),
+                                        [item.values for item in group]).scalars().all()
+                    for item, seq in zip(group, seqs, strict=True):
+                        item.seq = seq
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request; none is answered
                 for item in group:
                     item.error, item.seq = exc, None
+            else:
+                with self.pending:
+                    before = self.pending_count
+                    self.pending_count += len(group)
+                    if before == 0 or self.pending_count >= self.notify_at:
+                        self.pending.notify()  # the anchorer: a batch's clock starts, or a batch is full
             for item in group:
                 item.done.set()
+                if item.on_done is not None:
+                    try:
+                        item.on_done()
+                    except Exception:  # noqa: BLE001 - e.g. the request's event loop is gone; nothing to answer
+                        log.debug("audit completion callback failed", exc_info=True)
 
     def close(self) -> None:
         with self._queue_lock:
@@ -228,6 +258,8 @@ class Anchorer:
         self.log, self.records, self.signer = log_, records, signer
         self.tx_lock = tx_lock or threading.Lock()
         self.batch_size, self.batch_seconds = batch_size, batch_seconds
+        log_.notify_at = batch_size
+        self._built_left = True  # built batches may be left from a previous run or a failed send: look first
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -255,13 +287,16 @@ class Anchorer:
             if count and oldest is None:
                 oldest = time.monotonic()
             due = count >= self.batch_size or (oldest is not None and time.monotonic() - oldest >= self.batch_seconds)
-            if not due and not self._has_built():
+            if not due and not (self._built_left and self._has_built()):
+                self._built_left = False
                 continue
             try:
                 self.flush()
                 oldest = None
                 self.last_error = None
+                self._built_left = False
             except Exception as exc:  # noqa: BLE001 - keep the thread alive; retried on the next tick
+                self._built_left = True
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("audit anchoring failed, will retry: %s", self.last_error)
                 self._stop.wait(1.0)
@@ -290,20 +325,25 @@ class Anchorer:
                                      .order_by(T.audit_batches.c.seq)))
 
     def _build(self) -> Any:
-        with self.log.store.begin() as conn:
+        # The tree is built outside the write transaction: SQLite has one writer, and the audit commits of
+        # concurrent reads must not wait for the hashing. Only this thread assigns entries to batches, so the
+        # rows read here are still unassigned when the transaction below assigns them.
+        with self.log.store.read() as conn:
             rows = list(conn.execute(select(T.audit_entries).where(T.audit_entries.c.batch_seq.is_(None))
                                      .order_by(T.audit_entries.c.seq).limit(self.batch_size)))
-            if not rows:
-                with self.log.pending:
-                    self.log.pending_count = 0
-                return None
-            tree = StandardMerkleTree.of([leaf_values(r) for r in rows], LEAF_TYPES)
+        if not rows:
+            with self.log.pending:
+                self.log.pending_count = 0
+            return None
+        tree = StandardMerkleTree.of([leaf_values(r) for r in rows], LEAF_TYPES)
+        dumped = json.dumps(tree.dump())
+        with self.log.store.begin() as conn:
             seq = conn.execute(insert(T.audit_batches).values(
-                root=tree.root_hex, count=len(rows), status="built", tree=json.dumps(tree.dump()),
+                root=tree.root_hex, count=len(rows), status="built", tree=dumped,
                 created_at=time.time())).inserted_primary_key[0]
-            for i, r in enumerate(rows):
-                conn.execute(update(T.audit_entries).where(T.audit_entries.c.seq == r.seq)
-                             .values(batch_seq=seq, batch_index=i))
+            conn.execute(update(T.audit_entries).where(T.audit_entries.c.seq == bindparam("entry"))
+                         .values(batch_seq=seq, batch_index=bindparam("index")),
+                         [{"entry": r.seq, "index": i} for i, r in enumerate(rows)])
         with self.log.pending:
             self.log.pending_count = max(0, self.log.pending_count - len(rows))
         with self.log.store.read() as conn:

@@ -187,6 +187,12 @@ class Authenticator:
                                                    expires_at=until, revoked=False))
         return token, Caller(address, "session", until)
 
+    def known_session(self, token: str) -> Caller | None:
+        """The caller of a live session this process has already checked (no database access), else None
+        (then `session` decides)."""
+        cached = self._sessions.get(hash_token(token))
+        return cached if cached is not None and cached.expires_at > time.time() else None
+
     def session(self, token: str) -> Caller | None:
         now = time.time()
         key = hash_token(token)

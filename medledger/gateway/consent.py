@@ -158,13 +158,17 @@ class LiveConsentView:
         self._cache: dict[tuple[str, str], AccessState] = {}
         self._origins: dict[tuple[str, str, int], tuple[int, str] | None] = {}
         self._lock = threading.Lock()
+        self._polling = threading.Lock()
+        self._fetching: dict[tuple[str, str], threading.Lock] = {}  # one chain fetch per pair at a time
 
     def head(self) -> int:
-        now = time.monotonic()
-        if self._head < 0 or now - self._head_at >= self.head_ttl:
-            head = int(self.chain.w3.eth.block_number)
-            with self._lock:
-                self._head, self._head_at = max(self._head, head), now
+        if self._head < 0 or time.monotonic() - self._head_at >= self.head_ttl:
+            with self._polling:  # one poll at a time: concurrent reads wait for it instead of each asking the node
+                now = time.monotonic()
+                if self._head < 0 or now - self._head_at >= self.head_ttl:
+                    head = int(self.chain.w3.eth.block_number)
+                    with self._lock:
+                        self._head, self._head_at = max(self._head, head), now
         return self._head
 
     def state(self, patient: str, reader: str) -> AccessState:
@@ -174,12 +178,33 @@ class LiveConsentView:
         cached = self._cache.get(key)
         if cached is not None and head - cached.block <= self.freshness_blocks:
             return cached
-        fresh = self._fetch(patient, reader, head)
         with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[key] = fresh
+            pair_lock = self._fetching.setdefault(key, threading.Lock())
+        with pair_lock:  # concurrent reads of a pair on a new head share one fetch instead of each calling the chain
+            cached = self._cache.get(key)
+            if cached is not None and head - cached.block <= self.freshness_blocks:
+                return cached
+            fresh = self._fetch(patient, reader, head)
+            with self._lock:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                    self._fetching = {key: pair_lock}
+                self._cache[key] = fresh
         return fresh
+
+    def cached(self, patient: str, reader: str) -> tuple[AccessState, tuple[int, str] | None] | None:
+        """`state` and `consent_origin` of the pair when both are answered from memory under the same rule
+        (the head was polled less than ``head_ttl`` ago and the answer is within ``freshness_blocks`` of it),
+        else None: then the caller uses `state`, which may call the chain. Never blocks on I/O."""
+        if self._head < 0 or time.monotonic() - self._head_at >= self.head_ttl:
+            return None
+        cached = self._cache.get((to_checksum_address(patient), to_checksum_address(reader)))
+        if cached is None or self._head - cached.block > self.freshness_blocks:
+            return None
+        if not cached.granted_at:
+            return cached, None
+        key = (cached.patient, cached.reader, cached.granted_at)
+        return (cached, self._origins[key]) if key in self._origins else None
 
     def _fetch(self, patient: str, reader: str, block: int) -> AccessState:
         if patient == reader:

@@ -30,9 +30,9 @@ from ..records import patient_public_key
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault
 from . import store as T
-from .auditlog import Anchorer, AuditLog, audit_event
+from .auditlog import Anchorer, AuditLog, Pending, audit_event
 from .auth import Authenticator, Caller
-from .consent import ConsentView, Decision, LiveConsentView, decide
+from .consent import AccessState, ConsentView, Decision, LiveConsentView, decide
 from .keys import Keyring, open_with
 from .sealing import assign_ids, data_key_for, resource_rows, seal_for_custodian
 from .store import Store
@@ -91,10 +91,17 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class Released:
-    """What a read returns."""
+    """What a read returns. ``raw``, when set, is ``body`` already serialised (compact JSON): the HTTP layer
+    sends it as is. ``body`` may be shared with later reads of the same answer: do not mutate it."""
 
     body: dict[str, Any]
     audit_seqs: tuple[int, ...]
+    raw: bytes | None = None
+
+
+#: Filtered answers kept in memory (see `Gateway._filtered`): at most this many, and this many bytes.
+ANSWER_CACHE_ENTRIES = 512
+ANSWER_CACHE_BYTES = 64 << 20
 
 
 def parse_purpose(value: str | None) -> Purpose:
@@ -168,6 +175,9 @@ class Gateway:
         self._keys: OrderedDict[str, bytes] = OrderedDict()
         self._catalogue: dict[str, Any] = {}
         self._keys_lock = threading.Lock()
+        # (content id, version, lastUpdated, allowed classes) -> (filtered Bundle, its JSON): bounded LRU
+        self._answers: OrderedDict[tuple[str, int, float, int], tuple[dict[str, Any], bytes]] = OrderedDict()
+        self._answer_bytes = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -214,18 +224,24 @@ class Gateway:
 
     def _release(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, body: dict[str, Any],
                  interaction: str) -> int:
+        origin = self.view.consent_origin(decision.state) if decision.basis == "consent" else None
+        item = self._submit(caller, row, decision, purpose, interaction, origin, None)
+        item.done.wait()
+        return item.result()
+
+    def _submit(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, interaction: str,
+                origin: tuple[int, str] | None, on_done: Callable[[], None] | None) -> Pending:
         released = sorted(c.name.lower().replace("_", "-") for c in decision.allowed
                           if row.classes_mask >> int(c) & 1)
         now = time.time()
-        origin = self.view.consent_origin(decision.state) if decision.basis == "consent" else None
         event = audit_event(chain_id=self.chain_id, origin=self.origin, consent_registry=self.consent.address,
                             reader=caller.address, patient=row.patient, record_id=row.record_id,
                             version=row.version, decision=decision, released=released, recorded=now,
                             consent_origin=origin, interaction=interaction)
-        return self.audit.record(reader=caller.address, patient=row.patient, record_id=row.record_id,
+        return self.audit.submit(reader=caller.address, patient=row.patient, record_id=row.record_id,
                                  version=row.version, purpose=purpose, decision=decision,
                                  classes_mask=data_classes.mask_of(decision.allowed) & row.classes_mask,
-                                 event=event, recorded=now, consent_origin=origin)
+                                 event=event, recorded=now, consent_origin=origin, on_done=on_done)
 
     @staticmethod
     def _refuse(decision: Decision) -> GatewayError:
@@ -233,24 +249,81 @@ class Gateway:
 
     # ------------------------------------------------------------------ reads
     def read_record(self, caller: Caller, record_id: str, purpose: Purpose) -> Released:
+        row, decision = self._authorize_record(caller, record_id, purpose, self._latest(parse_record_id(record_id)),
+                                               None)
+        body, raw = self._filtered(row, decision.allowed)
+        seq = self._release(caller, row, decision, purpose, body, "read")
+        return Released(body, (seq,), raw)
+
+    def read_record_nowait(self, caller: Caller, record_id: str, purpose: Purpose, on_done: Callable[[], None]
+                           ) -> tuple[dict[str, Any], bytes, Pending] | None:
+        """`read_record` for an event loop: the same decision and the same audit entry, but only when every
+        input is already in memory (catalogue row, consent answer within the freshness bound, its grant's
+        origin, the filtered answer), else None and nothing is done (use `read_record` in a thread).
+
+        Returns (body, JSON, pending audit entry). ``on_done`` is called from the committer thread once the
+        entry is durably committed or failed; the answer may only be sent after that (`Pending.result`)."""
         rid = parse_record_id(record_id)
-        row = self._latest(rid)
+        row = self._catalogue.get(rid)
+        cached = getattr(self.view, "cached", None)
+        known = cached(patient_of(bytes.fromhex(rid[2:])), caller.address) if row is not None and cached else None
+        if known is None:
+            return None
+        state, origin = known
+        row, decision = self._authorize_record(caller, record_id, purpose, row, state)
+        with self._keys_lock:
+            answer = self._answers.get(_answer_key(row, decision.allowed))
+        if answer is None:
+            return None
+        item = self._submit(caller, row, decision, purpose, "read", origin if decision.basis == "consent" else None,
+                            on_done)
+        return answer[0], answer[1], item
+
+    def _authorize_record(self, caller: Caller, record_id: str, purpose: Purpose, row: Any,
+                          state: AccessState | None) -> tuple[Any, Decision]:
+        """The decision on reading record ``row`` (None: no such record) for ``purpose``, from ``state``
+        (None: ask the consent view); raises the refusal."""
+        rid = parse_record_id(record_id)
         patient = patient_of(bytes.fromhex(rid[2:]))
         classes = frozenset(DataClass(c) for c in DataClass if row is not None and row.classes_mask >> int(c) & 1)
-        decision = self._decision(caller, patient, purpose, classes)
+        if state is None:
+            decision = self._decision(caller, patient, purpose, classes)
+        else:
+            decision = decide(state, purpose, classes)
         if row is None:
             raise Hidden("not found")
         if decision.state.suspended:
             raise Refused(decision.message())
         if not decision.allowed:
             raise self._refuse(decision)
-        doc = self._open(row.content_id)
-        body = data_classes.filter_bundle(doc, decision.allowed)
-        body.setdefault("meta", {})
-        body["meta"] = {**body["meta"], "versionId": str(row.version),
+        return row, decision
+
+    def _filtered(self, row: Any, allowed: frozenset[DataClass]) -> tuple[dict[str, Any], bytes]:
+        """The record version ``row`` with only the ``allowed`` classes, and its compact JSON.
+
+        Kept in a bounded in-memory LRU keyed by (blob, version, lastUpdated, allowed classes): a version is
+        immutable, so repeated reads skip the AES-GCM open, the JSON parse, the filtering and the
+        serialisation. Only the answer is cached, never the decision: consent and the audit entry are still
+        decided and committed per read. The plaintext stays in this process, as the data keys in `_keys` do."""
+        key = _answer_key(row, allowed)
+        with self._keys_lock:
+            hit = self._answers.get(key)
+            if hit is not None:
+                self._answers.move_to_end(key)
+                return hit
+        body = data_classes.filter_bundle(self._open(row.content_id), allowed)
+        body["meta"] = {**body.get("meta", {}), "versionId": str(row.version),
                         "lastUpdated": _instant(row.last_updated)}
-        seq = self._release(caller, row, decision, purpose, body, "read")
-        return Released(body, (seq,))
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        with self._keys_lock:
+            if key not in self._answers:
+                self._answers[key] = (body, raw)
+                self._answer_bytes += len(raw)
+            while self._answers and (len(self._answers) > ANSWER_CACHE_ENTRIES
+                                     or self._answer_bytes > ANSWER_CACHE_BYTES):
+                _old, (_b, dropped) = self._answers.popitem(last=False)
+                self._answer_bytes -= len(dropped)
+        return body, raw
 
     def read_resource(self, caller: Caller, rtype: str, rid: str, purpose: Purpose) -> Released:
         if rtype == "Bundle":
@@ -307,13 +380,10 @@ class Gateway:
             visible = decision.allowed & {c for c in DataClass if row.classes_mask >> int(c) & 1}
             if not visible:
                 continue
-            doc = self._open(row.content_id)
             if rtype == "Bundle":
-                item = data_classes.filter_bundle(doc, decision.allowed)
-                item["meta"] = {**item.get("meta", {}), "versionId": str(row.version),
-                                "lastUpdated": _instant(row.last_updated)}
-                found = [(f"{base}/Bundle/{row.record_id[2:]}", item)]
+                found = [(f"{base}/Bundle/{row.record_id[2:]}", self._filtered(row, decision.allowed)[0])]
             else:
+                doc = self._open(row.content_id)
                 found = [(f"{base}/{rtype}/{r.get('id')}", dict(r)) for r in data_classes.resources_of(doc)
                          if r.get("resourceType") == rtype and data_classes.class_of(r) in decision.allowed]
             if not found:
@@ -434,6 +504,10 @@ class Gateway:
     def sweep_nonces(self) -> None:
         with self.store.begin() as conn:
             conn.execute(delete(T.login_nonces).where(T.login_nonces.c.expires_at < time.time()))
+
+
+def _answer_key(row: Any, allowed: frozenset[DataClass]) -> tuple[str, int, float, int]:
+    return row.content_id, int(row.version), float(row.last_updated), data_classes.mask_of(allowed)
 
 
 def _names(classes: frozenset[DataClass]) -> list[str]:

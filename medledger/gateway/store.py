@@ -7,6 +7,8 @@ these in the same database; nothing here depends on them.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +33,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import MedLedgerError
+
+CHECKPOINT_SECONDS = 0.5
 
 
 class StoreError(MedLedgerError):
@@ -139,6 +143,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # `Store._checkpoints` does it, off the commit path
     cur.close()
 
 
@@ -159,11 +164,28 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the gateway database {url}: {exc.__class__.__name__}: {exc}") from None
         self.url = url
+        self._writer: Any = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
+        self._closed = threading.Event()
+        if url.startswith("sqlite"):
+            threading.Thread(target=self._checkpoints, name="medledger-wal-checkpoint", daemon=True).start()
+
+    def _checkpoints(self) -> None:
+        """Copies the SQLite WAL into the database every `CHECKPOINT_SECONDS`, in this thread. Left to SQLite,
+        the checkpoint (and its fsync of the database file) would run inside whichever commit crosses 1,000 WAL
+        pages: an audit commit that readers are waiting for. PASSIVE never blocks writers or readers."""
+        while not self._closed.wait(CHECKPOINT_SECONDS):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except SQLAlchemyError:  # busy or closing: the next round catches up
+                continue
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction (committed on exit, rolled back on error)."""
-        with self.engine.begin() as conn:
+        """One transaction (committed on exit, rolled back on error). On SQLite the writers of this process
+        take turns on a lock first: SQLite has one writer, and a writer that finds the database busy sleeps
+        in growing steps (up to 100 ms) instead of starting the moment the other commits."""
+        with self._writer, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -172,4 +194,5 @@ class Store:
             yield conn
 
     def close(self) -> None:
+        self._closed.set()
         self.engine.dispose()
