@@ -56,6 +56,12 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     uint8 private constant _UNLOCKED = 1;
     uint8 private constant _LOCKED = 2;
     uint256 private constant _VERSION = 2;
+    /// @dev Bit offsets of the fields of a {PackedClaim} word (coverageId starts at bit 0).
+    uint256 private constant _CLAIM_AMOUNT = 40;
+    uint256 private constant _CLAIM_STATUS = 136;
+    uint256 private constant _CLAIM_DEADLINE = 144;
+    uint256 private constant _CLAIM_REVISION = 184;
+    uint256 private constant _CLAIM_WINDOW = 200;
 
     /// @dev Lock, pause flag and escrow clock in one slot. Escrow time = now - pausedFor (frozen at
     /// pausedAt - pausedFor while paused). `lock` is never zero, so locking never pays a fresh-slot write.
@@ -65,6 +71,12 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint40 pausedAt;
         uint40 pausedFor;
     }
+
+    /// @dev A `Claim` packed into one word by hand, in the struct's own storage layout: coverageId
+    /// (bits 0-39) | amount (40-135) | status (136-143) | deadline (144-183) | revision (184-199) |
+    /// disputeWindow (200-231). One SLOAD / SSTORE instead of the masked read-modify-write per field
+    /// a packed-struct assignment compiles to. Zero iff the claim does not exist (status None).
+    type PackedClaim is uint256;
 
     /// @notice The CareRegistry consulted for every party's role and status.
     ICareRegistry public immutable registry;
@@ -77,7 +89,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     Control private _control;
     uint40 private _lastCoverageId;
-    mapping(bytes32 claimId => Claim) private _claims;
+    mapping(bytes32 claimId => PackedClaim) private _claims;
     mapping(bytes32 serviceKey => bytes32 claimId) private _serviceClaims;
     mapping(address insurer => InsurerAccount) private _insurers;
     mapping(address provider => ProviderAccount) private _providers;
@@ -245,7 +257,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         _requireActive(provider, ICareRegistry.Role.Provider);
         if (submission.claimHash == bytes32(0)) revert EmptyHash();
         claimId = _claimId(provider, submission.controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         Enrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
         uint40 coverageId = enrolment.coverageId;
         uint8 frequency = submission.frequency;
@@ -262,7 +274,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
                 }
             }
             if (frequency == _FREQ_VOID) {
-                _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Voided, 0, claim.revision, 0);
+                _storeClaim(claimId, Claim(claim.coverageId, 0, ClaimStatus.Voided, 0, claim.revision, 0));
                 emit ClaimVoided(claimId, provider, submission.claimHash);
                 return claimId;
             }
@@ -284,12 +296,15 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         address provider = msg.sender;
         if (evidenceHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim storage claim = _claims[claimId];
-        ClaimStatus status = claim.status;
+        uint256 word = PackedClaim.unwrap(_claims[claimId]);
+        ClaimStatus status = ClaimStatus(uint8(word >> _CLAIM_STATUS));
         if (status != ClaimStatus.Contestable) revert InvalidStatus(claimId, status);
-        uint40 deadline = claim.deadline;
+        uint40 deadline = uint40(word >> _CLAIM_DEADLINE);
         if (_escrowTime() > deadline) revert DeadlinePassed(claimId, deadline);
-        claim.status = ClaimStatus.Disputed;
+        // Only the status byte changes (Contestable -> Disputed).
+        _claims[claimId] = PackedClaim.wrap(
+            (word & ~(uint256(type(uint8).max) << _CLAIM_STATUS)) | (uint256(ClaimStatus.Disputed) << _CLAIM_STATUS)
+        );
         emit ClaimDisputed(claimId, provider, evidenceHash);
     }
 
@@ -321,7 +336,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint16[] calldata reasonCodes
     ) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
         Coverage storage coverage = _coverages[claim.coverageId];
         address insurer = coverage.insurer;
@@ -351,7 +366,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function finalizeDeemed(address provider, bytes32 controlNumber) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         Coverage storage coverage = _coverages[claim.coverageId];
         address insurer = coverage.insurer;
         bool fromPool = claim.status == ClaimStatus.DeemedUnfunded;
@@ -393,7 +408,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         _requireActive(msg.sender, ICareRegistry.Role.Arbiter);
         if (decisionHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Disputed) revert InvalidStatus(claimId, claim.status);
         if (award > claim.amount) revert AwardExceedsContested(award, claim.amount);
         uint96 returned;
@@ -413,7 +428,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function release(address provider, bytes32 controlNumber) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Contestable) revert InvalidStatus(claimId, claim.status);
         if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
         address insurer = _coverages[claim.coverageId].insurer;
@@ -468,7 +483,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function claimOf(bytes32 claimId) external view returns (Claim memory) {
-        return _claims[claimId];
+        return _loadClaim(claimId);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -516,10 +531,18 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @dev Takes the lock (one cold read of `_control`); with `live`, also requires "not paused".
     function _enter(bool live) private {
-        Control storage control = _control;
-        if (control.lock == _LOCKED) revert ReentrantCall();
-        if (live && control.paused) revert EnforcedPause();
-        control.lock = _LOCKED;
+        uint256 word;
+        // Assembly: the packed `_control` word (lock in bits 0-7, paused in bits 8-15) read once and
+        // written once with the lock byte set, instead of a masked SLOAD per field and another for
+        // the write. `_control` starts its slot (offset 0).
+        assembly ("memory-safe") {
+            word := sload(_control.slot)
+        }
+        if (uint8(word) == _LOCKED) revert ReentrantCall();
+        if (live && uint8(word >> 8) != 0) revert EnforcedPause();
+        assembly ("memory-safe") {
+            sstore(_control.slot, or(and(word, not(0xff)), _LOCKED))
+        }
     }
 
     /// @dev Escrow time while not paused (only called from `nonReentrantWhenNotPaused` functions).
@@ -556,7 +579,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             allAuthored && _matchesAutoRule(terms, billed, submission.serviceCode, classes)
                 && _autoApprove(claimId, provider, coverageId, insurer, billed, revision, terms)
         ) return;
-        _claims[claimId] = Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow);
+        _storeClaim(claimId, Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow));
     }
 
     function _emitSubmitted(
@@ -617,7 +640,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             bytes32 holder = _serviceClaims[key];
             if (holder != claimId) {
                 // A key held by a voided claim is free again; any other holder is a live duplicate.
-                if (holder != bytes32(0) && _claims[holder].status != ClaimStatus.Voided) {
+                if (holder != bytes32(0) && _loadClaim(holder).status != ClaimStatus.Voided) {
                     revert DuplicateService(recordId, submission.serviceCode, holder);
                 }
                 _serviceClaims[key] = claimId;
@@ -680,7 +703,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         unchecked {
             _insurers[insurer] = InsurerAccount(account.free - billed, account.encumbered);
         }
-        _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Settled, 0, revision, 0);
+        _storeClaim(claimId, Claim(coverageId, 0, ClaimStatus.Settled, 0, revision, 0));
         emit ClaimAdjudicated(claimId, insurer, Adjudication.Automatic, billed, 0, new uint16[](0), 0);
         _credit(provider, billed, true);
         return true;
@@ -731,8 +754,11 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint40 disputeDeadline = 0;
         if (contested != 0) {
             disputeDeadline = _escrowTime() + claim.disputeWindow;
-            _claims[claimId] = Claim(
-                claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision, claim.disputeWindow
+            _storeClaim(
+                claimId,
+                Claim(
+                    claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision, claim.disputeWindow
+                )
             );
         } else {
             _settle(claimId, claim);
@@ -747,15 +773,35 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         DeemedPool memory pool = _deemedPools[insurer];
         _deemedPools[insurer] = DeemedPool(pool.unpaid + claim.amount, pool.funded + free);
         if (free != 0) _insurers[insurer].free = 0;
-        _claims[claimId] = Claim(
-            claim.coverageId, claim.amount, ClaimStatus.DeemedUnfunded, claim.deadline, claim.revision, claim.disputeWindow
-        );
+        // Amount, deadline, revision and dispute window stay (the caller returns right after).
+        claim.status = ClaimStatus.DeemedUnfunded;
+        _storeClaim(claimId, claim);
         emit ClaimDeemedUnfunded(claimId, insurer, claim.amount, free);
     }
 
     /// @dev Final state; the slot stays (it is the control-number duplicate check).
     function _settle(bytes32 claimId, Claim memory claim) private {
-        _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision, 0);
+        _storeClaim(claimId, Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision, 0));
+    }
+
+    /// @dev Reads claim `claimId` (one SLOAD; all zero if unknown). See {PackedClaim}.
+    function _loadClaim(bytes32 claimId) private view returns (Claim memory claim) {
+        uint256 word = PackedClaim.unwrap(_claims[claimId]);
+        claim.coverageId = uint40(word);
+        claim.amount = uint96(word >> _CLAIM_AMOUNT);
+        claim.status = ClaimStatus(uint8(word >> _CLAIM_STATUS));
+        claim.deadline = uint40(word >> _CLAIM_DEADLINE);
+        claim.revision = uint16(word >> _CLAIM_REVISION);
+        claim.disputeWindow = uint32(word >> _CLAIM_WINDOW);
+    }
+
+    /// @dev Writes claim `claimId` (one SSTORE). See {PackedClaim}.
+    function _storeClaim(bytes32 claimId, Claim memory claim) private {
+        _claims[claimId] = PackedClaim.wrap(
+            uint256(claim.coverageId) | (uint256(claim.amount) << _CLAIM_AMOUNT)
+                | (uint256(claim.status) << _CLAIM_STATUS) | (uint256(claim.deadline) << _CLAIM_DEADLINE)
+                | (uint256(claim.revision) << _CLAIM_REVISION) | (uint256(claim.disputeWindow) << _CLAIM_WINDOW)
+        );
     }
 
     /// @dev Credits a non-zero `amount` to `provider`, or pushes it if the provider opted in and is
