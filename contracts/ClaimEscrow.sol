@@ -78,6 +78,16 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// a packed-struct assignment compiles to. Zero iff the claim does not exist (status None).
     type PackedClaim is uint256;
 
+    /// @dev An {Enrolment} as stored, plus whether its coverage has any limit (per claim or per
+    /// period), so that an automatic approval under unlimited coverage never reads the coverage.
+    /// Coverage limits never change after {setCoverage}, so the flag cannot go stale.
+    struct StoredEnrolment {
+        uint40 coverageId;
+        uint40 validFrom;
+        uint40 validUntil;
+        bool limited;
+    }
+
     /// @notice The CareRegistry consulted for every party's role and status.
     ICareRegistry public immutable registry;
     /// @notice The ConsentRegistry consulted for patients' consent.
@@ -94,7 +104,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     mapping(address insurer => InsurerAccount) private _insurers;
     mapping(address provider => ProviderAccount) private _providers;
     mapping(address insurer => InsurerTerms) private _terms;
-    mapping(address insurer => mapping(address patient => Enrolment)) private _enrolments;
+    mapping(address insurer => mapping(address patient => StoredEnrolment)) private _enrolments;
     mapping(uint40 coverageId => Coverage) private _coverages;
     mapping(address insurer => DeemedPool) private _deemedPools;
     mapping(address provider => mapping(uint40 coverageId => Velocity)) private _velocity;
@@ -175,7 +185,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         ) revert InvalidCoverage();
         // A new id for every enrolment: open claims keep the coverage (and limits) they were submitted under.
         coverageId = ++_lastCoverageId;
-        _enrolments[insurer][patient] = Enrolment(coverageId, validFrom, validUntil);
+        _enrolments[insurer][patient] =
+            StoredEnrolment(coverageId, validFrom, validUntil, perClaimLimit != 0 || perPeriodLimit != 0);
         _coverages[coverageId] = Coverage({
             insurer: insurer,
             claimLimited: perClaimLimit != 0,
@@ -198,7 +209,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function endCoverage(address patient) external nonReentrantWhenNotPaused {
         address insurer = msg.sender;
         _requireActive(insurer, ICareRegistry.Role.Insurer);
-        Enrolment storage enrolment = _enrolments[insurer][patient];
+        StoredEnrolment storage enrolment = _enrolments[insurer][patient];
         if (enrolment.validUntil <= block.timestamp) revert CoverageInactive(insurer, patient);
         uint40 endedAt = uint40(block.timestamp);
         enrolment.validUntil = endedAt;
@@ -254,11 +265,11 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function submitClaim(ClaimSubmission calldata submission) external nonReentrantWhenNotPaused returns (bytes32 claimId) {
         address provider = msg.sender;
-        _requireActive(provider, ICareRegistry.Role.Provider);
+        uint32 providerId = _activeProviderId(provider);
         if (submission.claimHash == bytes32(0)) revert EmptyHash();
         claimId = _claimId(provider, submission.controlNumber);
         Claim memory claim = _loadClaim(claimId);
-        Enrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
+        StoredEnrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
         uint40 coverageId = enrolment.coverageId;
         uint8 frequency = submission.frequency;
         uint16 revision = 0;
@@ -286,7 +297,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (block.timestamp < enrolment.validFrom || block.timestamp >= enrolment.validUntil) {
             revert CoverageInactive(submission.insurer, submission.patient);
         }
-        _submit(claimId, provider, enrolment, revision, submission);
+        _submit(claimId, provider, providerId, enrolment, revision, submission);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -508,7 +519,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function enrolmentOf(address insurer, address patient) external view returns (Enrolment memory) {
-        return _enrolments[insurer][patient];
+        StoredEnrolment memory enrolment = _enrolments[insurer][patient];
+        return Enrolment(enrolment.coverageId, enrolment.validFrom, enrolment.validUntil);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -554,11 +566,20 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (!registry.isActive(account, role)) revert NotActiveParty(account, role);
     }
 
+    /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (the same
+    /// single read of its party record), which a submission compares with its records' author ids.
+    function _activeProviderId(address provider) private view returns (uint32 providerId) {
+        ICareRegistry.Role role;
+        (role, providerId) = registry.activePartyOf(provider);
+        if (role != ICareRegistry.Role.Provider) revert NotActiveParty(provider, ICareRegistry.Role.Provider);
+    }
+
     /// @dev Validates an original or replacement submission, then stores it or approves it at once.
     function _submit(
         bytes32 claimId,
         address provider,
-        Enrolment memory enrolment,
+        uint32 providerId,
+        StoredEnrolment memory enrolment,
         uint16 revision,
         ClaimSubmission calldata submission
     ) private {
@@ -569,17 +590,16 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (!consent.hasConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING)) {
             revert MissingConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING);
         }
-        (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, enrolment, submission);
+        (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, providerId, enrolment, submission);
 
         InsurerTerms memory terms = _terms[insurer];
         uint40 deadline = _escrowTime() + terms.promptPayWindow;
         _emitSubmitted(claimId, provider, revision, deadline, submission);
-        uint40 coverageId = enrolment.coverageId;
         if (
             allAuthored && _matchesAutoRule(terms, billed, submission.serviceCode, classes)
-                && _autoApprove(claimId, provider, coverageId, insurer, billed, revision, terms)
+                && _autoApprove(claimId, provider, enrolment, insurer, billed, revision, terms)
         ) return;
-        _storeClaim(claimId, Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow));
+        _storeClaim(claimId, Claim(enrolment.coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow));
     }
 
     function _emitSubmitted(
@@ -620,7 +640,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function _checkRecords(
         bytes32 claimId,
         address provider,
-        Enrolment memory enrolment,
+        uint32 providerId,
+        StoredEnrolment memory enrolment,
         ClaimSubmission calldata submission
     ) private returns (uint16 classes, bool allAuthored) {
         RecordRef[] calldata refs = submission.records;
@@ -628,7 +649,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         allAuthored = true;
         for (uint256 i; i < refs.length; ++i) {
             bytes32 recordId = refs[i].recordId;
-            (uint8 dataClass, bool authored) = _checkRecord(provider, enrolment, submission, refs[i]);
+            (uint8 dataClass, bool authored) = _checkRecord(provider, providerId, enrolment, submission, refs[i]);
             classes |= uint16(1) << dataClass;
             if (!authored) {
                 allAuthored = false;
@@ -653,21 +674,25 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// authored it.
     function _checkRecord(
         address provider,
-        Enrolment memory enrolment,
+        uint32 providerId,
+        StoredEnrolment memory enrolment,
         ClaimSubmission calldata submission,
         RecordRef calldata ref
     ) private view returns (uint8 dataClass, bool authored) {
         address patient = submission.patient;
         // A record id starts with its patient's address: a claim may only cite its patient's records.
         if (address(bytes20(ref.recordId)) != patient) revert RecordNotOfPatient(ref.recordId, patient);
-        IRecordRegistry.RecordVersion memory info = records.recordInfo(ref.recordId, ref.contentHash);
-        if (info.author == address(0)) revert RecordNotAnchored(ref.recordId, ref.contentHash);
+        // Author ids, not addresses: a CareRegistry party id belongs to one account for good, and
+        // comparing ids saves the registry call that maps the author's id to its account.
+        uint32 authorId;
+        uint40 anchoredAt;
+        (authorId, dataClass, anchoredAt) = records.recordFacts(ref.recordId, ref.contentHash);
+        if (authorId == 0) revert RecordNotAnchored(ref.recordId, ref.contentHash);
         // Care billed under a coverage was recorded while it was in force.
-        if (info.anchoredAt < enrolment.validFrom || info.anchoredAt >= enrolment.validUntil) {
-            revert RecordOutsideCoverage(ref.recordId, info.anchoredAt);
+        if (anchoredAt < enrolment.validFrom || anchoredAt >= enrolment.validUntil) {
+            revert RecordOutsideCoverage(ref.recordId, anchoredAt);
         }
-        dataClass = info.dataClass;
-        authored = info.author == provider;
+        authored = authorId == providerId;
         if (!consent.hasConsent(patient, provider, Scopes.TREAT, dataClass)) {
             // Without a treatment grant a provider may still bill for its own record under a payment grant.
             if (!authored || !consent.hasConsent(patient, provider, Scopes.HPAYMT, dataClass)) {
@@ -686,19 +711,24 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function _autoApprove(
         bytes32 claimId,
         address provider,
-        uint40 coverageId,
+        StoredEnrolment memory enrolment,
         address insurer,
         uint96 billed,
         uint16 revision,
         InsurerTerms memory terms
     ) private returns (bool) {
+        uint40 coverageId = enrolment.coverageId;
         Coverage storage coverage = _coverages[coverageId];
-        (uint256 headroom, uint32 period) = _headroom(coverage);
+        // Unlimited coverage (the enrolment says so): no headroom to check, no usage to record, and
+        // the coverage is not read at all.
+        uint256 headroom = type(uint256).max;
+        uint32 period = 0;
+        if (enrolment.limited) (headroom, period) = _headroom(coverage);
         if (billed > headroom) return false;
         InsurerAccount memory account = _insurers[insurer];
         if (billed > account.free) return false;
         if (!_takeVelocity(provider, coverageId, terms)) return false;
-        _recordUsage(coverage, period, billed);
+        if (enrolment.limited) _recordUsage(coverage, period, billed);
         // Checked above: billed <= free.
         unchecked {
             _insurers[insurer] = InsurerAccount(account.free - billed, account.encumbered);
