@@ -562,16 +562,77 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         return uint40(block.timestamp) - _control.pausedFor;
     }
 
+    /// @dev Reverts unless `registry.isActive(account, role)`. Hand-encoded like {_hasConsent} (on
+    /// almost every entry point): a reverting call bubbles up, a short or non-boolean answer reads as
+    /// "not active".
     function _requireActive(address account, ICareRegistry.Role role) private view {
-        if (!registry.isActive(account, role)) revert NotActiveParty(account, role);
+        ICareRegistry registry_ = registry;
+        bytes4 selector = ICareRegistry.isActive.selector;
+        bool active;
+        // Assembly: arguments above the free-memory pointer (not allocated), answer in scratch space.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), account)
+            mstore(add(ptr, 0x24), role)
+            if iszero(staticcall(gas(), registry_, ptr, 0x44, 0x00, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            active := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+        }
+        if (!active) revert NotActiveParty(account, role);
     }
 
-    /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (the same
-    /// single read of its party record), which a submission compares with its records' author ids.
+    /// @dev `consent.hasConsent(patient, grantee, purpose, dataClass)`, hand-encoded: up to four times
+    /// per submission, so the 132 bytes of arguments are written above the free-memory pointer (not
+    /// allocated) and the answer read into scratch space. A reverting call bubbles its revert up, as a
+    /// high-level call would; a short or non-boolean answer reads as "no consent".
+    function _hasConsent(address patient, address grantee, uint8 purpose, uint8 dataClass)
+        private
+        view
+        returns (bool granted)
+    {
+        IConsentRegistry consent_ = consent;
+        bytes4 selector = IConsentRegistry.hasConsent.selector;
+        // Assembly: the call above; memory at and above the free-memory pointer is scratch until the
+        // next allocation, and 0x00-0x1f is scratch space.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), patient)
+            mstore(add(ptr, 0x24), grantee)
+            mstore(add(ptr, 0x44), purpose)
+            mstore(add(ptr, 0x64), dataClass)
+            if iszero(staticcall(gas(), consent_, ptr, 0x84, 0x00, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            granted := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+        }
+    }
+
+    /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (one call,
+    /// the same party record), which a submission compares with its records' author ids.
+    /// Hand-encoded like {_requireActive}; a short answer reads as "not active".
     function _activeProviderId(address provider) private view returns (uint32 providerId) {
-        ICareRegistry.Role role;
-        (role, providerId) = registry.activePartyOf(provider);
-        if (role != ICareRegistry.Role.Provider) revert NotActiveParty(provider, ICareRegistry.Role.Provider);
+        ICareRegistry registry_ = registry;
+        bytes4 selector = ICareRegistry.activePartyOf.selector;
+        uint256 providerRole = uint256(ICareRegistry.Role.Provider);
+        bool active;
+        // Assembly: 36 bytes of arguments out and (role, id) back, both in scratch space (0x00-0x3f).
+        assembly ("memory-safe") {
+            mstore(0x00, selector)
+            mstore(0x04, provider)
+            if iszero(staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)) {
+                let ptr := mload(0x40)
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            active := and(gt(returndatasize(), 0x3f), eq(mload(0x00), providerRole))
+            providerId := and(mload(0x20), 0xffffffff)
+        }
+        if (!active) revert NotActiveParty(provider, ICareRegistry.Role.Provider);
     }
 
     /// @dev Validates an original or replacement submission, then stores it or approves it at once.
@@ -587,7 +648,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         address insurer = submission.insurer;
         uint96 billed = submission.billed;
         if (billed == 0) revert ZeroAmount();
-        if (!consent.hasConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING)) {
+        if (!_hasConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING)) {
             revert MissingConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING);
         }
         (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, providerId, enrolment, submission);
@@ -684,25 +745,53 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (address(bytes20(ref.recordId)) != patient) revert RecordNotOfPatient(ref.recordId, patient);
         // Author ids, not addresses: a CareRegistry party id belongs to one account for good, and
         // comparing ids saves the registry call that maps the author's id to its account.
-        uint32 authorId;
-        uint40 anchoredAt;
-        (authorId, dataClass, anchoredAt) = records.recordFacts(ref.recordId, ref.contentHash);
+        (uint32 authorId, uint8 dataClass_, uint40 anchoredAt) = _recordFacts(ref);
+        dataClass = dataClass_;
         if (authorId == 0) revert RecordNotAnchored(ref.recordId, ref.contentHash);
         // Care billed under a coverage was recorded while it was in force.
         if (anchoredAt < enrolment.validFrom || anchoredAt >= enrolment.validUntil) {
             revert RecordOutsideCoverage(ref.recordId, anchoredAt);
         }
         authored = authorId == providerId;
-        if (!consent.hasConsent(patient, provider, Scopes.TREAT, dataClass)) {
+        if (!_hasConsent(patient, provider, Scopes.TREAT, dataClass)) {
             // Without a treatment grant a provider may still bill for its own record under a payment grant.
-            if (!authored || !consent.hasConsent(patient, provider, Scopes.HPAYMT, dataClass)) {
+            if (!authored || !_hasConsent(patient, provider, Scopes.HPAYMT, dataClass)) {
                 revert MissingConsent(patient, provider, Scopes.TREAT, dataClass);
             }
         }
         // Citing the record discloses its class to the insurer (BILLING is checked by the caller).
         address insurer = submission.insurer;
-        if (dataClass != Scopes.BILLING && !consent.hasConsent(patient, insurer, Scopes.HPAYMT, dataClass)) {
+        if (dataClass != Scopes.BILLING && !_hasConsent(patient, insurer, Scopes.HPAYMT, dataClass)) {
             revert MissingConsent(patient, insurer, Scopes.HPAYMT, dataClass);
+        }
+    }
+
+    /// @dev `records.recordFacts(ref.recordId, ref.contentHash)`, hand-encoded like {_hasConsent}: a
+    /// reverting call bubbles up, a short answer reads as "not anchored" (author id 0).
+    function _recordFacts(RecordRef calldata ref)
+        private
+        view
+        returns (uint32 authorId, uint8 dataClass, uint40 anchoredAt)
+    {
+        IRecordRegistry records_ = records;
+        bytes4 selector = IRecordRegistry.recordFacts.selector;
+        bytes32 recordId = ref.recordId;
+        bytes32 contentHash = ref.contentHash;
+        // Assembly: arguments and the three-word answer above the free-memory pointer (not allocated).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), recordId)
+            mstore(add(ptr, 0x24), contentHash)
+            if iszero(staticcall(gas(), records_, ptr, 0x44, ptr, 0x60)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if gt(returndatasize(), 0x5f) {
+                authorId := and(mload(ptr), 0xffffffff)
+                dataClass := and(mload(add(ptr, 0x20)), 0xff)
+                anchoredAt := and(mload(add(ptr, 0x40)), 0xffffffffff)
+            }
         }
     }
 
