@@ -268,15 +268,17 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint32 providerId = _activeProviderId(provider);
         if (submission.claimHash == bytes32(0)) revert EmptyHash();
         claimId = _claimId(provider, submission.controlNumber);
-        Claim memory claim = _loadClaim(claimId);
+        // An original needs the status only; a replacement or void unpacks the whole (now warm) slot.
+        ClaimStatus status = _statusOf(claimId);
         StoredEnrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
         uint40 coverageId = enrolment.coverageId;
         uint8 frequency = submission.frequency;
         uint16 revision = 0;
         if (frequency == _FREQ_ORIGINAL) {
-            if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
+            if (status != ClaimStatus.None) revert DuplicateClaim(claimId);
         } else if (frequency == _FREQ_REPLACEMENT || frequency == _FREQ_VOID) {
-            if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
+            if (status != ClaimStatus.Submitted) revert InvalidStatus(claimId, status);
+            Claim memory claim = _loadClaim(claimId);
             if (claim.coverageId != coverageId) {
                 // Re-enrolled since: the same (insurer, patient) pair, now under a new coverage id.
                 Coverage storage previous = _coverages[claim.coverageId];
@@ -722,7 +724,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             bytes32 holder = _serviceClaims[key];
             if (holder != claimId) {
                 // A key held by a voided claim is free again; any other holder is a live duplicate.
-                if (holder != bytes32(0) && _loadClaim(holder).status != ClaimStatus.Voided) {
+                if (holder != bytes32(0) && _statusOf(holder) != ClaimStatus.Voided) {
                     revert DuplicateService(recordId, submission.serviceCode, holder);
                 }
                 _serviceClaims[key] = claimId;
@@ -912,6 +914,11 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         claim.deadline = uint40(word >> _CLAIM_DEADLINE);
         claim.revision = uint16(word >> _CLAIM_REVISION);
         claim.disputeWindow = uint32(word >> _CLAIM_WINDOW);
+    }
+
+    /// @dev The status of claim `claimId` alone (None if unknown). See {PackedClaim}.
+    function _statusOf(bytes32 claimId) private view returns (ClaimStatus) {
+        return ClaimStatus(uint8(PackedClaim.unwrap(_claims[claimId]) >> _CLAIM_STATUS));
     }
 
     /// @dev Writes claim `claimId` (one SSTORE). See {PackedClaim}.
