@@ -56,6 +56,12 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     uint8 private constant _UNLOCKED = 1;
     uint8 private constant _LOCKED = 2;
     uint256 private constant _VERSION = 2;
+    /// @dev Bit offsets of the fields of a {PackedClaim} word (coverageId starts at bit 0).
+    uint256 private constant _CLAIM_AMOUNT = 40;
+    uint256 private constant _CLAIM_STATUS = 136;
+    uint256 private constant _CLAIM_DEADLINE = 144;
+    uint256 private constant _CLAIM_REVISION = 184;
+    uint256 private constant _CLAIM_WINDOW = 200;
 
     /// @dev Lock, pause flag and escrow clock in one slot. Escrow time = now - pausedFor (frozen at
     /// pausedAt - pausedFor while paused). `lock` is never zero, so locking never pays a fresh-slot write.
@@ -64,6 +70,22 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         bool paused;
         uint40 pausedAt;
         uint40 pausedFor;
+    }
+
+    /// @dev A `Claim` packed into one word by hand, in the struct's own storage layout: coverageId
+    /// (bits 0-39) | amount (40-135) | status (136-143) | deadline (144-183) | revision (184-199) |
+    /// disputeWindow (200-231). One SLOAD / SSTORE instead of the masked read-modify-write per field
+    /// a packed-struct assignment compiles to. Zero iff the claim does not exist (status None).
+    type PackedClaim is uint256;
+
+    /// @dev An {Enrolment} as stored, plus whether its coverage has any limit (per claim or per
+    /// period), so that an automatic approval under unlimited coverage never reads the coverage.
+    /// Coverage limits never change after {setCoverage}, so the flag cannot go stale.
+    struct StoredEnrolment {
+        uint40 coverageId;
+        uint40 validFrom;
+        uint40 validUntil;
+        bool limited;
     }
 
     /// @notice The CareRegistry consulted for every party's role and status.
@@ -77,12 +99,12 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     Control private _control;
     uint40 private _lastCoverageId;
-    mapping(bytes32 claimId => Claim) private _claims;
+    mapping(bytes32 claimId => PackedClaim) private _claims;
     mapping(bytes32 serviceKey => bytes32 claimId) private _serviceClaims;
     mapping(address insurer => InsurerAccount) private _insurers;
     mapping(address provider => ProviderAccount) private _providers;
     mapping(address insurer => InsurerTerms) private _terms;
-    mapping(address insurer => mapping(address patient => Enrolment)) private _enrolments;
+    mapping(address insurer => mapping(address patient => StoredEnrolment)) private _enrolments;
     mapping(uint40 coverageId => Coverage) private _coverages;
     mapping(address insurer => DeemedPool) private _deemedPools;
     mapping(address provider => mapping(uint40 coverageId => Velocity)) private _velocity;
@@ -163,7 +185,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         ) revert InvalidCoverage();
         // A new id for every enrolment: open claims keep the coverage (and limits) they were submitted under.
         coverageId = ++_lastCoverageId;
-        _enrolments[insurer][patient] = Enrolment(coverageId, validFrom, validUntil);
+        _enrolments[insurer][patient] =
+            StoredEnrolment(coverageId, validFrom, validUntil, perClaimLimit != 0 || perPeriodLimit != 0);
         _coverages[coverageId] = Coverage({
             insurer: insurer,
             claimLimited: perClaimLimit != 0,
@@ -186,7 +209,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function endCoverage(address patient) external nonReentrantWhenNotPaused {
         address insurer = msg.sender;
         _requireActive(insurer, ICareRegistry.Role.Insurer);
-        Enrolment storage enrolment = _enrolments[insurer][patient];
+        StoredEnrolment storage enrolment = _enrolments[insurer][patient];
         if (enrolment.validUntil <= block.timestamp) revert CoverageInactive(insurer, patient);
         uint40 endedAt = uint40(block.timestamp);
         enrolment.validUntil = endedAt;
@@ -242,18 +265,20 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function submitClaim(ClaimSubmission calldata submission) external nonReentrantWhenNotPaused returns (bytes32 claimId) {
         address provider = msg.sender;
-        _requireActive(provider, ICareRegistry.Role.Provider);
+        uint32 providerId = _activeProviderId(provider);
         if (submission.claimHash == bytes32(0)) revert EmptyHash();
         claimId = _claimId(provider, submission.controlNumber);
-        Claim memory claim = _claims[claimId];
-        Enrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
+        // An original needs the status only; a replacement or void unpacks the whole (now warm) slot.
+        ClaimStatus status = _statusOf(claimId);
+        StoredEnrolment memory enrolment = _enrolments[submission.insurer][submission.patient];
         uint40 coverageId = enrolment.coverageId;
         uint8 frequency = submission.frequency;
         uint16 revision = 0;
         if (frequency == _FREQ_ORIGINAL) {
-            if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
+            if (status != ClaimStatus.None) revert DuplicateClaim(claimId);
         } else if (frequency == _FREQ_REPLACEMENT || frequency == _FREQ_VOID) {
-            if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
+            if (status != ClaimStatus.Submitted) revert InvalidStatus(claimId, status);
+            Claim memory claim = _loadClaim(claimId);
             if (claim.coverageId != coverageId) {
                 // Re-enrolled since: the same (insurer, patient) pair, now under a new coverage id.
                 Coverage storage previous = _coverages[claim.coverageId];
@@ -262,7 +287,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
                 }
             }
             if (frequency == _FREQ_VOID) {
-                _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Voided, 0, claim.revision, 0);
+                _storeClaim(claimId, Claim(claim.coverageId, 0, ClaimStatus.Voided, 0, claim.revision, 0));
                 emit ClaimVoided(claimId, provider, submission.claimHash);
                 return claimId;
             }
@@ -274,7 +299,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (block.timestamp < enrolment.validFrom || block.timestamp >= enrolment.validUntil) {
             revert CoverageInactive(submission.insurer, submission.patient);
         }
-        _submit(claimId, provider, enrolment, revision, submission);
+        _submit(claimId, provider, providerId, enrolment, revision, submission);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -284,12 +309,15 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         address provider = msg.sender;
         if (evidenceHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim storage claim = _claims[claimId];
-        ClaimStatus status = claim.status;
+        uint256 word = PackedClaim.unwrap(_claims[claimId]);
+        ClaimStatus status = ClaimStatus(uint8(word >> _CLAIM_STATUS));
         if (status != ClaimStatus.Contestable) revert InvalidStatus(claimId, status);
-        uint40 deadline = claim.deadline;
+        uint40 deadline = uint40(word >> _CLAIM_DEADLINE);
         if (_escrowTime() > deadline) revert DeadlinePassed(claimId, deadline);
-        claim.status = ClaimStatus.Disputed;
+        // Only the status byte changes (Contestable -> Disputed).
+        _claims[claimId] = PackedClaim.wrap(
+            (word & ~(uint256(type(uint8).max) << _CLAIM_STATUS)) | (uint256(ClaimStatus.Disputed) << _CLAIM_STATUS)
+        );
         emit ClaimDisputed(claimId, provider, evidenceHash);
     }
 
@@ -321,7 +349,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint16[] calldata reasonCodes
     ) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
         Coverage storage coverage = _coverages[claim.coverageId];
         address insurer = coverage.insurer;
@@ -351,7 +379,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function finalizeDeemed(address provider, bytes32 controlNumber) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         Coverage storage coverage = _coverages[claim.coverageId];
         address insurer = coverage.insurer;
         bool fromPool = claim.status == ClaimStatus.DeemedUnfunded;
@@ -393,7 +421,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         _requireActive(msg.sender, ICareRegistry.Role.Arbiter);
         if (decisionHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Disputed) revert InvalidStatus(claimId, claim.status);
         if (award > claim.amount) revert AwardExceedsContested(award, claim.amount);
         uint96 returned;
@@ -413,7 +441,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function release(address provider, bytes32 controlNumber) external nonReentrantWhenNotPaused {
         bytes32 claimId = _claimId(provider, controlNumber);
-        Claim memory claim = _claims[claimId];
+        Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Contestable) revert InvalidStatus(claimId, claim.status);
         if (_escrowTime() <= claim.deadline) revert DeadlineNotReached(claimId, claim.deadline);
         address insurer = _coverages[claim.coverageId].insurer;
@@ -468,7 +496,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function claimOf(bytes32 claimId) external view returns (Claim memory) {
-        return _claims[claimId];
+        return _loadClaim(claimId);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -493,7 +521,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function enrolmentOf(address insurer, address patient) external view returns (Enrolment memory) {
-        return _enrolments[insurer][patient];
+        StoredEnrolment memory enrolment = _enrolments[insurer][patient];
+        return Enrolment(enrolment.coverageId, enrolment.validFrom, enrolment.validUntil);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -516,10 +545,18 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @dev Takes the lock (one cold read of `_control`); with `live`, also requires "not paused".
     function _enter(bool live) private {
-        Control storage control = _control;
-        if (control.lock == _LOCKED) revert ReentrantCall();
-        if (live && control.paused) revert EnforcedPause();
-        control.lock = _LOCKED;
+        uint256 word;
+        // Assembly: the packed `_control` word (lock in bits 0-7, paused in bits 8-15) read once and
+        // written once with the lock byte set, instead of a masked SLOAD per field and another for
+        // the write. `_control` starts its slot (offset 0).
+        assembly ("memory-safe") {
+            word := sload(_control.slot)
+        }
+        if (uint8(word) == _LOCKED) revert ReentrantCall();
+        if (live && uint8(word >> 8) != 0) revert EnforcedPause();
+        assembly ("memory-safe") {
+            sstore(_control.slot, or(and(word, not(0xff)), _LOCKED))
+        }
     }
 
     /// @dev Escrow time while not paused (only called from `nonReentrantWhenNotPaused` functions).
@@ -527,15 +564,85 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         return uint40(block.timestamp) - _control.pausedFor;
     }
 
+    /// @dev Reverts unless `registry.isActive(account, role)`. Hand-encoded like {_hasConsent} (on
+    /// almost every entry point): a reverting call bubbles up, a short or non-boolean answer reads as
+    /// "not active".
     function _requireActive(address account, ICareRegistry.Role role) private view {
-        if (!registry.isActive(account, role)) revert NotActiveParty(account, role);
+        ICareRegistry registry_ = registry;
+        bytes4 selector = ICareRegistry.isActive.selector;
+        bool active;
+        // Assembly: arguments above the free-memory pointer (not allocated), answer in scratch space.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), account)
+            mstore(add(ptr, 0x24), role)
+            if iszero(staticcall(gas(), registry_, ptr, 0x44, 0x00, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            active := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+        }
+        if (!active) revert NotActiveParty(account, role);
+    }
+
+    /// @dev `consent.hasConsent(patient, grantee, purpose, dataClass)`, hand-encoded: up to four times
+    /// per submission, so the 132 bytes of arguments are written above the free-memory pointer (not
+    /// allocated) and the answer read into scratch space. A reverting call bubbles its revert up, as a
+    /// high-level call would; a short or non-boolean answer reads as "no consent".
+    function _hasConsent(address patient, address grantee, uint8 purpose, uint8 dataClass)
+        private
+        view
+        returns (bool granted)
+    {
+        IConsentRegistry consent_ = consent;
+        bytes4 selector = IConsentRegistry.hasConsent.selector;
+        // Assembly: the call above; memory at and above the free-memory pointer is scratch until the
+        // next allocation, and 0x00-0x1f is scratch space.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), patient)
+            mstore(add(ptr, 0x24), grantee)
+            mstore(add(ptr, 0x44), purpose)
+            mstore(add(ptr, 0x64), dataClass)
+            if iszero(staticcall(gas(), consent_, ptr, 0x84, 0x00, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            granted := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+        }
+    }
+
+    /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (one call,
+    /// the same party record), which a submission compares with its records' author ids.
+    /// Hand-encoded like {_requireActive}; a short answer reads as "not active".
+    function _activeProviderId(address provider) private view returns (uint32 providerId) {
+        ICareRegistry registry_ = registry;
+        bytes4 selector = ICareRegistry.activePartyOf.selector;
+        uint256 providerRole = uint256(ICareRegistry.Role.Provider);
+        bool active;
+        // Assembly: 36 bytes of arguments out and (role, id) back, both in scratch space (0x00-0x3f).
+        assembly ("memory-safe") {
+            mstore(0x00, selector)
+            mstore(0x04, provider)
+            if iszero(staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)) {
+                let ptr := mload(0x40)
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            active := and(gt(returndatasize(), 0x3f), eq(mload(0x00), providerRole))
+            providerId := and(mload(0x20), 0xffffffff)
+        }
+        if (!active) revert NotActiveParty(provider, ICareRegistry.Role.Provider);
     }
 
     /// @dev Validates an original or replacement submission, then stores it or approves it at once.
     function _submit(
         bytes32 claimId,
         address provider,
-        Enrolment memory enrolment,
+        uint32 providerId,
+        StoredEnrolment memory enrolment,
         uint16 revision,
         ClaimSubmission calldata submission
     ) private {
@@ -543,20 +650,19 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         address insurer = submission.insurer;
         uint96 billed = submission.billed;
         if (billed == 0) revert ZeroAmount();
-        if (!consent.hasConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING)) {
+        if (!_hasConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING)) {
             revert MissingConsent(patient, insurer, Scopes.HPAYMT, Scopes.BILLING);
         }
-        (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, enrolment, submission);
+        (uint16 classes, bool allAuthored) = _checkRecords(claimId, provider, providerId, enrolment, submission);
 
         InsurerTerms memory terms = _terms[insurer];
         uint40 deadline = _escrowTime() + terms.promptPayWindow;
         _emitSubmitted(claimId, provider, revision, deadline, submission);
-        uint40 coverageId = enrolment.coverageId;
         if (
             allAuthored && _matchesAutoRule(terms, billed, submission.serviceCode, classes)
-                && _autoApprove(claimId, provider, coverageId, insurer, billed, revision, terms)
+                && _autoApprove(claimId, provider, enrolment, insurer, billed, revision, terms)
         ) return;
-        _claims[claimId] = Claim(coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow);
+        _storeClaim(claimId, Claim(enrolment.coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow));
     }
 
     function _emitSubmitted(
@@ -597,7 +703,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function _checkRecords(
         bytes32 claimId,
         address provider,
-        Enrolment memory enrolment,
+        uint32 providerId,
+        StoredEnrolment memory enrolment,
         ClaimSubmission calldata submission
     ) private returns (uint16 classes, bool allAuthored) {
         RecordRef[] calldata refs = submission.records;
@@ -605,7 +712,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         allAuthored = true;
         for (uint256 i; i < refs.length; ++i) {
             bytes32 recordId = refs[i].recordId;
-            (uint8 dataClass, bool authored) = _checkRecord(provider, enrolment, submission, refs[i]);
+            (uint8 dataClass, bool authored) = _checkRecord(provider, providerId, enrolment, submission, refs[i]);
             classes |= uint16(1) << dataClass;
             if (!authored) {
                 allAuthored = false;
@@ -617,7 +724,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             bytes32 holder = _serviceClaims[key];
             if (holder != claimId) {
                 // A key held by a voided claim is free again; any other holder is a live duplicate.
-                if (holder != bytes32(0) && _claims[holder].status != ClaimStatus.Voided) {
+                if (holder != bytes32(0) && _statusOf(holder) != ClaimStatus.Voided) {
                     revert DuplicateService(recordId, submission.serviceCode, holder);
                 }
                 _serviceClaims[key] = claimId;
@@ -630,31 +737,63 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// authored it.
     function _checkRecord(
         address provider,
-        Enrolment memory enrolment,
+        uint32 providerId,
+        StoredEnrolment memory enrolment,
         ClaimSubmission calldata submission,
         RecordRef calldata ref
     ) private view returns (uint8 dataClass, bool authored) {
         address patient = submission.patient;
         // A record id starts with its patient's address: a claim may only cite its patient's records.
         if (address(bytes20(ref.recordId)) != patient) revert RecordNotOfPatient(ref.recordId, patient);
-        IRecordRegistry.RecordVersion memory info = records.recordInfo(ref.recordId, ref.contentHash);
-        if (info.author == address(0)) revert RecordNotAnchored(ref.recordId, ref.contentHash);
+        // Author ids, not addresses: a CareRegistry party id belongs to one account for good, and
+        // comparing ids saves the registry call that maps the author's id to its account.
+        (uint32 authorId, uint8 dataClass_, uint40 anchoredAt) = _recordFacts(ref);
+        dataClass = dataClass_;
+        if (authorId == 0) revert RecordNotAnchored(ref.recordId, ref.contentHash);
         // Care billed under a coverage was recorded while it was in force.
-        if (info.anchoredAt < enrolment.validFrom || info.anchoredAt >= enrolment.validUntil) {
-            revert RecordOutsideCoverage(ref.recordId, info.anchoredAt);
+        if (anchoredAt < enrolment.validFrom || anchoredAt >= enrolment.validUntil) {
+            revert RecordOutsideCoverage(ref.recordId, anchoredAt);
         }
-        dataClass = info.dataClass;
-        authored = info.author == provider;
-        if (!consent.hasConsent(patient, provider, Scopes.TREAT, dataClass)) {
+        authored = authorId == providerId;
+        if (!_hasConsent(patient, provider, Scopes.TREAT, dataClass)) {
             // Without a treatment grant a provider may still bill for its own record under a payment grant.
-            if (!authored || !consent.hasConsent(patient, provider, Scopes.HPAYMT, dataClass)) {
+            if (!authored || !_hasConsent(patient, provider, Scopes.HPAYMT, dataClass)) {
                 revert MissingConsent(patient, provider, Scopes.TREAT, dataClass);
             }
         }
         // Citing the record discloses its class to the insurer (BILLING is checked by the caller).
         address insurer = submission.insurer;
-        if (dataClass != Scopes.BILLING && !consent.hasConsent(patient, insurer, Scopes.HPAYMT, dataClass)) {
+        if (dataClass != Scopes.BILLING && !_hasConsent(patient, insurer, Scopes.HPAYMT, dataClass)) {
             revert MissingConsent(patient, insurer, Scopes.HPAYMT, dataClass);
+        }
+    }
+
+    /// @dev `records.recordFacts(ref.recordId, ref.contentHash)`, hand-encoded like {_hasConsent}: a
+    /// reverting call bubbles up, a short answer reads as "not anchored" (author id 0).
+    function _recordFacts(RecordRef calldata ref)
+        private
+        view
+        returns (uint32 authorId, uint8 dataClass, uint40 anchoredAt)
+    {
+        IRecordRegistry records_ = records;
+        bytes4 selector = IRecordRegistry.recordFacts.selector;
+        bytes32 recordId = ref.recordId;
+        bytes32 contentHash = ref.contentHash;
+        // Assembly: arguments and the three-word answer above the free-memory pointer (not allocated).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), recordId)
+            mstore(add(ptr, 0x24), contentHash)
+            if iszero(staticcall(gas(), records_, ptr, 0x44, ptr, 0x60)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if gt(returndatasize(), 0x5f) {
+                authorId := and(mload(ptr), 0xffffffff)
+                dataClass := and(mload(add(ptr, 0x20)), 0xff)
+                anchoredAt := and(mload(add(ptr, 0x40)), 0xffffffffff)
+            }
         }
     }
 
@@ -663,24 +802,29 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function _autoApprove(
         bytes32 claimId,
         address provider,
-        uint40 coverageId,
+        StoredEnrolment memory enrolment,
         address insurer,
         uint96 billed,
         uint16 revision,
         InsurerTerms memory terms
     ) private returns (bool) {
+        uint40 coverageId = enrolment.coverageId;
         Coverage storage coverage = _coverages[coverageId];
-        (uint256 headroom, uint32 period) = _headroom(coverage);
+        // Unlimited coverage (the enrolment says so): no headroom to check, no usage to record, and
+        // the coverage is not read at all.
+        uint256 headroom = type(uint256).max;
+        uint32 period = 0;
+        if (enrolment.limited) (headroom, period) = _headroom(coverage);
         if (billed > headroom) return false;
         InsurerAccount memory account = _insurers[insurer];
         if (billed > account.free) return false;
         if (!_takeVelocity(provider, coverageId, terms)) return false;
-        _recordUsage(coverage, period, billed);
+        if (enrolment.limited) _recordUsage(coverage, period, billed);
         // Checked above: billed <= free.
         unchecked {
             _insurers[insurer] = InsurerAccount(account.free - billed, account.encumbered);
         }
-        _claims[claimId] = Claim(coverageId, 0, ClaimStatus.Settled, 0, revision, 0);
+        _storeClaim(claimId, Claim(coverageId, 0, ClaimStatus.Settled, 0, revision, 0));
         emit ClaimAdjudicated(claimId, insurer, Adjudication.Automatic, billed, 0, new uint16[](0), 0);
         _credit(provider, billed, true);
         return true;
@@ -731,8 +875,11 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint40 disputeDeadline = 0;
         if (contested != 0) {
             disputeDeadline = _escrowTime() + claim.disputeWindow;
-            _claims[claimId] = Claim(
-                claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision, claim.disputeWindow
+            _storeClaim(
+                claimId,
+                Claim(
+                    claim.coverageId, contested, ClaimStatus.Contestable, disputeDeadline, claim.revision, claim.disputeWindow
+                )
             );
         } else {
             _settle(claimId, claim);
@@ -747,15 +894,40 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         DeemedPool memory pool = _deemedPools[insurer];
         _deemedPools[insurer] = DeemedPool(pool.unpaid + claim.amount, pool.funded + free);
         if (free != 0) _insurers[insurer].free = 0;
-        _claims[claimId] = Claim(
-            claim.coverageId, claim.amount, ClaimStatus.DeemedUnfunded, claim.deadline, claim.revision, claim.disputeWindow
-        );
+        // Amount, deadline, revision and dispute window stay (the caller returns right after).
+        claim.status = ClaimStatus.DeemedUnfunded;
+        _storeClaim(claimId, claim);
         emit ClaimDeemedUnfunded(claimId, insurer, claim.amount, free);
     }
 
     /// @dev Final state; the slot stays (it is the control-number duplicate check).
     function _settle(bytes32 claimId, Claim memory claim) private {
-        _claims[claimId] = Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision, 0);
+        _storeClaim(claimId, Claim(claim.coverageId, 0, ClaimStatus.Settled, 0, claim.revision, 0));
+    }
+
+    /// @dev Reads claim `claimId` (one SLOAD; all zero if unknown). See {PackedClaim}.
+    function _loadClaim(bytes32 claimId) private view returns (Claim memory claim) {
+        uint256 word = PackedClaim.unwrap(_claims[claimId]);
+        claim.coverageId = uint40(word);
+        claim.amount = uint96(word >> _CLAIM_AMOUNT);
+        claim.status = ClaimStatus(uint8(word >> _CLAIM_STATUS));
+        claim.deadline = uint40(word >> _CLAIM_DEADLINE);
+        claim.revision = uint16(word >> _CLAIM_REVISION);
+        claim.disputeWindow = uint32(word >> _CLAIM_WINDOW);
+    }
+
+    /// @dev The status of claim `claimId` alone (None if unknown). See {PackedClaim}.
+    function _statusOf(bytes32 claimId) private view returns (ClaimStatus) {
+        return ClaimStatus(uint8(PackedClaim.unwrap(_claims[claimId]) >> _CLAIM_STATUS));
+    }
+
+    /// @dev Writes claim `claimId` (one SSTORE). See {PackedClaim}.
+    function _storeClaim(bytes32 claimId, Claim memory claim) private {
+        _claims[claimId] = PackedClaim.wrap(
+            uint256(claim.coverageId) | (uint256(claim.amount) << _CLAIM_AMOUNT)
+                | (uint256(claim.status) << _CLAIM_STATUS) | (uint256(claim.deadline) << _CLAIM_DEADLINE)
+                | (uint256(claim.revision) << _CLAIM_REVISION) | (uint256(claim.disputeWindow) << _CLAIM_WINDOW)
+        );
     }
 
     /// @dev Credits a non-zero `amount` to `provider`, or pushes it if the provider opted in and is

@@ -207,29 +207,26 @@ contract RecordRegistry is IRecordRegistry {
     }
 
     /// @inheritdoc IRecordRegistry
-    /// @dev The latest version matches on its 160-bit tag (one cold read); a superseded version on
-    /// its full hash (a second read).
     function recordInfo(bytes32 recordId, bytes32 contentHash) public view returns (RecordVersion memory info) {
-        if (contentHash == bytes32(0)) return info;
-        Head memory head = _unpack(_heads[recordId]);
-        if (head.version != 0 && head.contentTag == _tagOf(contentHash)) {
-            return RecordVersion({
-                author: registry.accountOf(head.authorId),
-                version: head.version,
-                dataClass: head.dataClass,
-                anchoredAt: head.anchoredAt,
-                latest: true
-            });
-        }
-        PastVersion memory past = _past[_versionKey(recordId, contentHash)];
-        if (past.anchoredAt == 0) return info;
+        (bool found, bool latest, uint32 authorId, uint16 version_, uint8 dataClass, uint40 anchoredAt) =
+            _find(recordId, contentHash);
+        if (!found) return info;
         return RecordVersion({
-            author: registry.accountOf(past.authorId),
-            version: past.version,
-            dataClass: past.dataClass,
-            anchoredAt: past.anchoredAt,
-            latest: false
+            author: registry.accountOf(authorId),
+            version: version_,
+            dataClass: dataClass,
+            anchoredAt: anchoredAt,
+            latest: latest
         });
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function recordFacts(bytes32 recordId, bytes32 contentHash)
+        external
+        view
+        returns (uint32 authorId, uint8 dataClass, uint40 anchoredAt)
+    {
+        (,, authorId,, dataClass, anchoredAt) = _find(recordId, contentHash);
     }
 
     /// @inheritdoc IRecordRegistry
@@ -302,6 +299,24 @@ contract RecordRegistry is IRecordRegistry {
         uint32 authorId = _requireTreatment(leaf.patient, leaf.author, leaf.dataClass);
         _heads[leaf.recordId] =
             _pack(_tagOf(leaf.contentHash), authorId, uint16(leaf.version), leaf.dataClass, uint40(block.timestamp));
+    }
+
+    /// @dev Looks a version up: the latest version matches on its 160-bit tag (one cold read), a
+    /// superseded version on its full hash (a second read). All zero (found false) if not anchored;
+    /// an anchored version always has a non-zero author id.
+    function _find(bytes32 recordId, bytes32 contentHash)
+        private
+        view
+        returns (bool found, bool latest, uint32 authorId, uint16 version_, uint8 dataClass, uint40 anchoredAt)
+    {
+        if (contentHash == bytes32(0)) return (false, false, 0, 0, 0, 0);
+        Head memory head = _unpack(_heads[recordId]);
+        if (head.version != 0 && head.contentTag == _tagOf(contentHash)) {
+            return (true, true, head.authorId, head.version, head.dataClass, head.anchoredAt);
+        }
+        PastVersion memory past = _past[_versionKey(recordId, contentHash)];
+        if (past.anchoredAt == 0) return (false, false, 0, 0, 0, 0);
+        return (true, false, past.authorId, past.version, past.dataClass, past.anchoredAt);
     }
 
     /// @dev Packs a head: the content tag ({_tagOf}) in bits 0-159, then authorId, version,

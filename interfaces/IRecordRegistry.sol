@@ -202,8 +202,19 @@ interface IRecordRegistry {
         view
         returns (bool anchored, uint32 version, address author, uint40 anchoredAt, bool latest);
 
-    /// @notice {verify} as a struct (all zero when not anchored); what the ClaimEscrow reads.
+    /// @notice {verify} as a struct (all zero when not anchored).
     function recordInfo(bytes32 recordId, bytes32 contentHash) external view returns (RecordVersion memory);
+
+    /// @notice What the ClaimEscrow checks of a cited record version, without resolving its author's
+    /// address: {recordInfo} less the CareRegistry call that maps the author's party id to its account.
+    /// @return authorId The author's CareRegistry party id; 0 (and all other values 0) if the version
+    /// is not anchored.
+    /// @return dataClass Its data class.
+    /// @return anchoredAt When it was anchored.
+    function recordFacts(bytes32 recordId, bytes32 contentHash)
+        external
+        view
+        returns (uint32 authorId, uint8 dataClass, uint40 anchoredAt);
 
     /// @notice The latest version of `recordId` (all zero when the record does not exist).
     /// @return contentTag The latest version's tag, {contentTagOf} its content hash (the full hash is
