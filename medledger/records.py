@@ -86,6 +86,7 @@ class ReaderDirectory:
             patient = to_checksum_address(ev.args["patient"])
             self._candidates.setdefault(patient, {})[to_checksum_address(ev.args["grantee"])] = None
         self._keys: dict[str, bytes] = {}
+        self._patient_keys: dict[str, bytes] = {}
 
     def candidates(self, patient: str) -> list[str]:
         return list(self._candidates.get(to_checksum_address(patient), {}))
@@ -99,8 +100,12 @@ class ReaderDirectory:
         return self._keys[account]
 
     def patient_key(self, patient: str) -> bytes:
-        """The patient's key (see `patient_public_key`), or AccountError telling how to get one."""
-        return patient_public_key(self.care, self.consent, patient)
+        """The patient's key (see `patient_public_key`), or AccountError telling how to get one; read once
+        per patient (a batch seals many records for few patients)."""
+        patient = to_checksum_address(patient)
+        if patient not in self._patient_keys:
+            self._patient_keys[patient] = patient_public_key(self.care, self.consent, patient)
+        return self._patient_keys[patient]
 
     def may_read(self, patient: str, grantee: str, data_class: int) -> bool:
         """Whether `grantee` holds a live grant of `patient` covering `data_class` (for some purpose)
