@@ -5,8 +5,11 @@ The database is `--db URL`, else ``$MEDLEDGER_INDEX_DB``, else SQLite in the Med
 """
 from __future__ import annotations
 
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,7 +86,8 @@ def index(app: App, db_url: str | None, once: bool, confirmations: int | None, r
                         progress.update(task, span=f"at {r.to_block:,} (head {r.head:,})")
 
                 try:
-                    follower.follow(poll=poll, stop=stop, on_round=round_done)
+                    with _stop_on_signals(stop):
+                        follower.follow(poll=poll, stop=stop, on_round=round_done)
                 except KeyboardInterrupt:
                     stop.set()
                 result = None
@@ -288,3 +292,21 @@ def attach(root: click.Group) -> None:
         parent = root.commands.get(name)
         if isinstance(parent, click.Group) and command.name not in parent.commands:
             parent.add_command(command)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While following, Ctrl-C (SIGINT) and SIGTERM set `stop`: the follower finishes the request in hand,
+    commits, and returns at its next check. A KeyboardInterrupt raised inside a library call (an RPC retry,
+    a database pool) could be swallowed there and leave the loop running. Only the main thread may install
+    handlers; elsewhere KeyboardInterrupt stays the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
