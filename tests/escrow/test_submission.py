@@ -13,6 +13,7 @@ from support.escrow import (
     h,
     invalid_status,
     missing_consent,
+    private_key,
     record_id,
 )
 from support.vocabulary import (
@@ -29,6 +30,8 @@ from support.vocabulary import (
     ClaimStatus,
     bit,
 )
+
+from medledger import eip712
 
 
 def test_submit_stores_and_emits(desk, escrow, provider, insurer, patient):
@@ -107,6 +110,22 @@ def test_submit_needs_payer_consent(desk, escrow, consent, provider, insurer, pa
         desk.submit("pc", 10, [rec])
     grant(consent, patient, insurer, bit(HPAYMT), bit(BILLING, NOTES))
     desk.submit("pc", 10, [rec])
+
+
+def test_a_signed_revocation_by_the_member_stops_billing(desk, consent, insurer, patient, stranger):
+    """Enrolment is confirmed by the member's payment consent (docs/PRIVACY.md, item 5), so withdrawing it
+    needs no member transaction: her signed revocation, relayed by anyone, stops the next claim."""
+    rec = desk.record("signed-revoke")
+    _, name, version, chain_id, contract, _, _ = consent.eip712Domain()
+    request = eip712.RevokeRequest(patient.address, insurer.address, patient.address,
+                                   consent.nonces(patient, insurer), chain.time() + DAY)
+    signature = eip712.sign_revoke(private_key(patient),
+                                   eip712.ConsentDomain(chain_id, contract, name=name, version=version), request)
+    sent = patient.nonce
+    consent.revokeBySig(patient, insurer, patient, request.deadline, signature, {"from": stranger})
+    assert patient.nonce == sent  # the member sent nothing
+    with brownie.reverts(missing_consent(patient, insurer, HPAYMT, BILLING)):
+        desk.submit("signed-revoke", 10, [rec])
 
 
 def test_submit_needs_provider_consent_for_the_record_class(desk, consent, provider2, patient):
