@@ -1,19 +1,38 @@
-"""`medledger audit PATIENT`: the patient's whole trail, from the event index (brought up to date first)
-or, with --live, rebuilt by scanning chain events."""
+"""`medledger audit [trail] PATIENT`: the patient's whole trail, from the event index (brought up to date
+first) or, with --live, rebuilt by scanning chain events. `medledger audit verify`: a record gateway's audit
+log against the chain."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import Progress
 
 from .. import audit as audit_mod
+from ..errors import AuditMismatch
 from . import indexdb
 from .app import App
-from .options import address_argument
+from .options import address_argument, address_option
 
 
-@click.command()
+class AuditGroup(click.Group):
+    """`audit` runs its `trail` command unless the first argument names another command, so `medledger audit
+    PATIENT` and `medledger audit --format csv` keep working beside `medledger audit verify`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["trail", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=AuditGroup)
+def audit() -> None:
+    """Audit trails: `audit [trail] [PATIENT]` from chain events; `audit verify` checks a gateway's log."""
+
+
+@audit.command("trail")
 @address_argument("patient", required=False)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
 @click.option("--from-block", type=click.IntRange(0), default=0, show_default=True)
@@ -24,7 +43,7 @@ from .options import address_argument
 @click.option("--no-sync", is_flag=True, help="Answer from the index as it is (do not bring it up to date first).")
 @indexdb.db_option
 @click.pass_obj
-def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
+def trail(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
           no_sync: bool, db_url: str | None) -> None:
     """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts.
 
@@ -64,3 +83,62 @@ def _print(app: App, address: str, fmt: str, out: Path | None, trail: list[audit
         app.done(f"{len(trail)} events written to {out}", events=len(trail), file=out)
     else:
         click.echo(text, nl=False)
+
+
+@audit.command("verify")
+@address_option("--patient", help="Check the reads of this patient's records (you are the patient or a guardian); "
+                                  "default: your own reads and the reads of your records.")
+@click.option("--max-pending", type=click.FloatRange(0), metavar="SECONDS",
+              help="Fail when an entry has waited longer than this for its batch (default: 5 of the gateway's "
+                   "batch intervals, at least 60 s).")
+@click.pass_obj
+def verify(app: App, patient: str | None, max_pending: float | None) -> None:
+    """Check a gateway's audit log (--gateway) against the chain, entry by entry.
+
+    Each entry you may see is ANCHORED (its Merkle proof leads to a root the chain holds as the gateway's
+    access-log batch: block and tx from the chain), pending (not in an anchored batch yet: its age) or MISMATCH
+    (a proof that does not verify, or a root not on chain). Exit 1 on a mismatch or an overdue pending entry.
+    With --pairwise: the reads of the records of every pseudonym of yours in use."""
+    from ..gateway.auditcheck import EntryStatus, default_max_pending, verify_log
+    from .patient import pseudonyms_in_use
+
+    url = app.gateway_origin()
+    health = app.gateway_health(url)
+    if patient is not None:
+        views = [(app.gateway(url, app.acting_patient(patient)[0]), patient)]
+    elif app.pairwise:
+        views = [(app.gateway(url, app.acting_patient(p)[0]), p) for p in pseudonyms_in_use(app)]
+    else:
+        own = app.gateway(url)
+        views = [(own, app.signer.address), (own, None)]
+    bound = max_pending if max_pending is not None else default_max_pending(health.get("batchSeconds", 10.0))
+    report = verify_log(url, views, app.records, custodian=health["custodian"],
+                        from_block=app.deployment.contracts["RecordRegistry"].block, max_pending=bound,
+                        now=time.time())
+    rows = [_row(e) for e in report.entries]
+    if app.as_json:
+        app.emit({"gateway": report.gateway, "custodian": report.custodian,
+                  "max_pending": bound, "ok": report.ok, "entries": rows})
+    else:
+        app.emit(rows, title=f"Audit log of {report.gateway} (custodian {report.custodian}) "
+                             f"against the chain",
+                 columns=["seq", "status", "reader", "record", "purpose", "block", "tx", "age", "detail"])
+    bad, late = report.mismatches, report.overdue
+    if bad or late:
+        parts = [f"{len(bad)} entr{'y' if len(bad) == 1 else 'ies'} MISMATCH ({', '.join(str(e.seq) for e in bad)})"
+                 ] if bad else []
+        if late:
+            parts.append(f"{len(late)} pending longer than {bound:g} s ({', '.join(str(e.seq) for e in late)})")
+        raise AuditMismatch(f"the audit log of {report.gateway} does not check against the chain: "
+                            + "; ".join(parts))
+    if not app.as_json:
+        anchored = sum(1 for e in report.entries if e.status is EntryStatus.ANCHORED)
+        app.done(f"{len(report.entries)} entries checked: {anchored} anchored on chain, "
+                 f"{len(report.entries) - anchored} pending within {bound:g} s")
+
+
+def _row(e: Any) -> dict[str, Any]:
+    return {"seq": e.seq, "status": e.status.value, "reader": e.reader, "patient": e.patient, "record": e.record_id,
+            "purpose": e.purpose, "time": e.time, "block": e.block, "tx": e.tx,
+            "age": None if e.age is None else f"{e.age:.0f} s" + (" OVERDUE" if e.overdue else ""),
+            "detail": e.reason}

@@ -7,8 +7,11 @@ manifests (random ids, hashes, addresses), so sharing it discloses nothing witho
 Writes check everything they can before sending (registration, consent, published keys, the FHIR
 itself; the checks live in `medledger.records`), so a refusal never leaves half-done work on chain.
 
-The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get) and
-`check` (verify, history); `common` holds what they share.
+With the global --gateway (MEDLEDGER_GATEWAY), `put`, `get` and `list` go through a custodian's record
+gateway instead (`remote`; docs/GATEWAY.md): it seals, stores, anchors, decides each read and audits it.
+
+The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get, list), `check`
+(verify, history) and `remote` (put, get, list through a gateway); `common` holds what they share.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import click
 
 from .batch import put_batch
 from .check import history, verify
-from .read import get
+from .read import get, list_
 from .write import amend, put
 
 
@@ -29,10 +32,11 @@ def record() -> None:
     store such as S3 and holds only sealed envelopes, the index and batch manifests. Each version
     is sealed for the patient, its author and every party with live access to its data class that
     published a key (`medledger registry publish-key`); the chain anchors keccak256 of the blob.
+    With --gateway URL, put, get and list go through that record gateway instead.
     """
 
 
-for _command in (put, amend, put_batch, get, verify, history):
+for _command in (put, amend, put_batch, get, list_, verify, history):
     record.add_command(_command)
 
 __all__ = ["record"]
