@@ -236,11 +236,6 @@ class RecordIndex:
         """All indexed versions of a record (empty if unknown)."""
         return dict(self._load().get(normalize_id(record_id), {}))
 
-    def of_patient(self, patient: str) -> dict[str, dict[int, ContentId]]:
-        """Every indexed record of ``patient`` (whose id begins with the patient's address), with its versions."""
-        prefix = "0x" + patient.lower().removeprefix("0x")
-        return {rid: dict(versions) for rid, versions in self._load().items() if rid.startswith(prefix)}
-
     def record_of(self, cid: IdLike) -> tuple[str, int] | None:
         """(record id, version) that blob ``cid`` holds, if indexed."""
         self._load()

@@ -1,6 +1,6 @@
-"""`medledger audit [trail] PATIENT`: the patient's whole trail, from the event index (brought up to date
-first) or, with --live, rebuilt by scanning chain events. `medledger audit verify`: a record gateway's audit
-log against the chain."""
+"""`medledger audit PATIENT`: the patient's whole trail, from the event index (brought up to date first)
+or, with --live, rebuilt by scanning chain events. `verify_gateway_log` is `medledger audit verify` with
+--gateway (the command itself is the index's, cli/index.py): a record gateway's audit log against the chain."""
 from __future__ import annotations
 
 import time
@@ -14,25 +14,10 @@ from .. import audit as audit_mod
 from ..errors import AuditMismatch
 from . import indexdb
 from .app import App
-from .options import address_argument, address_option
+from .options import address_argument
 
 
-class AuditGroup(click.Group):
-    """`audit` runs its `trail` command unless the first argument names another command, so `medledger audit
-    PATIENT` and `medledger audit --format csv` keep working beside `medledger audit verify`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
-            args = ["trail", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group(cls=AuditGroup)
-def audit() -> None:
-    """Audit trails: `audit [trail] [PATIENT]` from chain events; `audit verify` checks a gateway's log."""
-
-
-@audit.command("trail")
+@click.command()
 @address_argument("patient", required=False)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
 @click.option("--from-block", type=click.IntRange(0), default=0, show_default=True)
@@ -43,7 +28,7 @@ def audit() -> None:
 @click.option("--no-sync", is_flag=True, help="Answer from the index as it is (do not bring it up to date first).")
 @indexdb.db_option
 @click.pass_obj
-def trail(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
+def audit(app: App, patient: str, fmt: str, from_block: int, chunk: int, out: Path | None, live: bool,
           no_sync: bool, db_url: str | None) -> None:
     """PATIENT's consents, guardians, emergency accesses, anchors, access logs, claims and payouts.
 
@@ -85,20 +70,15 @@ def _print(app: App, address: str, fmt: str, out: Path | None, trail: list[audit
         click.echo(text, nl=False)
 
 
-@audit.command("verify")
-@address_option("--patient", help="Check the reads of this patient's records (you are the patient or a guardian); "
-                                  "default: your own reads and the reads of your records.")
-@click.option("--max-pending", type=click.FloatRange(0), metavar="SECONDS",
-              help="Fail when an entry has waited longer than this for its batch (default: 5 of the gateway's "
-                   "batch intervals, at least 60 s).")
-@click.pass_obj
-def verify(app: App, patient: str | None, max_pending: float | None) -> None:
-    """Check a gateway's audit log (--gateway) against the chain, entry by entry.
+def verify_gateway_log(app: App, patient: str | None, max_pending: float | None) -> None:
+    """`audit verify` with --gateway: the gateway's audit log against the chain, entry by entry.
 
-    Each entry you may see is ANCHORED (its Merkle proof leads to a root the chain holds as the gateway's
-    access-log batch: block and tx from the chain), pending (not in an anchored batch yet: its age) or MISMATCH
-    (a proof that does not verify, or a root not on chain). Exit 1 on a mismatch or an overdue pending entry.
-    With --pairwise: the reads of the records of every pseudonym of yours in use."""
+    Each entry the caller may see is anchored (its Merkle proof leads to a root the chain holds as the
+    custodian's access-log batch: block and tx from the chain), pending (not in an anchored batch yet: its
+    age) or MISMATCH (a proof that does not verify, or a root not on chain). Raises `AuditMismatch` on a
+    mismatch or an entry pending longer than `max_pending` (default: `default_max_pending` of the gateway's
+    batch interval). Without `patient`: the caller's own reads and the reads of its records; with --pairwise,
+    the reads of the records of every pseudonym of the signer's in use."""
     from ..gateway.auditcheck import EntryStatus, default_max_pending, verify_log
     from .patient import pseudonyms_in_use
 

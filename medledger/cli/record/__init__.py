@@ -9,8 +9,9 @@ itself; the checks live in `medledger.records`), so a refusal never leaves half-
 
 With the global --gateway (MEDLEDGER_GATEWAY), `put`, `get` and `list` go through a custodian's record
 gateway instead (`remote`; docs/GATEWAY.md): it seals, stores, anchors, decides each read and audits it.
+(`record list` itself is the index's, attached by cli/index.py.)
 
-The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get, list), `check`
+The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get), `check`
 (verify, history) and `remote` (put, get, list through a gateway); `common` holds what they share.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import click
 
 from .batch import put_batch
 from .check import history, verify
-from .read import get, list_
+from .read import get
 from .write import amend, put
 
 
@@ -36,7 +37,7 @@ def record() -> None:
     """
 
 
-for _command in (put, amend, put_batch, get, list_, verify, history):
+for _command in (put, amend, put_batch, get, verify, history):
     record.add_command(_command)
 
 __all__ = ["record"]

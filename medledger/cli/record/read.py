@@ -13,7 +13,7 @@ from ...errors import DecryptionFailed
 from ...records import check_envelope, read_blob, require_promoter, require_read, require_treatment
 from ...scopes import Purpose
 from ..app import App, err_console
-from ..options import address_argument, purpose_option
+from ..options import purpose_option
 from ..paramtypes import BYTES32
 from . import remote
 from .common import locate_version, private_key, vault, write_private
@@ -83,26 +83,3 @@ def get(app: App, record_id: bytes, version: int | None, out: Path | None, why: 
 
 
 # --------------------------------------------------------------------------- verify / history
-
-
-@click.command("list")
-@address_argument("patient", required=False)
-@purpose_option
-@click.pass_obj
-def list_(app: App, patient: str | None, why: Purpose) -> None:
-    """PATIENT's records: with --gateway, those the signer may see there (its FHIR search, audited like a read);
-    else the records of the local vault's index, with the version the chain holds as latest.
-
-    With --pairwise and no PATIENT (gateway only): the signer's pseudonym for the gateway's custodian."""
-    if app.gateway_url:
-        remote.list_records(app, patient, why)
-        return
-    if patient is None:
-        raise click.UsageError("name the PATIENT (address or account name)")
-    rows = []
-    for rid, versions in sorted(vault(app).index.of_patient(patient).items()):
-        latest = app.records.latest_of(bytes.fromhex(rid[2:]))
-        rows.append({"record_id": rid, "version": max(versions), "versions_in_vault": sorted(versions),
-                     "latest_on_chain": latest.info.version if latest else None})
-    app.emit(rows, title=f"Records of {patient} in {app.settings.vault_dir}",
-             columns=["record_id", "version", "versions_in_vault", "latest_on_chain"])
