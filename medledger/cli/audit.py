@@ -95,14 +95,14 @@ def verify_gateway_log(app: App, patient: str | None, max_pending: float | None)
     report = verify_log(url, views, app.records, custodian=health["custodian"],
                         from_block=app.deployment.contracts["RecordRegistry"].block, max_pending=bound,
                         now=time.time())
-    rows = [_row(e) for e in report.entries]
+    rows = [_row(e, app.as_json) for e in report.entries]
     if app.as_json:
         app.emit({"gateway": report.gateway, "custodian": report.custodian,
                   "max_pending": bound, "ok": report.ok, "entries": rows})
     else:
         app.emit(rows, title=f"Audit log of {report.gateway} (custodian {report.custodian}) "
                              f"against the chain",
-                 columns=["seq", "status", "reader", "record", "purpose", "block", "tx", "age", "detail"])
+                 columns=["seq", "status", "reader", "purpose", "block", "tx", "age", "detail"])
     bad, late = report.mismatches, report.overdue
     if bad or late:
         parts = [f"{len(bad)} entr{'y' if len(bad) == 1 else 'ies'} MISMATCH ({', '.join(str(e.seq) for e in bad)})"
@@ -117,8 +117,11 @@ def verify_gateway_log(app: App, patient: str | None, max_pending: float | None)
                  f"{len(report.entries) - anchored} pending within {bound:g} s")
 
 
-def _row(e: Any) -> dict[str, Any]:
+def _row(e: Any, as_json: bool) -> dict[str, Any]:
+    """One entry: in JSON its age in seconds and an `overdue` flag, in a table "12 s" or "12 s OVERDUE"."""
+    age: Any = e.age
+    if not as_json and e.age is not None:
+        age = f"{e.age:.0f} s" + (" OVERDUE" if e.overdue else "")
     return {"seq": e.seq, "status": e.status.value, "reader": e.reader, "patient": e.patient, "record": e.record_id,
-            "purpose": e.purpose, "time": e.time, "block": e.block, "tx": e.tx,
-            "age": None if e.age is None else f"{e.age:.0f} s" + (" OVERDUE" if e.overdue else ""),
+            "purpose": e.purpose, "time": e.time, "block": e.block, "tx": e.tx, "age": age, "overdue": e.overdue,
             "detail": e.reason}
