@@ -606,6 +606,15 @@ class RecordRegistry(_Wrapper):
                 for e in logs]
 
 
+    def access_log_batches(self, accessor: str, from_block: int = 0) -> dict[int, dict]:
+        """`accessor`'s AccessLogBatchAnchored events by batch id: root, count, block and tx."""
+        logs = self.contract.events.AccessLogBatchAnchored.get_logs(
+            argument_filters={"accessor": to_checksum_address(accessor)}, from_block=from_block)
+        return {int(e["args"]["batchId"]): {"root": _hex32(e["args"]["root"]), "count": int(e["args"]["count"]),
+                                            "block": int(e["blockNumber"]),
+                                            "tx": "0x" + bytes(e["transactionHash"]).hex()} for e in logs}
+
+
 def _record_version(raw: Any) -> RecordVersion:
     author, version, data_class, anchored_at, latest = raw
     return RecordVersion(to_checksum_address(author), int(version), int(data_class), int(anchored_at), bool(latest))

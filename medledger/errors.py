@@ -155,3 +155,23 @@ class CommitmentMismatch(MedLedgerError):
 class ControlNumberError(MedLedgerError):
     """A text control number ("RIV-0001") cannot be turned into the claim's keyed bytes32 here: the signer is
     not the claim's provider or insurer, or a party has no key to derive it with."""
+
+
+class GatewayClientError(MedLedgerError):
+    """A record gateway refused a request; the message is the gateway's own sentence and ``status`` its HTTP
+    status (0 when no gateway answered)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GatewayUnreachable(GatewayClientError):
+    """No record gateway answers at the URL (connection refused, timeout, not a MedLedger gateway)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 0)
+
+
+class AuditMismatch(MedLedgerError):
+    """A gateway's audit log does not match the chain, or an entry has waited too long for its batch."""

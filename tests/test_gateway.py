@@ -22,14 +22,9 @@ import pytest
 from brownie import MockERC1271Wallet, accounts, web3
 from eth_utils import keccak
 from sqlalchemy import select
-from support.gateway import ContractWalletSigner, GatewayProcess, signer
+from support.gateway import ACTORS, ContractWalletSigner, gateway_world, mask, signer
 from support.nodes import ROOT
-from support.recordcli import public_key
 
-from medledger.chain import Chain
-from medledger.config import load_settings
-from medledger.contracts import CareRegistry, ConsentRegistry, RecordRegistry
-from medledger.deploy import deploy_suite
 from medledger.gateway import store as T
 from medledger.gateway.auth import signed_request_header, siwe_message
 from medledger.gateway.client import GatewayClient, GatewayClientError, check_proof
@@ -39,12 +34,8 @@ from medledger.scopes import DataClass, Purpose, Role
 from medledger.testing.accounts import ACCOUNT_COUNT, dev_account
 from medledger.testing.synthetic import patient_bundle
 
-ACTORS = {"gov": 0, "clinic": 12, "doc": 13, "payer": 14, "er": 15, "alice": 16, "nobody": 17, "owner": 18}
 D = DataClass
-
-
-def _mask(*classes: DataClass) -> int:
-    return sum(1 << int(c) for c in classes)
+_mask = mask
 
 
 @pytest.fixture(autouse=True)
@@ -54,33 +45,11 @@ def isolation():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    home = tmp_path_factory.mktemp("gateway")
-    settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=home / "deployments.json")
-    sdk = Chain(settings)
-    gov = signer(ACTORS["gov"])
-    deploy_suite(sdk, gov)
-    suite = json.loads((home / "deployments.json").read_text())[str(sdk.chain_id)]
-    care = CareRegistry(sdk, suite["CareRegistry"]["address"])
-    consent = ConsentRegistry(sdk, suite["ConsentRegistry"]["address"])
-    records = RecordRegistry(sdk, suite["RecordRegistry"]["address"])
-    who = {name: dev_account(i).address for name, i in ACTORS.items()}
-    for name, role in (("clinic", Role.PROVIDER), ("doc", Role.PROVIDER), ("er", Role.PROVIDER),
-                       ("payer", Role.INSURER)):
-        care.register(gov, who[name], role, keccak(text=f"credentials:{name}"))
-    alice = signer(ACTORS["alice"])
-    care.publish_encryption_key(alice, public_key(ACTORS["alice"]))
-    every = _mask(*(c for c in DataClass if c not in (D.GENOMICS, D.MENTAL_HEALTH, D.SUBSTANCE_USE)))
-    consent.grant(alice, who["alice"], who["clinic"], 1 << Purpose.TREAT, every)
-    consent.grant(alice, who["alice"], who["doc"], 1 << Purpose.TREAT, _mask(D.DEMOGRAPHICS, D.CONDITIONS, D.LABS))
-    consent.grant(alice, who["alice"], who["payer"], 1 << Purpose.HPAYMT, _mask(D.DEMOGRAPHICS, D.BILLING))
-    gateway = GatewayProcess(settings.rpc_url, home / "deployments.json", home / "gw",
-                             "0x" + dev_account(ACTORS["clinic"]).key.hex().removeprefix("0x"),
-                             "--head-ttl", "0", "--batch-size", "4", "--batch-seconds", "0.5",
-                             "--allow-origin", "https://app.medledger.example").start()
-    w = {"home": home, "settings": settings, "chain": sdk, "care": care, "consent": consent, "records": records,
-         "who": who, "gov": gov, "gateway": gateway, "chain_id": sdk.chain_id}
+    w = gateway_world(tmp_path_factory.mktemp("gateway"), web3.provider.endpoint_uri,
+                      "--head-ttl", "0", "--batch-size", "4", "--batch-seconds", "0.5",
+                      "--allow-origin", "https://app.medledger.example")
     yield w
-    gateway.stop()
+    w["gateway"].stop()
 
 
 def client(world, name: str, login: bool = True) -> GatewayClient:
@@ -431,7 +400,7 @@ def test_cli_lists_gets_and_proves_through_the_gateway(world, record):
     gw, alice = world["gateway"], world["who"]["alice"]
     listed = gw.cli("--json", "gateway", "list", "--gateway", gw.url, "--patient", alice)
     assert listed.returncode == 0, listed.stderr
-    assert record["id"] in [r["id"] for r in json.loads(listed.stdout)]
+    assert "0x" + record["id"] in [r["record_id"] for r in json.loads(listed.stdout)]
     out = world["home"] / "got.json"
     got = gw.cli("gateway", "get", record["id"], "--gateway", gw.url, "--out", str(out))
     assert got.returncode == 0, got.stderr

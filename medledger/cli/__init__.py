@@ -86,14 +86,18 @@ class MedLedgerGroup(click.Group):
 @click.option("--pairwise", is_flag=True, envvar="MEDLEDGER_PAIRWISE",
               help="Act as a patient through pairwise pseudonyms: one unlinkable address per provider and insurer, "
                    "derived from --account; the pseudonyms only sign, relayers send. Env: MEDLEDGER_PAIRWISE=1.")
+@click.option("--gateway", "gateway_url", envvar="MEDLEDGER_GATEWAY", metavar="URL",
+              help="A record gateway's origin: `record put/get/list` go through it instead of the local vault, and "
+                   "`audit verify` checks its log. Env: MEDLEDGER_GATEWAY.")
 @click.pass_context
 def main(ctx: click.Context, network, rpc, account, keystore, deployments, vault, keystore_dir, confirmations,
-         as_json, safe_address, pairwise):
+         as_json, safe_address, pairwise, gateway_url):
     """MedLedger: consent, record anchors and claim escrow for healthcare, on Ethereum."""
     settings = load_settings(network, rpc, deployments_path=deployments, vault_dir=vault,
                              keystore_dir=keystore_dir, confirmations=confirmations)
     spec = f"keystore:{keystore}" if keystore else account
-    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe_address, pairwise=pairwise)
+    ctx.obj = App(settings=settings, account_spec=spec, as_json=as_json, safe=safe_address, pairwise=pairwise,
+                  gateway_url=gateway_url or None)
 
 
 for _command in (keys, deploy, registry, consent, emergency, record, escrow, coverage, claim, audit, dev, verify,

@@ -19,11 +19,12 @@ from ..accounts import Signer, load_signer
 from ..chain import Chain
 from ..config import Settings
 from ..contracts import CareRegistry, ConsentRegistry
-from ..errors import NotDeployed
+from ..errors import ConfigError, NotDeployed
 from ..scopes import Role
 from ..units import TokenInfo
 
 if TYPE_CHECKING:
+    from ..gateway.client import GatewayClient
     from ..pseudonyms import PatientIdentity, Pseudonym
 
 err_console = Console(stderr=True)
@@ -36,7 +37,9 @@ class App:
     as_json: bool
     safe: str | None = None
     pairwise: bool = False
+    gateway_url: str | None = None
     console: Console = field(default_factory=Console)
+    _gateways: dict[tuple[str, str], GatewayClient] = field(default_factory=dict, repr=False)
 
     @cached_property
     def chain(self) -> Chain:
@@ -108,6 +111,41 @@ class App:
         if self.pairwise and signer is not self.signer:
             raise click.UsageError(f"{signer.address} is your pairwise pseudonym: it never sends a transaction "
                                    f"(its gas would link it to you); {what}")
+
+    # ---------------------------------------------------------------- record gateways (docs/GATEWAY.md)
+    def gateway(self, url: str | None = None, signer: Signer | None = None) -> GatewayClient:
+        """A signed-in SDK client of the record gateway at `url` (default: --gateway / MEDLEDGER_GATEWAY), acting
+        as `signer` (default: the --account signer; pass a pseudonym's signer to act as it).
+
+        The one place the CLI builds a `GatewayClient`: it checks that the gateway answers and serves this
+        App's chain, then signs in with SIWE. One session per (gateway, signer) for the life of the App."""
+        from ..gateway.client import GatewayClient
+
+        url = self.gateway_origin(url)
+        who = signer or self.signer
+        client = self._gateways.get((url, who.address))
+        if client is None:
+            client = GatewayClient(url, who, self.chain.chain_id)
+            served = int(client.health()["chainId"])
+            if served != self.chain.chain_id:
+                raise ConfigError(f"the gateway at {url} serves chain {served}, but the RPC {self.settings.rpc_url} "
+                                  f"is chain {self.chain.chain_id}: point --rpc/--network at the gateway's chain")
+            client.login()
+            self._gateways[(url, who.address)] = client
+        return client
+
+    def gateway_health(self, url: str | None = None) -> dict[str, Any]:
+        """The gateway's `/healthz` (chain id, custodian, batch interval), asked without signing in."""
+        from ..gateway.client import GatewayClient
+
+        return GatewayClient(self.gateway_origin(url), None, 0).health()
+
+    def gateway_origin(self, url: str | None = None) -> str:
+        """`url`, else the --gateway / MEDLEDGER_GATEWAY origin (a usage error when there is none)."""
+        url = (url or self.gateway_url or "").rstrip("/")
+        if not url:
+            raise click.UsageError("no record gateway: pass --gateway URL or set MEDLEDGER_GATEWAY")
+        return url
 
     @cached_property
     def deployment(self) -> deployments.Deployment:

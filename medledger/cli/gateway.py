@@ -13,7 +13,10 @@ from typing import IO
 import click
 
 from ..errors import ConfigError
+from ..scopes import Purpose
 from .app import App
+from .options import address_option, purpose_option
+from .paramtypes import BYTES32
 
 KEY_PASSWORD_ENV = "MEDLEDGER_GATEWAY_KEY_PASSWORD"
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
@@ -136,85 +139,69 @@ def rotate_key(app: App, data: Path | None, db_url: str | None) -> None:
 
 
 # ---------------------------------------------------------------------- talking to a gateway
+# `record put/get/list` with the global --gateway are the commands; these are their earlier spellings and
+# `proof`. Every one signs in through `App.gateway`.
 
-gateway_url_option = click.option("--gateway", "gateway_url", envvar="MEDLEDGER_GATEWAY_URL", required=True,
-                                  help="Gateway origin, e.g. https://records.example (env MEDLEDGER_GATEWAY_URL).")
-purpose_option = click.option("--purpose", default="TREAT", show_default=True,
-                              help="Purpose of use: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE.")
-
-
-def _client(app: App, url: str):  # noqa: ANN202 - GatewayClient, imported lazily
-    import httpx
-
-    from ..gateway.client import GatewayClient
-
-    try:
-        chain_id = int(httpx.get(url.rstrip("/") + "/healthz", timeout=30).json()["chainId"])
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
-        raise ConfigError(f"no MedLedger gateway answers at {url} ({type(exc).__name__})") from None
-    client = GatewayClient(url, app.signer, chain_id)
-    client.login()
-    return client
+gateway_url_option = click.option("--gateway", "gateway_url", default=None, metavar="URL",
+                                  help="Gateway origin, e.g. https://records.example (default: the global "
+                                       "--gateway / MEDLEDGER_GATEWAY).")
 
 
 @gateway.command("put")
 @gateway_url_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--patient", required=True, help="The patient's address.")
+@address_option("--patient", required=True, help="The patient (address or account name).")
 @click.pass_obj
-def gw_put(app: App, gateway_url: str, file: Path, patient: str) -> None:
-    """Create a record at a gateway from a FHIR JSON FILE (sealed and anchored by the custodian)."""
+def gw_put(app: App, gateway_url: str | None, file: Path, patient: str) -> None:
+    """Create a record at a gateway from a FHIR JSON FILE (as `record put` with --gateway)."""
     import json
 
     try:
         doc = json.loads(file.read_text())
     except ValueError as exc:
         raise click.BadParameter(f"{file} is not JSON ({exc})", param_hint="FILE") from None
-    created = _client(app, gateway_url).put_record(doc, patient)
+    created = app.gateway(gateway_url).put_record(doc, patient)
     app.done(f"created record {created['recordId']} (classes {', '.join(created['classes'])}; tx {created['tx']})",
              **created)
 
 
 @gateway.command("get")
 @gateway_url_option
-@click.argument("record_id")
+@click.argument("record_id", type=BYTES32)
 @purpose_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR JSON here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR JSON here (0600).")
 @click.pass_obj
-def gw_get(app: App, gateway_url: str, record_id: str, purpose: str, out: Path | None) -> None:
-    """Read a record through a gateway (only the classes you are consented for; the read is audited)."""
-    import json
+def gw_get(app: App, gateway_url: str | None, record_id: bytes, why: Purpose, out: Path | None) -> None:
+    """Read a record through a gateway (as `record get` with --gateway)."""
+    from .record import remote
 
-    doc = _client(app, gateway_url).get_record(record_id, purpose)
-    text = json.dumps(doc, indent=2)
-    if out:
-        out.write_text(text)
-        app.done(f"wrote {out} ({len(doc.get('entry', []))} resources)", path=str(out))
-    else:
-        click.echo(text)
+    if out is not None and out.exists():
+        raise click.BadParameter(f"{out} exists already", param_hint="--out")
+    remote.get(app, record_id, None, out, why, gateway_url)
 
 
 @gateway.command("list")
 @gateway_url_option
-@click.option("--patient", required=True, help="The patient's address.")
+@address_option("--patient", help="The patient (address or account name).")
 @purpose_option
 @click.pass_obj
-def gw_list(app: App, gateway_url: str, patient: str, purpose: str) -> None:
-    """List the records of a patient you may see at a gateway."""
-    rows = _client(app, gateway_url).list_records(patient, purpose)
-    app.emit(rows, title=f"Records of {patient}", columns=["id", "versionId", "lastUpdated", "resources"])
+def gw_list(app: App, gateway_url: str | None, patient: str | None, why: Purpose) -> None:
+    """List the records of a patient you may see at a gateway (as `record list` with --gateway)."""
+    from .record import remote
+
+    remote.list_records(app, patient, why, gateway_url)
 
 
 @gateway.command("proof")
 @gateway_url_option
 @click.argument("seq", type=click.IntRange(1))
 @click.pass_obj
-def gw_proof(app: App, gateway_url: str, seq: int) -> None:
+def gw_proof(app: App, gateway_url: str | None, seq: int) -> None:
     """Fetch the inclusion proof of audit entry SEQ and check it against the chain."""
-    from ..gateway.client import check_proof
+    from ..gateway.client import proof_problem
 
-    proof = _client(app, gateway_url).audit_proof(seq)
-    proof["verifiedOnChain"] = bool(proof.get("anchored")) and check_proof(proof, app.records)
+    proof = app.gateway(gateway_url).audit_proof(seq)
+    problem = proof_problem(proof, app.records)
+    proof["verifiedOnChain"], proof["problem"] = problem is None, problem
     app.emit(proof if app.as_json else {k: proof.get(k) for k in ("seq", "anchored", "root", "batchId", "tx", "block",
-                                                                  "verifiedOnChain")})
-
+                                                                  "verifiedOnChain", "problem")})

@@ -1,5 +1,6 @@
 """`medledger index` and the index-backed commands: `record list`, `claim queue`, `consent state`,
-`audit` (index first, `--live` for a chain scan) and `audit verify`.
+`audit` (index first, `--live` for a chain scan) and `audit verify`. With --gateway, `record list` and
+`audit verify` ask that record gateway instead (cli/record/remote.py, cli/audit.py).
 
 The database is `--db URL`, else ``$MEDLEDGER_INDEX_DB``, else SQLite in the MedLedger home.
 """
@@ -16,8 +17,10 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+from ..scopes import Purpose
 from .app import App
 from .indexdb import db_option, open_db
+from .options import purpose_option
 from .paramtypes import ADDRESS
 
 
@@ -126,9 +129,24 @@ class _DefaultGroup(click.Group):
 @click.option("--span", type=click.IntRange(1, 100_000), default=1_000, show_default=True,
               help="Blocks per sampled range.")
 @click.option("--seed", type=int, help="Random seed for the sampled ranges (reproducible runs).")
+@click.option("--patient", type=ADDRESS, help="With --gateway: check the reads of this patient's records (you are "
+                                              "the patient or a guardian); default: your reads and your records'.")
+@click.option("--max-pending", type=click.FloatRange(0), metavar="SECONDS",
+              help="With --gateway: fail when an entry has waited longer than this for its batch (default: 5 of "
+                   "the gateway's batch intervals, at least 60 s).")
 @click.pass_obj
-def audit_verify(app: App, db_url: str | None, samples: int, span: int, seed: int | None) -> None:
-    """Check that the index agrees with the chain: block hashes at checkpoints, events in sampled ranges."""
+def audit_verify(app: App, db_url: str | None, samples: int, span: int, seed: int | None, patient: str | None,
+                 max_pending: float | None) -> None:
+    """Check that the index agrees with the chain: block hashes at checkpoints, events in sampled ranges.
+
+    With --gateway (MEDLEDGER_GATEWAY): check that gateway's audit log against the chain instead, entry by
+    entry: anchored (block, tx), pending (its age) or MISMATCH; exit 1 on a mismatch or an overdue entry."""
+    if app.gateway_url:
+        from .audit import verify_gateway_log
+        verify_gateway_log(app, patient, max_pending)
+        return
+    if patient is not None or max_pending is not None:
+        raise click.UsageError("--patient and --max-pending check a record gateway's audit log: pass --gateway URL")
     from ..index import queries
     from ..index.abi import Decoder
     from ..index.rpc import RpcReader
@@ -181,14 +199,29 @@ def _chain_and_db(app: App, db_url: str | None) -> tuple[int, Any]:
 
 
 @click.command("list")
-@click.option("--patient", type=ADDRESS, help="The patient (address or account name).")
+@click.argument("patient_arg", metavar="[PATIENT]", type=ADDRESS, required=False)
+@click.option("--patient", type=ADDRESS, help="The patient (address or account name), as PATIENT.")
 @click.option("--author", type=ADDRESS, help="The authoring provider (address or account name).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
+@purpose_option
 @db_option
 @click.pass_obj
-def record_list(app: App, patient: str | None, author: str | None, limit: int, db_url: str | None) -> None:
-    """The records of a patient, or those a provider authored (latest version of each), from the index."""
+def record_list(app: App, patient_arg: str | None, patient: str | None, author: str | None, limit: int,
+                why: Purpose, db_url: str | None) -> None:
+    """The records of a patient, or those a provider authored (latest version of each), from the index.
+
+    With --gateway (MEDLEDGER_GATEWAY): the patient's records the signer may see at that gateway (its FHIR
+    search, audited like a read); with --pairwise and no PATIENT, the signer's pseudonym for its custodian."""
     from ..index import queries
+    if patient_arg and patient and patient_arg != patient:
+        raise click.UsageError(f"PATIENT {patient_arg} and --patient {patient} differ: give one")
+    patient = patient or patient_arg
+    if app.gateway_url:
+        if author:
+            raise click.UsageError("a gateway lists the records of a PATIENT, not by --author (drop --gateway)")
+        from .record.remote import list_records
+        list_records(app, patient, why)
+        return
     if not patient and not author:
         raise click.UsageError("pass --patient or --author")
     who = {"patient": patient, "author": author}
@@ -287,7 +320,8 @@ def attach(root: click.Group) -> None:
         root.add_command(_DefaultGroup(
             "audit", default="trail", commands={"trail": trail, "verify": audit_verify},
             help="A patient's audit trail (`medledger audit PATIENT`, from the index; --live scans the chain), "
-                 "and `audit verify` to check the index against the chain."))
+                 "and `audit verify` to check the index against the chain (with --gateway: that gateway's audit "
+                 "log)."))
     for name, command in (("record", record_list), ("claim", claim_queue), ("consent", consent_state)):
         parent = root.commands.get(name)
         if isinstance(parent, click.Group) and command.name not in parent.commands:

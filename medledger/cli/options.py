@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..commitments import SaltedFile, salted_file
-from ..scopes import DataClass, lookup, mask
+from ..scopes import DataClass, Purpose, lookup, mask
 from .paramtypes import ADDRESS, AMOUNT, AMOUNT_OR_ZERO, BYTES32, CONTROL
 
 F = Callable[..., Any]
@@ -54,6 +54,13 @@ def class_option(fn: F) -> F:
     """--class: the record's data class (a `DataClass`)."""
     return click.option("--class", "data_class", type=ScopeName(DataClass), default="conditions",
                         show_default=True, help="Data class, e.g. conditions, labs, medications, billing.")(fn)
+
+
+def purpose_option(fn: F) -> F:
+    """--purpose: the purpose of use of a read (a `Purpose`), logged on chain or by the gateway."""
+    return click.option("--purpose", "why", type=ScopeName(Purpose), default="treat", show_default=True,
+                        help="Purpose of use of the read: treat, etreat (break-glass), hpaymt, hoperat, hresch, "
+                             "coverage.")(fn)
 
 
 def fhir_options(fn: F) -> F:

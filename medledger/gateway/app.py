@@ -229,7 +229,8 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     def health() -> dict[str, Any]:
         return {"status": "ok", "chainId": gw.chain_id, "custodian": settings.signer.address,
                 "gatewayKey": gw.key.address, "freshnessBlocks": gw.view.freshness_blocks,
-                "auditPending": gw.audit.pending_entries(), "anchorError": gw.anchorer.last_error}
+                "auditPending": gw.audit.pending_entries(), "anchorError": gw.anchorer.last_error,
+                "batchSize": gw.anchorer.batch_size, "batchSeconds": gw.anchorer.batch_seconds}
 
     @app.get("/fhir/metadata", tags=["fhir"])
     def metadata() -> Response:
@@ -292,9 +293,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
 
     # ---------------------------------------------------------------- audit
     @app.get("/audit", tags=["audit"], responses={401: {"description": "unauthenticated (no body)"}})
-    def audit_list(caller: CallerDep, patient: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
-        """Audit entries: the patient's (for the patient or a guardian), else the caller's own reads."""
-        return gw.audit_list(caller, patient)
+    def audit_list(caller: CallerDep, patient: Annotated[str | None, Query(max_length=64)] = None,
+                   before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict[str, Any]:
+        """Audit entries, newest first, 100 a page (``before``: the next page, below that sequence number): the
+        patient's (for the patient or a guardian), else the caller's own reads."""
+        return gw.audit_list(caller, patient, before)
 
     @app.get("/audit/{seq}/proof", tags=["audit"],
              responses={401: {"description": "unauthenticated (no body)"}, 404: {"description": "not found"}})

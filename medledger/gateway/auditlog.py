@@ -212,8 +212,12 @@ class AuditLog:
         with self.store.read() as conn:
             return conn.execute(select(T.audit_entries).where(T.audit_entries.c.seq == seq)).first()
 
-    def entries(self, *, patient: str | None = None, reader: str | None = None, limit: int = 100) -> list[Any]:
+    def entries(self, *, patient: str | None = None, reader: str | None = None, limit: int = 100,
+                before: int | None = None) -> list[Any]:
+        """The newest `limit` entries (below sequence number `before`, for the next page)."""
         q = select(T.audit_entries).order_by(T.audit_entries.c.seq.desc()).limit(limit)
+        if before is not None:
+            q = q.where(T.audit_entries.c.seq < before)
         if patient:
             q = q.where(T.audit_entries.c.patient == patient)
         if reader:

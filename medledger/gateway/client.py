@@ -11,22 +11,29 @@ Without `login`, each request is signed on its own (EIP-712, ``signed=True``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from eth_account import Account
+from eth_utils import keccak
 
-from ..errors import MedLedgerError
+from ..errors import FhirInvalid, GatewayClientError, GatewayUnreachable, MedLedgerError
 from ..merkle import verify as merkle_verify
 from .auth import signed_request_header, siwe_message
 
+__all__ = ["GatewayClient", "GatewayClientError", "GatewayUnreachable", "Released", "check_proof", "proof_problem"]
 
-class GatewayClientError(MedLedgerError):
-    """The gateway refused a request; ``status`` is its HTTP status."""
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+@dataclass(frozen=True)
+class Released:
+    """A record as a gateway released it: the FHIR JSON (its bytes as served, and parsed) and the sequence
+    numbers of the audit entries the gateway committed before answering (``X-MedLedger-Audit``)."""
+
+    document: dict[str, Any]
+    body: bytes
+    audit_seqs: tuple[int, ...]
 
 
 def _describe(response: httpx.Response) -> str:
@@ -64,13 +71,31 @@ class GatewayClient:
             raise MedLedgerError("this signer cannot sign raw digests; use a keystore or env: account")
         return bytes(Account.unsafe_sign_hash(digest, key).signature)
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange; a gateway that does not answer is a `GatewayUnreachable` naming the URL."""
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise GatewayUnreachable(f"no gateway answers at {self.base_url} ({_transport_reason(exc)})") from None
+
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz`` (no sign-in): chain id, custodian, batch interval, pending audit entries."""
+        response = self._send("GET", "/healthz")
+        try:
+            body = response.json()
+            body["chainId"], body["custodian"]  # noqa: B018 - what makes it a MedLedger gateway
+        except (ValueError, KeyError, TypeError):
+            raise GatewayUnreachable(f"{self.base_url} is not a MedLedger gateway (GET /healthz answered "
+                                     f"{response.status_code})") from None
+        return body
+
     def login(self, ttl: float = 600.0) -> str:
-        nonce = self._check(self.http.get("/auth/nonce")).json()["nonce"]
+        nonce = self._check(self._send("GET", "/auth/nonce")).json()["nonce"]
         message = siwe_message(self.signer.address, self.base_url, self.chain_id, nonce, ttl)
         signature = self.signer.sign_message(None, message.encode())
-        session = self._check(self.http.post("/auth/siwe", json={"message": message,
-                                                                 "signature": "0x" + bytes(signature).hex()})).json()
-        self.token = session["token"]
+        session = self._check(self._send("POST", "/auth/siwe", json={"message": message,
+                                                                     "signature": "0x" + bytes(signature).hex()}))
+        self.token = session.json()["token"]
         return self.token
 
     def logout(self) -> None:
@@ -86,7 +111,7 @@ class GatewayClient:
                                                              self.base_url, method, path, body)
         elif self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        return self.http.request(method, path, content=body or None, headers=headers)
+        return self._send(method, path, content=body or None, headers=headers)
 
     @staticmethod
     def _check(response: httpx.Response) -> httpx.Response:
@@ -101,10 +126,15 @@ class GatewayClient:
         return self._check(self.request("POST", f"/fhir/{rtype}?patient={patient}", body=body,
                                         headers={"Content-Type": "application/fhir+json"})).json()
 
-    def get_record(self, record_id: str, purpose: str = "TREAT") -> dict[str, Any]:
+    def read(self, record_id: str, purpose: str = "TREAT") -> Released:
+        """The latest version of a record, minus what the caller may not see, with its audit entries."""
         rid = record_id.removeprefix("0x")
-        return self._check(self.request("GET", f"/fhir/Bundle/{rid}",
-                                        headers={"X-Purpose-Of-Use": purpose})).json()
+        response = self._check(self.request("GET", f"/fhir/Bundle/{rid}", headers={"X-Purpose-Of-Use": purpose}))
+        seqs = response.headers.get("x-medledger-audit", "")
+        return Released(response.json(), response.content, tuple(int(s) for s in seqs.split(",") if s.strip()))
+
+    def get_record(self, record_id: str, purpose: str = "TREAT") -> dict[str, Any]:
+        return self.read(record_id, purpose).document
 
     def get(self, path: str, purpose: str = "TREAT") -> httpx.Response:
         return self.request("GET", path, headers={"X-Purpose-Of-Use": purpose})
@@ -123,26 +153,64 @@ class GatewayClient:
         return self._check(self.get(f"/fhir/Bundle/{record_id.removeprefix('0x')}/$explain-access", purpose)).json()
 
     # ------------------------------------------------------------------ audit
-    def audit(self, patient: str | None = None) -> list[dict[str, Any]]:
-        path = "/audit" + (f"?patient={patient}" if patient else "")
-        return self._check(self.get(path)).json()["entries"]
+    def audit(self, patient: str | None = None, before: int | None = None) -> list[dict[str, Any]]:
+        """One page of audit entries, newest first (`before`: only entries with a smaller sequence number)."""
+        query = "&".join(q for q in (f"patient={patient}" if patient else "", f"before={before}" if before else "")
+                         if q)
+        return self._check(self.get("/audit" + (f"?{query}" if query else ""))).json()["entries"]
+
+    def audit_entries(self, patient: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every audit entry the caller may see (all pages), newest first."""
+        before: int | None = None
+        while True:
+            page = self.audit(patient, before)
+            if not page:
+                return
+            yield from page
+            before = min(int(e["seq"]) for e in page)
 
     def audit_proof(self, seq: int) -> dict[str, Any]:
         return self._check(self.get(f"/audit/{seq}/proof")).json()
 
 
-def check_proof(proof: dict[str, Any], records: Any | None = None) -> bool:
-    """Whether an audit proof is consistent: the leaf hashes to the root through the proof, and (given a
-    `RecordRegistry` wrapper) the chain holds that root as the gateway's access-log batch."""
+def _transport_reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host unknown"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return type(exc).__name__
+
+
+def proof_problem(proof: dict[str, Any], records: Any | None = None) -> str | None:
+    """Why an audit proof does not hold, as a sentence, or None if it holds: the entry's AuditEvent hashes to
+    the leaf's event hash, the leaf leads through the proof to the root, and (given a `RecordRegistry` wrapper)
+    the chain holds that root as the gateway's access-log batch of that many entries."""
+    from .. import fhir
     from ..contracts import BatchKind, batch_id_of
 
     if not proof.get("anchored"):
-        return False
-    leaf = [bytes.fromhex(v[2:]) if isinstance(v, str) and v.startswith("0x") and len(v) == 66 else v
-            for v in proof["leaf"]]
-    if not merkle_verify(proof["root"], leaf, proof["proof"], proof["leafEncoding"]):
-        return False
-    if records is None:
-        return True
-    info = records.batch_of(batch_id_of(proof["gateway"], bytes.fromhex(proof["root"][2:])))
-    return info.kind == BatchKind.ACCESS_LOG and info.count == proof["batchCount"]
+        return "not anchored on chain yet"
+    try:
+        leaf = [bytes.fromhex(v[2:]) if isinstance(v, str) and v.startswith("0x") and len(v) == 66 else v
+                for v in proof["leaf"]]
+        if int(leaf[0]) != int(proof["seq"]):
+            return f"the proof is for entry {leaf[0]}, not {proof['seq']}"
+        if "event" in proof and keccak(fhir.canonicalize(proof["event"])) != leaf[-1]:
+            return "the AuditEvent does not hash to the event hash in the entry's leaf"
+        if not merkle_verify(proof["root"], leaf, proof["proof"], proof["leafEncoding"]):
+            return f"the Merkle proof does not lead from the entry's leaf to the root {proof['root']}"
+        if records is None:
+            return None
+        info = records.batch_of(batch_id_of(proof["gateway"], bytes.fromhex(proof["root"][2:])))
+    except (KeyError, IndexError, TypeError, ValueError, FhirInvalid) as exc:
+        return f"the proof is malformed ({type(exc).__name__}: {exc})"
+    if info.kind != BatchKind.ACCESS_LOG:
+        return f"the root {proof['root']} is not an access-log batch of {proof['gateway']} on chain"
+    if info.count != proof["batchCount"]:
+        return f"the chain's batch holds {info.count} entries, the gateway says {proof['batchCount']}"
+    return None
+
+
+def check_proof(proof: dict[str, Any], records: Any | None = None) -> bool:
+    """Whether an audit proof holds (see `proof_problem`)."""
+    return proof_problem(proof, records) is None

@@ -487,16 +487,16 @@ class Gateway:
         out.update(chainId=self.chain_id, registry=self.records.address, gateway=self.settings.signer.address)
         return out
 
-    def audit_list(self, caller: Caller, patient: str | None) -> dict[str, Any]:
+    def audit_list(self, caller: Caller, patient: str | None, before: int | None = None) -> dict[str, Any]:
         if patient:
             if not is_address(patient):
                 raise GatewayError(f"patient: '{patient[:60]}' is not an Ethereum address")
             patient = to_checksum_address(patient)
             state = self.view.state(patient, caller.address)
-            rows = self.audit.entries(patient=patient) if (state.is_patient or state.guardian) else \
-                self.audit.entries(patient=patient, reader=caller.address)
+            rows = self.audit.entries(patient=patient, before=before) if (state.is_patient or state.guardian) else \
+                self.audit.entries(patient=patient, reader=caller.address, before=before)
         else:
-            rows = self.audit.entries(reader=caller.address)
+            rows = self.audit.entries(reader=caller.address, before=before)
         return {"entries": [{"seq": r.seq, "time": _instant(r.time), "reader": r.reader, "patient": r.patient,
                              "recordId": r.record_id, "version": r.version, "purpose": Purpose(r.purpose).name,
                              "basis": r.basis, "anchored": r.batch_seq is not None} for r in rows]}

@@ -7,8 +7,12 @@ manifests (random ids, hashes, addresses), so sharing it discloses nothing witho
 Writes check everything they can before sending (registration, consent, published keys, the FHIR
 itself; the checks live in `medledger.records`), so a refusal never leaves half-done work on chain.
 
-The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get) and
-`check` (verify, history); `common` holds what they share.
+With the global --gateway (MEDLEDGER_GATEWAY), `put`, `get` and `list` go through a custodian's record
+gateway instead (`remote`; docs/GATEWAY.md): it seals, stores, anchors, decides each read and audits it.
+(`record list` itself is the index's, attached by cli/index.py.)
+
+The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get), `check`
+(verify, history) and `remote` (put, get, list through a gateway); `common` holds what they share.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ def record() -> None:
     store such as S3 and holds only sealed envelopes, the index and batch manifests. Each version
     is sealed for the patient, its author and every party with live access to its data class that
     published a key (`medledger registry publish-key`); the chain anchors keccak256 of the blob.
+    With --gateway URL, put, get and list go through that record gateway instead.
     """
 
 

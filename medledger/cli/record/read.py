@@ -13,8 +13,9 @@ from ...errors import DecryptionFailed
 from ...records import check_envelope, read_blob, require_promoter, require_read, require_treatment
 from ...scopes import Purpose
 from ..app import App, err_console
-from ..options import ScopeName
+from ..options import purpose_option
 from ..paramtypes import BYTES32
+from . import remote
 from .common import locate_version, private_key, vault, write_private
 
 
@@ -23,8 +24,7 @@ from .common import locate_version, private_key, vault, write_private
 @click.option("--version", type=click.IntRange(1), help="Version to read (default: the latest).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the decrypted FHIR JSON here (mode 0600) instead of stdout.")
-@click.option("--purpose", "why", type=ScopeName(Purpose), default="treat", show_default=True,
-              help="Purpose of use logged on chain: treat, etreat (break-glass), hpaymt, ...")
+@purpose_option
 @click.pass_obj
 def get(app: App, record_id: bytes, version: int | None, out: Path | None, why: Purpose) -> None:
     """Read RECORD_ID: verify it against the chain, log the access on chain, then decrypt it.
@@ -34,10 +34,16 @@ def get(app: App, record_id: bytes, version: int | None, out: Path | None, why: 
     records without it) and that the version was sealed for the reader; (3) log the access on chain
     (`logAccess`, which the contract refuses without consent); only then (4) unwrap, decrypt and
     write. A batched record is promoted (`attestBatchRecord`) before its first logged access.
+
+    With --gateway: fetch it from the gateway, which checks live consent for --purpose, commits an audit
+    entry and answers only the resources the reader may see (the latest version).
     """
-    rid = record_id
     if out is not None and out.exists():
         raise click.BadParameter(f"{out} exists already", param_hint="--out")
+    if app.gateway_url:
+        remote.get(app, record_id, version, out, why)
+        return
+    rid = record_id
     reader = app.signer.address
     key = private_key(app, "record get")
     located = locate_version(app, rid, version)

@@ -11,6 +11,7 @@ from ...scopes import DataClass
 from ..app import App, tx_fields
 from ..options import address_option, class_option, emergency_reader_option, fhir_options
 from ..paramtypes import BYTES32
+from . import remote
 from .common import author_key, class_label, locate_version, read_fhir, readers, vault, warn_unkeyed
 
 
@@ -23,7 +24,13 @@ from .common import author_key, class_label, locate_version, read_fhir, readers,
 @click.pass_obj
 def put(app: App, file: Path, patient: str, data_class: DataClass, fhir_version: str, no_validate: bool,
         emergency: tuple[str, ...]) -> None:
-    """Seal FILE (FHIR JSON) for the patient, the author and every current reader, then anchor it."""
+    """Seal FILE (FHIR JSON) for the patient, the author and every current reader, then anchor it.
+
+    With --gateway: POST it to the gateway, which validates, seals it for the patient and its own key, stores
+    and anchors it (--class and --emergency-reader do not apply: the gateway reads the classes from the FHIR)."""
+    if app.gateway_url:
+        remote.put(app, file, patient, fhir_version, not no_validate)
+        return
     raw = read_fhir(file, fhir_version, not no_validate)
     dc = int(data_class)
     author = app.signer.address
