@@ -32,6 +32,7 @@ from ..fhir.systems import (  # noqa: F401 (re-exported: tests and the demo impo
     SSN_SYSTEM,
     UCUM_SYSTEM,
 )
+from ..scopes import DataClass
 
 FhirVersion = Literal["R5", "R4B", "R4"]
 
@@ -512,6 +513,17 @@ def patient_bundle(
         "timestamp": _dt(visit + timedelta(days=1)),
         "entry": bundle_entries,
     }
+
+
+def class_bundle(seed: int, patient_address: str, data_class: DataClass, **kwargs: Any) -> dict[str, Any]:
+    """The ``data_class`` part of ``patient_bundle(seed, patient_address)``: a Bundle holding one class, as
+    `record put` would split the visit (`medledger.data_classes.split`). ValueError if the visit holds none."""
+    from ..data_classes import split
+
+    for part in split(patient_bundle(seed, patient_address, **kwargs)):
+        if part.data_class == data_class:
+            return dict(part.document)
+    raise ValueError(f"visit {seed} holds no {data_class.name.lower()}")
 
 
 # --------------------------------------------------------------------------- PHI inventory
