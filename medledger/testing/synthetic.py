@@ -515,15 +515,20 @@ def patient_bundle(
     }
 
 
-def class_bundle(seed: int, patient_address: str, data_class: DataClass, **kwargs: Any) -> dict[str, Any]:
-    """The ``data_class`` part of ``patient_bundle(seed, patient_address)``: a Bundle holding one class, as
-    `record put` would split the visit (`medledger.data_classes.split`). ValueError if the visit holds none."""
+def class_part(bundle: Mapping[str, Any], data_class: DataClass) -> dict[str, Any]:
+    """The ``data_class`` part of ``bundle``, as `record put` splits it (`medledger.data_classes.split`).
+    ValueError if the bundle holds none of that class."""
     from ..data_classes import split
 
-    for part in split(patient_bundle(seed, patient_address, **kwargs)):
+    for part in split(bundle):
         if part.data_class == data_class:
             return dict(part.document)
-    raise ValueError(f"visit {seed} holds no {data_class.name.lower()}")
+    raise ValueError(f"the bundle holds no {data_class.name.lower()}")
+
+
+def class_bundle(seed: int, patient_address: str, data_class: DataClass, **kwargs: Any) -> dict[str, Any]:
+    """The ``data_class`` part of ``patient_bundle(seed, patient_address)``: a Bundle of one class."""
+    return class_part(patient_bundle(seed, patient_address, **kwargs), data_class)
 
 
 # --------------------------------------------------------------------------- PHI inventory

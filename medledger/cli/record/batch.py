@@ -163,12 +163,16 @@ def _check_journal(app: App, journal: BatchJournal, state: JournalState, files: 
                                 f"{'...' if len(changed) > 5 else ''}): restore it, or put new files in a new folder")
 
 
-def _document(directory: Path, entry: BatchEntry) -> bytes | Mapping[str, Any]:
-    """What entry's record holds: its file's bytes, or (a file of several classes) its class's part."""
-    raw = (directory / entry.file).read_bytes()
+def _document(directory: Path, entry: BatchEntry, parts: dict[str, dict[int, Mapping[str, Any]]]
+              ) -> bytes | Mapping[str, Any]:
+    """What entry's record holds: its file's bytes, or (a file of several classes) its class's part; a
+    split file is parsed once (``parts`` keeps its parts by file name)."""
     if not entry.split:
-        return raw
-    return next(p.document for p in data_classes.split(fhir.parse(raw)) if p.data_class == entry.data_class)
+        return (directory / entry.file).read_bytes()
+    if entry.file not in parts:
+        doc = fhir.parse((directory / entry.file).read_bytes())
+        parts[entry.file] = {int(p.data_class): p.document for p in data_classes.split(doc)}
+    return parts[entry.file][entry.data_class]
 
 
 def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: JournalState,
@@ -182,7 +186,8 @@ def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: Jour
         if (e.patient, e.data_class) not in recipients:
             recipients[(e.patient, e.data_class)] = readers.recipients(e.patient, e.data_class, author, own_key)
             warn_unkeyed(recipients[(e.patient, e.data_class)])
-    jobs = [pipeline.RecordJob(doc=_document(journal.directory, e), patient=e.patient,
+    split_parts: dict[str, dict[int, Mapping[str, Any]]] = {}
+    jobs = [pipeline.RecordJob(doc=_document(journal.directory, e, split_parts), patient=e.patient,
                                recipients=recipients[(e.patient, e.data_class)].keys, data_class=e.data_class,
                                version=1, record_id=bytes.fromhex(e.record_id[2:])) for e in state.entries]
     store = vault(app)
