@@ -52,10 +52,10 @@ def put(app: App, file: Path, patient: str, data_class: DataClass | None, fhir_v
             result = app.records.anchor(app.signer, record.record_id, patient, record.content_hash,
                                         int(part.data_class))
         except MedLedgerError as exc:
-            if not made:
-                raise
-            done = ", ".join(f"{m['record_id']} ({m['data_class']})" for m in made)
-            raise type(exc)(f"{exc} (record of {part.label} not anchored; already anchored: {done})") from None
+            if made:  # the one line says which parts are on chain (their records stand on their own)
+                done = ", ".join(f"{m['record_id']} ({m['data_class']})" for m in made)
+                exc.args = (f"{exc} (the {part.label} record was not anchored; already anchored: {done})",)
+            raise
         store.index.add(record.record_id, record.version, record.vault_id)
         made.append({"record_id": rid, "data_class": part.label, "version": 1, "content_hash": record.vault_id,
                      "readers": list(recipients.addresses), **tx_fields(result)})
