@@ -4,7 +4,7 @@ A record's data classes are what it *contains*: the class of every resource in i
 only the resources of the classes it may see (`filter_bundle`). The class of one resource is:
 
 1. a sensitivity security label in ``meta.security`` (HL7 v3 ActCode), if present:
-   ``PSY``, ``PSYTHPN``, ``BH`` -> mental-health; ``ETH``, ``SUD`` -> substance-use;
+   ``PSY``, ``PSYTHPN``, ``BH``, ``MH`` -> mental-health; ``ETH``, ``SUD`` -> substance-use;
    ``GDIS`` -> genomics. A label always wins over the type, so a psychiatric Condition is
    mental-health, not conditions.
 2. otherwise the resource type, by `RESOURCE_CLASSES` (Patient -> demographics, as the privacy issue asks;
@@ -66,7 +66,7 @@ DEFAULT_CLASS = D.NOTES
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 #: HL7 v3 ActCode sensitivity labels -> data class.
 SECURITY_LABELS: Mapping[str, DataClass] = {
-    "PSY": D.MENTAL_HEALTH, "PSYTHPN": D.MENTAL_HEALTH, "BH": D.MENTAL_HEALTH,
+    "PSY": D.MENTAL_HEALTH, "PSYTHPN": D.MENTAL_HEALTH, "BH": D.MENTAL_HEALTH, "MH": D.MENTAL_HEALTH,
     "ETH": D.SUBSTANCE_USE, "SUD": D.SUBSTANCE_USE,
     "GDIS": D.GENOMICS,
 }
