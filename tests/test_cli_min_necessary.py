@@ -243,7 +243,7 @@ def test_put_batch_refuses_a_class_that_does_not_cover_a_file_before_anything(wo
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     vault_before, nonce_before, events_before = vault_state(world), nonce(world, "clinic"), len(anchored_events(world))
     line = one_line_error(ml(world, *as_("clinic"), "record", "put-batch", str(folder), "--patient", who["alice"],
-                             "--class", "conditions", check=False))
+                             "--class", "conditions", "--no-validate", check=False))  # classes read inline
     labs_file = contents(json.loads(files[1].read_text())).describe()
     assert labs_file.startswith("conditions (Encounter, Condition")
     assert line == (f"error: 2 of 4 files refused, nothing was sealed or anchored: {files[1].name}: the class labs "
