@@ -30,6 +30,7 @@ from typing import Any
 from medledger import fhir
 from medledger.config import PROJECT_ROOT
 from medledger.pipeline import RecordJob, prepare_batch
+from medledger.scopes import DataClass
 from medledger.testing import synthetic
 from medledger.vault import LocalVault
 
@@ -208,8 +209,8 @@ def put_batch_rates(suite: Any, workdir: Path, count: int = 1000, workers: int =
         docs.mkdir(parents=True)
         for i in range(count):
             offset = 30_000 if validate else 20_000  # fresh documents, the same generator
-            (docs / f"bundle-{i:05d}.json").write_text(
-                json.dumps(synthetic.patient_bundle(offset + i, patient), indent=2))
+            (docs / f"bundle-{i:05d}.json").write_text(  # the visit's labs: one class, as --class labs says
+                json.dumps(synthetic.class_bundle(offset + i, patient, DataClass.LABS), indent=2))
         cmd = [medledger_exe(), "--rpc", suite.settings.rpc_url, "--account", "env:MEDLEDGER_BENCH_PROVIDER_KEY",
                "--json", "record", "put-batch", str(docs), "--patient", patient, "--class", "labs",
                "--workers", str(workers), *([] if validate else ["--no-validate"])]

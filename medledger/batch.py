@@ -4,8 +4,9 @@ One JSON file per batch folder (``DIR/.medledger-batch.json``), rewritten atomic
 fsync, rename, fsync of the directory) at each stage, so a crash at any instant leaves the last
 completed stage on disk:
 
-``planned``    the files (name + sha256), their patient and data class, and a record id for each,
-               drawn once: a resumed run reuses them.
+``planned``    the files (name + sha256), their patient, and a record id for each data class a file
+               holds (a file of several classes is split, one record per class), drawn once: a resumed
+               run reuses them.
 ``prepared``   every blob is in the vault, the batch manifest is written; the journal now holds
                each content hash, the Merkle root, the manifest hash and the batch id.
 ``submitted``  the anchorBatch transaction hash (journaled right after the node accepted it).
@@ -45,6 +46,7 @@ class BatchEntry:
     data_class: int
     record_id: str
     content_hash: str | None = None
+    split: bool = False  # the file holds several classes: this record is its `data_class` part
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ A record's data classes are what it *contains*: the class of every resource in i
 only the resources of the classes it may see (`filter_bundle`). The class of one resource is:
 
 1. a sensitivity security label in ``meta.security`` (HL7 v3 ActCode), if present:
-   ``PSY``, ``PSYTHPN``, ``BH`` -> mental-health; ``ETH``, ``SUD`` -> substance-use;
+   ``PSY``, ``PSYTHPN``, ``BH``, ``MH`` -> mental-health; ``ETH``, ``SUD`` -> substance-use;
    ``GDIS`` -> genomics. A label always wins over the type, so a psychiatric Condition is
    mental-health, not conditions.
 2. otherwise the resource type, by `RESOURCE_CLASSES` (Patient -> demographics, as the privacy issue asks;
@@ -14,13 +14,20 @@ only the resources of the classes it may see (`filter_bundle`). The class of one
 
 Observation and DiagnosticReport look at their category first (``imaging`` -> imaging, ``genomics``
 -> genomics, anything else -> labs).
+
+Writing a record (`record put`, `put-batch`, the gateway's POST) starts with `contents`: the classes a
+document holds. `parts_of` adds the two rules of minimum necessary: a declared class must cover the
+contents (else `DataClassMismatch` lists what was found), and a Bundle of several classes is split into
+one Bundle per class (`split`), so that a reader is sealed only the resources of its classes.
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from .errors import DataClassMismatch
 from .scopes import SENSITIVE, DataClass
 
 D = DataClass
@@ -59,7 +66,7 @@ DEFAULT_CLASS = D.NOTES
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 #: HL7 v3 ActCode sensitivity labels -> data class.
 SECURITY_LABELS: Mapping[str, DataClass] = {
-    "PSY": D.MENTAL_HEALTH, "PSYTHPN": D.MENTAL_HEALTH, "BH": D.MENTAL_HEALTH,
+    "PSY": D.MENTAL_HEALTH, "PSYTHPN": D.MENTAL_HEALTH, "BH": D.MENTAL_HEALTH, "MH": D.MENTAL_HEALTH,
     "ETH": D.SUBSTANCE_USE, "SUD": D.SUBSTANCE_USE,
     "GDIS": D.GENOMICS,
 }
@@ -136,3 +143,147 @@ def filter_bundle(doc: Mapping[str, Any], allowed: Iterable[DataClass]) -> dict[
     if "total" in out:
         out["total"] = len(out["entry"])
     return out
+
+
+# --------------------------------------------------------------------------- what a record holds
+
+
+def class_label(data_class: int) -> str:
+    """A data class as the CLI and the docs name it, e.g. "mental-health"."""
+    return DataClass(data_class).name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Contents:
+    """The classes a document holds: for each class (in class order), its resource types and how many
+    of each (in document order). ``kind`` is "Bundle" or the single resource's type."""
+
+    kind: str
+    found: tuple[tuple[DataClass, tuple[tuple[str, int], ...]], ...]
+
+    @property
+    def classes(self) -> frozenset[DataClass]:
+        return frozenset(c for c, _ in self.found)
+
+    def describe(self) -> str:
+        """E.g. "demographics (Patient), conditions (Condition ×2), labs (Observation)"."""
+        return ", ".join(f"{class_label(c)} (" + ", ".join(t if n == 1 else f"{t} ×{n}" for t, n in types) + ")"
+                         for c, types in self.found)
+
+
+def contents(doc: Mapping[str, Any]) -> Contents:
+    """What ``doc`` holds, class by class. DataClassMismatch if it holds no resource at all (an empty
+    Bundle is nothing to seal)."""
+    kind = "Bundle" if doc.get("resourceType") == "Bundle" else str(doc.get("resourceType"))
+    counts: dict[DataClass, dict[str, int]] = {}
+    for resource in resources_of(doc):
+        types = counts.setdefault(class_of(resource), {})
+        rtype = str(resource.get("resourceType"))
+        types[rtype] = types.get(rtype, 0) + 1
+    if not counts:
+        raise DataClassMismatch(f"this {kind} holds no resources: there is nothing to seal")
+    return Contents(kind, tuple((c, tuple(counts[c].items())) for c in sorted(counts)))
+
+
+def require_covered(found: Contents, declared: DataClass, declared_as: str) -> None:
+    """DataClassMismatch, listing what was found, unless every resource is of class ``declared``.
+    ``declared_as`` names where the class came from, e.g. "--class conditions"."""
+    if found.classes - {declared}:
+        raise DataClassMismatch(f"{declared_as} does not cover this {found.kind}: it holds {found.describe()}")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One class's share of a document: what one record holds."""
+
+    data_class: DataClass
+    document: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        return class_label(self.data_class)
+
+
+#: Bundle elements a part does not inherit: they identify, sign or page the whole Bundle.
+_WHOLE_BUNDLE = ("id", "identifier", "signature", "link", "entry")
+#: Bundle types whose first entry speaks for the whole Bundle (bdl-11, bdl-12): their parts are collections.
+_WHOLE_TYPES = {"document": "collection", "message": "collection"}
+_URI_SYSTEM = "urn:ietf:rfc:3986"
+
+
+def split(doc: Mapping[str, Any], found: Contents | None = None) -> tuple[Part, ...]:
+    """``doc`` as one part per class, in class order. A document of one class is one part: itself,
+    unchanged. A Bundle of several classes becomes one Bundle per class, each holding its class's entries
+    in their original order (fullUrl and resource untouched but for references, below), of the same
+    type (a ``document`` or ``message`` Bundle's parts are ``collection`` Bundles, since their
+    Composition or MessageHeader speaks for the whole), without the whole Bundle's id, identifier,
+    signature and links, and with ``total`` recounted.
+
+    References between parts: a reference to an entry of another part cannot resolve inside this one,
+    so it becomes a logical reference, ``{"type": <its type>, "identifier": {"system":
+    "urn:ietf:rfc:3986", "value": <that entry's fullUrl>}}``; its display is dropped (a Patient's name
+    is demographics, not conditions) and an identifier already there is kept as is. A reader holding both
+    parts resolves it by fullUrl; a reader holding one learns only that such a resource exists. References
+    inside a part are left as they are.
+
+    DataClassMismatch if a Bundle of several classes has an entry without a resource (its class is
+    unknown)."""
+    found = found or contents(doc)
+    if len(found.classes) == 1:
+        return (Part(next(iter(found.classes)), doc),)
+    entries = doc.get("entry")
+    assert isinstance(entries, list)  # several classes: only a Bundle has several resources
+    targets: dict[str, tuple[DataClass, str | None, str]] = {}
+    grouped: dict[DataClass, list[Mapping[str, Any]]] = {}
+    for i, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and isinstance(entry.get("resource"), dict)):
+            raise DataClassMismatch(f"Bundle.entry[{i}] holds no resource, so its class is unknown and this Bundle "
+                                    f"of {len(found.classes)} classes cannot be split: send one class per Bundle")
+        resource, url = entry["resource"], entry.get("fullUrl")
+        cls, rtype = class_of(resource), str(resource.get("resourceType"))
+        grouped.setdefault(cls, []).append(entry)
+        url = url if isinstance(url, str) else None
+        if url:
+            targets[url] = (cls, url, rtype)
+        if isinstance(resource.get("id"), str):
+            targets.setdefault(f"{rtype}/{resource['id']}", (cls, url, rtype))
+    head = {k: v for k, v in doc.items() if k not in _WHOLE_BUNDLE}
+    if head.get("type") in _WHOLE_TYPES:
+        head["type"] = _WHOLE_TYPES[head["type"]]
+    parts = []
+    for cls in sorted(grouped):
+        part = dict(head)
+        part["entry"] = [{**e, "resource": _relink(e["resource"], cls, targets)} for e in grouped[cls]]
+        if "total" in part:
+            part["total"] = len(part["entry"])
+        parts.append(Part(cls, part))
+    return tuple(parts)
+
+
+def _relink(node: Any, own: DataClass, targets: Mapping[str, tuple[DataClass, str | None, str]]) -> Any:
+    """``node`` with every reference to an entry of another class made logical (see `split`)."""
+    if isinstance(node, list):
+        return [_relink(v, own, targets) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _relink(v, own, targets) for k, v in node.items()}
+    ref = node.get("reference")
+    target = targets.get(ref) if isinstance(ref, str) else None
+    if target is not None and target[0] != own:
+        _cls, url, rtype = target
+        del out["reference"]
+        out.pop("display", None)  # e.g. a Patient's name: the other part's content
+        out.setdefault("type", rtype)
+        out.setdefault("identifier", {"system": _URI_SYSTEM, "value": url} if url else {"value": ref})
+    return out
+
+
+def parts_of(doc: Mapping[str, Any], declared: DataClass | None = None, declared_as: str | None = None
+             ) -> tuple[Part, ...]:
+    """The records ``doc`` becomes: its classes from its contents; a ``declared`` class must cover them
+    (else DataClassMismatch listing what was found, ``declared_as`` naming the declaration); one part per
+    class (`split`). The one implementation behind `record put`, `record put-batch` and `amend`."""
+    found = contents(doc)
+    if declared is not None:
+        require_covered(found, declared, declared_as or f"class {class_label(declared)}")
+    return split(doc, found)

@@ -90,6 +90,11 @@ class FhirMappingError(MedLedgerError):
     """A FHIR Consent or Claim cannot be turned into a MedLedger action; the message names the field."""
 
 
+class DataClassMismatch(MedLedgerError):
+    """A declared data class does not cover what a record holds (minimum necessary), or a record's
+    contents cannot be split by class; the message lists what was found."""
+
+
 class RecordTampered(MedLedgerError):
     """A record's bytes do not match what was anchored; the message names the record and both hashes."""
 

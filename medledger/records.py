@@ -9,7 +9,7 @@ index and batch manifests (ids, hashes, addresses): nothing readable without a w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from . import crypto
 from .audit import fetch_events
 from .chain import Chain
 from .contracts import CareRegistry, ConsentRegistry, RecordRegistry, batch_id_of
+from .data_classes import class_label
 from .errors import AccountError, ConsentMissing, NotRegistered, RecordNotFound, RecordTampered, VaultError
 from .merkle import RecordLeaf, StandardMerkleTree
 from .scopes import DataClass, Purpose, Role
@@ -38,14 +39,26 @@ def publish_key_hint(who: str = "PATIENT") -> str:
 # --------------------------------------------------------------------------- recipients
 
 
-def patient_public_key(care: CareRegistry, consent: ConsentRegistry, patient: str) -> bytes:
+def patient_public_key(care: CareRegistry, consent: ConsentRegistry, patient: str,
+                       disclosed: MutableMapping[str, bytes] | None = None) -> bytes:
     """The key records of `patient` are sealed to: the one it published in the CareRegistry, else (a
     pairwise pseudonym, which never sends a transaction) the public key its own signed consent discloses
-    (`ConsentRegistry.signed_public_key`). AccountError says how to get one when there is neither."""
+    (`ConsentRegistry.signed_public_key`). AccountError says how to get one when there is neither.
+
+    ``disclosed`` caches the second kind (see `PatientKeys`): a key recovered from the patient's own
+    signature is its address's public key and never changes, so the event scan runs once per patient. The
+    published key is read on every call: its owner may republish or withdraw it at any time."""
     patient = to_checksum_address(patient)
     raw = care.encryption_key(patient)
     try:
-        key = crypto.normalize_public_key(raw) if raw else consent.signed_public_key(patient)
+        if raw:
+            key = crypto.normalize_public_key(raw)
+        elif disclosed is not None and patient in disclosed:
+            key = disclosed[patient]
+        else:
+            key = consent.signed_public_key(patient)
+            if key and disclosed is not None:
+                disclosed[patient] = key
     except AccountError as exc:
         raise AccountError(f"patient {patient} published a malformed encryption key ({exc}); the patient "
                            f"re-runs {publish_key_hint()}") from None
@@ -54,6 +67,29 @@ def patient_public_key(care: CareRegistry, consent: ConsentRegistry, patient: st
                            f"discloses one, so no record can be sealed for them: the patient runs "
                            f"{publish_key_hint()}, or (a pseudonym) signs a consent first")
     return key
+
+
+class PatientKeys:
+    """`patient_public_key` for a long-running process (the gateway), cached per patient by the rule that
+    keeps it exact:
+
+    * a key disclosed by the patient's signed consent is the public key of its address: it cannot change,
+      so once found it is kept for the life of the process (no event scan, no transaction fetch again);
+    * a key published in the CareRegistry (round 1) can be republished or withdrawn by its owner at any
+      time, and it takes precedence: it is read again on every call (one ``encryptionKeyOf`` view), so a
+      republished key is used from the next record on, and a withdrawn one falls back to the disclosed key.
+    """
+
+    def __init__(self, care: CareRegistry, consent: ConsentRegistry) -> None:
+        self.care, self.consent = care, consent
+        self._disclosed: dict[str, bytes] = {}  # dict writes are atomic: safe across the gateway's threads
+
+    def __call__(self, patient: str) -> bytes:
+        return patient_public_key(self.care, self.consent, patient, self._disclosed)
+
+    def cached(self, patient: str) -> bool:
+        """Whether `patient`'s disclosed key is already known (no scan needed)."""
+        return to_checksum_address(patient) in self._disclosed
 
 
 @dataclass(frozen=True)
@@ -319,11 +355,6 @@ def check_envelope(envelope: crypto.Envelope, located: Located) -> None:
 # Writes check everything they can before sealing and sending, so that a refusal never leaves
 # half-done work (a sealed blob without an anchor, a promotion without its amendment). The
 # contracts refuse the same things; these give the typed exception and a sentence first.
-
-
-def class_label(data_class: int) -> str:
-    """A data class as the CLI names it, e.g. "mental-health"."""
-    return DataClass(data_class).name.lower().replace("_", "-")
 
 
 def require_provider(care: CareRegistry, who: str) -> None:

@@ -207,6 +207,12 @@ class Scenario:
         self.result.documents.append(doc)
         return path
 
+    def write_part(self, name: str, visit: dict, data_class: DataClass) -> Path:
+        """The ``data_class`` part of ``visit`` as a file (one record of one class); the whole visit counts
+        among the documents used, so the PHI scan looks for every value of it."""
+        self.result.documents.append(visit)
+        return self.write_fhir(name, synthetic.class_part(visit, data_class))
+
 
 def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, batch_size: int = 1000) -> DemoResult:
     """The whole story; raises if any step does not behave as told."""
@@ -258,14 +264,22 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     member = {patient: s.pseudonym(patient, "acme") for patient in PATIENTS}
     docs = {p: synthetic.patient_bundle(100 + i, riv[p]) for i, p in enumerate(PATIENTS)}
     record_ids = {}
-    for patient, doc in docs.items():
-        out = s.run("riverside", "record", "put", str(s.write_fhir(f"{patient}-visit", doc)), "--patient", riv[patient],
-                    "--class", "conditions", label="record.anchor")
+    # Alice's whole visit, no --class: one record per data class it holds (minimum necessary)
+    out = s.run("riverside", "record", "put", str(s.write_fhir("alice-visit", docs["alice"])),
+                "--patient", riv["alice"])
+    s.result.gas.extend(("record.anchor", int(r["gas_used"])) for r in out["records"])
+    record_ids["alice"] = next(r["record_id"] for r in out["records"] if r["data_class"] == "conditions")
+    s.say("riverside", f"anchored Alice's visit bundle as {out['count']} records, one per data class "
+                       f"({', '.join(r['data_class'] for r in out['records'])}), each sealed for its class's readers")
+    for patient in PATIENTS[1:]:
+        path = s.write_part(f"{patient}-visit", docs[patient], DataClass.CONDITIONS)
+        out = s.run("riverside", "record", "put", str(path), "--patient", riv[patient], "--class", "conditions",
+                    label="record.anchor")
         record_ids[patient] = out["record_id"]
-        s.say("riverside", f"anchored {patient}'s visit bundle: record {out['record_id'][:18]}… v1")
+        s.say("riverside", f"anchored the conditions of {patient}'s visit: record {out['record_id'][:18]}… v1")
     amended = synthetic.patient_bundle(200, riv["alice"])
-    out = s.run("riverside", "record", "amend", record_ids["alice"], str(s.write_fhir("alice-visit-v2", amended)),
-                label="record.amend")
+    out = s.run("riverside", "record", "amend", record_ids["alice"],
+                str(s.write_part("alice-visit-v2", amended, DataClass.CONDITIONS)), label="record.amend")
     s.say("riverside", f"amended Alice's record: v{out['version']} links to v1, nothing overwritten")
     batch_dir = s.workdir / "batch"
     batch_dir.mkdir()
@@ -275,8 +289,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
         patient = PATIENTS[i % 3]
         name = f"lab-{i:04d}.json"
         doc = synthetic.patient_bundle(10_000 + i, riv[patient])
-        (batch_dir / name).write_text(json.dumps(doc))
-        s.result.documents.append(doc)
+        (batch_dir / name).write_text(json.dumps(synthetic.class_part(doc, DataClass.LABS)))
+        s.result.documents.append(doc)  # the whole visit: the PHI scan looks for every value of it
         manifest[name] = {"patient": riv[patient], "class": "labs"}
     (batch_dir / "manifest.json").write_text(json.dumps(manifest))
     out = s.run("riverside", "record", "put-batch", str(batch_dir), label=f"record.anchorBatch ({s.batch_size})")
@@ -294,7 +308,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
           label="consent.openBreakGlass")
     s.say("northside", "Bob arrives unconscious; his emergency card carries his Riverside pseudonym: break-glass "
                        "opened on it for 4 h (ETREAT only, visible to Bob)")
-    s.run("riverside", "record", "amend", record_ids["bob"], str(s.write_fhir("bob-visit-v2", docs["bob"])),
+    s.run("riverside", "record", "amend", record_ids["bob"],
+          str(s.write_part("bob-visit-v2", docs["bob"], DataClass.CONDITIONS)),
           "--emergency-reader", a("northside"), label="record.amend")
     s.say("riverside", "Riverside re-seals Bob's latest version for today's readers and, deliberately, the ER "
                        "team (break-glass alone gives no key)")
@@ -324,8 +339,9 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     billed = {}
     for patient in PATIENTS:
         doc = synthetic.patient_bundle(400 + PATIENTS.index(patient), member[patient])
-        out = s.run("riverside", "record", "put", str(s.write_fhir(f"{patient}-billed-visit", doc)),
-                    "--patient", member[patient], "--class", "conditions", label="record.anchor")
+        path = s.write_part(f"{patient}-billed-visit", doc, DataClass.CONDITIONS)
+        out = s.run("riverside", "record", "put", str(path), "--patient", member[patient], "--class", "conditions",
+                    label="record.anchor")
         billed[patient] = out["record_id"]
     s.say("riverside", "filed each billed visit under the patient's member pseudonym, the one Acme's coverage "
                        "names (the link between a patient's Riverside and Acme pseudonyms is never on chain)")

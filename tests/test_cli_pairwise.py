@@ -9,6 +9,7 @@ from brownie import web3
 from support.nodes import deployed_env, run_cli, run_json
 
 from medledger.pseudonyms import PatientIdentity, Relationship
+from medledger.scopes import DataClass
 from medledger.testing import synthetic
 from medledger.testing.accounts import dev_signer
 
@@ -95,7 +96,7 @@ def test_records_are_sealed_to_the_key_the_pseudonyms_signature_discloses(env, t
     if run_cli(env, "consent", "check", pseudonym, "clinic", "treat", "labs", check=False).returncode:
         sign_and_relay(env, tmp_path, "clinic", "-p", "treat", "-c", "labs,conditions")
     doc = tmp_path / "visit.json"
-    doc.write_text(json.dumps(synthetic.patient_bundle(7, pseudonym)))
+    doc.write_text(json.dumps(synthetic.class_bundle(7, pseudonym, DataClass.LABS)))
     put = run_json(env, "--account", "clinic", "record", "put", str(doc), "--patient", pseudonym, "--class", "labs")
     assert run_json(env, "registry", "show", pseudonym)["encryption_key"] == "0x"  # it never published one
     # the patient reads her own record with her wallet: the CLI finds the pseudonym and its key

@@ -13,12 +13,13 @@ import json
 import pytest
 from brownie import web3
 from eth_utils import keccak
-from support.nodes import cli_env, run_cli, run_json
-from support.recordcli import as_, batch_tree, blob_path, flip_bit, key_env, one_line_error, public_key, write_bundles
+from support.nodes import run_cli, run_json
+from support.recordcli import as_, batch_tree, blob_path, cli_suite, flip_bit, one_line_error, public_key, write_bundles
 from support.vocabulary import CONDITIONS, ETREAT, LABS, TREAT
 
 from medledger import crypto, fhir
-from medledger.testing.synthetic import patient_bundle
+from medledger.scopes import DataClass
+from medledger.testing.synthetic import class_bundle
 
 ACTORS = {"gov": 0, "clinic": 12, "lab": 13, "payer": 14, "er": 15, "alice": 16, "bob": 17}
 PROVIDER, INSURER = 1, 2
@@ -27,13 +28,8 @@ PROVIDER, INSURER = 1, 2
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, accounts, CareRegistry, ConsentRegistry, RecordRegistry):
     home = tmp_path_factory.mktemp("records-cli")
-    keys, who = key_env(ACTORS)
-    env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri, **keys)
-    run_json(env, *as_("gov"), "deploy")
-    suite = json.loads((home / "deployments.json").read_text())[str(web3.eth.chain_id)]
-    care = CareRegistry.at(suite["CareRegistry"]["address"])
-    consent = ConsentRegistry.at(suite["ConsentRegistry"]["address"])
-    records = RecordRegistry.at(suite["RecordRegistry"]["address"])
+    env, who, care, consent, records = cli_suite(home, ACTORS, web3.provider.endpoint_uri, web3.eth.chain_id,
+                                                 CareRegistry, ConsentRegistry, RecordRegistry)
     gov = accounts[ACTORS["gov"]]
     for name, role in (("clinic", PROVIDER), ("lab", PROVIDER), ("er", PROVIDER), ("payer", INSURER)):
         care.register(who[name], role, keccak(text=f"credentials:{name}"), {"from": gov})
@@ -43,8 +39,8 @@ def world(tmp_path_factory, accounts, CareRegistry, ConsentRegistry, RecordRegis
                   {"from": accounts[ACTORS["alice"]]})
     docs = home / "docs"
     docs.mkdir()
-    for seed in (1, 2, 3):
-        (docs / f"visit{seed}.json").write_text(json.dumps(patient_bundle(seed, who["alice"])))
+    for seed in (1, 2, 3):  # the conditions of three visits: one record each
+        (docs / f"visit{seed}.json").write_text(json.dumps(class_bundle(seed, who["alice"], DataClass.CONDITIONS)))
     return {"env": env, "home": home, "who": who, "records": records, "consent": consent, "care": care,
             "docs": docs, "vault": home / "vault", "accounts": accounts}
 
@@ -224,6 +220,7 @@ def test_put_batch_members_verify_in_the_contract(world, tmp_path):
     who, records = world["who"], world["records"]
     folder = tmp_path / "batch"
     files = write_bundles(folder, who["alice"], 20, seed=100)
+    files[0].write_text(json.dumps(class_bundle(100, who["alice"], DataClass.LABS)))
     (folder / "manifest.json").write_text(json.dumps({files[0].name: {"class": "labs"}}))
     done = mlj(world, *as_("clinic"), "record", "put-batch", str(folder), "--patient", who["alice"])
     assert done["count"] == 20 and done["resumed_from"] is None

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from support.gateway import ACTORS, ContractWalletSigner, gateway_world, mask, signer
 from support.nodes import ROOT
 
+from medledger.data_classes import class_label, contents
 from medledger.gateway import store as T
 from medledger.gateway.auth import signed_request_header, siwe_message
 from medledger.gateway.client import GatewayClient, GatewayClientError, check_proof
@@ -101,6 +102,8 @@ def test_openapi_and_no_body_without_sign_in(world, record):
 
 def test_create_anchors_a_sealed_record(world, record):
     assert record["classes"] == ["billing", "conditions", "demographics", "labs", "medications"]
+    found = contents(patient_bundle(1, world["who"]["alice"])).classes  # the CLI's derivation
+    assert record["classes"] == sorted(class_label(c) for c in found)
     version = world["records"].verify(bytes.fromhex(record["id"]), bytes.fromhex(record["contentHash"][2:]))
     assert version.anchored and version.author == world["who"]["clinic"]
     blob = (world["home"] / "gw" / "vault" / "blobs" / record["contentHash"][2:4] / record["contentHash"][2:])
@@ -291,6 +294,9 @@ def test_oversized_malformed_and_invalid_bodies_change_nothing(world, record):
     with pytest.raises(GatewayClientError) as refused:  # doc is not consented for every class of it
         client(world, "doc").put_record(patient_bundle(3, alice), alice)
     assert refused.value.status == 403 and "medications" in str(refused.value)
+    with pytest.raises(GatewayClientError) as empty:  # the CLI's derivation (data_classes.contents): nothing to seal
+        clinic.put_record({"resourceType": "Bundle", "type": "collection", "entry": []}, alice)
+    assert empty.value.status == 400 and "this Bundle holds no resources: there is nothing to seal" in str(empty.value)
     assert _count_records(world) == before
 
 

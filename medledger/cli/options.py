@@ -51,9 +51,10 @@ def claim_arguments(fn: F) -> F:
 
 
 def class_option(fn: F) -> F:
-    """--class: the record's data class (a `DataClass`)."""
-    return click.option("--class", "data_class", type=ScopeName(DataClass), default="conditions",
-                        show_default=True, help="Data class, e.g. conditions, labs, medications, billing.")(fn)
+    """--class: the data class a record is declared to hold (a `DataClass`; None: from its contents)."""
+    return click.option("--class", "data_class", type=ScopeName(DataClass), default=None,
+                        help="Declare the data class (e.g. labs): refused unless it covers every resource "
+                             "found. Default: the classes of the contents, one record per class.")(fn)
 
 
 def purpose_option(fn: F) -> F:

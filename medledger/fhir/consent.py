@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from medledger.data_classes import RESOURCE_CLASSES
 from medledger.errors import FhirMappingError
 from medledger.fhir.versions import resolve
 from medledger.scopes import SENSITIVE, DataClass, Purpose, names
@@ -52,21 +53,9 @@ DATA_CLASS_SYSTEM: Final = "https://medledger.example/fhir/CodeSystem/data-class
 COMMITMENT_SYSTEM: Final = "https://medledger.example/fhir/sid/consent-commitment"
 PARTICIPATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
-#: FHIR resource type -> data class (reading); RESOURCE_FOR_CLASS is the one written back.
-CLASS_FOR_RESOURCE: Final = {
-    "Patient": DataClass.DEMOGRAPHICS, "RelatedPerson": DataClass.DEMOGRAPHICS,
-    "Condition": DataClass.CONDITIONS, "Encounter": DataClass.CONDITIONS, "Procedure": DataClass.CONDITIONS,
-    "MedicationRequest": DataClass.MEDICATIONS, "MedicationStatement": DataClass.MEDICATIONS,
-    "MedicationDispense": DataClass.MEDICATIONS, "MedicationAdministration": DataClass.MEDICATIONS,
-    "Immunization": DataClass.MEDICATIONS,
-    "AllergyIntolerance": DataClass.ALLERGIES,
-    "Observation": DataClass.LABS, "DiagnosticReport": DataClass.LABS, "Specimen": DataClass.LABS,
-    "ImagingStudy": DataClass.IMAGING,
-    "DocumentReference": DataClass.NOTES, "ClinicalImpression": DataClass.NOTES, "Composition": DataClass.NOTES,
-    "Claim": DataClass.BILLING, "ClaimResponse": DataClass.BILLING, "Coverage": DataClass.BILLING,
-    "ExplanationOfBenefit": DataClass.BILLING, "Account": DataClass.BILLING,
-    "MolecularSequence": DataClass.GENOMICS,
-}
+#: FHIR resource type -> data class (reading): the records' table (docs/RECORDS.md, "Data classes"), so a
+#: Consent for a type grants the class a record of that type holds. RESOURCE_FOR_CLASS is the one written back.
+CLASS_FOR_RESOURCE: Final = RESOURCE_CLASSES
 RESOURCE_FOR_CLASS: Final = {
     DataClass.DEMOGRAPHICS: "Patient", DataClass.CONDITIONS: "Condition", DataClass.MEDICATIONS: "MedicationRequest",
     DataClass.ALLERGIES: "AllergyIntolerance", DataClass.LABS: "Observation", DataClass.IMAGING: "ImagingStudy",

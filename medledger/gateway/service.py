@@ -24,9 +24,9 @@ from ..chain import Chain
 from ..config import Settings
 from ..contracts import CareRegistry, ConsentRegistry, RecordRegistry
 from ..deployments import require as require_deployment
-from ..errors import AccountError, ContractReverted, FhirInvalid, MedLedgerError
+from ..errors import AccountError, ContractReverted, DataClassMismatch, FhirInvalid, MedLedgerError
 from ..record_ids import new_record_id, patient_of
-from ..records import patient_public_key
+from ..records import PatientKeys
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault
 from . import store as T
@@ -172,6 +172,7 @@ class Gateway:
         self.tx_lock = threading.Lock()
         self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
                                  batch_seconds=settings.batch_seconds, tx_lock=self.tx_lock)
+        self.patient_keys = PatientKeys(self.care, self.consent)  # what records are sealed to (cache rule there)
         self._keys: OrderedDict[str, bytes] = OrderedDict()
         self._catalogue: dict[str, Any] = {}
         self._keys_lock = threading.Lock()
@@ -401,9 +402,10 @@ class Gateway:
             raise GatewayError("create needs ?patient=<the patient's address>")
         patient = to_checksum_address(patient)
         doc = assign_ids(doc)
-        classes = data_classes.classes_of(doc)
-        if not classes:
-            raise GatewayError("the Bundle holds no resources")
+        try:  # the classes a record holds: the same derivation as `record put` (the gateway filters per class)
+            classes = data_classes.contents(doc).classes
+        except DataClassMismatch as exc:
+            raise GatewayError(str(exc)) from None
         try:
             canonical = fhir.canonical_document(doc, validate=self.settings.validate_fhir).canonical
         except FhirInvalid as exc:
@@ -416,7 +418,7 @@ class Gateway:
             if decision.allowed != classes:
                 raise Refused(decision.message())
         try:
-            patient_key = patient_public_key(self.care, self.consent, patient)
+            patient_key = self.patient_keys(patient)
         except AccountError as exc:
             raise GatewayError(str(exc), 422) from None
         record_id = new_record_id(patient)

@@ -32,6 +32,7 @@ from ..fhir.systems import (  # noqa: F401 (re-exported: tests and the demo impo
     SSN_SYSTEM,
     UCUM_SYSTEM,
 )
+from ..scopes import DataClass
 
 FhirVersion = Literal["R5", "R4B", "R4"]
 
@@ -512,6 +513,22 @@ def patient_bundle(
         "timestamp": _dt(visit + timedelta(days=1)),
         "entry": bundle_entries,
     }
+
+
+def class_part(bundle: Mapping[str, Any], data_class: DataClass) -> dict[str, Any]:
+    """The ``data_class`` part of ``bundle``, as `record put` splits it (`medledger.data_classes.split`).
+    ValueError if the bundle holds none of that class."""
+    from ..data_classes import split
+
+    for part in split(bundle):
+        if part.data_class == data_class:
+            return dict(part.document)
+    raise ValueError(f"the bundle holds no {data_class.name.lower()}")
+
+
+def class_bundle(seed: int, patient_address: str, data_class: DataClass, **kwargs: Any) -> dict[str, Any]:
+    """The ``data_class`` part of ``patient_bundle(seed, patient_address)``: a Bundle of one class."""
+    return class_part(patient_bundle(seed, patient_address, **kwargs), data_class)
 
 
 # --------------------------------------------------------------------------- PHI inventory

@@ -17,9 +17,10 @@ from eth_keys import keys as eth_keys
 from eth_utils import keccak
 
 from medledger.merkle import RecordLeaf, StandardMerkleTree
-from medledger.testing.synthetic import patient_bundle
+from medledger.scopes import DataClass
+from medledger.testing.synthetic import class_bundle, patient_bundle
 
-from .nodes import ROOT, dev_key, medledger_exe
+from .nodes import ROOT, cli_env, dev_key, medledger_exe, run_json
 
 JOURNAL = ".medledger-batch.json"
 STAGES = ("planned", "prepared", "submitted", "anchored")
@@ -35,6 +36,17 @@ def key_env(actors: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
     return env, addresses
 
 
+def cli_suite(home: Path, actors: dict[str, int], rpc: str, chain_id: int, *containers):
+    """A suite deployed by `medledger deploy` as actor "gov": (CLI env, name -> address, and the
+    CareRegistry, ConsentRegistry and RecordRegistry as brownie contracts of the given containers)."""
+    keys, who = key_env(actors)
+    env = cli_env(home, MEDLEDGER_RPC=rpc, **keys)
+    run_json(env, *as_("gov"), "deploy")
+    suite = json.loads((home / "deployments.json").read_text())[str(chain_id)]
+    names = ("CareRegistry", "ConsentRegistry", "RecordRegistry")
+    return env, who, *(c.at(suite[n]["address"]) for c, n in zip(containers, names, strict=True))
+
+
 def as_(name: str) -> tuple[str, str]:
     """The CLI arguments that make `name` the signer."""
     return ("--account", f"env:ML_KEY_{name.upper()}")
@@ -45,13 +57,16 @@ def public_key(index: int) -> bytes:
     return eth_keys.PrivateKey(bytes.fromhex(dev_key(index).removeprefix("0x"))).public_key.to_compressed_bytes()
 
 
-def write_bundles(directory: Path, patient: str, count: int, seed: int = 0) -> list[Path]:
-    """`count` synthetic FHIR R5 patient Bundles (deterministic in `seed`) written to `directory`."""
+def write_bundles(directory: Path, patient: str, count: int, seed: int = 0,
+                  data_class: DataClass | None = DataClass.CONDITIONS) -> list[Path]:
+    """`count` synthetic FHIR R5 Bundles (deterministic in `seed`) written to `directory`: each visit's
+    `data_class` part (one record each), or with data_class=None the whole visit (several classes)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
         path = directory / f"visit-{i:03d}.json"
-        path.write_text(json.dumps(patient_bundle(seed + i, patient)))
+        doc = patient_bundle(seed + i, patient) if data_class is None else class_bundle(seed + i, patient, data_class)
+        path.write_text(json.dumps(doc))
         paths.append(path)
     return paths
 
@@ -107,7 +122,7 @@ def kill_group(proc: subprocess.Popen) -> int:
 
 def batch_tree(entries: list[dict], author: str) -> tuple[list[RecordLeaf], StandardMerkleTree]:
     """The batch's leaves and tree rebuilt from put-batch's reported records (version 1 each)."""
-    classes = {"demographics": 0, "conditions": 1, "medications": 2, "allergies": 3, "labs": 4}
+    classes = {c.name.lower().replace("_", "-"): int(c) for c in DataClass}
     leaves = [RecordLeaf(bytes.fromhex(e["record_id"][2:]), bytes.fromhex(e["content_hash"][2:]), e["patient"], 1,
                          classes[e["data_class"]], author) for e in entries]
     return leaves, StandardMerkleTree.of_records(leaves)

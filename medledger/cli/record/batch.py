@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -17,10 +17,18 @@ import click
 from eth_hash.auto import keccak
 from web3.exceptions import TransactionNotFound
 
-from ... import fhir, pipeline
+from ... import data_classes, fhir, pipeline
 from ...batch import MANIFEST_NAME, BatchEntry, BatchJournal, JournalState
 from ...contracts import batch_id_of
-from ...errors import BatchJournalError, ContractReverted, FhirInvalid, RecordNotFound, RecordTampered, VaultError
+from ...errors import (
+    BatchJournalError,
+    ContractReverted,
+    DataClassMismatch,
+    FhirInvalid,
+    RecordNotFound,
+    RecordTampered,
+    VaultError,
+)
 from ...merkle import StandardMerkleTree
 from ...records import ReaderDirectory, Recipients, manifest_bytes, require_provider, require_treatment, write_manifest
 from ...scopes import DataClass, lookup
@@ -32,16 +40,20 @@ from .common import author_key, class_label, from_block, node, progress, readers
 SEAL_CHUNK = 64
 
 
-
-
-def _validation_error(job: tuple[bytes, str]) -> str | None:
-    """Worker: None if the document is valid FHIR, else the FhirInvalid message."""
-    raw, version = job
+def _inspect(job: tuple[bytes, str, bool]) -> tuple[str | None, data_classes.Contents | str]:
+    """Worker: (None, what the file holds) for a valid FHIR document (validated if asked), else the FhirInvalid
+    message and/or the DataClassMismatch message. The file is parsed once for both."""
+    raw, version, validate = job
     try:
-        fhir.validate_document(raw, version)  # type: ignore[arg-type]
+        doc = fhir.parse(raw)
+        if validate:
+            fhir.validate_document(doc, version)  # type: ignore[arg-type]
     except FhirInvalid as exc:
-        return str(exc)
-    return None
+        return str(exc), ""
+    try:
+        return None, data_classes.contents(doc)
+    except DataClassMismatch as exc:
+        return None, str(exc)
 
 
 def _batch_files(directory: Path) -> list[Path]:
@@ -52,8 +64,9 @@ def _batch_files(directory: Path) -> list[Path]:
 
 
 def _assignments(app: App, directory: Path, files: Sequence[Path], patient: str | None,
-                 default_class: DataClass) -> list[tuple[str, int]]:
-    """(patient, data class) of each file: DIR/manifest.json entries, else --patient / --class."""
+                 default_class: DataClass | None) -> list[tuple[str, DataClass | None, str | None]]:
+    """(patient, declared class or None, where it was declared) of each file: DIR/manifest.json entries,
+    else --patient / --class."""
     manifest: dict[str, Any] = {}
     path = directory / MANIFEST_NAME
     if path.is_file():
@@ -64,16 +77,38 @@ def _assignments(app: App, directory: Path, files: Sequence[Path], patient: str 
         except ValueError as exc:
             raise click.BadParameter(f"{path} is not a valid manifest ({exc})") from None
     default_patient = patient
-    out = []
+    out: list[tuple[str, DataClass | None, str | None]] = []
     for file in files:
         entry = manifest.get(file.name, {})
         who = entry.get("patient")
         address = app.address_of(who, f"patient of {file.name}") if who else default_patient
         if address is None:
             raise click.UsageError(f"no patient for {file.name}: pass --patient or list it in {path}")
-        cls = lookup(DataClass, entry["class"]) if "class" in entry else default_class
-        out.append((address, int(cls)))
+        if "class" in entry:
+            cls = lookup(DataClass, entry["class"])
+            out.append((address, cls, f"the class {class_label(cls)} of {MANIFEST_NAME}"))
+        elif default_class is not None:
+            out.append((address, default_class, f"--class {class_label(default_class)}"))
+        else:
+            out.append((address, None, None))
     return out
+
+
+def _refuse_uncovered(files: Sequence[Path], found: Sequence[data_classes.Contents],
+                      assigned: Sequence[tuple[str, DataClass | None, str | None]]) -> None:
+    """DataClassMismatch naming every file whose declared class does not cover its contents (the first three
+    in full), before anything is sealed or anchored."""
+    refused = []
+    for file, contents, (_who, declared, declared_as) in zip(files, found, assigned, strict=True):
+        if declared is not None:
+            try:
+                data_classes.require_covered(contents, declared, declared_as or "")
+            except DataClassMismatch as exc:
+                refused.append(f"{file.name}: {exc}")
+    if refused:
+        more = f"; and {len(refused) - 3} more files" if len(refused) > 3 else ""
+        raise DataClassMismatch(f"{len(refused)} of {len(files)} files refused, nothing was sealed or anchored: "
+                                f"{'; '.join(refused[:3])}{more}")
 
 
 def _check_parties(app: App, directory: ReaderDirectory, pairs: set[tuple[str, int]]) -> None:
@@ -85,24 +120,34 @@ def _check_parties(app: App, directory: ReaderDirectory, pairs: set[tuple[str, i
 
 
 def _plan(app: App, readers: ReaderDirectory, journal: BatchJournal, files: Sequence[Path], patient: str | None,
-          default_class: DataClass, fhir_version: str, validate: bool, workers: int) -> JournalState:
-    """Checks everything, then journals the batch's files and their fresh record ids."""
+          default_class: DataClass | None, fhir_version: str, validate: bool, workers: int) -> JournalState:
+    """Checks everything, then journals the batch's records (one per data class of each file) and their fresh
+    record ids."""
     assigned = _assignments(app, journal.directory, files, patient, default_class)
-    _check_parties(app, readers, set(assigned))
     raws = [f.read_bytes() for f in files]
-    if validate:
-        if raws:
-            fhir.warm_up(raws[0], fhir_version)  # forked workers inherit the compiled validators
-        with progress(app) as bar, ProcessPoolExecutor(max_workers=workers) as pool:
-            task = bar.add_task("validating FHIR", total=len(raws))
-            jobs = [(raw, fhir_version) for raw in raws]
-            for file, error in zip(files, pool.map(_validation_error, jobs, chunksize=8), strict=True):
-                if error is not None:
-                    raise FhirInvalid(f"{file.name}: {error}")
-                bar.advance(task)
+    if validate and raws:
+        fhir.warm_up(raws[0], fhir_version)  # forked workers inherit the compiled validators
+    found: list[data_classes.Contents] = []
+    jobs = [(raw, fhir_version, validate) for raw in raws]
+    with progress(app) as bar, ProcessPoolExecutor(max_workers=workers) as pool:
+        task = bar.add_task("validating FHIR" if validate else "reading FHIR", total=len(raws))
+        # Validation is worth the workers; reading the classes alone (--no-validate) is cheaper here (~50 us a
+        # file) than forking them.
+        inspected = pool.map(_inspect, jobs, chunksize=8) if validate else map(_inspect, jobs)
+        for file, (error, contents) in zip(files, inspected, strict=True):
+            if error is not None:
+                raise FhirInvalid(f"{file.name}: {error}")
+            if isinstance(contents, str):
+                raise DataClassMismatch(f"{file.name}: {contents}")
+            found.append(contents)
+            bar.advance(task)
+    _refuse_uncovered(files, found, assigned)
     entries = tuple(BatchEntry(file=f.name, sha256="0x" + hashlib.sha256(raw).hexdigest(), patient=who,
-                               data_class=dc, record_id="0x" + pipeline.new_record_id(who).hex())
-                    for f, raw, (who, dc) in zip(files, raws, assigned, strict=True))
+                               data_class=int(dc), record_id="0x" + pipeline.new_record_id(who).hex(),
+                               split=len(contents.found) > 1)
+                    for f, raw, (who, _declared, _as), contents in zip(files, raws, assigned, found, strict=True)
+                    for dc in sorted(contents.classes))
+    _check_parties(app, readers, {(e.patient, e.data_class) for e in entries})
     return journal.save(JournalState(stage="planned", chain_id=app.chain.chain_id, registry=app.records.address,
                                      provider=app.signer.address, fhir_version=fhir_version, entries=entries))
 
@@ -121,6 +166,18 @@ def _check_journal(app: App, journal: BatchJournal, state: JournalState, files: 
                                 f"{'...' if len(changed) > 5 else ''}): restore it, or put new files in a new folder")
 
 
+def _document(directory: Path, entry: BatchEntry, parts: dict[str, dict[int, Mapping[str, Any]]]
+              ) -> bytes | Mapping[str, Any]:
+    """What entry's record holds: its file's bytes, or (a file of several classes) its class's part; a
+    split file is parsed once (``parts`` keeps its parts by file name)."""
+    if not entry.split:
+        return (directory / entry.file).read_bytes()
+    if entry.file not in parts:
+        doc = fhir.parse((directory / entry.file).read_bytes())
+        parts[entry.file] = {int(p.data_class): p.document for p in data_classes.split(doc)}
+    return parts[entry.file][entry.data_class]
+
+
 def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: JournalState,
           workers: int) -> JournalState:
     """Seals every file into the vault (parallel), writes the manifest, journals `prepared`."""
@@ -132,7 +189,8 @@ def _seal(app: App, readers: ReaderDirectory, journal: BatchJournal, state: Jour
         if (e.patient, e.data_class) not in recipients:
             recipients[(e.patient, e.data_class)] = readers.recipients(e.patient, e.data_class, author, own_key)
             warn_unkeyed(recipients[(e.patient, e.data_class)])
-    jobs = [pipeline.RecordJob(doc=(journal.directory / e.file).read_bytes(), patient=e.patient,
+    split_parts: dict[str, dict[int, Mapping[str, Any]]] = {}
+    jobs = [pipeline.RecordJob(doc=_document(journal.directory, e, split_parts), patient=e.patient,
                                recipients=recipients[(e.patient, e.data_class)].keys, data_class=e.data_class,
                                version=1, record_id=bytes.fromhex(e.record_id[2:])) for e in state.entries]
     store = vault(app)
@@ -225,7 +283,7 @@ def _submit(app: App, journal: BatchJournal, state: JournalState) -> JournalStat
 @fhir_options
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Sealing processes.")
 @click.pass_obj
-def put_batch(app: App, directory: Path, patient: str | None, data_class: DataClass, fhir_version: str,
+def put_batch(app: App, directory: Path, patient: str | None, data_class: DataClass | None, fhir_version: str,
               no_validate: bool, workers: int) -> None:
     """Seal every FHIR *.json in DIR and anchor them as ONE Merkle batch (one transaction).
 
@@ -233,7 +291,9 @@ def put_batch(app: App, directory: Path, patient: str | None, data_class: DataCl
     submitted -> anchored). Re-running the same command after a crash, a killed process or a node
     restart resumes where it stopped: the same record ids, no duplicate anchor, no lost record.
     Patients per file come from DIR/manifest.json {"file.json": {"patient": "0x..", "class": "labs"}}
-    or --patient / --class.
+    or --patient. A file's records are its data classes: a file of several classes is split, one record
+    per class. A declared class (the manifest's, else --class) must cover its file, or the whole batch
+    is refused, naming the files, before anything is sealed or anchored.
     """
     started = time.monotonic()
     journal = BatchJournal(directory)
@@ -262,9 +322,15 @@ def put_batch(app: App, directory: Path, patient: str | None, data_class: DataCl
                                     f"to batch again")
     verb = f"resumed from '{resumed}' and anchored" if resumed and resumed != "anchored" else \
         ("already anchored" if resumed == "anchored" else "anchored")
-    app.done(f"{len(state.entries)} records {verb} as batch {state.batch_id} (root {state.root}), tx {state.tx}",
-             batch_id=state.batch_id, root=state.root, count=len(state.entries), manifest=state.manifest,
+    split = sum(e.split for e in state.entries)
+    files = len({e.file for e in state.entries})
+    of_files = f" ({files} files, {len({e.file for e in state.entries if e.split})} split by class)" if split else ""
+    app.done(f"{len(state.entries)} records{of_files} {verb} as batch {state.batch_id} (root {state.root}), "
+             f"tx {state.tx}",
+             batch_id=state.batch_id, root=state.root, count=len(state.entries), files=files,
+             manifest=state.manifest,
              manifest_hash=state.manifest_hash, journal=journal.path, resumed_from=resumed, tx=state.tx,
              block=state.block, gas_used=state.gas_used, seconds=round(time.monotonic() - started, 2),
              records=[{"file": e.file, "record_id": e.record_id, "content_hash": e.content_hash,
-                       "patient": e.patient, "data_class": class_label(e.data_class)} for e in state.entries])
+                       "patient": e.patient, "data_class": class_label(e.data_class), "split": e.split}
+                      for e in state.entries])

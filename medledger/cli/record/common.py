@@ -11,14 +11,15 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from ... import crypto, fhir, messages
+from ... import crypto, data_classes, fhir, messages
 from ...chain import TRANSIENT, rpc_message
-from ...errors import AccountError, ChainError, FhirInvalid
+from ...errors import AccountError, ChainError, DataClassMismatch, FhirInvalid
 from ...records import Located, ReaderDirectory, Recipients, class_label, locate, publish_key_hint
+from ...scopes import DataClass
 from ...vault import LocalVault
 from ..app import App, err_console
 
-__all__ = ["author_key", "class_label", "from_block", "locate_version", "node", "private_key", "progress",
+__all__ = ["author_key", "class_label", "file_parts", "from_block", "locate_version", "node", "private_key", "progress",
            "read_fhir", "readers", "utc", "vault", "warn_unkeyed", "write_private"]
 
 
@@ -84,8 +85,30 @@ def read_fhir(path: Path, version: str, validate: bool) -> bytes:
     return raw
 
 
-def warn_unkeyed(recipients: Recipients) -> None:
-    for who in recipients.unkeyed:
+def file_parts(path: Path, raw: bytes, declared: DataClass | None, version: str, validate: bool,
+               declared_as: str | None = None) -> tuple[data_classes.Part, ...]:
+    """The records FILE becomes (`data_classes.parts_of`): one per data class it holds, or a refusal
+    naming FILE when the declared class (--class, unless ``declared_as`` says otherwise) does not cover
+    it. With ``validate``, each part of a split Bundle must be valid FHIR on its own."""
+    if declared is not None and declared_as is None:
+        declared_as = f"--class {class_label(declared)}"
+    try:
+        parts = data_classes.parts_of(fhir.parse(raw), declared, declared_as)
+    except DataClassMismatch as exc:
+        raise DataClassMismatch(f"{path.name}: {exc}") from None
+    if validate and len(parts) > 1:
+        for part in parts:
+            try:
+                fhir.validate_document(part.document, version)
+            except FhirInvalid as exc:
+                raise FhirInvalid(f"{path.name}: its {part.label} part is not valid FHIR on its own ({exc})") \
+                    from None
+    return parts
+
+
+def warn_unkeyed(*sealed_for: Recipients) -> None:
+    """One warning per party that may read but published no key (once, however many records)."""
+    for who in dict.fromkeys(w for recipients in sealed_for for w in recipients.unkeyed):
         err_console.print(f"[yellow]warning:[/yellow] {who} may read this record but published no encryption "
                           f"key; it is not sealed for them (it runs {publish_key_hint('GRANTEE')})", highlight=False,
                           soft_wrap=True)

@@ -15,14 +15,17 @@ from typing import Any
 import click
 
 from ...record_ids import patient_of
-from ...scopes import Purpose
+from ...scopes import DataClass, Purpose
 from ..app import App, err_console
-from .common import read_fhir, write_private
+from .common import file_parts, read_fhir, write_private
 
 
-def put(app: App, file: Path, patient: str, fhir_version: str, validate: bool, url: str | None = None) -> None:
-    """POST FILE to the gateway, which validates, seals, stores and anchors it."""
-    raw = read_fhir(file, fhir_version, validate)  # refused here, before anything is sent
+def put(app: App, file: Path, patient: str, fhir_version: str, validate: bool, declared: DataClass | None = None,
+        url: str | None = None) -> None:
+    """POST FILE to the gateway, which validates, seals, stores and anchors it (and releases it per class at
+    each read). A declared class that does not cover FILE is refused here, before anything is sent."""
+    raw = read_fhir(file, fhir_version, validate)
+    file_parts(file, raw, declared, fhir_version, False)  # the refusal only: the gateway keeps the Bundle whole
     client = app.gateway(url)
     created = client.put_record(json.loads(raw), patient)
     app.done(f"record {created['recordId']} v{created['version']} stored and anchored by the gateway "
