@@ -7,6 +7,7 @@ chain only keeps as a hash, as that 0x-hash).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -100,6 +101,56 @@ def _topic_decoder(item: Mapping[str, Any]) -> Callable[[bytes], Any]:
     return lambda raw: plain(abi_decode([t], raw)[0], item)  # pragma: no cover - every static type is one word
 
 
+def _hex_word(t: str, text: str, at: int) -> str | None:
+    """A Python expression decoding the 32-byte word of ABI type `t` at hex digit `at` of `text` (None when
+    `t` is not a one-word type): the same values as `_word_decoder`, read from the hex text JSON-RPC gives."""
+    if "[" in t or "(" in t:
+        return None
+    if t == "address":
+        return f'_checksum("0x" + {text}[{at + 24}:{at + 64}].lower())'
+    if t == "bool":
+        return f"int({text}[{at + 62}:{at + 64}], 16) == 1"
+    if t.startswith("uint"):
+        return f"int({text}[{at}:{at + 64}], 16)"
+    if t.startswith("int"):
+        return f"_signed(int({text}[{at}:{at + 64}], 16))"
+    if t.startswith("bytes") and t != "bytes":
+        return f'"0x" + {text}[{at}:{at + 2 * int(t[5:])}].lower()'
+    return None
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 256) if value >> 255 else value
+
+
+HexDecoder = Callable[[Sequence[str], str], dict[str, Any]]
+
+
+def _hex_decoder(inputs: Sequence[Mapping[str, Any]]) -> tuple[HexDecoder, Callable[[str], Any]] | None:
+    """For an event whose inputs are all one word (dynamic indexed ones are their topic's hash): a function
+    of (topics, data) as JSON-RPC hex text returning the args in ABI order, and the pattern that the
+    topics and data joined must match (hex digits only, exactly the event's number of words).
+
+    The function is generated from the ABI types (each expression comes from `_hex_word`, names are
+    string literals): one dict display per event, about 3x faster than decoding field by field."""
+    fields, topic, word = [], 0, 0
+    for item in inputs:
+        t = canonical_type(item)
+        if item.get("indexed"):
+            topic += 1
+            expr = f'"0x" + t[{topic}][2:66].lower()' if _is_dynamic_indexed(t) else _hex_word(t, f"t[{topic}]", 2)
+        else:
+            expr = _hex_word(t, "d", 2 + 64 * word)
+            word += 1
+        if expr is None:
+            return None
+        fields.append(f"{str(item['name'])!r}: {expr}")
+    namespace: dict[str, Any] = {"_checksum": to_checksum_address, "_signed": _signed}
+    exec(f"def decode(t, d):\n    return {{{', '.join(fields)}}}\n", namespace)  # noqa: S102 - see the docstring
+    shape = re.compile(f"(?:0[xX][0-9a-fA-F]{{64}}){{{topic + 1}}}0[xX](?:[0-9a-fA-F]{{64}}){{{word}}}\\Z")
+    return namespace["decode"], shape.match
+
+
 @dataclass(frozen=True)
 class DecodedLog:
     contract: str
@@ -113,6 +164,8 @@ class Decoder:
     def __init__(self, abis: Mapping[str, Sequence[Mapping[str, Any]]], addresses: Mapping[str, str]) -> None:
         self.by_address: dict[str, str] = {to_checksum_address(a).lower(): n for n, a in addresses.items()}
         self.specs: dict[tuple[str, str], EventSpec] = {}
+        #: (lowercase address, topic0) -> (contract, event, hex decoder, shape) for one-word events (the fast path)
+        self._by_log: dict[tuple[str, str], tuple[str, str, HexDecoder, Callable[[str], Any]]] = {}
         for contract, abi in abis.items():
             for item in abi:
                 if item.get("type") != "event" or item.get("anonymous"):
@@ -127,6 +180,11 @@ class Decoder:
                 self.specs[(contract, topic)] = EventSpec(
                     contract, item["name"], indexed, data, types, tuple(i["name"] for i in inputs), fast,
                     tuple(_topic_decoder(i) for i in indexed))
+                fast_hex = _hex_decoder(inputs)
+                if fast_hex is not None:
+                    for address, name in self.by_address.items():
+                        if name == contract:
+                            self._by_log[(address, topic)] = (contract, item["name"], *fast_hex)
 
     @classmethod
     def for_chain(cls, chain: Any, addresses: Mapping[str, str]) -> Decoder:
@@ -135,8 +193,14 @@ class Decoder:
 
     def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """The decoded `log`, or None when it is not an event of a known contract."""
-        contract = self.by_address.get(str(log["address"]).lower())
         topics = log.get("topics") or []
+        data = log.get("data") or "0x"
+        if topics and type(data) is str and type(topics[0]) is str:
+            fast = self._by_log.get((str(log["address"]).lower(), topics[0]))
+            # Straight from the hex text, when the log has exactly the event's shape (else as below).
+            if fast is not None and all(type(t) is str for t in topics) and fast[3]("".join(topics) + data):
+                return DecodedLog(fast[0], fast[1], fast[2](topics, data))
+        contract = self.by_address.get(str(log["address"]).lower())
         if contract is None or not topics:
             return None
         spec = self.specs.get((contract, _hex(topics[0])))

@@ -160,13 +160,17 @@ class Claim(Base):
     updated_block: Mapped[int] = mapped_column(BigInteger)
 
 
-def bulk_insert(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Inserts `rows` (all with the same keys) with one DBAPI executemany: the ingest hot path, which
-    skips SQLAlchemy's per-row parameter processing (every value is already a plain int or str)."""
+def bulk_insert(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]],
+                keys: Mapping[str, str] | None = None) -> None:
+    """Inserts `rows` (all with the same keys) with one DBAPI executemany of named parameters: the ingest
+    hot path, which skips SQLAlchemy's per-row parameter processing (every value is already a plain int
+    or str) and lets the driver read each row's values itself. `keys` maps a column to the row key that
+    holds its value where the two differ (other row keys are ignored)."""
     if not rows:
         return
-    columns = list(rows[0].keys())
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    keys = keys or {}
+    columns = [c for c in model.__table__.columns.keys() if keys.get(c, c) in rows[0]]
+    named = ":{}" if conn.dialect.paramstyle in ("named", "qmark", "numeric") else "%({})s"
     sql = (f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
-           f"VALUES ({', '.join([mark] * len(columns))})")
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+           f"VALUES ({', '.join(named.format(keys.get(c, c)) for c in columns)})")
+    conn.exec_driver_sql(sql, list(rows))

@@ -39,12 +39,18 @@ ADJUDICATION = ("manual", "automatic", "deemed")
 Row = Mapping[str, Any]
 
 
+def column_keys(args: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """Which args hold (patient, subject, party), or None. It depends only on the event's ABI (which
+    names it has, and which of them decode to text), so a caller may reuse it for every event of a kind."""
+    patient = next((k for k in PATIENT_KEYS if isinstance(args.get(k), str)), None)
+    subject = next((k for k in SUBJECT_KEYS if isinstance(args.get(k), str)), None)
+    party = next((k for k in PARTY_KEYS if isinstance(args.get(k), str)), None)
+    return patient, subject, party
+
+
 def columns(args: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(patient, subject, party) of an event, from its decoded args."""
-    patient = next((args[k] for k in PATIENT_KEYS if isinstance(args.get(k), str)), None)
-    subject = next((args[k] for k in SUBJECT_KEYS if isinstance(args.get(k), str)), None)
-    party = next((args[k] for k in PARTY_KEYS if isinstance(args.get(k), str)), None)
-    return patient, subject, party
+    return tuple(None if k is None else args[k] for k in column_keys(args))  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------- records and consents
