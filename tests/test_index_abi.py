@@ -100,7 +100,7 @@ def test_malformed_words_take_the_byte_path(bad):
 
 def test_every_one_word_event_has_a_fast_path():
     """Every event whose fields are all one word is decoded from the hex text, and only those."""
-    fast = {(c, e) for c, e, *_ in DECODER._by_log.values()}  # noqa: SLF001
+    fast = {(h.contract, h.event) for h in DECODER._by_log.values()}  # noqa: SLF001
     assert fast, "no event takes the fast path"
     for contract, name, topic in EVENTS:
         spec = DECODER.specs[(contract, topic)]

@@ -101,13 +101,15 @@ def _topic_decoder(item: Mapping[str, Any]) -> Callable[[bytes], Any]:
     return lambda raw: plain(abi_decode([t], raw)[0], item)  # pragma: no cover - every static type is one word
 
 
-def _hex_word(t: str, text: str, at: int) -> str | None:
+def _hex_word(t: str, text: str, at: int, lower: bool = True) -> str | None:
     """A Python expression decoding the 32-byte word of ABI type `t` at hex digit `at` of `text` (None when
-    `t` is not a one-word type): the same values as `_word_decoder`, read from the hex text JSON-RPC gives."""
+    `t` is not a one-word type): the same values as `_word_decoder`, read from the hex text JSON-RPC gives
+    (``lower=False`` when the text is known to be lowercase already)."""
+    low = ".lower()" if lower else ""
     if "[" in t or "(" in t:
         return None
     if t == "address":
-        return f'_checksum("0x" + {text}[{at + 24}:{at + 64}].lower())'
+        return f'_checksum("0x" + {text}[{at + 24}:{at + 64}]{low})'
     if t == "bool":
         return f"int({text}[{at + 62}:{at + 64}], 16) == 1"
     if t.startswith("uint"):
@@ -115,7 +117,7 @@ def _hex_word(t: str, text: str, at: int) -> str | None:
     if t.startswith("int"):
         return f"_signed(int({text}[{at}:{at + 64}], 16))"
     if t.startswith("bytes") and t != "bytes":
-        return f'"0x" + {text}[{at}:{at + 2 * int(t[5:])}].lower()'
+        return f'"0x" + {text}[{at}:{at + 2 * int(t[5:])}]{low}'
     return None
 
 
@@ -124,31 +126,58 @@ def _signed(value: int) -> int:
 
 
 HexDecoder = Callable[[Sequence[str], str], dict[str, Any]]
+Shape = Callable[[str], Any]
 
 
-def _hex_decoder(inputs: Sequence[Mapping[str, Any]]) -> tuple[HexDecoder, Callable[[str], Any]] | None:
-    """For an event whose inputs are all one word (dynamic indexed ones are their topic's hash): a function
-    of (topics, data) as JSON-RPC hex text returning the args in ABI order, and the pattern that the
-    topics and data joined must match (hex digits only, exactly the event's number of words).
+@dataclass(frozen=True)
+class HexEvent:
+    """The fast path of one event whose inputs are all one word (dynamic indexed ones are their topic's
+    hash): functions of (topics, data) as JSON-RPC hex text returning the args in ABI order, one for
+    lowercase text (what nodes send) and one for any case, with the shapes that the topics and data
+    joined must have (hex digits only, exactly the event's number of words) for each.
 
-    The function is generated from the ABI types (each expression comes from `_hex_word`, names are
+    The functions are generated from the ABI types (each expression comes from `_hex_word`, names are
     string literals): one dict display per event, about 3x faster than decoding field by field."""
+
+    contract: str
+    event: str
+    lowercase: tuple[Shape, HexDecoder]
+    anycase: tuple[Shape, HexDecoder]
+
+
+def _hex_function(inputs: Sequence[Mapping[str, Any]], lower: bool) -> HexDecoder | None:
     fields, topic, word = [], 0, 0
+    low = ".lower()" if lower else ""
     for item in inputs:
         t = canonical_type(item)
         if item.get("indexed"):
             topic += 1
-            expr = f'"0x" + t[{topic}][2:66].lower()' if _is_dynamic_indexed(t) else _hex_word(t, f"t[{topic}]", 2)
+            expr = f'"0x" + t[{topic}][2:66]{low}' if _is_dynamic_indexed(t) else \
+                _hex_word(t, f"t[{topic}]", 2, lower)
         else:
-            expr = _hex_word(t, "d", 2 + 64 * word)
+            expr = _hex_word(t, "d", 2 + 64 * word, lower)
             word += 1
         if expr is None:
             return None
         fields.append(f"{str(item['name'])!r}: {expr}")
     namespace: dict[str, Any] = {"_checksum": to_checksum_address, "_signed": _signed}
-    exec(f"def decode(t, d):\n    return {{{', '.join(fields)}}}\n", namespace)  # noqa: S102 - see the docstring
-    shape = re.compile(f"(?:0[xX][0-9a-fA-F]{{64}}){{{topic + 1}}}0[xX](?:[0-9a-fA-F]{{64}}){{{word}}}\\Z")
-    return namespace["decode"], shape.match
+    exec(f"def decode(t, d):\n    return {{{', '.join(fields)}}}\n", namespace)  # noqa: S102 - see HexEvent
+    return namespace["decode"]
+
+
+def _hex_event(contract: str, item: Mapping[str, Any]) -> HexEvent | None:
+    inputs = item["inputs"]
+    lowercase, anycase = _hex_function(inputs, False), _hex_function(inputs, True)
+    if lowercase is None or anycase is None:
+        return None
+    topics, words = 1 + sum(1 for i in inputs if i.get("indexed")), sum(1 for i in inputs if not i.get("indexed"))
+
+    def shape(digit: str) -> Shape:
+        return re.compile(f"(?:0x{digit}{{64}}){{{topics}}}0x(?:{digit}{{64}}){{{words}}}\\Z").match
+
+    return HexEvent(contract, item["name"], (shape("[0-9a-f]"), lowercase),
+                    (re.compile(f"(?:0[xX][0-9a-fA-F]{{64}}){{{topics}}}0[xX](?:[0-9a-fA-F]{{64}}){{{words}}}\\Z")
+                     .match, anycase))
 
 
 @dataclass(frozen=True)
@@ -164,8 +193,8 @@ class Decoder:
     def __init__(self, abis: Mapping[str, Sequence[Mapping[str, Any]]], addresses: Mapping[str, str]) -> None:
         self.by_address: dict[str, str] = {to_checksum_address(a).lower(): n for n, a in addresses.items()}
         self.specs: dict[tuple[str, str], EventSpec] = {}
-        #: (lowercase address, topic0) -> (contract, event, hex decoder, shape) for one-word events (the fast path)
-        self._by_log: dict[tuple[str, str], tuple[str, str, HexDecoder, Callable[[str], Any]]] = {}
+        #: (lowercase address, topic0) -> the fast path of a one-word event
+        self._by_log: dict[tuple[str, str], HexEvent] = {}
         for contract, abi in abis.items():
             for item in abi:
                 if item.get("type") != "event" or item.get("anonymous"):
@@ -180,11 +209,11 @@ class Decoder:
                 self.specs[(contract, topic)] = EventSpec(
                     contract, item["name"], indexed, data, types, tuple(i["name"] for i in inputs), fast,
                     tuple(_topic_decoder(i) for i in indexed))
-                fast_hex = _hex_decoder(inputs)
+                fast_hex = _hex_event(contract, item)
                 if fast_hex is not None:
                     for address, name in self.by_address.items():
                         if name == contract:
-                            self._by_log[(address, topic)] = (contract, item["name"], *fast_hex)
+                            self._by_log[(address, topic)] = fast_hex
 
     @classmethod
     def for_chain(cls, chain: Any, addresses: Mapping[str, str]) -> Decoder:
@@ -197,9 +226,14 @@ class Decoder:
         data = log.get("data") or "0x"
         if topics and type(data) is str and type(topics[0]) is str:
             fast = self._by_log.get((str(log["address"]).lower(), topics[0]))
-            # Straight from the hex text, when the log has exactly the event's shape (else as below).
-            if fast is not None and all(type(t) is str for t in topics) and fast[3]("".join(topics) + data):
-                return DecodedLog(fast[0], fast[1], fast[2](topics, data))
+            if fast is not None:  # straight from the hex text, when the log has exactly the event's shape
+                try:
+                    text = "".join(topics) + data
+                except TypeError:  # topics that are not text: the byte path below
+                    text = ""
+                for shape, read in (fast.lowercase, fast.anycase):
+                    if shape(text):
+                        return DecodedLog(fast.contract, fast.event, read(topics, data))
         contract = self.by_address.get(str(log["address"]).lower())
         if contract is None or not topics:
             return None

@@ -71,23 +71,21 @@ def _record(row: Row, args: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _consent(row: Row, args: Mapping[str, Any]) -> dict[str, Any] | None:
-    event = row["event"]
-    grantee = args.get("grantee") or args.get("provider")
-    if not args.get("patient") or not grantee:
+    event, get = row["event"], args.get
+    patient, grantee = get("patient"), get("grantee") or get("provider")
+    if not patient or not grantee:
         return None
-    out = {**_base(row), "patient": args["patient"], "grantee": grantee, "actor": args.get("actor"),
-           "purposes": 0, "data_classes": 0, "valid_from": 0, "valid_until": 0, "doc_hash": None}
+    kind, purposes, classes, valid_from, valid_until, doc_hash = "break_glass_close", 0, 0, 0, 0, None
     if event == "ConsentGranted":
-        out.update(kind="grant", purposes=int(args.get("purposes", 0)), data_classes=int(args.get("dataClasses", 0)),
-                   valid_from=int(args.get("validFrom", 0)), valid_until=int(args.get("validUntil", 0)),
-                   doc_hash=args.get("consentDocHash"))
+        kind, purposes, classes = "grant", int(get("purposes", 0)), int(get("dataClasses", 0))
+        valid_from, valid_until, doc_hash = int(get("validFrom", 0)), int(get("validUntil", 0)), get("consentDocHash")
     elif event == "ConsentRevoked":
-        out.update(kind="revoke")
+        kind = "revoke"
     elif event == "BreakGlassOpened":
-        out.update(kind="break_glass_open", valid_until=int(args.get("expiresAt", 0)), doc_hash=args.get("reasonCode"))
-    else:
-        out.update(kind="break_glass_close")
-    return out
+        kind, valid_until, doc_hash = "break_glass_open", int(get("expiresAt", 0)), get("reasonCode")
+    return {**_base(row), "patient": patient, "grantee": grantee, "actor": get("actor"), "kind": kind,
+            "purposes": purposes, "data_classes": classes, "valid_from": valid_from, "valid_until": valid_until,
+            "doc_hash": doc_hash}
 
 
 APPEND_HANDLERS: dict[str, tuple[type, Callable[[Row, Mapping[str, Any]], dict[str, Any] | None]]] = {
