@@ -222,6 +222,11 @@ class Decoder:
 
     def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """The decoded `log`, or None when it is not an event of a known contract."""
+        parts = self.decode_parts(log)
+        return None if parts is None else DecodedLog(*parts)
+
+    def decode_parts(self, log: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+        """`decode` as a plain (contract, event, args) tuple: the indexer's hot path."""
         topics = log.get("topics") or []
         data = log.get("data") or "0x"
         if topics and type(data) is str and type(topics[0]) is str:
@@ -233,7 +238,7 @@ class Decoder:
                     text = ""
                 for shape, read in (fast.lowercase, fast.anycase):
                     if shape(text):
-                        return DecodedLog(fast.contract, fast.event, read(topics, data))
+                        return fast.contract, fast.event, read(topics, data)
         contract = self.by_address.get(str(log["address"]).lower())
         if contract is None or not topics:
             return None
@@ -252,7 +257,7 @@ class Decoder:
                 decoded = abi_decode(list(spec.data_types), data)
                 for item, value in zip(spec.data, decoded, strict=True):
                     values[item["name"]] = plain(value, item)
-        return DecodedLog(contract, spec.name, {name: values[name] for name in spec.order if name in values})
+        return contract, spec.name, {name: values[name] for name in spec.order if name in values}
 
 
 def _raw(value: Any) -> bytes:
