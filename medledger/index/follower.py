@@ -235,8 +235,8 @@ class Follower:
     def _chunk(self, start: int, last: int, head: int) -> tuple[int, int] | None:
         """Reads and commits one chunk from `start`; returns (end, events) or None if the chain moved under it."""
         end, logs = get_logs_adaptive(self.reader, list(self.addresses.values()), start, last, self.window)
-        pairs = {(log["blockNumber"], str(log["blockHash"]).lower()) for log in logs}
-        seen = {int(number, 16): block_hash for number, block_hash in pairs}
+        pairs = {(int(log["blockNumber"], 16), str(log["blockHash"]).lower()) for log in logs}
+        seen = dict(pairs)
         if len(seen) != len(pairs):
             return None  # one answer held logs of two forks of a block: read again
         # Near the head the logs must be on today's chain: their blocks are re-read by hash. The hashes are

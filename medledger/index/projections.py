@@ -1,6 +1,6 @@
 """Everything the index derives from events, in one place: adapt this module when an event changes.
 
-* :func:`columns` picks the indexed columns of an event (patient, subject, party) from its args;
+* :func:`column_keys` names the args that fill an event's indexed columns (patient, subject, party);
 * record versions and consent changes are append-only rows (a reorg deletes them by block number);
 * a claim is folded from its events by :func:`fold_claim` (a reorg rebuilds it from its remaining events);
 * :func:`reproject` re-derives every projection from the stored events, with no RPC call, so a
@@ -46,11 +46,6 @@ def column_keys(args: Mapping[str, Any]) -> tuple[str | None, str | None, str | 
     subject = next((k for k in SUBJECT_KEYS if isinstance(args.get(k), str)), None)
     party = next((k for k in PARTY_KEYS if isinstance(args.get(k), str)), None)
     return patient, subject, party
-
-
-def columns(args: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(patient, subject, party) of an event, from its decoded args."""
-    return tuple(None if k is None else args[k] for k in column_keys(args))  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------- records and consents
