@@ -14,6 +14,7 @@ Amounts (uint96/uint256) are stored as decimal text: they overflow a 64-bit inte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Connection, Index, Integer, String, Text, UniqueConstraint
@@ -162,15 +163,17 @@ class Claim(Base):
 
 def bulk_insert(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]],
                 keys: Mapping[str, str] | None = None) -> None:
-    """Inserts `rows` (all with the same keys) with one DBAPI executemany of named parameters: the ingest
-    hot path, which skips SQLAlchemy's per-row parameter processing (every value is already a plain int
-    or str) and lets the driver read each row's values itself. `keys` maps a column to the row key that
-    holds its value where the two differ (other row keys are ignored)."""
+    """Inserts `rows` (all with the same keys) with one DBAPI executemany: the ingest hot path, which skips
+    SQLAlchemy's per-row parameter processing (every value is already a plain int or str) and takes each
+    row's values with one C-level `itemgetter`. `keys` maps a column to the row key that holds its value
+    where the two differ (other row keys are ignored)."""
     if not rows:
         return
     keys = keys or {}
     columns = [c for c in model.__table__.columns.keys() if keys.get(c, c) in rows[0]]
-    named = ":{}" if conn.dialect.paramstyle in ("named", "qmark", "numeric") else "%({})s"
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
-           f"VALUES ({', '.join(named.format(keys.get(c, c)) for c in columns)})")
-    conn.exec_driver_sql(sql, list(rows))
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    names = [keys.get(c, c) for c in columns]
+    values = itemgetter(*names)
+    conn.exec_driver_sql(sql, list(map(values, rows)) if len(names) > 1 else [(values(r),) for r in rows])
