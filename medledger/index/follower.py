@@ -235,6 +235,11 @@ class Follower:
     def _chunk(self, start: int, last: int, head: int) -> tuple[int, int] | None:
         """Reads and commits one chunk from `start`; returns (end, events) or None if the chain moved under it."""
         end, logs = get_logs_adaptive(self.reader, list(self.addresses.values()), start, last, self.window)
+        with _gc_paused():
+            return self._store(start, end, logs, head)
+
+    def _store(self, start: int, end: int, logs: list[dict[str, Any]], head: int) -> tuple[int, int] | None:
+        """Checks that the chunk's logs are on today's chain and commits them (see `_chunk`)."""
         pairs = {(int(log["blockNumber"], 16), str(log["blockHash"]).lower()) for log in logs}
         seen = dict(pairs)
         if len(seen) != len(pairs):
@@ -244,8 +249,7 @@ class Follower:
         check = [n for n in seen if n != end] if end > head - min(self.reorg_window, VERIFY_DEPTH) else []
         with ThreadPoolExecutor(max_workers=1) as pool:
             hashes = pool.submit(self._hashes, end, check)
-            with _gc_paused():
-                rows = self._rows(logs)
+            rows = self._rows(logs)
             end_hash, found = hashes.result()
         if end_hash is None or seen.get(end, end_hash) != end_hash or any(h != seen[n] for n, h in found.items()):
             return None
@@ -303,9 +307,9 @@ class Follower:
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Pauses the cyclic garbage collector while a chunk's rows are built: tens of thousands of new dicts
-    (none in a cycle) would otherwise set off full collections that walk every live object, the chunk's
-    logs included (about a tenth of the decoding time). Mercurial's ``util.nogc`` does the same."""
+    """Pauses the cyclic garbage collector while a chunk is decoded and written: tens of thousands of new
+    dicts and tuples (none in a cycle) would otherwise set off full collections that walk every live
+    object, the chunk's logs included (about a tenth of the work). Mercurial's ``util.nogc`` does the same."""
     enabled = gc.isenabled()
     gc.disable()
     try:
