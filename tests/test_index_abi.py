@@ -76,10 +76,14 @@ def logs(draw):
 
 
 def _decode(decoder: Decoder, log: dict) -> object:
+    """The decoded log and the stored JSON text of its args (checked against json.dumps), or the error."""
     try:
-        return decoder.decode(log)
+        parts = decoder.decode_parts(log)
     except Exception as exc:  # noqa: BLE001 - both paths must fail alike on what they cannot read
         return type(exc).__name__
+    if parts is not None:
+        assert parts[3] == json.dumps(parts[2], separators=(",", ":"))
+    return parts
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,6 +7,7 @@ chain only keeps as a hash, as that 0x-hash).
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -125,14 +126,17 @@ def _signed(value: int) -> int:
     return value - (1 << 256) if value >> 255 else value
 
 
-HexDecoder = Callable[[Sequence[str], str], dict[str, Any]]
+HexDecoder = Callable[[Sequence[str], str], tuple[dict[str, Any], str]]
+#: Event args as the index stores them: compact JSON.
+ARGS_JSON = json.JSONEncoder(separators=(",", ":")).encode
 Shape = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
 class HexEvent:
     """The fast path of one event whose inputs are all one word (dynamic indexed ones are their topic's
-    hash): functions of (topics, data) as JSON-RPC hex text returning the args in ABI order, one for
+    hash): functions of (topics, data) as JSON-RPC hex text returning the args in ABI order and their
+    `ARGS_JSON` text, one for
     lowercase text (what nodes send) and one for any case, with the shapes that the topics and data
     joined must have (hex digits only, exactly the event's number of words) for each.
 
@@ -146,7 +150,7 @@ class HexEvent:
 
 
 def _hex_function(inputs: Sequence[Mapping[str, Any]], lower: bool) -> HexDecoder | None:
-    fields, topic, word = [], 0, 0
+    names, exprs, kinds, topic, word = [], [], [], 0, 0
     low = ".lower()" if lower else ""
     for item in inputs:
         t = canonical_type(item)
@@ -159,9 +163,20 @@ def _hex_function(inputs: Sequence[Mapping[str, Any]], lower: bool) -> HexDecode
             word += 1
         if expr is None:
             return None
-        fields.append(f"{str(item['name'])!r}: {expr}")
-    namespace: dict[str, Any] = {"_checksum": to_checksum_address, "_signed": _signed}
-    exec(f"def decode(t, d):\n    return {{{', '.join(fields)}}}\n", namespace)  # noqa: S102 - see HexEvent
+        names.append(str(item["name"]))
+        exprs.append(expr)
+        kinds.append("bool" if t == "bool" else "int" if t.startswith(("uint", "int")) else "text")
+    if len(set(names)) != len(names):
+        return None
+    # The stored JSON (ARGS_JSON's output) written directly: every value is hex text, a checksum address, an
+    # integer or a bool, none of which JSON escapes.
+    template = "{" + ",".join(json.dumps(n).replace("%", "%%") + (':"%s"' if k == "text" else ":%s")
+                              for n, k in zip(names, kinds, strict=True)) + "}"
+    json_values = "".join(f'("true" if a{i} else "false"), ' if k == "bool" else f"a{i}, " for i, k in enumerate(kinds))
+    code = "def decode(t, d):\n" + "".join(f"    a{i} = {e}\n" for i, e in enumerate(exprs)) + \
+        f"    return {{{', '.join(f'{n!r}: a{i}' for i, n in enumerate(names))}}}, _TEMPLATE % ({json_values})\n"
+    namespace: dict[str, Any] = {"_checksum": to_checksum_address, "_signed": _signed, "_TEMPLATE": template}
+    exec(code, namespace)  # noqa: S102 - see HexEvent
     return namespace["decode"]
 
 
@@ -223,10 +238,10 @@ class Decoder:
     def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """The decoded `log`, or None when it is not an event of a known contract."""
         parts = self.decode_parts(log)
-        return None if parts is None else DecodedLog(*parts)
+        return None if parts is None else DecodedLog(*parts[:3])
 
-    def decode_parts(self, log: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
-        """`decode` as a plain (contract, event, args) tuple: the indexer's hot path."""
+    def decode_parts(self, log: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], str] | None:
+        """`decode` as a plain (contract, event, args, args as `ARGS_JSON` text) tuple: the indexer's hot path."""
         topics = log.get("topics") or []
         data = log.get("data") or "0x"
         if topics and type(data) is str and type(topics[0]) is str:
@@ -238,7 +253,7 @@ class Decoder:
                     text = ""
                 for shape, read in (fast.lowercase, fast.anycase):
                     if shape(text):
-                        return fast.contract, fast.event, read(topics, data)
+                        return fast.contract, fast.event, *read(topics, data)
         contract = self.by_address.get(str(log["address"]).lower())
         if contract is None or not topics:
             return None
@@ -257,7 +272,8 @@ class Decoder:
                 decoded = abi_decode(list(spec.data_types), data)
                 for item, value in zip(spec.data, decoded, strict=True):
                     values[item["name"]] = plain(value, item)
-        return contract, spec.name, {name: values[name] for name in spec.order if name in values}
+        args = {name: values[name] for name in spec.order if name in values}
+        return contract, spec.name, args, ARGS_JSON(args)
 
 
 def _raw(value: Any) -> bytes:

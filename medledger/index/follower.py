@@ -12,7 +12,6 @@ reorg window; otherwise it raises :class:`ReorgTooDeep` and changes nothing.
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -58,8 +57,6 @@ DEFAULT_PROFILE = ChainProfile(12, 200)
 #: Within this many blocks of the head, every block holding a log is re-read by hash before a chunk
 #: commits (one batched call), so logs from a fork replaced mid-read are never stored.
 VERIFY_DEPTH = 256
-#: Event args as stored: compact JSON (one encoder for every row).
-_ARGS_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def profile_for(chain_id: int) -> ChainProfile:
@@ -210,7 +207,7 @@ class Follower:
             decoded = decode(log)
             if decoded is None:
                 continue
-            contract, event, args = decoded
+            contract, event, args, args_json = decoded
             kind = (contract, event, *args)
             which = keys.get(kind)
             if which is None:
@@ -220,7 +217,7 @@ class Follower:
                          "block_hash": str(log["blockHash"]).lower(), "tx_hash": str(log["transactionHash"]).lower(),
                          "log_index": int(log["logIndex"], 16), "address": to_checksum_address(log["address"]),
                          "contract": contract, "event": event, "args": args,
-                         "args_json": _ARGS_JSON(args),
+                         "args_json": args_json,
                          "patient": None if patient is None else args[patient],
                          "subject": None if subject is None else args[subject],
                          "party": None if party is None else args[party]})
