@@ -137,6 +137,39 @@ def test_schema_is_built_from_the_models():
     assert schema.resource_schema("NotAResource", "R5") is None
 
 
+def test_built_schemas_are_kept_between_processes(tmp_path, monkeypatch):
+    """A schema built once is read by later processes from the cache, without importing the models; a
+    damaged cache file is rebuilt; the cache folder is named by the models' versions and these sources."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(schema.CACHE_ENV, str(tmp_path))
+    schema.schema_cache_dir.cache_clear()
+    schema.resource_schema.cache_clear()
+    try:
+        built = schema.resource_schema("Observation", "R5")
+        folder = schema.schema_cache_dir()
+        assert folder.parent == tmp_path / "fhir-schemas"
+        kept = folder / "R5" / "Observation.json"
+        assert json.loads(kept.read_text()) == built
+        probe = ("import json, sys; from medledger.fhir import schema; from medledger import fhir; "
+                 "s = schema.resource_schema('Observation', 'R5'); "
+                 "report = fhir.check({'resourceType': 'Observation', 'status': 'nope', 'code': {'text': 'x'}}, 'R5'); "
+                 "print(json.dumps([s, 'fhir.resources' in sys.modules, list(report.paths)]))")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, schema.CACHE_ENV: str(tmp_path)})
+        read, imported, paths = json.loads(out.stdout)
+        assert read == built and not imported and paths == ["Observation.status"]
+        kept.write_text("{not json")
+        schema.resource_schema.cache_clear()
+        assert schema.resource_schema("Observation", "R5") == built
+        assert json.loads(kept.read_text()) == built
+        assert schema.resource_schema("../Observation", "R5") is None
+    finally:
+        schema.schema_cache_dir.cache_clear()
+        schema.resource_schema.cache_clear()
+
+
 def test_validate_many_collects_all_results():
     docs = [synthetic.patient_bundle(s, PATIENT) for s in range(5)]
     docs[3]["entry"][0]["resource"]["gender"] = "robot"

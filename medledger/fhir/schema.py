@@ -19,10 +19,16 @@ faster). The schema expresses:
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import types
 import typing
 import uuid
 from functools import cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any, Final
 
 from medledger.fhir.bindings import CODE_BINDINGS, CONCEPT_BINDINGS
@@ -190,15 +196,75 @@ class _Builder:
         return schema
 
 
+#: Environment variable naming the directory of MedLedger's caches (else ``$XDG_CACHE_HOME/medledger``,
+#: else ``~/.cache/medledger``).
+CACHE_ENV: Final = "MEDLEDGER_CACHE_DIR"
+_SOURCES: Final = ("schema.py", "bindings.py")
+_DISTRIBUTIONS: Final = ("fhir.resources", "fhir-core", "pydantic")
+
+
+@cache
+def schema_cache_dir() -> Path:
+    """Where built schemas are kept between processes: one folder per build key, so a new release of
+    the models or a change of this module or of the bindings never reads an older schema."""
+    base = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medledger"
+    key = hashlib.sha256()
+    for name in _DISTRIBUTIONS:
+        try:
+            key.update(f"{name}={metadata.version(name)};".encode())
+        except metadata.PackageNotFoundError:
+            key.update(f"{name}=?;".encode())
+    here = Path(__file__).resolve().parent
+    for source in _SOURCES:
+        key.update((here / source).read_bytes())
+    return Path(base) / "fhir-schemas" / key.hexdigest()[:24]
+
+
+def _cached(resource_type: str, version: str) -> dict[str, Any] | None:
+    try:
+        schema = json.loads((schema_cache_dir() / version / f"{resource_type}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return schema if isinstance(schema, dict) and isinstance(schema.get("$defs"), dict) else None
+
+
+def _keep(resource_type: str, version: str, schema: dict[str, Any]) -> None:
+    """Writes a built schema to the cache (atomically; a cache that cannot be written is skipped)."""
+    folder = schema_cache_dir() / version
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{resource_type}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(schema, out, separators=(",", ":"))
+            os.replace(tmp, folder / f"{resource_type}.json")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
+
+
 @cache
 def resource_schema(resource_type: str, version: str) -> dict[str, Any] | None:
-    """The JSON Schema (draft 2020-12) of one resource type in ``version``, or None if unknown."""
+    """The JSON Schema (draft 2020-12) of one resource type in ``version``, or None if unknown.
+
+    Building one means importing the type's pydantic models (about 2 s for a Bundle's resources in a
+    fresh process), so each built schema is also written to :func:`schema_cache_dir` and later
+    processes read it from there (a few ms)."""
+    if not resource_type.isidentifier():  # never a path outside the cache
+        return None
+    cached = _cached(resource_type, version)
+    if cached is not None:
+        return cached
     cls = resource_class(resource_type, version)
     if cls is None:
         return None
     builder = _Builder(version)
     root = builder.ref(cls)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **root, "$defs": builder.defs}
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **root, "$defs": builder.defs}
+    _keep(resource_type, version, schema)
+    return schema
 
 
 @cache

@@ -20,6 +20,8 @@ from ..errors import IndexerError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Environment variable naming the index database (else the default SQLite file).
 DB_ENV = "MEDLEDGER_INDEX_DB"
+#: WAL pages written between automatic checkpoints on SQLite (10,000 pages of 4 KiB).
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 def default_db_url() -> str:
@@ -76,6 +78,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connec
     cur.execute("PRAGMA journal_mode=WAL")   # readers (gateway, CLI) never block the indexer
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at each commit under WAL, minus fsync per write
     cur.execute("PRAGMA busy_timeout=10000")
+    # Checkpoint (copy the WAL into the database, with an fsync) every ~40 MB of writes instead of SQLite's
+    # ~4 MB: a catch-up writes ~1.2 KB per event, so the default fsynced every ~3,500 events.
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cur.close()
 
 

@@ -14,6 +14,7 @@ Amounts (uint96/uint256) are stored as decimal text: they overflow a 64-bit inte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Connection, Index, Integer, String, Text, UniqueConstraint
@@ -160,13 +161,19 @@ class Claim(Base):
     updated_block: Mapped[int] = mapped_column(BigInteger)
 
 
-def bulk_insert(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Inserts `rows` (all with the same keys) with one DBAPI executemany: the ingest hot path, which
-    skips SQLAlchemy's per-row parameter processing (every value is already a plain int or str)."""
+def bulk_insert(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]],
+                keys: Mapping[str, str] | None = None) -> None:
+    """Inserts `rows` (all with the same keys) with one DBAPI executemany: the ingest hot path, which skips
+    SQLAlchemy's per-row parameter processing (every value is already a plain int or str) and takes each
+    row's values with one C-level `itemgetter`. `keys` maps a column to the row key that holds its value
+    where the two differ (other row keys are ignored)."""
     if not rows:
         return
-    columns = list(rows[0].keys())
+    keys = keys or {}
+    columns = [c for c in model.__table__.columns.keys() if keys.get(c, c) in rows[0]]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
            f"VALUES ({', '.join([mark] * len(columns))})")
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+    names = [keys.get(c, c) for c in columns]
+    values = itemgetter(*names)
+    conn.exec_driver_sql(sql, list(map(values, rows)) if len(names) > 1 else [(values(r),) for r in rows])

@@ -1,6 +1,6 @@
 """Everything the index derives from events, in one place: adapt this module when an event changes.
 
-* :func:`columns` picks the indexed columns of an event (patient, subject, party) from its args;
+* :func:`column_keys` names the args that fill an event's indexed columns (patient, subject, party);
 * record versions and consent changes are append-only rows (a reorg deletes them by block number);
 * a claim is folded from its events by :func:`fold_claim` (a reorg rebuilds it from its remaining events);
 * :func:`reproject` re-derives every projection from the stored events, with no RPC call, so a
@@ -39,11 +39,12 @@ ADJUDICATION = ("manual", "automatic", "deemed")
 Row = Mapping[str, Any]
 
 
-def columns(args: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(patient, subject, party) of an event, from its decoded args."""
-    patient = next((args[k] for k in PATIENT_KEYS if isinstance(args.get(k), str)), None)
-    subject = next((args[k] for k in SUBJECT_KEYS if isinstance(args.get(k), str)), None)
-    party = next((args[k] for k in PARTY_KEYS if isinstance(args.get(k), str)), None)
+def column_keys(args: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """Which args hold (patient, subject, party), or None. It depends only on the event's ABI (which
+    names it has, and which of them decode to text), so a caller may reuse it for every event of a kind."""
+    patient = next((k for k in PATIENT_KEYS if isinstance(args.get(k), str)), None)
+    subject = next((k for k in SUBJECT_KEYS if isinstance(args.get(k), str)), None)
+    party = next((k for k in PARTY_KEYS if isinstance(args.get(k), str)), None)
     return patient, subject, party
 
 
@@ -65,23 +66,21 @@ def _record(row: Row, args: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _consent(row: Row, args: Mapping[str, Any]) -> dict[str, Any] | None:
-    event = row["event"]
-    grantee = args.get("grantee") or args.get("provider")
-    if not args.get("patient") or not grantee:
+    event, get = row["event"], args.get
+    patient, grantee = get("patient"), get("grantee") or get("provider")
+    if not patient or not grantee:
         return None
-    out = {**_base(row), "patient": args["patient"], "grantee": grantee, "actor": args.get("actor"),
-           "purposes": 0, "data_classes": 0, "valid_from": 0, "valid_until": 0, "doc_hash": None}
+    kind, purposes, classes, valid_from, valid_until, doc_hash = "break_glass_close", 0, 0, 0, 0, None
     if event == "ConsentGranted":
-        out.update(kind="grant", purposes=int(args.get("purposes", 0)), data_classes=int(args.get("dataClasses", 0)),
-                   valid_from=int(args.get("validFrom", 0)), valid_until=int(args.get("validUntil", 0)),
-                   doc_hash=args.get("consentDocHash"))
+        kind, purposes, classes = "grant", int(get("purposes", 0)), int(get("dataClasses", 0))
+        valid_from, valid_until, doc_hash = int(get("validFrom", 0)), int(get("validUntil", 0)), get("consentDocHash")
     elif event == "ConsentRevoked":
-        out.update(kind="revoke")
+        kind = "revoke"
     elif event == "BreakGlassOpened":
-        out.update(kind="break_glass_open", valid_until=int(args.get("expiresAt", 0)), doc_hash=args.get("reasonCode"))
-    else:
-        out.update(kind="break_glass_close")
-    return out
+        kind, valid_until, doc_hash = "break_glass_open", int(get("expiresAt", 0)), get("reasonCode")
+    return {**_base(row), "patient": patient, "grantee": grantee, "actor": get("actor"), "kind": kind,
+            "purposes": purposes, "data_classes": classes, "valid_from": valid_from, "valid_until": valid_until,
+            "doc_hash": doc_hash}
 
 
 APPEND_HANDLERS: dict[str, tuple[type, Callable[[Row, Mapping[str, Any]], dict[str, Any] | None]]] = {
