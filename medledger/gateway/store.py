@@ -2,8 +2,10 @@
 record catalogue, the gateway key wraps, and the write-ahead audit log with its Merkle batches.
 
 SQLite by default (WAL, ``synchronous=FULL``: a committed audit entry survives a crash and a power
-cut), PostgreSQL by URL (``postgresql+psycopg://...``). The indexer's tables (issue 16) will live beside
-these in the same database; nothing here depends on them.
+cut), PostgreSQL by URL (``postgresql://...``, driven by psycopg 3). Every open applies the Alembic
+migrations shipped in ``medledger/gateway/migrations`` (on PostgreSQL under an advisory lock); a database
+made by ``metadata.create_all`` before migrations existed is stamped with the first revision, not recreated.
+The index's tables may live beside these in the same database: the gateway keeps its own version table.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +36,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import MedLedgerError
+from ..index.db import normalise_url, redacted, upgrade
+from .migrations import BASELINE, VERSION_TABLE
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 CHECKPOINT_SECONDS = 0.5
 
@@ -147,22 +154,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: The advisory lock the gateway's migrations run under on PostgreSQL.
+MIGRATION_LOCK = 7262937
+
+
 class Store:
-    """An engine plus the gateway's tables (created if missing)."""
+    """An engine plus the gateway's tables, migrated to the newest revision on open."""
 
     def __init__(self, url: str) -> None:
+        url = normalise_url(url)
         try:
             kwargs: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
             else:
                 kwargs["pool_pre_ping"] = True
+                kwargs["connect_args"] = {"connect_timeout": 10}
             self.engine: Engine = create_engine(url, **kwargs)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            upgrade(self.engine, MIGRATIONS, lock_id=MIGRATION_LOCK, version_table=VERSION_TABLE,
+                    baseline=(records.name, BASELINE))
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the gateway database {url}: {exc.__class__.__name__}: {exc}") from None
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreError(f"cannot open the gateway database {redacted(url)}: {reason}") from None
         self.url = url
         self._writer: Any = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
         self._closed = threading.Event()
