@@ -1,5 +1,5 @@
 """The record gateway end to end: a real `medledger gateway serve` on a free loopback port, the test chain,
-real keys, real encryption, real SQLite.
+real keys, real encryption, real SQLite and PostgreSQL.
 
 Parties (development accounts): gov deploys and registers; the clinic is the custodian (runs the gateway);
 doc and er are providers; payer is an insurer; alice is the patient; nobody is an unregistered account.
@@ -7,7 +7,8 @@ alice consented: the clinic TREAT on everything non-sensitive; doc TREAT on demo
 payer HPAYMT on demographics and billing.
 
 The chain is shared by the whole module (no per-test snapshots: the gateway's database and the chain move
-together), so the tests run in file order and each leaves the state the next expects.
+together), so the tests run in file order and each leaves the state the next expects. The storage tests run
+twice: with the gateway's database on SQLite, then on a real PostgreSQL (`ON_POSTGRES`).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from medledger.gateway.consent import LiveConsentView
 from medledger.gateway.store import Store
 from medledger.scopes import DataClass, Purpose, Role
 from medledger.testing.accounts import ACCOUNT_COUNT, dev_account
+from medledger.testing.postgres import PostgresServer
 from medledger.testing.synthetic import patient_bundle
 
 ACTORS = {"gov": 0, "clinic": 12, "doc": 13, "payer": 14, "er": 15, "alice": 16, "nobody": 17, "owner": 18}
@@ -52,9 +54,40 @@ def isolation():
     """Overrides conftest's per-test snapshot: the gateway's database follows the chain across tests."""
 
 
+#: The tests that also run with the gateway's database on a real PostgreSQL (started from a temp dir): those
+#: whose outcome depends on storage. Create, read, search totals, the write-ahead audit and its proofs, the
+#: anchoring batches, the nonce and session tables, refused writes, kill -9 and restart, the journaled create
+#: and amendments. The others (consent, SIWE message checks, ERC-1271, schemathesis) read and write the
+#: database the same way and run on SQLite only, to keep the run short.
+ON_POSTGRES = {
+    "test_create_anchors_a_sealed_record", "test_consented_read_is_minimum_necessary_and_audited",
+    "test_single_resource_and_search_totals_never_count_hidden", "test_sessions_are_revocable_and_bound_to_origin",
+    "test_eip712_signed_requests", "test_oversized_malformed_and_invalid_bodies_change_nothing",
+    "test_kill_under_load_then_every_answered_read_is_audited_on_chain",
+}
+
+
+def pytest_generate_tests(metafunc):
+    """`world` runs on SQLite for every test, and on PostgreSQL too for the tests in `ON_POSTGRES`: pytest
+    groups the tests by backend, each group in file order, each with its own deployment and gateway."""
+    if "world" in metafunc.fixturenames:
+        backends = ["sqlite", "postgresql"] if metafunc.function.__name__ in ON_POSTGRES else ["sqlite"]
+        metafunc.parametrize("world", backends, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    home = tmp_path_factory.mktemp("gateway")
+def pg():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(request, tmp_path_factory):
+    backend = request.param
+    home = tmp_path_factory.mktemp(f"gateway-{backend}")
+    db_url = f"sqlite:///{home / 'gw' / 'gateway.db'}" if backend == "sqlite" else \
+        request.getfixturevalue("pg").create_database()
     settings = load_settings(rpc=web3.provider.endpoint_uri, deployments_path=home / "deployments.json")
     sdk = Chain(settings)
     gov = signer(ACTORS["gov"])
@@ -76,9 +109,11 @@ def world(tmp_path_factory):
     gateway = GatewayProcess(settings.rpc_url, home / "deployments.json", home / "gw",
                              "0x" + dev_account(ACTORS["clinic"]).key.hex().removeprefix("0x"),
                              "--head-ttl", "0", "--batch-size", "4", "--batch-seconds", "0.5",
-                             "--allow-origin", "https://app.medledger.example").start()
+                             "--allow-origin", "https://app.medledger.example")
+    gateway.env["MEDLEDGER_GATEWAY_DB"] = db_url  # `serve` and `rotate-key` both read it
+    gateway.start()
     w = {"home": home, "settings": settings, "chain": sdk, "care": care, "consent": consent, "records": records,
-         "who": who, "gov": gov, "gateway": gateway, "chain_id": sdk.chain_id}
+         "who": who, "gov": gov, "gateway": gateway, "chain_id": sdk.chain_id, "db_url": db_url}
     yield w
     gateway.stop()
 
@@ -297,7 +332,7 @@ def test_erc1271_contract_wallet_signs_in(world, record):
 
 
 def _count_records(world) -> int:
-    store = Store(f"sqlite:///{world['home'] / 'gw' / 'gateway.db'}")
+    store = Store(world["db_url"])
     try:
         with store.read() as conn:
             return len(list(conn.execute(select(T.records.c.record_id))))
@@ -498,7 +533,7 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     # /healthz counts an entry as pending until its batch's logAccessBatch receipt, built batches included
     # (those the kill left behind): idle means every answered read is anchored on chain.
     gw.wait_idle(timeout=60)
-    store = Store(f"sqlite:///{gw.data / 'gateway.db'}")
+    store = Store(world["db_url"])
     try:
         with store.read() as conn:
             rows = {r.seq: r for r in conn.execute(select(T.audit_entries.c.seq, T.audit_batches.c.status,

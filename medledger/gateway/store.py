@@ -156,6 +156,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 #: The advisory lock the gateway's migrations run under on PostgreSQL.
 MIGRATION_LOCK = 7262937
+#: PostgreSQL connections kept open, and opened beyond them under load.
+POOL_SIZE, POOL_OVERFLOW = 16, 32
 
 
 class Store:
@@ -168,8 +170,10 @@ class Store:
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
             else:
-                kwargs["pool_pre_ping"] = True
-                kwargs["connect_args"] = {"connect_timeout": 10}
+                # Reads run in up to 40 worker threads (anyio's default) beside the committer and the anchorer:
+                # SQLAlchemy's default pool (5 + 10) would make some of them wait up to 30 s for a connection.
+                kwargs.update(pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                              connect_args={"connect_timeout": 10})
             self.engine: Engine = create_engine(url, **kwargs)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
