@@ -35,6 +35,7 @@ from medledger.gateway import store as T
 from medledger.gateway.auth import signed_request_header, siwe_message
 from medledger.gateway.client import GatewayClient, GatewayClientError, check_proof
 from medledger.gateway.consent import LiveConsentView
+from medledger.gateway.service import FAULT_ENV
 from medledger.gateway.store import Store
 from medledger.scopes import DataClass, Purpose, Role
 from medledger.testing.accounts import ACCOUNT_COUNT, dev_account
@@ -64,6 +65,8 @@ ON_POSTGRES = {
     "test_single_resource_and_search_totals_never_count_hidden", "test_sessions_are_revocable_and_bound_to_origin",
     "test_eip712_signed_requests", "test_oversized_malformed_and_invalid_bodies_change_nothing",
     "test_kill_under_load_then_every_answered_read_is_audited_on_chain",
+    "test_a_create_killed_after_its_anchor_is_listed_after_restart",
+    "test_a_create_killed_before_its_anchor_leaves_nothing",
 }
 
 
@@ -555,6 +558,102 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     reader = client(world, "doc")
     for rid in created:
         assert reader.get(f"/fhir/Bundle/{rid}").status_code == 200
+
+
+# --------------------------------------------------------------------------- journaled writes
+
+
+def _intents(world) -> list:
+    store = Store(world["db_url"])
+    try:
+        with store.read() as conn:
+            return list(conn.execute(select(T.intents)))
+    finally:
+        store.close()
+
+
+def _listed(world, record_id: str) -> bool:
+    store = Store(world["db_url"])
+    try:
+        with store.read() as conn:
+            return conn.execute(select(T.records).where(T.records.c.record_id == record_id)).first() is not None
+    finally:
+        store.close()
+
+
+def _killed_at(world, point: str, seed: int):
+    """Restarts the gateway with the fault point `point` set (`MEDLEDGER_GATEWAY_FAULT`, a documented test
+    hook), sends a create, and SIGKILLs the server once it has reached the point; returns the journaled intent."""
+    gw, alice = world["gateway"], world["who"]["alice"]
+    gw.stop()
+    gw.env[FAULT_ENV] = point
+    logged_before = len(gw.logged())
+    gw.start()
+    clinic = client(world, "clinic")
+    outcome: list = []
+
+    def create() -> None:
+        try:
+            outcome.append(clinic.put_record(patient_bundle(seed, alice), alice))
+        except (httpx.HTTPError, GatewayClientError) as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=create)
+    writer.start()
+    marker = f"fault point '{point}' reached"
+    deadline = time.monotonic() + 60
+    while marker not in gw.logged()[logged_before:] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker in gw.logged()[logged_before:], gw.logged()[-3000:]
+    gw.kill()  # kill -9 at the dangerous point
+    writer.join(timeout=60)
+    del gw.env[FAULT_ENV]
+    assert len(outcome) == 1 and not isinstance(outcome[0], dict)  # the client got no answer
+    (intent,) = _intents(world)
+    return intent
+
+
+def _vault_is_whole(world) -> None:
+    from medledger.vault import LocalVault
+    vault = LocalVault(world["gateway"].data / "vault")
+    assert vault.audit() == [] and vault.temp_files() == []  # no blob half-written
+
+
+def test_a_create_killed_after_its_anchor_is_listed_after_restart(world, record):
+    intent = _killed_at(world, "anchored", 900)
+    rid, cid = intent.record_id, intent.content_id
+    assert world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(cid[2:])).anchored
+    assert not _listed(world, rid)  # anchored on chain, not in the catalogue: the state the journal repairs
+    world["gateway"].start()
+    assert _intents(world) == [] and _listed(world, rid)
+    assert world["gateway"].health()["journalPending"] == 0
+    listed = client(world, "clinic").search("Bundle", world["who"]["alice"])
+    assert rid[2:] in [e["fullUrl"].rsplit("/", 1)[-1] for e in listed["entry"]]
+    assert types_of(client(world, "doc").get_record(rid)) >= {"Patient", "Condition", "Observation"}
+    anchored = world["records"].contract.events.RecordAnchored.get_logs(
+        argument_filters={"recordId": bytes.fromhex(rid[2:])}, from_block=0)
+    store = Store(world["db_url"])
+    try:
+        with store.read() as conn:
+            row = conn.execute(select(T.records).where(T.records.c.record_id == rid)).one()
+    finally:
+        store.close()
+    assert (row.anchor_tx, row.anchor_block, row.author) == (
+        "0x" + bytes(anchored[0]["transactionHash"]).hex(), anchored[0]["blockNumber"], world["who"]["clinic"])
+    _vault_is_whole(world)
+
+
+def test_a_create_killed_before_its_anchor_leaves_nothing(world, record):
+    intent = _killed_at(world, "blob", 901)
+    rid, cid = intent.record_id, intent.content_id
+    blob = world["gateway"].data / "vault" / "blobs" / cid[2:4] / cid[2:]
+    assert blob.exists()  # the intent, then the whole blob, were durable before any transaction
+    world["gateway"].start()
+    assert _intents(world) == [] and not blob.exists() and not _listed(world, rid)
+    assert not world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(cid[2:])).anchored
+    _vault_is_whole(world)
+    created = client(world, "clinic").put_record(patient_bundle(901, world["who"]["alice"]), world["who"]["alice"])
+    assert _listed(world, created["recordId"])  # the client's retry is a new record, listed at once
 
 
 # --------------------------------------------------------------------------- fuzzing

@@ -229,7 +229,8 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     def health() -> dict[str, Any]:
         return {"status": "ok", "chainId": gw.chain_id, "custodian": settings.signer.address,
                 "gatewayKey": gw.key.address, "freshnessBlocks": gw.view.freshness_blocks,
-                "auditPending": gw.audit.pending_entries(), "anchorError": gw.anchorer.last_error}
+                "auditPending": gw.audit.pending_entries(), "anchorError": gw.anchorer.last_error,
+                "journalPending": gw.journal.pending()}
 
     @app.get("/fhir/metadata", tags=["fhir"])
     def metadata() -> Response:

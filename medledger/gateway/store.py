@@ -144,6 +144,23 @@ audit_entries = Table(
 )
 
 
+intents = Table(
+    "gw_intents", metadata,  # a create or amendment between its durable intent and its catalogue rows (journal.py)
+    Column("record_id", String(66), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content_id", String(66), nullable=False),     # the sealed blob: vault/blobs/<2 hex>/<64 hex>
+    Column("previous_content_id", String(66)),            # an amendment's previous version (None: a create)
+    Column("patient", String(42), nullable=False),
+    Column("author", String(42), nullable=False),
+    Column("classes_mask", Integer, nullable=False),
+    Column("primary_class", Integer, nullable=False),
+    Column("resources", Text, nullable=False),            # JSON [[type, id, class], ...] for gw_resources
+    Column("from_block", BigInteger, nullable=False),     # the head before the anchor was sent
+    Column("boot", String(32), nullable=False),           # the gateway process that wrote it
+    Column("created_at", Float, nullable=False),
+)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
