@@ -67,6 +67,7 @@ ON_POSTGRES = {
     "test_kill_under_load_then_every_answered_read_is_audited_on_chain",
     "test_a_create_killed_after_its_anchor_is_listed_after_restart",
     "test_a_create_killed_before_its_anchor_leaves_nothing",
+    "test_amendments_by_the_author_only_with_versions_and_vread",
 }
 
 
@@ -654,6 +655,60 @@ def test_a_create_killed_before_its_anchor_leaves_nothing(world, record):
     _vault_is_whole(world)
     created = client(world, "clinic").put_record(patient_bundle(901, world["who"]["alice"]), world["who"]["alice"])
     assert _listed(world, created["recordId"])  # the client's retry is a new record, listed at once
+
+
+# --------------------------------------------------------------------------- amendments
+
+
+def test_amendments_by_the_author_only_with_versions_and_vread(world, record):
+    alice = world["who"]["alice"]
+    clinic, doc = client(world, "clinic"), client(world, "doc")
+    created = clinic.put_record(patient_bundle(950, alice), alice)
+    rid = created["id"]
+    amended_doc = patient_bundle(951, alice)
+
+    def refused(c: GatewayClient, **kwargs) -> GatewayClientError:
+        with pytest.raises(GatewayClientError) as info:
+            c.update_record(rid, amended_doc, **kwargs)
+        return info.value
+
+    by_reader = refused(doc)  # consented for some of alice's classes, but not the author
+    assert by_reader.status == 403 and f"only the record's author {world['who']['clinic']} may amend it" in str(
+        by_reader)
+    assert refused(client(world, "nobody")).status == 404  # no relationship with alice: the same 404 as missing
+    assert refused(client(world, "alice")).status == 403  # the patient reads everything, but did not author it
+    stale = refused(clinic, if_match=2)
+    assert stale.status == 412 and "the latest version of the record is 1" in str(stale)
+    bad = patient_bundle(952, alice)
+    bad["entry"][0]["resource"]["birthDate"] = "not-a-date"
+    with pytest.raises(GatewayClientError) as invalid:
+        clinic.update_record(rid, bad, if_match=1)
+    assert invalid.value.status == 422 and "birthDate" in str(invalid.value)
+    assert doc.get_record(rid)["meta"]["versionId"] == "1"  # nothing changed
+
+    amended = clinic.update_record(rid, amended_doc, if_match=1)
+    assert (amended["id"], amended["version"]) == (rid, 2)
+    registry = world["records"]
+    v2 = registry.verify(bytes.fromhex(rid), bytes.fromhex(amended["contentHash"][2:]))
+    v1 = registry.verify(bytes.fromhex(rid), bytes.fromhex(created["contentHash"][2:]))
+    assert (v2.anchored, v2.version, v2.latest, v1.version, v1.latest) == (True, 2, True, 1, False)
+    # the latest is served; each version can be read on its own, and each read is audited with its version
+    latest = doc.get_record(rid)
+    assert latest["meta"]["versionId"] == "2"
+    names = {r["resource"].get("name", [{}])[0].get("family") for r in latest["entry"]
+             if r["resource"]["resourceType"] == "Patient"}
+    assert names == {amended_doc["entry"][0]["resource"]["name"][0]["family"]}
+    first = doc.get(f"/fhir/Bundle/{rid}/_history/1")
+    assert first.status_code == 200 and first.json()["meta"]["versionId"] == "1"
+    event = doc.audit_proof(int(first.headers["x-medledger-audit"]))["event"]
+    assert event["entity"][0]["what"]["reference"] == f"Bundle/{rid}/_history/1"
+    assert doc.get(f"/fhir/Bundle/{rid}/_history/3").status_code == 404
+    assert client(world, "er").get(f"/fhir/Bundle/{rid}/_history/1").status_code == 404
+    found = [e for e in doc.search("Bundle", alice)["entry"] if e["fullUrl"].endswith(rid)]
+    assert [e["resource"]["meta"]["versionId"] for e in found] == ["2"]  # one entry per record: the latest
+    again = refused(clinic, if_match=1)  # version 1 is superseded now
+    assert again.status == 412
+    assert clinic.update_record(rid, patient_bundle(953, alice))["version"] == 3  # no If-Match: the latest
 
 
 # --------------------------------------------------------------------------- fuzzing

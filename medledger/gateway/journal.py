@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +81,10 @@ class Reconciled:
 
 
 class Journal:
-    def __init__(self, store: Store, vault: LocalVault, records: RecordRegistry, custodian: str) -> None:
+    def __init__(self, store: Store, vault: LocalVault, records: RecordRegistry, custodian: str,
+                 on_finished: Callable[[str, int], None] | None = None) -> None:
         self.store, self.vault, self.records, self.custodian = store, vault, records, custodian
+        self.on_finished = on_finished  # (record id, version) once its catalogue rows are committed
         self.boot = uuid.uuid4().hex
         self._abandoned: set[tuple[str, int]] = set()
         self._lock = threading.Lock()  # one reconciliation at a time
@@ -117,6 +120,8 @@ class Journal:
                     for i, (rtype, rid, cls) in enumerate(intent.resources)])
             self._delete(conn, intent)
         self._abandoned.discard((intent.record_id, intent.version))
+        if self.on_finished is not None:
+            self.on_finished(intent.record_id, intent.version)
 
     def drop(self, intent: Intent) -> None:
         """The version will never be anchored: its blob and its intent go (the blob first: an intent left by a

@@ -131,6 +131,16 @@ def parse_record_id(value: str) -> str:
     return "0x" + text
 
 
+def parse_if_match(value: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``W/"3"``, ``"3"`` or ``3``); None without the header."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 6:
+        raise GatewayError(f"If-Match: '{value[:40]}' is not a version (use W/\"<versionId>\")")
+    return int(text)
+
+
 def parse_last_updated(values: list[str]) -> list[tuple[str, float]]:
     """FHIR ``_lastUpdated`` date search (prefixes eq, ge, gt, le, lt; dates or instants)."""
     from datetime import datetime, timezone
@@ -178,9 +188,11 @@ class Gateway:
         self.audit = AuditLog(self.store)
         # one transaction at a time from the custodian's account (record anchors and audit batches share its nonce)
         self.tx_lock = threading.Lock()
-        self.journal = Journal(self.store, self.vault, self.records, settings.signer.address)
+        self.journal = Journal(self.store, self.vault, self.records, settings.signer.address,
+                               on_finished=self._catalogued)
         self._fault = os.environ.get(FAULT_ENV)
         self._stopping = threading.Event()
+        self._amending = threading.Lock()
         self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
                                  batch_seconds=settings.batch_seconds, tx_lock=self.tx_lock)
         self._keys: OrderedDict[str, bytes] = OrderedDict()
@@ -239,11 +251,29 @@ class Gateway:
             row = conn.execute(select(T.records).where(T.records.c.record_id == record_id)
                                .order_by(T.records.c.version.desc()).limit(1)).first()
         if row is not None:
-            with self._keys_lock:
-                if len(self._catalogue) > 100_000:
-                    self._catalogue.clear()
-                self._catalogue[record_id] = row
+            self._cache_row(row)
         return row
+
+    def _cache_row(self, row: Any) -> None:
+        """Caches a catalogue row unless a newer version of its record is cached already (a read that loaded
+        the row before an amendment's commit may come here after it)."""
+        with self._keys_lock:
+            if len(self._catalogue) > 100_000:
+                self._catalogue.clear()
+            cached = self._catalogue.get(row.record_id)
+            if cached is None or cached.version < row.version:
+                self._catalogue[row.record_id] = row
+
+    def _catalogued(self, record_id: str, version: int) -> None:
+        """A journaled write finished (here or by recovery): the version becomes the cached latest row."""
+        row = self._version(record_id, version)
+        if row is not None:
+            self._cache_row(row)
+
+    def _version(self, record_id: str, version: int) -> Any:
+        with self.store.read() as conn:
+            return conn.execute(select(T.records).where(T.records.c.record_id == record_id,
+                                                        T.records.c.version == version)).first()
 
     def _release(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, body: dict[str, Any],
                  interaction: str) -> int:
@@ -276,6 +306,14 @@ class Gateway:
                                                None)
         body, raw = self._filtered(row, decision.allowed)
         seq = self._release(caller, row, decision, purpose, body, "read")
+        return Released(body, (seq,), raw)
+
+    def read_version(self, caller: Caller, record_id: str, version: int, purpose: Purpose) -> Released:
+        """``vread``: one version of a record, decided and audited as a read of that version."""
+        rid = parse_record_id(record_id)
+        row, decision = self._authorize_record(caller, rid, purpose, self._version(rid, version), None)
+        body, raw = self._filtered(row, decision.allowed)
+        seq = self._release(caller, row, decision, purpose, body, "vread")
         return Released(body, (seq,), raw)
 
     def read_record_nowait(self, caller: Caller, record_id: str, purpose: Purpose, on_done: Callable[[], None]
@@ -426,6 +464,32 @@ class Gateway:
         doc, classes, canonical = self._admit(caller, doc, patient)
         return self._write(caller, doc, classes, canonical, patient, new_record_id(patient), None)
 
+    def amend(self, caller: Caller, record_id: str, doc: Any, if_match: str | None) -> dict[str, Any]:
+        """FHIR versioned update: the document becomes version n+1 of the record, anchored with
+        ``RecordRegistry.amend``. Only the record's author (the caller who created version 1) may amend it, and
+        only while it may still write for the patient; ``If-Match`` (``W/"n"``) must name the latest version."""
+        rid = parse_record_id(record_id)
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            raise GatewayError("the body must be a FHIR resource or Bundle (a JSON object with a resourceType)")
+        expected = parse_if_match(if_match)
+        with self._amending:  # one amendment at a time: each names the version it supersedes
+            latest = self._latest(rid)
+            first = self._version(rid, 1)
+            patient = patient_of(bytes.fromhex(rid[2:]))
+            if latest is None or first is None:
+                raise Hidden("not found")
+            if caller.address != first.author:
+                state = self.view.state(patient, caller.address)
+                if not (state.is_patient or state.guardian or decide(state, Purpose.TREAT, frozenset()).may_know):
+                    raise Hidden("not found")
+                raise Refused(f"only the record's author {first.author} may amend it; {caller.address} is not its "
+                              "author")
+            if expected is not None and expected != latest.version:
+                raise GatewayError(f"If-Match names version {expected}, but the latest version of the record is "
+                                   f"{latest.version}: read it again and amend that", 412)
+            doc, classes, canonical = self._admit(caller, doc, patient)
+            return self._write(caller, doc, classes, canonical, patient, bytes.fromhex(rid[2:]), latest)
+
     def _admit(self, caller: Caller, doc: dict[str, Any], patient: str
                ) -> tuple[dict[str, Any], frozenset[DataClass], bytes]:
         """The document with server-assigned ids, its classes and canonical bytes, once the caller may write it
@@ -486,7 +550,6 @@ class Gateway:
             raise
         self._fault_point("anchored")
         self.journal.finish(intent, result.tx_hash, result.block_number)
-        self._catalogue.pop(rid, None)
         return {"id": rid[2:], "recordId": rid, "version": version, "contentHash": intent.content_id,
                 "patient": patient, "classes": _names(classes),
                 "anchoredClass": primary.name.lower().replace("_", "-"),
