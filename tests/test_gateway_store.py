@@ -12,18 +12,19 @@ from __future__ import annotations
 import threading
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 
 from medledger.gateway import store as T
-from medledger.gateway.migrations import VERSION_TABLE
+from medledger.gateway.migrations import BASELINE, VERSION_TABLE
 from medledger.gateway.store import MIGRATIONS, Store, StoreError
 from medledger.testing.postgres import PostgresServer
 
-#: The tables `metadata.create_all` made before migrations existed (revision 0001).
+#: The tables `metadata.create_all` made before migrations existed (revision 0001, main at 8bb3fc3).
 CREATE_ALL_TABLES = ("gw_login_nonces", "gw_request_nonces", "gw_sessions", "gw_records", "gw_resources",
                      "gw_key_wraps", "gw_audit_batches", "gw_audit_entries")
 
@@ -77,9 +78,22 @@ def test_fresh_database_gets_the_head_revision(db_url):
         again.close()
 
 
+def create_all_database(db_url: str) -> Engine:
+    """A database as `metadata.create_all` made it before migrations existed: revision 0001 is exactly that
+    schema (generated from it), without a version table."""
+    engine = create_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, BASELINE)
+        conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+    assert sorted(inspect(engine).get_table_names()) == sorted(CREATE_ALL_TABLES)
+    return engine
+
+
 def test_a_create_all_database_is_stamped_and_upgraded_with_its_rows(db_url):
-    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
-    T.metadata.create_all(engine, tables=[T.metadata.tables[name] for name in CREATE_ALL_TABLES])
+    engine = create_all_database(db_url)
     with engine.begin() as conn:
         conn.execute(insert(T.records).values(
             record_id="0x" + "ab" * 32, version=1, patient="0x" + "11" * 20, author="0x" + "22" * 20,
@@ -109,6 +123,35 @@ def test_a_create_all_database_is_stamped_and_upgraded_with_its_rows(db_url):
         with store.read() as conn:
             assert [r.seq for r in conn.execute(select(T.audit_entries.c.seq).order_by(T.audit_entries.c.seq))] \
                 == [entry.seq, entry.seq + 1]
+    finally:
+        store.close()
+
+
+def _entry(batch: int | None = None, **values) -> dict:
+    return {"time": 1.5e9, "reader": "0x" + "33" * 20, "patient": "0x" + "11" * 20, "record_id": "0x" + "ab" * 32,
+            "version": 1, "purpose": 0, "basis": "consent", "classes_mask": 6, "decided_at_block": 7, "event": "{}",
+            "event_hash": "0x" + "00" * 32, "batch_seq": batch, "batch_index": None if batch is None else 0,
+            **values}
+
+
+def test_audit_sequence_numbers_go_past_32_bits(db_url):
+    """Sequence numbers past 2^31 (25 days of reads at 1,000/s): 64-bit on both backends."""
+    store = Store(db_url)
+    past = 3_000_000_000
+    try:
+        with store.begin() as conn:
+            if store.engine.dialect.name == "postgresql":  # the serial sequences themselves must go past it
+                conn.execute(text(f"SELECT setval('gw_audit_batches_seq_seq', {past})"))
+                conn.execute(text(f"SELECT setval('gw_audit_entries_seq_seq', {past})"))
+            else:  # the rowid: the next automatic value follows the largest
+                conn.execute(insert(T.audit_entries).values(**_entry(seq=past)))
+            batch = conn.execute(insert(T.audit_batches).values(root="0x" + "02" * 32, count=1, status="built",
+                                                                  tree="{}", created_at=1.5e9)).inserted_primary_key[0]
+            seq = conn.execute(insert(T.audit_entries).values(**_entry(batch))).inserted_primary_key[0]
+        assert seq == past + 1
+        with store.read() as conn:
+            stored = conn.execute(select(T.audit_entries.c.batch_seq).where(T.audit_entries.c.seq == seq))
+            assert stored.scalar_one() == batch
     finally:
         store.close()
 

@@ -81,6 +81,8 @@ class Reconciled:
 
 
 class Journal:
+    """The intents table, and the recovery of what a crash or a failed send left in it."""
+
     def __init__(self, store: Store, vault: LocalVault, records: RecordRegistry, custodian: str,
                  on_finished: Callable[[str, int], None] | None = None) -> None:
         self.store, self.vault, self.records, self.custodian = store, vault, records, custodian

@@ -530,9 +530,9 @@ class Gateway:
             resources=[(rtype, res_id, int(data_classes.class_of(res))) for (rtype, res_id), res
                        in zip(resource_rows(doc), data_classes.resources_of(doc), strict=True)])
         self.journal.begin(intent)
-        self.vault.put(blob)
-        self._fault_point("blob")
         try:
+            self.vault.put(blob)
+            self._fault_point("blob")
             with self.tx_lock:
                 if previous is None:
                     result = self.records.anchor(self.settings.signer, record_id, patient,
@@ -546,10 +546,14 @@ class Gateway:
             what = "anchor the record" if previous is None else f"amend the record to version {version}"
             raise GatewayError(f"the chain refused to {what}: {exc}", 409) from None
         except BaseException:
-            self.journal.abandon(intent)  # sent or not: `Journal.reconcile` asks the chain
+            self.journal.abandon(intent)  # blob, send or receipt failed: `Journal.reconcile` asks the chain
             raise
         self._fault_point("anchored")
-        self.journal.finish(intent, result.tx_hash, result.block_number)
+        try:
+            self.journal.finish(intent, result.tx_hash, result.block_number)
+        except BaseException:
+            self.journal.abandon(intent)  # anchored: the next reconciliation round catalogues it
+            raise
         return {"id": rid[2:], "recordId": rid, "version": version, "contentHash": intent.content_id,
                 "patient": patient, "classes": _names(classes),
                 "anchoredClass": primary.name.lower().replace("_", "-"),

@@ -109,9 +109,13 @@ key_wraps = Table(
     Column("wrapped", LargeBinary, nullable=False),
 )
 
+#: Audit sequence numbers: 64-bit on PostgreSQL (a 32-bit serial would run out after 2^31 reads: 25 days at
+#: 1,000 reads/s); SQLite's INTEGER PRIMARY KEY is the 64-bit rowid already, and must stay INTEGER to be it.
+SEQ = BigInteger().with_variant(Integer, "sqlite")
+
 audit_batches = Table(
     "gw_audit_batches", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
     Column("root", String(66), nullable=False, unique=True),
     Column("count", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # built | anchored
@@ -124,7 +128,7 @@ audit_batches = Table(
 
 audit_entries = Table(
     "gw_audit_entries", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
     Column("time", Float, nullable=False),
     Column("reader", String(42), nullable=False, index=True),
     Column("patient", String(42), nullable=False, index=True),
@@ -139,7 +143,7 @@ audit_entries = Table(
     Column("consent_tx", String(66)),
     Column("event", Text, nullable=False),         # the AuditEvent JSON (canonical)
     Column("event_hash", String(66), nullable=False),
-    Column("batch_seq", Integer, ForeignKey("gw_audit_batches.seq"), index=True),
+    Column("batch_seq", SEQ, ForeignKey("gw_audit_batches.seq"), index=True),
     Column("batch_index", Integer),
 )
 
