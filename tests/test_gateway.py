@@ -65,9 +65,11 @@ ON_POSTGRES = {
     "test_single_resource_and_search_totals_never_count_hidden", "test_sessions_are_revocable_and_bound_to_origin",
     "test_eip712_signed_requests", "test_oversized_malformed_and_invalid_bodies_change_nothing",
     "test_kill_under_load_then_every_answered_read_is_audited_on_chain",
+    "test_reads_a_crash_left_in_no_batch_reach_the_chain_without_another_read",
     "test_a_create_killed_after_its_anchor_is_listed_after_restart",
     "test_a_create_killed_before_its_anchor_leaves_nothing",
     "test_amendments_by_the_author_only_with_versions_and_vread",
+    "test_an_amendment_killed_after_its_anchor_is_listed_after_restart",
 }
 
 
@@ -561,6 +563,26 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
         assert reader.get(f"/fhir/Bundle/{rid}").status_code == 200
 
 
+def test_reads_a_crash_left_in_no_batch_reach_the_chain_without_another_read(world, record):
+    """The anchorer counts the entries a crash left in no batch at start-up: they do not wait for a new read."""
+    gw = world["gateway"]
+    normal = gw.extra
+    gw.stop()
+    gw.extra = (*normal, "--batch-size", "1000", "--batch-seconds", "3600")  # later options win: no batch now
+    gw.start()
+    try:
+        doc = client(world, "doc")
+        seqs = [int(doc.get(f"/fhir/Bundle/{record['id']}").headers["x-medledger-audit"]) for _ in range(3)]
+        assert gw.health()["auditPending"] == 3
+        gw.kill()
+    finally:
+        gw.extra = normal
+    gw.start()
+    gw.wait_idle(timeout=30)  # no read since the restart
+    for seq in seqs:
+        assert check_proof(client(world, "alice").audit_proof(seq), world["records"])
+
+
 # --------------------------------------------------------------------------- journaled writes
 
 
@@ -582,10 +604,11 @@ def _listed(world, record_id: str) -> bool:
         store.close()
 
 
-def _killed_at(world, point: str, seed: int):
+def _killed_at(world, point: str, write):
     """Restarts the gateway with the fault point `point` set (`MEDLEDGER_GATEWAY_FAULT`, a documented test
-    hook), sends a create, and SIGKILLs the server once it has reached the point; returns the journaled intent."""
-    gw, alice = world["gateway"], world["who"]["alice"]
+    hook), sends `write(custodian's client)`, and SIGKILLs the server once it has reached the point; returns the
+    journaled intent."""
+    gw = world["gateway"]
     gw.stop()
     gw.env[FAULT_ENV] = point
     logged_before = len(gw.logged())
@@ -595,7 +618,7 @@ def _killed_at(world, point: str, seed: int):
 
     def create() -> None:
         try:
-            outcome.append(clinic.put_record(patient_bundle(seed, alice), alice))
+            outcome.append(write(clinic))
         except (httpx.HTTPError, GatewayClientError) as exc:
             outcome.append(exc)
 
@@ -621,14 +644,15 @@ def _vault_is_whole(world) -> None:
 
 
 def test_a_create_killed_after_its_anchor_is_listed_after_restart(world, record):
-    intent = _killed_at(world, "anchored", 900)
+    alice = world["who"]["alice"]
+    intent = _killed_at(world, "anchored", lambda c: c.put_record(patient_bundle(900, alice), alice))
     rid, cid = intent.record_id, intent.content_id
     assert world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(cid[2:])).anchored
     assert not _listed(world, rid)  # anchored on chain, not in the catalogue: the state the journal repairs
     world["gateway"].start()
     assert _intents(world) == [] and _listed(world, rid)
     assert world["gateway"].health()["journalPending"] == 0
-    listed = client(world, "clinic").search("Bundle", world["who"]["alice"])
+    listed = client(world, "clinic").search("Bundle", alice)
     assert rid[2:] in [e["fullUrl"].rsplit("/", 1)[-1] for e in listed["entry"]]
     assert types_of(client(world, "doc").get_record(rid)) >= {"Patient", "Condition", "Observation"}
     anchored = world["records"].contract.events.RecordAnchored.get_logs(
@@ -645,7 +669,8 @@ def test_a_create_killed_after_its_anchor_is_listed_after_restart(world, record)
 
 
 def test_a_create_killed_before_its_anchor_leaves_nothing(world, record):
-    intent = _killed_at(world, "blob", 901)
+    alice = world["who"]["alice"]
+    intent = _killed_at(world, "blob", lambda c: c.put_record(patient_bundle(901, alice), alice))
     rid, cid = intent.record_id, intent.content_id
     blob = world["gateway"].data / "vault" / "blobs" / cid[2:4] / cid[2:]
     assert blob.exists()  # the intent, then the whole blob, were durable before any transaction
@@ -653,7 +678,7 @@ def test_a_create_killed_before_its_anchor_leaves_nothing(world, record):
     assert _intents(world) == [] and not blob.exists() and not _listed(world, rid)
     assert not world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(cid[2:])).anchored
     _vault_is_whole(world)
-    created = client(world, "clinic").put_record(patient_bundle(901, world["who"]["alice"]), world["who"]["alice"])
+    created = client(world, "clinic").put_record(patient_bundle(901, alice), alice)
     assert _listed(world, created["recordId"])  # the client's retry is a new record, listed at once
 
 
@@ -703,12 +728,35 @@ def test_amendments_by_the_author_only_with_versions_and_vread(world, record):
     event = doc.audit_proof(int(first.headers["x-medledger-audit"]))["event"]
     assert event["entity"][0]["what"]["reference"] == f"Bundle/{rid}/_history/1"
     assert doc.get(f"/fhir/Bundle/{rid}/_history/3").status_code == 404
-    assert client(world, "er").get(f"/fhir/Bundle/{rid}/_history/1").status_code == 404
+    assert client(world, "nobody").get(f"/fhir/Bundle/{rid}/_history/1").status_code == 404  # no relationship
     found = [e for e in doc.search("Bundle", alice)["entry"] if e["fullUrl"].endswith(rid)]
     assert [e["resource"]["meta"]["versionId"] for e in found] == ["2"]  # one entry per record: the latest
     again = refused(clinic, if_match=1)  # version 1 is superseded now
     assert again.status == 412
     assert clinic.update_record(rid, patient_bundle(953, alice))["version"] == 3  # no If-Match: the latest
+
+
+def test_an_amendment_killed_after_its_anchor_is_listed_after_restart(world, record):
+    alice = world["who"]["alice"]
+    created = client(world, "clinic").put_record(patient_bundle(960, alice), alice)
+    rid = created["id"]
+    intent = _killed_at(world, "anchored", lambda c: c.update_record(rid, patient_bundle(961, alice), if_match=1))
+    assert (intent.version, intent.previous_content_id) == (2, created["contentHash"])
+    assert world["records"].verify(bytes.fromhex(rid), bytes.fromhex(intent.content_id[2:])).version == 2
+    world["gateway"].start()
+    assert _intents(world) == []
+    assert client(world, "doc").get_record(rid)["meta"]["versionId"] == "2"
+    amended = world["records"].contract.events.RecordAmended.get_logs(
+        argument_filters={"recordId": bytes.fromhex(rid)}, from_block=0)
+    store = Store(world["db_url"])
+    try:
+        with store.read() as conn:
+            row = conn.execute(select(T.records).where(T.records.c.record_id == "0x" + rid,
+                                                       T.records.c.version == 2)).one()
+    finally:
+        store.close()
+    assert (row.content_id, row.anchor_tx) == (intent.content_id, "0x" + bytes(amended[0]["transactionHash"]).hex())
+    _vault_is_whole(world)
 
 
 # --------------------------------------------------------------------------- fuzzing
