@@ -337,13 +337,18 @@ def test_erc1271_contract_wallet_signs_in(world, record):
 # --------------------------------------------------------------------------- bad input
 
 
-def _count_records(world) -> int:
+def _rows(world, query) -> list:
+    """The rows of `query` in the gateway's database (SQLite or PostgreSQL), read beside the running server."""
     store = Store(world["db_url"])
     try:
         with store.read() as conn:
-            return len(list(conn.execute(select(T.records.c.record_id))))
+            return list(conn.execute(query))
     finally:
         store.close()
+
+
+def _count_records(world) -> int:
+    return len(_rows(world, select(T.records.c.record_id)))
 
 
 def test_oversized_malformed_and_invalid_bodies_change_nothing(world, record):
@@ -539,21 +544,16 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     # /healthz counts an entry as pending until its batch's logAccessBatch receipt, built batches included
     # (those the kill left behind): idle means every answered read is anchored on chain.
     gw.wait_idle(timeout=60)
-    store = Store(world["db_url"])
-    try:
-        with store.read() as conn:
-            rows = {r.seq: r for r in conn.execute(select(T.audit_entries.c.seq, T.audit_batches.c.status,
-                                                          T.audit_batches.c.root)
-                                                   .join(T.audit_batches, isouter=True)
-                                                   .where(T.audit_entries.c.seq.in_(answered)))}
-        assert set(rows) == set(answered), "an answered read has no audit entry"
-        assert all(r.status == "anchored" for r in rows.values())
-        for root in {r.root for r in rows.values()}:
-            info = world["records"].batch_of(world["records"].batch_id_of(world["who"]["clinic"],
-                                                                          bytes.fromhex(root[2:])))
-            assert int(info.kind) == 2 and info.count > 0  # an AccessLog batch on chain
-    finally:
-        store.close()
+    rows = {r.seq: r for r in _rows(world, select(T.audit_entries.c.seq, T.audit_batches.c.status,
+                                                  T.audit_batches.c.root)
+                                           .join(T.audit_batches, isouter=True)
+                                           .where(T.audit_entries.c.seq.in_(answered)))}
+    assert set(rows) == set(answered), "an answered read has no audit entry"
+    assert all(r.status == "anchored" for r in rows.values())
+    for root in {r.root for r in rows.values()}:
+        info = world["records"].batch_of(world["records"].batch_id_of(world["who"]["clinic"],
+                                                                      bytes.fromhex(root[2:])))
+        assert int(info.kind) == 2 and info.count > 0  # an AccessLog batch on chain
     assert client(world, "doc").get(path).status_code == 200  # readable under the new key
     from medledger.vault import LocalVault
     vault = LocalVault(gw.data / "vault")
@@ -587,21 +587,11 @@ def test_reads_a_crash_left_in_no_batch_reach_the_chain_without_another_read(wor
 
 
 def _intents(world) -> list:
-    store = Store(world["db_url"])
-    try:
-        with store.read() as conn:
-            return list(conn.execute(select(T.intents)))
-    finally:
-        store.close()
+    return _rows(world, select(T.intents))
 
 
 def _listed(world, record_id: str) -> bool:
-    store = Store(world["db_url"])
-    try:
-        with store.read() as conn:
-            return conn.execute(select(T.records).where(T.records.c.record_id == record_id)).first() is not None
-    finally:
-        store.close()
+    return bool(_rows(world, select(T.records).where(T.records.c.record_id == record_id)))
 
 
 def _killed_at(world, point: str, write):
@@ -657,12 +647,7 @@ def test_a_create_killed_after_its_anchor_is_listed_after_restart(world, record)
     assert types_of(client(world, "doc").get_record(rid)) >= {"Patient", "Condition", "Observation"}
     anchored = world["records"].contract.events.RecordAnchored.get_logs(
         argument_filters={"recordId": bytes.fromhex(rid[2:])}, from_block=0)
-    store = Store(world["db_url"])
-    try:
-        with store.read() as conn:
-            row = conn.execute(select(T.records).where(T.records.c.record_id == rid)).one()
-    finally:
-        store.close()
+    (row,) = _rows(world, select(T.records).where(T.records.c.record_id == rid))
     assert (row.anchor_tx, row.anchor_block, row.author) == (
         "0x" + bytes(anchored[0]["transactionHash"]).hex(), anchored[0]["blockNumber"], world["who"]["clinic"])
     _vault_is_whole(world)
@@ -748,13 +733,7 @@ def test_an_amendment_killed_after_its_anchor_is_listed_after_restart(world, rec
     assert client(world, "doc").get_record(rid)["meta"]["versionId"] == "2"
     amended = world["records"].contract.events.RecordAmended.get_logs(
         argument_filters={"recordId": bytes.fromhex(rid)}, from_block=0)
-    store = Store(world["db_url"])
-    try:
-        with store.read() as conn:
-            row = conn.execute(select(T.records).where(T.records.c.record_id == "0x" + rid,
-                                                       T.records.c.version == 2)).one()
-    finally:
-        store.close()
+    (row,) = _rows(world, select(T.records).where(T.records.c.record_id == "0x" + rid, T.records.c.version == 2))
     assert (row.content_id, row.anchor_tx) == (intent.content_id, "0x" + bytes(amended[0]["transactionHash"]).hex())
     _vault_is_whole(world)
 
