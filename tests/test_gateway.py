@@ -1,5 +1,5 @@
 """The record gateway end to end: a real `medledger gateway serve` on a free loopback port, the test chain,
-real keys, real encryption, real SQLite.
+real keys, real encryption, real SQLite and PostgreSQL.
 
 Parties (development accounts): gov deploys and registers; the clinic is the custodian (runs the gateway);
 doc and er are providers; payer is an insurer; alice is the patient; nobody is an unregistered account.
@@ -7,7 +7,8 @@ alice consented: the clinic TREAT on everything non-sensitive; doc TREAT on demo
 payer HPAYMT on demographics and billing.
 
 The chain is shared by the whole module (no per-test snapshots: the gateway's database and the chain move
-together), so the tests run in file order and each leaves the state the next expects.
+together), so the tests run in file order and each leaves the state the next expects. The storage tests run
+twice: with the gateway's database on SQLite, then on a real PostgreSQL (`ON_POSTGRES`).
 """
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ from medledger.gateway import store as T
 from medledger.gateway.auth import signed_request_header, siwe_message
 from medledger.gateway.client import GatewayClient, GatewayClientError, check_proof
 from medledger.gateway.consent import LiveConsentView
+from medledger.gateway.service import FAULT_ENV
 from medledger.gateway.store import Store
 from medledger.scopes import DataClass, Purpose, Role
 from medledger.testing.accounts import ACCOUNT_COUNT, dev_account
+from medledger.testing.postgres import PostgresServer
 from medledger.testing.synthetic import patient_bundle
 
 D = DataClass
@@ -44,11 +47,47 @@ def isolation():
     """Overrides conftest's per-test snapshot: the gateway's database follows the chain across tests."""
 
 
+#: The tests that also run with the gateway's database on a real PostgreSQL (started from a temp dir): those
+#: whose outcome depends on storage. Create, read, search totals, the write-ahead audit and its proofs, the
+#: anchoring batches, the nonce and session tables, refused writes, kill -9 and restart, the journaled create
+#: and amendments. The others (consent, SIWE message checks, ERC-1271, schemathesis) read and write the
+#: database the same way and run on SQLite only, to keep the run short.
+ON_POSTGRES = {
+    "test_create_anchors_a_sealed_record", "test_consented_read_is_minimum_necessary_and_audited",
+    "test_single_resource_and_search_totals_never_count_hidden", "test_sessions_are_revocable_and_bound_to_origin",
+    "test_eip712_signed_requests", "test_oversized_malformed_and_invalid_bodies_change_nothing",
+    "test_kill_under_load_then_every_answered_read_is_audited_on_chain",
+    "test_reads_a_crash_left_in_no_batch_reach_the_chain_without_another_read",
+    "test_a_create_killed_after_its_anchor_is_listed_after_restart",
+    "test_a_create_killed_before_its_anchor_leaves_nothing",
+    "test_amendments_by_the_author_only_with_versions_and_vread",
+    "test_an_amendment_killed_after_its_anchor_is_listed_after_restart",
+}
+
+
+def pytest_generate_tests(metafunc):
+    """`world` runs on SQLite for every test, and on PostgreSQL too for the tests in `ON_POSTGRES`: pytest
+    groups the tests by backend, each group in file order, each with its own deployment and gateway."""
+    if "world" in metafunc.fixturenames:
+        backends = ["sqlite", "postgresql"] if metafunc.function.__name__ in ON_POSTGRES else ["sqlite"]
+        metafunc.parametrize("world", backends, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    w = gateway_world(tmp_path_factory.mktemp("gateway"), web3.provider.endpoint_uri,
+def pg():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(request, tmp_path_factory):
+    backend = request.param
+    home = tmp_path_factory.mktemp(f"gateway-{backend}")
+    db_url = None if backend == "sqlite" else request.getfixturevalue("pg").create_database()
+    w = gateway_world(home, web3.provider.endpoint_uri,
                       "--head-ttl", "0", "--batch-size", "4", "--batch-seconds", "0.5",
-                      "--allow-origin", "https://app.medledger.example")
+                      "--allow-origin", "https://app.medledger.example", db_url=db_url)
     yield w
     w["gateway"].stop()
 
@@ -268,13 +307,18 @@ def test_erc1271_contract_wallet_signs_in(world, record):
 # --------------------------------------------------------------------------- bad input
 
 
-def _count_records(world) -> int:
-    store = Store(f"sqlite:///{world['home'] / 'gw' / 'gateway.db'}")
+def _rows(world, query) -> list:
+    """The rows of `query` in the gateway's database (SQLite or PostgreSQL), read beside the running server."""
+    store = Store(world["db_url"])
     try:
         with store.read() as conn:
-            return len(list(conn.execute(select(T.records.c.record_id))))
+            return list(conn.execute(query))
     finally:
         store.close()
+
+
+def _count_records(world) -> int:
+    return len(_rows(world, select(T.records.c.record_id)))
 
 
 def test_oversized_malformed_and_invalid_bodies_change_nothing(world, record):
@@ -473,21 +517,16 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     # /healthz counts an entry as pending until its batch's logAccessBatch receipt, built batches included
     # (those the kill left behind): idle means every answered read is anchored on chain.
     gw.wait_idle(timeout=60)
-    store = Store(f"sqlite:///{gw.data / 'gateway.db'}")
-    try:
-        with store.read() as conn:
-            rows = {r.seq: r for r in conn.execute(select(T.audit_entries.c.seq, T.audit_batches.c.status,
-                                                          T.audit_batches.c.root)
-                                                   .join(T.audit_batches, isouter=True)
-                                                   .where(T.audit_entries.c.seq.in_(answered)))}
-        assert set(rows) == set(answered), "an answered read has no audit entry"
-        assert all(r.status == "anchored" for r in rows.values())
-        for root in {r.root for r in rows.values()}:
-            info = world["records"].batch_of(world["records"].batch_id_of(world["who"]["clinic"],
-                                                                          bytes.fromhex(root[2:])))
-            assert int(info.kind) == 2 and info.count > 0  # an AccessLog batch on chain
-    finally:
-        store.close()
+    rows = {r.seq: r for r in _rows(world, select(T.audit_entries.c.seq, T.audit_batches.c.status,
+                                                  T.audit_batches.c.root)
+                                           .join(T.audit_batches, isouter=True)
+                                           .where(T.audit_entries.c.seq.in_(answered)))}
+    assert set(rows) == set(answered), "an answered read has no audit entry"
+    assert all(r.status == "anchored" for r in rows.values())
+    for root in {r.root for r in rows.values()}:
+        info = world["records"].batch_of(world["records"].batch_id_of(world["who"]["clinic"],
+                                                                      bytes.fromhex(root[2:])))
+        assert int(info.kind) == 2 and info.count > 0  # an AccessLog batch on chain
     assert client(world, "doc").get(path).status_code == 200  # readable under the new key
     from medledger.vault import LocalVault
     vault = LocalVault(gw.data / "vault")
@@ -495,6 +534,181 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     reader = client(world, "doc")
     for rid in created:
         assert reader.get(f"/fhir/Bundle/{rid}").status_code == 200
+
+
+def test_reads_a_crash_left_in_no_batch_reach_the_chain_without_another_read(world, record):
+    """The anchorer counts the entries a crash left in no batch at start-up: they do not wait for a new read."""
+    gw = world["gateway"]
+    normal = gw.extra
+    gw.stop()
+    gw.extra = (*normal, "--batch-size", "1000", "--batch-seconds", "3600")  # later options win: no batch now
+    gw.start()
+    try:
+        doc = client(world, "doc")
+        seqs = [int(doc.get(f"/fhir/Bundle/{record['id']}").headers["x-medledger-audit"]) for _ in range(3)]
+        assert gw.health()["auditPending"] == 3
+        gw.kill()
+    finally:
+        gw.extra = normal
+    gw.start()
+    gw.wait_idle(timeout=30)  # no read since the restart
+    for seq in seqs:
+        assert check_proof(client(world, "alice").audit_proof(seq), world["records"])
+
+
+# --------------------------------------------------------------------------- journaled writes
+
+
+def _intents(world) -> list:
+    return _rows(world, select(T.intents))
+
+
+def _listed(world, record_id: str) -> bool:
+    return bool(_rows(world, select(T.records).where(T.records.c.record_id == record_id)))
+
+
+def _killed_at(world, point: str, write):
+    """Restarts the gateway with the fault point `point` set (`MEDLEDGER_GATEWAY_FAULT`, a documented test
+    hook), sends `write(custodian's client)`, and SIGKILLs the server once it has reached the point; returns the
+    journaled intent."""
+    gw = world["gateway"]
+    gw.stop()
+    gw.env[FAULT_ENV] = point
+    logged_before = len(gw.logged())
+    gw.start()
+    clinic = client(world, "clinic")
+    outcome: list = []
+
+    def create() -> None:
+        try:
+            outcome.append(write(clinic))
+        except (httpx.HTTPError, GatewayClientError) as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=create)
+    writer.start()
+    marker = f"fault point '{point}' reached"
+    deadline = time.monotonic() + 60
+    while marker not in gw.logged()[logged_before:] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker in gw.logged()[logged_before:], gw.logged()[-3000:]
+    gw.kill()  # kill -9 at the dangerous point
+    writer.join(timeout=60)
+    del gw.env[FAULT_ENV]
+    assert len(outcome) == 1 and not isinstance(outcome[0], dict)  # the client got no answer
+    (intent,) = _intents(world)
+    return intent
+
+
+def _vault_is_whole(world) -> None:
+    from medledger.vault import LocalVault
+    vault = LocalVault(world["gateway"].data / "vault")
+    assert vault.audit() == [] and vault.temp_files() == []  # no blob half-written
+
+
+def test_a_create_killed_after_its_anchor_is_listed_after_restart(world, record):
+    alice = world["who"]["alice"]
+    intent = _killed_at(world, "anchored", lambda c: c.put_record(patient_bundle(900, alice), alice))
+    rid, cid = intent.record_id, intent.content_id
+    assert world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(cid[2:])).anchored
+    assert not _listed(world, rid)  # anchored on chain, not in the catalogue: the state the journal repairs
+    world["gateway"].start()
+    assert _intents(world) == [] and _listed(world, rid)
+    assert world["gateway"].health()["journalPending"] == 0
+    listed = client(world, "clinic").search("Bundle", alice)
+    assert rid[2:] in [e["fullUrl"].rsplit("/", 1)[-1] for e in listed["entry"]]
+    assert types_of(client(world, "doc").get_record(rid)) >= {"Patient", "Condition", "Observation"}
+    anchored = world["records"].contract.events.RecordAnchored.get_logs(
+        argument_filters={"recordId": bytes.fromhex(rid[2:])}, from_block=0)
+    (row,) = _rows(world, select(T.records).where(T.records.c.record_id == rid))
+    assert (row.anchor_tx, row.anchor_block, row.author) == (
+        "0x" + bytes(anchored[0]["transactionHash"]).hex(), anchored[0]["blockNumber"], world["who"]["clinic"])
+    _vault_is_whole(world)
+
+
+def test_a_create_killed_before_its_anchor_leaves_nothing(world, record):
+    alice = world["who"]["alice"]
+    intent = _killed_at(world, "blob", lambda c: c.put_record(patient_bundle(901, alice), alice))
+    rid, cid = intent.record_id, intent.content_id
+    blob = world["gateway"].data / "vault" / "blobs" / cid[2:4] / cid[2:]
+    assert blob.exists()  # the intent, then the whole blob, were durable before any transaction
+    world["gateway"].start()
+    assert _intents(world) == [] and not blob.exists() and not _listed(world, rid)
+    assert not world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(cid[2:])).anchored
+    _vault_is_whole(world)
+    created = client(world, "clinic").put_record(patient_bundle(901, alice), alice)
+    assert _listed(world, created["recordId"])  # the client's retry is a new record, listed at once
+
+
+# --------------------------------------------------------------------------- amendments
+
+
+def test_amendments_by_the_author_only_with_versions_and_vread(world, record):
+    alice = world["who"]["alice"]
+    clinic, doc = client(world, "clinic"), client(world, "doc")
+    created = clinic.put_record(patient_bundle(950, alice), alice)
+    rid = created["id"]
+    amended_doc = patient_bundle(951, alice)
+
+    def refused(c: GatewayClient, **kwargs) -> GatewayClientError:
+        with pytest.raises(GatewayClientError) as info:
+            c.update_record(rid, amended_doc, **kwargs)
+        return info.value
+
+    by_reader = refused(doc)  # consented for some of alice's classes, but not the author
+    assert by_reader.status == 403 and f"only the record's author {world['who']['clinic']} may amend it" in str(
+        by_reader)
+    assert refused(client(world, "nobody")).status == 404  # no relationship with alice: the same 404 as missing
+    assert refused(client(world, "alice")).status == 403  # the patient reads everything, but did not author it
+    stale = refused(clinic, if_match=2)
+    assert stale.status == 412 and "the latest version of the record is 1" in str(stale)
+    bad = patient_bundle(952, alice)
+    bad["entry"][0]["resource"]["birthDate"] = "not-a-date"
+    with pytest.raises(GatewayClientError) as invalid:
+        clinic.update_record(rid, bad, if_match=1)
+    assert invalid.value.status == 422 and "birthDate" in str(invalid.value)
+    assert doc.get_record(rid)["meta"]["versionId"] == "1"  # nothing changed
+
+    amended = clinic.update_record(rid, amended_doc, if_match=1)
+    assert (amended["id"], amended["version"]) == (rid, 2)
+    registry = world["records"]
+    v2 = registry.verify(bytes.fromhex(rid), bytes.fromhex(amended["contentHash"][2:]))
+    v1 = registry.verify(bytes.fromhex(rid), bytes.fromhex(created["contentHash"][2:]))
+    assert (v2.anchored, v2.version, v2.latest, v1.version, v1.latest) == (True, 2, True, 1, False)
+    # the latest is served; each version can be read on its own, and each read is audited with its version
+    latest = doc.get_record(rid)
+    assert latest["meta"]["versionId"] == "2"
+    names = {r["resource"].get("name", [{}])[0].get("family") for r in latest["entry"]
+             if r["resource"]["resourceType"] == "Patient"}
+    assert names == {amended_doc["entry"][0]["resource"]["name"][0]["family"]}
+    first = doc.get(f"/fhir/Bundle/{rid}/_history/1")
+    assert first.status_code == 200 and first.json()["meta"]["versionId"] == "1"
+    event = doc.audit_proof(int(first.headers["x-medledger-audit"]))["event"]
+    assert event["entity"][0]["what"]["reference"] == f"Bundle/{rid}/_history/1"
+    assert doc.get(f"/fhir/Bundle/{rid}/_history/3").status_code == 404
+    assert client(world, "nobody").get(f"/fhir/Bundle/{rid}/_history/1").status_code == 404  # no relationship
+    found = [e for e in doc.search("Bundle", alice)["entry"] if e["fullUrl"].endswith(rid)]
+    assert [e["resource"]["meta"]["versionId"] for e in found] == ["2"]  # one entry per record: the latest
+    again = refused(clinic, if_match=1)  # version 1 is superseded now
+    assert again.status == 412
+    assert clinic.update_record(rid, patient_bundle(953, alice))["version"] == 3  # no If-Match: the latest
+
+
+def test_an_amendment_killed_after_its_anchor_is_listed_after_restart(world, record):
+    alice = world["who"]["alice"]
+    created = client(world, "clinic").put_record(patient_bundle(960, alice), alice)
+    rid = created["id"]
+    intent = _killed_at(world, "anchored", lambda c: c.update_record(rid, patient_bundle(961, alice), if_match=1))
+    assert (intent.version, intent.previous_content_id) == (2, created["contentHash"])
+    assert world["records"].verify(bytes.fromhex(rid), bytes.fromhex(intent.content_id[2:])).version == 2
+    world["gateway"].start()
+    assert _intents(world) == []
+    assert client(world, "doc").get_record(rid)["meta"]["versionId"] == "2"
+    amended = world["records"].contract.events.RecordAmended.get_logs(
+        argument_filters={"recordId": bytes.fromhex(rid)}, from_block=0)
+    (row,) = _rows(world, select(T.records).where(T.records.c.record_id == "0x" + rid, T.records.c.version == 2))
+    assert (row.content_id, row.anchor_tx) == (intent.content_id, "0x" + bytes(amended[0]["transactionHash"]).hex())
+    _vault_is_whole(world)
 
 
 # --------------------------------------------------------------------------- fuzzing

@@ -4,8 +4,9 @@ and anchors the audit log on chain in Merkle batches. See docs/GATEWAY.md.
 
 Modules: `service` (the core, no HTTP), `app` (FastAPI: `create_app`), `auth` (SIWE sessions, EIP-712
 requests, ERC-1271), `consent` (the consent view and the per-read decision), `auditlog` (write-ahead
-AuditEvents, Merkle batches, proofs), `keys` (the gateway keyring and rotation), `sealing`, `store`
-(SQLAlchemy tables), `client` (the SDK client the CLI and the web app use).
+AuditEvents, Merkle batches, proofs), `journal` (writes journaled before their anchor, recovered after a
+crash), `keys` (the gateway keyring and rotation), `sealing`, `store` (SQLAlchemy tables, migrated by
+`migrations` on open), `client` (the SDK client the CLI and the web app use).
 """
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     async def _gw_error(_req: Request, exc: GatewayError) -> Response:
         if exc.status == 404:
             return Response(status_code=404)
-        code = {403: "forbidden", 409: "conflict", 422: "invalid"}.get(exc.status, "invalid")
+        code = {403: "forbidden", 409: "conflict", 412: "conflict", 422: "invalid"}.get(exc.status, "invalid")
         return fhir_response(outcome(str(exc), code), exc.status)
 
     @app.exception_handler(MedLedgerError)
@@ -230,12 +230,14 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         return {"status": "ok", "chainId": gw.chain_id, "custodian": settings.signer.address,
                 "gatewayKey": gw.key.address, "freshnessBlocks": gw.view.freshness_blocks,
                 "auditPending": gw.audit.pending_entries(), "anchorError": gw.anchorer.last_error,
-                "batchSize": gw.anchorer.batch_size, "batchSeconds": gw.anchorer.batch_seconds}
+                "batchSize": gw.anchorer.batch_size, "batchSeconds": gw.anchorer.batch_seconds,
+                "journalPending": gw.journal.pending()}
 
     @app.get("/fhir/metadata", tags=["fhir"])
     def metadata() -> Response:
         """A minimal CapabilityStatement."""
-        types = [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
+        types = [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"},
+                                             *([{"code": "vread"}, {"code": "update"}] if t == "Bundle" else [])],
                   "searchParam": [{"name": "patient", "type": "reference"},
                                   {"name": "_lastUpdated", "type": "date"}]}
                  for t in ("Bundle", "Patient", "Condition", "Observation", "MedicationRequest", "Encounter",
@@ -262,6 +264,34 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
             raise GatewayError(f"the body's resourceType must be {rtype}")
         created = await run_in_threadpool(gw.create, caller, doc, patient)
         return JSONResponse(created, status_code=201, headers={"Location": f"/fhir/{rtype}/{created['id']}"})
+
+    @app.put("/fhir/Bundle/{rid}", tags=["fhir"],
+             responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "not the author"},
+                        404: {"description": "not found"}, 409: {"description": "the chain refused the amendment"},
+                        412: {"description": "If-Match names a superseded version"},
+                        422: {"description": "invalid FHIR"}})
+    async def amend(request: Request, caller: BodyCallerDep, rid: Annotated[str, Path(pattern=SAFE_ID)],
+                    if_match: Annotated[str | None, Header(alias="If-Match", max_length=64,
+                                                           description='W/"<versionId>" of the latest version')]
+                    = None) -> Response:
+        """Amend a record (FHIR versioned update): the body becomes version n+1, sealed, stored and anchored with
+        ``RecordRegistry.amend``. Only the record's author may amend it."""
+        try:
+            doc = json.loads(await request.body())
+        except ValueError:
+            raise GatewayError("the body is not JSON") from None
+        amended = await run_in_threadpool(gw.amend, caller, rid, doc, if_match)
+        version = amended["version"]
+        return JSONResponse(amended, headers={"ETag": f'W/"{version}"',
+                                              "Location": f"/fhir/Bundle/{amended['id']}/_history/{version}"})
+
+    @app.get("/fhir/Bundle/{rid}/_history/{version}", tags=["fhir"],
+             responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "refused, with why"},
+                        404: {"description": "no such version, or not yours to know"}})
+    async def vread(rid: Annotated[str, Path(pattern=SAFE_ID)], version: Annotated[int, Path(ge=1, le=65_535)],
+                    caller: FastCallerDep, purpose: PurposeHeader = None) -> Response:
+        """Read one version of a record (``vread``), minus what the reader may not see; audited as a read."""
+        return released(await run_in_threadpool(gw.read_version, caller, rid, version, parse_purpose(purpose)))
 
     @app.get("/fhir/Bundle/{rid}/$explain-access", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}, 404: {"description": "not found"}})

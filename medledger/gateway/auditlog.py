@@ -239,15 +239,26 @@ class AuditLog:
                    anchored=batch.status == "anchored", tx=batch.tx_hash, block=batch.block, batchId=batch.batch_id)
         return out
 
+    @staticmethod
+    def _unbatched(conn: Any) -> int:
+        return int(conn.execute(select(func.count()).select_from(T.audit_entries)
+                                .where(T.audit_entries.c.batch_seq.is_(None))).scalar_one())
+
+    def unbatched_entries(self) -> int:
+        """Audit entries in no batch yet."""
+        with self.store.read() as conn:
+            return self._unbatched(conn)
+
     def pending_entries(self) -> int:
         """Audit entries not yet anchored on chain: those in no batch yet, and those whose batch is built
-        but not yet confirmed by its logAccessBatch receipt."""
+        but not yet confirmed by its logAccessBatch receipt. The unbatched are counted first: an entry batched
+        between the two reads (PostgreSQL's READ COMMITTED gives each its own snapshot) is then counted twice,
+        never missed, so 0 means that every entry is anchored."""
         with self.store.read() as conn:
-            unbatched = conn.execute(select(func.count()).select_from(T.audit_entries)
-                                     .where(T.audit_entries.c.batch_seq.is_(None))).scalar_one()
+            unbatched = self._unbatched(conn)
             unanchored = conn.execute(select(func.coalesce(func.sum(T.audit_batches.c.count), 0))
                                       .where(T.audit_batches.c.status != "anchored")).scalar_one()
-            return int(unbatched) + int(unanchored)
+            return unbatched + int(unanchored)
 
 
 def _jsonable(v: Any) -> Any:
@@ -270,6 +281,10 @@ class Anchorer:
         self.gas_used: list[int] = []
 
     def start(self) -> None:
+        # Entries a crash left in no batch count as pending from the start: otherwise they would wait for the
+        # next read to wake the anchorer (a crash that left only built batches is covered by `_built_left`).
+        with self.log.pending:
+            self.log.pending_count = self.log.unbatched_entries()
         self._thread = threading.Thread(target=self._run, name="medledger-anchorer", daemon=True)
         self._thread.start()
 

@@ -126,6 +126,19 @@ class GatewayClient:
         return self._check(self.request("POST", f"/fhir/{rtype}?patient={patient}", body=body,
                                         headers={"Content-Type": "application/fhir+json"})).json()
 
+    def update_record(self, record_id: str, doc: dict[str, Any], if_match: int | None = None) -> dict[str, Any]:
+        """Amend a record you authored: `doc` becomes its next version (``if_match``: the version you read)."""
+        headers = {"Content-Type": "application/fhir+json"}
+        if if_match is not None:
+            headers["If-Match"] = f'W/"{if_match}"'
+        return self._check(self.request("PUT", f"/fhir/Bundle/{record_id.removeprefix('0x')}",
+                                        body=json.dumps(doc).encode(), headers=headers)).json()
+
+    def get_version(self, record_id: str, version: int, purpose: str = "TREAT") -> dict[str, Any]:
+        """One version of a record (FHIR ``vread``)."""
+        return self._check(self.request("GET", f"/fhir/Bundle/{record_id.removeprefix('0x')}/_history/{version}",
+                                        headers={"X-Purpose-Of-Use": purpose})).json()
+
     def read(self, record_id: str, purpose: str = "TREAT") -> Released:
         """The latest version of a record, minus what the caller may not see, with its audit entries."""
         rid = record_id.removeprefix("0x")

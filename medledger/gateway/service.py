@@ -7,6 +7,9 @@ commit the AuditEvent -> answer.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from .. import crypto, data_classes, fhir
 from ..accounts import Signer
@@ -28,14 +31,19 @@ from ..errors import AccountError, ContractReverted, DataClassMismatch, FhirInva
 from ..record_ids import new_record_id, patient_of
 from ..records import PatientKeys
 from ..scopes import DataClass, Purpose, Role
-from ..vault import LocalVault
+from ..vault import LocalVault, content_id
 from . import store as T
 from .auditlog import Anchorer, AuditLog, Pending, audit_event
 from .auth import Authenticator, Caller
 from .consent import AccessState, ConsentView, Decision, LiveConsentView, decide
+from .journal import RECONCILE_SECONDS, Journal
 from .keys import Keyring, open_with
 from .sealing import assign_ids, data_key_for, resource_rows, seal_for_custodian
 from .store import Store
+
+log = logging.getLogger("medledger.gateway")
+#: Test hook: the write step at which the gateway stops and waits to be killed (see `Gateway._fault_point`).
+FAULT_ENV = "MEDLEDGER_GATEWAY_FAULT"
 
 
 class GatewayError(MedLedgerError):
@@ -123,6 +131,16 @@ def parse_record_id(value: str) -> str:
     return "0x" + text
 
 
+def parse_if_match(value: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``W/"3"``, ``"3"`` or ``3``); None without the header."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 6:
+        raise GatewayError(f"If-Match: '{value[:40]}' is not a version (use W/\"<versionId>\")")
+    return int(text)
+
+
 def parse_last_updated(values: list[str]) -> list[tuple[str, float]]:
     """FHIR ``_lastUpdated`` date search (prefixes eq, ge, gt, le, lt; dates or instants)."""
     from datetime import datetime, timezone
@@ -170,6 +188,11 @@ class Gateway:
         self.audit = AuditLog(self.store)
         # one transaction at a time from the custodian's account (record anchors and audit batches share its nonce)
         self.tx_lock = threading.Lock()
+        self.journal = Journal(self.store, self.vault, self.records, settings.signer.address,
+                               on_finished=self._catalogued)
+        self._fault = os.environ.get(FAULT_ENV)
+        self._stopping = threading.Event()
+        self._amending = threading.Lock()
         self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
                                  batch_seconds=settings.batch_seconds, tx_lock=self.tx_lock)
         self.patient_keys = PatientKeys(self.care, self.consent)  # what records are sealed to (cache rule there)
@@ -182,10 +205,22 @@ class Gateway:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.journal.reconcile()  # before the first request: every version anchored before a crash is listed
+        threading.Thread(target=self._reconciling, name="medledger-journal", daemon=True).start()
         if self.settings.anchorer:
             self.anchorer.start()
 
+    def _reconciling(self) -> None:
+        """Further rounds while intents wait for a pending transaction or a send failed without a revert."""
+        while not self._stopping.wait(RECONCILE_SECONDS):
+            if self.journal.has_orphans():
+                try:
+                    self.journal.reconcile()
+                except Exception as exc:  # noqa: BLE001 - the node may be away; the next round retries
+                    log.warning("write journal: reconciliation failed, will retry: %s", exc)
+
     def stop(self) -> None:
+        self._stopping.set()
         self.audit.close()
         if self.settings.anchorer:
             self.anchorer.stop(flush=True)
@@ -217,11 +252,29 @@ class Gateway:
             row = conn.execute(select(T.records).where(T.records.c.record_id == record_id)
                                .order_by(T.records.c.version.desc()).limit(1)).first()
         if row is not None:
-            with self._keys_lock:
-                if len(self._catalogue) > 100_000:
-                    self._catalogue.clear()
-                self._catalogue[record_id] = row
+            self._cache_row(row)
         return row
+
+    def _cache_row(self, row: Any) -> None:
+        """Caches a catalogue row unless a newer version of its record is cached already (a read that loaded
+        the row before an amendment's commit may come here after it)."""
+        with self._keys_lock:
+            if len(self._catalogue) > 100_000:
+                self._catalogue.clear()
+            cached = self._catalogue.get(row.record_id)
+            if cached is None or cached.version < row.version:
+                self._catalogue[row.record_id] = row
+
+    def _catalogued(self, record_id: str, version: int) -> None:
+        """A journaled write finished (here or by recovery): the version becomes the cached latest row."""
+        row = self._version(record_id, version)
+        if row is not None:
+            self._cache_row(row)
+
+    def _version(self, record_id: str, version: int) -> Any:
+        with self.store.read() as conn:
+            return conn.execute(select(T.records).where(T.records.c.record_id == record_id,
+                                                        T.records.c.version == version)).first()
 
     def _release(self, caller: Caller, row: Any, decision: Decision, purpose: Purpose, body: dict[str, Any],
                  interaction: str) -> int:
@@ -254,6 +307,14 @@ class Gateway:
                                                None)
         body, raw = self._filtered(row, decision.allowed)
         seq = self._release(caller, row, decision, purpose, body, "read")
+        return Released(body, (seq,), raw)
+
+    def read_version(self, caller: Caller, record_id: str, version: int, purpose: Purpose) -> Released:
+        """``vread``: one version of a record, decided and audited as a read of that version."""
+        rid = parse_record_id(record_id)
+        row, decision = self._authorize_record(caller, rid, purpose, self._version(rid, version), None)
+        body, raw = self._filtered(row, decision.allowed)
+        seq = self._release(caller, row, decision, purpose, body, "vread")
         return Released(body, (seq,), raw)
 
     def read_record_nowait(self, caller: Caller, record_id: str, purpose: Purpose, on_done: Callable[[], None]
@@ -401,6 +462,39 @@ class Gateway:
         if not patient or not is_address(patient):
             raise GatewayError("create needs ?patient=<the patient's address>")
         patient = to_checksum_address(patient)
+        doc, classes, canonical = self._admit(caller, doc, patient)
+        return self._write(caller, doc, classes, canonical, patient, new_record_id(patient), None)
+
+    def amend(self, caller: Caller, record_id: str, doc: Any, if_match: str | None) -> dict[str, Any]:
+        """FHIR versioned update: the document becomes version n+1 of the record, anchored with
+        ``RecordRegistry.amend``. Only the record's author (the caller who created version 1) may amend it, and
+        only while it may still write for the patient; ``If-Match`` (``W/"n"``) must name the latest version."""
+        rid = parse_record_id(record_id)
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            raise GatewayError("the body must be a FHIR resource or Bundle (a JSON object with a resourceType)")
+        expected = parse_if_match(if_match)
+        with self._amending:  # one amendment at a time: each names the version it supersedes
+            latest = self._latest(rid)
+            first = self._version(rid, 1)
+            patient = patient_of(bytes.fromhex(rid[2:]))
+            if latest is None or first is None:
+                raise Hidden("not found")
+            if caller.address != first.author:
+                state = self.view.state(patient, caller.address)
+                if not (state.is_patient or state.guardian or decide(state, Purpose.TREAT, frozenset()).may_know):
+                    raise Hidden("not found")
+                raise Refused(f"only the record's author {first.author} may amend it; {caller.address} is not its "
+                              "author")
+            if expected is not None and expected != latest.version:
+                raise GatewayError(f"If-Match names version {expected}, but the latest version of the record is "
+                                   f"{latest.version}: read it again and amend that", 412)
+            doc, classes, canonical = self._admit(caller, doc, patient)
+            return self._write(caller, doc, classes, canonical, patient, bytes.fromhex(rid[2:]), latest)
+
+    def _admit(self, caller: Caller, doc: dict[str, Any], patient: str
+               ) -> tuple[dict[str, Any], frozenset[DataClass], bytes]:
+        """The document with server-assigned ids, its classes and canonical bytes, once the caller may write it
+        for ``patient``: the custodian, or an active provider consented (TREAT) for every class in it."""
         doc = assign_ids(doc)
         try:  # the classes a record holds: the same derivation as `record put` (the gateway filters per class)
             classes = data_classes.contents(doc).classes
@@ -413,43 +507,68 @@ class Gateway:
         state = self.view.state(patient, caller.address)
         if caller.address != self.settings.signer.address:
             if state.role != Role.PROVIDER or not state.active:
-                raise GatewayError(f"{caller.address} is not an active provider, so it cannot create records", 403)
+                raise GatewayError(f"{caller.address} is not an active provider, so it cannot write records", 403)
             decision = decide(state, Purpose.TREAT, classes)
             if decision.allowed != classes:
                 raise Refused(decision.message())
+        return doc, classes, canonical
+
+    def _write(self, caller: Caller, doc: dict[str, Any], classes: frozenset[DataClass], canonical: bytes,
+               patient: str, record_id: bytes, previous: Any) -> dict[str, Any]:
+        """Seal, journal, store and anchor one version: version 1 of a new record (``previous`` None), or the
+        version after the catalogue row ``previous``. See `journal` for the crash safety."""
         try:
             patient_key = self.patient_keys(patient)
         except AccountError as exc:
             raise GatewayError(str(exc), 422) from None
-        record_id = new_record_id(patient)
-        envelope = seal_for_custodian(canonical, record_id, 1, patient, patient_key, self.key)
-        blob = envelope.to_bytes()
-        content_id = self.vault.put(blob)
+        version = 1 if previous is None else previous.version + 1
+        blob = seal_for_custodian(canonical, record_id, version, patient, patient_key, self.key).to_bytes()
         primary = data_classes.primary_class(doc)
-        try:
-            with self.tx_lock:
-                result = self.records.anchor(self.settings.signer, record_id, patient,
-                                             bytes.fromhex(content_id[2:]), int(primary))
-        except ContractReverted as exc:
-            self.vault.path_of(content_id).unlink(missing_ok=True)
-            raise GatewayError(f"the chain refused to anchor the record: {exc}", 409) from None
-        now = time.time()
         rid = "0x" + record_id.hex()
-        rows = resource_rows(doc)
-        with self.store.begin() as conn:
-            conn.execute(insert(T.records).values(
-                record_id=rid, version=1, patient=patient, author=caller.address, content_id=content_id,
-                classes_mask=data_classes.mask_of(classes), primary_class=int(primary), last_updated=now,
-                anchor_tx=result.tx_hash, anchor_block=result.block_number))
-            for i, ((rtype, res_id), res) in enumerate(zip(rows, data_classes.resources_of(doc), strict=True)):
-                conn.execute(insert(T.resources).values(
-                    record_id=rid, version=1, position=i, resource_type=rtype, resource_id=res_id[:64],
-                    data_class=int(data_classes.class_of(res)), patient=patient, last_updated=now))
-        self._catalogue.pop(rid, None)
-        return {"id": rid[2:], "recordId": rid, "version": 1, "contentHash": content_id, "patient": patient,
-                "classes": sorted(c.name.lower().replace("_", "-") for c in classes),
+        intent = self.journal.new_intent(
+            record_id=rid, version=version, content_id=content_id(blob),
+            previous_content_id=None if previous is None else previous.content_id, patient=patient,
+            author=caller.address, classes_mask=data_classes.mask_of(classes), primary_class=int(primary),
+            resources=[(rtype, res_id, int(data_classes.class_of(res))) for (rtype, res_id), res
+                       in zip(resource_rows(doc), data_classes.resources_of(doc), strict=True)])
+        self.journal.begin(intent)
+        try:
+            self.vault.put(blob)
+            self._fault_point("blob")
+            with self.tx_lock:
+                if previous is None:
+                    result = self.records.anchor(self.settings.signer, record_id, patient,
+                                                 bytes.fromhex(intent.content_id[2:]), int(primary))
+                else:
+                    result = self.records.amend(self.settings.signer, record_id, patient,
+                                                bytes.fromhex(previous.content_id[2:]),
+                                                bytes.fromhex(intent.content_id[2:]))
+        except ContractReverted as exc:
+            self.journal.drop(intent)
+            what = "anchor the record" if previous is None else f"amend the record to version {version}"
+            raise GatewayError(f"the chain refused to {what}: {exc}", 409) from None
+        except BaseException:
+            self.journal.abandon(intent)  # blob, send or receipt failed: `Journal.reconcile` asks the chain
+            raise
+        self._fault_point("anchored")
+        try:
+            self.journal.finish(intent, result.tx_hash, result.block_number)
+        except BaseException:
+            self.journal.abandon(intent)  # anchored: the next reconciliation round catalogues it
+            raise
+        return {"id": rid[2:], "recordId": rid, "version": version, "contentHash": intent.content_id,
+                "patient": patient, "classes": _names(classes),
                 "anchoredClass": primary.name.lower().replace("_", "-"),
                 "tx": result.tx_hash, "block": result.block_number}
+
+    def _fault_point(self, point: str) -> None:
+        """Test hook (docs/GATEWAY.md, "Journaled writes"): with ``MEDLEDGER_GATEWAY_FAULT=<point>`` a write stops
+        here, says so on stderr and waits for the test to kill the process (``blob``: the intent and the blob are
+        durable, no transaction sent; ``anchored``: the version is anchored, not yet catalogued)."""
+        if self._fault == point:
+            print(f"medledger gateway: fault point '{point}' reached; waiting to be killed", file=sys.stderr,
+                  flush=True)
+            threading.Event().wait()
 
     # ------------------------------------------------------------------ explain / audit
     def explain(self, caller: Caller, record_id: str, purpose: Purpose) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 record catalogue, the gateway key wraps, and the write-ahead audit log with its Merkle batches.
 
 SQLite by default (WAL, ``synchronous=FULL``: a committed audit entry survives a crash and a power
-cut), PostgreSQL by URL (``postgresql+psycopg://...``). The indexer's tables (issue 16) will live beside
-these in the same database; nothing here depends on them.
+cut), PostgreSQL by URL (``postgresql://...``, driven by psycopg 3). Every open applies the Alembic
+migrations shipped in ``medledger/gateway/migrations`` (on PostgreSQL under an advisory lock); a database
+made by ``metadata.create_all`` before migrations existed is stamped with the first revision, not recreated.
+The index's tables may live beside these in the same database: the gateway keeps its own version table.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +36,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import MedLedgerError
+from ..index.db import normalise_url, redacted, upgrade
+from .migrations import BASELINE, VERSION_TABLE
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 CHECKPOINT_SECONDS = 0.5
 
@@ -102,9 +109,13 @@ key_wraps = Table(
     Column("wrapped", LargeBinary, nullable=False),
 )
 
+#: Audit sequence numbers: 64-bit on PostgreSQL (a 32-bit serial would run out after 2^31 reads: 25 days at
+#: 1,000 reads/s); SQLite's INTEGER PRIMARY KEY is the 64-bit rowid already, and must stay INTEGER to be it.
+SEQ = BigInteger().with_variant(Integer, "sqlite")
+
 audit_batches = Table(
     "gw_audit_batches", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
     Column("root", String(66), nullable=False, unique=True),
     Column("count", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # built | anchored
@@ -117,7 +128,7 @@ audit_batches = Table(
 
 audit_entries = Table(
     "gw_audit_entries", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
     Column("time", Float, nullable=False),
     Column("reader", String(42), nullable=False, index=True),
     Column("patient", String(42), nullable=False, index=True),
@@ -132,8 +143,25 @@ audit_entries = Table(
     Column("consent_tx", String(66)),
     Column("event", Text, nullable=False),         # the AuditEvent JSON (canonical)
     Column("event_hash", String(66), nullable=False),
-    Column("batch_seq", Integer, ForeignKey("gw_audit_batches.seq"), index=True),
+    Column("batch_seq", SEQ, ForeignKey("gw_audit_batches.seq"), index=True),
     Column("batch_index", Integer),
+)
+
+
+intents = Table(
+    "gw_intents", metadata,  # a create or amendment between its durable intent and its catalogue rows (journal.py)
+    Column("record_id", String(66), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content_id", String(66), nullable=False),     # the sealed blob: vault/blobs/<2 hex>/<64 hex>
+    Column("previous_content_id", String(66)),            # an amendment's previous version (None: a create)
+    Column("patient", String(42), nullable=False),
+    Column("author", String(42), nullable=False),
+    Column("classes_mask", Integer, nullable=False),
+    Column("primary_class", Integer, nullable=False),
+    Column("resources", Text, nullable=False),            # JSON [[type, id, class], ...] for gw_resources
+    Column("from_block", BigInteger, nullable=False),     # the head before the anchor was sent
+    Column("boot", String(32), nullable=False),           # the gateway process that wrote it
+    Column("created_at", Float, nullable=False),
 )
 
 
@@ -147,22 +175,34 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: The advisory lock the gateway's migrations run under on PostgreSQL.
+MIGRATION_LOCK = 7262937
+#: PostgreSQL connections kept open, and opened beyond them under load.
+POOL_SIZE, POOL_OVERFLOW = 16, 32
+
+
 class Store:
-    """An engine plus the gateway's tables (created if missing)."""
+    """An engine plus the gateway's tables, migrated to the newest revision on open."""
 
     def __init__(self, url: str) -> None:
+        url = normalise_url(url)
         try:
             kwargs: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
             else:
-                kwargs["pool_pre_ping"] = True
+                # Reads run in up to 40 worker threads (anyio's default) beside the committer and the anchorer:
+                # SQLAlchemy's default pool (5 + 10) would make some of them wait up to 30 s for a connection.
+                kwargs.update(pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                              connect_args={"connect_timeout": 10})
             self.engine: Engine = create_engine(url, **kwargs)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            upgrade(self.engine, MIGRATIONS, lock_id=MIGRATION_LOCK, version_table=VERSION_TABLE,
+                    baseline=(records.name, BASELINE))
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the gateway database {url}: {exc.__class__.__name__}: {exc}") from None
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreError(f"cannot open the gateway database {redacted(url)}: {reason}") from None
         self.url = url
         self._writer: Any = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
         self._closed = threading.Event()

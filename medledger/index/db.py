@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,7 +44,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -101,24 +101,56 @@ def create(url: str) -> Engine:
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
-            raise IndexerError(f"PostgreSQL is driven by psycopg 3: use postgresql+psycopg://… (got {_redacted(url)})")
+            raise IndexerError(f"PostgreSQL is driven by psycopg 3: use postgresql+psycopg://… (got {redacted(url)})")
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    raise IndexerError(f"unsupported index database '{backend}' in {_redacted(url)} (use SQLite or PostgreSQL)")
+    raise IndexerError(f"unsupported index database '{backend}' in {redacted(url)} (use SQLite or PostgreSQL)")
 
 
-def upgrade(engine: Engine) -> None:
-    """Applies every Alembic migration the schema lacks (idempotent; serialised on PostgreSQL)."""
+#: The advisory lock the index's migrations run under on PostgreSQL (the gateway's uses its own).
+MIGRATION_LOCK = 7262936
+
+
+def upgrade(engine: Engine, migrations: Path = MIGRATIONS, *, lock_id: int = MIGRATION_LOCK,
+            version_table: str = "alembic_version", baseline: tuple[str, str] | None = None) -> None:
+    """Applies every Alembic migration in `migrations` the schema lacks (idempotent; serialised on PostgreSQL
+    by the advisory lock `lock_id`). `baseline` = (a table, a revision): a database that has that table but no
+    `version_table` was made before migrations existed, with the schema of that revision; it is stamped with
+    it (not recreated), then upgraded."""
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import inspect
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            # Several gateways may open one database at once: one migrates, the others wait.
-            connection.execute(text("SELECT pg_advisory_xact_lock(7262936)"))
+            # Several processes may open one database at once: one migrates, the others wait.
+            connection.execute(text("SELECT pg_advisory_xact_lock(CAST(:id AS bigint))"), {"id": lock_id})
         config.attributes["connection"] = connection
+        if baseline is not None:
+            tables = set(inspect(connection).get_table_names())
+            if baseline[0] in tables and version_table not in tables:
+                command.stamp(config, baseline[1])
         command.upgrade(config, "head")
+
+
+def run_migrations(target_metadata: MetaData, version_table: str = "alembic_version") -> None:
+    """The body of a shipped ``migrations/env.py``: runs on the connection `upgrade` hands over (no
+    alembic.ini), or on ``sqlalchemy.url`` when ``alembic`` is run by hand."""
+    from alembic import context
+
+    config = context.config
+    options = {"target_metadata": target_metadata, "render_as_batch": True, "version_table": version_table}
+    connection = config.attributes.get("connection")
+    if connection is None:  # pragma: no cover - only `alembic` run by hand takes this path
+        with create_engine(config.get_main_option("sqlalchemy.url")).connect() as conn:
+            context.configure(connection=conn, **options)
+            with context.begin_transaction():
+                context.run_migrations()
+        return
+    context.configure(connection=connection, **options)
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 def open_index(url: str | None = None, *, migrate: bool = True) -> IndexDB:
@@ -134,5 +166,5 @@ def open_index(url: str | None = None, *, migrate: bool = True) -> IndexDB:
     except (OperationalError, ProgrammingError) as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise IndexerError(f"cannot open the index database {_redacted(url)}: {reason}") from None
+        raise IndexerError(f"cannot open the index database {redacted(url)}: {reason}") from None
     return IndexDB(url, engine, sessionmaker(engine, expire_on_commit=False))

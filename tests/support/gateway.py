@@ -38,10 +38,11 @@ def mask(*classes: DataClass) -> int:
     return sum(1 << int(c) for c in classes)
 
 
-def gateway_world(home: Path, rpc_url: str, *gateway_args: str) -> dict[str, Any]:
+def gateway_world(home: Path, rpc_url: str, *gateway_args: str, db_url: str | None = None) -> dict[str, Any]:
     """A fresh suite on the chain at `rpc_url`, the parties registered, alice's consents (the clinic: TREAT on
     everything non-sensitive; doc: TREAT on demographics, conditions and labs; payer: HPAYMT on demographics and
-    billing), and the clinic's gateway started with `gateway_args` (stop it with ``world["gateway"].stop()``)."""
+    billing), and the clinic's gateway started with `gateway_args` (stop it with ``world["gateway"].stop()``),
+    its database at `db_url` (default: SQLite in its data directory)."""
     settings = load_settings(rpc=rpc_url, deployments_path=home / "deployments.json")
     sdk = Chain(settings)
     gov = signer(ACTORS["gov"])
@@ -61,9 +62,13 @@ def gateway_world(home: Path, rpc_url: str, *gateway_args: str) -> dict[str, Any
     consent.grant(alice, who["alice"], who["doc"], 1 << Purpose.TREAT, mask(D.DEMOGRAPHICS, D.CONDITIONS, D.LABS))
     consent.grant(alice, who["alice"], who["payer"], 1 << Purpose.HPAYMT, mask(D.DEMOGRAPHICS, D.BILLING))
     gateway = GatewayProcess(settings.rpc_url, home / "deployments.json", home / "gw",
-                             "0x" + dev_account(ACTORS["clinic"]).key.hex().removeprefix("0x"), *gateway_args).start()
+                             "0x" + dev_account(ACTORS["clinic"]).key.hex().removeprefix("0x"), *gateway_args)
+    if db_url:
+        gateway.env["MEDLEDGER_GATEWAY_DB"] = db_url  # `serve` and `rotate-key` both read it
+    db_url = db_url or f"sqlite:///{home / 'gw' / 'gateway.db'}"  # the gateway's default
+    gateway.start()
     return {"home": home, "settings": settings, "chain": sdk, "care": care, "consent": consent, "records": records,
-            "who": who, "gov": gov, "gateway": gateway, "chain_id": sdk.chain_id}
+            "who": who, "gov": gov, "gateway": gateway, "chain_id": sdk.chain_id, "db_url": db_url}
 
 
 class ContractWalletSigner:
