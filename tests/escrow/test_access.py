@@ -40,7 +40,7 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
             escrow.unpause({"from": account})
 
 
-def test_suspended_provider_loses_rights(desk, escrow, care, registrar, provider, stranger, insurer):
+def test_suspended_provider_loses_rights(admin, desk, escrow, care, registrar, provider, stranger, insurer):
     desk.submit("s1", 10 * USD)
     desk.adjudicate("s1", 10 * USD)
     desk.submit("s2", 10 * USD)
@@ -54,12 +54,12 @@ def test_suspended_provider_loses_rights(desk, escrow, care, registrar, provider
     chain.mine()
     with brownie.reverts(not_active(provider, PROVIDER_ROLE)):
         escrow.finalizeDeemed(provider, control("s2"), {"from": stranger})
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     escrow.withdrawAll({"from": provider})
     escrow.finalizeDeemed(provider, control("s2"), {"from": stranger})
 
 
-def test_suspended_insurer_loses_rights(desk, escrow, care, registrar, insurer, usdc, patient):
+def test_suspended_insurer_loses_rights(admin, desk, escrow, care, registrar, insurer, usdc, patient):
     desk.submit("si", 10 * USD)
     care.suspend(insurer, SUSPENDED, {"from": registrar})
     with brownie.reverts(not_active(insurer, INSURER_ROLE)):
@@ -73,7 +73,7 @@ def test_suspended_insurer_loses_rights(desk, escrow, care, registrar, insurer, 
     # A suspended insurer holds no live consent, so no claim can be filed against it.
     with brownie.reverts(missing_consent(patient, insurer, HPAYMT, BILLING)):
         desk.submit("si2", 10 * USD)
-    care.reinstate(insurer, {"from": registrar})
+    care.reinstate(insurer, {"from": admin})
     desk.adjudicate("si", 10 * USD)
 
 
