@@ -594,24 +594,12 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     }
 
     /// @dev Reverts unless the caller is the arbiter the CareRegistry assigns to `insurer` and it is active
-    /// (`registry.arbiterOf(insurer)`, one call). Hand-encoded like {_activeProviderId}; a short answer
-    /// reads as "not assigned".
+    /// (`registry.arbiterOf(insurer)`, one call); a short answer reads as "not assigned".
     function _requireArbiterOf(address insurer) private view {
-        ICareRegistry registry_ = registry;
-        bytes4 selector = ICareRegistry.arbiterOf.selector;
-        bool assigned;
-        // Assembly: 36 bytes of arguments out and (arbiter, active) back, both in scratch space (0x00-0x3f).
-        assembly ("memory-safe") {
-            mstore(0x00, selector)
-            mstore(0x04, insurer)
-            if iszero(staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)) {
-                let ptr := mload(0x40)
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
-            assigned := and(gt(returndatasize(), 0x3f), and(eq(mload(0x00), caller()), eq(mload(0x20), 1)))
+        (bool ok, uint256 arbiter, uint256 active) = _registryWords(ICareRegistry.arbiterOf.selector, insurer);
+        if (!ok || arbiter != uint256(uint160(msg.sender)) || active != 1) {
+            revert NotAssignedArbiter(msg.sender, insurer);
         }
-        if (!assigned) revert NotAssignedArbiter(msg.sender, insurer);
     }
 
     /// @dev An award counts against the coverage like an approval: at most the per-claim limit less what
@@ -659,25 +647,38 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (one call,
     /// the same party record), which a submission compares with its records' author ids.
-    /// Hand-encoded like {_requireActive}; a short answer reads as "not active".
+    /// A short answer reads as "not active".
     function _activeProviderId(address provider) private view returns (uint32 providerId) {
+        (bool ok, uint256 role, uint256 id) = _registryWords(ICareRegistry.activePartyOf.selector, provider);
+        if (!ok || role != uint256(ICareRegistry.Role.Provider)) {
+            revert NotActiveParty(provider, ICareRegistry.Role.Provider);
+        }
+        // The registry's answer is a uint32 id: the cast keeps its low 32 bits, as its ABI encoding holds.
+        providerId = uint32(id);
+    }
+
+    /// @dev `registry.<selector>(account)` with a two-word answer (`activePartyOf`, `arbiterOf`), hand-encoded
+    /// on the hot paths. A reverting call bubbles its revert data up, as a high-level call would; `ok` is
+    /// false when the answer is shorter than two words.
+    function _registryWords(bytes4 selector, address account)
+        private
+        view
+        returns (bool ok, uint256 first, uint256 second)
+    {
         ICareRegistry registry_ = registry;
-        bytes4 selector = ICareRegistry.activePartyOf.selector;
-        uint256 providerRole = uint256(ICareRegistry.Role.Provider);
-        bool active;
-        // Assembly: 36 bytes of arguments out and (role, id) back, both in scratch space (0x00-0x3f).
+        // Assembly: 36 bytes of arguments out and two words back, both in scratch space (0x00-0x3f).
         assembly ("memory-safe") {
             mstore(0x00, selector)
-            mstore(0x04, provider)
+            mstore(0x04, account)
             if iszero(staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)) {
                 let ptr := mload(0x40)
                 returndatacopy(ptr, 0, returndatasize())
                 revert(ptr, returndatasize())
             }
-            active := and(gt(returndatasize(), 0x3f), eq(mload(0x00), providerRole))
-            providerId := and(mload(0x20), 0xffffffff)
+            ok := gt(returndatasize(), 0x3f)
+            first := mload(0x00)
+            second := mload(0x20)
         }
-        if (!active) revert NotActiveParty(provider, ICareRegistry.Role.Provider);
     }
 
     /// @dev Validates an original or replacement submission, then stores it or approves it at once.

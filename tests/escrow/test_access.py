@@ -3,8 +3,19 @@
 import brownie
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
-from support.escrow import DAY, PROMPT_PAY, USD, control, h, invalid_status, missing_consent, not_active, terms
-from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
+from support.escrow import (
+    CARC_NOT_COVERED,
+    DAY,
+    PROMPT_PAY,
+    USD,
+    control,
+    h,
+    invalid_status,
+    missing_consent,
+    not_active,
+    terms,
+)
+from support.vocabulary import BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
 
 SUSPENDED = h("suspended")
 
@@ -27,9 +38,12 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
             escrow.setCoverage(patient, h("x"), 0, 2**40 - 1, 0, 0, 0, {"from": account})
         with brownie.reverts(not_active(account, INSURER_ROLE)):
             escrow.endCoverage(patient, {"from": account})
-    for account in (provider, insurer, stranger):
-        with brownie.reverts(not_active(account, ARBITER_ROLE)):
-            escrow.resolveDispute(provider, control("rb"), 0, h("d"), {"from": account})
+    desk.submit("rbd", 10 * USD)
+    desk.adjudicate("rbd", 0, reasons=[CARC_NOT_COVERED])
+    escrow.dispute(control("rbd"), h("e"), {"from": provider})
+    for account in (provider, insurer, stranger, admin):  # issue 18: only the insurer's assigned arbiter rules
+        with reverts_with(ClaimEscrow, "NotAssignedArbiter", account.address, insurer.address):
+            escrow.resolveDispute(provider, control("rbd"), 0, h("d"), {"from": account})
     role = escrow.PAUSER_ROLE()
     for account in (provider, insurer, arbiter, stranger):
         with reverts_with(ClaimEscrow, "AccessControlUnauthorizedAccount", account.address, role):
