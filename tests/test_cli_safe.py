@@ -199,3 +199,21 @@ def test_timelocked_reinstatement_through_the_safe(env):
     assert registry.functions.isActive(addr["lab"], 1).call()
     again = run_cli(env, "--account", "stranger", "governance", "execute", "reinstate", "lab", check=False)
     assert again.returncode == 1 and "is not scheduled" in again.stderr
+
+
+def test_the_safe_cancels_a_scheduled_call(env):
+    """The Safe, the timelock's canceller, cancels a scheduled appointment before it runs: nothing is left to
+    execute, and the same command schedules it afresh (the operation's salt is free again)."""
+    addr = json.loads(env["addr"])
+    registry = care(env)
+    govern(env, "governance", "schedule", "grant-registrar", "owner3")
+    assert run_json(env, "governance", "status", "grant-registrar", "owner3")["state"] == "waiting"
+    alone = run_cli(env, "--account", "owner1", "governance", "cancel", "grant-registrar", "owner3", check=False)
+    assert alone.returncode == 1 and "Traceback" not in alone.stderr  # an owner alone is no canceller
+    govern(env, "governance", "cancel", "grant-registrar", "owner3")
+    assert run_json(env, "governance", "status", "grant-registrar", "owner3")["state"] == "unset"
+    web3.provider.make_request("evm_increaseTime", [3601])
+    web3.provider.make_request("evm_mine", [])
+    refused = run_cli(env, "--account", "stranger", "governance", "execute", "grant-registrar", "owner3", check=False)
+    assert refused.returncode == 1 and "is not scheduled" in refused.stderr
+    assert not registry.functions.hasRole(registry.functions.REGISTRAR_ROLE().call(), addr["owner3"]).call()
