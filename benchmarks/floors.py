@@ -180,9 +180,12 @@ SPECS: dict[str, OpSpec] = {
     "claim.dispute": OpSpec(
         "provider disputes the contested amount", None,
         Floor((update("claim"),))),
+    # Issue 18: only the arbiter assigned to the claim's insurer rules, so the CareRegistry also reads the
+    # insurer's arbiter assignment (one more cold slot) before the arbiter's party record.
     "claim.resolve": OpSpec(
-        "arbiter awards part of the contested amount", None,
-        Floor((update("claim"), *_PAY_COSTS, read("arbiter party"), read("coverage"), call("CareRegistry")))),
+        "the insurer's assigned arbiter awards part of the contested amount", None,
+        Floor((update("claim"), *_PAY_COSTS, read("arbiter assignment"), read("arbiter party"), read("coverage"),
+               call("CareRegistry")))),
     "claim.finalizeDeemed": OpSpec(
         "anyone finalizes an unadjudicated claim after the prompt-pay window", None,
         Floor((update("claim"), *_PAY_COSTS, read("coverage"), read("provider party"), call("CareRegistry")))),

@@ -85,6 +85,7 @@ class GasBench:
                    s.care.register(admin, address("provider"), Role.PROVIDER, label_hash("npi:provider")))
         for name, role in (("provider2", Role.PROVIDER), ("insurer", Role.INSURER), ("arbiter", Role.ARBITER)):
             s.care.register(admin, address(name), role, label_hash(f"npi:{name}"))
+        s.care.assign_arbiter(admin, address("insurer"), address("arbiter"))
         patient = signer("patient")
         self._take("consent.grant", s.consent.grant(patient, patient.address, address("provider"),
                                                     bit(Purpose.TREAT, Purpose.HPAYMT), ALL_CLASSES,

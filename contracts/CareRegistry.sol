@@ -6,28 +6,48 @@ import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 
 /**
  * @title CareRegistry
- * @notice The credentialing registry: an admin (a governance multisig) appoints registrars, and
- * registrars register, suspend and reinstate providers, insurers and arbiters. Only commitments
- * (hashes of NPI, licence or payer id documents) are stored, never the credentials themselves.
+ * @notice The credentialing registry, with separated powers: registrars register providers and
+ * insurers and suspend any party at once (one registrar suffices); the governor (a TimelockController
+ * whose proposer is the governance Safe, in a normal deployment) reinstates parties, registers arbiters,
+ * assigns each insurer its arbiter and appoints registrars. No account grants itself a role and no
+ * registrar registers itself. Only commitments (hashes of NPI, licence or payer id documents) are
+ * stored, never the credentials themselves.
  */
 contract CareRegistry is ICareRegistry, AccessControl {
-    /// @notice Credentialing authorities that register and suspend parties.
+    /// @notice Credentialing authorities that register providers and insurers and suspend any party.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @notice Governance (quorum + delay): reinstates, registers and assigns arbiters; admin of REGISTRAR_ROLE.
+    bytes32 public constant GOVERNOR_ROLE = keccak256("GOVERNOR_ROLE");
 
     mapping(address account => Party) private _parties;
     mapping(address account => bytes32 metadataHash) private _metadata;
     mapping(address account => bytes publicKey) private _encryptionKeys;
     mapping(uint32 id => address account) private _accounts;
     uint32 private _partyCount;
+    mapping(address insurer => address arbiter) private _arbiters;
 
-    /// @param admin The governance account that appoints registrars (DEFAULT_ADMIN_ROLE).
-    constructor(address admin) {
+    /// @param admin The governance account: DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the deployer, until it
+    /// hands both to the timelock).
+    /// @param registrar The first registrar, or the zero address for none. Set here because no account
+    /// may grant itself a role later (a deployer that is also the first registrar).
+    constructor(address admin, address registrar) {
         if (admin == address(0)) revert ZeroAccount();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(GOVERNOR_ROLE, admin);
+        _setRoleAdmin(REGISTRAR_ROLE, GOVERNOR_ROLE);
+        if (registrar != address(0)) _grantRole(REGISTRAR_ROLE, registrar);
+    }
+
+    /// @notice {AccessControl-grantRole}, except that no account grants a role to itself.
+    function grantRole(bytes32 role, address account) public override onlyRole(getRoleAdmin(role)) {
+        if (account == msg.sender) revert SelfGrant(account, role);
+        _grantRole(role, account);
     }
 
     /// @inheritdoc ICareRegistry
-    function register(address account, Role role, bytes32 metadataHash) external onlyRole(REGISTRAR_ROLE) {
+    function register(address account, Role role, bytes32 metadataHash) external {
+        _checkRole(role == Role.Arbiter ? GOVERNOR_ROLE : REGISTRAR_ROLE);
+        if (account == msg.sender) revert SelfRegistration(account);
         if (account == address(0)) revert ZeroAccount();
         if (role == Role.None) revert InvalidRole(role);
         if (metadataHash == bytes32(0)) revert EmptyMetadata();
@@ -65,12 +85,23 @@ contract CareRegistry is ICareRegistry, AccessControl {
     }
 
     /// @inheritdoc ICareRegistry
-    function reinstate(address account) external onlyRole(REGISTRAR_ROLE) {
+    function reinstate(address account) external onlyRole(GOVERNOR_ROLE) {
         Party storage party = _registered(account);
         if (party.active) revert PartyNotSuspended(account);
         party.active = true;
         party.updatedAt = uint40(block.timestamp);
         emit PartyReinstated(account, msg.sender);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function assignArbiter(address insurer, address arbiter) external onlyRole(GOVERNOR_ROLE) {
+        if (_parties[insurer].role != Role.Insurer) revert NotAnInsurer(insurer);
+        if (arbiter != address(0)) {
+            Party storage party = _parties[arbiter];
+            if (party.role != Role.Arbiter || !party.active) revert NotAnActiveArbiter(arbiter);
+        }
+        _arbiters[insurer] = arbiter;
+        emit ArbiterAssigned(insurer, arbiter, msg.sender);
     }
 
     /// @inheritdoc ICareRegistry
@@ -117,13 +148,22 @@ contract CareRegistry is ICareRegistry, AccessControl {
     }
 
     /// @inheritdoc ICareRegistry
+    function arbiterOf(address insurer) external view returns (address arbiter, bool active) {
+        arbiter = _arbiters[insurer];
+        if (arbiter != address(0)) {
+            Party storage party = _parties[arbiter];
+            active = party.active && party.role == Role.Arbiter;
+        }
+    }
+
+    /// @inheritdoc ICareRegistry
     function accountOf(uint32 id) external view returns (address) {
         return _accounts[id];
     }
 
     /// @inheritdoc ICareRegistry
     function version() external pure returns (uint256) {
-        return 2;
+        return 3;
     }
 
     function _registered(address account) private view returns (Party storage party) {

@@ -108,6 +108,9 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     mapping(uint40 coverageId => Coverage) private _coverages;
     mapping(address insurer => DeemedPool) private _deemedPools;
     mapping(address provider => mapping(uint40 coverageId => Velocity)) private _velocity;
+    /// @dev What was approved on a contested claim of a per-claim-limited coverage: an award may add only
+    /// the rest of the per-claim limit (interface 3). Zero (unset) for every other claim.
+    mapping(bytes32 claimId => uint96 approved) private _limitedApprovals;
 
     /// @dev Re-entrancy guard for a mutating entry point that is blocked while paused.
     modifier nonReentrantWhenNotPaused() {
@@ -371,6 +374,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             (uint256 headroom, uint32 period) = _headroom(coverage);
             if (approved > headroom) revert CoverageLimitExceeded(insurer, coverage.patient, approved, headroom);
             _recordUsage(coverage, period, approved);
+            if (contested != 0 && coverage.claimLimited) _limitedApprovals[claimId] = approved;
         }
         if (shareTotal != 0) emit PatientResponsibility(claimId, share.deductible, share.coinsurance, share.copay);
         _adjudicate(claimId, provider, insurer, claim, approved, contested, reasonCodes, Adjudication.Manual, false);
@@ -408,6 +412,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint16[] memory reasonCodes = new uint16[](capped ? 1 : 0);
         if (capped) reasonCodes[0] = CARC_BENEFIT_MAXIMUM;
         _recordUsage(coverage, period, approved);
+        if (capped && approved != 0 && coverage.claimLimited) _limitedApprovals[claimId] = approved;
         _adjudicate(
             claimId, provider, insurer, claim, approved, claim.amount - approved, reasonCodes, Adjudication.Deemed, fromPool
         );
@@ -418,18 +423,20 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         external
         nonReentrantWhenNotPaused
     {
-        _requireActive(msg.sender, ICareRegistry.Role.Arbiter);
         if (decisionHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
         Claim memory claim = _loadClaim(claimId);
         if (claim.status != ClaimStatus.Disputed) revert InvalidStatus(claimId, claim.status);
+        Coverage storage coverage = _coverages[claim.coverageId];
+        address insurer = coverage.insurer;
+        _requireArbiterOf(insurer);
         if (award > claim.amount) revert AwardExceedsContested(award, claim.amount);
+        if (award != 0 && (coverage.claimLimited || coverage.periodLimited)) _useCoverage(claimId, coverage, award);
         uint96 returned;
         // Checked above: award <= contested.
         unchecked {
             returned = claim.amount - award;
         }
-        address insurer = _coverages[claim.coverageId].insurer;
         InsurerAccount memory account = _insurers[insurer];
         // The contested amount leaves `encumbered`; what is not awarded goes back to `free`.
         _insurers[insurer] = InsurerAccount(account.free + returned, account.encumbered - claim.amount);
@@ -586,6 +593,30 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (!active) revert NotActiveParty(account, role);
     }
 
+    /// @dev Reverts unless the caller is the arbiter the CareRegistry assigns to `insurer` and it is active
+    /// (`registry.arbiterOf(insurer)`, one call); a short answer reads as "not assigned".
+    function _requireArbiterOf(address insurer) private view {
+        (bool ok, uint256 arbiter, uint256 active) = _registryWords(ICareRegistry.arbiterOf.selector, insurer);
+        if (!ok || arbiter != uint256(uint160(msg.sender)) || active != 1) {
+            revert NotAssignedArbiter(msg.sender, insurer);
+        }
+    }
+
+    /// @dev An award counts against the coverage like an approval: at most the per-claim limit less what
+    /// was approved on the claim, and the benefit period's headroom at the time of the ruling.
+    function _useCoverage(bytes32 claimId, Coverage storage coverage, uint96 award) private {
+        (uint256 headroom, uint32 period) = _headroom(coverage);
+        if (coverage.claimLimited) {
+            uint256 limit = coverage.perClaimLimit;
+            uint256 approved = _limitedApprovals[claimId];
+            uint256 left = limit > approved ? limit - approved : 0;
+            if (left < headroom) headroom = left;
+            delete _limitedApprovals[claimId];
+        }
+        if (award > headroom) revert CoverageLimitExceeded(coverage.insurer, coverage.patient, award, headroom);
+        _recordUsage(coverage, period, award);
+    }
+
     /// @dev `consent.hasConsent(patient, grantee, purpose, dataClass)`, hand-encoded: up to four times
     /// per submission, so the 132 bytes of arguments are written above the free-memory pointer (not
     /// allocated) and the answer read into scratch space. A reverting call bubbles its revert up, as a
@@ -616,25 +647,38 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (one call,
     /// the same party record), which a submission compares with its records' author ids.
-    /// Hand-encoded like {_requireActive}; a short answer reads as "not active".
+    /// A short answer reads as "not active".
     function _activeProviderId(address provider) private view returns (uint32 providerId) {
+        (bool ok, uint256 role, uint256 id) = _registryWords(ICareRegistry.activePartyOf.selector, provider);
+        if (!ok || role != uint256(ICareRegistry.Role.Provider)) {
+            revert NotActiveParty(provider, ICareRegistry.Role.Provider);
+        }
+        // The registry's answer is a uint32 id: the cast keeps its low 32 bits, as its ABI encoding holds.
+        providerId = uint32(id);
+    }
+
+    /// @dev `registry.<selector>(account)` with a two-word answer (`activePartyOf`, `arbiterOf`), hand-encoded
+    /// on the hot paths. A reverting call bubbles its revert data up, as a high-level call would; `ok` is
+    /// false when the answer is shorter than two words.
+    function _registryWords(bytes4 selector, address account)
+        private
+        view
+        returns (bool ok, uint256 first, uint256 second)
+    {
         ICareRegistry registry_ = registry;
-        bytes4 selector = ICareRegistry.activePartyOf.selector;
-        uint256 providerRole = uint256(ICareRegistry.Role.Provider);
-        bool active;
-        // Assembly: 36 bytes of arguments out and (role, id) back, both in scratch space (0x00-0x3f).
+        // Assembly: 36 bytes of arguments out and two words back, both in scratch space (0x00-0x3f).
         assembly ("memory-safe") {
             mstore(0x00, selector)
-            mstore(0x04, provider)
+            mstore(0x04, account)
             if iszero(staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)) {
                 let ptr := mload(0x40)
                 returndatacopy(ptr, 0, returndatasize())
                 revert(ptr, returndatasize())
             }
-            active := and(gt(returndatasize(), 0x3f), eq(mload(0x00), providerRole))
-            providerId := and(mload(0x20), 0xffffffff)
+            ok := gt(returndatasize(), 0x3f)
+            first := mload(0x00)
+            second := mload(0x20)
         }
-        if (!active) revert NotActiveParty(provider, ICareRegistry.Role.Provider);
     }
 
     /// @dev Validates an original or replacement submission, then stores it or approves it at once.

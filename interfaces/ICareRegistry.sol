@@ -6,7 +6,9 @@ pragma solidity ^0.8.24;
  * @notice Who is who in MedLedger: credentialed providers, insurers and arbiters, their status,
  * a commitment to their off-chain credentials and an optional encryption public key.
  * @dev Patients need no registration: any address is a patient. Anyone may publish an
- * encryption key for its own address.
+ * encryption key for its own address. Powers are separated (interface 3): one registrar registers
+ * providers and insurers and suspends anyone; the governor reinstates, registers arbiters, assigns
+ * arbiters to insurers and appoints registrars.
  */
 interface ICareRegistry {
     /// @notice The role a registered party plays. `None` means "not registered".
@@ -36,6 +38,8 @@ interface ICareRegistry {
     event PartySuspended(address indexed account, bytes32 reasonCode, address indexed registrar);
     /// @notice A suspended party was reinstated.
     event PartyReinstated(address indexed account, address indexed registrar);
+    /// @notice The governor assigned `arbiter` to resolve `insurer`'s disputes (zero: none assigned).
+    event ArbiterAssigned(address indexed insurer, address indexed arbiter, address indexed governor);
     /// @notice `account` published (or, with an empty key, withdrew) its encryption public key.
     event EncryptionKeyPublished(address indexed account, bytes publicKey);
 
@@ -55,10 +59,19 @@ interface ICareRegistry {
     error PartyAlreadySuspended(address account);
     /// @notice `account` is not suspended.
     error PartyNotSuspended(address account);
+    /// @notice No account grants itself a role (`role` to `account`, the caller).
+    error SelfGrant(address account, bytes32 role);
+    /// @notice No registrar (or governor) registers itself.
+    error SelfRegistration(address account);
+    /// @notice `account` is not registered as an insurer.
+    error NotAnInsurer(address account);
+    /// @notice `account` is not a registered, active arbiter.
+    error NotAnActiveArbiter(address account);
     /// @notice A public key must be 33 (compressed) or 65 (uncompressed, 0x04-prefixed) bytes of secp256k1.
     error InvalidEncryptionKey(uint256 length);
 
-    /// @notice Registers `account` under `role` with a hash of its off-chain credentials.
+    /// @notice Registers `account` under `role` with a hash of its off-chain credentials. Providers and
+    /// insurers by a registrar, arbiters by the governor; never the caller itself.
     function register(address account, Role role, bytes32 metadataHash) external;
 
     /// @notice Replaces the credentials commitment of a registered party.
@@ -67,8 +80,13 @@ interface ICareRegistry {
     /// @notice Suspends an active party; `reasonCode` is a registrar-defined code, never free text.
     function suspend(address account, bytes32 reasonCode) external;
 
-    /// @notice Reinstates a suspended party.
+    /// @notice Reinstates a suspended party (the governor: a suspension is fast, a reinstatement is not).
     function reinstate(address account) external;
+
+    /// @notice The governor assigns `arbiter` (a registered, active arbiter; zero to unassign) to resolve
+    /// the disputes of `insurer` (a registered insurer). Replaces any earlier assignment at once, open
+    /// disputes included.
+    function assignArbiter(address insurer, address arbiter) external;
 
     /// @notice Publishes the caller's secp256k1 public key for record-key wrapping; empty withdraws it.
     function publishEncryptionKey(bytes calldata publicKey) external;
@@ -92,9 +110,13 @@ interface ICareRegistry {
     /// 0 if unregistered). One storage read.
     function activePartyOf(address account) external view returns (Role role, uint32 id);
 
+    /// @notice The arbiter assigned to `insurer` (zero if none) and whether it is an active arbiter now.
+    /// ClaimEscrow accepts a ruling on `insurer`'s claims only from it, and only while active.
+    function arbiterOf(address insurer) external view returns (address arbiter, bool active);
+
     /// @notice The account registered under compact id `id` (zero address if none).
     function accountOf(uint32 id) external view returns (address);
 
-    /// @notice The interface revision (2).
+    /// @notice The interface revision (3: separated powers, arbiters per insurer).
     function version() external pure returns (uint256);
 }

@@ -314,6 +314,8 @@ interface IClaimEscrow {
     error DeadlinePassed(bytes32 claimId, uint40 deadline);
     /// @notice The award exceeds the contested amount.
     error AwardExceedsContested(uint256 award, uint256 contested);
+    /// @notice `account` is not the active arbiter the CareRegistry assigns to `insurer`.
+    error NotAssignedArbiter(address account, address insurer);
     /// @notice The escrow is paused.
     error EnforcedPause();
     /// @notice The escrow is not paused.
@@ -400,8 +402,10 @@ interface IClaimEscrow {
     /// to a suspended provider too: a dispute moves no money, so a suspension never costs contested money.
     function dispute(bytes32 controlNumber, bytes32 evidenceHash) external;
 
-    /// @notice An active arbiter awards `award` (0 ..= contested) of a disputed claim to the provider;
-    /// the rest returns to the insurer's free balance.
+    /// @notice The arbiter the CareRegistry assigns to the claim's insurer, if active at the time of the
+    /// ruling, awards `award` of a disputed claim to the provider; the rest returns to the insurer's free
+    /// balance. An award is at most the contested amount and counts against the coverage like an
+    /// approval (the per-claim limit less what was approved on the claim, the period's headroom).
     function resolveDispute(address provider, bytes32 controlNumber, uint96 award, bytes32 decisionHash) external;
 
     /// @notice Anyone may, after an undisputed dispute window, return the contested amount to the

@@ -86,6 +86,15 @@ class CareRegistry(_Wrapper):
     def reinstate(self, signer: Signer, account: str) -> TxResult:
         return self._send(signer, self.fn.reinstate(to_checksum_address(account)))
 
+    def assign_arbiter(self, signer: Signer, insurer: str, arbiter: str) -> TxResult:
+        """The governor assigns `arbiter` to resolve `insurer`'s disputes (zero address: none)."""
+        return self._send(signer, self.fn.assignArbiter(to_checksum_address(insurer), to_checksum_address(arbiter)))
+
+    def arbiter_of(self, insurer: str) -> tuple[str, bool]:
+        """The arbiter assigned to `insurer` (zero address if none) and whether it is active now."""
+        arbiter, active = self._view(self.fn.arbiterOf(to_checksum_address(insurer)))
+        return to_checksum_address(arbiter), bool(active)
+
     def publish_encryption_key(self, signer: Signer, public_key: bytes) -> TxResult:
         return self._send(signer, self.fn.publishEncryptionKey(public_key))
 

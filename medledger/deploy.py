@@ -3,6 +3,12 @@
 Each contract is recorded in the deployments file as soon as it is mined. Re-running skips
 every contract that is recorded and still has code, so an interrupted deploy resumes; on a
 development chain that was reset (recorded addresses without code) the record is replaced.
+
+With `admin` (the governance Safe) the deployment hands governance over: an OpenZeppelin
+TimelockController whose proposer and canceller is `admin` (anyone executes once the delay has passed)
+receives GOVERNOR_ROLE and DEFAULT_ADMIN_ROLE of the CareRegistry and DEFAULT_ADMIN_ROLE of the
+ConsentRegistry and the ClaimEscrow; `admin` itself keeps the fast power, PAUSER_ROLE; the deployer
+renounces everything. Every step checks the chain first, so re-running changes nothing.
 """
 from __future__ import annotations
 
@@ -19,6 +25,11 @@ from .errors import ChainError, ConfigError, TokenError
 
 #: Break-glass access is bounded by this maximum unless the operator chooses less (at most 72 h).
 DEFAULT_MAX_BREAK_GLASS = 24 * 3600
+#: The governance timelock's minimum delay: 2 days on real networks, 1 hour on development chains.
+DEFAULT_TIMELOCK_DELAY = 2 * 86400
+DEV_TIMELOCK_DELAY = 3600
+ADMIN_ROLE = b"\x00" * 32
+ZERO = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,7 @@ class DeployOptions:
     registrar: str | None = None      # first credentialing authority (defaults to the deployer)
     token: str | None = None          # the stablecoin; a 6-decimal mock is deployed on dev chains if absent
     max_break_glass: int = DEFAULT_MAX_BREAK_GLASS
+    timelock_delay: int | None = None  # seconds; None: the recorded timelock's, else the default for the chain
 
 
 @dataclass(frozen=True)
@@ -69,13 +81,18 @@ def deploy_suite(
         return address
 
     token = _token(chain, recorded, options.token, ensure, steps, log)
-    care = ensure("CareRegistry", "CareRegistry", signer.address)
+    care = ensure("CareRegistry", "CareRegistry", signer.address, registrar)
     consent = ensure("ConsentRegistry", "ConsentRegistry", signer.address, care, options.max_break_glass)
     records = ensure("RecordRegistry", "RecordRegistry", care, consent)
     escrow = ensure("ClaimEscrow", "ClaimEscrow", care, consent, records, token, signer.address)
 
-    _wire_roles(chain, signer, {"CareRegistry": care, "ConsentRegistry": consent, "ClaimEscrow": escrow},
-                admin, registrar, log)
+    addresses = {"CareRegistry": care, "ConsentRegistry": consent, "ClaimEscrow": escrow}
+    _wire_registrar(chain, signer, care, registrar, log)
+    if admin.lower() != signer.address.lower():
+        if options.timelock_delay is not None and options.timelock_delay < 0:
+            raise ConfigError("the timelock delay cannot be negative")
+        timelock = _timelock(chain, recorded, admin, options.timelock_delay, ensure)
+        _hand_over(chain, signer, addresses, admin, timelock, log)
     return steps
 
 
@@ -168,35 +185,72 @@ def require_mock_token(chain: Chain, deployment: deployments.Deployment) -> str:
     return to_checksum_address(known.address)
 
 
-def _wire_roles(chain: Chain, signer: Signer, addresses: dict[str, str], admin: str, registrar: str,
-                log: Callable[[str], None]) -> None:
-    care = chain.contract("CareRegistry", addresses["CareRegistry"])
-    registrar_role = chain.call(care.functions.REGISTRAR_ROLE())
-    admin_role = b"\x00" * 32
-    if not chain.call(care.functions.hasRole(registrar_role, registrar)):
-        if chain.call(care.functions.hasRole(admin_role, signer.address)):
-            chain.transact(signer, care.functions.grantRole(registrar_role, registrar))
-            log(f"CareRegistry: registrar {registrar} appointed")
-    # A deployer that is not the named registrar keeps no registrar power (it had it as the default
-    # registrar of an earlier run), once the named one holds the role.
-    if registrar.lower() != signer.address.lower() and chain.call(care.functions.hasRole(registrar_role, registrar)) \
-            and chain.call(care.functions.hasRole(registrar_role, signer.address)):
-        chain.transact(signer, care.functions.renounceRole(registrar_role, signer.address))
+def _wire_registrar(chain: Chain, signer: Signer, care_address: str, registrar: str,
+                    log: Callable[[str], None]) -> None:
+    """Appoints `registrar` (the deployer, as governor, can; it cannot appoint itself: the constructor did
+    that for a deployer-registrar), and a deployer that is not the named registrar renounces the role."""
+    care = chain.contract("CareRegistry", care_address)
+    role = chain.call(care.functions.REGISTRAR_ROLE())
+    holds = chain.call(care.functions.hasRole(role, registrar))
+    if not holds and chain.call(care.functions.hasRole(chain.call(care.functions.GOVERNOR_ROLE()), signer.address)):
+        if registrar.lower() == signer.address.lower():
+            raise ConfigError(f"the deployer {registrar} cannot appoint itself registrar of CareRegistry "
+                              f"{care_address}: no account grants itself a role; name another --registrar, or let "
+                              "governance appoint it")
+        chain.transact(signer, care.functions.grantRole(role, registrar))
+        log(f"CareRegistry: registrar {registrar} appointed")
+        holds = True
+    deployer_holds = chain.call(care.functions.hasRole(role, signer.address))
+    if registrar.lower() != signer.address.lower() and holds and deployer_holds:
+        chain.transact(signer, care.functions.renounceRole(role, signer.address))
         log(f"CareRegistry: the deployer renounced its registrar role to {registrar}")
-    # Hand governance over last, once everything else is wired: every admin-held role moves to
-    # `admin` and the deployer renounces it (DEFAULT_ADMIN_ROLE last, as it guards the others).
-    if admin.lower() == signer.address.lower():
-        return
+
+
+def default_timelock_delay(chain: Chain) -> int:
+    """The timelock delay when none is chosen: 2 days, 1 hour on a development chain."""
+    return DEV_TIMELOCK_DELAY if chain.chain_id in DEV_CHAIN_IDS else DEFAULT_TIMELOCK_DELAY
+
+
+def _timelock(chain: Chain, recorded: deployments.Deployment, safe: str, delay: int | None,
+              ensure: Callable[..., str]) -> str:
+    """The governance TimelockController of `safe`: the recorded one (checked), or a new one."""
+    known = recorded.contracts.get("TimelockController")
+    if known is not None and chain.has_code(known.address):
+        timelock = chain.contract("TimelockController", known.address)
+        if not chain.call(timelock.functions.hasRole(chain.call(timelock.functions.PROPOSER_ROLE()), safe)):
+            raise ConfigError(f"the recorded TimelockController {known.address} takes proposals from another account, "
+                              f"not {safe}: change its proposers through the timelock itself")
+        current = int(chain.call(timelock.functions.getMinDelay()))
+        if delay is not None and delay != current:
+            raise ConfigError(f"the recorded TimelockController {known.address} has a minimum delay of {current} s, "
+                              f"not {delay} s: change it with a timelocked updateDelay, or re-run without "
+                              "--timelock-delay")
+    if delay is None:
+        delay = default_timelock_delay(chain)
+    # Proposer and canceller: the Safe; executor: anyone (address 0) once the delay has passed; no admin
+    # (the timelock administers itself).
+    return to_checksum_address(ensure("TimelockController", "TimelockController", delay, [safe], [ZERO], ZERO))
+
+
+def _hand_over(chain: Chain, signer: Signer, addresses: dict[str, str], safe: str, timelock: str,
+               log: Callable[[str], None]) -> None:
+    """Moves each governed role to the timelock and the pauser role to the Safe; the deployer renounces its
+    own (DEFAULT_ADMIN_ROLE last, as it guards the others). Each step is checked first: re-running sends
+    nothing."""
     for name, address in addresses.items():
         contract = chain.contract(name, address)
-        roles = [chain.call(getattr(contract.functions, r)()) for r in ("PAUSER_ROLE",)
-                 if any(i.get("name") == r for i in contract.abi)] + [admin_role]
-        for role in roles:
-            if not chain.call(contract.functions.hasRole(role, admin)):
-                chain.transact(signer, contract.functions.grantRole(role, admin))
+        names = {i.get("name") for i in contract.abi}
+        holders = [(chain.call(contract.functions.PAUSER_ROLE()), safe)] if "PAUSER_ROLE" in names else []
+        if "GOVERNOR_ROLE" in names:
+            holders.append((chain.call(contract.functions.GOVERNOR_ROLE()), timelock))
+        holders.append((ADMIN_ROLE, timelock))
+        for role, holder in holders:
+            if not chain.call(contract.functions.hasRole(role, holder)):
+                chain.transact(signer, contract.functions.grantRole(role, holder))
             if chain.call(contract.functions.hasRole(role, signer.address)):
                 chain.transact(signer, contract.functions.renounceRole(role, signer.address))
-        log(f"{name}: admin roles handed to {admin}")
+        log(f"{name}: governance handed to the timelock {timelock}"
+            + (f", pausing to {safe}" if "PAUSER_ROLE" in names else ""))
 
 
 @dataclass(frozen=True)
@@ -228,9 +282,12 @@ def preview_suite(chain: Chain, deployer: str, options: DeployOptions = DeployOp
         plan.append(("Stablecoin", "MockStablecoin", ()))
     elif not chain.has_code(options.token):
         raise ConfigError(f"no contract at --token {options.token} on chain {chain.chain_id}")
-    plan += [("CareRegistry", "CareRegistry", (deployer,)),
+    plan += [("CareRegistry", "CareRegistry", (deployer, deployer)),
              ("ConsentRegistry", "ConsentRegistry", (deployer, placeholder, options.max_break_glass)),
              ("RecordRegistry", "RecordRegistry", (placeholder, placeholder))]
+    if options.admin is not None:  # the governance timelock of the hand-over
+        delay = default_timelock_delay(chain) if options.timelock_delay is None else options.timelock_delay
+        plan.append(("TimelockController", "TimelockController", (delay, [options.admin], [ZERO], ZERO)))
     # ClaimEscrow's constructor checks that the token has code: it can be estimated only against a real one.
     if options.token is not None:
         plan.append(("ClaimEscrow", "ClaimEscrow", (placeholder, placeholder, placeholder, options.token, deployer)))

@@ -28,9 +28,10 @@ AMOUNTS = frozenset({"amount", "billed", "approved", "patientShare", "award", "c
                      "requested", "remaining", "owed", "balance", "allowance", "limit", "value"})
 TIMES = frozenset({"deadline", "expiresAt", "validFrom", "validUntil", "anchoredAt", "notBefore", "until", "at",
                    "closedAt", "reopenAfter"})
-DURATIONS = frozenset({"duration", "max", "window", "period"})
+DURATIONS = frozenset({"duration", "max", "window", "period", "delay", "minDelay"})
 
-_ROLES = {keccak(text=r): r.removesuffix("_ROLE").lower() for r in ("REGISTRAR_ROLE", "PAUSER_ROLE")}
+_ROLES = {keccak(text=r): r.removesuffix("_ROLE").lower() for r in ("REGISTRAR_ROLE", "PAUSER_ROLE", "GOVERNOR_ROLE",
+                                                                    "PROPOSER_ROLE", "CANCELLER_ROLE")}
 _ROLES[b"\x00" * 32] = "admin"
 
 
@@ -144,6 +145,10 @@ TEMPLATES: dict[str, str] = {
     "ZeroAddress": "an address given is the zero address",
     "AccessControlUnauthorizedAccount": "{account} lacks {neededRole} this action needs",
     "AccessControlBadConfirmation": "a role can only be renounced by its holder",
+    "SelfGrant": "{account} cannot grant itself {role}: no account grants itself a role",
+    "SelfRegistration": "{account} cannot register itself: another registrar (for an arbiter, the governor) must",
+    "NotAnInsurer": "{account} is not a registered insurer",
+    "NotAnActiveArbiter": "{account} is not an active arbiter (unregistered or suspended)",
     "EnforcedPause": "the contract is paused: nothing can change until governance unpauses it",
     "ExpectedPause": "the contract is not paused",
     # ConsentRegistry
@@ -197,6 +202,8 @@ TEMPLATES: dict[str, str] = {
     "InvalidAdjudication": "the approved amount ({approved}) plus the patient share ({patientShare}) exceeds the "
                            "billed {billed}",
     "AwardExceedsContested": "the award of {award} exceeds the contested {contested}",
+    "NotAssignedArbiter": "{account} is not the active arbiter assigned to insurer {insurer}: only that arbiter "
+                          "resolves its disputes",
     "AmountTooLarge": "{amount} is more than an escrow amount can hold",
     "ZeroAmount": "the amount must be positive",
     "CoverageInactive": "patient {patient} has no active coverage with {insurer}",
@@ -222,6 +229,12 @@ TEMPLATES: dict[str, str] = {
     "PermitFailed": "the token's permit for {amount} from {owner} failed: approve the escrow, then deposit",
     "ReentrantCall": "a re-entrant call was refused",
     "SafeERC20FailedOperation": "the token {token} refused the transfer",
+    # TimelockController (governance)
+    "TimelockInsufficientDelay": "a delay of {delay} is shorter than the timelock's minimum of {minDelay}",
+    "TimelockUnexpectedOperationState": "timelock operation {operationId} is not in a state this step allows "
+                                        "(not scheduled, not ready yet, or done already)",
+    "TimelockUnauthorizedCaller": "{caller} may not execute timelock operations",
+    "TimelockUnexecutedPredecessor": "timelock operation {predecessorId} must be executed first",
     # Tokens
     "ERC20InsufficientBalance": "{sender} holds {balance}, less than the {needed} needed",
     "ERC20InsufficientAllowance": "{spender} may spend {allowance}, less than the {needed} needed",

@@ -15,8 +15,11 @@ patients' wallets never reach the chain (the observer test in tests/test_no_phi.
 claims name the member pseudonym (the one for Acme), under which Riverside files the visits it bills.
 
 Governance runs through a 2-of-3 Safe (1.4.1) owned by Priya, Omar and Lena: right after the deployment the
-deployer hands every admin, pauser and registrar role to the Safe and renounces its own; from then on every
-governance transaction is proposed by one owner (`medledger --safe`), confirmed by a second and executed.
+deployer hands governance over and renounces every role: the Safe becomes registrar and pauser, and a
+TimelockController whose proposer is the Safe becomes governor and admin (separated powers, docs/OPERATIONS.md).
+From then on every governance transaction is proposed by one owner (`medledger --safe`), confirmed by a second
+and executed; the governed ones (registering Dr. Reyes, assigning him to Acme) are Safe proposals to schedule
+them in the timelock, executed by anyone once the chain's clock is advanced over the delay.
 
 Step 7 starts a real record gateway (`medledger gateway serve`, Riverside's, as a child process on a free
 loopback port, with the kit's launcher `medledger.testing.gateway.GatewayProcess`) and brings the
@@ -59,6 +62,8 @@ LABELS = {
 }
 PATIENTS = ("alice", "bob", "carol")
 DAY = 86400
+#: The governance timelock's delay in the demo (2 days is the default on real networks).
+TIMELOCK_DELAY = 3600
 
 
 def persona_index(name: str) -> int:
@@ -228,15 +233,18 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
         s.say("governance", f"{row['contract']:16} {row['address']}  ({row['action']})")
     safe = s.create_safe("priya", "omar", "lena", threshold=2)
     s.say("governance", f"created the governance Safe {safe}: 2 of 3 owners (Priya, Omar, Lena) must sign")
-    s.run("governance", "deploy", "--admin", safe, "--registrar", safe)
-    s.say("governance", "handed the admin, pauser and registrar roles to the Safe and renounced its own: "
-                        "the deployer key can no longer govern")
-    for cmd, who in (("add-insurer", "acme"), ("add-provider", "riverside"), ("add-provider", "northside"),
-                     ("add-arbiter", "reyes")):
-        creds = s.workdir / f"{who}-credentials.json"
-        creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{persona_index(who):010d}"}))
+    handed = s.run("governance", "deploy", "--admin", safe, "--registrar", safe,
+                   "--timelock-delay", str(TIMELOCK_DELAY))
+    timelock = next(r["address"] for r in handed if r["contract"] == "TimelockController")
+    s.result.contracts["TimelockController"] = timelock
+    s.say("governance", f"handed governance over and renounced every role: the Safe registers and suspends "
+                        f"parties and pauses the escrow; a timelock (delay {TIMELOCK_DELAY // 3600} h) the Safe "
+                        "proposes to reinstates parties, registers and assigns arbiters and appoints registrars")
+    for cmd, who in (("add-insurer", "acme"), ("add-provider", "riverside"), ("add-provider", "northside")):
         s.govern(f"registered {LABELS[who]} (credentials as a hash)", "registry", cmd, a(who),
-                 "--credentials", str(creds), label=f"registry.{cmd} (Safe)", show_refusal=who == "acme")
+                 "--credentials", str(credentials(s, who)), label=f"registry.{cmd} (Safe)",
+                 show_refusal=who == "acme")
+    appoint_arbiter(s)
     for who in ("riverside", "northside", "acme"):
         s.run(who, "registry", "publish-key", label="registry.publishEncryptionKey")
     s.say(None, "the providers and the insurer published their encryption keys; the patients publish nothing "
@@ -372,7 +380,8 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
           label="claim.dispute")
     s.run("reyes", "claim", "resolve", a("riverside"), claim3["control"], "--award", "250",
           "--decision-hash", "0x" + os.urandom(32).hex(), label="claim.resolve")
-    s.say("reyes", "dispute on claim 3 resolved: 250 awarded, 150 back to Acme's free balance")
+    s.say("reyes", "dispute on claim 3 resolved as the arbiter assigned to Acme: 250 awarded, 150 back to Acme's "
+                   "free balance")
     claim4 = submit("alice", "200", 320, "RIV-0004", "claim.submit")
     s.say("riverside", "claim 4 (Alice, 200) submitted; Acme does not answer")
     s.time_travel(15 * DAY)
@@ -407,6 +416,36 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     gateway_story(s)
     index_story(s)
     return s.result
+
+
+def credentials(s: Scenario, who: str) -> Path:
+    """A party's credentials document (committed as a salted hash, never sent)."""
+    creds = s.workdir / f"{who}-credentials.json"
+    creds.write_text(json.dumps({"party": LABELS[who], "npi_or_payer_id": f"{persona_index(who):010d}"}))
+    return creds
+
+
+def appoint_arbiter(s: Scenario) -> None:
+    """Separated powers: no registrar appoints an arbiter. The Safe schedules Dr. Reyes's registration and his
+    assignment to Acme in the timelock; before the delay nobody can execute them; the chain's clock is
+    advanced over the delay and anyone (the relayer) executes both."""
+    a, reyes = s.address, credentials(s, "reyes")
+    reason = s.refused("priya", "--safe", s.result.safe["address"], "registry", "add-arbiter", a("reyes"),
+                       "--credentials", str(reyes))
+    s.say("priya", f"[red]refused[/red] to propose registering Dr. Reyes directly (a registrar cannot): {reason}")
+    s.govern("scheduled the registration of Dr. Reyes as arbiter", "governance", "schedule", "add-arbiter", a("reyes"),
+             "--credentials", str(reyes), label="timelock.schedule (Safe)")
+    s.govern("scheduled the assignment of Dr. Reyes to Acme Health's disputes", "governance", "schedule",
+             "assign-arbiter", a("acme"), a("reyes"))
+    reason = s.refused("relay", "governance", "execute", "add-arbiter", a("reyes"), "--credentials", str(reyes))
+    s.say("relay", f"[red]refused[/red] before the delay: {reason}")
+    s.time_travel(TIMELOCK_DELAY + 60)
+    s.say(None, f"(the development chain's clock is advanced {TIMELOCK_DELAY // 3600} h, over the timelock's delay)")
+    s.run("relay", "governance", "execute", "add-arbiter", a("reyes"), "--credentials", str(reyes),
+          label="timelock.execute (register arbiter)")
+    s.run("relay", "governance", "execute", "assign-arbiter", a("acme"), a("reyes"),
+          label="timelock.execute (assign arbiter)")
+    s.say("relay", "executed both: Dr. Reyes is an arbiter, and the only one who can resolve Acme's disputes")
 
 
 def carol_guardian(s: Scenario, carol: str) -> None:

@@ -40,12 +40,14 @@ for _name, _index in ACTORS.items():
 
 @pytest.fixture(scope="module")
 def care(CareRegistry, admin, registrar, provider, provider2, insurer, arbiter):
-    """A CareRegistry with one registrar, two providers, an insurer and an arbiter."""
-    registry = CareRegistry.deploy(admin, {"from": admin})
-    registry.grantRole(registry.REGISTRAR_ROLE(), registrar, {"from": admin})
-    parties = [(provider, Role.PROVIDER), (provider2, Role.PROVIDER), (insurer, Role.INSURER), (arbiter, Role.ARBITER)]
-    for account, role in parties:
+    """A CareRegistry governed by `admin` (DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE, as the timelock holds them in a
+    deployment) with one registrar, two providers and an insurer (the registrar's), and an arbiter the governor
+    registered and assigned to the insurer."""
+    registry = CareRegistry.deploy(admin, registrar, {"from": admin})
+    for account, role in [(provider, Role.PROVIDER), (provider2, Role.PROVIDER), (insurer, Role.INSURER)]:
         registry.register(account, role, keccak(text=f"credentials:{account.address}"), {"from": registrar})
+    registry.register(arbiter, Role.ARBITER, keccak(text=f"credentials:{arbiter.address}"), {"from": admin})
+    registry.assignArbiter(insurer, arbiter, {"from": admin})
     return registry
 
 

@@ -36,17 +36,20 @@ def test_register_validates(care, registrar, provider, stranger):
         care.register(brownie.ZERO_ADDRESS, PROVIDER_ROLE, keccak(b"x"), {"from": registrar})
 
 
-def test_suspend_and_reinstate(care, registrar, provider, stranger):
+def test_suspend_and_reinstate(care, admin, registrar, provider, stranger):
+    """One registrar suspends at once; reinstating is the governor's (the timelock in a deployment)."""
     tx = care.suspend(provider, keccak(text="licence-expired"), {"from": registrar})
     assert tx.events["PartySuspended"]["account"] == provider
     assert not care.isActive(provider, PROVIDER_ROLE)
     assert care.activeRoleOf(provider) == 0
     with reverts_with(CareRegistry, "PartyAlreadySuspended", provider.address):
         care.suspend(provider, ZERO32, {"from": registrar})
-    care.reinstate(provider, {"from": registrar})
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", registrar.address, care.GOVERNOR_ROLE()):
+        care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert care.isActive(provider, PROVIDER_ROLE)
     with reverts_with(CareRegistry, "PartyNotSuspended", provider.address):
-        care.reinstate(provider, {"from": registrar})
+        care.reinstate(provider, {"from": admin})
     with reverts_with(CareRegistry, "PartyNotRegistered", stranger.address):
         care.suspend(stranger, ZERO32, {"from": registrar})
 
@@ -71,7 +74,8 @@ def test_encryption_key_shape(care, stranger, key, ok):
 # ------------------------------------------------------------------ compact party ids
 
 
-def test_parties_get_sequential_ids_never_reused(care, registrar, provider, provider2, insurer, arbiter, stranger):
+def test_parties_get_sequential_ids_never_reused(care, admin, registrar, provider, provider2, insurer, arbiter,
+                                                 stranger):
     """Ids follow registration order from 1 and map back to the account; suspension keeps the id
     (activePartyOf reports role None but the same id); an unregistered account has id 0."""
     registered = [provider, provider2, insurer, arbiter]  # the fixture's registration order
@@ -85,7 +89,77 @@ def test_parties_get_sequential_ids_never_reused(care, registrar, provider, prov
     assert care.activePartyOf(provider) == (PROVIDER_ROLE, ids[0])
     care.suspend(provider, ZERO32, {"from": registrar})
     assert care.activePartyOf(provider) == (0, ids[0])
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert care.activePartyOf(provider) == (PROVIDER_ROLE, ids[0])
     assert care.activePartyOf(brownie.ZERO_ADDRESS) == (0, 0)
     assert care.accountOf(0) == brownie.ZERO_ADDRESS and care.accountOf(ids[-1] + 2) == brownie.ZERO_ADDRESS
+
+
+# ------------------------------------------------------------------ separated powers (issue 18)
+
+
+def test_roles_at_construction(CareRegistry, admin, registrar, stranger):
+    """The admin holds DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE, the governor administers the registrars, and the
+    first registrar is set by the constructor (no account can grant itself a role afterwards)."""
+    care = CareRegistry.deploy(admin, registrar, {"from": admin})
+    governor, registrar_role = care.GOVERNOR_ROLE(), care.REGISTRAR_ROLE()
+    assert care.hasRole(ZERO32, admin) and care.hasRole(governor, admin) and care.hasRole(registrar_role, registrar)
+    assert care.getRoleAdmin(registrar_role) == governor and care.getRoleAdmin(governor) == "0x" + ZERO32.hex()
+    assert not care.hasRole(registrar_role, admin)
+    none = CareRegistry.deploy(admin, brownie.ZERO_ADDRESS, {"from": admin})
+    assert not none.hasRole(registrar_role, brownie.ZERO_ADDRESS)
+    with reverts_with(CareRegistry, "ZeroAccount"):
+        CareRegistry.deploy(brownie.ZERO_ADDRESS, registrar, {"from": stranger})
+
+
+def test_no_account_grants_itself_a_role(care, admin, registrar):
+    """Not even the governor: it cannot make itself registrar, nor the admin re-grant itself its roles."""
+    for role in (care.REGISTRAR_ROLE(), care.GOVERNOR_ROLE(), ZERO32):
+        with reverts_with(CareRegistry, "SelfGrant", admin.address, role):
+            care.grantRole(role, admin, {"from": admin})
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", registrar.address, care.GOVERNOR_ROLE()):
+        care.grantRole(care.REGISTRAR_ROLE(), registrar, {"from": registrar})
+    assert not care.hasRole(care.REGISTRAR_ROLE(), admin)
+
+
+def test_no_registrar_registers_itself(care, admin, registrar, stranger):
+    with reverts_with(CareRegistry, "SelfRegistration", registrar.address):
+        care.register(registrar, PROVIDER_ROLE, keccak(b"me"), {"from": registrar})
+    with reverts_with(CareRegistry, "SelfRegistration", admin.address):
+        care.register(admin, ARBITER_ROLE, keccak(b"me"), {"from": admin})
+    assert care.partyOf(registrar)[0] == 0 and care.partyOf(admin)[0] == 0
+
+
+def test_arbiters_are_registered_by_the_governor_only(care, admin, registrar, stranger):
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", registrar.address, care.GOVERNOR_ROLE()):
+        care.register(stranger, ARBITER_ROLE, keccak(b"arb"), {"from": registrar})
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", admin.address, care.REGISTRAR_ROLE()):
+        care.register(stranger, PROVIDER_ROLE, keccak(b"prov"), {"from": admin})  # the governor is no registrar
+    care.register(stranger, ARBITER_ROLE, keccak(b"arb"), {"from": admin})
+    assert care.isActive(stranger, ARBITER_ROLE)
+
+
+def test_assign_arbiter(care, admin, registrar, insurer, arbiter, provider, stranger, accounts):
+    """The governor assigns each insurer its arbiter (an active arbiter; zero unassigns); a reassignment
+    replaces the earlier one; arbiterOf reports whether the assigned arbiter is active now."""
+    assert care.arbiterOf(insurer) == (arbiter, True)
+    other = accounts[15]
+    care.register(other, ARBITER_ROLE, keccak(b"arb2"), {"from": admin})
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", registrar.address, care.GOVERNOR_ROLE()):
+        care.assignArbiter(insurer, other, {"from": registrar})
+    with reverts_with(CareRegistry, "AccessControlUnauthorizedAccount", arbiter.address, care.GOVERNOR_ROLE()):
+        care.assignArbiter(insurer, arbiter, {"from": arbiter})
+    with reverts_with(CareRegistry, "NotAnInsurer", provider.address):
+        care.assignArbiter(provider, other, {"from": admin})
+    with reverts_with(CareRegistry, "NotAnActiveArbiter", provider.address):
+        care.assignArbiter(insurer, provider, {"from": admin})
+    tx = care.assignArbiter(insurer, other, {"from": admin})
+    assert tx.events["ArbiterAssigned"] == {"insurer": insurer, "arbiter": other, "governor": admin}
+    assert care.arbiterOf(insurer) == (other, True)
+    care.suspend(other, ZERO32, {"from": registrar})
+    assert care.arbiterOf(insurer) == (other, False)
+    with reverts_with(CareRegistry, "NotAnActiveArbiter", other.address):
+        care.assignArbiter(insurer, other, {"from": admin})
+    care.assignArbiter(insurer, brownie.ZERO_ADDRESS, {"from": admin})
+    assert care.arbiterOf(insurer) == (brownie.ZERO_ADDRESS, False)
+    assert care.arbiterOf(stranger) == (brownie.ZERO_ADDRESS, False)

@@ -41,7 +41,8 @@ def test_partial_approval_dispute_and_resolution(env):
     run_cli(env, "--account", "clinic", "claim", "dispute", "CLM-PART", "--evidence-hash", "0x" + "ee" * 32)
     refused = run_cli(env, "--account", "payer", "claim", "resolve", "clinic", "CLM-PART", "--award", "100",
                       "--decision-hash", "0x" + "dd" * 32, check=False)
-    assert refused.returncode == 1 and "payer (" in refused.stderr and "is not an active arbiter" in refused.stderr
+    assert refused.returncode == 1 and "payer (" in refused.stderr
+    assert "is not the active arbiter assigned to insurer payer" in refused.stderr  # issue 18
     # The arbiter is no party to the provider-insurer key: it names the claim by its 0x control number.
     run_cli(env, "--account", "judge", "claim", "resolve", "clinic", out["control"], "--award", "100",
             "--decision-hash", "0x" + "dd" * 32)

@@ -1,6 +1,8 @@
-"""Safe 1.4.1 governance through the real CLI on Ganache: a 2-of-3 Safe holds the admin and registrar
-roles; a registration is proposed by one owner, confirmed by another and executed by anyone; a proposal
-short of the threshold, an altered proposal and a stranger's signature are refused."""
+"""Safe 1.4.1 governance through the real CLI on Ganache: a 2-of-3 Safe holds the registrar and pauser
+roles and proposes to the governance timelock, which holds the governor and admin roles; a registration is
+proposed by one owner, confirmed by another and executed by anyone; a proposal short of the threshold, an
+altered proposal and a stranger's signature are refused; a timelocked reinstatement is scheduled through the
+Safe, refused before the delay and executed after it."""
 import json
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from medledger.accounts import load_signer
 from medledger.chain import Chain
 from medledger.config import load_settings
 from medledger.errors import ChainError
+from medledger.messages import utc
 from medledger.safe import SafeGovernance, SafeProposal
 
 KEYS = {"gov": 0, "owner1": 12, "owner2": 13, "owner3": 14, "stranger": 15, "clinic": 16, "lab": 17}
@@ -25,23 +28,47 @@ def env(tmp_path_factory):
     created = run_json(env, "--account", "gov", "safe", "create", "--owner", addr["owner1"], "--owner", addr["owner2"],
                        "--owner", addr["owner3"], "--threshold", "2")
     env["SAFE"] = created["safe"]
-    # The deployer hands every admin role and the registrar role to the Safe, and renounces its own.
+    # The deployer hands governance to a timelock the Safe proposes to, registrar and pauser to the Safe.
     run_json(env, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
     return env
 
 
+def deployed(env, name: str, artifact: str | None = None):
+    contracts = json.loads(Path(env["MEDLEDGER_DEPLOYMENTS"]).read_text())[str(web3.eth.chain_id)]
+    path = Path(__file__).resolve().parents[1] / f"build/contracts/{artifact or name}.json"
+    return web3.eth.contract(address=contracts[name]["address"], abi=json.loads(path.read_text())["abi"])
+
+
 def care(env):
-    deployed = json.loads(Path(env["MEDLEDGER_DEPLOYMENTS"]).read_text())[str(web3.eth.chain_id)]
-    abi = json.loads((Path(__file__).resolve().parents[1] / "build/contracts/CareRegistry.json").read_text())["abi"]
-    return web3.eth.contract(address=deployed["CareRegistry"]["address"], abi=abi)
+    return deployed(env, "CareRegistry")
 
 
-def test_the_safe_alone_holds_governance(env):
+def govern(env, *args: str) -> dict:
+    """`args` through the Safe: owner1 proposes, owner2 confirms, the stranger executes."""
+    path = run_json(env, "--safe", env["SAFE"], "--account", "owner1", *args)["proposal"]
+    run_json(env, "--account", "owner2", "safe", "confirm", path)
+    return run_json(env, "--account", "stranger", "safe", "execute", path)
+
+
+def test_the_safe_and_its_timelock_alone_hold_governance(env):
     registry, addr = care(env), json.loads(env["addr"])
+    timelock = deployed(env, "TimelockController")
     admin, registrar = b"\x00" * 32, registry.functions.REGISTRAR_ROLE().call()
-    assert registry.functions.hasRole(admin, env["SAFE"]).call()
+    governor = registry.functions.GOVERNOR_ROLE().call()
+    for role in (admin, governor):
+        assert registry.functions.hasRole(role, timelock.address).call()
+        assert not registry.functions.hasRole(role, env["SAFE"]).call()
+        assert not registry.functions.hasRole(role, addr["gov"]).call()
     assert registry.functions.hasRole(registrar, env["SAFE"]).call()
-    assert not registry.functions.hasRole(admin, addr["gov"]).call()
+    # The Safe proposes and cancels; anyone executes once the delay (1 hour on a development chain) has passed.
+    for role in ("PROPOSER_ROLE", "CANCELLER_ROLE"):
+        assert timelock.functions.hasRole(getattr(timelock.functions, role)().call(), env["SAFE"]).call()
+    assert timelock.functions.hasRole(timelock.functions.EXECUTOR_ROLE().call(), "0x" + "00" * 20).call()
+    assert timelock.functions.getMinDelay().call() == 3600
+    escrow = deployed(env, "ClaimEscrow")
+    assert escrow.functions.hasRole(escrow.functions.PAUSER_ROLE().call(), env["SAFE"]).call()
+    assert escrow.functions.hasRole(admin, timelock.address).call()
+    assert not escrow.functions.hasRole(admin, addr["gov"]).call()
     # Re-running the hand-over changes nothing (idempotent) and the deployer cannot act alone any more.
     run_json(env, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
     refused = run_cli(env, "--account", "gov", "registry", "add-provider", "clinic", "--metadata", "0x" + "11" * 32,
@@ -55,13 +82,24 @@ def test_hand_over_after_a_plain_deploy_leaves_the_deployer_nothing(env, tmp_pat
     role included, and a third run sends nothing."""
     other = dict(env, MEDLEDGER_DEPLOYMENTS=str(tmp_path / "deployments.json"))
     run_json(other, "--account", "gov", "deploy")
-    run_json(other, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
+    steps = run_json(other, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"],
+                     "--timelock-delay", "7200")
     registry, gov = care(other), json.loads(env["addr"])["gov"]
-    for role in (b"\x00" * 32, registry.functions.REGISTRAR_ROLE().call()):
-        assert registry.functions.hasRole(role, env["SAFE"]).call()
+    timelock = deployed(other, "TimelockController")
+    assert {"contract": "TimelockController", "address": timelock.address} in [
+        {k: s[k] for k in ("contract", "address")} for s in steps]
+    assert timelock.functions.getMinDelay().call() == 7200
+    holders = {b"\x00" * 32: timelock.address, registry.functions.GOVERNOR_ROLE().call(): timelock.address,
+               registry.functions.REGISTRAR_ROLE().call(): env["SAFE"]}
+    for role, holder in holders.items():
+        assert registry.functions.hasRole(role, holder).call()
         assert not registry.functions.hasRole(role, gov).call()
     before = web3.eth.get_transaction_count(gov)
     run_json(other, "--account", "gov", "deploy", "--admin", env["SAFE"], "--registrar", env["SAFE"])
+    assert web3.eth.get_transaction_count(gov) == before
+    changed = run_cli(other, "--account", "gov", "deploy", "--admin", env["SAFE"], "--timelock-delay", "60",
+                      check=False)
+    assert changed.returncode == 1 and "has a minimum delay of 7200 s, not 60 s" in changed.stderr
     assert web3.eth.get_transaction_count(gov) == before
 
 
@@ -128,3 +166,54 @@ def test_runbook_pause_the_escrow_through_the_safe(env):
     run_json(env, "--account", "owner3", "safe", "confirm", path)
     run_json(env, "--account", "gov", "safe", "execute", path)
     assert escrow.functions.paused().call()
+
+
+def test_timelocked_reinstatement_through_the_safe(env):
+    """Issue 18: one registrar suspends at once, but no registrar (not even the Safe) reinstates; the Safe
+    schedules the reinstatement in the timelock, which refuses to run it before the delay and runs it after."""
+    addr = json.loads(env["addr"])
+    registry = care(env)
+    govern(env, "registry", "add-provider", "lab", "--metadata", "0x" + "14" * 32)
+    govern(env, "registry", "suspend", "lab")
+    assert not registry.functions.isActive(addr["lab"], 1).call()
+    direct = run_cli(env, "--safe", env["SAFE"], "--account", "owner1", "registry", "reinstate", "lab", check=False)
+    assert direct.returncode == 1 and "governor role" in direct.stderr and "Traceback" not in direct.stderr
+    early = run_cli(env, "--account", "stranger", "governance", "execute", "reinstate", "lab", check=False)
+    assert early.returncode == 1 and "is not scheduled" in early.stderr
+
+    scheduled = govern(env, "governance", "schedule", "reinstate", "lab")
+    assert scheduled["tx"].startswith("0x")
+    status = run_json(env, "governance", "status", "reinstate", "lab")
+    assert status["state"] == "waiting"
+    ready = web3.eth.get_block("latest")["timestamp"] + 3600
+    refused = run_cli(env, "--account", "stranger", "governance", "execute", "reinstate", "lab", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip() == (f"error: not ready: the timelock releases the reinstatement of {addr['lab']} "
+                                      f"at {utc(ready)}")
+    assert not registry.functions.isActive(addr["lab"], 1).call()
+
+    web3.provider.make_request("evm_increaseTime", [3601])
+    web3.provider.make_request("evm_mine", [])
+    done = run_json(env, "--account", "stranger", "governance", "execute", "reinstate", "lab")
+    assert done["state"] == "done" and done["tx"].startswith("0x")
+    assert registry.functions.isActive(addr["lab"], 1).call()
+    again = run_cli(env, "--account", "stranger", "governance", "execute", "reinstate", "lab", check=False)
+    assert again.returncode == 1 and "is not scheduled" in again.stderr
+
+
+def test_the_safe_cancels_a_scheduled_call(env):
+    """The Safe, the timelock's canceller, cancels a scheduled appointment before it runs: nothing is left to
+    execute, and the same command schedules it afresh (the operation's salt is free again)."""
+    addr = json.loads(env["addr"])
+    registry = care(env)
+    govern(env, "governance", "schedule", "grant-registrar", "owner3")
+    assert run_json(env, "governance", "status", "grant-registrar", "owner3")["state"] == "waiting"
+    alone = run_cli(env, "--account", "owner1", "governance", "cancel", "grant-registrar", "owner3", check=False)
+    assert alone.returncode == 1 and "Traceback" not in alone.stderr  # an owner alone is no canceller
+    govern(env, "governance", "cancel", "grant-registrar", "owner3")
+    assert run_json(env, "governance", "status", "grant-registrar", "owner3")["state"] == "unset"
+    web3.provider.make_request("evm_increaseTime", [3601])
+    web3.provider.make_request("evm_mine", [])
+    refused = run_cli(env, "--account", "stranger", "governance", "execute", "grant-registrar", "owner3", check=False)
+    assert refused.returncode == 1 and "is not scheduled" in refused.stderr
+    assert not registry.functions.hasRole(registry.functions.REGISTRAR_ROLE().call(), addr["owner3"]).call()

@@ -271,11 +271,11 @@ def test_any_active_role_may_hold_consent(consent, patient, insurer, arbiter):
     assert consent.hasConsent(patient, arbiter, HPAYMT, CONDITIONS)
 
 
-def test_suspended_grantee_loses_consent_until_reinstated(consent, care, registrar, patient, provider):
+def test_suspended_grantee_loses_consent_until_reinstated(admin, consent, care, registrar, patient, provider):
     consent.grant(patient, provider, 1, 1, 0, 0, DOC, {"from": patient})
     care.suspend(provider, keccak(text="licence-lapsed"), {"from": registrar})
     assert not consent.hasConsent(patient, provider, TREAT, DEMOGRAPHICS)
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert consent.hasConsent(patient, provider, TREAT, DEMOGRAPHICS)
 
 
@@ -413,11 +413,11 @@ def test_only_active_providers_open_break_glass(
         consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
 
 
-def test_suspended_provider_loses_break_glass_until_reinstated(consent, care, registrar, patient, provider):
+def test_suspended_provider_loses_break_glass_until_reinstated(admin, consent, care, registrar, patient, provider):
     consent.openBreakGlass(patient, 4 * HOUR, REASON, {"from": provider})
     care.suspend(provider, keccak(text="investigation"), {"from": registrar})
     assert not consent.hasConsent(patient, provider, ETREAT, LABS)
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert consent.hasConsent(patient, provider, ETREAT, LABS)
 
 
@@ -493,14 +493,15 @@ def test_treating_provider_id_needs_treat_consent_for_the_class(consent, care, p
     assert consent.treatingProviderId(patient, insurer, LABS) == 0
 
 
-def test_treating_provider_id_follows_suspension_expiry_and_revocation(consent, care, registrar, patient, provider):
+def test_treating_provider_id_follows_suspension_expiry_and_revocation(admin, consent, care, registrar, patient,
+                                                                       provider):
     provider_id = care.partyOf(provider)[4]
     start = chain.time()
     tx = consent.grant(patient, provider, mask(TREAT), mask(LABS), 0, start + 2 * HOUR, DOC, {"from": patient})
     assert consent.treatingProviderId(patient, provider, LABS) == provider_id
     care.suspend(provider, ZERO32, {"from": registrar})
     assert consent.treatingProviderId(patient, provider, LABS) == 0
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert consent.treatingProviderId(patient, provider, LABS) == provider_id
     chain.mine(timestamp=tx.timestamp + 2 * HOUR + 10)
     assert consent.treatingProviderId(patient, provider, LABS) == 0

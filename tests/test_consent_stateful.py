@@ -65,11 +65,12 @@ class ModelConsent:
 class ConsentMachine(RuleBasedStateMachine):
     """Rules mirror every state-changing entry point; `expected_has_consent` is the spec in Python."""
 
-    def __init__(cls, consent, care, registrar, patients, grantees, guardians, roles):
+    def __init__(cls, consent, care, registrar, governor, patients, grantees, guardians, roles):
         # brownie's state_machine calls __init__ once, as a class method, with the fixtures.
         cls.consent = consent
         cls.care = care
         cls.registrar = registrar
+        cls.governor = governor  # reinstates (issue 18: a single registrar suspends, only the governor reinstates)
         cls.patients = patients
         cls.grantees = grantees
         cls.guardians = guardians
@@ -260,7 +261,7 @@ class ConsentMachine(RuleBasedStateMachine):
     def toggle_suspension(self, g):
         party = self.grantees[g]  # providers and the insurer; the stranger is never registered
         if party.address in self.suspended:
-            self.care.reinstate(party, {"from": self.registrar})
+            self.care.reinstate(party, {"from": self.governor})
             self.suspended.discard(party.address)
         else:
             self.care.suspend(party, REASON, {"from": self.registrar})
@@ -298,6 +299,7 @@ def test_consent_model(
     consent,
     care,
     registrar,
+    admin,
     patient,
     patient2,
     provider,
@@ -312,6 +314,7 @@ def test_consent_model(
         consent,
         care,
         registrar,
+        admin,
         [patient, patient2],
         [provider, provider2, insurer, stranger],
         [guardian, stranger],

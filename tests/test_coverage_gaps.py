@@ -37,7 +37,8 @@ def now() -> int:
 # ---------------------------------------------------------------- CareRegistry
 
 
-def test_party_of_reports_role_status_times_and_id(care, registrar, provider, provider2, insurer, arbiter, stranger):
+def test_party_of_reports_role_status_times_and_id(admin, care, registrar, provider, provider2, insurer, arbiter,
+                                                   stranger):
     role, active, registered_at, updated_at, party_id = care.partyOf(provider)
     assert (role, active) == (PROVIDER_ROLE, True)
     assert registered_at != 0 and updated_at == registered_at
@@ -48,7 +49,7 @@ def test_party_of_reports_role_status_times_and_id(care, registrar, provider, pr
     # Suspension flips `active` and stamps `updatedAt`; the registration time and the id stay.
     tx = care.suspend(provider, h("audit"), {"from": registrar})
     assert care.partyOf(provider) == (PROVIDER_ROLE, False, registered_at, tx.timestamp, party_id)
-    tx = care.reinstate(provider, {"from": registrar})
+    tx = care.reinstate(provider, {"from": admin})
     assert care.partyOf(provider) == (PROVIDER_ROLE, True, registered_at, tx.timestamp, party_id)
     # An unknown account is all zero.
     assert care.partyOf(stranger) == (0, False, 0, 0, 0)

@@ -93,19 +93,26 @@ def _contract(name: str, address: str):
 
 
 def test_demo_governance_runs_through_the_safe(scenario):
-    """Step 1: a 2-of-3 Safe holds every admin, pauser and registrar role and the deployer none; the insurer,
-    providers and arbiter were registered by Safe transactions, and one signature alone was refused."""
+    """Step 1: a 2-of-3 Safe holds the registrar and pauser roles and is the only proposer of the timelock that
+    holds the governor and admin roles; the deployer holds none. The insurer and providers were registered by
+    Safe transactions (one signature alone was refused); the arbiter was registered and assigned to the insurer
+    by the timelock, on operations the Safe scheduled (issue 18: separated powers)."""
     safe, deployer = scenario.safe["address"], scenario.addresses["governance"]
+    timelock = _contract("TimelockController", scenario.contracts["TimelockController"])
     owners = {scenario.addresses[o] for o in scenario.safe["owners"]}
     wallet = web3.eth.contract(address=safe, abi=safe_artifact("Safe")["abi"])
     assert set(wallet.functions.getOwners().call()) == owners and wallet.functions.getThreshold().call() == 2
     assert deployer not in owners
+    assert timelock.functions.hasRole(timelock.functions.PROPOSER_ROLE().call(), safe).call()
+    assert not timelock.functions.hasRole(timelock.functions.PROPOSER_ROLE().call(), deployer).call()
     for name in ("CareRegistry", "ConsentRegistry", "ClaimEscrow"):
         contract = _contract(name, scenario.contracts[name])
-        roles = [b"\x00" * 32] + [getattr(contract.functions, r)().call() for r in ("REGISTRAR_ROLE", "PAUSER_ROLE")
-                                   if any(i.get("name") == r for i in contract.abi)]
-        for role in roles:
-            assert contract.functions.hasRole(role, safe).call(), (name, role.hex())
+        holders = {b"\x00" * 32: timelock.address}
+        for role, holder in (("GOVERNOR_ROLE", timelock.address), ("REGISTRAR_ROLE", safe), ("PAUSER_ROLE", safe)):
+            if any(i.get("name") == role for i in contract.abi):
+                holders[getattr(contract.functions, role)().call()] = holder
+        for role, holder in holders.items():
+            assert contract.functions.hasRole(role, holder).call(), (name, role.hex())
             assert not contract.functions.hasRole(role, deployer).call(), (name, role.hex())
 
     care = _contract("CareRegistry", scenario.contracts["CareRegistry"])
@@ -116,11 +123,15 @@ def test_demo_governance_runs_through_the_safe(scenario):
         assert wallet.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
         for event in care.events.PartyRegistered().process_receipt(receipt, errors=DISCARD):
             registered[event["args"]["account"]] = event["args"]["registrar"]
-    parties = {scenario.addresses[p] for p in ("acme", "riverside", "northside", "reyes")}
+    parties = {scenario.addresses[p] for p in ("acme", "riverside", "northside")}
     assert registered == dict.fromkeys(parties, safe)
-    every = care.events.PartyRegistered().get_logs(from_block=0)
-    assert {e["args"]["registrar"] for e in every} == {safe}
+    every = {e["args"]["account"]: e["args"]["registrar"] for e in care.events.PartyRegistered().get_logs(from_block=0)}
+    reyes, acme = scenario.addresses["reyes"], scenario.addresses["acme"]
+    assert every == {**dict.fromkeys(parties, safe), reyes: timelock.address}
+    assert care.functions.arbiterOf(acme).call() == [reyes, True]
+    assert len(timelock.events.CallExecuted().get_logs(from_block=0)) == 2
     assert any("1 valid owner signature(s)" in r and "needs 2" in r for r in scenario.refused)
+    assert any(r.startswith("not ready: the timelock releases") for r in scenario.refused)
 
 
 # --------------------------------------------------------------------------- the observer (issue #14)

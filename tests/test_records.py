@@ -173,14 +173,14 @@ def test_author_is_stored_as_its_care_registry_id(records, care, rid1, patient, 
     assert records.verify(other, h("record:2:v1"))[2] == provider2
 
 
-def test_author_address_survives_suspension(records, care, anchored, rid1, provider, registrar):
+def test_author_address_survives_suspension(admin, records, care, anchored, rid1, provider, registrar):
     """The views resolve the stored id whatever the party's status: a suspended author stays the author."""
     provider_id = party_id(care, provider)
     care.suspend(provider, REASON, {"from": registrar})
     assert care.activePartyOf(provider) == (0, provider_id)  # Role.None while suspended, same id
     assert records.verify(rid1, V1)[:3] == (True, 1, provider)
     assert records.latestOf(rid1)[1][0] == provider
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert party_id(care, provider) == provider_id
 
 
@@ -214,14 +214,14 @@ def test_suspended_provider_cannot_anchor(records, care, rid1, provider, registr
         records.anchor(rid1, V1, LABS, {"from": provider})
 
 
-def test_suspension_bites_after_earlier_anchors(records, care, consent, rid1, patient, provider, registrar):
+def test_suspension_bites_after_earlier_anchors(admin, records, care, consent, rid1, patient, provider, registrar):
     """A provider that anchored before is still checked against the CareRegistry on every anchor."""
     records.anchor(rid("record:0", patient), h("record:0:v1"), LABS, {"from": provider})
     care.suspend(provider, REASON, {"from": registrar})
     assert consent.treatingProviderId(patient, provider, LABS) == 0
     with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.anchor(rid1, V1, LABS, {"from": provider})
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert consent.treatingProviderId(patient, provider, LABS) == party_id(care, provider)
     records.anchor(rid1, V1, LABS, {"from": provider})
     assert records.verify(rid1, V1)[0]
@@ -403,12 +403,12 @@ def test_insurer_and_strangers_cannot_amend(records, anchored, rid1, insurer, st
             records.amend(rid1, V1, V2, {"from": account})
 
 
-def test_suspended_author_cannot_amend(records, care, anchored, rid1, provider, registrar):
+def test_suspended_author_cannot_amend(admin, records, care, anchored, rid1, provider, registrar):
     care.suspend(provider, REASON, {"from": registrar})
     with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.amend(rid1, V1, V2, {"from": provider})
     # Reinstated, it is the same party (same id), hence still the author.
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     assert records.amend(rid1, V1, V2, {"from": provider}).return_value == 2
 
 

@@ -268,7 +268,7 @@ def test_attest_rejects_bad_proofs_and_kinds(records, patient, provider, insurer
         records.attestBatchRecord(*leaf_args(other), [], log_batch, {"from": patient})
 
 
-def test_attest_checks_authorisation_now(records, consent, care, patient, patient2, provider, registrar,
+def test_attest_checks_authorisation_now(admin, records, consent, care, patient, patient2, provider, registrar,
                                          stranger):
     target = leaf("later", patient, provider)
     tree, batch_id, _ = anchor_tree(records, [target, leaf("y", patient, provider)], provider)
@@ -280,7 +280,7 @@ def test_attest_checks_authorisation_now(records, consent, care, patient, patien
     care.suspend(provider, REASON, {"from": registrar})
     with reverts_with(RecordRegistry, "NotActiveProvider", provider.address):
         records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": patient})
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     records.attestBatchRecord(*leaf_args(target), proof, batch_id, {"from": patient})
 
 

@@ -82,7 +82,7 @@ def test_f1_a_patient_share_is_disputed_like_a_denial_and_never_final_early(desk
 # ---------------------------------------------------------------- finding 2: suspension
 
 
-def test_f2_a_suspended_provider_keeps_its_contested_money(desk, escrow, care, registrar, provider, arbiter,
+def test_f2_a_suspended_provider_keeps_its_contested_money(admin, desk, escrow, care, registrar, provider, arbiter,
                                                           stranger, insurer):
     desk.submit("susp", 100 * USD)
     desk.adjudicate("susp", 40 * USD, reasons=[CARC_MAX_ALLOWABLE])
@@ -95,7 +95,7 @@ def test_f2_a_suspended_provider_keeps_its_contested_money(desk, escrow, care, r
     assert desk.owed() == 100 * USD
     with reverts_with(ClaimEscrow, "NotActiveParty", provider.address, PROVIDER_ROLE):
         escrow.withdrawAll({"from": provider})  # frozen, not lost
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     escrow.withdrawAll({"from": provider})
     assert desk.owed() == 0
     desk.assert_solvent([insurer], [provider])
@@ -287,16 +287,20 @@ def test_f7_withdraw_to_another_address(desk, escrow, usdc, provider, stranger, 
 # ---------------------------------------------------------------- ADVERSARIAL.md claims
 
 
-def test_suspending_an_arbiter_freezes_nothing_any_active_arbiter_resolves(desk, escrow, care, registrar, arbiter,
-                                                                           provider, accounts):
+def test_suspending_an_arbiter_freezes_its_insurers_disputes_until_the_governor_reassigns(
+        desk, escrow, care, admin, registrar, arbiter, insurer, provider, accounts):
+    """Issue 18 (arbiters per insurer): a suspended arbiter's disputes wait; another active arbiter cannot take
+    them first come first served; the governor's reassignment releases them."""
     second = accounts[11]
-    care.register(second, ARBITER_ROLE, h("arbiter-2"), {"from": registrar})
+    care.register(second, ARBITER_ROLE, h("arbiter-2"), {"from": admin})
     desk.submit("arb", 100 * USD)
     desk.adjudicate("arb", 0, reasons=[CARC_NOT_COVERED])
     escrow.dispute(control("arb"), EVIDENCE, {"from": provider})
     care.suspend(arbiter, h("conflict"), {"from": registrar})
-    with reverts_with(ClaimEscrow, "NotActiveParty", arbiter.address, ARBITER_ROLE):
-        escrow.resolveDispute(provider, control("arb"), 1, DECISION, {"from": arbiter})
+    for account in (arbiter, second):
+        with reverts_with(ClaimEscrow, "NotAssignedArbiter", account.address, insurer.address):
+            escrow.resolveDispute(provider, control("arb"), 1, DECISION, {"from": account})
+    care.assignArbiter(insurer, second, {"from": admin})
     tx = escrow.resolveDispute(provider, control("arb"), 100 * USD, DECISION, {"from": second})
     assert tx.events["DisputeResolved"]["arbiter"] == second
 

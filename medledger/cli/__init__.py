@@ -24,6 +24,7 @@ from .consent import consent, emergency
 from .deploy import deploy
 from .dev import dev
 from .gateway import gateway
+from .governance import governance
 from .index import attach as attach_index_commands
 from .keys import keys
 from .patient import patient
@@ -101,7 +102,7 @@ def main(ctx: click.Context, network, rpc, account, keystore, deployments, vault
 
 
 for _command in (keys, deploy, registry, consent, emergency, record, escrow, coverage, claim, audit, dev, verify,
-                 safe, gateway, patient):
+                 safe, governance, gateway, patient):
     main.add_command(_command)
 attach_index_commands(main)
 

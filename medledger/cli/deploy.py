@@ -12,17 +12,23 @@ from .options import address_option
 @click.command()
 @address_option("--token", help="The stablecoin's address (required on live networks; dev chains get a mock). "
                                 "Recorded in the deployments file: one token per deployment.")
-@address_option("--admin", help="Governance account to hand admin roles to (default: the deployer).")
+@address_option("--admin", help="The governance Safe (default: the deployer keeps governing). A TimelockController "
+                                "is deployed with the Safe as proposer and canceller and receives the governor and "
+                                "admin roles; the Safe receives the pauser role; the deployer renounces its own.")
 @address_option("--registrar", help="First registrar (default: the deployer; a deployer that was the registrar "
                                     "renounces the role once this one holds it).")
 @click.option("--max-break-glass", type=click.IntRange(1, 72 * 3600), default=DEFAULT_MAX_BREAK_GLASS,
               show_default=True, help="Longest break-glass window, in seconds.")
+@click.option("--timelock-delay", type=click.IntRange(0), default=None,
+              help="The timelock's minimum delay in seconds, with --admin [default: 172800 (2 days); 3600 on a "
+                   "development chain; a recorded timelock keeps its own].")
 @click.option("--dry-run", is_flag=True, help="Estimate the gas and cost of each deployment; send nothing.")
 @click.pass_obj
 def deploy(app: App, token: str | None, admin: str | None, registrar: str | None, max_break_glass: int,
-           dry_run: bool) -> None:
+           timelock_delay: int | None, dry_run: bool) -> None:
     """Deploy and wire the suite; re-running resumes or skips what is already deployed."""
-    options = DeployOptions(admin=admin, registrar=registrar, token=token, max_break_glass=max_break_glass)
+    options = DeployOptions(admin=admin, registrar=registrar, token=token, max_break_glass=max_break_glass,
+                            timelock_delay=timelock_delay)
     if dry_run:
         profile = PROFILES.get(app.settings.network)
         lines = preview_suite(app.chain, app.signer.address, options, profile.fee_model if profile else "ethereum")

@@ -28,7 +28,8 @@ def _add(role: Role):
         result = app.care.register(app.signer, address, role, credentials.value)
         app.done(f"registered {address} as {role.name.lower()}{credentials.note()}", account=address,
                  **credentials.saved(app, result), **tx_fields(result))
-    command.__doc__ = f"Register ACCOUNT as {role.name.lower()} (registrars only)."
+    command.__doc__ = (f"Register ACCOUNT as {role.name.lower()} "
+                       + ("(the governor)." if role == Role.ARBITER else "(registrars only)."))
     return command
 
 
@@ -52,10 +53,21 @@ def suspend(app: App, account: str, reason: bytes) -> None:
 @address_argument("account")
 @click.pass_obj
 def reinstate(app: App, account: str) -> None:
-    """Reinstate a suspended ACCOUNT."""
+    """Reinstate a suspended ACCOUNT (the governor; a governed deployment: `governance schedule reinstate`)."""
     address = account
     result = app.care.reinstate(app.signer, address)
     app.done(f"reinstated {address}", account=address, **tx_fields(result))
+
+
+@registry.command("assign-arbiter")
+@address_argument("insurer")
+@address_argument("arbiter")
+@click.pass_obj
+def assign_arbiter(app: App, insurer: str, arbiter: str) -> None:
+    """Assign ARBITER to resolve INSURER's disputes (the governor; a governed deployment: `governance schedule
+    assign-arbiter`)."""
+    result = app.care.assign_arbiter(app.signer, insurer, arbiter)
+    app.done(f"assigned arbiter {arbiter} to insurer {insurer}", insurer=insurer, arbiter=arbiter, **tx_fields(result))
 
 
 @registry.command()

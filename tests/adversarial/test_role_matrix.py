@@ -1,6 +1,11 @@
 """Role escalation across CareRegistry, ConsentRegistry, RecordRegistry and ClaimEscrow: every
 access-restricted state-changing function, called by every other party, fails with its exact custom
 error, and every entitled party succeeds. Forbidden calls run as `eth_call` against the module's world.
+
+Separated powers (issue 18): the world's `admin` holds DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE of the
+CareRegistry, as the timelock does in a deployment; a single registrar is refused every governed function
+(reinstate, registering and assigning arbiters, appointing registrars), and only the arbiter assigned to
+the claim's insurer resolves its disputes.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from support.world import (
     addresses,
     admin_role,
     bad_confirmation,
+    governor_role,
     not_active,
     not_patient_or_guardian,
     not_provider,
@@ -126,9 +132,11 @@ PROVIDERS = frozenset({"provider", "provider2"})
 INSURERS = frozenset({"insurer", "insurer2"})
 
 
-def role_entries(contract: str, attr: str, role: Callable[[World], Any], holder: str) -> list[Guarded]:
+def role_entries(contract: str, attr: str, role: Callable[[World], Any], holder: str,
+                 role_admin: Callable[[World], bytes] = admin_role) -> list[Guarded]:
     """grantRole, revokeRole and renounceRole of `contract` (the World's `attr`) on `role`, which the party
-    named `holder` holds: granting and revoking are the admin's, renouncing is the holder's own."""
+    named `holder` holds: granting and revoking are the role admin's (held by the world's admin),
+    renouncing is the holder's own."""
 
     def call(function: str, account: Callable[[World, Any], Any]) -> Callable[[World, Any], tuple]:
         return lambda w, who: (getattr(getattr(w, attr), function), (role(w), account(w, who)), who)
@@ -137,9 +145,9 @@ def role_entries(contract: str, attr: str, role: Callable[[World], Any], holder:
         return getattr(w, holder)
 
     return [
-        Guarded(f"{contract}.grantRole", ADMIN, call("grantRole", beneficiary), unauthorized(admin_role),
+        Guarded(f"{contract}.grantRole", ADMIN, call("grantRole", beneficiary), unauthorized(role_admin),
                 "RoleGranted"),
-        Guarded(f"{contract}.revokeRole", ADMIN, call("revokeRole", held_by), unauthorized(admin_role),
+        Guarded(f"{contract}.revokeRole", ADMIN, call("revokeRole", held_by), unauthorized(role_admin),
                 "RoleRevoked"),
         Guarded(f"{contract}.renounceRole", frozenset({holder}), call("renounceRole", held_by), bad_confirmation,
                 "RoleRevoked"),
@@ -164,10 +172,18 @@ GUARDED = [
     Guarded("CareRegistry.suspend", REGISTRAR,
             lambda w, who: (w.care.suspend, (w.provider, REASON), who),
             unauthorized(registrar_role), "PartySuspended"),
-    Guarded("CareRegistry.reinstate", REGISTRAR,
+    # Issue 18: the governor's (the timelock in a deployment); a single registrar is refused.
+    Guarded("CareRegistry.register(arbiter)", ADMIN,
+            lambda w, who: (w.care.register, (w.newcomer, ARBITER_ROLE, META), who),
+            unauthorized(governor_role), "PartyRegistered"),
+    Guarded("CareRegistry.reinstate", ADMIN,
             lambda w, who: (w.care.reinstate, (w.suspended,), who),
-            unauthorized(registrar_role), "PartyReinstated"),
-    *role_entries("CareRegistry", "care", lambda w: w.registrar_role, holder="registrar"),
+            unauthorized(governor_role), "PartyReinstated"),
+    Guarded("CareRegistry.assignArbiter", ADMIN,
+            lambda w, who: (w.care.assignArbiter, (w.insurer2, w.arbiter), who),
+            unauthorized(governor_role), "ArbiterAssigned"),
+    *role_entries("CareRegistry", "care", lambda w: w.registrar_role, holder="registrar", role_admin=governor_role),
+    *role_entries("CareRegistry", "care", governor_role, holder="admin"),
     # ------------------------------------------------------------------ ConsentRegistry
     Guarded("ConsentRegistry.grant", PATIENT_SIDE,
             lambda w, who: (w.consent.grant, (w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC), who),
@@ -286,9 +302,11 @@ GUARDED = [
             lambda w, who: (w.escrow.adjudicate, (w.provider, control("open"), 0, 100 * USD, (0, 0, 0), []), who),
             lambda w, name, who: error_message(ClaimEscrow, "NotClaimInsurer", w.cid("open"), who.address),
             "ClaimAdjudicated"),
+    # Issue 18: only the active arbiter assigned to the claim's insurer, not any active arbiter.
     Guarded("ClaimEscrow.resolveDispute", frozenset({"arbiter"}),
             lambda w, who: (w.escrow.resolveDispute, (w.provider, control("disputed"), 10 * USD, DECISION), who),
-            not_active(ARBITER_ROLE), "DisputeResolved"),
+            lambda w, name, who: error_message(ClaimEscrow, "NotAssignedArbiter", who.address, w.insurer.address),
+            "DisputeResolved"),
     Guarded("ClaimEscrow.pause", ADMIN, lambda w, who: (w.escrow.pause, (), who),
             unauthorized(pauser_role), "EscrowPaused"),
     Guarded("ClaimEscrow.unpause", ADMIN, lambda w, who: (w.escrow.unpause, (), who),

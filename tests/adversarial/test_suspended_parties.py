@@ -11,15 +11,15 @@ from brownie import ClaimEscrow
 from support.errors import error_message, reverts_with
 from support.escrow import DECISION, EVIDENCE, PROMPT_PAY, USD, control, h, sleep, submission, terms
 from support.records import leaf_args, rid
-from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, NOTES, PROVIDER_ROLE, TREAT, bit
+from support.vocabulary import BILLING, HPAYMT, INSURER_ROLE, NOTES, PROVIDER_ROLE, TREAT, bit
 from support.world import (
     DOC,
     MANIFEST,
     REASON,
+    governor_role,
     not_active,
     not_provider,
     not_provider_or_insurer,
-    registrar_role,
     unauthorized,
 )
 
@@ -41,7 +41,7 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
     leaf, proof, batch = w.batch_leaf, w.batch_proof, w.batch_id
     new = submission(control("sp:new"), w.patient, w.insurer, 10 * USD, [w.r2])
     blocked([
-        (lambda: w.care.reinstate(p, {"from": p}), unauthorized(registrar_role)(w, "", p)),
+        (lambda: w.care.reinstate(p, {"from": p}), unauthorized(governor_role)(w, "", p)),
         (lambda: w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": p}), not_provider(w, "", p)),
         (lambda: w.records.anchor(rid("sp:r", w.patient), h("sp:r:v1"), NOTES, {"from": p}), not_provider(w, "", p)),
         (lambda: w.records.amend(w.r1.record_id, w.r1.content_hash, h("sp:v2"), {"from": p}),
@@ -72,7 +72,7 @@ def test_suspended_provider_is_blocked_everywhere_and_money_stays_safe(world):
         w.escrow.finalizeDeemed(p, control("deemed"), {"from": w.stranger})
     w.assert_solvent()
 
-    w.care.reinstate(p, {"from": w.registrar})
+    w.care.reinstate(p, {"from": w.admin})
     assert w.consent.hasConsent(w.patient, p, TREAT, NOTES)
     w.escrow.finalizeDeemed(p, control("deemed"), {"from": w.stranger})  # pushed now: p is active again
     w.escrow.withdrawAll({"from": p})
@@ -119,7 +119,7 @@ def test_suspended_insurer_is_blocked_everywhere_but_cannot_escape_its_claims(wo
     assert w.usdc.balanceOf(i) == insurer_balance
     w.assert_solvent()
 
-    w.care.reinstate(i, {"from": w.registrar})
+    w.care.reinstate(i, {"from": w.admin})
     remaining = w.escrow.insurerAccountOf(i)[0]
     w.escrow.withdrawFree(remaining, {"from": i})
     assert w.usdc.balanceOf(i) == insurer_balance + remaining
@@ -138,11 +138,11 @@ def test_suspended_arbiter_is_blocked_everywhere_and_the_dispute_waits(world):
     assert not w.consent.hasConsent(w.patient, a, HPAYMT, BILLING)
     blocked([
         (lambda: w.escrow.resolveDispute(w.provider, control("disputed"), 0, DECISION, {"from": a}),
-         not_active(ARBITER_ROLE)(w, "", a)),
+         error_message(ClaimEscrow, "NotAssignedArbiter", a.address, w.insurer.address)),
         (lambda: w.consent.openBreakGlass(w.patient, 3600, REASON, {"from": a}), not_provider(w, "", a)),
         (lambda: w.records.logAccess(w.patient, w.r1.record_id, HPAYMT, {"from": a}),
          not_provider_or_insurer(w, "", a)),
-        (lambda: w.care.reinstate(a, {"from": a}), unauthorized(registrar_role)(w, "", a)),
+        (lambda: w.care.reinstate(a, {"from": a}), unauthorized(governor_role)(w, "", a)),
     ])
     # The contested 60 stays encumbered: the insurer cannot take it back, the provider is not paid it.
     with reverts_with(ClaimEscrow, "InsufficientEscrow", w.insurer.address, free + 1, free):
@@ -150,7 +150,7 @@ def test_suspended_arbiter_is_blocked_everywhere_and_the_dispute_waits(world):
     assert w.escrow.insurerAccountOf(w.insurer) == (free, encumbered)
     assert w.desk.owed() == owed and w.usdc.balanceOf(w.escrow) == escrow_balance
 
-    w.care.reinstate(a, {"from": w.registrar})
+    w.care.reinstate(a, {"from": w.admin})
     assert w.consent.hasConsent(w.patient, a, HPAYMT, BILLING)
     w.escrow.resolveDispute(w.provider, control("disputed"), 60 * USD, DECISION, {"from": a})
     assert w.desk.owed() == owed + 60 * USD

@@ -3,8 +3,19 @@
 import brownie
 from brownie import ClaimEscrow, chain
 from support.errors import error_message, reverts_with
-from support.escrow import DAY, PROMPT_PAY, USD, control, h, invalid_status, missing_consent, not_active, terms
-from support.vocabulary import ARBITER_ROLE, BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
+from support.escrow import (
+    CARC_NOT_COVERED,
+    DAY,
+    PROMPT_PAY,
+    USD,
+    control,
+    h,
+    invalid_status,
+    missing_consent,
+    not_active,
+    terms,
+)
+from support.vocabulary import BILLING, HPAYMT, INSURER_ROLE, PROVIDER_ROLE, ClaimStatus
 
 SUSPENDED = h("suspended")
 
@@ -27,9 +38,12 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
             escrow.setCoverage(patient, h("x"), 0, 2**40 - 1, 0, 0, 0, {"from": account})
         with brownie.reverts(not_active(account, INSURER_ROLE)):
             escrow.endCoverage(patient, {"from": account})
-    for account in (provider, insurer, stranger):
-        with brownie.reverts(not_active(account, ARBITER_ROLE)):
-            escrow.resolveDispute(provider, control("rb"), 0, h("d"), {"from": account})
+    desk.submit("rbd", 10 * USD)
+    desk.adjudicate("rbd", 0, reasons=[CARC_NOT_COVERED])
+    escrow.dispute(control("rbd"), h("e"), {"from": provider})
+    for account in (provider, insurer, stranger, admin):  # issue 18: only the insurer's assigned arbiter rules
+        with reverts_with(ClaimEscrow, "NotAssignedArbiter", account.address, insurer.address):
+            escrow.resolveDispute(provider, control("rbd"), 0, h("d"), {"from": account})
     role = escrow.PAUSER_ROLE()
     for account in (provider, insurer, arbiter, stranger):
         with reverts_with(ClaimEscrow, "AccessControlUnauthorizedAccount", account.address, role):
@@ -40,7 +54,7 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
             escrow.unpause({"from": account})
 
 
-def test_suspended_provider_loses_rights(desk, escrow, care, registrar, provider, stranger, insurer):
+def test_suspended_provider_loses_rights(admin, desk, escrow, care, registrar, provider, stranger, insurer):
     desk.submit("s1", 10 * USD)
     desk.adjudicate("s1", 10 * USD)
     desk.submit("s2", 10 * USD)
@@ -54,12 +68,12 @@ def test_suspended_provider_loses_rights(desk, escrow, care, registrar, provider
     chain.mine()
     with brownie.reverts(not_active(provider, PROVIDER_ROLE)):
         escrow.finalizeDeemed(provider, control("s2"), {"from": stranger})
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})
     escrow.withdrawAll({"from": provider})
     escrow.finalizeDeemed(provider, control("s2"), {"from": stranger})
 
 
-def test_suspended_insurer_loses_rights(desk, escrow, care, registrar, insurer, usdc, patient):
+def test_suspended_insurer_loses_rights(admin, desk, escrow, care, registrar, insurer, usdc, patient):
     desk.submit("si", 10 * USD)
     care.suspend(insurer, SUSPENDED, {"from": registrar})
     with brownie.reverts(not_active(insurer, INSURER_ROLE)):
@@ -73,7 +87,7 @@ def test_suspended_insurer_loses_rights(desk, escrow, care, registrar, insurer, 
     # A suspended insurer holds no live consent, so no claim can be filed against it.
     with brownie.reverts(missing_consent(patient, insurer, HPAYMT, BILLING)):
         desk.submit("si2", 10 * USD)
-    care.reinstate(insurer, {"from": registrar})
+    care.reinstate(insurer, {"from": admin})
     desk.adjudicate("si", 10 * USD)
 
 

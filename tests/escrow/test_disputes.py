@@ -2,7 +2,7 @@
 
 import brownie
 import pytest
-from brownie import ClaimEscrow, chain
+from brownie import ZERO_ADDRESS, ClaimEscrow, chain
 from support.errors import reverts_with
 from support.escrow import (
     CARC_BENEFIT_MAX,
@@ -17,7 +17,7 @@ from support.escrow import (
     invalid_status,
     sleep,
 )
-from support.vocabulary import ARBITER_ROLE, REPLACEMENT, VOID, ClaimStatus
+from support.vocabulary import ARBITER_ROLE, INSURER_ROLE, REPLACEMENT, VOID, ClaimStatus
 
 EVIDENCE = h("appeal-packet")
 DECISION = h("arbiter-decision")
@@ -150,18 +150,45 @@ def test_forbidden_transitions(desk, escrow, provider, provider2, arbiter, insur
             attempt()
 
 
-def test_only_an_active_arbiter_resolves(desk, escrow, care, registrar, provider, provider2, insurer, arbiter,
-                                         stranger):
+def test_only_the_active_arbiter_assigned_to_the_insurer_resolves(desk, escrow, care, admin, registrar, provider,
+                                                                provider2, insurer, arbiter, stranger):
     contest(desk, "a")
     escrow.dispute(control("a"), EVIDENCE, {"from": provider})
-    for account in (provider, provider2, insurer, stranger):
-        with reverts_with(ClaimEscrow, "NotActiveParty", account.address, ARBITER_ROLE):
+    for account in (provider, provider2, insurer, stranger, admin, registrar):
+        with reverts_with(ClaimEscrow, "NotAssignedArbiter", account.address, insurer.address):
             escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": account})
     care.suspend(arbiter, h("conflict"), {"from": registrar})
-    with reverts_with(ClaimEscrow, "NotActiveParty", arbiter.address, ARBITER_ROLE):
+    with reverts_with(ClaimEscrow, "NotAssignedArbiter", arbiter.address, insurer.address):
         escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
-    care.reinstate(arbiter, {"from": registrar})
+    care.reinstate(arbiter, {"from": admin})
     escrow.resolveDispute(provider, control("a"), 60 * USD, DECISION, {"from": arbiter})
+
+
+def test_an_active_arbiter_not_assigned_to_the_insurer_cannot_resolve(desk, escrow, care, admin, registrar, provider,
+                                                                      insurer, arbiter, accounts):
+    """Issue 18: arbiters are assigned per insurer, not first come first served. Another insurer's active
+    arbiter is refused; the governor's reassignment takes effect at once, open disputes included."""
+    other, insurer2 = accounts[15], accounts[16]
+    care.register(other, ARBITER_ROLE, h("arbiter-2"), {"from": admin})
+    care.register(insurer2, INSURER_ROLE, h("insurer-2"), {"from": registrar})
+    care.assignArbiter(insurer2, other, {"from": admin})
+    assert care.isActive(other, ARBITER_ROLE)
+    contest(desk, "r")
+    escrow.dispute(control("r"), EVIDENCE, {"from": provider})
+    with reverts_with(ClaimEscrow, "NotAssignedArbiter", other.address, insurer.address):
+        escrow.resolveDispute(provider, control("r"), 10 * USD, DECISION, {"from": other})
+    care.assignArbiter(insurer, other, {"from": admin})  # reassignment
+    with reverts_with(ClaimEscrow, "NotAssignedArbiter", arbiter.address, insurer.address):
+        escrow.resolveDispute(provider, control("r"), 10 * USD, DECISION, {"from": arbiter})
+    tx = escrow.resolveDispute(provider, control("r"), 10 * USD, DECISION, {"from": other})
+    assert tx.events["DisputeResolved"]["arbiter"] == other
+    # Unassigned: nobody resolves the insurer's disputes until the governor assigns an arbiter again.
+    contest(desk, "u")
+    escrow.dispute(control("u"), EVIDENCE, {"from": provider})
+    care.assignArbiter(insurer, ZERO_ADDRESS, {"from": admin})
+    for account in (arbiter, other):
+        with reverts_with(ClaimEscrow, "NotAssignedArbiter", account.address, insurer.address):
+            escrow.resolveDispute(provider, control("u"), 0, DECISION, {"from": account})
 
 
 def test_suspended_provider_can_still_dispute(desk, escrow, care, registrar, provider):
@@ -209,15 +236,49 @@ def test_encumbered_money_cannot_leave(desk, escrow, provider, insurer):
         desk.adjudicate("other", 10 * USD)
 
 
-def test_deemed_excess_over_limit_is_disputable(desk, escrow, provider, insurer, arbiter, patient, stranger):
+def test_deemed_excess_over_limit_is_disputable_but_no_award_exceeds_the_limit(desk, escrow, provider, insurer,
+                                                                             arbiter, patient, stranger):
+    """Issue 18, "awards respect the coverage limits": the excess over a per-claim limit is contested (CARC 119)
+    and disputable, but an award counts against the limit like an approval: nothing is left of it here."""
     escrow.setCoverage(patient, h("cap"), 0, 2**40 - 1, 50 * USD, 0, 0, {"from": insurer})
     desk.submit("cap", 80 * USD)
     sleep(PROMPT_PAY + 1)
     tx = escrow.finalizeDeemed(provider, control("cap"), {"from": stranger})
     assert list(tx.events["ClaimAdjudicated"]["reasonCodes"]) == [CARC_BENEFIT_MAX]
     escrow.dispute(control("cap"), EVIDENCE, {"from": provider})
-    escrow.resolveDispute(provider, control("cap"), 30 * USD, DECISION, {"from": arbiter})
-    assert desk.owed() == 80 * USD
+    with reverts_with(ClaimEscrow, "CoverageLimitExceeded", insurer.address, patient.address, 1, 0):
+        escrow.resolveDispute(provider, control("cap"), 1, DECISION, {"from": arbiter})
+    escrow.resolveDispute(provider, control("cap"), 0, DECISION, {"from": arbiter})
+    assert desk.owed() == 50 * USD
+
+
+def test_award_respects_the_per_claim_limit(desk, escrow, provider, insurer, arbiter, patient):
+    """A partial approval under a per-claim limit leaves only the rest of the limit to award."""
+    escrow.setCoverage(patient, h("claim-cap"), 0, 2**40 - 1, 100 * USD, 0, 0, {"from": insurer})
+    contest(desk, "pc", billed=150 * USD, approved=60 * USD)  # 90 contested, 40 of the limit left
+    escrow.dispute(control("pc"), EVIDENCE, {"from": provider})
+    with reverts_with(ClaimEscrow, "CoverageLimitExceeded", insurer.address, patient.address, 40 * USD + 1, 40 * USD):
+        escrow.resolveDispute(provider, control("pc"), 40 * USD + 1, DECISION, {"from": arbiter})
+    free = desk.free()
+    tx = escrow.resolveDispute(provider, control("pc"), 40 * USD, DECISION, {"from": arbiter})
+    assert (tx.events["DisputeResolved"]["award"], tx.events["DisputeResolved"]["returned"]) == (40 * USD, 50 * USD)
+    assert desk.owed() == 100 * USD and desk.free() == free + 50 * USD and desk.encumbered() == 0
+
+
+def test_award_respects_the_period_limit_at_the_time_of_the_ruling(desk, escrow, provider, insurer, arbiter, patient):
+    """An award counts as usage of the benefit period it is made in, and cannot exceed what is left of it."""
+    start = chain.time()
+    escrow.setCoverage(patient, h("period-cap"), start, start + 400 * DAY, 0, 100 * USD, 30 * DAY, {"from": insurer})
+    contest(desk, "pa", billed=100 * USD, approved=40 * USD)  # 60 contested
+    desk.submit("pb", 50 * USD)
+    desk.adjudicate("pb", 50 * USD)  # 90 of the period's 100 used
+    escrow.dispute(control("pa"), EVIDENCE, {"from": provider})
+    with reverts_with(ClaimEscrow, "CoverageLimitExceeded", insurer.address, patient.address, 20 * USD, 10 * USD):
+        escrow.resolveDispute(provider, control("pa"), 20 * USD, DECISION, {"from": arbiter})
+    escrow.resolveDispute(provider, control("pa"), 10 * USD, DECISION, {"from": arbiter})
+    coverage = escrow.coverageOf(escrow.enrolmentOf(insurer, patient)[0])
+    assert coverage[7] == 100 * USD  # the award is recorded as usage: the period is exhausted
+    assert desk.owed() == 100 * USD
 
 
 def test_pause_freezes_the_dispute_window(desk, escrow, admin, provider):

@@ -382,10 +382,11 @@ class EscrowMachine:
             )
 
 
-def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, care, registrar, accounts, provider,
+def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, care, admin, registrar, accounts, provider,
                               provider2, insurer, arbiter, patient):
     insurer2 = accounts[11]
     care.register(insurer2, INSURER_ROLE, h("insurer-2"), {"from": registrar})
+    care.assignArbiter(insurer2, arbiter, {"from": admin})  # one arbiter may serve several insurers (issue 18)
     for payer in (insurer, insurer2):
         grant(consent, patient, payer, bit(HPAYMT), bit(BILLING, NOTES))
         escrow.setTerms(terms(prompt_pay=PROMPT_PAY, dispute=DISPUTE_WINDOW), {"from": payer})

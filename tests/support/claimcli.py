@@ -32,13 +32,14 @@ def claims_env(home: Path) -> dict[str, str]:
     `payer` holds 10,000 tokens in escrow, auto-approves up to 150 on conditions for service codes
     100-199 (prompt pay 15 days, disputes 30 days) and covers `alice`; alice consents to `clinic`
     (TREAT + HPAYMT on conditions and labs) and to `payer` (HPAYMT on billing and conditions). The clinic and
-    the payer published their encryption keys; the judge (an arbiter) did not.
+    the payer published their encryption keys; the judge (an arbiter, assigned to the payer) did not.
     """
     env = cli_env(home, MEDLEDGER_RPC=web3.provider.endpoint_uri)
     addresses = funded_keystores(env, ACTORS)
     run_cli(env, "--account", "gov", "deploy")
     for cmd, who in (("add-provider", "clinic"), ("add-insurer", "payer"), ("add-arbiter", "judge")):
         run_cli(env, "--account", "gov", "registry", cmd, who, "--metadata", "0x" + os.urandom(32).hex())
+    run_cli(env, "--account", "gov", "registry", "assign-arbiter", "payer", "judge")  # the deployer governs
     for who in ("clinic", "payer"):  # their keys key the text control numbers of their claims (docs/CLI.md)
         run_cli(env, "--account", who, "registry", "publish-key")
     run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")  # 1,000,000 tokens (6 decimals)

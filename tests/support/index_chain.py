@@ -64,6 +64,7 @@ def deploy(url: str, home: Path) -> Suite:
     for name, role in (("provider", Role.PROVIDER), ("provider2", Role.PROVIDER), ("insurer", Role.INSURER),
                        ("arbiter", Role.ARBITER)):
         suite.care.register(admin, suite.address(name), role, os.urandom(32))
+    suite.care.assign_arbiter(admin, suite.address("insurer"), suite.address("arbiter"))
     return suite
 
 

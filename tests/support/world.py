@@ -270,6 +270,10 @@ def registrar_role(w: World) -> bytes:
     return w.registrar_role
 
 
+def governor_role(w: World) -> bytes:
+    return bytes(w.care.GOVERNOR_ROLE())
+
+
 def pauser_role(w: World) -> bytes:
     return w.pauser_role
 
