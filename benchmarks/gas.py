@@ -85,6 +85,8 @@ class GasBench:
                    s.care.register(admin, address("provider"), Role.PROVIDER, label_hash("npi:provider")))
         for name, role in (("provider2", Role.PROVIDER), ("insurer", Role.INSURER), ("arbiter", Role.ARBITER)):
             s.care.register(admin, address(name), role, label_hash(f"npi:{name}"))
+        self._take("registry.setGatewayEndpoint",
+                   s.care.set_gateway_endpoint(signer("provider"), "https://records.clinic.example"))
         patient = signer("patient")
         self._take("consent.grant", s.consent.grant(patient, patient.address, address("provider"),
                                                     bit(Purpose.TREAT, Purpose.HPAYMT), ALL_CLASSES,

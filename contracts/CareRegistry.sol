@@ -9,14 +9,18 @@ import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
  * @notice The credentialing registry: an admin (a governance multisig) appoints registrars, and
  * registrars register, suspend and reinstate providers, insurers and arbiters. Only commitments
  * (hashes of NPI, licence or payer id documents) are stored, never the credentials themselves.
+ * Parties publish their own encryption keys and, for custodians, the URL of their record gateway.
  */
 contract CareRegistry is ICareRegistry, AccessControl {
     /// @notice Credentialing authorities that register and suspend parties.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @notice The longest gateway endpoint URL, in bytes.
+    uint256 public constant MAX_GATEWAY_ENDPOINT_LENGTH = 256;
 
     mapping(address account => Party) private _parties;
     mapping(address account => bytes32 metadataHash) private _metadata;
     mapping(address account => bytes publicKey) private _encryptionKeys;
+    mapping(address account => string url) private _gatewayEndpoints;
     mapping(uint32 id => address account) private _accounts;
     uint32 private _partyCount;
 
@@ -84,6 +88,26 @@ contract CareRegistry is ICareRegistry, AccessControl {
     }
 
     /// @inheritdoc ICareRegistry
+    function setGatewayEndpoint(string calldata url) external {
+        uint256 len = bytes(url).length;
+        if (len == 0 || len > MAX_GATEWAY_ENDPOINT_LENGTH) {
+            revert InvalidGatewayEndpoint(len, MAX_GATEWAY_ENDPOINT_LENGTH);
+        }
+        Party storage party = _parties[msg.sender];
+        if (!party.active || (party.role != Role.Provider && party.role != Role.Insurer)) {
+            revert NotActiveCustodian(msg.sender);
+        }
+        _gatewayEndpoints[msg.sender] = url;
+        emit GatewayEndpointSet(msg.sender, url);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function clearGatewayEndpoint() external {
+        delete _gatewayEndpoints[msg.sender];
+        emit GatewayEndpointSet(msg.sender, "");
+    }
+
+    /// @inheritdoc ICareRegistry
     function partyOf(address account) external view returns (Party memory) {
         return _parties[account];
     }
@@ -96,6 +120,11 @@ contract CareRegistry is ICareRegistry, AccessControl {
     /// @inheritdoc ICareRegistry
     function encryptionKeyOf(address account) external view returns (bytes memory) {
         return _encryptionKeys[account];
+    }
+
+    /// @inheritdoc ICareRegistry
+    function gatewayEndpointOf(address account) external view returns (string memory) {
+        return _gatewayEndpoints[account];
     }
 
     /// @inheritdoc ICareRegistry
