@@ -7,22 +7,24 @@ manifests (random ids, hashes, addresses), so sharing it discloses nothing witho
 Writes check everything they can before sending (registration, consent, published keys, the FHIR
 itself; the checks live in `medledger.records`), so a refusal never leaves half-done work on chain.
 
-The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get) and
-`check` (verify, history); `common` holds what they share.
+The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get), `check` (verify)
+and `history` (a patient's records across custodians' gateways, or one record's versions); `common` holds what
+they share.
 """
 from __future__ import annotations
 
 import click
 
 from .batch import put_batch
-from .check import history, verify
+from .check import verify
+from .history import history
 from .read import get
 from .write import amend, put
 
 
 @click.group()
 def record() -> None:
-    """Put, amend, batch, read, verify and trace sealed health records.
+    """Put, amend, batch, read, verify and trace sealed health records, and fetch a patient's history.
 
     \b
     Every party points at the same vault (--vault / MEDLEDGER_VAULT): it stands in for a shared
