@@ -211,6 +211,33 @@ def test_a_stopped_gateway_is_reported_and_the_other_custodians_records_still_pr
     assert {c["name"]: c["status"] for c in out["custodians"]}["northside"] == "ok"
 
 
+def test_pairwise_history_fetches_each_pseudonyms_records_signed_by_that_pseudonym(world, tmp_path):
+    """Alice's Riverside and Northside pseudonyms each consent (signed, relayed by the custodian); each custodian
+    files a visit under its pseudonym; `--pairwise record history` finds both, each fetched as its pseudonym."""
+    env, pseudonyms = world["env"], {}
+    for seed, custodian in enumerate(("riverside", "northside"), start=10):
+        signed = tmp_path / f"consent-{custodian}.json"
+        out = json.loads(run_cli(env, "--json", "--pairwise", "--account", "alice", "consent", "sign", custodian,
+                                 "-p", "treat", "-c", "demographics,conditions,medications,labs,billing",
+                                 "--days", "30", "-o", str(signed)).stdout)
+        run_cli(env, "--account", custodian, "consent", "relay", str(signed))
+        pseudonyms[custodian] = out["patient"]
+        gw = world["gateways"][custodian]
+        client = GatewayClient(gw.url, signer(ACTORS[custodian]), world["chain"].chain_id)
+        client.login()
+        client.put_record(patient_bundle(seed, out["patient"]), out["patient"])
+    assert pseudonyms["riverside"] != pseudonyms["northside"] != world["who"]["alice"]
+    proc = run_cli(env, "--json", "--pairwise", "--account", "alice", "record", "history", check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["complete"] is True and sorted(out["patients"]) == sorted(pseudonyms.values())
+    assert [(e["patient"], e["custodian"], e["status"]) for e in out["entries"]] == [
+        (pseudonyms[name], world["who"][name], "fetched") for name in ("riverside", "northside")]
+    # without --pairwise, alice's own address is not the patient of these records: her main history is unchanged
+    code, own, _ = history(world, "alice")
+    assert not {e["patient"] for e in own["entries"]} & set(pseudonyms.values())
+
+
 # --------------------------------------------------------------------------- bad input, nothing sent
 
 
