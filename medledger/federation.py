@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from . import scopes
 from .accounts import Signer
 from .contracts import CareRegistry, RecordEvent
 from .endpoints import check_gateway_url
@@ -222,6 +223,7 @@ def fetch_history(records: Sequence[CustodyRecord], care: CareRegistry, reader_o
                   purpose: str = "TREAT", timeout: float = 10.0, connect: Connect = _connect) -> History:
     """Fetches every record of `records` from its custodian's gateway, as the signer `reader_of(patient)` gives
     for the record's patient (address), and merges them into one timeline in anchoring order."""
+    purpose = scopes.purpose(purpose).name  # ScopeError naming the known purposes, before any request
     chain = care.chain
     chain_id = chain.chain_id
     by_custodian: dict[str, list[CustodyRecord]] = {}
