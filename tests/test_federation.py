@@ -238,6 +238,23 @@ def test_pairwise_history_fetches_each_pseudonyms_records_signed_by_that_pseudon
     assert not {e["patient"] for e in own["entries"]} & set(pseudonyms.values())
 
 
+def test_a_published_url_that_is_not_an_https_origin_is_never_contacted(world):
+    """The contract checks only the length: a URL published around the SDK is untrusted input."""
+    westside = signer(ACTORS["westside"])
+    care = world["care"]
+    care.chain.transact(westside, care.fn.setGatewayEndpoint("http://records.westside.example/fhir?key=1"))
+    try:
+        code, out, err = history(world, "alice")
+    finally:
+        care.clear_gateway_endpoint(westside)
+    assert code == 1
+    (west,) = [c for c in out["custodians"] if c["name"] == "westside"]
+    assert west["status"] == "bad endpoint" and west["fetched"] == 0 and "not contacted" in west["reason"]
+    assert [e["status"] for e in out["entries"] if e["custodian"] == world["who"]["westside"]] == ["unavailable"]
+    assert {c["status"] for c in out["custodians"] if c["name"] != "westside"} == {"ok"}
+    assert any(line.startswith("westside") and "bad endpoint" in line for line in err.splitlines())
+
+
 # --------------------------------------------------------------------------- bad input, nothing sent
 
 
@@ -250,6 +267,8 @@ def test_pairwise_history_fetches_each_pseudonyms_records_signed_by_that_pseudon
     ("westside", "ftp://records.westside.example", "is not an https URL"),
 ])
 def test_endpoint_set_refuses_bad_input_in_one_line_and_sends_nothing(world, account, url, expected):
+    for gw in world["gateways"].values():  # the custodians' own audit batches (logAccessBatch) are sent by now
+        gw.wait_idle()
     before = sends(world, account)
     published = world["care"].gateway_endpoint(world["who"][account])
     proc = run_cli(world["env"], "--account", account, "registry", "endpoint", "set", url, check=False)
