@@ -118,6 +118,10 @@ SPECS: dict[str, OpSpec] = {
         "registrar registers the suite's first party (a provider)", None,
         Floor((new_slot("party record"), new_slot("party id -> account"), new_slot("party count, first party"),
                read("registrar role")))),
+    # Issue 17: a custodian publishes its gateway origin (30 bytes: a short string, one slot).
+    "registry.setGatewayEndpoint": OpSpec(
+        "an active provider publishes its gateway endpoint (a 30-byte origin) for the first time", None,
+        Floor((new_slot("endpoint (length and bytes)"), read("caller party")))),
     "consent.grant": OpSpec(
         "patient's first grant to this grantee", 55_000,
         Floor((new_slot("pair consent"),))),

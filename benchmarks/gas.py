@@ -86,6 +86,8 @@ class GasBench:
         for name, role in (("provider2", Role.PROVIDER), ("insurer", Role.INSURER), ("arbiter", Role.ARBITER)):
             s.care.register(admin, address(name), role, label_hash(f"npi:{name}"))
         s.care.assign_arbiter(admin, address("insurer"), address("arbiter"))
+        self._take("registry.setGatewayEndpoint",
+                   s.care.set_gateway_endpoint(signer("provider"), "https://records.clinic.example"))
         patient = signer("patient")
         self._take("consent.grant", s.consent.grant(patient, patient.address, address("provider"),
                                                     bit(Purpose.TREAT, Purpose.HPAYMT), ALL_CLASSES,

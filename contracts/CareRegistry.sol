@@ -12,16 +12,20 @@ import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
  * assigns each insurer its arbiter and appoints registrars. No account grants itself a role and no
  * registrar registers itself. Only commitments (hashes of NPI, licence or payer id documents) are
  * stored, never the credentials themselves.
+ * Parties publish their own encryption keys and, for custodians, the URL of their record gateway.
  */
 contract CareRegistry is ICareRegistry, AccessControl {
     /// @notice Credentialing authorities that register providers and insurers and suspend any party.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice Governance (quorum + delay): reinstates, registers and assigns arbiters; admin of REGISTRAR_ROLE.
     bytes32 public constant GOVERNOR_ROLE = keccak256("GOVERNOR_ROLE");
+    /// @notice The longest gateway endpoint URL, in bytes.
+    uint256 public constant MAX_GATEWAY_ENDPOINT_LENGTH = 256;
 
     mapping(address account => Party) private _parties;
     mapping(address account => bytes32 metadataHash) private _metadata;
     mapping(address account => bytes publicKey) private _encryptionKeys;
+    mapping(address account => string url) private _gatewayEndpoints;
     mapping(uint32 id => address account) private _accounts;
     uint32 private _partyCount;
     mapping(address insurer => address arbiter) private _arbiters;
@@ -115,6 +119,26 @@ contract CareRegistry is ICareRegistry, AccessControl {
     }
 
     /// @inheritdoc ICareRegistry
+    function setGatewayEndpoint(string calldata url) external {
+        uint256 len = bytes(url).length;
+        if (len == 0 || len > MAX_GATEWAY_ENDPOINT_LENGTH) {
+            revert InvalidGatewayEndpoint(len, MAX_GATEWAY_ENDPOINT_LENGTH);
+        }
+        Party storage party = _parties[msg.sender];
+        if (!party.active || (party.role != Role.Provider && party.role != Role.Insurer)) {
+            revert NotActiveCustodian(msg.sender);
+        }
+        _gatewayEndpoints[msg.sender] = url;
+        emit GatewayEndpointSet(msg.sender, url);
+    }
+
+    /// @inheritdoc ICareRegistry
+    function clearGatewayEndpoint() external {
+        delete _gatewayEndpoints[msg.sender];
+        emit GatewayEndpointSet(msg.sender, "");
+    }
+
+    /// @inheritdoc ICareRegistry
     function partyOf(address account) external view returns (Party memory) {
         return _parties[account];
     }
@@ -127,6 +151,11 @@ contract CareRegistry is ICareRegistry, AccessControl {
     /// @inheritdoc ICareRegistry
     function encryptionKeyOf(address account) external view returns (bytes memory) {
         return _encryptionKeys[account];
+    }
+
+    /// @inheritdoc ICareRegistry
+    function gatewayEndpointOf(address account) external view returns (string memory) {
+        return _gatewayEndpoints[account];
     }
 
     /// @inheritdoc ICareRegistry

@@ -9,6 +9,8 @@ pragma solidity ^0.8.24;
  * encryption key for its own address. Powers are separated (interface 3): one registrar registers
  * providers and insurers and suspends anyone; the governor reinstates, registers arbiters, assigns
  * arbiters to insurers and appoints registrars.
+ * An active provider or insurer may publish the public URL of
+ * its record gateway (docs/GATEWAY.md, "Federation").
  */
 interface ICareRegistry {
     /// @notice The role a registered party plays. `None` means "not registered".
@@ -42,6 +44,8 @@ interface ICareRegistry {
     event ArbiterAssigned(address indexed insurer, address indexed arbiter, address indexed governor);
     /// @notice `account` published (or, with an empty key, withdrew) its encryption public key.
     event EncryptionKeyPublished(address indexed account, bytes publicKey);
+    /// @notice `account` published the public URL of its record gateway (`url`), or withdrew it (`url` empty).
+    event GatewayEndpointSet(address indexed account, string url);
 
     /// @notice Every compact party id is taken (2^32 - 1 registrations).
     error PartyIdsExhausted();
@@ -69,6 +73,11 @@ interface ICareRegistry {
     error NotAnActiveArbiter(address account);
     /// @notice A public key must be 33 (compressed) or 65 (uncompressed, 0x04-prefixed) bytes of secp256k1.
     error InvalidEncryptionKey(uint256 length);
+    /// @notice A gateway endpoint must be 1 to `maxLength` bytes long; it was `length` bytes.
+    error InvalidGatewayEndpoint(uint256 length, uint256 maxLength);
+    /// @notice Only an active provider or insurer may publish a gateway endpoint; `account` is not one
+    /// (unregistered, an arbiter, or suspended).
+    error NotActiveCustodian(address account);
 
     /// @notice Registers `account` under `role` with a hash of its off-chain credentials. Providers and
     /// insurers by a registrar, arbiters by the governor; never the caller itself.
@@ -91,6 +100,17 @@ interface ICareRegistry {
     /// @notice Publishes the caller's secp256k1 public key for record-key wrapping; empty withdraws it.
     function publishEncryptionKey(bytes calldata publicKey) external;
 
+    /// @notice Publishes the caller's record gateway URL (1 to 256 bytes), replacing any earlier one.
+    /// @dev The caller must be an active provider or insurer. The contract checks only the length: the
+    /// URL's form (https, no credentials, query or fragment) is the SDK's check (medledger.federation).
+    /// A registrar cannot set another party's endpoint: where a custodian serves records is the
+    /// custodian's own statement, made with its own key.
+    function setGatewayEndpoint(string calldata url) external;
+
+    /// @notice Withdraws the caller's gateway URL. Allowed to any account, suspended parties included:
+    /// a withdrawal only removes a public pointer.
+    function clearGatewayEndpoint() external;
+
     /// @notice The party record of `account` (role `None` if unregistered).
     function partyOf(address account) external view returns (Party memory);
 
@@ -99,6 +119,10 @@ interface ICareRegistry {
 
     /// @notice The published encryption key of `account` (empty if none).
     function encryptionKeyOf(address account) external view returns (bytes memory);
+
+    /// @notice The gateway URL `account` published (empty if none). A suspended party's URL stays
+    /// readable; its gateway's readers are refused by the suspension itself where it matters.
+    function gatewayEndpointOf(address account) external view returns (string memory);
 
     /// @notice Whether `account` is registered under `role` and active. One storage read.
     function isActive(address account, Role role) external view returns (bool);

@@ -72,6 +72,7 @@ class Party:
     updated_at: int
     metadata_hash: str
     encryption_key: str
+    gateway_endpoint: str | None = None
 
 
 class CareRegistry(_Wrapper):
@@ -98,12 +99,34 @@ class CareRegistry(_Wrapper):
     def publish_encryption_key(self, signer: Signer, public_key: bytes) -> TxResult:
         return self._send(signer, self.fn.publishEncryptionKey(public_key))
 
+    def set_gateway_endpoint(self, signer: Signer, url: str) -> TxResult | None:
+        """Publishes `url` (checked by medledger.endpoints: an https origin, no credentials, query or fragment)
+        as the signer's gateway endpoint. Idempotent: None, and no transaction, when it is published already."""
+        from .endpoints import check_gateway_url
+        url = check_gateway_url(url)
+        if self.gateway_endpoint(signer.address) == url:
+            return None
+        return self._send(signer, self.fn.setGatewayEndpoint(url))
+
+    def clear_gateway_endpoint(self, signer: Signer) -> TxResult | None:
+        """Withdraws the signer's gateway endpoint (None, and no transaction, when none is published)."""
+        if self.gateway_endpoint(signer.address) is None:
+            return None
+        return self._send(signer, self.fn.clearGatewayEndpoint())
+
+    def gateway_endpoint(self, party: str, *, block: int | None = None) -> str | None:
+        """The gateway URL `party` published, as published (None if none). The contract checks only its length:
+        check it with medledger.endpoints.check_gateway_url before using it."""
+        url = str(self._view(self.fn.gatewayEndpointOf(to_checksum_address(party)), block))
+        return url or None
+
     def party(self, account: str) -> Party:
         account = to_checksum_address(account)
         role, active, registered, updated, _party_id = self._view(self.fn.partyOf(account))
         return Party(account, Role(role), active, registered, updated,
                      "0x" + bytes(self._view(self.fn.metadataOf(account))).hex(),
-                     "0x" + bytes(self._view(self.fn.encryptionKeyOf(account))).hex())
+                     "0x" + bytes(self._view(self.fn.encryptionKeyOf(account))).hex(),
+                     self.gateway_endpoint(account))
 
     def encryption_key(self, account: str) -> bytes:
         return bytes(self._view(self.fn.encryptionKeyOf(to_checksum_address(account))))
@@ -504,6 +527,7 @@ class RecordEvent:
     previous_content_hash: str | None = None
     data_class: int | None = None
     batch_id: int | None = None
+    log_index: int = 0
 
 
 def content_tag(content_hash: bytes | str) -> bytes:
@@ -586,16 +610,25 @@ class RecordRegistry(_Wrapper):
     # ---------------------------------------------------------------- events
     def history(self, record_id: bytes, from_block: int = 0) -> list[RecordEvent]:
         """Every version of `record_id` in chain order, from its events (see medledger.audit)."""
+        rid = _hex32(_b32(record_id))
+        return [ev for ev in self._version_events(from_block) if ev.record_id == rid]
+
+    def patient_versions(self, patients: Sequence[str], from_block: int = 0) -> list[RecordEvent]:
+        """Every version of every record of `patients` in chain order, from the chain's events (the fallback of
+        the event index, medledger.index.queries.record_versions)."""
+        wanted = {to_checksum_address(p) for p in patients}
+        return [ev for ev in self._version_events(from_block) if ev.patient in wanted]
+
+    def _version_events(self, from_block: int) -> list[RecordEvent]:
         from .audit import fetch_events
 
-        rid = _b32(record_id)
         out = []
         for ev in fetch_events(self.chain, {"RecordRegistry": self.address}, from_block):
-            if ev.event not in _VERSION_EVENTS or bytes(ev.args["recordId"]) != rid:
+            if ev.event not in _VERSION_EVENTS:
                 continue
             a = ev.args
             out.append(RecordEvent(
-                record_id=_hex32(rid),
+                record_id=_hex32(a["recordId"]),
                 version=1 if ev.event == "RecordAnchored" else int(a["version"]),
                 content_hash=_hex32(a["contentHash"]),
                 patient=to_checksum_address(a["patient"]),
@@ -604,6 +637,7 @@ class RecordRegistry(_Wrapper):
                 previous_content_hash=_hex32(a["previousContentHash"]) if "previousContentHash" in a else None,
                 data_class=int(a["dataClass"]) if "dataClass" in a else None,
                 batch_id=int(a["batchId"]) if "batchId" in a else None,
+                log_index=ev.log_index,
             ))
         return out
 

@@ -141,6 +141,15 @@ class Proposed(GovernanceError):
         self.details = details
 
 
+class GatewayEndpointInvalid(MedLedgerError):
+    """A gateway endpoint URL that cannot be published or used: not https (http only on loopback), not a bare
+    origin, with credentials, a query or a fragment, or longer than the CareRegistry allows."""
+
+
+class FederationError(MedLedgerError):
+    """A patient's history across custodians cannot be resolved (no patient, no deployment block, ...)."""
+
+
 class IndexerError(MedLedgerError):
     """The event index cannot be opened, read or brought up to date (bad database URL, another indexer, RPC)."""
 

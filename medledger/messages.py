@@ -140,6 +140,9 @@ TEMPLATES: dict[str, str] = {
     "PartyIdsExhausted": "the CareRegistry has no party ids left",
     "InvalidRole": "{role} is not a role a party can be registered with (provider, insurer or arbiter)",
     "InvalidEncryptionKey": "an encryption key must be a 33-byte compressed secp256k1 public key, not {length} bytes",
+    "InvalidGatewayEndpoint": "a gateway endpoint must be 1 to {maxLength} bytes long, not {length} bytes",
+    "NotActiveCustodian": "{account} is not an active provider or insurer in the CareRegistry: only one may "
+                          "publish a gateway endpoint",
     "EmptyMetadata": "the credentials commitment is empty: give --metadata HASH or --credentials FILE",
     "ZeroAccount": "the zero address cannot be a party",
     "ZeroAddress": "an address given is the zero address",

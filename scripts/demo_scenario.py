@@ -21,9 +21,10 @@ From then on every governance transaction is proposed by one owner (`medledger -
 and executed; the governed ones (registering Dr. Reyes, assigning him to Acme) are Safe proposals to schedule
 them in the timelock, executed by anyone once the chain's clock is advanced over the delay.
 
-Step 7 starts a real record gateway (`medledger gateway serve`, Riverside's, as a child process on a free
-loopback port, with the kit's launcher `medledger.testing.gateway.GatewayProcess`) and brings the
-event index (SQLite under the workdir) up to date; the gateway is stopped when the step ends, even on failure.
+Step 7 starts real record gateways (`medledger gateway serve --publish`, Riverside's and Northside's, as child
+processes on free loopback ports, with the kit's launcher `medledger.testing.gateway.GatewayProcess`), has Alice
+fetch her history across both (`record history`), and brings the event index (SQLite under the workdir) up to
+date; the gateways are stopped when the step ends, even on failure.
 """
 from __future__ import annotations
 
@@ -490,8 +491,10 @@ def gateway_story(s: Scenario) -> None:
     data = s.workdir / "gateway"
     # --head-ttl 0: the gateway polls the chain head at every request (so a revocation counts at once);
     # --batch-seconds 0.5: the audit log is anchored (logAccessBatch) within half a second of a read.
+    # --publish: the gateway publishes its origin as Riverside's endpoint in the CareRegistry (federation).
     gw = GatewayProcess(s.rpc_url, s.workdir / "deployments.json", data, dev_private_key(persona_index("riverside")),
-                        "--head-ttl", "0", "--batch-seconds", "0.5", home=s.workdir, log=s.workdir / "gateway.log")
+                        "--head-ttl", "0", "--batch-seconds", "0.5", "--publish", home=s.workdir,
+                        log=s.workdir / "gateway.log")
     info = s.result.gateway
     info.update(data=str(data), audit_db=str(data / "gateway.db"), log=str(gw.log_path))
     started = time.monotonic()
@@ -499,7 +502,8 @@ def gateway_story(s: Scenario) -> None:
     try:
         url, info["pid"] = gw.url, gw.process.pid
         info["url"] = url
-        s.say("riverside", f"started its record gateway at {url} (pid {gw.process.pid}; data in {data})")
+        s.say("riverside", f"started its record gateway at {url} (pid {gw.process.pid}; data in {data}) and "
+                           f"published it as its endpoint in the CareRegistry")
         alice_member = s.pseudonym("alice", "acme")
         doc = synthetic.patient_bundle(300, alice_member)
         path = s.write_fhir("alice-gateway-visit", doc)
@@ -557,6 +561,8 @@ def gateway_story(s: Scenario) -> None:
         s.say("riverside", f"audit entry {seq}: Merkle proof checks against the batch root {proof['root'][:18]}… "
                            f"anchored with logAccessBatch in block {proof.get('block')}")
 
+        federation_story(s, alice_member, rid)
+
         s.signed_consent("alice", "riverside", "--revoke", billed_to="acme", relayer="relay",
                          label="consent.revokeBySig")
         info["revoke_block"] = s.last_relay["block"]
@@ -573,6 +579,44 @@ def gateway_story(s: Scenario) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal: -15 is a clean stop
     s.say("riverside", f"stopped its gateway (SIGTERM, exit {code}); the gateway part took "
                        f"{time.monotonic() - started:.1f} s")
+
+
+def federation_story(s: Scenario, alice_member: str, riverside_record: str) -> None:
+    """Northside runs a gateway of its own and publishes it too; it stores a lab visit of Alice's there. Alice
+    fetches her history across both custodians in one command: each record from its custodian's gateway."""
+    data = s.workdir / "gateway-northside"
+    gw = GatewayProcess(s.rpc_url, s.workdir / "deployments.json", data, dev_private_key(persona_index("northside")),
+                        "--head-ttl", "0", "--batch-seconds", "0.5", "--publish", home=s.workdir,
+                        log=s.workdir / "gateway-northside.log")
+    gw.start()
+    try:
+        published = s.run(None, "registry", "endpoint", "show", s.address("northside"))["url"]
+        if published != gw.url:
+            raise AssertionError(f"Northside's endpoint on chain is {published}, not its gateway {gw.url}")
+        s.say("northside", f"started its own record gateway and published it: {published}")
+        s.signed_consent("alice", "northside", "-p", "treat", "-c", "all", billed_to="acme", relayer="relay")
+        path = s.write_fhir("alice-northside-labs", synthetic.patient_bundle(301, alice_member))
+        created = s.run("northside", "gateway", "put", str(path), "--patient", alice_member, "--gateway", gw.url)
+        s.say("northside", f"Alice consents (signed, relayed); Northside stores her lab visit at its gateway: record "
+                           f"{created['recordId'][:18]}…")
+        out_dir = s.workdir / "alice-history"
+        found = s.run("alice", "record", "history", alice_member, "-o", str(out_dir))
+        fetched = {e["record_id"]: e for e in found["entries"] if e["status"] == "fetched"}
+        wanted = {riverside_record: s.address("riverside"), created["recordId"]: s.address("northside")}
+        if {rid: fetched[rid]["custodian"] for rid in wanted if rid in fetched} != wanted:
+            raise AssertionError(f"Alice's history misses a gateway record: {found}")
+        s.result.gateway["history"] = {"entries": len(found["entries"]), "fetched": len(fetched),
+                                       "dir": str(out_dir)}
+        s.say("alice", f"`record history`: {len(fetched)} of {len(found['entries'])} of her records fetched from "
+                       f"{len(found['custodians'])} custodian(s) in one timeline (FHIR in {out_dir.name}/)")
+        names = {s.address(name): LABELS[name] for name in PERSONAS}
+        for c in found["custodians"]:
+            if c["status"] != "ok":  # records put into the shared vault, not through a gateway, are not found there
+                s.say("alice", f"  {names.get(c['custodian'], c['custodian'])}: {c['status']}, {c['fetched']} of "
+                               f"{c['records']} fetched; the rest went into the shared vault, not through its gateway "
+                               f"({c['reason'][:60]})")
+    finally:
+        gw.stop()
 
 
 def index_story(s: Scenario) -> None:
@@ -602,8 +646,8 @@ def index_story(s: Scenario) -> None:
     ids = {r["record_id"] for r in listed}
     if info["record_id"] not in ids:
         raise AssertionError(f"the index does not list the record the gateway anchored ({info['record_id']})")
-    s.say("alice", f"her records from the index: {len(listed):,} anchored one by one (her visit and the gateway's "
-                   "record; batch members appear once promoted)")
+    s.say("alice", f"her records from the index: {len(listed):,} anchored one by one (her visit and the gateways' "
+                   "records; batch members appear once promoted)")
 
     block = info["revoke_block"]
     before = s.run(None, "consent", "state", "--patient", alice_member, "--grantee", a("riverside"),

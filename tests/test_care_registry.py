@@ -163,3 +163,69 @@ def test_assign_arbiter(care, admin, registrar, insurer, arbiter, provider, stra
     care.assignArbiter(insurer, brownie.ZERO_ADDRESS, {"from": admin})
     assert care.arbiterOf(insurer) == (brownie.ZERO_ADDRESS, False)
     assert care.arbiterOf(stranger) == (brownie.ZERO_ADDRESS, False)
+
+
+# ----------------------------------------------------------------------------- gateway endpoints (issue 17)
+RIVERSIDE = "https://records.riverside.example/fhir"
+
+
+def test_an_active_provider_or_insurer_publishes_its_gateway_endpoint(care, provider, insurer):
+    assert care.gatewayEndpointOf(provider) == ""
+    tx = care.setGatewayEndpoint(RIVERSIDE, {"from": provider})
+    assert tx.events["GatewayEndpointSet"]["account"] == provider
+    assert tx.events["GatewayEndpointSet"]["url"] == RIVERSIDE
+    assert care.gatewayEndpointOf(provider) == RIVERSIDE
+    care.setGatewayEndpoint("https://claims.insurer.example", {"from": insurer})
+    assert care.gatewayEndpointOf(insurer) == "https://claims.insurer.example"
+    # replacing: the newest URL wins, the other party's is untouched
+    care.setGatewayEndpoint("https://r2.riverside.example", {"from": provider})
+    assert care.gatewayEndpointOf(provider) == "https://r2.riverside.example"
+    assert care.gatewayEndpointOf(insurer) == "https://claims.insurer.example"
+
+
+def test_gateway_endpoint_length_is_bounded(care, provider):
+    limit = care.MAX_GATEWAY_ENDPOINT_LENGTH()
+    assert limit == 256
+    longest = "https://" + "a" * (limit - 8)
+    care.setGatewayEndpoint(longest, {"from": provider})
+    assert care.gatewayEndpointOf(provider) == longest
+    with reverts_with(CareRegistry, "InvalidGatewayEndpoint", limit + 1, limit):
+        care.setGatewayEndpoint(longest + "a", {"from": provider})
+    with reverts_with(CareRegistry, "InvalidGatewayEndpoint", 0, limit):
+        care.setGatewayEndpoint("", {"from": provider})
+    assert care.gatewayEndpointOf(provider) == longest
+
+
+def test_only_an_active_provider_or_insurer_publishes_an_endpoint(care, registrar, admin, provider, arbiter, stranger):
+    for who in (stranger, arbiter, registrar, admin):  # unregistered, an arbiter, the registrar for itself
+        with reverts_with(CareRegistry, "NotActiveCustodian", who.address):
+            care.setGatewayEndpoint(RIVERSIDE, {"from": who})
+        assert care.gatewayEndpointOf(who) == ""
+    care.setGatewayEndpoint(RIVERSIDE, {"from": provider})
+    care.suspend(provider, ZERO32, {"from": registrar})
+    with reverts_with(CareRegistry, "NotActiveCustodian", provider.address):
+        care.setGatewayEndpoint("https://elsewhere.example", {"from": provider})
+    assert care.gatewayEndpointOf(provider) == RIVERSIDE  # still readable while suspended
+    care.reinstate(provider, {"from": registrar})
+    care.setGatewayEndpoint("https://elsewhere.example", {"from": provider})
+    assert care.gatewayEndpointOf(provider) == "https://elsewhere.example"
+
+
+def test_a_party_clears_its_own_endpoint_even_when_suspended(care, registrar, provider, provider2):
+    care.setGatewayEndpoint(RIVERSIDE, {"from": provider})
+    care.setGatewayEndpoint("https://northside.example", {"from": provider2})
+    care.suspend(provider, ZERO32, {"from": registrar})
+    tx = care.clearGatewayEndpoint({"from": provider})
+    assert tx.events["GatewayEndpointSet"]["account"] == provider
+    assert tx.events["GatewayEndpointSet"]["url"] == ""
+    assert care.gatewayEndpointOf(provider) == ""
+    assert care.gatewayEndpointOf(provider2) == "https://northside.example"  # only the caller's own
+
+
+def test_no_one_sets_another_partys_endpoint(care, registrar, provider):
+    # There is no setter with an account argument: the registrar's call sets (and is refused for) its own.
+    assert not any(f["type"] == "function" and f["name"].lower().endswith("gatewayendpoint")
+                   and any(i["type"] == "address" for i in f["inputs"]) for f in CareRegistry.abi)
+    with reverts_with(CareRegistry, "NotActiveCustodian", registrar.address):
+        care.setGatewayEndpoint(RIVERSIDE, {"from": registrar})
+    assert care.gatewayEndpointOf(provider) == ""

@@ -119,18 +119,19 @@ class App:
 
         The one place the CLI builds a `GatewayClient`: it checks that the gateway answers and serves this
         App's chain, then signs in with SIWE. One session per (gateway, signer) for the life of the App."""
-        from ..gateway.client import GatewayClient
+        from ..gateway.client import GatewayClient, GatewayClientError
 
         url = self.gateway_origin(url)
         who = signer or self.signer
         client = self._gateways.get((url, who.address))
         if client is None:
-            client = GatewayClient(url, who, self.chain.chain_id)
-            served = int(client.health()["chainId"])
-            if served != self.chain.chain_id:
-                raise ConfigError(f"the gateway at {url} serves chain {served}, but the RPC {self.settings.rpc_url} "
-                                  f"is chain {self.chain.chain_id}: point --rpc/--network at the gateway's chain")
-            client.login()
+            try:
+                client = GatewayClient.connect(url, who, self.chain.chain_id)
+            except GatewayClientError as exc:
+                if exc.status != 421:
+                    raise
+                raise ConfigError(f"{exc} (the chain of the RPC {self.settings.rpc_url}): point --rpc/--network at "
+                                  "the gateway's chain") from None
             self._gateways[(url, who.address)] = client
         return client
 

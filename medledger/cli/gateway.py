@@ -78,10 +78,13 @@ def gateway() -> None:
 @click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
               help="A web app origin whose browser requests are accepted (repeatable); sign-in stays on --origin.")
 @click.option("--no-durable", is_flag=True, help="Skip blob fsyncs (tests and benchmarks only).")
+@click.option("--publish", is_flag=True,
+              help="Publish the origin as the custodian's gateway endpoint in the CareRegistry before serving "
+                   "(no transaction when it is published already).")
 @click.pass_obj
 def serve(app: App, host: str, port: int, origin: str | None, data: Path | None, db_url: str | None,
           freshness_blocks: int, head_ttl: float, batch_size: int, batch_seconds: float, session_ttl: float,
-          max_body: int, allow_origins: tuple[str, ...], no_durable: bool) -> None:
+          max_body: int, allow_origins: tuple[str, ...], no_durable: bool, publish: bool) -> None:
     """Serve the gateway until interrupted (the --account is the custodian: it anchors records and audit)."""
     import faulthandler
     import signal
@@ -97,8 +100,12 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
     # a shorter interval cuts that wait (docs/GATEWAY.md, "Benchmark").
     sys.setswitchinterval(SWITCH_INTERVAL)
     data = data or _default_data()
+    origin = origin or f"http://{host}:{port}"
+    if publish:
+        from ..endpoints import check_gateway_url
+        origin = check_gateway_url(origin)  # before anything starts: a bad origin is one line, nothing published
     with _exclusive(data):
-        settings = GatewaySettings(chain=app.settings, signer=app.signer, origin=origin or f"http://{host}:{port}",
+        settings = GatewaySettings(chain=app.settings, signer=app.signer, origin=origin,
                                    data_dir=data, key_password=_password(), db_url=db_url,
                                    freshness_blocks=freshness_blocks, head_ttl=head_ttl, batch_size=batch_size,
                                    batch_seconds=batch_seconds, session_ttl=session_ttl, max_body=max_body,
@@ -107,6 +114,10 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
         gw = asgi.state.gateway
         click.echo(f"gateway for {settings.signer.address} on chain {gw.chain_id}: {gw.origin} "
                    f"(listening on {host}:{port}, key {gw.key.address})", err=True)
+        if publish:
+            published = app.care.set_gateway_endpoint(settings.signer, origin)
+            click.echo(f"gateway endpoint {origin} " + (f"published (tx {published.tx_hash})" if published
+                                                        else "was published already (nothing sent)"), err=True)
         # The process holds a large, long-lived object graph (web3, the ABIs, FastAPI and pydantic models): a
         # full garbage collection walks all of it and stalls every request for 100 ms or more. Freeze what is
         # alive now so collections only walk objects made while serving, and collect the young generation less

@@ -1,6 +1,7 @@
 """The index database option and the index-backed audit trail, shared by `audit` and `medledger index`."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -26,6 +27,17 @@ def index_trail(app: App, address: str | list[str], db_url: str | None, sync: bo
     """The audit trail of `address` (or of several, merged in chain order) from the index, brought up to
     date first unless `sync` is False (then a
     note on stderr says how far the index lags the chain)."""
+    from ..index import queries
+    return _synced(app, db_url, sync, lambda db, chain_id: queries.patient_trail(db, chain_id, address))
+
+
+def index_record_versions(app: App, patients: list[str], db_url: str | None, sync: bool = True) -> list[Any]:
+    """Every record version of `patients` from the index (brought up to date first unless `sync` is False)."""
+    from ..index import queries
+    return _synced(app, db_url, sync, lambda db, chain_id: queries.record_versions(db, chain_id, patients))
+
+
+def _synced(app: App, db_url: str | None, sync: bool, answer: Callable[[Any, int], list[Any]]) -> list[Any]:
     from ..errors import IndexBusy
     from ..index import follower_for, queries
     from .app import err_console
@@ -44,6 +56,6 @@ def index_trail(app: App, address: str | list[str], db_url: str | None, sync: bo
             err_console.print(f"[yellow]note:[/yellow] the index is at block {state.indexed_to:,}, the chain at "
                               f"{head:,}: run `medledger index` (or pass --live) for the newest events",
                               highlight=False)
-        return queries.patient_trail(db, chain_id, address)
+        return answer(db, chain_id)
     finally:
         db.close()

@@ -4,6 +4,7 @@
 - `Bytes32`: 32 bytes written as 64 hex digits (0x optional);
 - `ControlNumber`: a claim control number, a bytes32, or the provider's text as a `ControlText` that the
   command keys with the provider-insurer key (never the plain hash of the text);
+- `GatewayUrl`: a gateway endpoint as it may be published (medledger.endpoints: an https origin);
 - `TokenAmount`: a decimal number of tokens, converted to base units with the deployment token's
   decimals (see `medledger.units`).
 
@@ -162,7 +163,22 @@ class RecordRef(click.ParamType):
             self.fail(exc.message, param, ctx)
 
 
+class GatewayUrl(click.ParamType):
+    """A gateway endpoint URL as published in the CareRegistry (see medledger.endpoints), normalised."""
+
+    name = "gateway-url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..endpoints import check_gateway_url
+        from ..errors import GatewayEndpointInvalid
+        try:
+            return check_gateway_url(str(value))
+        except GatewayEndpointInvalid as exc:
+            self.fail(str(exc), param, ctx)
+
+
 ADDRESS = AddressOrAccount()
+GATEWAY_URL = GatewayUrl()
 BYTES32 = Bytes32()
 CONTROL = ControlNumber()
 RECORD_REF = RecordRef()

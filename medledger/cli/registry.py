@@ -8,6 +8,7 @@ import click
 from ..scopes import Role
 from .app import App, tx_fields
 from .options import address_argument, bytes32_option, commitment
+from .paramtypes import GATEWAY_URL
 
 
 @click.group()
@@ -74,11 +75,11 @@ def assign_arbiter(app: App, insurer: str, arbiter: str) -> None:
 @address_argument("account")
 @click.pass_obj
 def show(app: App, account: str) -> None:
-    """Show ACCOUNT's role, status, credentials commitment and encryption key."""
+    """Show ACCOUNT's role, status, credentials commitment, encryption key and gateway endpoint."""
     party = app.care.party(account)
     app.emit({"address": party.address, "role": party.role.name.lower(), "active": party.active,
               "registered_at": app.date(party.registered_at, "never"), "metadata_hash": party.metadata_hash,
-              "encryption_key": party.encryption_key}, title="Party")
+              "encryption_key": party.encryption_key, "gateway_endpoint": party.gateway_endpoint}, title="Party")
 
 
 @registry.command("publish-key")
@@ -92,3 +93,51 @@ def publish_key(app: App) -> None:
     public = eth_keys.PrivateKey(signer.private_key).public_key.to_compressed_bytes()
     result = app.care.publish_encryption_key(signer, public)
     app.done(f"published encryption key of {signer.address}", key="0x" + public.hex(), **tx_fields(result))
+
+
+@registry.group()
+def endpoint() -> None:
+    """Publish, show and withdraw a custodian's record gateway endpoint (public, on chain)."""
+
+
+@endpoint.command("set")
+@click.argument("url", type=GATEWAY_URL)
+@click.pass_obj
+def endpoint_set(app: App, url: str) -> None:
+    """Publish URL (the gateway's https origin) as the signer's gateway endpoint (an active provider or insurer).
+
+    Nothing is sent when URL is published already."""
+    signer = app.signer
+    result = app.care.set_gateway_endpoint(signer, url)
+    if result is None:
+        app.done(f"{signer.address} publishes {url} already: nothing sent", account=signer.address, url=url,
+                 tx=None)
+        return
+    app.done(f"{signer.address} published its gateway endpoint {url}", account=signer.address, url=url,
+             **tx_fields(result))
+
+
+@endpoint.command("clear")
+@click.pass_obj
+def endpoint_clear(app: App) -> None:
+    """Withdraw the signer's gateway endpoint (nothing is sent when none is published)."""
+    signer = app.signer
+    result = app.care.clear_gateway_endpoint(signer)
+    if result is None:
+        app.done(f"{signer.address} publishes no gateway endpoint: nothing sent", account=signer.address, tx=None)
+        return
+    app.done(f"{signer.address} withdrew its gateway endpoint", account=signer.address, **tx_fields(result))
+
+
+@endpoint.command("show")
+@address_argument("party")
+@click.pass_obj
+def endpoint_show(app: App, party: str) -> None:
+    """The gateway endpoint PARTY published (its record gateway's origin), or that it publishes none."""
+    url = app.care.gateway_endpoint(party)
+    if app.as_json:
+        app.emit({"party": party, "url": url})
+    elif url is None:
+        click.echo(f"{app.account_names.get(party, party)} publishes no gateway endpoint")
+    else:
+        click.echo(url)

@@ -64,6 +64,20 @@ class GatewayClient:
         self.http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
         self.token: str | None = None
 
+    @classmethod
+    def connect(cls, base_url: str, signer: Any, chain_id: int, *, timeout: float = 30.0,
+                http: httpx.Client | None = None) -> GatewayClient:
+        """A signed-in client (SIWE), once the gateway has answered `/healthz` for chain `chain_id`: the one way
+        the CLI (`App.gateway`), federation and the web app's back end open a session. `GatewayUnreachable`
+        when nothing answers or it is not a gateway; a `GatewayClientError` with status 421 for another chain."""
+        client = cls(base_url, signer, chain_id, timeout=timeout, http=http)
+        served = int(client.health()["chainId"])
+        if served != chain_id:
+            raise GatewayClientError(f"the gateway at {client.base_url} serves chain {served}, not chain {chain_id}",
+                                     421)
+        client.login()
+        return client
+
     # ------------------------------------------------------------------ auth
     def _sign_hash(self, digest: bytes) -> bytes:
         key = getattr(self.signer, "private_key", None)

@@ -15,6 +15,7 @@ from eth_utils import is_address, to_checksum_address
 from sqlalchemy import and_, func, or_, select
 
 from ..audit import EventRecord
+from ..contracts import RecordEvent
 from ..errors import IndexerError
 from .db import IndexDB
 from .models import Block, Claim, ConsentChange, Cursor, Event, RecordVersion
@@ -214,6 +215,25 @@ def records(db: IndexDB, chain_id: int, *, patient: str | None = None, author: s
             out.append(RecordSummary(r["record_id"], r["patient"], r["author"], r["version"], r["content_hash"],
                                      data_class, r["batch_id"], r["first"], r["block_number"], r["tx_hash"]))
     return out
+
+
+def record_versions(db: IndexDB, chain_id: int, patients: Sequence[str]) -> list[RecordEvent]:
+    """Every version of every record of `patients`, in chain order (what medledger.federation resolves a
+    patient's custodians from; `RecordRegistry.patient_versions` is the same answer from a chain scan)."""
+    wanted = [_address(p, "patient") for p in patients]
+    if not wanted:
+        return []
+    rv = RecordVersion
+    events = {"anchored": "RecordAnchored", "amended": "RecordAmended", "attested": "RecordAttested"}
+    query = (select(rv).where(rv.chain_id == chain_id, rv.patient.in_(wanted))
+             .order_by(rv.block_number, rv.log_index))
+    with db.engine.connect() as conn:
+        return [RecordEvent(record_id=r["record_id"], version=r["version"], content_hash=r["content_hash"],
+                            patient=r["patient"], author=r["author"], event=events.get(r["kind"], r["kind"]),
+                            block=r["block_number"], tx_hash=r["tx_hash"], data_class=r["data_class"],
+                            batch_id=None if r["batch_id"] is None else int(r["batch_id"]),
+                            log_index=r["log_index"])
+                for r in conn.execute(query).mappings()]
 
 
 # ----------------------------------------------------------------------------- claims

@@ -33,6 +33,7 @@ from support.world import (
     bad_confirmation,
     governor_role,
     not_active,
+    not_custodian,
     not_patient_or_guardian,
     not_provider,
     not_provider_or_insurer,
@@ -46,6 +47,7 @@ from support.world import (
     unless,
 )
 
+GATEWAY_URL = "https://records.example"
 CALLERS = ("admin", "registrar", "provider", "provider2", "insurer", "insurer2", "arbiter", "patient",
            "guardian", "stranger", "suspended")
 
@@ -184,6 +186,9 @@ GUARDED = [
             unauthorized(governor_role), "ArbiterAssigned"),
     *role_entries("CareRegistry", "care", lambda w: w.registrar_role, holder="registrar", role_admin=governor_role),
     *role_entries("CareRegistry", "care", governor_role, holder="admin"),
+    Guarded("CareRegistry.setGatewayEndpoint", PROVIDERS | INSURERS,
+            lambda w, who: (w.care.setGatewayEndpoint, (GATEWAY_URL,), who),
+            not_custodian, "GatewayEndpointSet"),
     # ------------------------------------------------------------------ ConsentRegistry
     Guarded("ConsentRegistry.grant", PATIENT_SIDE,
             lambda w, who: (w.consent.grant, (w.patient, w.provider2, bit(TREAT), bit(LABS), 0, 0, DOC), who),
@@ -322,7 +327,7 @@ def test_matrix_covers_every_restricted_function(world):
     """Every non-view ABI function of the four contracts is in the matrix, or in the short list of
     functions that are open to anyone / scoped to the caller itself (tested below)."""
     open_or_self_scoped = {
-        "CareRegistry": {"publishEncryptionKey"},
+        "CareRegistry": {"publishEncryptionKey", "clearGatewayEndpoint"},
         "ConsentRegistry": {"appointGuardian"},
         "RecordRegistry": set(),
         "ClaimEscrow": {"finalizeDeemed", "release"},
@@ -351,6 +356,18 @@ def test_entitled_caller_succeeds(world, case):
     assert who.address in parties  # the event names the entitled party as the actor ...
     if sender != who:
         assert sender.address not in parties  # ... never the relayer that sent it
+
+
+def test_clear_gateway_endpoint_is_scoped_to_the_caller(world):
+    """Anyone may call clearGatewayEndpoint (a suspended party too), but it withdraws only the caller's own."""
+    w = world
+    w.care.setGatewayEndpoint(GATEWAY_URL, {"from": w.provider})
+    for name in CALLERS:
+        if name != "provider":
+            w.care.clearGatewayEndpoint({"from": w.who[name]})
+    assert w.care.gatewayEndpointOf(w.provider) == GATEWAY_URL
+    w.care.clearGatewayEndpoint({"from": w.provider})
+    assert w.care.gatewayEndpointOf(w.provider) == ""
 
 
 def test_nobody_makes_himself_a_patients_guardian(world):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from brownie import ClaimEscrow, ConsentRegistry, RecordRegistry, chain, interface, web3
+from brownie import CareRegistry, ClaimEscrow, ConsentRegistry, RecordRegistry, chain, interface, web3
 from brownie.network.rpc import Rpc, anvil
 from eth_utils import keccak
 
@@ -207,6 +207,10 @@ def not_provider(w: World, name: str, who) -> str:
 
 def not_provider_or_insurer(w: World, name: str, who) -> str:
     return error_message(RecordRegistry, "NotProviderOrInsurer", who.address)
+
+
+def not_custodian(w: World, name: str, who) -> str:
+    return error_message(CareRegistry, "NotActiveCustodian", who.address)
 
 
 def not_patient_or_guardian(w: World, name: str, who) -> str:

@@ -11,22 +11,24 @@ With the global --gateway (MEDLEDGER_GATEWAY), `put`, `get` and `list` go throug
 gateway instead (`remote`; docs/GATEWAY.md): it seals, stores, anchors, decides each read and audits it.
 (`record list` itself is the index's, attached by cli/index.py.)
 
-The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get), `check`
-(verify, history) and `remote` (put, get, list through a gateway); `common` holds what they share.
+The commands, by what they do: `write` (put, amend), `batch` (put-batch), `read` (get), `check` (verify),
+`remote` (put, get, list through a gateway) and `history` (a patient's records across custodians' gateways,
+or one record's versions); `common` holds what they share.
 """
 from __future__ import annotations
 
 import click
 
 from .batch import put_batch
-from .check import history, verify
+from .check import verify
+from .history import history
 from .read import get
 from .write import amend, put
 
 
 @click.group()
 def record() -> None:
-    """Put, amend, batch, read, verify and trace sealed health records.
+    """Put, amend, batch, read, verify and trace sealed health records, and fetch a patient's history.
 
     \b
     Every party points at the same vault (--vault / MEDLEDGER_VAULT): it stands in for a shared

@@ -1,8 +1,7 @@
-"""`medledger record verify | history`: is a blob what the chain anchored, and what versions exist."""
+"""`medledger record verify`: is a blob what the chain anchored."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 from eth_hash.auto import keccak
@@ -11,8 +10,8 @@ from ... import crypto
 from ...errors import DecryptionFailed, RecordNotFound, RecordTampered
 from ...records import check_envelope
 from ..app import App
-from ..paramtypes import BYTES32, parse_bytes32
-from .common import class_label, from_block, locate_version, node, utc, vault
+from ..paramtypes import parse_bytes32
+from .common import class_label, locate_version, utc, vault
 
 
 @click.command("verify")
@@ -61,28 +60,3 @@ def verify(app: App, target: str, version: int | None) -> None:
               "latest": located.latest, "latest_version": located.latest_version, "patient": located.patient,
               "data_class": class_label(located.data_class), "readers": list(envelope.recipients)}
     app.emit(report, title=f"{located.label}: intact")
-
-
-@click.command("history")
-@click.argument("record_id", type=BYTES32)
-@click.pass_obj
-def history(app: App, record_id: bytes) -> None:
-    """RECORD_ID's versions, from chain events (or its batch, if never promoted)."""
-    rid = record_id
-    events = app.records.history(rid, from_block(app))
-    rows: list[dict[str, Any]] = []
-    for ev in events:
-        with node(app):
-            stamp = int(app.chain.w3.eth.get_block(ev.block)["timestamp"])
-        rows.append({"version": ev.version, "event": ev.event, "content_hash": ev.content_hash,
-                     "previous": ev.previous_content_hash, "author": ev.author, "patient": ev.patient,
-                     "block": ev.block, "time": utc(stamp), "tx": ev.tx_hash,
-                     "batch_id": hex(ev.batch_id) if ev.batch_id is not None else None})
-    if not rows:
-        located = locate_version(app, rid)  # a batch member, or RecordNotFound
-        assert located.batch is not None
-        rows.append({"version": located.version, "event": "in batch (not promoted)", "content_hash": located.cid,
-                     "previous": None, "author": located.author, "patient": located.patient, "block": None,
-                     "time": utc(located.anchored_at), "tx": None, "batch_id": hex(located.batch.batch_id)})
-    app.emit(rows, title=f"History of record 0x{rid.hex()}",
-             columns=["version", "event", "content_hash", "author", "block", "time", "tx"])
