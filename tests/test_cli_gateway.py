@@ -253,3 +253,27 @@ def test_a_pairwise_patient_acts_as_her_pseudonym(world, tmp_path):
     readers = {e["reader"] for e in report["entries"]}
     assert report["entries"] and readers == {pseudonym} and world["who"]["alice"] not in readers
     assert {e["patient"] for e in report["entries"]} == {pseudonym}
+
+
+# --------------------------------------------------------------------------- amendments
+
+
+def test_amend_through_the_gateway_by_its_author_only(world, record, tmp_path):
+    """`record amend --gateway` is a FHIR versioned update: the author's next version is anchored by the gateway;
+    anyone else, a stale --if-version, and a file of other classes are refused in one line, and nothing changes."""
+    rid = record["record_id"]
+    amended = tmp_path / "visit-v2.json"
+    bundle = patient_bundle(1, world["who"]["alice"])
+    bundle["entry"] = bundle["entry"][:-1]  # the visit, corrected: one entry fewer
+    amended.write_text(json.dumps(bundle))
+    by_doc = ml(world, "doc", "record", "amend", rid, str(amended), check=False)
+    assert by_doc.returncode == 1 and "author" in one_line_error(by_doc)
+    stale = ml(world, "clinic", "record", "amend", rid, str(amended), "--if-version", "2", check=False)
+    assert stale.returncode == 1 and "version" in one_line_error(stale)
+    assert world["records"].latest_of(bytes.fromhex(rid[2:])).info.version == 1  # the refusals changed nothing
+    made = ml_json(world, "clinic", "record", "amend", rid, str(amended), "--if-version", "1")
+    assert made["version"] == 2 and made["gateway"] == world["gateway"].url
+    version = world["records"].verify(bytes.fromhex(rid[2:]), bytes.fromhex(made["content_hash"][2:]))
+    assert version.anchored and version.version == 2 and version.author == world["who"]["clinic"]
+    local = ml(world, "clinic", "record", "amend", rid, str(amended), "--if-version", "2", check=False, gateway="")
+    assert local.returncode == 2 and "--if-version applies with --gateway" in local.stderr

@@ -35,6 +35,21 @@ def put(app: App, file: Path, patient: str, fhir_version: str, validate: bool, d
              gateway=client.base_url, tx=created["tx"], block=created["block"])
 
 
+def amend(app: App, record_id: bytes, file: Path, fhir_version: str, validate: bool,
+          if_match: int | None = None) -> None:
+    """PUT FILE as the next version of RECORD_ID at the gateway (FHIR versioned update): only the record's
+    author may; the gateway seals, stores and anchors it with `RecordRegistry.amend`."""
+    raw = read_fhir(file, fhir_version, validate)  # refused here, before anything is sent
+    client = app.gateway()
+    rid = "0x" + record_id.hex()
+    made = client.update_record(rid, json.loads(raw), if_match)
+    app.done(f"record {made['recordId']} amended to v{made['version']} by the gateway {client.base_url}: "
+             f"contentHash {made['contentHash']}, tx {made['tx']}",
+             record_id=made["recordId"], version=made["version"], content_hash=made["contentHash"],
+             patient=made["patient"], classes=made["classes"], data_class=made["anchoredClass"],
+             gateway=client.base_url, tx=made["tx"], block=made["block"])
+
+
 def get(app: App, record_id: bytes, version: int | None, out: Path | None, why: Purpose,
         url: str | None = None) -> None:
     """Read the latest version through the gateway: only what the signer may see; the read is audited."""

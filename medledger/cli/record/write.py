@@ -82,9 +82,11 @@ def put(app: App, file: Path, patient: str, data_class: DataClass | None, fhir_v
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @fhir_options
 @emergency_reader_option
+@click.option("--if-version", "if_version", type=click.IntRange(min=1), default=None,
+              help="With --gateway: amend only if the latest version is this one (FHIR If-Match).")
 @click.pass_obj
 def amend(app: App, record_id: bytes, file: Path, fhir_version: str, no_validate: bool,
-          emergency: tuple[str, ...]) -> None:
+          emergency: tuple[str, ...], if_version: int | None) -> None:
     """Anchor FILE as the next version of RECORD_ID, sealed afresh for today's readers.
 
     FILE must hold only the record's data class (a record's class never changes); anything else is
@@ -93,7 +95,14 @@ def amend(app: App, record_id: bytes, file: Path, fhir_version: str, no_validate
     The signer needs live TREAT consent of the patient for the record's class, even if it wrote the
     earlier versions: a revoked author may not amend. The new version is sealed only for the patient,
     the signer and grantees whose consent is live now: no key for revoked grantees, and none through
-    break-glass unless named with --emergency-reader (while its window is open)."""
+    break-glass unless named with --emergency-reader (while its window is open).
+
+    With --gateway: PUT to the gateway (its author only), which seals, stores and anchors the new version."""
+    if app.gateway_url:
+        remote.amend(app, record_id, file, fhir_version, not no_validate, if_version)
+        return
+    if if_version is not None:
+        raise click.UsageError("--if-version applies with --gateway (the local mode amends the latest version)")
     rid = record_id
     raw = read_fhir(file, fhir_version, not no_validate)
     current = locate_version(app, rid)
