@@ -16,9 +16,10 @@ import click
 from ... import federation
 from ...accounts import Signer
 from ...errors import IndexerError
+from ...scopes import Purpose
 from ..app import App, err_console
-from ..gateway import purpose_option
 from ..indexdb import db_option, index_record_versions
+from ..options import purpose_option
 from ..paramtypes import parse_bytes32
 from .common import from_block, locate_version, node, utc, write_private
 
@@ -39,7 +40,7 @@ def _is_record_id(text: str) -> bool:
               help="Seconds to wait for each gateway.")
 @db_option
 @click.pass_obj
-def history(app: App, target: str | None, purpose: str, out_dir: Path | None, live: bool, no_sync: bool,
+def history(app: App, target: str | None, why: Purpose, out_dir: Path | None, live: bool, no_sync: bool,
             timeout: float, db_url: str | None) -> None:
     """PATIENT's records from every custodian's gateway, as one timeline; or RECORD_ID's versions.
 
@@ -57,7 +58,7 @@ def history(app: App, target: str | None, purpose: str, out_dir: Path | None, li
     versions = _versions(app, patients, live, no_sync, db_url)
     records = federation.custody(versions)
     with node(app):
-        found = federation.fetch_history(records, app.care, _reader_of(app), purpose=purpose, timeout=timeout)
+        found = federation.fetch_history(records, app.care, _reader_of(app), purpose=why.name, timeout=timeout)
     written = _write(found, out_dir) if out_dir else {}
     who = target or (f"{app.signer.address} ({len(patients)} pseudonyms)" if app.pairwise else app.signer.address)
     _print(app, found, who, written)
