@@ -206,7 +206,7 @@ def test_only_an_active_provider_or_insurer_publishes_an_endpoint(care, registra
     with reverts_with(CareRegistry, "NotActiveCustodian", provider.address):
         care.setGatewayEndpoint("https://elsewhere.example", {"from": provider})
     assert care.gatewayEndpointOf(provider) == RIVERSIDE  # still readable while suspended
-    care.reinstate(provider, {"from": registrar})
+    care.reinstate(provider, {"from": admin})  # the governor (issue 18)
     care.setGatewayEndpoint("https://elsewhere.example", {"from": provider})
     assert care.gatewayEndpointOf(provider) == "https://elsewhere.example"
 
