@@ -712,10 +712,12 @@ def print_where_to_look(result: DemoResult, console: Console) -> None:
             "# the gateway (Riverside is its custodian; the key password protects the gateway's own key)",
             f"MEDLEDGER_GATEWAY_KEY_PASSWORD=... medledger --account <riverside's account> gateway serve "
             f"--data {gw['data']} --port 8700",
-            f"medledger --account <a reader's account> gateway list --gateway http://127.0.0.1:8700 --patient {alice}",
-            f"medledger --account <a reader's account> gateway get {record} --gateway http://127.0.0.1:8700",
-            f"medledger --account <the reader or the patient> gateway proof {gw.get('audit_seq', 1)} "
-            "--gateway http://127.0.0.1:8700",
+            "export MEDLEDGER_GATEWAY=http://127.0.0.1:8700",
+            f"medledger --account <a reader's account> record list {alice}",
+            f"medledger --account <a reader's account> record get {record}",
+            f"medledger --account <the reader or the patient> gateway proof {gw.get('audit_seq', 1)}",
+            "medledger --account <the reader or the patient> audit verify     # every entry you may see, "
+            "against the chain",
         ]
     if ix:
         db = ix["url"]
