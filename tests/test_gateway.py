@@ -640,6 +640,20 @@ def test_a_create_killed_before_its_anchor_leaves_nothing(world, record):
     assert _listed(world, created["recordId"])  # the client's retry is a new record, listed at once
 
 
+def test_a_key_rotation_while_a_write_is_pending_keeps_that_record_readable(world, record):
+    """A crash left a create anchored but not catalogued; the key is rotated before the next start (the old key
+    file is deleted). The rotation re-wraps the pending write's blob too, so the record recovery lists is readable."""
+    alice = world["who"]["alice"]
+    gw = world["gateway"]
+    intent = _killed_at(world, "anchored", lambda c: c.put_record(patient_bundle(902, alice), alice))
+    rotated = gw.cli("--json", "gateway", "rotate-key", "--data", str(gw.data))
+    assert rotated.returncode == 0, rotated.stderr
+    gw.start()
+    assert _intents(world) == [] and _listed(world, intent.record_id)
+    assert types_of(client(world, "doc").get_record(intent.record_id)) >= {"Patient", "Condition", "Observation"}
+    assert client(world, "clinic").search("Bundle", alice)["total"] >= 1  # every listed record opens again
+
+
 # --------------------------------------------------------------------------- amendments
 
 

@@ -85,7 +85,8 @@ class Keyring:
         return GatewayKey(number, account.address, bytes(account.key))
 
     def rotate(self, store: Store, vault: LocalVault) -> tuple[GatewayKey, GatewayKey, int]:
-        """Create the next key, re-wrap every stored data key for it, then delete the old key files.
+        """Create the next key, re-wrap every stored data key for it (catalogued records and journaled writes a
+        crash left pending), then delete the old key files.
 
         Returns (old key, new key, number of record versions re-wrapped). Safe to re-run after a crash:
         wraps already written are kept, and old files are deleted only after every wrap is committed.
@@ -99,15 +100,20 @@ class Keyring:
 
         count = 0
         with store.read() as conn:
-            rows = list(conn.execute(select(T.records.c.content_id)))
-        for row in rows:
-            data_key = data_key_for(store, vault, row.content_id, old, envelope=None)
+            content_ids = [r.content_id for r in conn.execute(select(T.records.c.content_id))]
+            # A journaled write a crash left between its anchor and its catalogue rows: recovery lists it at the
+            # next start, after the old key files are gone, so its blob is re-wrapped now too. An intent whose blob
+            # was never written was never anchored (the blob precedes the anchor): recovery drops it.
+            content_ids += [r.content_id for r in conn.execute(select(T.intents.c.content_id))
+                            if vault.has(r.content_id)]
+        for content_id in dict.fromkeys(content_ids):
+            data_key = data_key_for(store, vault, content_id, old, envelope=None)
             wrapped = ecies.encrypt(new.public_key, data_key)
             with store.begin() as conn:
                 exists = conn.execute(select(T.key_wraps.c.content_id).where(
-                    T.key_wraps.c.content_id == row.content_id, T.key_wraps.c.key_address == new.address)).first()
+                    T.key_wraps.c.content_id == content_id, T.key_wraps.c.key_address == new.address)).first()
                 if not exists:
-                    conn.execute(insert(T.key_wraps).values(content_id=row.content_id, key_address=new.address,
+                    conn.execute(insert(T.key_wraps).values(content_id=content_id, key_address=new.address,
                                                             wrapped=wrapped))
             count += 1
         for number, path in files:
