@@ -268,7 +268,7 @@ def test_a_published_url_that_is_not_an_https_origin_is_never_contacted(world):
 ])
 def test_endpoint_set_refuses_bad_input_in_one_line_and_sends_nothing(world, account, url, expected):
     for gw in world["gateways"].values():  # the custodians' own audit batches (logAccessBatch) are sent by now
-        gw.wait_idle(timeout=90)
+        gw.wait_idle()
     before = sends(world, account)
     published = world["care"].gateway_endpoint(world["who"][account])
     proc = run_cli(world["env"], "--account", account, "registry", "endpoint", "set", url, check=False)

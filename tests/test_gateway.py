@@ -99,7 +99,7 @@ def client(world, name: str, login: bool = True) -> GatewayClient:
     return c
 
 
-def wait_anchored(c: GatewayClient, seq: int, timeout: float = 30) -> dict:
+def wait_anchored(c: GatewayClient, seq: int, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         proof = c.audit_proof(seq)
@@ -109,7 +109,7 @@ def wait_anchored(c: GatewayClient, seq: int, timeout: float = 30) -> dict:
     raise AssertionError(f"audit entry {seq} was not anchored within {timeout} s")
 
 
-def wait_idle(world, timeout: float = 30) -> None:
+def wait_idle(world, timeout: float = 90) -> None:
     """Until the gateway has anchored everything (so it mines no block of its own for a while)."""
     world["gateway"].wait_idle(timeout)
 
@@ -516,7 +516,7 @@ def test_kill_under_load_then_every_answered_read_is_audited_on_chain(world, rec
     gw.start()
     # /healthz counts an entry as pending until its batch's logAccessBatch receipt, built batches included
     # (those the kill left behind): idle means every answered read is anchored on chain.
-    gw.wait_idle(timeout=60)
+    gw.wait_idle()
     rows = {r.seq: r for r in _rows(world, select(T.audit_entries.c.seq, T.audit_batches.c.status,
                                                   T.audit_batches.c.root)
                                            .join(T.audit_batches, isouter=True)
@@ -551,7 +551,7 @@ def test_reads_a_crash_left_in_no_batch_reach_the_chain_without_another_read(wor
     finally:
         gw.extra = normal
     gw.start()
-    gw.wait_idle(timeout=30)  # no read since the restart
+    gw.wait_idle()  # no read since the restart
     for seq in seqs:
         assert check_proof(client(world, "alice").audit_proof(seq), world["records"])
 

@@ -76,8 +76,9 @@ class GatewayProcess:
     def health(self) -> dict:
         return httpx.get(f"{self.url}/healthz", timeout=10).json()
 
-    def wait_idle(self, timeout: float = 30) -> None:
-        """Until the gateway has anchored its whole audit log on chain."""
+    def wait_idle(self, timeout: float = 90) -> None:
+        """Until the gateway has anchored its whole audit log on chain. The bound allows for a node that stalls
+        one request (Ganache on a busy 2-core machine: a 30 s RPC read timeout, then the anchorer's retry)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.health()["auditPending"] == 0:
