@@ -9,6 +9,7 @@ import {IClaimEscrow} from "../interfaces/IClaimEscrow.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
 import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+import {PartyResolver} from "./libraries/PartyResolver.sol";
 import {Scopes} from "./libraries/Scopes.sol";
 
 /**
@@ -610,33 +611,13 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (!active) revert NotActiveParty(msg.sender, role);
     }
 
-    /// @dev `registry.resolve(account)`, hand-encoded (on almost every entry point): 36 bytes of arguments
-    /// and the four-word answer above the free-memory pointer (not allocated). A reverting call bubbles
-    /// up; a short answer reads as nobody (all zero: role None, and no caller's current account).
+    /// @dev `registry.resolve(account)` (PartyResolver: hand-encoded, a short answer reads as nobody).
     function _party(address account)
         private
         view
         returns (uint256 role, uint32 id, address home, address current)
     {
-        ICareRegistry registry_ = registry;
-        bytes4 selector = ICareRegistry.resolve.selector;
-        // Assembly: the call above; memory at and above the free-memory pointer is scratch until the
-        // next allocation. Addresses and the id are masked to their widths.
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), account)
-            if iszero(staticcall(gas(), registry_, ptr, 0x24, ptr, 0x80)) {
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
-            if gt(returndatasize(), 0x7f) {
-                role := mload(ptr)
-                id := and(mload(add(ptr, 0x20)), 0xffffffff)
-                home := and(mload(add(ptr, 0x40)), 0xffffffffffffffffffffffffffffffffffffffff)
-                current := and(mload(add(ptr, 0x60)), 0xffffffffffffffffffffffffffffffffffffffff)
-            }
-        }
+        return PartyResolver.resolve(registry, account);
     }
 
     /// @dev Reverts unless the caller is the arbiter the CareRegistry assigns to `insurer` and it is active

@@ -7,6 +7,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+import {PartyResolver} from "./libraries/PartyResolver.sol";
 import {Scopes} from "./libraries/Scopes.sol";
 
 /**
@@ -273,15 +274,14 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
         returns (uint32 providerId)
     {
         // Break-glass is emergency reading only: it never makes a provider a treating (writing) one.
-        (uint256 role, uint256 id, address home, address current) = _resolve(provider);
+        (uint256 role, uint32 id, address home, address current) = _resolve(provider);
         // The writer must be the party's current account (a migrated account writes nothing); its
         // consents are keyed by its home account, so they follow a migration.
         if (
             role == uint256(ICareRegistry.Role.Provider) && current == provider
                 && _granted(patient, home, Scopes.TREAT_BIT, uint16(1) << dataClass)
         ) {
-            // The registry's answer is a uint32 id: the cast keeps its low 32 bits, as its ABI encoding holds.
-            providerId = uint32(id);
+            providerId = id;
         }
     }
 
@@ -318,32 +318,14 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
 
     // ----------------------------------------------------------------- internal
 
-    /// @dev `registry.resolve(account)`: (role, id, home, current). Hand-encoded, since it runs on every consent
-    /// check and record anchor: 36 bytes of arguments out and the four-word answer back, above the
-    /// free-memory pointer (not allocated). A failed call or a short answer reads as an unregistered account
-    /// (role None, id 0, its own home and current account), which no check accepts.
+    /// @dev `registry.resolve(account)`: (role, id, home, current), on every consent check and record anchor
+    /// (PartyResolver: hand-encoded; a short answer reads as nobody, which no check accepts).
     function _resolve(address account)
         private
         view
-        returns (uint256 role, uint256 id, address home, address current)
+        returns (uint256 role, uint32 id, address home, address current)
     {
-        ICareRegistry registry_ = registry;
-        bytes4 selector = ICareRegistry.resolve.selector;
-        home = account;
-        current = account;
-        // Assembly: the call above; addresses and the id are masked to their widths.
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), account)
-            let ok := staticcall(gas(), registry_, ptr, 0x24, ptr, 0x80)
-            if and(ok, gt(returndatasize(), 0x7f)) {
-                role := mload(ptr)
-                id := and(mload(add(ptr, 0x20)), 0xffffffff)
-                home := and(mload(add(ptr, 0x40)), 0xffffffffffffffffffffffffffffffffffffffff)
-                current := and(mload(add(ptr, 0x60)), 0xffffffffffffffffffffffffffffffffffffffff)
-            }
-        }
+        return PartyResolver.resolve(registry, account);
     }
 
     function _grant(
