@@ -224,7 +224,8 @@ class LiveConsentView:
         key = (state.patient, state.reader, state.granted_at)
         if key not in self._origins:
             logs = self.consent.contract.events.ConsentGranted.get_logs(
-                argument_filters={"patient": state.patient, "grantee": state.reader},
+                # A grant names the grantee's home account (a migrated reader's first account).
+                argument_filters={"patient": state.patient, "grantee": self.consent.home_of(state.reader)},
                 from_block=0, to_block=state.block)
             found = None
             for log in logs:  # the last grant at or before the decision block
