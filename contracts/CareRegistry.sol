@@ -257,6 +257,9 @@ contract CareRegistry is ICareRegistry, AccessControl {
             // One hop: `_accounts[id]` is always the party's latest account, however often it moved.
             current = _accounts[uint32(word >> _ID)];
             word = _partyWord(current);
+        } else if (word == 0) {
+            // Unregistered: nobody (all zero), so the view never echoes an address it knows nothing about.
+            current = address(0);
         }
         address home = uint8(word >> _SUCCESSOR) != 0 ? _homes[current] : current;
         // Assembly: the four-word answer (role if active else None, id, home, current) written at 0x00-0x7f

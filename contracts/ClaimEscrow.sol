@@ -586,9 +586,10 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @dev The caller as a party: its home account (the key of its state here), its party id and whether
     /// it is active in `role`. An account that migrated away is nobody (zero, 0, false): the party acts
-    /// from its current account only. An unregistered caller is its own home, inactive.
+    /// from its current account only. An unregistered caller (all zero) is its own home, inactive.
     function _caller(ICareRegistry.Role role) private view returns (address home, uint32 id, bool active) {
         (uint256 role_, uint32 id_, address home_, address current) = _party(msg.sender);
+        if (current == address(0)) return (msg.sender, 0, false);
         if (current == msg.sender) {
             home = home_;
             id = id_;

@@ -165,8 +165,8 @@ interface ICareRegistry {
 
     /// @notice Where the party known by `account` stands now. `current` is its current account (a migrated
     /// account resolves to its successor; otherwise `account` itself), `role` the current account's role if
-    /// it is active (else `None`), `id` its party id (0 if unregistered) and `home` the account its state is
-    /// keyed by in the other contracts (the first account it was registered under; `account` if unregistered).
+    /// it is active (else `None`), `id` its party id and `home` the account its state is keyed by in the other
+    /// contracts (the first account it was registered under). All zero if `account` was never registered.
     /// A caller is the party only if `current` equals it: a migrated account resolves to its successor
     /// but acts for nobody. One storage read for a party that never migrated.
     function resolve(address account) external view returns (Role role, uint32 id, address home, address current);

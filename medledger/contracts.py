@@ -98,8 +98,12 @@ class CareRegistry(_Wrapper):
         return self._send(signer, self.fn.migrate(to_checksum_address(account), to_checksum_address(new_account)))
 
     def resolve(self, account: str) -> Resolved:
-        """The party known by `account` (any account it has had): its status, id, home and current account."""
-        role, party_id, home, current = self._view(self.fn.resolve(to_checksum_address(account)))
+        """The party known by `account` (any account it has had): its status, id, home and current account. An
+        account never registered is its own home and current account (the contract answers all zero)."""
+        account = to_checksum_address(account)
+        role, party_id, home, current = self._view(self.fn.resolve(account))
+        if int(party_id) == 0:
+            return Resolved(Role.NONE, 0, account, account)
         return Resolved(Role(role), int(party_id), to_checksum_address(home), to_checksum_address(current))
 
     def home_of(self, account: str) -> str:

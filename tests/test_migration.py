@@ -104,6 +104,8 @@ def test_migration_needs_a_registered_party_and_a_fresh_account(care, admin, reg
                                                                  insurer, stranger, fresh):
     with reverts_with(care, "PartyNotRegistered", stranger.address):
         care.migrate(stranger, fresh[0], {"from": admin})
+    # An account never registered resolves to nobody: the view echoes nothing it knows nothing about.
+    assert care.resolve(stranger) == (0, 0, ZERO, ZERO)
     for taken in (provider2, insurer, registrar, admin, ZERO):
         address = taken if isinstance(taken, str) else taken.address
         with reverts_with(care, "AccountNotFresh", address):
