@@ -180,10 +180,12 @@ SPECS: dict[str, OpSpec] = {
         "insurer approves part, the rest encumbered for dispute", None,
         Floor((update("claim"), *_PAY_COSTS, read("coverage"), read("insurer party"), read("insurer terms"),
                call("CareRegistry")))),
-    # ClaimEscrow v2: a dispute moves no money and is open to a suspended provider, so no registry read.
+    # ClaimEscrow v2: a dispute moves no money and is open to a suspended provider. ClaimEscrow v3 (issue 18,
+    # account migration): claims are keyed by the provider's home account and a migrated account must be
+    # refused, so a dispute asks the CareRegistry (`resolve`) for the caller's party record.
     "claim.dispute": OpSpec(
         "provider disputes the contested amount", None,
-        Floor((update("claim"),))),
+        Floor((update("claim"), read("provider party"), call("CareRegistry")))),
     # Issue 18: only the arbiter assigned to the claim's insurer rules, so the CareRegistry also reads the
     # insurer's arbiter assignment (one more cold slot) before the arbiter's party record.
     "claim.resolve": OpSpec(

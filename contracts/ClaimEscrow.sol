@@ -9,6 +9,7 @@ import {IClaimEscrow} from "../interfaces/IClaimEscrow.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
 import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
+import {PartyResolver} from "./libraries/PartyResolver.sol";
 import {Scopes} from "./libraries/Scopes.sol";
 
 /**
@@ -55,7 +56,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     uint8 private constant _FREQ_VOID = 8;
     uint8 private constant _UNLOCKED = 1;
     uint8 private constant _LOCKED = 2;
-    uint256 private constant _VERSION = 2;
+    uint256 private constant _VERSION = 3;
     /// @dev Bit offsets of the fields of a {PackedClaim} word (coverageId starts at bit 0).
     uint256 private constant _CLAIM_AMOUNT = 40;
     uint256 private constant _CLAIM_STATUS = 136;
@@ -152,19 +153,26 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         _grantRole(PAUSER_ROLE, admin);
     }
 
+    /// @notice {AccessControl-grantRole}, except that no account grants a role to itself (as in the
+    /// CareRegistry): an admin appoints others, never itself.
+    function grantRole(bytes32 role, address account) public override onlyRole(getRoleAdmin(role)) {
+        if (account == msg.sender) revert SelfGrant(account, role);
+        _grantRole(role, account);
+    }
+
     // ------------------------------------------------------------------ insurers: configuration
 
     /// @inheritdoc IClaimEscrow
     function setTerms(InsurerTerms calldata terms) external nonReentrantWhenNotPaused {
-        _requireActive(msg.sender, ICareRegistry.Role.Insurer);
+        address insurer = _callerHome(ICareRegistry.Role.Insurer);
         if (
             terms.promptPayWindow < _MIN_PROMPT_PAY_WINDOW || terms.promptPayWindow > _MAX_PROMPT_PAY_WINDOW
                 || terms.disputeWindow < _MIN_DISPUTE_WINDOW || terms.disputeWindow > _MAX_DISPUTE_WINDOW
                 || terms.autoDataClasses & ~Scopes.ALL_DATA_CLASSES != 0 || terms.autoServiceMin > terms.autoServiceMax
                 || (terms.autoMaxAmount != 0 && (terms.autoMaxPerPeriod == 0 || terms.autoPeriod < _MIN_PERIOD_LENGTH))
         ) revert InvalidTerms();
-        _terms[msg.sender] = terms;
-        emit InsurerTermsSet(msg.sender, terms);
+        _terms[insurer] = terms;
+        emit InsurerTermsSet(insurer, terms);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -177,8 +185,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint96 perPeriodLimit,
         uint32 periodLength
     ) external nonReentrantWhenNotPaused returns (uint40 coverageId) {
-        address insurer = msg.sender;
-        _requireActive(insurer, ICareRegistry.Role.Insurer);
+        address insurer = _callerHome(ICareRegistry.Role.Insurer);
         if (_terms[insurer].promptPayWindow == 0) revert TermsNotSet(insurer);
         if (patient == address(0)) revert ZeroAddress();
         if (policyHash == bytes32(0)) revert EmptyHash();
@@ -210,8 +217,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function endCoverage(address patient) external nonReentrantWhenNotPaused {
-        address insurer = msg.sender;
-        _requireActive(insurer, ICareRegistry.Role.Insurer);
+        address insurer = _callerHome(ICareRegistry.Role.Insurer);
         StoredEnrolment storage enrolment = _enrolments[insurer][patient];
         if (enrolment.validUntil <= block.timestamp) revert CoverageInactive(insurer, patient);
         uint40 endedAt = uint40(block.timestamp);
@@ -224,26 +230,24 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function deposit(uint256 amount) external nonReentrantWhenNotPaused {
-        _requireActive(msg.sender, ICareRegistry.Role.Insurer);
-        _deposit(msg.sender, amount);
+        _deposit(_callerHome(ICareRegistry.Role.Insurer), amount);
     }
 
     /// @inheritdoc IClaimEscrow
     function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external nonReentrantWhenNotPaused {
-        _requireActive(msg.sender, ICareRegistry.Role.Insurer);
+        address insurer = _callerHome(ICareRegistry.Role.Insurer);
         // A permit can be front-run (anyone may submit the signed permit first), which makes ours
         // revert; that is harmless as long as the allowance is in place, so only then fail.
         try IERC20Permit(address(token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
         catch {
             if (token.allowance(msg.sender, address(this)) < amount) revert PermitFailed(msg.sender, amount);
         }
-        _deposit(msg.sender, amount);
+        _deposit(insurer, amount);
     }
 
     /// @inheritdoc IClaimEscrow
     function withdrawFree(uint256 amount) external nonReentrant {
-        address insurer = msg.sender;
-        _requireActive(insurer, ICareRegistry.Role.Insurer);
+        address insurer = _callerHome(ICareRegistry.Role.Insurer);
         if (amount == 0) revert ZeroAmount();
         InsurerAccount storage account = _insurers[insurer];
         uint256 free = account.free;
@@ -253,22 +257,22 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             account.free = uint128(free - amount);
         }
         emit FundsWithdrawn(insurer, amount);
-        token.safeTransfer(insurer, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     // ------------------------------------------------------------------ providers
 
     /// @inheritdoc IClaimEscrow
     function setPushPayments(bool enabled) external nonReentrantWhenNotPaused {
-        _requireActive(msg.sender, ICareRegistry.Role.Provider);
-        _providers[msg.sender].pushPayments = enabled;
-        emit PushPaymentsSet(msg.sender, enabled);
+        address provider = _callerHome(ICareRegistry.Role.Provider);
+        _providers[provider].pushPayments = enabled;
+        emit PushPaymentsSet(provider, enabled);
     }
 
     /// @inheritdoc IClaimEscrow
     function submitClaim(ClaimSubmission calldata submission) external nonReentrantWhenNotPaused returns (bytes32 claimId) {
-        address provider = msg.sender;
-        uint32 providerId = _activeProviderId(provider);
+        (address provider, uint32 providerId, bool active) = _caller(ICareRegistry.Role.Provider);
+        if (!active) revert NotActiveParty(msg.sender, ICareRegistry.Role.Provider);
         if (submission.claimHash == bytes32(0)) revert EmptyHash();
         claimId = _claimId(provider, submission.controlNumber);
         // An original needs the status only; a replacement or void unpacks the whole (now warm) slot.
@@ -309,7 +313,9 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function dispute(bytes32 controlNumber, bytes32 evidenceHash) external nonReentrantWhenNotPaused {
         // No status check: only the claim's provider reaches its claim, and a dispute moves no money,
         // so a suspended provider keeps its right to contest (the award stays owed until reinstated).
-        address provider = msg.sender;
+        // Claims are keyed by the provider's home account; an account that migrated away is nobody.
+        (address provider,,) = _caller(ICareRegistry.Role.Provider);
+        if (provider == address(0)) revert NotActiveParty(msg.sender, ICareRegistry.Role.Provider);
         if (evidenceHash == bytes32(0)) revert EmptyHash();
         bytes32 claimId = _claimId(provider, controlNumber);
         uint256 word = PackedClaim.unwrap(_claims[claimId]);
@@ -326,18 +332,18 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
 
     /// @inheritdoc IClaimEscrow
     function withdraw(uint256 amount) external nonReentrant {
-        _withdraw(msg.sender, msg.sender, amount, false);
+        _withdraw(msg.sender, amount, false);
     }
 
     /// @inheritdoc IClaimEscrow
     function withdrawAll() external nonReentrant {
-        _withdraw(msg.sender, msg.sender, 0, true);
+        _withdraw(msg.sender, 0, true);
     }
 
     /// @inheritdoc IClaimEscrow
     function withdrawTo(address recipient) external nonReentrant {
         if (recipient == address(0)) revert ZeroAddress();
-        _withdraw(msg.sender, recipient, 0, true);
+        _withdraw(recipient, 0, true);
     }
 
     // ------------------------------------------------------------------ adjudication
@@ -356,10 +362,9 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (claim.status != ClaimStatus.Submitted) revert InvalidStatus(claimId, claim.status);
         Coverage storage coverage = _coverages[claim.coverageId];
         address insurer = coverage.insurer;
-        if (insurer != msg.sender) revert NotClaimInsurer(claimId, msg.sender);
+        _requireClaimInsurer(claimId, insurer);
         if (claim.revision != revision) revert StaleRevision(claimId, revision, claim.revision);
         if (_escrowTime() > claim.deadline) revert DeadlinePassed(claimId, claim.deadline);
-        _requireActive(insurer, ICareRegistry.Role.Insurer);
 
         uint256 shareTotal = uint256(share.deductible) + share.coinsurance + share.copay;
         if (approved + shareTotal > claim.amount) revert InvalidAdjudication(claim.amount, approved, shareTotal);
@@ -571,26 +576,49 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         return uint40(block.timestamp) - _control.pausedFor;
     }
 
-    /// @dev Reverts unless `registry.isActive(account, role)`. Hand-encoded like {_hasConsent} (on
-    /// almost every entry point): a reverting call bubbles up, a short or non-boolean answer reads as
-    /// "not active".
+    /// @dev Reverts unless the party whose home account is `account` is active in `role` now (at its
+    /// current account, wherever a migration moved it). For stored parties (a claim's provider), never
+    /// for the caller: see {_caller}.
     function _requireActive(address account, ICareRegistry.Role role) private view {
-        ICareRegistry registry_ = registry;
-        bytes4 selector = ICareRegistry.isActive.selector;
-        bool active;
-        // Assembly: arguments above the free-memory pointer (not allocated), answer in scratch space.
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), account)
-            mstore(add(ptr, 0x24), role)
-            if iszero(staticcall(gas(), registry_, ptr, 0x44, 0x00, 0x20)) {
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
-            active := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+        (uint256 role_,,,) = _party(account);
+        if (role_ != uint256(role)) revert NotActiveParty(account, role);
+    }
+
+    /// @dev The caller as a party: its home account (the key of its state here), its party id and whether
+    /// it is active in `role`. An account that migrated away is nobody (zero, 0, false): the party acts
+    /// from its current account only. An unregistered caller (all zero) is its own home, inactive.
+    function _caller(ICareRegistry.Role role) private view returns (address home, uint32 id, bool active) {
+        (uint256 role_, uint32 id_, address home_, address current) = _party(msg.sender);
+        if (current == address(0)) return (msg.sender, 0, false);
+        if (current == msg.sender) {
+            home = home_;
+            id = id_;
+            active = role_ == uint256(role);
         }
-        if (!active) revert NotActiveParty(account, role);
+    }
+
+    /// @dev Reverts unless the caller is the current account of `insurer` (the claim's insurer, by its home
+    /// account) and active.
+    function _requireClaimInsurer(bytes32 claimId, address insurer) private view {
+        (uint256 role,, address home, address current) = _party(msg.sender);
+        if (current != msg.sender || home != insurer) revert NotClaimInsurer(claimId, msg.sender);
+        if (role != uint256(ICareRegistry.Role.Insurer)) revert NotActiveParty(msg.sender, ICareRegistry.Role.Insurer);
+    }
+
+    /// @dev {_caller}'s home account, reverting unless the caller is active in `role`.
+    function _callerHome(ICareRegistry.Role role) private view returns (address home) {
+        bool active;
+        (home,, active) = _caller(role);
+        if (!active) revert NotActiveParty(msg.sender, role);
+    }
+
+    /// @dev `registry.resolve(account)` (PartyResolver: hand-encoded, a short answer reads as nobody).
+    function _party(address account)
+        private
+        view
+        returns (uint256 role, uint32 id, address home, address current)
+    {
+        return PartyResolver.resolve(registry, account);
     }
 
     /// @dev Reverts unless the caller is the arbiter the CareRegistry assigns to `insurer` and it is active
@@ -645,19 +673,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         }
     }
 
-    /// @dev {_requireActive} for a provider that also returns its CareRegistry party id (one call,
-    /// the same party record), which a submission compares with its records' author ids.
-    /// A short answer reads as "not active".
-    function _activeProviderId(address provider) private view returns (uint32 providerId) {
-        (bool ok, uint256 role, uint256 id) = _registryWords(ICareRegistry.activePartyOf.selector, provider);
-        if (!ok || role != uint256(ICareRegistry.Role.Provider)) {
-            revert NotActiveParty(provider, ICareRegistry.Role.Provider);
-        }
-        // The registry's answer is a uint32 id: the cast keeps its low 32 bits, as its ABI encoding holds.
-        providerId = uint32(id);
-    }
-
-    /// @dev `registry.<selector>(account)` with a two-word answer (`activePartyOf`, `arbiterOf`), hand-encoded
+    /// @dev `registry.<selector>(account)` with a two-word answer (`arbiterOf`), hand-encoded
     /// on the hot paths. A reverting call bubbles its revert data up, as a high-level call would; `ok` is
     /// false when the answer is shorter than two words.
     function _registryWords(bytes4 selector, address account)
@@ -980,9 +996,18 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         ProviderAccount storage account = _providers[provider];
         ProviderAccount memory current = account;
         if (current.pushPayments) {
-            if (knownActive || registry.isActive(provider, ICareRegistry.Role.Provider)) {
+            // The payee is the provider's current account: the caller itself when known active (its own
+            // submission), else the registry's answer for the home account `provider`.
+            address payee = msg.sender;
+            bool active = knownActive;
+            if (!knownActive) {
+                uint256 role;
+                (role,,, payee) = _party(provider);
+                active = role == uint256(ICareRegistry.Role.Provider);
+            }
+            if (active) {
                 account.paidOut = _addPaid(current.paidOut, amount);
-                if (_tryTransfer(provider, amount)) {
+                if (_tryTransfer(payee, amount)) {
                     emit PaymentPushed(provider, amount);
                     return;
                 }
@@ -995,8 +1020,9 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         account.owed = current.owed + amount;
     }
 
-    function _withdraw(address provider, address recipient, uint256 amount, bool all) private {
-        _requireActive(provider, ICareRegistry.Role.Provider);
+    /// @dev The caller (an active provider's current account) withdraws from its home account's balance.
+    function _withdraw(address recipient, uint256 amount, bool all) private {
+        address provider = _callerHome(ICareRegistry.Role.Provider);
         ProviderAccount storage account = _providers[provider];
         uint256 owed = account.owed;
         if (all) amount = owed;
@@ -1016,7 +1042,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     function _deposit(address insurer, uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
         uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(insurer, address(this), amount);
+        token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - before;
         InsurerAccount storage account = _insurers[insurer];
         uint256 free = account.free + received;

@@ -7,6 +7,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ICareRegistry} from "../interfaces/ICareRegistry.sol";
 import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
+import {PartyResolver} from "./libraries/PartyResolver.sol";
 import {Scopes} from "./libraries/Scopes.sol";
 
 /**
@@ -66,6 +67,13 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
         registry = registry_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setMaxBreakGlassDuration(maxBreakGlassDuration_);
+    }
+
+    /// @notice {AccessControl-grantRole}, except that no account grants a role to itself (as in the
+    /// CareRegistry): an admin appoints others, never itself.
+    function grantRole(bytes32 role, address account) public override onlyRole(getRoleAdmin(role)) {
+        if (account == msg.sender) revert SelfGrant(account, role);
+        _grantRole(role, account);
     }
 
     // ------------------------------------------------------------------ consent
@@ -167,14 +175,17 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
 
     /// @inheritdoc IConsentRegistry
     function openBreakGlass(address patient, uint32 duration, bytes32 reasonCode) external {
-        if (registry.activeRoleOf(msg.sender) != ICareRegistry.Role.Provider) revert NotActiveProvider(msg.sender);
+        // Windows are keyed by the provider's home account (CareRegistry.resolve), so they follow a
+        // migration; a migrated account resolves to its successor and is refused here.
+        (uint256 role,, address provider, address current) = _resolve(msg.sender);
+        if (role != uint256(ICareRegistry.Role.Provider) || current != msg.sender) revert NotActiveProvider(msg.sender);
         if (patient == address(0)) revert ZeroAddress();
         uint32 max = maxBreakGlassDuration;
         if (duration == 0 || duration > max) revert InvalidBreakGlassDuration(duration, max);
         if (reasonCode == bytes32(0)) revert EmptyReasonCode();
-        BreakGlass memory window = _breakGlass[patient][msg.sender];
-        if (block.timestamp < window.expiresAt) revert BreakGlassAlreadyOpen(patient, msg.sender, window.expiresAt);
-        if (window.blocked) revert BreakGlassBlocked(patient, msg.sender);
+        BreakGlass memory window = _breakGlass[patient][provider];
+        if (block.timestamp < window.expiresAt) revert BreakGlassAlreadyOpen(patient, provider, window.expiresAt);
+        if (window.blocked) revert BreakGlassBlocked(patient, provider);
         uint40 now_ = uint40(block.timestamp);
         // Sums of uint40 times and periods cannot overflow before the year 36812; checked regardless.
         if (now_ >= window.periodStart + BREAK_GLASS_PERIOD) {
@@ -182,13 +193,13 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
             window.openings = 0;
         }
         if (window.openings >= MAX_BREAK_GLASS_PER_PERIOD) {
-            revert BreakGlassLimitReached(patient, msg.sender, window.periodStart + BREAK_GLASS_PERIOD);
+            revert BreakGlassLimitReached(patient, provider, window.periodStart + BREAK_GLASS_PERIOD);
         }
         window.openings += 1;
         window.openedAt = now_;
         window.expiresAt = now_ + duration;
-        _breakGlass[patient][msg.sender] = window;
-        emit BreakGlassOpened(patient, msg.sender, reasonCode, window.expiresAt);
+        _breakGlass[patient][provider] = window;
+        emit BreakGlassOpened(patient, provider, reasonCode, window.expiresAt);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -244,11 +255,14 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
         // purposes / data classes simply match nothing.
         uint8 purposeBit = uint8(1) << purpose;
         uint16 classBit = uint16(1) << dataClass;
-        if (_granted(patient, grantee, purposeBit, classBit)) {
-            return registry.activeRoleOf(grantee) != ICareRegistry.Role.None;
-        }
-        if (purpose == Scopes.ETREAT && _breakGlassOpen(patient, grantee, classBit)) {
-            return registry.activeRoleOf(grantee) == ICareRegistry.Role.Provider;
+        // Consents and break-glass windows are keyed by the grantee's home account; `grantee` may name
+        // the party by any account it has had (a migrated account answers for its successor). Whether
+        // the caller of a transaction is that party is the calling contract's check (a migrated
+        // account is refused by every party entry point).
+        (uint256 role,, address home,) = _resolve(grantee);
+        if (_granted(patient, home, purposeBit, classBit)) return role != uint256(ICareRegistry.Role.None);
+        if (purpose == Scopes.ETREAT && _breakGlassOpen(patient, home, classBit)) {
+            return role == uint256(ICareRegistry.Role.Provider);
         }
         return false;
     }
@@ -260,21 +274,14 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
         returns (uint32 providerId)
     {
         // Break-glass is emergency reading only: it never makes a provider a treating (writing) one.
-        if (_granted(patient, provider, Scopes.TREAT_BIT, uint16(1) << dataClass)) {
-            ICareRegistry registry_ = registry;
-            bytes4 selector = ICareRegistry.activePartyOf.selector;
-            uint256 providerRole = uint256(ICareRegistry.Role.Provider);
-            // On every record anchor, so the call is hand-encoded in scratch space (0x00-0x3f, free
-            // to use between statements): 36 bytes of arguments out, (role, id) back. A failed
-            // call or a short answer leaves providerId at 0.
-            assembly ("memory-safe") {
-                mstore(0x00, selector)
-                mstore(0x04, provider)
-                let ok := staticcall(gas(), registry_, 0x00, 0x24, 0x00, 0x40)
-                if and(ok, gt(returndatasize(), 0x3f)) {
-                    if eq(mload(0x00), providerRole) { providerId := and(mload(0x20), 0xffffffff) }
-                }
-            }
+        (uint256 role, uint32 id, address home, address current) = _resolve(provider);
+        // The writer must be the party's current account (a migrated account writes nothing); its
+        // consents are keyed by its home account, so they follow a migration.
+        if (
+            role == uint256(ICareRegistry.Role.Provider) && current == provider
+                && _granted(patient, home, Scopes.TREAT_BIT, uint16(1) << dataClass)
+        ) {
+            providerId = id;
         }
     }
 
@@ -300,7 +307,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
 
     /// @inheritdoc IConsentRegistry
     function version() external pure returns (uint256) {
-        return 2;
+        return 3;
     }
 
     /// @inheritdoc IConsentRegistry
@@ -310,6 +317,16 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
     }
 
     // ----------------------------------------------------------------- internal
+
+    /// @dev `registry.resolve(account)`: (role, id, home, current), on every consent check and record anchor
+    /// (PartyResolver: hand-encoded; a short answer reads as nobody, which no check accepts).
+    function _resolve(address account)
+        private
+        view
+        returns (uint256 role, uint32 id, address home, address current)
+    {
+        return PartyResolver.resolve(registry, account);
+    }
 
     function _grant(
         address patient,

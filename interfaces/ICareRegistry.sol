@@ -23,13 +23,18 @@ interface ICareRegistry {
 
     /// @notice A registered party, packed into one storage slot.
     /// @param id The party's compact id (1, 2, ... in registration order; never reused). Record
-    /// storage refers to authors by this id.
+    /// storage refers to authors by this id, and it follows the party through a migration.
+    /// @param migrated The party moved away from this account ({migrate}): the account is inactive for
+    /// every role for good (never reinstated, re-registered or migrated again).
+    /// @param successor This account took the party over from an earlier account (its home, {resolve}).
     struct Party {
         Role role;
         bool active;
         uint40 registeredAt;
         uint40 updatedAt;
         uint32 id;
+        bool migrated;
+        bool successor;
     }
 
     /// @notice A party was registered by `registrar` with commitment `metadataHash`.
@@ -44,6 +49,9 @@ interface ICareRegistry {
     event ArbiterAssigned(address indexed insurer, address indexed arbiter, address indexed governor);
     /// @notice `account` published (or, with an empty key, withdrew) its encryption public key.
     event EncryptionKeyPublished(address indexed account, bytes publicKey);
+    /// @notice The governor moved party `id` from `account` to `newAccount`: its record, id, published key,
+    /// gateway endpoint and (in the other contracts, keyed by its home account) money, claims and consents.
+    event PartyMigrated(address indexed account, address indexed newAccount, uint32 id, address indexed governor);
     /// @notice `account` published the public URL of its record gateway (`url`), or withdrew it (`url` empty).
     event GatewayEndpointSet(address indexed account, string url);
 
@@ -71,6 +79,10 @@ interface ICareRegistry {
     error NotAnInsurer(address account);
     /// @notice `account` is not a registered, active arbiter.
     error NotAnActiveArbiter(address account);
+    /// @notice `account` migrated to another account (it can do nothing any more).
+    error AccountMigrated(address account);
+    /// @notice A party can only migrate to a fresh account: `account` is registered, or holds a role.
+    error AccountNotFresh(address account);
     /// @notice A public key must be 33 (compressed) or 65 (uncompressed, 0x04-prefixed) bytes of secp256k1.
     error InvalidEncryptionKey(uint256 length);
     /// @notice A gateway endpoint must be 1 to `maxLength` bytes long; it was `length` bytes.
@@ -96,6 +108,14 @@ interface ICareRegistry {
     /// the disputes of `insurer` (a registered insurer). Replaces any earlier assignment at once, open
     /// disputes included.
     function assignArbiter(address insurer, address arbiter) external;
+
+    /// @notice The governor moves the party registered at `account` to the fresh account `newAccount`
+    /// (never registered, holding no role): role, id, status (a suspended party stays suspended),
+    /// credentials commitment, encryption key, gateway endpoint and arbiter assignments follow, and
+    /// `account` is inactive for every role for good. Party-owned state in the other contracts stays
+    /// keyed by the party's home account (the first account it was registered under), which {resolve}
+    /// maps to the party's current account: nothing is copied, so no migration loops.
+    function migrate(address account, address newAccount) external;
 
     /// @notice Publishes the caller's secp256k1 public key for record-key wrapping; empty withdraws it.
     function publishEncryptionKey(bytes calldata publicKey) external;
@@ -134,13 +154,23 @@ interface ICareRegistry {
     /// 0 if unregistered). One storage read.
     function activePartyOf(address account) external view returns (Role role, uint32 id);
 
-    /// @notice The arbiter assigned to `insurer` (zero if none) and whether it is an active arbiter now.
+    /// @notice The arbiter assigned to `insurer` (its home account, {resolve}; zero if none: a successor
+    /// account has no assignment of its own) and whether it is an active arbiter now. A migrated
+    /// arbiter is answered with its current account.
     /// ClaimEscrow accepts a ruling on `insurer`'s claims only from it, and only while active.
     function arbiterOf(address insurer) external view returns (address arbiter, bool active);
 
     /// @notice The account registered under compact id `id` (zero address if none).
     function accountOf(uint32 id) external view returns (address);
 
-    /// @notice The interface revision (3: separated powers, arbiters per insurer).
+    /// @notice Where the party known by `account` stands now. `current` is its current account (a migrated
+    /// account resolves to its successor; otherwise `account` itself), `role` the current account's role if
+    /// it is active (else `None`), `id` its party id and `home` the account its state is keyed by in the other
+    /// contracts (the first account it was registered under). All zero if `account` was never registered.
+    /// A caller is the party only if `current` equals it: a migrated account resolves to its successor
+    /// but acts for nobody. One storage read for a party that never migrated.
+    function resolve(address account) external view returns (Role role, uint32 id, address home, address current);
+
+    /// @notice The interface revision (4: account migration; 3: separated powers, arbiters per insurer).
     function version() external pure returns (uint256);
 }

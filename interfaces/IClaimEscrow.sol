@@ -252,6 +252,8 @@ interface IClaimEscrow {
     /// @notice `account` unpaused; the pause lasted `duration` seconds, added to every open window.
     event EscrowUnpaused(address indexed account, uint40 duration);
 
+    /// @notice No account grants itself a role (`role` to `account`, the caller).
+    error SelfGrant(address account, bytes32 role);
     /// @notice A constructor address is zero or the token has no code.
     error InvalidConfiguration();
     /// @notice A required address argument is zero.
@@ -323,7 +325,8 @@ interface IClaimEscrow {
     /// @notice A re-entrancy-guarded function was entered again before it returned.
     error ReentrantCall();
 
-    /// @notice The interface version: 2 since the review revision (issue 13).
+    /// @notice The interface version: 3 since account migration (issue 18: party state keyed by the home
+    /// account, no self-granted roles); 2 since the review revision (issue 13).
     function version() external pure returns (uint256);
 
     /// @notice Sets the caller's (an active insurer's) standing terms; applies to claims submitted or

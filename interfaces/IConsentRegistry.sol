@@ -82,6 +82,8 @@ interface IConsentRegistry {
     /// @notice `actor` (an admin) set the longest break-glass window to `duration` seconds.
     event MaxBreakGlassDurationSet(uint32 duration, address indexed actor);
 
+    /// @notice No account grants itself a role (`role` to `account`, the caller).
+    error SelfGrant(address account, bytes32 role);
     /// @notice A required address (admin, registry, patient) is zero.
     error ZeroAddress();
     /// @notice `actor` is neither `patient` nor one of the patient's guardians.
@@ -242,13 +244,19 @@ interface IConsentRegistry {
     /// `grantee` is an active registered party and either a live consent covers both bits, or
     /// `purpose` is ETREAT, `dataClass` is not sensitive, `grantee` is an active Provider and its
     /// break-glass on `patient` is open. Out-of-range `purpose` / `dataClass` yield false.
+    /// @dev Interface 3 (account migration): consents and break-glass windows are keyed by the grantee's
+    /// home account (ICareRegistry.resolve) and `grantee` may name the party by any account it has had
+    /// (a migrated account answers for its current one, whose status counts). A grant made to a
+    /// successor account rather than the home account is never found (fail-closed): the SDK grants to
+    /// the home account.
     function hasConsent(address patient, address grantee, uint8 purpose, uint8 dataClass)
         external
         view
         returns (bool);
 
     /// @notice The CareRegistry id of `provider` if it may create or change `patient`'s records of
-    /// class `dataClass` right now, else 0: `provider` is an active Provider and a live consent covers
+    /// class `dataClass` right now, else 0: `provider` is an active Provider's current account (a migrated
+    /// account is refused) and a live consent to its home account covers
     /// TREAT and `dataClass`. Break-glass does not count (it grants reading only). One consent read
     /// plus one CareRegistry read, as {hasConsent}.
     function treatingProviderId(address patient, address provider, uint8 dataClass)
@@ -286,7 +294,7 @@ interface IConsentRegistry {
     /// @notice A signed request is never relayed with more than this many seconds (7 days) before its deadline.
     function MAX_SIGNATURE_LIFETIME() external view returns (uint32); // solhint-disable-line func-name-mixedcase
 
-    /// @notice The interface revision (2: per-pair signature nonces, blocking break-glass, reading only).
+    /// @notice The interface revision (3: consents keyed by the grantee's home account, so they follow an account migration; 2: per-pair signature nonces, blocking break-glass, reading only).
     function version() external pure returns (uint256);
 
     /// @notice The EIP-712 domain separator (name "MedLedger ConsentRegistry", version "2").

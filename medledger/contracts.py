@@ -3,6 +3,7 @@ through `Chain.transact` (estimate first, EIP-1559 fees, receipts, decoded custo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -73,10 +74,41 @@ class Party:
     metadata_hash: str
     encryption_key: str
     gateway_endpoint: str | None = None
+    party_id: int = 0
+    home: str = ""  # the account the party was first registered under: its state's key in the other contracts
+    migrated_from: str | None = None  # the account asked about, when the party has moved away from it
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where the party known by an account stands now (CareRegistry.resolve)."""
+
+    role: Role  # the current account's role if active, else Role.NONE
+    party_id: int
+    home: str
+    current: str
 
 
 class CareRegistry(_Wrapper):
     NAME = "CareRegistry"
+
+    def migrate(self, signer: Signer, account: str, new_account: str) -> TxResult:
+        """The governor moves the party at `account` to the fresh `new_account` (a governed deployment:
+        `medledger.timelock.migrate` through the timelock)."""
+        return self._send(signer, self.fn.migrate(to_checksum_address(account), to_checksum_address(new_account)))
+
+    def resolve(self, account: str) -> Resolved:
+        """The party known by `account` (any account it has had): its status, id, home and current account. An
+        account never registered is its own home and current account (the contract answers all zero)."""
+        account = to_checksum_address(account)
+        role, party_id, home, current = self._view(self.fn.resolve(account))
+        if int(party_id) == 0:
+            return Resolved(Role.NONE, 0, account, account)
+        return Resolved(Role(role), int(party_id), to_checksum_address(home), to_checksum_address(current))
+
+    def home_of(self, account: str) -> str:
+        """The account a party's money, claims and consents are keyed by (the account itself if it never moved)."""
+        return self.resolve(account).home
 
     def register(self, signer: Signer, account: str, role: Role, metadata_hash: bytes) -> TxResult:
         return self._send(signer, self.fn.register(to_checksum_address(account), int(role), _b32(metadata_hash)))
@@ -121,12 +153,17 @@ class CareRegistry(_Wrapper):
         return url or None
 
     def party(self, account: str) -> Party:
-        account = to_checksum_address(account)
-        role, active, registered, updated, _party_id = self._view(self.fn.partyOf(account))
+        """The party known by `account`, shown under its current account (a migrated account's party is the one
+        it moved to; `migrated_from` then names `account`)."""
+        asked = to_checksum_address(account)
+        where = self.resolve(asked)
+        account = where.current
+        role, active, registered, updated, party_id, _migrated, _successor = self._view(self.fn.partyOf(account))
         return Party(account, Role(role), active, registered, updated,
                      "0x" + bytes(self._view(self.fn.metadataOf(account))).hex(),
                      "0x" + bytes(self._view(self.fn.encryptionKeyOf(account))).hex(),
-                     self.gateway_endpoint(account))
+                     self.gateway_endpoint(account), int(party_id), where.home,
+                     asked if asked != account else None)
 
     def encryption_key(self, account: str) -> bytes:
         return bytes(self._view(self.fn.encryptionKeyOf(to_checksum_address(account))))
@@ -138,11 +175,19 @@ class CareRegistry(_Wrapper):
         return self._send(signer, self.fn.grantRole(self._view(self.fn.REGISTRAR_ROLE()), to_checksum_address(account)))
 
     def parties(self, from_block: int = 0) -> list[tuple[str, Role]]:
-        """Every account ever registered, with its latest role, in registration order (from events)."""
+        """Every party ever registered, under its current account, with its role, in registration order (from
+        events; a migrated party is listed once, under the account it moved to)."""
         found: dict[str, Role] = {}
         for log in self.contract.events.PartyRegistered.get_logs(from_block=from_block):
             found[to_checksum_address(log["args"]["account"])] = Role(int(log["args"]["role"]))
-        return list(found.items())
+        moves = {to_checksum_address(log["args"]["account"]): to_checksum_address(log["args"]["newAccount"])
+                 for log in self.contract.events.PartyMigrated.get_logs(from_block=from_block)}
+        current: dict[str, Role] = {}
+        for account, role in found.items():
+            while account in moves:  # each account migrates at most once, so this ends
+                account = moves[account]
+            current[account] = role
+        return list(current.items())
 
 
 @dataclass(frozen=True)
@@ -241,16 +286,25 @@ class SignedConsent:
         return cls.from_json(data, str(path))
 
 
-class ConsentRegistry(_Wrapper):
+class _PartyKeyed(_Wrapper):
+    """A contract that keys party state (consents, money, claims) by the party's home account."""
+
+    def home_of(self, account: str) -> str:
+        """The key of `account`'s party state here: its home account (CareRegistry.resolve), so that a migrated
+        party's state is found by any account it has had (an unregistered account is its own home)."""
+        return CareRegistry(self.chain, self._view(self.fn.registry())).home_of(account)
+
+
+class ConsentRegistry(_PartyKeyed):
     NAME = "ConsentRegistry"
 
     def grant(self, signer: Signer, patient: str, grantee: str, purposes: int, data_classes: int,
               valid_from: int = 0, valid_until: int = 0, doc_hash: bytes = ZERO32) -> TxResult:
-        return self._send(signer, self.fn.grant(to_checksum_address(patient), to_checksum_address(grantee),
+        return self._send(signer, self.fn.grant(to_checksum_address(patient), self.home_of(grantee),
                                                 purposes, data_classes, valid_from, valid_until, _b32(doc_hash)))
 
     def revoke(self, signer: Signer, patient: str, grantee: str) -> TxResult:
-        return self._send(signer, self.fn.revoke(to_checksum_address(patient), to_checksum_address(grantee)))
+        return self._send(signer, self.fn.revoke(to_checksum_address(patient), self.home_of(grantee)))
 
     def appoint_guardian(self, signer: Signer, guardian: str) -> TxResult:
         return self._send(signer, self.fn.appointGuardian(to_checksum_address(guardian)))
@@ -263,30 +317,30 @@ class ConsentRegistry(_Wrapper):
 
     def close_break_glass(self, signer: Signer, patient: str, provider: str) -> TxResult:
         """Ends `provider`'s window now and blocks it from reopening until `allow_break_glass`."""
-        return self._send(signer, self.fn.closeBreakGlass(to_checksum_address(patient), to_checksum_address(provider)))
+        return self._send(signer, self.fn.closeBreakGlass(to_checksum_address(patient), self.home_of(provider)))
 
     def allow_break_glass(self, signer: Signer, patient: str, provider: str) -> TxResult:
         """The patient (or a guardian) lets `provider` open break-glass again after a close."""
-        return self._send(signer, self.fn.allowBreakGlass(to_checksum_address(patient), to_checksum_address(provider)))
+        return self._send(signer, self.fn.allowBreakGlass(to_checksum_address(patient), self.home_of(provider)))
 
     def cancel_signatures(self, signer: Signer, patient: str, grantee: str) -> TxResult:
         """Voids every pending signed action of the (patient, grantee) pair: grants and revokes, and the guardian
         or emergency actions whose guardian or provider is `grantee`."""
-        return self._send(signer, self.fn.cancelSignatures(to_checksum_address(patient), to_checksum_address(grantee)))
+        return self._send(signer, self.fn.cancelSignatures(to_checksum_address(patient), self.home_of(grantee)))
 
     def nonce(self, patient: str, grantee: str) -> int:
         """The nonce the next signed request for the (patient, grantee) pair must carry."""
-        return int(self._view(self.fn.nonces(to_checksum_address(patient), to_checksum_address(grantee))))
+        return int(self._view(self.fn.nonces(to_checksum_address(patient), self.home_of(grantee))))
 
     def consent(self, patient: str, grantee: str, *, block: int | None = None) -> Consent:
         """The pair's stored consent (at `block`, else the latest)."""
-        patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+        patient, grantee = to_checksum_address(patient), self.home_of(grantee)
         purposes, classes, start, until, granted, nonce = self._view(self.fn.consentOf(patient, grantee), block)
         return Consent(patient, grantee, purposes, classes, start, until, granted, nonce)
 
     def break_glass(self, patient: str, provider: str, *, block: int | None = None) -> BreakGlass:
         """The provider's break-glass window on the patient (at `block`, else the latest)."""
-        patient, provider = to_checksum_address(patient), to_checksum_address(provider)
+        patient, provider = to_checksum_address(patient), self.home_of(provider)
         opened, expires, period_start, openings, blocked = self._view(self.fn.breakGlassOf(patient, provider), block)
         return BreakGlass(patient, provider, opened, expires, period_start, openings, blocked)
 
@@ -352,6 +406,7 @@ class ConsentRegistry(_Wrapper):
                    valid_from: int = 0, valid_until: int = 0, doc_hash: bytes = ZERO32,
                    deadline: int | None = None) -> SignedConsent:
         """An EIP-712 `Grant` signed by `signer` (the patient or a guardian), for anyone to relay."""
+        grantee = self.home_of(grantee)  # consents are keyed by the grantee's home account
         request = eip712.GrantRequest(
             patient=patient, grantee=grantee, purposes=purposes, data_classes=data_classes,
             valid_from=valid_from, valid_until=valid_until, consent_doc_hash=_b32(doc_hash), signer=signer.address,
@@ -362,6 +417,7 @@ class ConsentRegistry(_Wrapper):
         return SignedConsent("grant", self.chain.chain_id, self.address, message, "0x" + signature.hex())
 
     def sign_revoke(self, signer: Signer, patient: str, grantee: str, deadline: int | None = None) -> SignedConsent:
+        grantee = self.home_of(grantee)
         request = eip712.RevokeRequest(patient=patient, grantee=grantee, signer=signer.address,
                                        nonce=self.nonce(patient, grantee), deadline=self._deadline(deadline))
         signature = signer.sign_typed_data(self.chain.w3, eip712.revoke_typed_data(self.domain(), request))
@@ -377,6 +433,7 @@ class ConsentRegistry(_Wrapper):
 
     def _break_glass_request(self, signer: Signer, patient: str, provider: str,
                              deadline: int | None) -> eip712.BreakGlassRequest:
+        provider = self.home_of(provider)
         return eip712.BreakGlassRequest(patient=patient, provider=provider, signer=signer.address,
                                         nonce=self.nonce(patient, provider), deadline=self._deadline(deadline))
 
@@ -790,7 +847,7 @@ class Token(_Wrapper):
         return eip712.split_signature(signer.sign_typed_data(self.chain.w3, eip712.permit_typed_data(domain, request)))
 
 
-class ClaimEscrow(_Wrapper):
+class ClaimEscrow(_PartyKeyed):
     NAME = "ClaimEscrow"
 
     def __init__(self, chain: Chain, address: str) -> None:
@@ -836,7 +893,7 @@ class ClaimEscrow(_Wrapper):
         return self._send(signer, self.fn.setTerms(terms.as_tuple()))
 
     def terms(self, insurer: str) -> InsurerTerms:
-        return InsurerTerms(*self._view(self.fn.termsOf(to_checksum_address(insurer))))
+        return InsurerTerms(*self._view(self.fn.termsOf(self.home_of(insurer))))
 
     def set_coverage(self, signer: Signer, patient: str, policy_hash: bytes, valid_from: int, valid_until: int,
                      per_claim_limit: int = 0, per_period_limit: int = 0, period_length: int = 0) -> TxResult:
@@ -847,20 +904,21 @@ class ClaimEscrow(_Wrapper):
         return self._send(signer, self.fn.endCoverage(to_checksum_address(patient)))
 
     def enrolment(self, insurer: str, patient: str) -> Enrolment:
-        insurer, patient = to_checksum_address(insurer), to_checksum_address(patient)
+        insurer, patient = self.home_of(insurer), to_checksum_address(patient)
         coverage_id, start, until = self._view(self.fn.enrolmentOf(insurer, patient))
         c = self._view(self.fn.coverageOf(coverage_id))
         return Enrolment(insurer, patient, coverage_id, start, until, c[5], c[6], c[9], c[7], "0x" + bytes(c[10]).hex())
 
     def balances(self, account: str) -> Balances:
         account = to_checksum_address(account)
-        free, encumbered = self._view(self.fn.insurerAccountOf(account))
-        owed, paid, push = self._view(self.fn.providerAccountOf(account))
+        home = self.home_of(account)
+        free, encumbered = self._view(self.fn.insurerAccountOf(home))
+        owed, paid, push = self._view(self.fn.providerAccountOf(home))
         return Balances(account, free, encumbered, owed, paid, push, self.token.balance_of(account))
 
     # ------------------------------------------------------------ claims
     def claim_id(self, provider: str, control_number: bytes) -> str:
-        return "0x" + bytes(self._view(self.fn.claimIdOf(to_checksum_address(provider), _b32(control_number)))).hex()
+        return "0x" + bytes(self._view(self.fn.claimIdOf(self.home_of(provider), _b32(control_number)))).hex()
 
     def claim(self, provider: str, control_number: bytes) -> ClaimState:
         cid = self.claim_id(provider, control_number)
@@ -868,31 +926,33 @@ class ClaimEscrow(_Wrapper):
         return ClaimState(cid, coverage_id, amount, ClaimStatus(status), deadline, revision, dispute_window)
 
     def submit(self, signer: Signer, request: ClaimRequest) -> TxResult:
+        # Claims name the insurer by its home account (a migrated insurer's enrolments stay there).
+        request = dataclasses.replace(request, insurer=self.home_of(request.insurer))
         return self._send(signer, self.fn.submitClaim(request.as_tuple()))
 
     def adjudicate(self, signer: Signer, provider: str, control_number: bytes, approved: int,
                    share: tuple[int, int, int] = (0, 0, 0), reason_codes: tuple[int, ...] = ()) -> TxResult:
         revision = self.claim(provider, control_number).revision
-        return self._send(signer, self.fn.adjudicate(to_checksum_address(provider), _b32(control_number), revision,
+        return self._send(signer, self.fn.adjudicate(self.home_of(provider), _b32(control_number), revision,
                                                      approved, share, list(reason_codes)))
 
     def finalize_deemed(self, signer: Signer, provider: str, control_number: bytes) -> TxResult:
-        return self._send(signer, self.fn.finalizeDeemed(to_checksum_address(provider), _b32(control_number)))
+        return self._send(signer, self.fn.finalizeDeemed(self.home_of(provider), _b32(control_number)))
 
     def dispute(self, signer: Signer, control_number: bytes, evidence_hash: bytes) -> TxResult:
         return self._send(signer, self.fn.dispute(_b32(control_number), _b32(evidence_hash)))
 
     def resolve(self, signer: Signer, provider: str, control_number: bytes, award: int,
                 decision_hash: bytes) -> TxResult:
-        return self._send(signer, self.fn.resolveDispute(to_checksum_address(provider), _b32(control_number), award,
+        return self._send(signer, self.fn.resolveDispute(self.home_of(provider), _b32(control_number), award,
                                                          _b32(decision_hash)))
 
     def release(self, signer: Signer, provider: str, control_number: bytes) -> TxResult:
-        return self._send(signer, self.fn.release(to_checksum_address(provider), _b32(control_number)))
+        return self._send(signer, self.fn.release(self.home_of(provider), _b32(control_number)))
 
     def withdraw(self, signer: Signer, amount: int | None = None) -> TxResult:
         """The signer (a provider) withdraws `amount` of what it is owed (None: everything)."""
-        if int(self._view(self.fn.providerAccountOf(to_checksum_address(signer.address)))[0]) == 0:
+        if int(self._view(self.fn.providerAccountOf(self.home_of(signer.address)))[0]) == 0:
             raise InsufficientEscrow(f"{signer.address} is owed nothing", "InsufficientOwed", (signer.address, 0, 0))
         return self._send(signer, self.fn.withdrawAll() if amount is None else self.fn.withdraw(amount))
 
@@ -902,7 +962,7 @@ class ClaimEscrow(_Wrapper):
 
     def deemed_pool(self, insurer: str) -> tuple[int, int]:
         """(unpaid, funded): the insurer's deemed-approved, unfunded claims and what is set aside for them."""
-        unpaid, funded = self._view(self.fn.deemedPoolOf(to_checksum_address(insurer)))
+        unpaid, funded = self._view(self.fn.deemedPoolOf(self.home_of(insurer)))
         return int(unpaid), int(funded)
 
     def version(self) -> int:

@@ -152,6 +152,10 @@ TEMPLATES: dict[str, str] = {
     "SelfRegistration": "{account} cannot register itself: another registrar (for an arbiter, the governor) must",
     "NotAnInsurer": "{account} is not a registered insurer",
     "NotAnActiveArbiter": "{account} is not an active arbiter (unregistered or suspended)",
+    "AccountMigrated": "{account} migrated to another account: it can do nothing any more (act from the party's "
+                       "new account)",
+    "AccountNotFresh": "{account} is not a fresh account: a party migrates only to an account that was never "
+                       "registered and holds no role",
     "EnforcedPause": "the contract is paused: nothing can change until governance unpauses it",
     "ExpectedPause": "the contract is not paused",
     # ConsentRegistry

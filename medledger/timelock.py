@@ -171,6 +171,11 @@ def assign_arbiter(care: CareRegistry, insurer: str, arbiter: str) -> GovernedCa
                            f"the assignment of arbiter {arbiter} to insurer {insurer}")
 
 
+def migrate(care: CareRegistry, account: str, new_account: str) -> GovernedCall:
+    return GovernedCall.of(care.contract, "migrate", [to_checksum_address(account), to_checksum_address(new_account)],
+                           f"the migration of {account} to {new_account}")
+
+
 def _registrar_role(care: CareRegistry) -> bytes:
     return bytes(care.chain.call(care.fn.REGISTRAR_ROLE()))
 

@@ -2,7 +2,8 @@
 roles and proposes to the governance timelock, which holds the governor and admin roles; a registration is
 proposed by one owner, confirmed by another and executed by anyone; a proposal short of the threshold, an
 altered proposal and a stranger's signature are refused; a timelocked reinstatement is scheduled through the
-Safe, refused before the delay and executed after it."""
+Safe, refused before the delay and executed after it; a compromised provider key is suspended and the provider
+migrated to a new key through the Safe and the timelock (docs/OPERATIONS.md)."""
 import json
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from medledger.errors import ChainError
 from medledger.messages import utc
 from medledger.safe import SafeGovernance, SafeProposal
 
-KEYS = {"gov": 0, "owner1": 12, "owner2": 13, "owner3": 14, "stranger": 15, "clinic": 16, "lab": 17}
+KEYS = {"gov": 0, "owner1": 12, "owner2": 13, "owner3": 14, "stranger": 15, "clinic": 16, "lab": 17, "payer": 4,
+        "alice": 6, "doc": 18, "doc-new": 19}
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +219,87 @@ def test_the_safe_cancels_a_scheduled_call(env):
     refused = run_cli(env, "--account", "stranger", "governance", "execute", "grant-registrar", "owner3", check=False)
     assert refused.returncode == 1 and "is not scheduled" in refused.stderr
     assert not registry.functions.hasRole(registry.functions.REGISTRAR_ROLE().call(), addr["owner3"]).call()
+
+
+def test_runbook_migrate_a_compromised_provider_through_the_safe(env):
+    """docs/OPERATIONS.md, "An insurer's or a provider's key is compromised": a registrar (the Safe) suspends the
+    provider at once; the Safe schedules its migration to a new key and the new key's reinstatement; after the
+    delay anyone executes both. The new key withdraws what was owed, its open claim is approved and paid to it,
+    and the old key is refused with a sentence."""
+    addr = json.loads(env["addr"])
+    registry = care(env)
+    govern(env, "registry", "add-provider", "doc", "--metadata", "0x" + "21" * 32)
+    govern(env, "registry", "add-insurer", "payer", "--metadata", "0x" + "22" * 32)
+    run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000")  # 1,000 tokens (6 decimals)
+    run_cli(env, "--account", "payer", "escrow", "deposit", "500")
+    run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30")
+    run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
+    run_cli(env, "--account", "alice", "consent", "grant", "doc", "-p", "treat,hpaymt", "-c", "conditions")
+    run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing,conditions")
+    owed, still_open = "0x" + "31" * 32, "0x" + "32" * 32
+    for control in (owed, still_open):
+        run_cli(env, "--account", "doc", "claim", "submit", "--patient", "alice", "--insurer", "payer", "--amount",
+                "40", "--record", _doc_record(env, addr["alice"]), "--service", "100", "--claim-hash",
+                "0x" + "cd" * 32, "--control", control)
+    run_cli(env, "--account", "payer", "claim", "approve", "doc", owed)
+
+    # 1. The key is compromised: the Safe (a registrar) suspends the provider at once.
+    govern(env, "registry", "suspend", "doc")
+    # 2. The Safe schedules the migration and the new key's reinstatement; the timelock holds both.
+    govern(env, "governance", "schedule", "migrate", "doc", "doc-new")
+    govern(env, "governance", "schedule", "reinstate", "doc-new")
+    assert run_json(env, "governance", "status", "migrate", "doc", "doc-new")["state"] == "waiting"
+    early = run_cli(env, "--account", "stranger", "governance", "execute", "migrate", "doc", "doc-new", check=False)
+    assert early.returncode == 1 and "Traceback" not in early.stderr and "not ready" in early.stderr
+    assert registry.functions.partyOf(addr["doc-new"]).call()[0] == 0
+    web3.provider.make_request("evm_increaseTime", [3601])
+    web3.provider.make_request("evm_mine", [])
+    executed = run_json(env, "--account", "stranger", "governance", "execute", "migrate", "doc", "doc-new")
+    assert executed["state"] == "done"
+    run_json(env, "--account", "stranger", "governance", "execute", "reinstate", "doc-new")
+    assert registry.functions.isActive(addr["doc-new"], 1).call()
+    assert not registry.functions.isActive(addr["doc"], 1).call()
+
+    # 3. The party is shown under its new key; the new key withdraws what was owed.
+    shown = run_json(env, "registry", "show", "doc")
+    assert shown["address"] == addr["doc-new"] and shown["migrated_from"] == addr["doc"] and shown["active"]
+    assert run_json(env, "--account", "doc-new", "escrow", "balance")["owed"] == 40 * 10**6
+    run_cli(env, "--account", "doc-new", "claim", "withdraw")
+    # The open claim is approved by the insurer, who names the provider by its new key; the new key is paid.
+    run_cli(env, "--account", "payer", "claim", "approve", "doc-new", still_open)
+    run_cli(env, "--account", "doc-new", "claim", "withdraw")
+    token = _token(env)
+    assert token.functions.balanceOf(addr["doc-new"]).call() == 80 * 10**6
+    # The old key can do nothing, and is told why in one sentence.
+    refused = run_cli(env, "--account", "doc", "registry", "publish-key", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "migrated to another account" in refused.stderr
+    refused = run_cli(env, "--account", "doc", "claim", "submit", "--patient", "alice", "--insurer", "payer",
+                      "--amount", "1", "--record", "0x" + "00" * 32 + ":0x" + "00" * 32, "--service", "100",
+                      "--claim-hash", "0x" + "cd" * 32, "--control", "0x" + "33" * 32, check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+
+
+def _doc_record(env, alice: str) -> str:
+    """A CONDITIONS record of alice anchored by `doc` (the SDK), as the CLI's `--record ID:HASH`."""
+    import os
+
+    from eth_account import Account
+    from support.nodes import dev_key
+
+    from medledger.accounts import LocalSigner
+    from medledger.contracts import RecordRegistry
+    from medledger.record_ids import new_record_id
+    from medledger.scopes import DataClass
+
+    chain = Chain(load_settings(rpc=web3.provider.endpoint_uri, deployments_path=env["MEDLEDGER_DEPLOYMENTS"]))
+    records = RecordRegistry(chain, deployed(env, "RecordRegistry").address)
+    rid, content = new_record_id(alice), os.urandom(32)
+    records.anchor(LocalSigner(Account.from_key(dev_key(KEYS["doc"]))), rid, alice, content, DataClass.CONDITIONS)
+    return f"0x{rid.hex()}:0x{content.hex()}"
+
+
+def _token(env):
+    escrow = deployed(env, "ClaimEscrow")
+    abi = json.loads((Path(__file__).resolve().parents[1] / "build/contracts/MockStablecoin.json").read_text())["abi"]
+    return web3.eth.contract(address=escrow.functions.token().call(), abi=abi)

@@ -39,7 +39,8 @@ def now() -> int:
 
 def test_party_of_reports_role_status_times_and_id(admin, care, registrar, provider, provider2, insurer, arbiter,
                                                    stranger):
-    role, active, registered_at, updated_at, party_id = care.partyOf(provider)
+    role, active, registered_at, updated_at, party_id, migrated, successor = care.partyOf(provider)
+    assert (migrated, successor) == (False, False)
     assert (role, active) == (PROVIDER_ROLE, True)
     assert registered_at != 0 and updated_at == registered_at
     # Ids are 1, 2, ... in registration order (the `care` fixture registers provider first).
@@ -48,11 +49,11 @@ def test_party_of_reports_role_status_times_and_id(admin, care, registrar, provi
     assert care.partyOf(insurer)[:2] == (INSURER_ROLE, True)
     # Suspension flips `active` and stamps `updatedAt`; the registration time and the id stay.
     tx = care.suspend(provider, h("audit"), {"from": registrar})
-    assert care.partyOf(provider) == (PROVIDER_ROLE, False, registered_at, tx.timestamp, party_id)
+    assert care.partyOf(provider) == (PROVIDER_ROLE, False, registered_at, tx.timestamp, party_id, False, False)
     tx = care.reinstate(provider, {"from": admin})
-    assert care.partyOf(provider) == (PROVIDER_ROLE, True, registered_at, tx.timestamp, party_id)
+    assert care.partyOf(provider) == (PROVIDER_ROLE, True, registered_at, tx.timestamp, party_id, False, False)
     # An unknown account is all zero.
-    assert care.partyOf(stranger) == (0, False, 0, 0, 0)
+    assert care.partyOf(stranger) == (0, False, 0, 0, 0, False, False)
 
 
 def test_active_party_of_and_account_of(care, registrar, provider, insurer, stranger):

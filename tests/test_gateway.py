@@ -749,3 +749,21 @@ def test_schemathesis_no_5xx_and_no_body_for_unauthenticated_callers(world, reco
          "--request-timeout", "10", "--generation-deterministic"],
         capture_output=True, text=True, timeout=240, cwd=world["home"])
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_a_migrated_readers_old_key_is_refused_and_its_new_key_reads(world, record):
+    """Issue 18 item 3: after the governor moves doc to a fresh key, an EIP-712 signed request (or a session)
+    of doc's old key is refused, and the new key reads under the consent alice gave the old one. Last in the
+    file: doc keeps its new key for good."""
+    url, path = world["gateway"].url, f"/fhir/Bundle/{record['id']}"
+    old, new = signer(ACTORS["doc"]), signer(19)  # development account 19: never registered in this world
+    world["care"].migrate(world["gov"], old.address, new.address)
+
+    def header(s) -> str:
+        from eth_account import Account
+        return signed_request_header(lambda digest: bytes(Account.unsafe_sign_hash(digest, s.private_key).signature),
+                                     s.address, world["chain_id"], url, "GET", path)
+
+    refused = httpx.get(url + path, headers={"Authorization": header(old)})
+    assert refused.status_code == 403 and "migrated to another account" in refused.text
+    assert httpx.get(url + path, headers={"Authorization": header(new)}).status_code == 200

@@ -48,8 +48,8 @@ def env(tmp_path_factory):
     return claims_env(tmp_path_factory.mktemp("review-claims"))
 
 
-def test_interface_version_is_2(escrow):
-    assert escrow.version() == 2
+def test_interface_version_is_3(escrow):
+    assert escrow.version() == 3  # issue 18 item 3: party state keyed by the home account (migration)
 
 
 # ---------------------------------------------------------------- finding 1: patient share

@@ -26,7 +26,8 @@ Builder = Callable[..., GovernedCall]
 
 @click.group()
 def governance() -> None:
-    """Timelocked governance: reinstating parties, registering and assigning arbiters, appointing registrars."""
+    """Timelocked governance: reinstating and migrating parties, registering and assigning arbiters, appointing
+    registrars."""
 
 
 @governance.group()
@@ -109,6 +110,12 @@ def action(name: str, doc: str, *decorators: Callable[[Any], Any]) -> Callable[[
 @action("reinstate", "Reinstate a suspended ACCOUNT.", address_argument("account"))
 def _reinstate(app: App, account: str, saving: bool = False) -> GovernedCall:
     return tl.reinstate(app.care, account)
+
+
+@action("migrate", "Move the party at ACCOUNT to the fresh account NEW_ACCOUNT (its money, claims and consents "
+        "follow; ACCOUNT can do nothing afterwards).", address_argument("account"), address_argument("new_account"))
+def _migrate(app: App, account: str, new_account: str, saving: bool = False) -> GovernedCall:
+    return tl.migrate(app.care, account, new_account)
 
 
 @action("add-arbiter", "Register ACCOUNT as arbiter.", address_argument("account"),

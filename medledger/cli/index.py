@@ -246,11 +246,12 @@ def record_list(app: App, patient_arg: str | None, patient: str | None, author: 
 @db_option
 @click.pass_obj
 def claim_queue(app: App, insurer: str | None, provider: str | None, limit: int, db_url: str | None) -> None:
-    """A claim work queue from the index, oldest deadline first."""
+    """A claim work queue from the index, oldest deadline first. A migrated party is found by any account it
+    has had (claims name its home account) and every party is shown under its current account."""
     from ..index import queries
     if bool(insurer) == bool(provider):
         raise click.UsageError("pass exactly one of --insurer or --provider")
-    party = insurer or provider or ""
+    party = app.care.home_of(insurer or provider or "")
     chain_id, db = _chain_and_db(app, db_url)
     try:
         queue = queries.claim_queue(db, chain_id, insurer=party if insurer else None,
@@ -262,19 +263,27 @@ def claim_queue(app: App, insurer: str | None, provider: str | None, limit: int,
     def money(units: int) -> str:
         return f"{units / 10**decimals:,.2f}"
 
+    current: dict[str, str] = {}
+
+    def shown(account: str) -> str:
+        """The party's current account (events name its home account)."""
+        if account not in current:
+            current[account] = app.care.resolve(account).current
+        return current[account]
+
     rows = []
     for label, claims in (("open", queue.open), ("contestable", queue.contestable), ("disputed", queue.disputed)):
         for c in claims:
             rows.append({"list": label, "claim_id": c.claim_id, "patient": c.patient,
-                         "counterpart": c.provider if insurer else c.insurer, "billed": money(c.billed),
+                         "counterpart": shown(c.provider if insurer else c.insurer), "billed": money(c.billed),
                          "approved": money(c.approved), "contested": money(c.contested),
                          "deadline": _utc(c.deadline)})
     if app.as_json:
-        app.emit({"party": queue.party, "role": queue.role, "counts": queue.counts, "owed": queue.owed,
+        app.emit({"party": shown(queue.party), "role": queue.role, "counts": queue.counts, "owed": queue.owed,
                   "open": queue.open, "contestable": queue.contestable, "disputed": queue.disputed})
         return
     counts = ", ".join(f"{n} {s}" for s, n in sorted(queue.counts.items())) or "no claims"
-    title = f"Claim queue of {queue.role} {queue.party} ({counts})"
+    title = f"Claim queue of {queue.role} {shown(queue.party)} ({counts})"
     if provider:
         title += f"; owed {money(queue.owed)}"
     app.emit(rows, title=title,

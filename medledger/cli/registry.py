@@ -75,11 +75,13 @@ def assign_arbiter(app: App, insurer: str, arbiter: str) -> None:
 @address_argument("account")
 @click.pass_obj
 def show(app: App, account: str) -> None:
-    """Show ACCOUNT's role, status, credentials commitment, encryption key and gateway endpoint."""
+    """Show ACCOUNT's role, status, credentials commitment, encryption key and gateway endpoint (a party that
+    migrated away from ACCOUNT is shown under its new address, with `migrated_from`)."""
     party = app.care.party(account)
     app.emit({"address": party.address, "role": party.role.name.lower(), "active": party.active,
               "registered_at": app.date(party.registered_at, "never"), "metadata_hash": party.metadata_hash,
-              "encryption_key": party.encryption_key, "gateway_endpoint": party.gateway_endpoint}, title="Party")
+              "encryption_key": party.encryption_key, "gateway_endpoint": party.gateway_endpoint,
+              "party_id": party.party_id, "home": party.home, "migrated_from": party.migrated_from}, title="Party")
 
 
 @registry.command("publish-key")

@@ -49,6 +49,7 @@ class AccessState:
     valid_until: int = 0
     granted_at: int = 0
     break_glass_until: int = 0
+    migrated: bool = False  # the reader's key was retired by a migration (CareRegistry.migrate): it reads nothing
 
     @property
     def is_patient(self) -> bool:
@@ -94,8 +95,9 @@ def decide(state: AccessState, purpose: Purpose, classes: Iterable[DataClass], n
     if state.is_patient:
         return Decision(state, purpose, wanted, "patient")
     if state.suspended:
-        return Decision(state, purpose, frozenset(), "none",
-                        (f"{state.reader} is suspended in the CareRegistry",))
+        why = ("migrated to another account in the CareRegistry: its old key reads nothing" if state.migrated
+               else "suspended in the CareRegistry")
+        return Decision(state, purpose, frozenset(), "none", (f"{state.reader} is {why}",))
     if state.guardian:
         return Decision(state, purpose, wanted, "guardian")
     if state.role == Role.NONE:
@@ -210,13 +212,14 @@ class LiveConsentView:
         if patient == reader:
             return AccessState(patient, reader, block)
         # partyOf alone (CareRegistry.party also reads the reader's metadata and key, which a read never needs)
-        role, active, *_ = self.chain.call(self.care.fn.partyOf(reader), block)
+        role, active, _registered, _updated, _party_id, migrated, _successor = self.chain.call(
+            self.care.fn.partyOf(reader), block)
         grant = self.consent.consent(patient, reader, block=block)
         window = self.consent.break_glass(patient, reader, block=block)
         guardian = self.consent.is_guardian(patient, reader, block=block)
         return AccessState(patient, reader, block, Role(role), bool(active), guardian, grant.purposes,
                            grant.data_classes, grant.valid_from, grant.valid_until, grant.granted_at,
-                           window.expires_at)
+                           window.expires_at, bool(migrated))
 
     def consent_origin(self, state: AccessState) -> tuple[int, str] | None:
         if not state.granted_at:
@@ -224,7 +227,8 @@ class LiveConsentView:
         key = (state.patient, state.reader, state.granted_at)
         if key not in self._origins:
             logs = self.consent.contract.events.ConsentGranted.get_logs(
-                argument_filters={"patient": state.patient, "grantee": state.reader},
+                # A grant names the grantee's home account (a migrated reader's first account).
+                argument_filters={"patient": state.patient, "grantee": self.consent.home_of(state.reader)},
                 from_block=0, to_block=state.block)
             found = None
             for log in logs:  # the last grant at or before the decision block

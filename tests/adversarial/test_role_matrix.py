@@ -184,6 +184,10 @@ GUARDED = [
     Guarded("CareRegistry.assignArbiter", ADMIN,
             lambda w, who: (w.care.assignArbiter, (w.insurer2, w.arbiter), who),
             unauthorized(governor_role), "ArbiterAssigned"),
+    # Issue 18 item 3: account migration is governed (timelocked in a deployment); to a fresh account.
+    Guarded("CareRegistry.migrate", ADMIN,
+            lambda w, who: (w.care.migrate, (w.provider2, w.newcomer), who),
+            unauthorized(governor_role), "PartyMigrated"),
     *role_entries("CareRegistry", "care", lambda w: w.registrar_role, holder="registrar", role_admin=governor_role),
     *role_entries("CareRegistry", "care", governor_role, holder="admin"),
     Guarded("CareRegistry.setGatewayEndpoint", PROVIDERS | INSURERS,
@@ -420,3 +424,18 @@ def test_a_revoked_registrar_and_pauser_lose_their_powers(world):
     with brownie.reverts(unauthorized(pauser_role)(w, "stranger", w.stranger)):
         w.escrow.unpause({"from": w.stranger})
     w.escrow.unpause({"from": w.admin})
+
+
+def test_no_account_grants_itself_a_role_in_any_contract(world):
+    """Issue 18 item 3 (#13 finding 7's separation of powers): the ConsentRegistry and the ClaimEscrow refuse a
+    self-grant as the CareRegistry does, the role's own admin included; granting another account still works."""
+    w = world
+    cases = [(w.care, governor_role(w)), (w.care, w.registrar_role), (w.consent, ADMIN_ROLE),
+             (w.escrow, ADMIN_ROLE), (w.escrow, w.pauser_role)]
+    for contract, role in cases:
+        with brownie.reverts(error_message(contract, "SelfGrant", w.admin.address, role)):
+            contract.grantRole(role, w.admin, {"from": w.admin})
+    w.consent.grantRole(ADMIN_ROLE, w.stranger, {"from": w.admin})
+    assert w.consent.hasRole(ADMIN_ROLE, w.stranger)
+    w.escrow.grantRole(w.pauser_role, w.stranger, {"from": w.admin})
+    assert w.escrow.hasRole(w.pauser_role, w.stranger)
