@@ -224,7 +224,6 @@ class Follower:
         rows.sort(key=_chain_order)
         return rows
 
-
     def _read(self, start: int, last: int) -> tuple[int, list[dict[str, Any]]]:
         """The logs of one chunk from `start` (at most to `last`): (the chunk's last block, logs)."""
         return get_logs_adaptive(self.reader, list(self.addresses.values()), start, last, self.window)
