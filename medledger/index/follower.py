@@ -238,12 +238,10 @@ class Follower:
         fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medledger-index-read")
         failed = True
         try:
-            ahead = fetcher.submit(self._read, start, target)
+            end, logs = self._read(start, target)  # the first read has nothing to overlap: no thread
             while True:
-                end, logs = ahead.result()
                 stopping = stop is not None and stop.is_set()
-                if end < target and not stopping:
-                    ahead = fetcher.submit(self._read, end + 1, target)
+                ahead = fetcher.submit(self._read, end + 1, target) if end < target and not stopping else None
                 with _gc_paused():
                     stored = self._store(start, end, logs, head)
                 if stored is None:
@@ -253,10 +251,11 @@ class Follower:
                 if self.progress is not None:
                     elapsed = so_far.elapsed + time.monotonic() - began
                     self.progress(Progress(so_far.start, end, target, events, elapsed))
-                if end >= target or stopping or (stop is not None and stop.is_set()):
+                if ahead is None or (stop is not None and stop.is_set()):
                     failed = False
                     return events
                 start = end + 1
+                end, logs = ahead.result()
         finally:
             # A read ahead that is not needed is dropped; it is waited for (it uses this follower's range size),
             # unless an error (Ctrl-C) is on its way out.
