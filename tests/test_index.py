@@ -265,6 +265,53 @@ def test_reorg_beyond_the_window_is_refused_and_changes_nothing(suite, node, tmp
         node.revert(snap)
 
 
+def test_a_chunk_read_ahead_before_a_reorg_is_never_stored(suite, node, tmp_path):
+    """One-block chunks: while the first new block is written, the next is read ahead; then the chain
+    replaces every block after the first. The logs read ahead belong to the replaced fork: they must be
+    re-read, so the index equals a fresh index of the final chain."""
+    chain_id = suite.chain.chain_id
+    snap = node.snapshot()
+    try:
+        with open_index(f"sqlite:///{tmp_path / 'ahead.sqlite'}") as db:
+            f = follower(suite, db, chunk=1, max_chunk=1)
+            f.sync_once()
+            anchor(suite, "patient")
+            kept = node.snapshot()          # the first new block stays on the chain
+            for _ in range(3):
+                grant(suite, "patient2", "provider2")
+            read, store = f._read, f._store
+            reads: list[int] = []
+            stores: list[int] = []
+
+            def reading(start, last):
+                out = read(start, last)
+                reads.append(start)
+                return out
+
+            def storing(start, end, logs, head):
+                if not stores:  # the first new block: wait for the read ahead, then replace the fork above it
+                    deadline = time.monotonic() + 30
+                    while len(reads) < 2 and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    assert reads[1] == start + 1 and logs
+                    node.revert(kept)
+                    for _ in range(4):
+                        anchor(suite, "patient", data_class=4)
+                stores.append(start)
+                return store(start, end, logs, head)
+
+            f._read, f._store = reading, storing
+            f.sync_once()
+            f.sync_once()
+            assert stores.count(stores[1]) >= 2  # the block read ahead was read again
+            followed = snapshot_tables(db, chain_id)
+        with open_index(f"sqlite:///{tmp_path / 'fresh.sqlite'}") as fresh:
+            follower(suite, fresh).sync_once()
+            assert followed == snapshot_tables(fresh, chain_id)
+    finally:
+        node.revert(snap)
+
+
 # ----------------------------------------------------------------------------- crash
 def test_kill_mid_catch_up_then_restart_has_no_duplicates_and_no_gaps(suite, tmp_path):
     proxy = LimitedRpc(suite.chain.settings.rpc_url, max_range=1, latency=0.06).start()

@@ -224,43 +224,76 @@ class Follower:
         rows.sort(key=_chain_order)
         return rows
 
-    def _hashes(self, end: int, check: list[int]) -> tuple[str | None, dict[int, str | None]]:
-        """The hash of block `end` and of the blocks in `check` (one batched call)."""
-        end_hash = self.reader.block_hash(end)
-        return end_hash, (self.reader.block_hashes(check) if check and end_hash is not None else {})
+    def _read(self, start: int, last: int) -> tuple[int, list[dict[str, Any]]]:
+        """The logs of one chunk from `start` (at most to `last`): (the chunk's last block, logs)."""
+        return get_logs_adaptive(self.reader, list(self.addresses.values()), start, last, self.window)
 
-    def _chunk(self, start: int, last: int, head: int) -> tuple[int, int] | None:
-        """Reads and commits one chunk from `start`; returns (end, events) or None if the chain moved under it."""
-        end, logs = get_logs_adaptive(self.reader, list(self.addresses.values()), start, last, self.window)
-        with _gc_paused():
-            return self._store(start, end, logs, head)
+    def _catch_up(self, start: int, target: int, head: int, stop: threading.Event | None, so_far: Progress) -> int:
+        """Reads and commits chunks from `start` to `target` (reporting progress from `so_far` after each);
+        returns the run's events when the target is reached, `stop` is set or the chain moved under a chunk
+        (the caller then checks for a reorg). One thread reads the next chunk's logs while this one decodes
+        and writes the current one: the node (or the network) works while Python does. A chunk read ahead is
+        stored only after the chunk before it committed, and is checked against the chain like any other."""
+        events, began = so_far.events, time.monotonic()
+        fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medledger-index-read")
+        failed = True
+        try:
+            end, logs = self._read(start, target)  # the first read has nothing to overlap: no thread
+            while True:
+                stopping = stop is not None and stop.is_set()
+                ahead = fetcher.submit(self._read, end + 1, target) if end < target and not stopping else None
+                with _gc_paused():
+                    stored = self._store(start, end, logs, head)
+                if stored is None:
+                    failed = False
+                    return events  # the chain changed under the chunk: check for a reorg, then go on
+                events += stored[1]
+                if self.progress is not None:
+                    elapsed = so_far.elapsed + time.monotonic() - began
+                    self.progress(Progress(so_far.start, end, target, events, elapsed))
+                if ahead is None or (stop is not None and stop.is_set()):
+                    failed = False
+                    return events
+                start = end + 1
+                end, logs = ahead.result()
+        finally:
+            # A read ahead that is not needed is dropped; it is waited for (it uses this follower's range size),
+            # unless an error (Ctrl-C) is on its way out.
+            fetcher.shutdown(wait=not failed, cancel_futures=True)
 
     def _store(self, start: int, end: int, logs: list[dict[str, Any]], head: int) -> tuple[int, int] | None:
-        """Checks that the chunk's logs are on today's chain and commits them (see `_chunk`)."""
+        """Checks that the chunk's logs are on today's chain and commits them (see `_catch_up`); returns
+        (end, events), or None when the chain moved under the chunk."""
         pairs = {(int(log["blockNumber"], 16), str(log["blockHash"]).lower()) for log in logs}
         seen = dict(pairs)
         if len(seen) != len(pairs):
             return None  # one answer held logs of two forks of a block: read again
-        # Near the head the logs must be on today's chain: their blocks are re-read by hash. The hashes are
-        # asked for while the logs are decoded (the reader is used by that thread alone until it is done).
-        check = [n for n in seen if n != end] if end > head - min(self.reorg_window, VERIFY_DEPTH) else []
+        # One batched call, made while the logs are decoded, asks the chain for the hash of the chunk's last
+        # block (stored with the chunk), of the newest block stored so far (a reorg below this chunk leaves
+        # it to the next round, which rolls it back first) and, near the head, of every block holding a log
+        # (the logs must be on today's chain).
+        with self.db.engine.connect() as conn:
+            tip = self._stored_tip(conn)
+        check = {end, *([tip[0]] if tip is not None else []),
+                 *(seen if end > head - min(self.reorg_window, VERIFY_DEPTH) else ())}
         with ThreadPoolExecutor(max_workers=1) as pool:
-            hashes = pool.submit(self._hashes, end, check)
+            hashes = pool.submit(self.reader.block_hashes, sorted(check))
             rows = self._rows(logs)
-            end_hash, found = hashes.result()
-        if end_hash is None or seen.get(end, end_hash) != end_hash or any(h != seen[n] for n, h in found.items()):
+            found = hashes.result()
+        end_hash = found[end]
+        if end_hash is None or any(h != seen.get(n, h) for n, h in found.items()) \
+                or (tip is not None and found[tip[0]] != tip[1]):
             return None
         blocks = {r["block_number"]: r["block_hash"] for r in rows}
         blocks[end] = end_hash
         with self.db.engine.begin() as conn:
             self._lock(conn)
-            tip = self._stored_tip(conn)
-            if tip is not None and self.reader.block_hash(tip[0]) != tip[1]:
-                return None  # a reorg below this chunk: the next round rolls it back first
             cursor = conn.execute(select(Cursor.next_block).where(Cursor.chain_id == self.chain_id)).scalar()
             if cursor != start:
                 raise IndexBusy(f"another indexer moved chain {self.chain_id}'s cursor to {cursor} "
-                                   f"while this one read from {start}: run one indexer per chain")
+                                f"while this one read from {start}: run one indexer per chain")
+            if self._stored_tip(conn) != tip:
+                return None  # the stored blocks changed under this chunk: read it again
             if rows:
                 bulk_insert(conn, Event, rows, {"args": "args_json"})
                 projections.project(conn, self.chain_id, rows)
@@ -283,13 +316,8 @@ class Follower:
             target = head - self.confirmations
             if start > target or (stop is not None and stop.is_set()):
                 return SyncResult(self.chain_id, first, start - 1, head, events, self.rollbacks)
-            while start <= target and not (stop is not None and stop.is_set()):
-                done = self._chunk(start, target, head)
-                if done is None:
-                    break  # the chain changed under the chunk: check for a reorg, then go on
-                start, events = done[0] + 1, events + done[1]
-                if self.progress is not None:
-                    self.progress(Progress(first, done[0], target, events, time.monotonic() - started))
+            events = self._catch_up(start, target, head, stop, Progress(first, start - 1, target, events,
+                                                                         time.monotonic() - started))
 
     def follow(self, *, poll: float = 2.0, stop: threading.Event | None = None,
                on_round: Callable[[SyncResult], None] | None = None) -> None:

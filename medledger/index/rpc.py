@@ -9,6 +9,7 @@ exponential backoff and jitter (``Retry-After`` is honoured).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,20 +39,46 @@ class RetryPolicy:
 
 
 class RpcReader:
-    """The few read calls the indexer needs, over one HTTP session."""
+    """The few read calls the indexer needs, over one HTTP session per thread (the indexer reads the next
+    chunk's logs in one thread while another checks block hashes)."""
 
     def __init__(self, url: str, *, timeout: float = 30.0, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.url = url
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.session = requests.Session()
         self._sleep = sleep
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
         self._id = 0
         self.retries = 0  # transient failures seen (timeouts, 429s, 5xx): for progress and tests
 
+    @property
+    def session(self) -> requests.Session:
+        """This thread's HTTP session (requests does not promise that one session is safe across threads)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
     def close(self) -> None:
-        self.session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+
+    def _next_id(self) -> int:
+        with self._lock:
+            self._id += 1
+            return self._id
+
+    def _retried(self) -> None:
+        with self._lock:
+            self.retries += 1
 
     # ------------------------------------------------------------------ transport
     def call(self, method: str, params: Sequence[Any]) -> Any:
@@ -59,11 +86,11 @@ class RpcReader:
         delay = self.retry.base_delay
         last = ""
         for attempt in range(self.retry.attempts):
-            self._id += 1
             wait: float | None = None
             try:
-                response = self.session.post(self.url, json={"jsonrpc": "2.0", "id": self._id, "method": method,
-                                                              "params": list(params)}, timeout=self.timeout)
+                response = self.session.post(self.url, json={"jsonrpc": "2.0", "id": self._next_id(),
+                                                              "method": method, "params": list(params)},
+                                             timeout=self.timeout)
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
                 last = f"{type(exc).__name__}"
             else:
@@ -93,7 +120,7 @@ class RpcReader:
                             raise ChainError(f"RPC {self.url} refused {method}: {message} ({code})")
                     else:
                         return body.get("result")
-            self.retries += 1
+            self._retried()
             if attempt + 1 < self.retry.attempts:
                 pause = wait if wait is not None else delay * (0.5 + random.random())
                 self._sleep(min(pause, self.retry.max_delay))
@@ -132,7 +159,7 @@ class RpcReader:
                 return {n: (str(by_id[i]["hash"]).lower() if by_id.get(i) else None) for i, n in enumerate(numbers)}
             if isinstance(body, (dict, list)):
                 break  # the node answered but does not do batches (or refused one item): one call each
-            self.retries += 1
+            self._retried()
             if attempt + 1 < self.retry.attempts:
                 self._sleep(min(delay * (0.5 + random.random()), self.retry.max_delay))
                 delay = min(delay * 2, self.retry.max_delay)
