@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from ..contracts import RecordRegistry, batch_id_of
+from ..records import manifest_path
 from ..vault import LocalVault
 from . import store as T
 from .store import Store
@@ -131,9 +132,11 @@ class Journal:
             self.on_finished(intent.record_id, intent.version)
 
     def drop(self, intent: Intent) -> None:
-        """The version will never be anchored: its blob and its intent go (the blob first: an intent left by a
-        crash in between is dropped again at the next round)."""
+        """The version will never be anchored: its blob (and a batch's manifest) and its intent go (the files
+        first: an intent left by a crash in between is dropped again at the next round)."""
         self.vault.path_of(intent.content_id).unlink(missing_ok=True)
+        if intent.batch_root is not None:  # the batch's manifest (shared by its intents; the first drop removes it)
+            manifest_path(self.vault.directory, bytes.fromhex(intent.batch_root[2:])).unlink(missing_ok=True)
         with self.store.begin() as conn:
             self._delete(conn, intent)
         self._abandoned.discard((intent.record_id, intent.version))

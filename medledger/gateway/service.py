@@ -589,6 +589,7 @@ class Gateway:
             for *_rest, blob in sealed:
                 self.vault.put(blob)
             write_manifest(self.vault.directory, manifest, tree.root)
+            self._fault_point("blob")
             with self.tx_lock:
                 result = self.records.anchor_batch(self.settings.signer, tree.root, len(sealed),
                                                    keccak(manifest))
@@ -600,6 +601,7 @@ class Gateway:
             for intent in intents:
                 self.journal.abandon(intent)  # whether the batch was anchored is for `Journal.reconcile`
             raise
+        self._fault_point("anchored")
         try:
             for intent in intents:
                 self.journal.finish(intent, result.tx_hash, result.block_number)
