@@ -788,7 +788,8 @@ def test_a_batch_is_one_merkle_anchor_and_bad_input_changes_nothing(world, recor
 
 def test_a_batch_killed_after_its_anchor_is_listed_after_restart_and_one_killed_before_leaves_nothing(world, record):
     alice = world["who"]["alice"]
-    intent = _killed_at(world, "anchored", lambda c: c.put_batch([(patient_bundle(990, alice), alice)]))
+    key, visit = f"batch-990-{time.time_ns()}", [(patient_bundle(990, alice), alice)]
+    intent = _killed_at(world, "anchored", lambda c: c.put_batch(visit, idempotency_key=key, retries=0))
     batch_id = batch_id_of(world["who"]["clinic"], intent.batch_root)
     assert world["records"].batch_of(batch_id).count == 1 and not _listed(world, intent.record_id)
     world["gateway"].start()
@@ -798,6 +799,15 @@ def test_a_batch_killed_after_its_anchor_is_listed_after_restart_and_one_killed_
     assert (row.anchor_tx, row.anchor_block) == (event["tx"], event["block"])
     assert types_of(client(world, "doc").get_record(intent.record_id)) >= {"Patient", "Condition", "Observation"}
     batches = _batches(world)
+    # the client retries the batch with its Idempotency-Key: the batch the first request made, no second anchor
+    clinic, records = client(world, "clinic"), _count_records(world)
+    replay = clinic.put_batch(visit, idempotency_key=key)
+    assert (replay["recordIds"], replay["batchId"], replay["tx"]) == ([intent.record_id], hex(batch_id), event["tx"])
+    assert (_batches(world), _count_records(world)) == (batches, records)
+    with pytest.raises(GatewayClientError) as reused:
+        clinic.put_batch([(patient_bundle(992, alice), alice)], idempotency_key=key)
+    assert reused.value.status == 422 and "was used for a different request" in str(reused.value)
+    assert _batches(world) == batches
     lost = _killed_at(world, "blob", lambda c: c.put_batch([(patient_bundle(991, alice), alice)]))
     blob = world["gateway"].data / "vault" / "blobs" / lost.content_id[2:4] / lost.content_id[2:]
     assert blob.exists() and lost.batch_root is not None

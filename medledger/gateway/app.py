@@ -193,6 +193,9 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     CallerDep = Annotated[Caller, Depends(caller_dep)]
     FastCallerDep = Annotated[Caller, Depends(caller_fast)]
     BodyCallerDep = Annotated[Caller, Depends(caller_with_body)]
+    IdempotencyKey = Annotated[str | None, Header(
+        alias="Idempotency-Key", max_length=128,
+        description="makes a retry safe: the same key answers what the first request made instead of writing again")]
     PurposeHeader = Annotated[str | None, Header(alias="X-Purpose-Of-Use", description="HL7 PurposeOfUse (TREAT, "
                                                  "ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE); default TREAT")]
 
@@ -257,15 +260,19 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
               responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "an entry refused"},
                          409: {"description": "the chain refused the batch"}, 413: {"description": "too large"},
                          422: {"description": "an entry is invalid FHIR"}})
-    async def batch(request: Request, caller: BodyCallerDep) -> Response:
+    async def batch(request: Request, caller: BodyCallerDep, idempotency_key: IdempotencyKey = None) -> Response:
         """A FHIR ``batch`` Bundle whose entries each create a record (``POST Bundle?patient=0x…``): checked
         all-or-nothing, sealed, stored and anchored as ONE Merkle batch; a ``batch-response`` Bundle with one
-        ``Location`` per record. A bad entry refuses the whole batch, naming the entry; nothing is written."""
+        ``Location`` per record. A bad entry refuses the whole batch, naming the entry; nothing is written. A
+        retry with the same ``Idempotency-Key`` answers the batch the first request made."""
+        body = await request.body()
         try:
-            doc = json.loads(await request.body())
+            doc = json.loads(body)
         except ValueError:
             raise GatewayError("the body is not JSON") from None
-        return fhir_response(await run_in_threadpool(gw.create_batch, caller, doc))
+        answer, _replayed = await run_in_threadpool(functools.partial(
+            gw.create_batch, caller, doc, idempotency_key=idempotency_key, request_hash=_request_hash("", body)))
+        return fhir_response(answer)
 
     @app.post("/fhir/{rtype}", status_code=201, tags=["fhir"],
               responses={200: {"description": "a replay: the record this Idempotency-Key or identifier made"},
@@ -275,10 +282,7 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
                          422: {"description": "invalid FHIR, or an Idempotency-Key reused for another request"}})
     async def create(request: Request, caller: BodyCallerDep, rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)],
                      patient: Annotated[str | None, Query(max_length=64)] = None,
-                     idempotency_key: Annotated[str | None, Header(
-                         alias="Idempotency-Key", max_length=128,
-                         description="makes a retry safe: the same key answers the record the first request made "
-                                     "(200) instead of creating another")] = None,
+                     idempotency_key: IdempotencyKey = None,
                      if_none_exist: Annotated[str | None, Header(
                          alias="If-None-Exist", max_length=300,
                          description="FHIR conditional create: identifier=[system|]value; a record you created "
@@ -293,10 +297,9 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
             raise GatewayError("the body is not JSON") from None
         if not isinstance(doc, dict) or doc.get("resourceType") != rtype:
             raise GatewayError(f"the body's resourceType must be {rtype}")
-        digest = "0x" + hashlib.sha256(f"{rtype}\n{patient}\n".encode() + body).hexdigest()
         created, replayed = await run_in_threadpool(
             functools.partial(gw.create_once, caller, doc, patient, idempotency_key=idempotency_key,
-                              if_none_exist=if_none_exist, request_hash=digest))
+                              if_none_exist=if_none_exist, request_hash=_request_hash(f"{rtype}\n{patient}", body)))
         return JSONResponse(created, status_code=200 if replayed else 201,
                             headers={"Location": f"/fhir/{rtype}/{created['id']}"})
 
@@ -381,6 +384,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         return gw.audit_proof(caller, seq)
 
     return BodyLimitApp(FastReads(app, gw, accepted_origins), settings.max_body)
+
+
+def _request_hash(what: str, body: bytes) -> str:
+    """What an Idempotency-Key is bound to: SHA-256 of the request's target and body."""
+    return "0x" + hashlib.sha256(what.encode() + b"\n" + body).hexdigest()
 
 
 class _Forwarding:

@@ -152,32 +152,41 @@ class GatewayClient:
         the patient with that identifier is answered instead. The answer's ``replayed`` says whether the record
         existed already."""
         rtype = doc.get("resourceType", "Bundle")
-        body = json.dumps(doc).encode()
-        headers = {"Content-Type": "application/fhir+json", "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        if conditional:
-            headers["If-None-Exist"] = identifier_query(doc)
+        headers = {"If-None-Exist": identifier_query(doc)} if conditional else {}
+        response = self._post_once(f"/fhir/{rtype}?patient={patient}", json.dumps(doc).encode(), headers,
+                                   idempotency_key, retries)
+        return {**response.json(), "replayed": response.status_code == 200}
+
+    def _post_once(self, path: str, body: bytes, headers: dict[str, str], idempotency_key: str | None,
+                   retries: int) -> httpx.Response:
+        """POST with an ``Idempotency-Key`` (``idempotency_key``, else a fresh one), sent again with the same key
+        when no answer comes or the gateway says the first is still being written (409), up to ``retries`` times."""
+        headers = {"Content-Type": "application/fhir+json", **headers,
+                   "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         for attempt in range(retries + 1):
             try:
-                response = self.request("POST", f"/fhir/{rtype}?patient={patient}", body=body, headers=headers)
+                response = self.request("POST", path, body=body, headers=headers)
             except GatewayUnreachable:
                 if attempt == retries:
                     raise
             else:
                 if response.status_code != 409 or attempt == retries or "still being written" not in response.text:
-                    return {**self._check(response).json(), "replayed": response.status_code == 200}
+                    return self._check(response)
             time.sleep(RETRY_BACKOFF * 2 ** attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def put_batch(self, records: Sequence[tuple[dict[str, Any], str]]) -> dict[str, Any]:
+    def put_batch(self, records: Sequence[tuple[dict[str, Any], str]], *, idempotency_key: str | None = None,
+                  retries: int = CREATE_RETRIES) -> dict[str, Any]:
         """Create many records as ONE Merkle batch (``POST [base]`` with a FHIR ``batch`` Bundle): ``records``
-        are (document, patient address). All or nothing: a bad entry refuses the whole batch, naming it. Returns
-        ``{"batchId", "root", "manifestHash", "tx", "block", "recordIds"}`` (record ids in ``records``' order)."""
+        are (document, patient address). All or nothing: a bad entry refuses the whole batch, naming it. Safe to
+        retry, as `put_record`: an ``Idempotency-Key`` is always sent, and a batch that got no answer is sent
+        again with it. Returns ``{"batchId", "root", "manifestHash", "tx", "block", "recordIds"}`` (record ids
+        in ``records``' order)."""
         bundle = {"resourceType": "Bundle", "type": "batch",
                   "entry": [{"request": {"method": "POST",
                                          "url": f"{doc.get('resourceType', 'Bundle')}?patient={patient}"},
                              "resource": doc} for doc, patient in records]}
-        answer = self._check(self.request("POST", "/fhir", body=json.dumps(bundle).encode(),
-                                          headers={"Content-Type": "application/fhir+json"})).json()
+        answer = self._post_once("/fhir", json.dumps(bundle).encode(), {}, idempotency_key, retries).json()
         batch = {e["url"]: next(v for k, v in e.items() if k.startswith("value"))
                  for ext in answer.get("extension", []) for e in ext.get("extension", [])}
         ids = ["0x" + e["response"]["location"].split("/")[1] for e in answer.get("entry", [])]

@@ -31,7 +31,7 @@ from ..deployments import require as require_deployment
 from ..errors import AccountError, ContractReverted, DataClassMismatch, FhirInvalid, MedLedgerError
 from ..merkle import RecordLeaf, StandardMerkleTree
 from ..record_ids import new_record_id, patient_of
-from ..records import PatientKeys, manifest_bytes, write_manifest
+from ..records import PatientKeys, manifest_bytes, manifest_path, write_manifest
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault, content_id
 from . import store as T
@@ -527,28 +527,27 @@ class Gateway:
             return found, True
         doc, classes, canonical = self._admit(caller, doc, patient)
         record_id = new_record_id(patient)
-        with self._creating:  # looked up again and reserved, atomically within this process (one per data dir)
-            found = self._created_by(caller.address, keys)
-            if found is not None:
-                return found, True
-            rid = "0x" + record_id.hex()
-            with self.store.begin() as conn:
-                conn.execute(delete(T.creates).where(T.creates.c.author == caller.address,
-                                                     T.creates.c.key.in_([k for k, _h in keys])))  # stale ones
-                conn.execute(insert(T.creates), [{"author": caller.address, "key": k, "request_hash": h,
-                                                  "record_id": rid, "created_at": time.time()} for k, h in keys])
-            self._in_flight.add(rid)
+        rid = "0x" + record_id.hex()
+        found = self._reserve(caller.address, keys, rid, None)
+        if found is not None:
+            return found, True
         try:
             return self._write(caller, doc, classes, canonical, patient, record_id, None), False
         finally:
             self._in_flight.discard(rid)
 
-    def create_batch(self, caller: Caller, bundle: Any) -> dict[str, Any]:
+    def create_batch(self, caller: Caller, bundle: Any, *, idempotency_key: str | None = None,
+                     request_hash: str | None = None) -> tuple[dict[str, Any], bool]:
         """``POST [base]`` with a FHIR ``batch`` Bundle whose entries each create a record (``request``: ``POST
         Bundle?patient=0x…``): checked all-or-nothing, then sealed, stored and anchored as ONE Merkle batch
-        (``anchorBatch``), journaled like a create. Returns the ``batch-response`` Bundle. The first bad entry
-        refuses the whole batch, naming it, before anything is written."""
+        (``anchorBatch``), journaled like a create. Returns the ``batch-response`` Bundle and whether it is a
+        replay. The first bad entry refuses the whole batch, naming it, before anything is written. An
+        ``Idempotency-Key`` works as for `create_once`: a retry answers the batch the first request made."""
         entries = _batch_entries(bundle)
+        keys = [(f"batch:{_idempotency_key(idempotency_key)}", request_hash)] if idempotency_key is not None else []
+        found = self._created_by(caller.address, keys) if keys else None
+        if found is not None:
+            return found, True
         admitted = []
         custodian = self.settings.signer.address
         for i, entry in enumerate(entries):
@@ -576,6 +575,19 @@ class Gateway:
             RecordLeaf(record_id, bytes.fromhex(content_id(blob)[2:]), patient, 1, int(primary), custodian)
             for _doc, _classes, patient, primary, record_id, blob in sealed)
         manifest = manifest_bytes(self.chain_id, self.records.address, custodian, tree)
+        first = "0x" + sealed[0][4].hex()
+        if keys:
+            found = self._reserve(caller.address, keys, first, tree.root_hex)
+            if found is not None:
+                return found, True
+        try:
+            return self._anchor_batch(caller, sealed, tree, manifest), False
+        finally:
+            self._in_flight.discard(first)
+
+    def _anchor_batch(self, caller: Caller, sealed: list[tuple[Any, ...]], tree: StandardMerkleTree,
+                      manifest: bytes) -> dict[str, Any]:
+        """Journals, stores and anchors a checked and sealed batch; its batch-response."""
         head = self.chain.w3.eth.block_number
         intents = [self.journal.new_intent(
             record_id="0x" + record_id.hex(), version=1, content_id=content_id(blob), previous_content_id=None,
@@ -609,16 +621,50 @@ class Gateway:
             for intent in intents:
                 self.journal.abandon(intent)
             raise
-        batch_id = hex(batch_id_of(custodian, tree.root))
+        return self._batch_response(tree.root_hex, manifest, result.tx_hash, result.block_number,
+                                    [(i.record_id, i.created_at) for i in intents])
+
+    def _batch_response(self, root: str, manifest: bytes, tx: str | None, block: int | None,
+                        records: list[tuple[str, float]]) -> dict[str, Any]:
+        """The batch-response Bundle of an anchored batch: (record id, lastUpdated) per entry, in order."""
+        batch_id = hex(batch_id_of(self.settings.signer.address, bytes.fromhex(root[2:])))
         return {"resourceType": "Bundle", "type": "batch-response",
                 "extension": [{"url": BATCH_EXTENSION, "extension": [
-                    {"url": "batchId", "valueString": batch_id}, {"url": "root", "valueString": tree.root_hex},
+                    {"url": "batchId", "valueString": batch_id}, {"url": "root", "valueString": root},
                     {"url": "manifestHash", "valueString": "0x" + keccak(manifest).hex()},
-                    {"url": "tx", "valueString": result.tx_hash},
-                    {"url": "block", "valueInteger64": str(result.block_number)}]}],
-                "entry": [{"response": {"status": "201 Created", "location": f"Bundle/{i.record_id[2:]}/_history/1",
-                                        "etag": 'W/"1"', "lastModified": _instant(i.created_at)}}
-                          for i in intents]}
+                    {"url": "tx", "valueString": tx or ""},
+                    {"url": "block", "valueInteger64": str(block or 0)}]}],
+                "entry": [{"response": {"status": "201 Created", "location": f"Bundle/{rid[2:]}/_history/1",
+                                        "etag": 'W/"1"', "lastModified": _instant(at)}} for rid, at in records]}
+
+    def _replayed_batch(self, root: str, first: Any) -> dict[str, Any]:
+        """The batch-response of the anchored batch ``root`` (``first``: its first record's catalogue row),
+        rebuilt from its manifest (the leaves, in order) and the catalogue."""
+        manifest = manifest_path(self.vault.directory, bytes.fromhex(root[2:])).read_bytes()
+        rids = [str(item["value"][0]).lower() for item in json.loads(manifest)["tree"]["values"]]
+        with self.store.read() as conn:
+            at = dict(conn.execute(select(T.records.c.record_id, T.records.c.last_updated)
+                                   .where(T.records.c.record_id.in_(rids), T.records.c.version == 1)).all())
+        return self._batch_response(root, manifest, first.anchor_tx, first.anchor_block,
+                                    [(rid, at.get(rid, first.last_updated)) for rid in rids])
+
+    def _reserve(self, author: str, keys: list[tuple[str, str | None]], record_id: str, batch_root: str | None
+                 ) -> dict[str, Any] | None:
+        """Looks ``keys`` up again and, if no earlier create made a record with them, reserves them for
+        ``record_id`` (durably; stale reservations replaced) and marks it in flight: atomically within this
+        process (one per data directory). Returns the earlier answer instead, if there is one."""
+        with self._creating:
+            found = self._created_by(author, keys)
+            if found is not None:
+                return found
+            with self.store.begin() as conn:
+                conn.execute(delete(T.creates).where(T.creates.c.author == author,
+                                                     T.creates.c.key.in_([k for k, _h in keys])))  # stale ones
+                conn.execute(insert(T.creates), [{"author": author, "key": k, "request_hash": h,
+                                                  "record_id": record_id, "batch_root": batch_root,
+                                                  "created_at": time.time()} for k, h in keys])
+            self._in_flight.add(record_id)
+        return None
 
     def _created_by(self, author: str, keys: list[tuple[str, str | None]]) -> dict[str, Any] | None:
         """The answer of the record an earlier create with one of ``keys`` made, or None when none did (a
@@ -629,12 +675,13 @@ class Gateway:
         hashes = dict(keys)
         for row in rows:
             if row.request_hash is not None and hashes.get(row.key) not in (None, row.request_hash):
-                raise GatewayError(f"Idempotency-Key '{row.key.removeprefix('key:')}' was used for a different "
+                raise GatewayError(f"Idempotency-Key '{row.key.partition(':')[2]}' was used for a different "
                                    "request: send a new key for a new record", 422)
         for row in rows:
             first = self._version(row.record_id, 1)
             if first is not None:
-                return self._created_answer(first)
+                return self._created_answer(first) if row.batch_root is None else \
+                    self._replayed_batch(row.batch_root, first)
             with self.store.read() as conn:
                 pending = conn.execute(select(T.intents.c.version).where(T.intents.c.record_id == row.record_id)
                                        ).first()

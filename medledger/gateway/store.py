@@ -170,9 +170,11 @@ intents = Table(
 creates = Table(
     "gw_creates", metadata,  # idempotent creates: the record a key made (service.Gateway.create_once)
     Column("author", String(42), primary_key=True),       # keys are the caller's own: another caller's never match
-    Column("key", String(300), primary_key=True),         # "key:<Idempotency-Key>" | "identifier:<patient>:<sys>|<v>"
+    Column("key", String(300), primary_key=True),         # "key:<Idempotency-Key>" | "batch:<Idempotency-Key>"
+                                                          # | "identifier:<patient>:<system>|<value>"
     Column("request_hash", String(66)),                   # sha256 of the request (Idempotency-Key only)
     Column("record_id", String(66), nullable=False),      # the record the first request made (or is making)
+    Column("batch_root", String(66)),                     # a batch: its root (record_id is its first record)
     Column("created_at", Float, nullable=False),
 )
 

@@ -21,6 +21,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=300), nullable=False),
     sa.Column('request_hash', sa.String(length=66), nullable=True),
     sa.Column('record_id', sa.String(length=66), nullable=False),
+    sa.Column('batch_root', sa.String(length=66), nullable=True),
     sa.Column('created_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('author', 'key')
     )
