@@ -11,13 +11,16 @@
    :class:`~medledger.gateway.client.GatewayClient` signed by the reader's own key (the patient, one of her
    pairwise pseudonyms, or a consented party). The gateway decides consent and audits the read.
 
-A custodian without an endpoint, an unreachable gateway or a refusal is one :class:`CustodianReport`; the
-other custodians' records are still fetched. :attr:`History.complete` says whether every record was.
+Custodians are asked concurrently (at most `MAX_CONCURRENT_CUSTODIANS` at once); the timeline and the reports
+come out in a deterministic order (anchoring order; custodians by their first record). A custodian without an
+endpoint, an unreachable gateway or a refusal is one :class:`CustodianReport`; the other custodians' records
+are still fetched. :attr:`History.complete` says whether every record was.
 The CLI (`medledger record history`) and the browser app call :func:`fetch_history`.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -132,15 +135,13 @@ class History:
 
 Connect = Callable[[str, Signer, int, httpx.Client], GatewayClient]
 
+#: Custodians asked at the same time (each on its own connection pool); the rest wait for a free worker.
+MAX_CONCURRENT_CUSTODIANS = 8
+
 
 def _connect(url: str, signer: Signer, chain_id: int, http: httpx.Client) -> GatewayClient:
     """A signed-in client of the gateway at `url` for `signer` (`GatewayClient.connect`, on this custodian's pool)."""
     return GatewayClient.connect(url, signer, chain_id, http=http)
-
-
-def _unreachable(url: str, exc: httpx.HTTPError) -> str:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "did not answer"
-    return f"the gateway at {url} {kind} ({type(exc).__name__})"
 
 
 class _Custodian:
@@ -173,35 +174,25 @@ class _Custodian:
         refusals: list[str] = []
         with httpx.Client(base_url=url, timeout=self.timeout) as http:
             for patient, records in by_reader.items():
-                try:
+                try:  # the client raises the domain errors only: GatewayUnreachable or GatewayClientError
                     client = self.connect(url, self.reader_of(patient), self.chain_id, http)
-                except httpx.HTTPError as exc:
-                    reason = _unreachable(url, exc)
-                    self._all(FetchStatus.UNAVAILABLE, reason)
-                    return self._report(CustodianStatus.UNREACHABLE, reason)
+                    for r in records:
+                        try:
+                            doc = client.get_record(r.record_id, self.purpose)
+                        except GatewayClientError as exc:
+                            if isinstance(exc, GatewayUnreachable):
+                                raise
+                            status = FetchStatus.NOT_FOUND if exc.status == 404 else FetchStatus.REFUSED
+                            refusals.append(str(exc))
+                            self.results[r.record_id] = (status, str(exc), None)
+                            continue
+                        self.results[r.record_id] = (FetchStatus.FETCHED, "", doc)
                 except GatewayClientError as exc:
-                    if exc.status in (0, 421):  # nothing answers, not a gateway, or another chain
+                    if isinstance(exc, GatewayUnreachable) or exc.status == 421:  # nothing, not a gateway, other chain
                         self._all(FetchStatus.UNAVAILABLE, str(exc))
                         return self._report(CustodianStatus.UNREACHABLE, str(exc))
                     refusals.append(f"sign-in refused: {exc}")
                     self._all(FetchStatus.REFUSED, f"sign-in refused: {exc}", records)
-                    continue
-                for r in records:
-                    try:
-                        doc = client.get_record(r.record_id, self.purpose)
-                    except httpx.HTTPError as exc:
-                        reason = _unreachable(url, exc)
-                        self._all(FetchStatus.UNAVAILABLE, reason)
-                        return self._report(CustodianStatus.UNREACHABLE, reason)
-                    except GatewayUnreachable as exc:
-                        self._all(FetchStatus.UNAVAILABLE, str(exc))
-                        return self._report(CustodianStatus.UNREACHABLE, str(exc))
-                    except GatewayClientError as exc:
-                        status = FetchStatus.NOT_FOUND if exc.status == 404 else FetchStatus.REFUSED
-                        refusals.append(str(exc))
-                        self.results[r.record_id] = (status, str(exc), None)
-                        continue
-                    self.results[r.record_id] = (FetchStatus.FETCHED, "", doc)
         fetched = sum(s is FetchStatus.FETCHED for s, _, _ in self.results.values())
         if fetched == len(self.records):
             return self._report(CustodianStatus.OK, "")
@@ -214,20 +205,28 @@ class _Custodian:
 
 
 def fetch_history(records: Sequence[CustodyRecord], care: CareRegistry, reader_of: Callable[[str], Signer], *,
-                  purpose: str = "TREAT", timeout: float = 10.0, connect: Connect = _connect) -> History:
+                  purpose: str = "TREAT", timeout: float = 10.0, connect: Connect = _connect,
+                  max_concurrent: int = MAX_CONCURRENT_CUSTODIANS) -> History:
     """Fetches every record of `records` from its custodian's gateway, as the signer `reader_of(patient)` gives
-    for the record's patient (address), and merges them into one timeline in anchoring order."""
+    for the record's patient (address), and merges them into one timeline in anchoring order. Up to
+    `max_concurrent` custodians are asked at once; the output does not depend on which answers first."""
     purpose = scopes.purpose(purpose).name  # ScopeError naming the known purposes, before any request
     chain = care.chain
     chain_id = chain.chain_id
     by_custodian: dict[str, list[CustodyRecord]] = {}
     for r in records:
         by_custodian.setdefault(r.custodian, []).append(r)
-    reports, results, endpoints = [], {}, {}
-    for custodian, own in by_custodian.items():
-        endpoints[custodian] = care.gateway_endpoint(custodian)
-        job = _Custodian(custodian, endpoints[custodian], own, chain_id, reader_of, purpose, timeout, connect)
-        reports.append(job.run())
+    endpoints = {custodian: care.gateway_endpoint(custodian) for custodian in by_custodian}
+    signers = {r.patient: reader_of(r.patient) for r in records}  # here, not in the workers: a keystore may prompt
+    jobs = [_Custodian(custodian, endpoints[custodian], own, chain_id, signers.__getitem__, purpose, timeout, connect)
+            for custodian, own in by_custodian.items()]
+    # Custodians are asked concurrently (a slow or dead one costs its own timeout, not everyone's); the reports
+    # keep the custodians' order of first anchoring, whatever order they answer in.
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(jobs))),
+                            thread_name_prefix="medledger-federation") as pool:
+        reports = list(pool.map(_Custodian.run, jobs))
+    results: dict[str, tuple[FetchStatus, str, dict[str, Any] | None]] = {}
+    for job in jobs:
         results.update(job.results)
     times: dict[int, int] = {}
     for r in records:

@@ -155,6 +155,30 @@ def test_an_unreachable_gateway_is_one_line_naming_it(world, record, tmp_path):
     assert url in one_line_error(listed)
 
 
+def test_put_batch_through_the_gateway_is_one_merkle_anchor(world, record, tmp_path):
+    alice = world["who"]["alice"]
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"visit-{i}.json").write_text(json.dumps(patient_bundle(40 + i, alice)))
+    anchored = world["records"].contract.events.BatchAnchored
+    before = len(anchored.get_logs(from_block=0))
+    out = ml_json(world, "clinic", "record", "put-batch", str(folder), "--patient", alice)
+    assert out["ok"] and out["count"] == 3 and out["gateway"] == world["gateway"].url
+    assert [r["file"] for r in out["records"]] == ["visit-0.json", "visit-1.json", "visit-2.json"]
+    assert len(anchored.get_logs(from_block=0)) == before + 1
+    info = world["records"].batch_of(int(out["batch_id"], 16))
+    assert info.count == 3 and info.submitter == world["who"]["clinic"]
+    assert not (folder / ".medledger-batch.json").exists()  # the gateway journals it, not the folder
+    read = ml_json(world, "doc", "record", "get", out["records"][1]["record_id"])
+    assert types_of(read["document"]) >= {"Patient", "Condition", "Observation"}
+    # a declared class that does not cover a file: refused here, one line, nothing sent
+    (folder / "manifest.json").write_text(json.dumps({"visit-1.json": {"class": "labs"}}))
+    refused = ml(world, "clinic", "record", "put-batch", str(folder), "--patient", alice, check=False)
+    assert refused.returncode != 0 and "visit-1.json" in one_line_error(refused)
+    assert len(anchored.get_logs(from_block=0)) == before + 1
+
+
 # --------------------------------------------------------------------------- audit verify
 
 

@@ -10,7 +10,9 @@ run in file order.
 from __future__ import annotations
 
 import json
+import socket
 import stat
+import time
 
 import pytest
 from brownie import web3
@@ -20,6 +22,7 @@ from support.gateway import GatewayProcess, signer
 from support.nodes import deployed_env, run_cli
 from support.recordcli import public_key
 
+from medledger import federation
 from medledger.chain import Chain
 from medledger.config import load_settings
 from medledger.contracts import CareRegistry, ConsentRegistry, RecordRegistry
@@ -27,7 +30,7 @@ from medledger.gateway.client import GatewayClient
 from medledger.index.db import open_index
 from medledger.index.models import Event
 from medledger.record_ids import new_record_id
-from medledger.scopes import DataClass, Purpose
+from medledger.scopes import DataClass, Purpose, Role
 from medledger.testing.accounts import dev_account
 from medledger.testing.synthetic import patient_bundle
 
@@ -67,7 +70,7 @@ def world(tmp_path_factory):
                 for name in ("riverside", "northside")}
     for gw in gateways.values():
         gw.start()
-    w = {"home": home, "env": env, "who": who, "chain": chain, "care": care, "records": records,
+    w = {"home": home, "env": env, "who": who, "chain": chain, "care": care, "consent": consent, "records": records,
          "gateways": gateways, "created": []}
     yield w
     for gw in gateways.values():
@@ -253,6 +256,47 @@ def test_a_published_url_that_is_not_an_https_origin_is_never_contacted(world):
     assert [e["status"] for e in out["entries"] if e["custodian"] == world["who"]["westside"]] == ["unavailable"]
     assert {c["status"] for c in out["custodians"] if c["name"] != "westside"} == {"ok"}
     assert any(line.startswith("westside") and "bad endpoint" in line for line in err.splitlines())
+
+
+def test_custodians_are_asked_concurrently_and_a_silent_one_costs_only_its_own_timeout(world):
+    """Westside and doc publish an origin whose socket accepts and never answers: each costs the whole timeout.
+    Asked one after the other that is at least 2 x timeout; asked concurrently, about one timeout. The answer
+    is the same whichever custodian answers first."""
+    timeout = 4.0
+    eastside = signer(18)  # a provider of its own, consented for TREAT, so that it may anchor alice's records
+    world["care"].register(signer(ACTORS["gov"]), eastside.address, Role.PROVIDER, keccak(text="credentials:east"))
+    alice = signer(ACTORS["alice"])
+    world["consent"].grant(alice, alice.address, eastside.address, 1 << Purpose.TREAT, EVERYDAY)
+    silent = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]  # listens; nothing ever reads or answers
+    published = []
+    try:
+        for party, server in zip((signer(ACTORS["westside"]), eastside), silent, strict=True):
+            world["care"].set_gateway_endpoint(party, f"http://127.0.0.1:{server.getsockname()[1]}")
+            world["records"].anchor(party, new_record_id(world["who"]["alice"]), world["who"]["alice"],
+                                    keccak(f"{party.address} visit".encode()), D.LABS)
+            published.append(party)
+        versions = world["records"].patient_versions([world["who"]["alice"]], 0)
+        records = federation.custody(versions)
+        started = time.monotonic()
+        found = federation.fetch_history(records, world["care"], lambda _patient: alice, timeout=timeout)
+        elapsed = time.monotonic() - started
+        again = federation.fetch_history(records, world["care"], lambda _patient: alice, timeout=timeout)
+    finally:
+        for party in published:
+            world["care"].clear_gateway_endpoint(party)
+        for server in silent:
+            server.close()
+    assert timeout <= elapsed < 1.75 * timeout, elapsed
+    status = {c.custodian: c.status for c in found.custodians}
+    assert status[world["who"]["westside"]] == status[eastside.address] == federation.CustodianStatus.UNREACHABLE
+    assert status[world["who"]["riverside"]] == status[world["who"]["northside"]] == federation.CustodianStatus.OK
+    (west,) = [c for c in found.custodians if c.custodian == world["who"]["westside"]]
+    assert "timed out" in west.line("westside")
+    # deterministic: custodians by their first record, entries in anchoring order, on every run
+    assert [c.custodian for c in found.custodians] == list(dict.fromkeys(r.custodian for r in records))
+    assert [(e.record.record_id, e.status) for e in found.entries] == [(e.record.record_id, e.status)
+                                                                       for e in again.entries]
+    assert [c.custodian for c in again.custodians] == [c.custodian for c in found.custodians]
 
 
 # --------------------------------------------------------------------------- bad input, nothing sent

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from support.gateway import ACTORS, ContractWalletSigner, gateway_world, mask, signer
 from support.nodes import ROOT
 
+from medledger.contracts import BatchKind, batch_id_of
 from medledger.data_classes import class_label, contents
 from medledger.gateway import store as T
 from medledger.gateway.auth import signed_request_header, siwe_message
@@ -33,6 +34,7 @@ from medledger.gateway.client import GatewayClient, GatewayClientError, check_pr
 from medledger.gateway.consent import LiveConsentView
 from medledger.gateway.service import FAULT_ENV
 from medledger.gateway.store import Store
+from medledger.records import find_batch_member
 from medledger.scopes import DataClass, Purpose, Role
 from medledger.testing.accounts import ACCOUNT_COUNT, dev_account
 from medledger.testing.postgres import PostgresServer
@@ -214,7 +216,9 @@ def test_path_traversal_ids_reach_nothing(world, record):
     for path in ("/fhir/Bundle/..%2F..%2Fgateway.db", "/fhir/Bundle/%2e%2e", "/fhir/Bundle/..",
                  "/fhir/..%2Fkeys/gateway-key-1.json", "/fhir/Bundle/" + "a" * 65, "/fhir/Bundle/0x" + "g" * 64):
         r = doc.get(path)
-        assert r.status_code in (400, 404), (path, r.status_code)
+        # "/fhir/Bundle/.." is sent as "/fhir" (the client resolves the dot segment): the batch endpoint, POST only
+        allowed = (400, 404, 405) if httpx.URL(world["gateway"].url + path).path == "/fhir" else (400, 404)
+        assert r.status_code in allowed, (path, r.status_code)
         assert b"crypto" not in r.content and b"SQLite" not in r.content
 
 
@@ -654,6 +658,166 @@ def test_a_key_rotation_while_a_write_is_pending_keeps_that_record_readable(worl
     assert client(world, "clinic").search("Bundle", alice)["total"] >= 1  # every listed record opens again
 
 
+def _anchors(world) -> int:
+    return len(world["records"].contract.events.RecordAnchored.get_logs(from_block=0))
+
+
+def test_a_create_retried_after_a_timeout_and_a_restart_answers_the_first_record(world, record):
+    """The client got no answer (the gateway was killed after anchoring); it sends the same request again with
+    the same Idempotency-Key after the restart: the record the first request made, 200, no second anchor."""
+    alice = world["who"]["alice"]
+    visit = patient_bundle(905, alice)
+    key = f"visit-905-{time.time_ns()}"
+    intent = _killed_at(world, "anchored", lambda c: c.put_record(visit, alice, idempotency_key=key, retries=0))
+    world["gateway"].start()
+    records, anchors = _count_records(world), _anchors(world)
+    clinic = client(world, "clinic")
+    replay = clinic.put_record(visit, alice, idempotency_key=key)
+    assert (replay["recordId"], replay["contentHash"], replay["version"], replay["replayed"]) == (
+        intent.record_id, intent.content_id, 1, True)
+    (row,) = _rows(world, select(T.records).where(T.records.c.record_id == intent.record_id))
+    assert (replay["tx"], replay["block"]) == (row.anchor_tx, row.anchor_block)
+    raw = clinic.request("POST", f"/fhir/Bundle?patient={alice}", body=json.dumps(visit).encode(),
+                         headers={"Idempotency-Key": key})
+    assert raw.status_code == 200 and raw.headers["location"] == f"/fhir/Bundle/{intent.record_id[2:]}"
+    assert (_count_records(world), _anchors(world)) == (records, anchors)
+    # the same key for another request is refused in one sentence, and nothing changes
+    with pytest.raises(GatewayClientError) as reused:
+        clinic.put_record(patient_bundle(906, alice), alice, idempotency_key=key)
+    assert reused.value.status == 422 and f"Idempotency-Key '{key}' was used for a different request" in str(
+        reused.value)
+    bad = clinic.request("POST", f"/fhir/Bundle?patient={alice}", body=json.dumps(visit).encode(),
+                         headers={"Idempotency-Key": "no spaces allowed"})
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.text
+    assert (_count_records(world), _anchors(world)) == (records, anchors)
+
+
+def test_conditional_create_on_the_bundle_identifier_never_makes_a_second_record(world, record):
+    alice = world["who"]["alice"]
+    clinic = client(world, "clinic")
+    visit = {**patient_bundle(907, alice), "identifier": {"system": "https://riverside.example/visit",
+                                                          "value": f"v-{time.time_ns()}"}}
+    first = clinic.put_record(visit, alice, conditional=True)
+    records, anchors = _count_records(world), _anchors(world)
+    again = clinic.put_record(visit, alice, conditional=True)  # a new Idempotency-Key: the identifier matches
+    assert first["replayed"] is False and again["replayed"] is True and again["recordId"] == first["recordId"]
+    assert (_count_records(world), _anchors(world)) == (records, anchors)
+    for header in ("identifier", "name=x", "identifier=" + "x" * 300):
+        r = clinic.request("POST", f"/fhir/Bundle?patient={alice}", body=json.dumps(visit).encode(),
+                           headers={"If-None-Exist": header})
+        assert r.status_code in (400, 422) and "If-None-Exist" in r.text, (header, r.text)
+    assert (_count_records(world), _anchors(world)) == (records, anchors)
+
+
+def _blobs(world) -> set[str]:
+    return {p.name for p in (world["gateway"].data / "vault" / "blobs").rglob("*") if p.is_file()}
+
+
+def _batches(world) -> int:
+    return len(world["records"].contract.events.BatchAnchored.get_logs(from_block=0))
+
+
+def _batch(entries: list) -> bytes:
+    return json.dumps({"resourceType": "Bundle", "type": "batch", "entry": entries}).encode()
+
+
+def _entry(doc: dict, patient: str) -> dict:
+    return {"request": {"method": "POST", "url": f"Bundle?patient={patient}"}, "resource": doc}
+
+
+def test_a_batch_is_one_merkle_anchor_and_bad_input_changes_nothing(world, record):
+    alice = world["who"]["alice"]
+    clinic, doc = client(world, "clinic"), client(world, "doc")
+    visits = [patient_bundle(980 + i, alice) for i in range(3)]
+    batches = _batches(world)
+    made = clinic.put_batch([(v, alice) for v in visits])
+    rids = made["recordIds"]
+    assert len(set(rids)) == 3 and _batches(world) == batches + 1  # ONE anchoring transaction for the three
+    batch_id = int(made["batchId"], 16)
+    info = world["records"].batch_of(batch_id)
+    assert (info.count, info.submitter, info.kind) == (3, world["who"]["clinic"], BatchKind.RECORDS)
+    (event,) = world["records"].batch_anchored_events(batch_id)
+    assert (event["tx"], event["block"], "0x" + bytes(event["manifestHash"]).hex()) == (
+        made["tx"], made["block"], made["manifestHash"])
+    for rid in rids:
+        # each record is a leaf of the anchored root (the manifest in the gateway's vault, checked on chain) ...
+        member = find_batch_member(world["gateway"].data / "vault", world["chain_id"], world["records"].address,
+                                   bytes.fromhex(rid[2:]))
+        assert member is not None and member.batch_id == batch_id
+        assert (member.leaf.patient, member.leaf.author, member.leaf.version) == (alice, world["who"]["clinic"], 1)
+        assert world["records"].verify_in_batch(member.leaf, member.proof, batch_id)
+        # ... listed, and read per class like any record
+        (row,) = _rows(world, select(T.records).where(T.records.c.record_id == rid))
+        assert (row.anchor_tx, row.content_id) == (made["tx"], "0x" + member.leaf.content_hash.hex())
+        assert types_of(doc.get_record(rid)) == {"Patient", "Practitioner", "Organization", "Encounter", "Condition",
+                                                 "Observation"}
+    answer = clinic.request("POST", "/fhir", body=_batch([_entry(patient_bundle(984, alice), alice)]))
+    assert answer.status_code == 200 and answer.json()["type"] == "batch-response"
+    (one,) = answer.json()["entry"]
+    assert one["response"]["status"] == "201 Created" and one["response"]["location"].endswith("/_history/1")
+
+    # bad input anywhere refuses the whole batch, naming the entry; no blob, no intent, no record, no anchor
+    invalid = patient_bundle(985, alice)
+    invalid["entry"][0]["resource"]["birthDate"] = "not-a-date"
+    stranger = dev_account(ACCOUNT_COUNT - 1).address  # no published key: nothing can be sealed for it
+    state = (_blobs(world), _count_records(world), _batches(world))
+    cases = [
+        (clinic, _batch([_entry(visits[0], alice), _entry(invalid, alice)]), 422,
+         ("Bundle.entry[1]: ", "Bundle.entry[0].resource.birthDate")),
+        (clinic, _batch([_entry(visits[0], alice), _entry(patient_bundle(986, stranger), stranger)]), 422,
+         "Bundle.entry[1]: "),
+        (clinic, _batch([{**_entry(visits[0], alice), "request": {"method": "PUT", "url": "Bundle/x"}}]), 400,
+         "Bundle.entry[0]: request.method must be POST"),
+        (clinic, _batch([{**_entry(visits[0], alice), "request": {"method": "POST", "url": "Bundle"}}]), 400,
+         "Bundle.entry[0]: create needs ?patient="),
+        (clinic, _batch([]), 400, "at least one entry"),
+        (clinic, json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": []}).encode(), 400,
+         "Bundle of type batch"),
+        (clinic, b"[1, 2", 400, "not JSON"),
+        (doc, _batch([_entry(visits[0], alice)]), 403, "Bundle.entry[0]: "),  # consented for some classes only
+    ]
+    for who, body, status, says in cases:
+        r = who.request("POST", "/fhir", body=body, headers={"Content-Type": "application/fhir+json"})
+        parts = (says,) if isinstance(says, str) else says
+        assert r.status_code == status and all(p in r.text for p in parts), (says, r.status_code, r.text[:300])
+        if parts[0].startswith("Bundle.entry["):  # an entry's refusal says the whole batch was refused
+            assert "nothing was stored or anchored" in r.text
+        assert (_blobs(world), _count_records(world), _batches(world)) == state
+        assert _intents(world) == []
+
+
+def test_a_batch_killed_after_its_anchor_is_listed_after_restart_and_one_killed_before_leaves_nothing(world, record):
+    alice = world["who"]["alice"]
+    key, visit = f"batch-990-{time.time_ns()}", [(patient_bundle(990, alice), alice)]
+    intent = _killed_at(world, "anchored", lambda c: c.put_batch(visit, idempotency_key=key, retries=0))
+    batch_id = batch_id_of(world["who"]["clinic"], intent.batch_root)
+    assert world["records"].batch_of(batch_id).count == 1 and not _listed(world, intent.record_id)
+    world["gateway"].start()
+    assert _intents(world) == [] and _listed(world, intent.record_id)
+    (row,) = _rows(world, select(T.records).where(T.records.c.record_id == intent.record_id))
+    (event,) = world["records"].batch_anchored_events(batch_id)
+    assert (row.anchor_tx, row.anchor_block) == (event["tx"], event["block"])
+    assert types_of(client(world, "doc").get_record(intent.record_id)) >= {"Patient", "Condition", "Observation"}
+    batches = _batches(world)
+    # the client retries the batch with its Idempotency-Key: the batch the first request made, no second anchor
+    clinic, records = client(world, "clinic"), _count_records(world)
+    replay = clinic.put_batch(visit, idempotency_key=key)
+    assert (replay["recordIds"], replay["batchId"], replay["tx"]) == ([intent.record_id], hex(batch_id), event["tx"])
+    assert (_batches(world), _count_records(world)) == (batches, records)
+    with pytest.raises(GatewayClientError) as reused:
+        clinic.put_batch([(patient_bundle(992, alice), alice)], idempotency_key=key)
+    assert reused.value.status == 422 and "was used for a different request" in str(reused.value)
+    assert _batches(world) == batches
+    lost = _killed_at(world, "blob", lambda c: c.put_batch([(patient_bundle(991, alice), alice)]))
+    blob = world["gateway"].data / "vault" / "blobs" / lost.content_id[2:4] / lost.content_id[2:]
+    assert blob.exists() and lost.batch_root is not None
+    world["gateway"].start()
+    assert _intents(world) == [] and not blob.exists() and not _listed(world, lost.record_id)
+    assert not (world["gateway"].data / "vault" / "batches" / f"{lost.batch_root}.json").exists()
+    assert _batches(world) == batches
+    _vault_is_whole(world)
+
+
 # --------------------------------------------------------------------------- amendments
 
 
@@ -706,6 +870,53 @@ def test_amendments_by_the_author_only_with_versions_and_vread(world, record):
     again = refused(clinic, if_match=1)  # version 1 is superseded now
     assert again.status == 412
     assert clinic.update_record(rid, patient_bundle(953, alice))["version"] == 3  # no If-Match: the latest
+
+
+def test_history_lists_the_versions_each_reader_may_see_each_one_audited(world, record):
+    alice = world["who"]["alice"]
+    clinic, doc, payer = client(world, "clinic"), client(world, "doc"), client(world, "payer")
+    rid = clinic.put_record(patient_bundle(970, alice), alice)["id"]
+    clinic.update_record(rid, patient_bundle(971, alice), if_match=1)
+    released = doc.history(rid)
+    bundle = released.document
+    assert (bundle["resourceType"], bundle["type"], bundle["total"]) == ("Bundle", "history", 2)
+    assert [e["resource"]["meta"]["versionId"] for e in bundle["entry"]] == ["2", "1"]  # newest first
+    assert [e["response"]["etag"] for e in bundle["entry"]] == ['W/"2"', 'W/"1"']
+    assert [e["request"]["method"] for e in bundle["entry"]] == ["PUT", "POST"]
+    assert all(e["response"]["location"].endswith(f"/fhir/Bundle/{rid}/_history/{n}")
+               for e, n in zip(bundle["entry"], (2, 1), strict=True))
+    for e in bundle["entry"]:  # minimum necessary per version, as a read
+        assert types_of(e["resource"]) == {"Patient", "Practitioner", "Organization", "Encounter", "Condition",
+                                           "Observation"}
+    # every version returned is a read with its own committed audit entry, naming that version
+    assert len(released.audit_seqs) == 2
+    events = [doc.audit_proof(seq)["event"] for seq in released.audit_seqs]
+    assert [ev["entity"][0]["what"]["reference"] for ev in events] == [f"Bundle/{rid}/_history/2",
+                                                                       f"Bundle/{rid}/_history/1"]
+    assert {ev["code"]["coding"][0]["code"] for ev in events} == {"history-instance"}
+    assert set(released.audit_seqs) <= {e["seq"] for e in client(world, "alice").audit(alice)}
+    # the payer sees its classes only; the total counts what it is given
+    paid = payer.history(rid, purpose="HPAYMT").document
+    assert paid["total"] == len(paid["entry"]) == 2
+    assert all(types_of(e["resource"]) == {"Patient", "Practitioner", "Organization", "Coverage", "Claim"}
+               for e in paid["entry"])
+    # refusals as for a read: why, to a party related to alice; the same empty 404 as a missing record to others
+    with pytest.raises(GatewayClientError) as why:
+        doc.history(rid, purpose="HPAYMT")
+    assert why.value.status == 403 and "no consent for purpose HPAYMT" in str(why.value)
+    missing = alice[2:].lower() + "00" * 12
+    nobody = client(world, "nobody")
+    hidden = nobody.get(f"/fhir/Bundle/{rid}/_history")
+    absent = nobody.get(f"/fhir/Bundle/{missing}/_history")
+    assert hidden.status_code == absent.status_code == 404 and hidden.content == absent.content == b""
+    for name in ("er", "payer", "nobody"):  # whatever a read of the record answers, history answers the same
+        who = client(world, name)
+        read, listed = who.get(f"/fhir/Bundle/{rid}"), who.get(f"/fhir/Bundle/{rid}/_history")
+        assert read.status_code == listed.status_code, name
+        if read.status_code >= 400:
+            assert read.content == listed.content, name
+    assert doc.get(f"/fhir/Bundle/{missing}/_history").status_code == 404
+    assert doc.get("/fhir/Bundle/..%2F..%2Fetc/_history").status_code == 404
 
 
 def test_an_amendment_killed_after_its_anchor_is_listed_after_restart(world, record):

@@ -7,6 +7,8 @@ FHIR OperationOutcome naming what is wrong.
 """
 
 import asyncio
+import functools
+import hashlib
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -191,6 +193,9 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     CallerDep = Annotated[Caller, Depends(caller_dep)]
     FastCallerDep = Annotated[Caller, Depends(caller_fast)]
     BodyCallerDep = Annotated[Caller, Depends(caller_with_body)]
+    IdempotencyKey = Annotated[str | None, Header(
+        alias="Idempotency-Key", max_length=128,
+        description="makes a retry safe: the same key answers what the first request made instead of writing again")]
     PurposeHeader = Annotated[str | None, Header(alias="X-Purpose-Of-Use", description="HL7 PurposeOfUse (TREAT, "
                                                  "ETREAT, HPAYMT, HOPERAT, HRESCH, COVERAGE); default TREAT")]
 
@@ -236,25 +241,55 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
     @app.get("/fhir/metadata", tags=["fhir"])
     def metadata() -> Response:
         """A minimal CapabilityStatement."""
-        types = [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"},
-                                             *([{"code": "vread"}, {"code": "update"}] if t == "Bundle" else [])],
+        types = [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"},
+                                             *([{"code": "vread"}, {"code": "update"}, {"code": "history-instance"}]
+                                               if t == "Bundle" else [])],
+                  "conditionalCreate": True,
                   "searchParam": [{"name": "patient", "type": "reference"},
                                   {"name": "_lastUpdated", "type": "date"}]}
                  for t in ("Bundle", "Patient", "Condition", "Observation", "MedicationRequest", "Encounter",
                            "Coverage", "Claim", "AllergyIntolerance", "Procedure")]
         return fhir_response({"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
                               "fhirVersion": "5.0.0", "format": ["json"],
-                              "rest": [{"mode": "server", "resource": types,
+                              "rest": [{"mode": "server", "resource": types, "interaction": [{"code": "batch"}],
                                         "security": {"description": "SIWE sessions or EIP-712 signed requests; "
                                                      "on-chain consent per read"}}]})
 
     # ---------------------------------------------------------------- FHIR
+    @app.post("/fhir", tags=["fhir"],
+              responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "an entry refused"},
+                         409: {"description": "the chain refused the batch"}, 413: {"description": "too large"},
+                         422: {"description": "an entry is invalid FHIR"}})
+    async def batch(request: Request, caller: BodyCallerDep, idempotency_key: IdempotencyKey = None) -> Response:
+        """A FHIR ``batch`` Bundle whose entries each create a record (``POST Bundle?patient=0x…``): checked
+        all-or-nothing, sealed, stored and anchored as ONE Merkle batch; a ``batch-response`` Bundle with one
+        ``Location`` per record. A bad entry refuses the whole batch, naming the entry; nothing is written. A
+        retry with the same ``Idempotency-Key`` answers the batch the first request made."""
+        body = await request.body()
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise GatewayError("the body is not JSON") from None
+        answer, _replayed = await run_in_threadpool(functools.partial(
+            gw.create_batch, caller, doc, idempotency_key=idempotency_key, request_hash=_request_hash("", body)))
+        return fhir_response(answer)
+
     @app.post("/fhir/{rtype}", status_code=201, tags=["fhir"],
-              responses={401: {"description": "unauthenticated (no body)"}, 413: {"description": "too large"},
-                         422: {"description": "invalid FHIR"}})
+              responses={200: {"description": "a replay: the record this Idempotency-Key or identifier made"},
+                         401: {"description": "unauthenticated (no body)"},
+                         409: {"description": "the chain refused the anchor, or the same create is still under way"},
+                         413: {"description": "too large"},
+                         422: {"description": "invalid FHIR, or an Idempotency-Key reused for another request"}})
     async def create(request: Request, caller: BodyCallerDep, rtype: Annotated[str, Path(pattern=RESOURCE_TYPE)],
-                     patient: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-        """Create a record: validate, seal for the patient and this gateway, store, anchor on chain."""
+                     patient: Annotated[str | None, Query(max_length=64)] = None,
+                     idempotency_key: IdempotencyKey = None,
+                     if_none_exist: Annotated[str | None, Header(
+                         alias="If-None-Exist", max_length=300,
+                         description="FHIR conditional create: identifier=[system|]value; a record you created "
+                                     "for the patient with it is answered (200) instead")] = None) -> Response:
+        """Create a record: validate, seal for the patient and this gateway, store, anchor on chain (201). A retry
+        with the same ``Idempotency-Key``, or a conditional create whose ``If-None-Exist`` identifier made a
+        record already, answers that record (200, the same Location) and changes nothing."""
         body = await request.body()
         try:
             doc = json.loads(body)
@@ -262,8 +297,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
             raise GatewayError("the body is not JSON") from None
         if not isinstance(doc, dict) or doc.get("resourceType") != rtype:
             raise GatewayError(f"the body's resourceType must be {rtype}")
-        created = await run_in_threadpool(gw.create, caller, doc, patient)
-        return JSONResponse(created, status_code=201, headers={"Location": f"/fhir/{rtype}/{created['id']}"})
+        created, replayed = await run_in_threadpool(
+            functools.partial(gw.create_once, caller, doc, patient, idempotency_key=idempotency_key,
+                              if_none_exist=if_none_exist, request_hash=_request_hash(f"{rtype}\n{patient}", body)))
+        return JSONResponse(created, status_code=200 if replayed else 201,
+                            headers={"Location": f"/fhir/{rtype}/{created['id']}"})
 
     @app.put("/fhir/Bundle/{rid}", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "not the author"},
@@ -292,6 +330,16 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
                     caller: FastCallerDep, purpose: PurposeHeader = None) -> Response:
         """Read one version of a record (``vread``), minus what the reader may not see; audited as a read."""
         return released(await run_in_threadpool(gw.read_version, caller, rid, version, parse_purpose(purpose)))
+
+    @app.get("/fhir/Bundle/{rid}/_history", tags=["fhir"],
+             responses={401: {"description": "unauthenticated (no body)"}, 403: {"description": "refused, with why"},
+                        404: {"description": "no such record, or not yours to know"}})
+    async def history(request: Request, rid: Annotated[str, Path(pattern=SAFE_ID)], caller: FastCallerDep,
+                      purpose: PurposeHeader = None) -> Response:
+        """A record's versions (FHIR ``history``), newest first, each minus what the reader may not see; every
+        version returned is audited as a read. ``total`` counts only the versions returned."""
+        base = str(request.base_url).rstrip("/") + "/fhir"
+        return released(await run_in_threadpool(gw.history, caller, rid, parse_purpose(purpose), base))
 
     @app.get("/fhir/Bundle/{rid}/$explain-access", tags=["fhir"],
              responses={401: {"description": "unauthenticated (no body)"}, 404: {"description": "not found"}})
@@ -336,6 +384,11 @@ def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> Fas
         return gw.audit_proof(caller, seq)
 
     return BodyLimitApp(FastReads(app, gw, accepted_origins), settings.max_body)
+
+
+def _request_hash(what: str, body: bytes) -> str:
+    """What an Idempotency-Key is bound to: SHA-256 of the request's target and body."""
+    return "0x" + hashlib.sha256(what.encode() + b"\n" + body).hexdigest()
 
 
 class _Forwarding:

@@ -11,7 +11,9 @@ Without `login`, each request is signed on its own (EIP-712, ``signed=True``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,11 @@ from eth_utils import keccak
 from ..errors import FhirInvalid, GatewayClientError, GatewayUnreachable, MedLedgerError
 from ..merkle import verify as merkle_verify
 from .auth import signed_request_header, siwe_message
+
+#: A create is sent again this many times when no answer came (with the same Idempotency-Key: never twice).
+CREATE_RETRIES = 2
+#: Seconds before the first retry of a create (doubled at each further one).
+RETRY_BACKOFF = 1.0
 
 __all__ = ["GatewayClient", "GatewayClientError", "GatewayUnreachable", "Released", "check_proof", "proof_problem"]
 
@@ -86,10 +93,11 @@ class GatewayClient:
         return bytes(Account.unsafe_sign_hash(digest, key).signature)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP exchange; a gateway that does not answer is a `GatewayUnreachable` naming the URL."""
+        """One HTTP exchange. Every httpx failure (refused, timed out, a broken or undecodable answer, too many
+        redirects) is a `GatewayUnreachable` naming the URL: callers handle the domain error only."""
         try:
             return self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             raise GatewayUnreachable(f"no gateway answers at {self.base_url} ({_transport_reason(exc)})") from None
 
     def health(self) -> dict[str, Any]:
@@ -134,11 +142,56 @@ class GatewayClient:
         return response
 
     # ------------------------------------------------------------------ records
-    def put_record(self, doc: dict[str, Any], patient: str) -> dict[str, Any]:
+    def put_record(self, doc: dict[str, Any], patient: str, *, idempotency_key: str | None = None,
+                   conditional: bool = False, retries: int = CREATE_RETRIES) -> dict[str, Any]:
+        """Create a record; safe to retry. Every call sends an ``Idempotency-Key`` (``idempotency_key``, else a
+        fresh one) and, when no answer comes (a timeout, a dropped connection, a restarting gateway) or the
+        gateway says the same create is still under way (409), sends the same request again up to ``retries``
+        times: the gateway answers the record the first attempt made, never a second one. With ``conditional``,
+        also FHIR conditional create on the Bundle's ``identifier`` (``If-None-Exist``): a record you created for
+        the patient with that identifier is answered instead. The answer's ``replayed`` says whether the record
+        existed already."""
         rtype = doc.get("resourceType", "Bundle")
-        body = json.dumps(doc).encode()
-        return self._check(self.request("POST", f"/fhir/{rtype}?patient={patient}", body=body,
-                                        headers={"Content-Type": "application/fhir+json"})).json()
+        headers = {"If-None-Exist": identifier_query(doc)} if conditional else {}
+        response = self._post_once(f"/fhir/{rtype}?patient={patient}", json.dumps(doc).encode(), headers,
+                                   idempotency_key, retries)
+        return {**response.json(), "replayed": response.status_code == 200}
+
+    def _post_once(self, path: str, body: bytes, headers: dict[str, str], idempotency_key: str | None,
+                   retries: int) -> httpx.Response:
+        """POST with an ``Idempotency-Key`` (``idempotency_key``, else a fresh one), sent again with the same key
+        when no answer comes or the gateway says the first is still being written (409), up to ``retries`` times."""
+        headers = {"Content-Type": "application/fhir+json", **headers,
+                   "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        for attempt in range(retries + 1):
+            try:
+                response = self.request("POST", path, body=body, headers=headers)
+            except GatewayUnreachable:
+                if attempt == retries:
+                    raise
+            else:
+                if response.status_code != 409 or attempt == retries or "still being written" not in response.text:
+                    return self._check(response)
+            time.sleep(RETRY_BACKOFF * 2 ** attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def put_batch(self, records: Sequence[tuple[dict[str, Any], str]], *, idempotency_key: str | None = None,
+                  retries: int = CREATE_RETRIES) -> dict[str, Any]:
+        """Create many records as ONE Merkle batch (``POST [base]`` with a FHIR ``batch`` Bundle): ``records``
+        are (document, patient address). All or nothing: a bad entry refuses the whole batch, naming it. Safe to
+        retry, as `put_record`: an ``Idempotency-Key`` is always sent, and a batch that got no answer is sent
+        again with it. Returns ``{"batchId", "root", "manifestHash", "tx", "block", "recordIds"}`` (record ids
+        in ``records``' order)."""
+        bundle = {"resourceType": "Bundle", "type": "batch",
+                  "entry": [{"request": {"method": "POST",
+                                         "url": f"{doc.get('resourceType', 'Bundle')}?patient={patient}"},
+                             "resource": doc} for doc, patient in records]}
+        answer = self._post_once("/fhir", json.dumps(bundle).encode(), {}, idempotency_key, retries).json()
+        batch = {e["url"]: next(v for k, v in e.items() if k.startswith("value"))
+                 for ext in answer.get("extension", []) for e in ext.get("extension", [])}
+        ids = ["0x" + e["response"]["location"].split("/")[1] for e in answer.get("entry", [])]
+        return {"batchId": batch.get("batchId"), "root": batch.get("root"), "manifestHash": batch.get("manifestHash"),
+                "tx": batch.get("tx"), "block": int(batch.get("block", 0)), "recordIds": ids}
 
     def update_record(self, record_id: str, doc: dict[str, Any], if_match: int | None = None) -> dict[str, Any]:
         """Amend a record you authored: `doc` becomes its next version (``if_match``: the version you read)."""
@@ -153,12 +206,19 @@ class GatewayClient:
         return self._check(self.request("GET", f"/fhir/Bundle/{record_id.removeprefix('0x')}/_history/{version}",
                                         headers={"X-Purpose-Of-Use": purpose})).json()
 
+    def history(self, record_id: str, purpose: str = "TREAT") -> Released:
+        """A record's versions (FHIR ``history`` Bundle, newest first) as far as the caller may see them; each
+        version returned is an audited read (``audit_seqs``, one per version)."""
+        rid = record_id.removeprefix("0x")
+        response = self._check(self.request("GET", f"/fhir/Bundle/{rid}/_history",
+                                            headers={"X-Purpose-Of-Use": purpose}))
+        return _released(response)
+
     def read(self, record_id: str, purpose: str = "TREAT") -> Released:
         """The latest version of a record, minus what the caller may not see, with its audit entries."""
         rid = record_id.removeprefix("0x")
         response = self._check(self.request("GET", f"/fhir/Bundle/{rid}", headers={"X-Purpose-Of-Use": purpose}))
-        seqs = response.headers.get("x-medledger-audit", "")
-        return Released(response.json(), response.content, tuple(int(s) for s in seqs.split(",") if s.strip()))
+        return _released(response)
 
     def get_record(self, record_id: str, purpose: str = "TREAT") -> dict[str, Any]:
         return self.read(record_id, purpose).document
@@ -200,7 +260,22 @@ class GatewayClient:
         return self._check(self.get(f"/audit/{seq}/proof")).json()
 
 
-def _transport_reason(exc: httpx.TransportError) -> str:
+def identifier_query(doc: dict[str, Any]) -> str:
+    """The ``If-None-Exist`` search of a Bundle's ``identifier``: ``identifier=system|value``."""
+    ident = doc.get("identifier")
+    if isinstance(ident, list):  # resources other than Bundle hold a list
+        ident = ident[0] if ident else None
+    if not isinstance(ident, dict) or not isinstance(ident.get("value"), str) or not ident["value"]:
+        raise FhirInvalid("a conditional create needs the document's identifier (with a value) to look for")
+    return f"identifier={ident.get('system', '')}|{ident['value']}"
+
+
+def _released(response: httpx.Response) -> Released:
+    seqs = response.headers.get("x-medledger-audit", "")
+    return Released(response.json(), response.content, tuple(int(s) for s in seqs.split(",") if s.strip()))
+
+
+def _transport_reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "connection refused or host unknown"
     if isinstance(exc, httpx.TimeoutException):

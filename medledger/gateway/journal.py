@@ -14,7 +14,8 @@ Life of a write (`Gateway.create` and `Gateway.amend`):
 Recovery (`Journal.reconcile`): at start-up before the first request, then every `RECONCILE_SECONDS` while
 intents of an earlier process (or of a send that failed without a revert) are left:
 
-- anchored on chain (``RecordRegistry.verify``): finished, with the tx and block of its event;
+- anchored on chain (``RecordRegistry.verify``; for a record of a Merkle batch, ``batchOf`` of its batch):
+  finished, with the tx and block of its event;
 - not anchored and no transaction of the custodian pending (its pending nonce equals its mined one): dropped
   with its blob;
 - not anchored but a transaction pending: left for the next round.
@@ -36,7 +37,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
-from ..contracts import RecordRegistry
+from ..contracts import RecordRegistry, batch_id_of
+from ..records import manifest_path
 from ..vault import LocalVault
 from . import store as T
 from .store import Store
@@ -63,12 +65,13 @@ class Intent:
     from_block: int
     boot: str
     created_at: float
+    batch_root: str | None = None        # a create of a Merkle batch (`Gateway.create_batch`): the batch's root
 
     @classmethod
     def of_row(cls, row: Any) -> Intent:
         return cls(row.record_id, row.version, row.content_id, row.previous_content_id, row.patient, row.author,
                    row.classes_mask, row.primary_class, tuple(tuple(r) for r in json.loads(row.resources)),
-                   row.from_block, row.boot, row.created_at)
+                   row.from_block, row.boot, row.created_at, row.batch_root)
 
 
 @dataclass(frozen=True)
@@ -93,19 +96,22 @@ class Journal:
 
     def new_intent(self, *, record_id: str, version: int, content_id: str, previous_content_id: str | None,
                    patient: str, author: str, classes_mask: int, primary_class: int,
-                   resources: list[tuple[str, str, int]]) -> Intent:
+                   resources: list[tuple[str, str, int]], batch_root: str | None = None,
+                   from_block: int | None = None) -> Intent:
+        head = self.records.chain.w3.eth.block_number if from_block is None else from_block
         return Intent(record_id, version, content_id, previous_content_id, patient, author, classes_mask,
-                      primary_class, tuple(resources), self.records.chain.w3.eth.block_number, self.boot, time.time())
+                      primary_class, tuple(resources), head, self.boot, time.time(), batch_root)
 
-    def begin(self, intent: Intent) -> None:
-        """Commits the intent durably (before its blob is written and its transaction sent)."""
+    def begin(self, *intents: Intent) -> None:
+        """Commits the intents durably, in one transaction (before their blobs are written and their
+        transaction sent)."""
         with self.store.begin() as conn:
-            conn.execute(insert(T.intents).values(
+            conn.execute(insert(T.intents), [dict(
                 record_id=intent.record_id, version=intent.version, content_id=intent.content_id,
                 previous_content_id=intent.previous_content_id, patient=intent.patient, author=intent.author,
                 classes_mask=intent.classes_mask, primary_class=intent.primary_class,
                 resources=json.dumps(intent.resources), from_block=intent.from_block, boot=intent.boot,
-                created_at=intent.created_at))
+                created_at=intent.created_at, batch_root=intent.batch_root) for intent in intents])
 
     def finish(self, intent: Intent, tx: str | None, block: int | None) -> None:
         """The catalogue rows of the anchored version, and the intent deleted, in one transaction."""
@@ -126,9 +132,11 @@ class Journal:
             self.on_finished(intent.record_id, intent.version)
 
     def drop(self, intent: Intent) -> None:
-        """The version will never be anchored: its blob and its intent go (the blob first: an intent left by a
-        crash in between is dropped again at the next round)."""
+        """The version will never be anchored: its blob (and a batch's manifest) and its intent go (the files
+        first: an intent left by a crash in between is dropped again at the next round)."""
         self.vault.path_of(intent.content_id).unlink(missing_ok=True)
+        if intent.batch_root is not None:  # the batch's manifest (shared by its intents; the first drop removes it)
+            manifest_path(self.vault.directory, bytes.fromhex(intent.batch_root[2:])).unlink(missing_ok=True)
         with self.store.begin() as conn:
             self._delete(conn, intent)
         self._abandoned.discard((intent.record_id, intent.version))
@@ -162,9 +170,12 @@ class Journal:
         with self._lock:
             for intent in self._orphans():
                 key = (intent.record_id, intent.version)
-                found = self.records.verify(bytes.fromhex(intent.record_id[2:]),
-                                            bytes.fromhex(intent.content_id[2:]))
-                if found.anchored:
+                if intent.batch_root is not None:  # one of a Merkle batch: is the batch on chain?
+                    anchored = self.records.batch_of(self._batch_id(intent)).exists
+                else:
+                    anchored = self.records.verify(bytes.fromhex(intent.record_id[2:]),
+                                                   bytes.fromhex(intent.content_id[2:])).anchored
+                if anchored:
                     self.finish(intent, *self._anchor_of(intent))
                     finished.append(key)
                 elif self._custodian_has_pending_tx():
@@ -178,8 +189,14 @@ class Journal:
                         "were dropped, %d wait for a pending transaction", len(finished), len(dropped), len(waiting))
         return done
 
+    def _batch_id(self, intent: Intent) -> int:
+        return batch_id_of(self.custodian, bytes.fromhex((intent.batch_root or "")[2:]))
+
     def _anchor_of(self, intent: Intent) -> tuple[str | None, int | None]:
         """The tx and block of the event that anchored the intent's version (None if the node has no logs)."""
+        if intent.batch_root is not None:
+            found = self.records.batch_anchored_events(self._batch_id(intent), intent.from_block)
+            return (found[0]["tx"], int(found[0]["block"])) if found else (None, None)
         name = "RecordAnchored" if intent.previous_content_id is None else "RecordAmended"
         event = getattr(self.records.contract.events, name)
         for entry in event.get_logs(argument_filters={"recordId": bytes.fromhex(intent.record_id[2:])},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -18,18 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
-from sqlalchemy import delete, select
+from eth_utils import is_address, keccak, to_checksum_address
+from sqlalchemy import delete, insert, select
 
 from .. import crypto, data_classes, fhir
 from ..accounts import Signer
 from ..chain import Chain
 from ..config import Settings
-from ..contracts import CareRegistry, ConsentRegistry, RecordRegistry
+from ..contracts import CareRegistry, ConsentRegistry, RecordRegistry, batch_id_of
 from ..deployments import require as require_deployment
 from ..errors import AccountError, ContractReverted, DataClassMismatch, FhirInvalid, MedLedgerError
+from ..merkle import RecordLeaf, StandardMerkleTree
 from ..record_ids import new_record_id, patient_of
-from ..records import PatientKeys
+from ..records import PatientKeys, manifest_bytes, manifest_path, write_manifest
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault, content_id
 from . import store as T
@@ -193,6 +195,8 @@ class Gateway:
         self._fault = os.environ.get(FAULT_ENV)
         self._stopping = threading.Event()
         self._amending = threading.Lock()
+        self._creating = threading.Lock()
+        self._in_flight: set[str] = set()  # record ids of creates under way in this process (create_once)
         self.anchorer = Anchorer(self.audit, self.records, settings.signer, batch_size=settings.batch_size,
                                  batch_seconds=settings.batch_seconds, tx_lock=self.tx_lock)
         self.patient_keys = PatientKeys(self.care, self.consent)  # what records are sealed to (cache rule there)
@@ -316,6 +320,44 @@ class Gateway:
         body, raw = self._filtered(row, decision.allowed)
         seq = self._release(caller, row, decision, purpose, body, "vread")
         return Released(body, (seq,), raw)
+
+    def history(self, caller: Caller, record_id: str, purpose: Purpose, base: str) -> Released:
+        """``GET Bundle/{id}/_history``: every version of a record the caller may see, newest first, as a FHIR
+        ``history`` Bundle. Decided like a read (one consent state for all versions, each version's own classes),
+        and each version returned is a read with its own committed audit entry. A version holding nothing the
+        caller may see is left out and not counted; a record the caller may not read at all is refused exactly
+        as a read of it is (the same 404 for a stranger, so nothing leaks about its existence)."""
+        rid = parse_record_id(record_id)
+        with self.store.read() as conn:
+            rows = list(conn.execute(select(T.records).where(T.records.c.record_id == rid)
+                                     .order_by(T.records.c.version.desc())))
+        state = self.view.state(patient_of(bytes.fromhex(rid[2:])), caller.address)
+        decisions = [(row, decide(state, purpose, _classes_of(row))) for row in rows]
+        shown = [(row, d) for row, d in decisions if d.allowed]
+        if not rows:
+            raise Hidden("not found")
+        if not shown:  # the refusal a read of the latest version gets
+            latest = decisions[0][1]
+            raise Refused(latest.message()) if state.suspended else self._refuse(latest)
+        origin = self.view.consent_origin(state) if any(d.basis == "consent" for _r, d in shown) else None
+        entries, pending = [], []
+        for row, decision in shown:
+            body, _raw = self._filtered(row, decision.allowed)
+            pending.append(self._submit(caller, row, decision, purpose, "history-instance",
+                                        origin if decision.basis == "consent" else None, None))
+            url = f"{base}/Bundle/{rid[2:]}"
+            entries.append({"fullUrl": url, "resource": body,
+                            "request": {"method": "POST" if row.version == 1 else "PUT",
+                                        "url": "Bundle" if row.version == 1 else f"Bundle/{rid[2:]}"},
+                            "response": {"status": "201 Created" if row.version == 1 else "200 OK",
+                                         "etag": f'W/"{row.version}"', "lastModified": _instant(row.last_updated),
+                                         "location": f"{url}/_history/{row.version}"}})
+        seqs = []
+        for item in pending:  # submitted together: one group commit for all of them
+            item.done.wait()
+            seqs.append(item.result())
+        return Released({"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries},
+                        tuple(seqs))
 
     def read_record_nowait(self, caller: Caller, record_id: str, purpose: Purpose, on_done: Callable[[], None]
                            ) -> tuple[dict[str, Any], bytes, Pending] | None:
@@ -457,13 +499,204 @@ class Gateway:
 
     # ------------------------------------------------------------------ writes
     def create(self, caller: Caller, doc: Any, patient: str | None) -> dict[str, Any]:
-        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
-            raise GatewayError("the body must be a FHIR resource or Bundle (a JSON object with a resourceType)")
-        if not patient or not is_address(patient):
-            raise GatewayError("create needs ?patient=<the patient's address>")
-        patient = to_checksum_address(patient)
+        patient = _create_target(doc, patient)
         doc, classes, canonical = self._admit(caller, doc, patient)
         return self._write(caller, doc, classes, canonical, patient, new_record_id(patient), None)
+
+    def create_once(self, caller: Caller, doc: Any, patient: str | None, *, idempotency_key: str | None = None,
+                    if_none_exist: str | None = None, request_hash: str | None = None
+                    ) -> tuple[dict[str, Any], bool]:
+        """`create`, made safe to retry: (the answer, whether it is a replay of an earlier create).
+
+        ``idempotency_key`` (the ``Idempotency-Key`` header, with ``request_hash`` the SHA-256 of the request) and
+        ``if_none_exist`` (FHIR conditional create: ``identifier=[system|]value``) each name the record the first
+        request with them made, in ``gw_creates`` (durable: a retry after a timeout or a restart finds it). A
+        replay answers that record's version 1 and writes nothing. Keys belong to the caller (another caller's
+        never match, so nothing leaks) and an identifier to the patient too. A key reused for another request
+        is refused (422); a retry while the first request is still being written gets 409, to retry shortly."""
+        patient = _create_target(doc, patient)
+        keys = []
+        if idempotency_key is not None:
+            keys.append((f"key:{_idempotency_key(idempotency_key)}", request_hash))
+        if if_none_exist is not None:
+            keys.append((f"identifier:{patient}:{_identifier_query(if_none_exist)}", None))
+        if not keys:
+            return self.create(caller, doc, patient), False
+        found = self._created_by(caller.address, keys)
+        if found is not None:
+            return found, True
+        doc, classes, canonical = self._admit(caller, doc, patient)
+        record_id = new_record_id(patient)
+        rid = "0x" + record_id.hex()
+        found = self._reserve(caller.address, keys, rid, None)
+        if found is not None:
+            return found, True
+        try:
+            return self._write(caller, doc, classes, canonical, patient, record_id, None), False
+        finally:
+            self._in_flight.discard(rid)
+
+    def create_batch(self, caller: Caller, bundle: Any, *, idempotency_key: str | None = None,
+                     request_hash: str | None = None) -> tuple[dict[str, Any], bool]:
+        """``POST [base]`` with a FHIR ``batch`` Bundle whose entries each create a record (``request``: ``POST
+        Bundle?patient=0x…``): checked all-or-nothing, then sealed, stored and anchored as ONE Merkle batch
+        (``anchorBatch``), journaled like a create. Returns the ``batch-response`` Bundle and whether it is a
+        replay. The first bad entry refuses the whole batch, naming it, before anything is written. An
+        ``Idempotency-Key`` works as for `create_once`: a retry answers the batch the first request made."""
+        entries = _batch_entries(bundle)
+        keys = [(f"batch:{_idempotency_key(idempotency_key)}", request_hash)] if idempotency_key is not None else []
+        found = self._created_by(caller.address, keys) if keys else None
+        if found is not None:
+            return found, True
+        admitted = []
+        custodian = self.settings.signer.address
+        for i, entry in enumerate(entries):
+            try:
+                doc, patient = _batch_entry(entry)
+                doc, classes, canonical = self._admit(caller, doc, patient)
+                key = self.patient_keys(patient)
+                primary = data_classes.primary_class(doc)
+                # `anchor` checks the custodian's consent on chain; `anchorBatch` cannot (it sees only a root)
+                own = decide(self.view.state(patient, custodian), Purpose.TREAT, frozenset({primary}))
+                if primary not in own.allowed:
+                    raise Refused(f"the custodian {custodian} holds no TREAT consent of {patient} for "
+                                  f"{_names(frozenset({primary}))[0]}, so it cannot anchor this record")
+            except AccountError as exc:
+                raise GatewayError(f"Bundle.entry[{i}]: {exc}; nothing was stored or anchored", 422) from None
+            except GatewayError as exc:
+                raise type(exc)(f"Bundle.entry[{i}]: {exc}; nothing was stored or anchored", exc.status) from None
+            admitted.append((doc, classes, canonical, patient, primary, key))
+        sealed = []
+        for doc, classes, canonical, patient, primary, key in admitted:
+            record_id = new_record_id(patient)
+            blob = seal_for_custodian(canonical, record_id, 1, patient, key, self.key).to_bytes()
+            sealed.append((doc, classes, patient, primary, record_id, blob))
+        tree = StandardMerkleTree.of_records(
+            RecordLeaf(record_id, bytes.fromhex(content_id(blob)[2:]), patient, 1, int(primary), custodian)
+            for _doc, _classes, patient, primary, record_id, blob in sealed)
+        manifest = manifest_bytes(self.chain_id, self.records.address, custodian, tree)
+        first = "0x" + sealed[0][4].hex()
+        if keys:
+            found = self._reserve(caller.address, keys, first, tree.root_hex)
+            if found is not None:
+                return found, True
+        try:
+            return self._anchor_batch(caller, sealed, tree, manifest), False
+        finally:
+            self._in_flight.discard(first)
+
+    def _anchor_batch(self, caller: Caller, sealed: list[tuple[Any, ...]], tree: StandardMerkleTree,
+                      manifest: bytes) -> dict[str, Any]:
+        """Journals, stores and anchors a checked and sealed batch; its batch-response."""
+        head = self.chain.w3.eth.block_number
+        intents = [self.journal.new_intent(
+            record_id="0x" + record_id.hex(), version=1, content_id=content_id(blob), previous_content_id=None,
+            patient=patient, author=caller.address, classes_mask=data_classes.mask_of(classes),
+            primary_class=int(primary), batch_root=tree.root_hex, from_block=head,
+            resources=[(rtype, res_id, int(data_classes.class_of(res))) for (rtype, res_id), res
+                       in zip(resource_rows(doc), data_classes.resources_of(doc), strict=True)])
+            for doc, classes, patient, primary, record_id, blob in sealed]
+        self.journal.begin(*intents)
+        try:
+            for *_rest, blob in sealed:
+                self.vault.put(blob)
+            write_manifest(self.vault.directory, manifest, tree.root)
+            self._fault_point("blob")
+            with self.tx_lock:
+                result = self.records.anchor_batch(self.settings.signer, tree.root, len(sealed),
+                                                   keccak(manifest))
+        except ContractReverted as exc:
+            for intent in intents:
+                self.journal.drop(intent)
+            raise GatewayError(f"the chain refused to anchor the batch: {exc}", 409) from None
+        except BaseException:
+            for intent in intents:
+                self.journal.abandon(intent)  # whether the batch was anchored is for `Journal.reconcile`
+            raise
+        self._fault_point("anchored")
+        try:
+            for intent in intents:
+                self.journal.finish(intent, result.tx_hash, result.block_number)
+        except BaseException:
+            for intent in intents:
+                self.journal.abandon(intent)
+            raise
+        return self._batch_response(tree.root_hex, manifest, result.tx_hash, result.block_number,
+                                    [(i.record_id, i.created_at) for i in intents])
+
+    def _batch_response(self, root: str, manifest: bytes, tx: str | None, block: int | None,
+                        records: list[tuple[str, float]]) -> dict[str, Any]:
+        """The batch-response Bundle of an anchored batch: (record id, lastUpdated) per entry, in order."""
+        batch_id = hex(batch_id_of(self.settings.signer.address, bytes.fromhex(root[2:])))
+        return {"resourceType": "Bundle", "type": "batch-response",
+                "extension": [{"url": BATCH_EXTENSION, "extension": [
+                    {"url": "batchId", "valueString": batch_id}, {"url": "root", "valueString": root},
+                    {"url": "manifestHash", "valueString": "0x" + keccak(manifest).hex()},
+                    {"url": "tx", "valueString": tx or ""},
+                    {"url": "block", "valueInteger64": str(block or 0)}]}],
+                "entry": [{"response": {"status": "201 Created", "location": f"Bundle/{rid[2:]}/_history/1",
+                                        "etag": 'W/"1"', "lastModified": _instant(at)}} for rid, at in records]}
+
+    def _replayed_batch(self, root: str, first: Any) -> dict[str, Any]:
+        """The batch-response of the anchored batch ``root`` (``first``: its first record's catalogue row),
+        rebuilt from its manifest (the leaves, in order) and the catalogue."""
+        manifest = manifest_path(self.vault.directory, bytes.fromhex(root[2:])).read_bytes()
+        rids = [str(item["value"][0]).lower() for item in json.loads(manifest)["tree"]["values"]]
+        with self.store.read() as conn:
+            at = dict(conn.execute(select(T.records.c.record_id, T.records.c.last_updated)
+                                   .where(T.records.c.record_id.in_(rids), T.records.c.version == 1)).all())
+        return self._batch_response(root, manifest, first.anchor_tx, first.anchor_block,
+                                    [(rid, at.get(rid, first.last_updated)) for rid in rids])
+
+    def _reserve(self, author: str, keys: list[tuple[str, str | None]], record_id: str, batch_root: str | None
+                 ) -> dict[str, Any] | None:
+        """Looks ``keys`` up again and, if no earlier create made a record with them, reserves them for
+        ``record_id`` (durably; stale reservations replaced) and marks it in flight: atomically within this
+        process (one per data directory). Returns the earlier answer instead, if there is one."""
+        with self._creating:
+            found = self._created_by(author, keys)
+            if found is not None:
+                return found
+            with self.store.begin() as conn:
+                conn.execute(delete(T.creates).where(T.creates.c.author == author,
+                                                     T.creates.c.key.in_([k for k, _h in keys])))  # stale ones
+                conn.execute(insert(T.creates), [{"author": author, "key": k, "request_hash": h,
+                                                  "record_id": record_id, "batch_root": batch_root,
+                                                  "created_at": time.time()} for k, h in keys])
+            self._in_flight.add(record_id)
+        return None
+
+    def _created_by(self, author: str, keys: list[tuple[str, str | None]]) -> dict[str, Any] | None:
+        """The answer of the record an earlier create with one of ``keys`` made, or None when none did (a
+        reservation whose write was refused or dropped is stale: the caller's create goes ahead)."""
+        with self.store.read() as conn:
+            rows = list(conn.execute(select(T.creates).where(T.creates.c.author == author,
+                                                             T.creates.c.key.in_([k for k, _h in keys]))))
+        hashes = dict(keys)
+        for row in rows:
+            if row.request_hash is not None and hashes.get(row.key) not in (None, row.request_hash):
+                raise GatewayError(f"Idempotency-Key '{row.key.partition(':')[2]}' was used for a different "
+                                   "request: send a new key for a new record", 422)
+        for row in rows:
+            first = self._version(row.record_id, 1)
+            if first is not None:
+                return self._created_answer(first) if row.batch_root is None else \
+                    self._replayed_batch(row.batch_root, first)
+            with self.store.read() as conn:
+                pending = conn.execute(select(T.intents.c.version).where(T.intents.c.record_id == row.record_id)
+                                       ).first()
+            if row.record_id in self._in_flight or pending is not None:
+                raise GatewayError("the same create is still being written (its anchor is on its way): retry in a "
+                                   "few seconds to get its answer", 409)
+        return None
+
+    @staticmethod
+    def _created_answer(row: Any) -> dict[str, Any]:
+        """The create answer of catalogue row ``row`` (a version 1), as `_write` gave it."""
+        return {"id": row.record_id[2:], "recordId": row.record_id, "version": row.version,
+                "contentHash": row.content_id, "patient": row.patient, "classes": _names(_classes_of(row)),
+                "anchoredClass": DataClass(row.primary_class).name.lower().replace("_", "-"),
+                "tx": row.anchor_tx, "block": row.anchor_block}
 
     def amend(self, caller: Caller, record_id: str, doc: Any, if_match: str | None) -> dict[str, Any]:
         """FHIR versioned update: the document becomes version n+1 of the record, anchored with
@@ -629,6 +862,70 @@ class Gateway:
 
 def _answer_key(row: Any, allowed: frozenset[DataClass]) -> tuple[str, int, float, int]:
     return row.content_id, int(row.version), float(row.last_updated), data_classes.mask_of(allowed)
+
+
+#: The batch-response extension naming the Merkle batch a `POST [base]` anchored.
+BATCH_EXTENSION = "https://medledger.example/fhir/StructureDefinition/merkle-batch"
+#: Entries a batch may hold (the body limit, 4 MiB by default, usually comes first).
+MAX_BATCH_ENTRIES = 1000
+
+
+def _batch_entries(bundle: Any) -> list[Any]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "batch":
+        raise GatewayError("POST [base] takes a Bundle of type batch (each entry: request POST Bundle?patient=0x…, "
+                           "resource: the record's Bundle)")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise GatewayError("Bundle.entry: a batch needs at least one entry")
+    if len(entries) > MAX_BATCH_ENTRIES:
+        raise GatewayError(f"Bundle.entry: {len(entries)} entries, at most {MAX_BATCH_ENTRIES} in one batch", 413)
+    return entries
+
+
+def _batch_entry(entry: Any) -> tuple[dict[str, Any], str]:
+    """(the record's document, its checksummed patient) of one batch entry."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    if not isinstance(request, dict) or request.get("method") != "POST":
+        raise GatewayError("request.method must be POST (a batch here creates records)")
+    url = request.get("url")
+    rtype, _, query = url.partition("?") if isinstance(url, str) else ("", "", "")
+    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    doc = entry.get("resource")
+    if not isinstance(doc, dict) or rtype != doc.get("resourceType"):
+        raise GatewayError("request.url must be <the resource's type>?patient=0x… and resource that resource")
+    return doc, _create_target(doc, params.get("patient"))
+
+
+def _create_target(doc: Any, patient: str | None) -> str:
+    """The checksummed patient of a create, once its body is a FHIR object."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+        raise GatewayError("the body must be a FHIR resource or Bundle (a JSON object with a resourceType)")
+    if not patient or not is_address(patient):
+        raise GatewayError("create needs ?patient=<the patient's address>")
+    return to_checksum_address(patient)
+
+
+#: What an Idempotency-Key may hold (a UUID, a ULID, any client token of up to 100 such characters).
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+def _idempotency_key(value: str) -> str:
+    if not IDEMPOTENCY_KEY.fullmatch(value.strip()):
+        raise GatewayError(f"Idempotency-Key: '{value[:40]}' is not 1 to 100 letters, digits or ._:-")
+    return value.strip()
+
+
+def _identifier_query(value: str) -> str:
+    """``system|value`` (or ``value``) of an ``If-None-Exist: identifier=[system|]value`` header."""
+    name, _, wanted = value.strip().partition("=")
+    if name != "identifier" or not wanted or len(wanted) > 250 or any(ord(c) < 32 for c in wanted):
+        raise GatewayError(f"If-None-Exist: '{value[:60]}' is not identifier=[system|]value (the only "
+                           "conditional-create search this gateway supports)")
+    return wanted if "|" in wanted else f"|{wanted}"
+
+
+def _classes_of(row: Any) -> frozenset[DataClass]:
+    return frozenset(c for c in DataClass if row.classes_mask >> int(c) & 1)
 
 
 def _names(classes: frozenset[DataClass]) -> list[str]:

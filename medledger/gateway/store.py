@@ -1,5 +1,6 @@
 """The gateway's own tables (SQLAlchemy 2 Core): sign-in nonces, sessions, used request nonces, the
-record catalogue, the gateway key wraps, and the write-ahead audit log with its Merkle batches.
+record catalogue, the write journal, idempotent creates, the gateway key wraps, and the write-ahead audit log
+with its Merkle batches.
 
 SQLite by default (WAL, ``synchronous=FULL``: a committed audit entry survives a crash and a power
 cut), PostgreSQL by URL (``postgresql://...``, driven by psycopg 3). Every open applies the Alembic
@@ -161,6 +162,19 @@ intents = Table(
     Column("resources", Text, nullable=False),            # JSON [[type, id, class], ...] for gw_resources
     Column("from_block", BigInteger, nullable=False),     # the head before the anchor was sent
     Column("boot", String(32), nullable=False),           # the gateway process that wrote it
+    Column("created_at", Float, nullable=False),
+    Column("batch_root", String(66)),                     # a create of a Merkle batch: its root (else None)
+)
+
+
+creates = Table(
+    "gw_creates", metadata,  # idempotent creates: the record a key made (service.Gateway.create_once)
+    Column("author", String(42), primary_key=True),       # keys are the caller's own: another caller's never match
+    Column("key", String(300), primary_key=True),         # "key:<Idempotency-Key>" | "batch:<Idempotency-Key>"
+                                                          # | "identifier:<patient>:<system>|<value>"
+    Column("request_hash", String(66)),                   # sha256 of the request (Idempotency-Key only)
+    Column("record_id", String(66), nullable=False),      # the record the first request made (or is making)
+    Column("batch_root", String(66)),                     # a batch: its root (record_id is its first record)
     Column("created_at", Float, nullable=False),
 )
 

@@ -35,7 +35,18 @@ from ...scopes import DataClass, lookup
 from ...vault import IndexEntry
 from ..app import App, iter_chunks
 from ..options import address_option, class_option, fhir_options
-from .common import author_key, class_label, from_block, node, progress, readers, vault, warn_unkeyed
+from .common import (
+    author_key,
+    class_label,
+    file_parts,
+    from_block,
+    node,
+    progress,
+    read_fhir,
+    readers,
+    vault,
+    warn_unkeyed,
+)
 
 SEAL_CHUNK = 64
 
@@ -294,8 +305,15 @@ def put_batch(app: App, directory: Path, patient: str | None, data_class: DataCl
     or --patient. A file's records are its data classes: a file of several classes is split, one record
     per class. A declared class (the manifest's, else --class) must cover its file, or the whole batch
     is refused, naming the files, before anything is sealed or anchored.
+
+    With --gateway: one FHIR batch to the gateway, which checks every file (all or nothing), seals each whole
+    for its patient and its own key, and anchors them as ONE Merkle batch (no local journal: the gateway
+    journals it).
     """
     started = time.monotonic()
+    if app.gateway_url:
+        _put_batch_remote(app, directory, patient, data_class, fhir_version, not no_validate, started)
+        return
     journal = BatchJournal(directory)
     with journal.exclusive():
         files = _batch_files(directory)
@@ -334,3 +352,25 @@ def put_batch(app: App, directory: Path, patient: str | None, data_class: DataCl
              records=[{"file": e.file, "record_id": e.record_id, "content_hash": e.content_hash,
                        "patient": e.patient, "data_class": class_label(e.data_class), "split": e.split}
                       for e in state.entries])
+
+
+def _put_batch_remote(app: App, directory: Path, patient: str | None, data_class: DataClass | None,
+                      fhir_version: str, validate: bool, started: float) -> None:
+    """put-batch through the gateway: the files are checked here as in the local mode (FHIR, declared class),
+    then sent as one FHIR batch; the gateway checks them again, all or nothing, and anchors one Merkle batch."""
+    files = _batch_files(directory)
+    assigned = _assignments(app, directory, files, patient, data_class)
+    records = []
+    for file, (who, declared, declared_as) in zip(files, assigned, strict=True):
+        raw = read_fhir(file, fhir_version, validate)
+        file_parts(file, raw, declared, fhir_version, False, declared_as)  # the refusal only: sent whole
+        records.append((json.loads(raw), who))
+    client = app.gateway()
+    made = client.put_batch(records)
+    app.done(f"{len(records)} records stored and anchored by the gateway {client.base_url} as batch "
+             f"{made['batchId']} (root {made['root']}), tx {made['tx']}",
+             batch_id=made["batchId"], root=made["root"], count=len(records), manifest_hash=made["manifestHash"],
+             gateway=client.base_url, tx=made["tx"], block=made["block"],
+             seconds=round(time.monotonic() - started, 2),
+             records=[{"file": f.name, "record_id": rid, "patient": who}
+                      for f, rid, (_doc, who) in zip(files, made["recordIds"], records, strict=True)])

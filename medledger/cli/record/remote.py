@@ -27,12 +27,14 @@ def put(app: App, file: Path, patient: str, fhir_version: str, validate: bool, d
     raw = read_fhir(file, fhir_version, validate)
     file_parts(file, raw, declared, fhir_version, False)  # the refusal only: the gateway keeps the Bundle whole
     client = app.gateway(url)
-    created = client.put_record(json.loads(raw), patient)
-    app.done(f"record {created['recordId']} v{created['version']} stored and anchored by the gateway "
+    created = client.put_record(json.loads(raw), patient)  # idempotent: a retry never makes a second record
+    done = "was stored and anchored already (a retry answered by the gateway)" if created["replayed"] else \
+        "stored and anchored"
+    app.done(f"record {created['recordId']} v{created['version']} {done} by the gateway "
              f"{client.base_url}: contentHash {created['contentHash']}, tx {created['tx']}",
              record_id=created["recordId"], version=created["version"], content_hash=created["contentHash"],
              patient=created["patient"], classes=created["classes"], data_class=created["anchoredClass"],
-             gateway=client.base_url, tx=created["tx"], block=created["block"])
+             gateway=client.base_url, tx=created["tx"], block=created["block"], replayed=created["replayed"])
 
 
 def amend(app: App, record_id: bytes, file: Path, fhir_version: str, validate: bool,
