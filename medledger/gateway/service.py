@@ -211,6 +211,9 @@ class Gateway:
         threading.Thread(target=self._reconciling, name="medledger-journal", daemon=True).start()
         if self.settings.anchorer:
             self.anchorer.start()
+        start_view = getattr(self.view, "start", None)  # LiveConsentView's head poller
+        if start_view is not None:
+            start_view()
 
     def _reconciling(self) -> None:
         """Further rounds while intents wait for a pending transaction or a send failed without a revert."""
@@ -223,6 +226,9 @@ class Gateway:
 
     def stop(self) -> None:
         self._stopping.set()
+        stop_view = getattr(self.view, "stop", None)
+        if stop_view is not None:
+            stop_view()
         self.audit.close()
         if self.settings.anchorer:
             self.anchorer.stop(flush=True)
