@@ -391,6 +391,44 @@ def test_freshness_bound_in_blocks(world):
                                _mask(D.DEMOGRAPHICS, D.BILLING))
 
 
+def test_head_poller_answers_a_new_block_from_memory_within_the_bound(world):
+    """`LiveConsentView.start`: while a pair is being read, the poller fetches it at each new head before it
+    publishes that head, so reads (`cached`, memory only, as `FastReads` uses it) get the new block's answer
+    without calling the chain; and a revocation is in that answer within the freshness bound."""
+    ttl = 0.5
+    view = LiveConsentView(world["chain"], world["care"], world["consent"], head_ttl=ttl)
+    alice, payer = world["who"]["alice"], world["who"]["payer"]
+    assert view.state(alice, payer).purposes  # a first read through the chain
+    view.start()
+    try:
+        revoked = world["consent"].revoke(signer(ACTORS["alice"]), alice, payer)
+        mined = time.monotonic()
+        seen = None
+        while seen is None and time.monotonic() < mined + 30:  # generous: a busy 2-core machine
+            known = view.cached(alice, payer)  # never calls the chain
+            if known is not None:
+                state, _origin = known
+                assert time.monotonic() - view._head_at < ttl  # the bound: a head polled within head_ttl
+                if state.block >= revoked.block_number:
+                    seen = state
+            time.sleep(0.02)
+        assert seen is not None, "the poller never published the revocation's block"
+        assert seen.purposes == 0  # the revocation, answered from memory
+        assert view._head >= revoked.block_number
+    finally:
+        view.stop()
+        world["consent"].grant(signer(ACTORS["alice"]), alice, payer, 1 << Purpose.HPAYMT,
+                               _mask(D.DEMOGRAPHICS, D.BILLING))
+    assert view._poller is None
+
+
+def test_head_poller_is_off_when_every_read_polls(world):
+    view = LiveConsentView(world["chain"], world["care"], world["consent"], head_ttl=0)
+    view.start()
+    assert view._poller is None
+    view.stop()
+
+
 def test_revoked_reader_is_refused_at_the_next_block(world, record):
     doc = client(world, "doc")
     path = f"/fhir/Bundle/{record['id']}"

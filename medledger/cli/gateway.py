@@ -125,7 +125,10 @@ def serve(app: App, host: str, port: int, origin: str | None, data: Path | None,
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLD)
-        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
+        # httptools (C HTTP parser) and uvloop (libuv event loop) instead of the pure-Python h11 and asyncio loop:
+        # the protocol layer was half of the event loop's CPU per read (docs/GATEWAY.md, "Benchmark").
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, http="httptools",
+                    loop="uvloop")
 
 
 @gateway.command("rotate-key")

@@ -27,6 +27,7 @@ from .service import Gateway, GatewayError, GatewaySettings, Released, parse_pur
 
 log = logging.getLogger("medledger.gateway")
 FHIR_JSON = "application/fhir+json"
+FHIR_JSON_BYTES = FHIR_JSON.encode()
 SAFE_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
 RESOURCE_TYPE = r"^[A-Z][A-Za-z]{1,63}$"
 
@@ -447,12 +448,16 @@ class FastReads(_Forwarding):
             return False  # the route answers with the same refusal
         if fast is None:
             return False
-        body, raw, entry = fast
+        _body, raw, entry = fast
         await committed
         if entry.error is not None:
             return False  # not committed: nothing was sent; the route tries again
-        await Response(raw, media_type=FHIR_JSON, headers={"X-MedLedger-Audit": str(entry.result())})(
-            scope, receive, send)
+        # The same status and headers as the route's `Response(raw, media_type=FHIR_JSON, headers=...)`, sent as
+        # the two ASGI messages directly: no Response object and no header normalisation per read.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(raw)).encode()), (b"content-type", FHIR_JSON_BYTES),
+                                (b"x-medledger-audit", str(entry.result()).encode())]})
+        await send({"type": "http.response.body", "body": raw})
         return True
 
 

@@ -70,7 +70,7 @@ def audit_event(*, chain_id: int, origin: str, consent_registry: str, reader: st
                       f"?expiresAt={state.break_glass_until}")
     else:
         policy.append(f"urn:medledger:basis:{decision.basis}")
-    when = datetime.fromtimestamp(recorded, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when = _instant(recorded)
     return {
         "resourceType": "AuditEvent",
         "category": [{"coding": [{"system": DCM, "code": "110110", "display": "Patient Record"}]}],
@@ -98,6 +98,53 @@ def audit_event(*, chain_id: int, origin: str, consent_registry: str, reader: st
              "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}]}},
         ],
     }
+
+
+def _instant(recorded: float) -> str:
+    return datetime.fromtimestamp(recorded, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: Stands for the ``recorded`` instant in a cached canonical AuditEvent (see `EventForms`); no other value of an
+#: event can contain it (addresses, hex ids, numbers, URLs without '@').
+_RECORDED_SLOT = "@medledger-recorded@"
+
+
+class EventForms:
+    """The RFC 8785 canonical bytes of `audit_event`, per read, from a bounded cache of templates.
+
+    Reads of one record by one reader under one decision (same block, same grant) differ only in ``recorded``.
+    A template is the canonical form of the event with a placeholder string there, split around it; a read
+    joins the two halves around its own instant. JCS writes an ASCII string without escapes as itself in
+    quotes, and the instant is such a string, so the bytes equal `fhir.canonicalize` of the full event (a test
+    checks it) without walking the event per read."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._templates: dict[tuple, tuple[bytes, bytes]] = {}
+
+    def __call__(self, *, chain_id: int, origin: str, consent_registry: str, reader: str, patient: str,
+                 record_id: str, version: int, decision: Decision, released: list[str], recorded: float,
+                 consent_origin: tuple[int, str] | None, interaction: str = "read") -> bytes:
+        state = decision.state
+        key = (chain_id, origin, consent_registry, reader, patient, record_id, version, decision.purpose,
+               decision.basis, state.block, state.granted_at, state.break_glass_until, tuple(released),
+               consent_origin, interaction)
+        halves = self._templates.get(key)
+        if halves is None:
+            event = audit_event(chain_id=chain_id, origin=origin, consent_registry=consent_registry, reader=reader,
+                                patient=patient, record_id=record_id, version=version, decision=decision,
+                                released=released, recorded=recorded, consent_origin=consent_origin,
+                                interaction=interaction)
+            full = fhir.canonicalize(event)
+            event["recorded"] = _RECORDED_SLOT
+            before, slot, after = fhir.canonicalize(event).partition(f'"{_RECORDED_SLOT}"'.encode())
+            if not slot or _RECORDED_SLOT.encode() in after:  # an origin holding the placeholder: no template
+                return full
+            halves = (before, after)
+            if len(self._templates) >= self.size:
+                self._templates.clear()  # a new block renews every key anyway; dict writes are atomic
+            self._templates[key] = halves
+        return b"".join((halves[0], b'"', _instant(recorded).encode(), b'"', halves[1]))
 
 
 def leaf_values(row: Any) -> tuple:
@@ -149,10 +196,11 @@ class AuditLog:
         return item.result()
 
     def submit(self, *, reader: str, patient: str, record_id: str, version: int, purpose: Purpose,
-               decision: Decision, classes_mask: int, event: dict[str, Any], recorded: float,
+               decision: Decision, classes_mask: int, event: dict[str, Any] | bytes, recorded: float,
                consent_origin: tuple[int, str] | None, on_done: Callable[[], None] | None = None) -> Pending:
-        """Queue one entry for the next group commit without waiting (see `Pending`)."""
-        canonical = fhir.canonicalize(event)
+        """Queue one entry for the next group commit without waiting (see `Pending`). ``event`` is the
+        AuditEvent, or its canonical bytes already (`EventForms`)."""
+        canonical = event if isinstance(event, bytes) else fhir.canonicalize(event)
         item = Pending(dict(
             time=recorded, reader=reader, patient=patient, record_id=record_id, version=version,
             purpose=int(purpose), basis=decision.basis, classes_mask=classes_mask,
@@ -335,7 +383,7 @@ class Anchorer:
             batch = self._build()
             if batch is None:
                 return sent
-            self._send(batch)
+            self._send(batch, fresh=True)
             sent += 1
 
     def _built(self) -> list[Any]:
@@ -368,11 +416,13 @@ class Anchorer:
         with self.log.store.read() as conn:
             return conn.execute(select(T.audit_batches).where(T.audit_batches.c.seq == seq)).first()
 
-    def _send(self, batch: Any) -> None:
+    def _send(self, batch: Any, fresh: bool = False) -> None:
+        """Sends ``logAccessBatch`` for a built batch and marks it anchored. A batch left built by a crash or a
+        failed send is first looked up on chain (it may be there already); a ``fresh`` one, built just now by
+        this thread and never sent, cannot be, so that view call is skipped."""
         root = bytes.fromhex(batch.root[2:])
         batch_id = batch_id_of(self.signer.address, root)
-        info = self.records.batch_of(batch_id)
-        if info.kind == BatchKind.NONE:
+        if fresh or self.records.batch_of(batch_id).kind == BatchKind.NONE:
             with self.tx_lock:
                 result = self.records.log_access_batch(self.signer, root, batch.count)
             tx, block = result.tx_hash, result.block_number

@@ -10,10 +10,15 @@ every ``head_ttl`` seconds) satisfies ``h - b <= freshness_blocks``. A revocatio
 therefore stops every read once the gateway has seen head ``r + freshness_blocks`` - at most
 ``freshness_blocks`` blocks plus ``head_ttl`` seconds after it is mined. The default (0 blocks, 1 s)
 means: the next block the gateway sees.
+
+`LiveConsentView.start` keeps that rule and takes the waiting off the reads: a background thread polls the
+head every half ``head_ttl`` while reads come in and, on a new head, refetches the pairs read recently, so
+the usual read finds a fresh answer in memory instead of waiting for the node.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -28,6 +33,12 @@ from ..contracts import CareRegistry, ConsentRegistry
 from ..scopes import SENSITIVE, DataClass, Purpose, Role
 
 to_checksum_address = functools.lru_cache(maxsize=65_536)(_to_checksum)  # on every read: memoised
+
+log = logging.getLogger("medledger.gateway.consent")
+#: The head poller refetches at most this many pairs per new head: those read within the last ``head_ttl``.
+PREFETCH_PAIRS = 256
+#: The head poller stops polling after this many ``head_ttl`` without a read (an idle gateway leaves the node be).
+IDLE_TTLS = 30
 
 #: What an open break-glass window covers (ConsentRegistry._BREAK_GLASS_DATA_CLASSES).
 BREAK_GLASS_CLASSES = frozenset(c for c in DataClass if c not in SENSITIVE)
@@ -162,21 +173,88 @@ class LiveConsentView:
         self._lock = threading.Lock()
         self._polling = threading.Lock()
         self._fetching: dict[tuple[str, str], threading.Lock] = {}  # one chain fetch per pair at a time
+        self._recent: dict[tuple[str, str], float] = {}  # pair -> when it was last read (monotonic)
+        self._last_read = float("-inf")
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
 
     def head(self) -> int:
         if self._head < 0 or time.monotonic() - self._head_at >= self.head_ttl:
             with self._polling:  # one poll at a time: concurrent reads wait for it instead of each asking the node
-                now = time.monotonic()
-                if self._head < 0 or now - self._head_at >= self.head_ttl:
-                    head = int(self.chain.w3.eth.block_number)
-                    with self._lock:
-                        self._head, self._head_at = max(self._head, head), now
+                if self._head < 0 or time.monotonic() - self._head_at >= self.head_ttl:
+                    self._poll()
         return self._head
+
+    def _poll(self) -> int:
+        """Asks the node for its head now (the caller holds ``_polling``); the head it saw, for ``head_ttl``."""
+        now = time.monotonic()
+        head = int(self.chain.w3.eth.block_number)
+        with self._lock:
+            self._head, self._head_at = max(self._head, head), now
+        return self._head
+
+    # ------------------------------------------------------------------ background head poller
+    def start(self) -> None:
+        """Starts the head poller (see the module docstring); nothing to do with ``head_ttl`` 0, where every
+        read polls. Answers are used by the same rule as without it: the poller only refreshes them early."""
+        if self.head_ttl <= 0 or self._poller is not None:
+            return
+        self._stop.clear()
+        self._poller = threading.Thread(target=self._polling_loop, name="medledger-head-poller", daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=30)
+            self._poller = None
+
+    def _polling_loop(self) -> None:
+        while not self._stop.wait(self.head_ttl / 2):
+            if time.monotonic() - self._last_read > IDLE_TTLS * self.head_ttl:
+                continue
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - the node may be away: reads poll it themselves meanwhile
+                log.debug("head poll failed: %s", exc)
+
+    def refresh(self) -> None:
+        """One round of the poller. It asks the node for its head; on a new head it first fetches, at that
+        block, the pairs read within the last ``head_ttl`` (at most `PREFETCH_PAIRS`, with their grants'
+        origins), and only then publishes the head, stamped with the time it was polled. Reads meanwhile go on
+        with the previous head and its answers, within the same rule: a head is used at most ``head_ttl``
+        after its poll, so a block mined before a poll is seen by every read ``head_ttl`` after it."""
+        polled = time.monotonic()
+        head = int(self.chain.w3.eth.block_number)
+        if head > self._head:
+            since = polled - self.head_ttl
+            for key in [pair for pair, at in list(self._recent.items()) if at >= since][:PREFETCH_PAIRS]:
+                if self._stop.is_set():
+                    return
+                with self._lock:
+                    pair_lock = self._fetching.setdefault(key, threading.Lock())
+                with pair_lock:
+                    cached = self._cache.get(key)
+                    if cached is None or head - cached.block > self.freshness_blocks:
+                        cached = self._fetch(*key, head)
+                        with self._lock:
+                            self._cache[key] = cached
+                self.consent_origin(cached)
+        with self._lock:  # a read's own poll may have published a later head meanwhile: never go back
+            self._head, self._head_at = max(self._head, head), max(self._head_at, polled)
+
+    def _seen(self, key: tuple[str, str], now: float) -> None:
+        """Notes a read of the pair ``key`` (for the poller's refetch)."""
+        self._last_read = now
+        if len(self._recent) > 4 * PREFETCH_PAIRS:
+            self._recent.clear()
+        self._recent[key] = now
 
     def state(self, patient: str, reader: str) -> AccessState:
         patient, reader = to_checksum_address(patient), to_checksum_address(reader)
         head = self.head()
         key = (patient, reader)
+        self._seen(key, time.monotonic())
         cached = self._cache.get(key)
         if cached is not None and head - cached.block <= self.freshness_blocks:
             return cached
@@ -198,9 +276,12 @@ class LiveConsentView:
         """`state` and `consent_origin` of the pair when both are answered from memory under the same rule
         (the head was polled less than ``head_ttl`` ago and the answer is within ``freshness_blocks`` of it),
         else None: then the caller uses `state`, which may call the chain. Never blocks on I/O."""
-        if self._head < 0 or time.monotonic() - self._head_at >= self.head_ttl:
+        now = time.monotonic()
+        key = (to_checksum_address(patient), to_checksum_address(reader))
+        self._seen(key, now)  # also wakes an idle poller: the next reads find a fresh head again
+        if self._head < 0 or now - self._head_at >= self.head_ttl:
             return None
-        cached = self._cache.get((to_checksum_address(patient), to_checksum_address(reader)))
+        cached = self._cache.get(key)
         if cached is None or self._head - cached.block > self.freshness_blocks:
             return None
         if not cached.granted_at:

@@ -6,6 +6,7 @@ commit the AuditEvent -> answer.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from ..records import PatientKeys, manifest_bytes, manifest_path, write_manifest
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault, content_id
 from . import store as T
-from .auditlog import Anchorer, AuditLog, Pending, audit_event
+from .auditlog import Anchorer, AuditLog, EventForms, Pending
 from .auth import Authenticator, Caller
 from .consent import AccessState, ConsentView, Decision, LiveConsentView, decide
 from .journal import RECONCILE_SECONDS, Journal
@@ -188,6 +189,7 @@ class Gateway:
                                   session_ttl=settings.session_ttl, request_ttl=settings.request_ttl)
         self.origin = self.auth.origin
         self.audit = AuditLog(self.store)
+        self._events = EventForms()  # each read's AuditEvent, canonical, from a template per (reader, record, decision)
         # one transaction at a time from the custodian's account (record anchors and audit batches share its nonce)
         self.tx_lock = threading.Lock()
         self.journal = Journal(self.store, self.vault, self.records, settings.signer.address,
@@ -213,6 +215,9 @@ class Gateway:
         threading.Thread(target=self._reconciling, name="medledger-journal", daemon=True).start()
         if self.settings.anchorer:
             self.anchorer.start()
+        start_view = getattr(self.view, "start", None)  # LiveConsentView's head poller
+        if start_view is not None:
+            start_view()
 
     def _reconciling(self) -> None:
         """Further rounds while intents wait for a pending transaction or a send failed without a revert."""
@@ -225,6 +230,9 @@ class Gateway:
 
     def stop(self) -> None:
         self._stopping.set()
+        stop_view = getattr(self.view, "stop", None)
+        if stop_view is not None:
+            stop_view()
         self.audit.close()
         if self.settings.anchorer:
             self.anchorer.stop(flush=True)
@@ -292,10 +300,10 @@ class Gateway:
         released = sorted(c.name.lower().replace("_", "-") for c in decision.allowed
                           if row.classes_mask >> int(c) & 1)
         now = time.time()
-        event = audit_event(chain_id=self.chain_id, origin=self.origin, consent_registry=self.consent.address,
-                            reader=caller.address, patient=row.patient, record_id=row.record_id,
-                            version=row.version, decision=decision, released=released, recorded=now,
-                            consent_origin=origin, interaction=interaction)
+        event = self._events(chain_id=self.chain_id, origin=self.origin, consent_registry=self.consent.address,
+                             reader=caller.address, patient=row.patient, record_id=row.record_id,
+                             version=row.version, decision=decision, released=released, recorded=now,
+                             consent_origin=origin, interaction=interaction)
         return self.audit.submit(reader=caller.address, patient=row.patient, record_id=row.record_id,
                                  version=row.version, purpose=purpose, decision=decision,
                                  classes_mask=data_classes.mask_of(decision.allowed) & row.classes_mask,
@@ -370,11 +378,12 @@ class Gateway:
         rid = parse_record_id(record_id)
         row = self._catalogue.get(rid)
         cached = getattr(self.view, "cached", None)
-        known = cached(patient_of(bytes.fromhex(rid[2:])), caller.address) if row is not None and cached else None
+        # the row's patient is the record id's (the catalogue is written from it): no second derivation per read
+        known = cached(row.patient, caller.address) if row is not None and cached else None
         if known is None:
             return None
         state, origin = known
-        row, decision = self._authorize_record(caller, record_id, purpose, row, state)
+        row, decision = self._authorize_record(caller, rid, purpose, row, state)
         with self._keys_lock:
             answer = self._answers.get(_answer_key(row, decision.allowed))
         if answer is None:
@@ -387,11 +396,10 @@ class Gateway:
                           state: AccessState | None) -> tuple[Any, Decision]:
         """The decision on reading record ``row`` (None: no such record) for ``purpose``, from ``state``
         (None: ask the consent view); raises the refusal."""
-        rid = parse_record_id(record_id)
-        patient = patient_of(bytes.fromhex(rid[2:]))
-        classes = frozenset(DataClass(c) for c in DataClass if row is not None and row.classes_mask >> int(c) & 1)
+        classes = _classes_of(row.classes_mask) if row is not None else frozenset()
         if state is None:
-            decision = self._decision(caller, patient, purpose, classes)
+            rid = parse_record_id(record_id)
+            decision = self._decision(caller, patient_of(bytes.fromhex(rid[2:])), purpose, classes)
         else:
             decision = decide(state, purpose, classes)
         if row is None:
@@ -858,6 +866,12 @@ class Gateway:
     def sweep_nonces(self) -> None:
         with self.store.begin() as conn:
             conn.execute(delete(T.login_nonces).where(T.login_nonces.c.expires_at < time.time()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _classes_of(mask: int) -> frozenset[DataClass]:
+    """The data classes a catalogue row's ``classes_mask`` holds (a few hundred masks at most: cached)."""
+    return frozenset(c for c in DataClass if mask >> int(c) & 1)
 
 
 def _answer_key(row: Any, allowed: frozenset[DataClass]) -> tuple[str, int, float, int]:
