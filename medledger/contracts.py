@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from web3.exceptions import Web3ValidationError
 from . import eip712, record_ids
 from .accounts import Signer
 from .chain import Chain, TxResult
-from .errors import InsufficientEscrow, SignatureUsed, SignedConsentInvalid
+from .errors import InsufficientEscrow, LabelKeyError, SignatureUsed, SignedConsentInvalid
+from .labels import SealedLabelKey
 from .merkle import RecordLeaf
 from .scopes import ClaimFrequency, ClaimStatus, DataClass, Purpose, Role
 from .units import TokenInfo
@@ -202,6 +203,8 @@ class SignedConsent:
     verifying_contract: str
     message: dict
     signature: str
+    #: A pairwise pseudonym's grant carries its label key, sealed to the grantee (docs/PRIVACY.md, section 2).
+    label_key: SealedLabelKey | None = None
 
     @property
     def signer(self) -> str:
@@ -214,8 +217,9 @@ class SignedConsent:
         return str(self.message.get(SIGNED_KINDS.get(self.kind, "grantee"), ""))
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "chainId": self.chain_id, "verifyingContract": self.verifying_contract,
+        data = {"kind": self.kind, "chainId": self.chain_id, "verifyingContract": self.verifying_contract,
                 "message": self.message, "signature": self.signature}
+        return {**data, "labelKey": self.label_key.to_json()} if self.label_key else data
 
     @classmethod
     def from_json(cls, data: Any, source: str = "signed consent") -> SignedConsent:
@@ -229,6 +233,16 @@ class SignedConsent:
         if signed.kind not in SIGNED_KINDS:
             raise SignedConsentInvalid(f"{source} is a signed '{signed.kind}', not one of "
                                        f"{', '.join(SIGNED_KINDS)}")
+        if data.get("labelKey") is not None:
+            try:
+                sealed = SealedLabelKey.from_json(data["labelKey"])
+            except LabelKeyError as exc:
+                raise SignedConsentInvalid(f"{source}: {exc}") from None
+            if signed.kind != "grant" or (sealed.pseudonym.lower(), sealed.recipient.lower()) != (
+                    signed.signer.lower(), signed.counterparty.lower()):
+                raise SignedConsentInvalid(f"{source} carries the label key of {sealed.pseudonym} for "
+                                           f"{sealed.recipient}, not of the signer for the grantee of its grant")
+            signed = replace(signed, label_key=sealed)
         return signed
 
     @classmethod

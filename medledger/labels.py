@@ -28,17 +28,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ecies
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_hash.auto import keccak
 from eth_utils import is_address, to_canonical_address, to_checksum_address
 
+from .accounts import Signer
 from .crypto import normalize_public_key
 from .errors import DecryptionFailed, LabelKeyError
 from .scopes import DataClass
+from .vault import atomic_write
 
 LABEL_SALT = b"MedLedger labels v1"
 PERMUTATION_TAG = b"class permutation"
@@ -163,13 +170,19 @@ class LabelKey:
     def labels(self) -> Labels:
         return Labels.of(self)
 
-    def seal(self, recipient_public_key: bytes | str) -> SealedLabelKey:
-        """This key wrapped (ECIES/secp256k1) for the holder of ``recipient_public_key``, e.g. a grantee's
-        CareRegistry encryption key. The plaintext names the pseudonym, so a key moved to another
-        pseudonym's consent is refused when opened."""
+    def seal(self, signer: Signer, recipient: str, recipient_public_key: bytes | str) -> SealedLabelKey:
+        """This key wrapped (ECIES/secp256k1) for ``recipient``, the holder of ``recipient_public_key`` (its
+        CareRegistry encryption key), and signed by the pseudonym itself (``signer``), so that nobody who
+        handles the file on its way (a relayer) can swap in a key of its own. The plaintext names the
+        pseudonym, so a key moved under another pseudonym is refused when opened."""
+        if to_checksum_address(signer.address) != self.pseudonym:
+            raise LabelKeyError(f"the label key of {self.pseudonym} is sealed by that pseudonym, "
+                                f"not by {signer.address}")
         public = normalize_public_key(recipient_public_key)
-        plain = _SEALED_MAGIC + to_canonical_address(self.pseudonym) + self.key
-        return SealedLabelKey(self.pseudonym, ecies.encrypt(public, plain))
+        recipient = _address(recipient, "recipient")
+        ciphertext = ecies.encrypt(public, _SEALED_MAGIC + to_canonical_address(self.pseudonym) + self.key)
+        signature = signer.sign_message(None, _sealed_message(self.pseudonym, recipient, ciphertext))
+        return SealedLabelKey(self.pseudonym, recipient, ciphertext, bytes(signature))
 
 
 def label_key(root: bytes, pseudonym: str) -> LabelKey:
@@ -182,38 +195,109 @@ def label_key(root: bytes, pseudonym: str) -> LabelKey:
     return LabelKey(address, okm)
 
 
+def _sealed_message(pseudonym: str, recipient: str, ciphertext: bytes) -> bytes:
+    """What the pseudonym signs (EIP-191) over a sealed label key: the tag, both addresses and the
+    ciphertext's keccak256."""
+    return (b"MedLedger label key v1\n" + to_canonical_address(pseudonym) + to_canonical_address(recipient)
+            + keccak(ciphertext))
+
+
 @dataclass(frozen=True)
 class SealedLabelKey:
-    """A label key sealed to one recipient: what a signed consent file carries (``label_key`` entry)."""
+    """A label key sealed to one recipient and signed by its pseudonym: what a signed consent file carries
+    (``labelKey``) and what `LabelKeyStore` keeps."""
 
     pseudonym: str
+    recipient: str
     ciphertext: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
 
     def to_json(self) -> dict[str, str]:
-        return {"pseudonym": self.pseudonym, "sealed": "0x" + self.ciphertext.hex()}
+        return {"pseudonym": self.pseudonym, "recipient": self.recipient, "sealed": "0x" + self.ciphertext.hex(),
+                "signature": "0x" + self.signature.hex()}
 
     @classmethod
     def from_json(cls, data: object) -> SealedLabelKey:
-        if not (isinstance(data, dict) and isinstance(data.get("pseudonym"), str)
-                and isinstance(data.get("sealed"), str)):
-            raise LabelKeyError("a sealed label key is an object with 'pseudonym' and 'sealed' (hex)")
+        fields = ("pseudonym", "recipient", "sealed", "signature")
+        if not (isinstance(data, dict) and all(isinstance(data.get(f), str) for f in fields)):
+            raise LabelKeyError("a sealed label key is an object with 'pseudonym', 'recipient', 'sealed' (hex) "
+                                "and 'signature' (hex)")
         try:
-            ciphertext = bytes.fromhex(data["sealed"].removeprefix("0x"))
+            ciphertext, signature = (bytes.fromhex(data[f].removeprefix("0x")) for f in ("sealed", "signature"))
         except ValueError:
-            raise LabelKeyError("the sealed label key is not hex") from None
-        return cls(_address(data["pseudonym"], "pseudonym"), ciphertext)
+            raise LabelKeyError("the sealed label key or its signature is not hex") from None
+        return cls(_address(data["pseudonym"], "pseudonym"), _address(data["recipient"], "recipient"),
+                   ciphertext, signature)
+
+    def verify(self) -> None:
+        """LabelKeyError unless the pseudonym itself signed this sealed key for this recipient."""
+        message = encode_defunct(primitive=_sealed_message(self.pseudonym, self.recipient, self.ciphertext))
+        try:
+            signer = Account.recover_message(message, signature=self.signature)
+        except Exception:  # eth_account raises ValueError or BadSignature for malformed bytes
+            signer = None
+        if signer != self.pseudonym:
+            raise LabelKeyError(f"the sealed label key of {self.pseudonym} for {self.recipient} is not signed by "
+                                f"{self.pseudonym}: it was altered or swapped on its way")
 
     def open(self, private_key: bytes) -> LabelKey:
-        """The label key, opened with the recipient's encryption private key. DecryptionFailed if it was
-        sealed to another key or altered; LabelKeyError if it names another pseudonym than it is filed under."""
+        """The label key, opened with the recipient's encryption private key after `verify`.
+        DecryptionFailed if it was sealed to another key; LabelKeyError if it is not the pseudonym's own."""
+        self.verify()
         try:
             plain = ecies.decrypt(private_key, self.ciphertext)
         except Exception:  # eciespy raises ValueError or cryptography's InvalidTag
-            raise DecryptionFailed(f"the label key of {self.pseudonym} was not sealed to this key, "
-                                   "or it was altered") from None
+            raise DecryptionFailed(f"the label key of {self.pseudonym} was not sealed to this key "
+                                   f"(it is {self.recipient}'s)") from None
         if len(plain) != len(_SEALED_MAGIC) + 20 + LABEL_KEY_SIZE or not plain.startswith(_SEALED_MAGIC):
             raise LabelKeyError(f"the sealed label key of {self.pseudonym} is not a MedLedger label key")
         named = to_checksum_address(plain[len(_SEALED_MAGIC):len(_SEALED_MAGIC) + 20])
         if named != self.pseudonym:
             raise LabelKeyError(f"the sealed label key is {named}'s, not {self.pseudonym}'s")
         return LabelKey(named, plain[-LABEL_KEY_SIZE:])
+
+
+def label_keys_dir(vault_dir: Path) -> Path:
+    """Where the sealed label keys sit in a vault directory."""
+    return Path(vault_dir) / "label-keys"
+
+
+class LabelKeyStore:
+    """The sealed label keys a party holds, one file per (pseudonym, recipient) under ``root``
+    (``VAULT/label-keys/PSEUDONYM/RECIPIENT.json``). Every file is sealed to its recipient and signed by its
+    pseudonym, so the store may sit in the shared vault: only the recipient opens it. ``consent relay``
+    files the key a signed consent carries; the CLI and the gateway open it with the recipient's key."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, pseudonym: str, recipient: str) -> Path:
+        return self.root / _address(pseudonym, "pseudonym") / f"{_address(recipient, 'recipient')}.json"
+
+    def put(self, sealed: SealedLabelKey) -> Path:
+        """Files ``sealed`` after `SealedLabelKey.verify` (a newer one for the same pair replaces it)."""
+        sealed.verify()
+        path = self.path(sealed.pseudonym, sealed.recipient)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(sealed.to_json(), indent=2).encode())
+        return path
+
+    def get(self, pseudonym: str, recipient: str) -> SealedLabelKey | None:
+        path = self.path(pseudonym, recipient)
+        try:
+            return SealedLabelKey.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise LabelKeyError(f"{path} is not a sealed label key ({exc})") from None
+
+    def open(self, pseudonym: str, recipient: str, private_key: bytes) -> LabelKey | None:
+        """``pseudonym``'s label key as ``recipient`` holds it, or None if it was never delivered."""
+        sealed = self.get(pseudonym, recipient)
+        return sealed.open(private_key) if sealed is not None else None
+
+
+def seal_for_grantee(root: bytes, pseudonym: Signer, grantee: str, grantee_public_key: bytes | str) -> SealedLabelKey:
+    """What ``consent sign`` puts in a pseudonym's signed grant: ``L_P`` of the signing pseudonym, derived
+    from the patient's ``root``, sealed to the grantee's CareRegistry encryption key and signed by ``P``."""
+    return label_key(root, pseudonym.address).seal(pseudonym, grantee, grantee_public_key)

@@ -5,6 +5,7 @@ import math
 from collections import Counter
 
 import pytest
+from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from medledger.labels import (
     ALL_LABELS,
     CLASS_COUNT,
     LabelKey,
+    LabelKeyStore,
     Labels,
     SealedLabelKey,
     _uniform_below,
@@ -115,19 +117,52 @@ def test_bad_masks_keys_and_labels_are_refused_in_one_line():
 
 def test_a_sealed_label_key_opens_only_for_its_recipient_and_its_pseudonym():
     grantee, stranger = dev_account(3), dev_account(4)
-    key = label_key(ROOT, derive(ROOT, 1337, Relationship.PROVIDER, CLINIC).address)
-    sealed = key.seal(public_key_of(grantee.key))
-    assert key.key not in sealed.ciphertext
+    pseudonym = derive(ROOT, 1337, Relationship.PROVIDER, CLINIC)
+    key = label_key(ROOT, pseudonym.address)
+    sealed = key.seal(pseudonym.signer, grantee.address, public_key_of(grantee.key))
+    assert key.key not in sealed.ciphertext and key.key.hex() not in str(sealed.to_json())
     again = SealedLabelKey.from_json(sealed.to_json())
-    assert again.open(bytes(grantee.key)) == key
+    assert again == sealed and again.open(bytes(grantee.key)) == key
     with pytest.raises(DecryptionFailed, match="not sealed to this key"):
         again.open(bytes(stranger.key))
-    moved = SealedLabelKey(CLINIC, sealed.ciphertext)   # filed under another pseudonym
-    with pytest.raises(LabelKeyError, match="not " + CLINIC[:6]):
-        moved.open(bytes(grantee.key))
-    for bad in ({"pseudonym": CLINIC}, {"pseudonym": CLINIC, "sealed": "0xzz"}, [], {"pseudonym": "x", "sealed": ""}):
+    with pytest.raises(LabelKeyError, match="sealed by that pseudonym, not by"):   # only P seals L_P
+        key.seal(LocalSigner(stranger), grantee.address, public_key_of(grantee.key))
+    for bad in ({"pseudonym": CLINIC}, {**sealed.to_json(), "sealed": "0xzz"}, [],
+                {**sealed.to_json(), "pseudonym": "x"}):
         with pytest.raises(LabelKeyError):
             SealedLabelKey.from_json(bad)
+
+
+def test_a_relayer_cannot_swap_or_move_a_sealed_label_key():
+    """The relayer of a signed consent file sees the sealed key on its way. A key of its own choosing,
+    sealed to the grantee's public key, is refused: only the pseudonym signs its label key."""
+    grantee, relayer = dev_account(3), dev_account(4)
+    pseudonym = derive(ROOT, 1337, Relationship.PROVIDER, CLINIC)
+    sealed = label_key(ROOT, pseudonym.address).seal(pseudonym.signer, grantee.address, public_key_of(grantee.key))
+    forged_key = LabelKey(pseudonym.address, b"\x01" * 32)
+    forged = SealedLabelKey(pseudonym.address, grantee.address,
+                            forged_key.seal(LocalSigner(Account.from_key(pseudonym.account.key)), grantee.address,
+                                            public_key_of(grantee.key)).ciphertext, sealed.signature)
+    for tampered in (forged,                                                                # swapped key
+                     SealedLabelKey(pseudonym.address, relayer.address, sealed.ciphertext, sealed.signature),
+                     SealedLabelKey(CLINIC, grantee.address, sealed.ciphertext, sealed.signature),
+                     SealedLabelKey(pseudonym.address, grantee.address, sealed.ciphertext, b"\x00" * 65)):
+        with pytest.raises(LabelKeyError, match="not signed by"):
+            tampered.open(bytes(grantee.key))
+
+
+def test_the_store_files_sealed_keys_per_pseudonym_and_recipient(tmp_path):
+    grantee = dev_account(3)
+    store = LabelKeyStore(tmp_path / "label-keys")
+    pseudonym = derive(ROOT, 1337, Relationship.INSURER, PAYER)
+    key = label_key(ROOT, pseudonym.address)
+    assert store.open(pseudonym.address, grantee.address, bytes(grantee.key)) is None   # never delivered
+    path = store.put(key.seal(pseudonym.signer, grantee.address, public_key_of(grantee.key)))
+    assert key.key.hex() not in path.read_text()                                         # sealed at rest
+    assert store.open(pseudonym.address, grantee.address, bytes(grantee.key)) == key
+    path.write_text("{not json")
+    with pytest.raises(LabelKeyError, match="is not a sealed label key"):
+        store.get(pseudonym.address, grantee.address)
 
 
 def test_sensitive_classes_are_not_distinguishable_by_their_labels():
