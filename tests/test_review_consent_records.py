@@ -344,7 +344,8 @@ def test_f12_a_manifest_holds_one_leaf_per_record_id(patient, provider):
 # --------------------------------------------------------------------------- interface revision
 
 
-def test_interface_version_is_2(care, consent, records):
-    assert consent.version() == records.version() == 2
+def test_interface_versions(care, consent, records):
+    assert consent.version() == 3  # issue 14: break-glass covers every label bit
+    assert records.version() == 2
     assert care.version() == 3  # issue 18: separated powers, arbiters per insurer
-    assert consent.eip712Domain()[2] == eip712.DOMAIN_VERSION == "2"
+    assert consent.eip712Domain()[2] == eip712.DOMAIN_VERSION == "2"  # v3 signs exactly as v2

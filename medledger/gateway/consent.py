@@ -29,7 +29,9 @@ from ..scopes import SENSITIVE, DataClass, Purpose, Role
 
 to_checksum_address = functools.lru_cache(maxsize=65_536)(_to_checksum)  # on every read: memoised
 
-#: What an open break-glass window covers (ConsentRegistry._BREAK_GLASS_DATA_CLASSES).
+#: What an open break-glass window releases. The ConsentRegistry's window covers every class bit (a pairwise
+#: pseudonym's bits are labels it cannot read); the gateway knows the real class and keeps the sensitive
+#: ones (42 CFR Part 2) out, as `records.require_not_sensitive_by_break_glass` does for the CLI.
 BREAK_GLASS_CLASSES = frozenset(c for c in DataClass if c not in SENSITIVE)
 
 
