@@ -702,25 +702,26 @@ class ClaimState:
 class InsurerTerms:
     """An insurer's prompt-pay and dispute windows and its auto-approval rule. Automatic approval
     (auto_max_amount > 0) needs a velocity cap: at most `auto_max_per_period` approvals per provider,
-    coverage and `auto_period` seconds (at least one hour)."""
+    coverage and `auto_period` seconds (at least one hour). The classes a claim may cite are each
+    coverage's (`Enrolment.auto_data_classes`, ClaimEscrow interface 3)."""
 
     prompt_pay_window: int
     dispute_window: int
     auto_max_amount: int = 0
-    auto_data_classes: int = 0
     auto_service_min: int = 0
     auto_service_max: int = 0
     auto_max_per_period: int = 0
     auto_period: int = 0
 
     def as_tuple(self) -> tuple:
-        return (self.prompt_pay_window, self.dispute_window, self.auto_max_amount, self.auto_data_classes,
-                self.auto_service_min, self.auto_service_max, self.auto_max_per_period, self.auto_period)
+        return (self.prompt_pay_window, self.dispute_window, self.auto_max_amount, self.auto_service_min,
+                self.auto_service_max, self.auto_max_per_period, self.auto_period)
 
 
 @dataclass(frozen=True)
 class Enrolment:
-    """A patient's coverage with an insurer."""
+    """A patient's coverage with an insurer. `auto_data_classes` is the mask of classes a claim may cite for
+    automatic approval, in the patient address's label space (docs/PRIVACY.md, section 2)."""
 
     insurer: str
     patient: str
@@ -732,6 +733,7 @@ class Enrolment:
     period_length: int
     period_used: int
     policy_hash: str
+    auto_data_classes: int = 0
 
 
 @dataclass(frozen=True)
@@ -853,18 +855,22 @@ class ClaimEscrow(_Wrapper):
         return InsurerTerms(*self._view(self.fn.termsOf(to_checksum_address(insurer))))
 
     def set_coverage(self, signer: Signer, patient: str, policy_hash: bytes, valid_from: int, valid_until: int,
-                     per_claim_limit: int = 0, per_period_limit: int = 0, period_length: int = 0) -> TxResult:
+                     per_claim_limit: int = 0, per_period_limit: int = 0, period_length: int = 0,
+                     auto_data_classes: int = 0) -> TxResult:
+        """Enrols `patient`; `auto_data_classes` is the on-chain mask (labels for a pairwise pseudonym)."""
         return self._send(signer, self.fn.setCoverage(to_checksum_address(patient), _b32(policy_hash), valid_from,
-                                                      valid_until, per_claim_limit, per_period_limit, period_length))
+                                                      valid_until, per_claim_limit, per_period_limit, period_length,
+                                                      auto_data_classes))
 
     def end_coverage(self, signer: Signer, patient: str) -> TxResult:
         return self._send(signer, self.fn.endCoverage(to_checksum_address(patient)))
 
     def enrolment(self, insurer: str, patient: str) -> Enrolment:
         insurer, patient = to_checksum_address(insurer), to_checksum_address(patient)
-        coverage_id, start, until = self._view(self.fn.enrolmentOf(insurer, patient))
+        coverage_id, start, until, auto_classes = self._view(self.fn.enrolmentOf(insurer, patient))
         c = self._view(self.fn.coverageOf(coverage_id))
-        return Enrolment(insurer, patient, coverage_id, start, until, c[5], c[6], c[9], c[7], "0x" + bytes(c[10]).hex())
+        return Enrolment(insurer, patient, coverage_id, start, until, c[5], c[6], c[9], c[7], "0x" + bytes(c[10]).hex(),
+                         auto_classes)
 
     def balances(self, account: str) -> Balances:
         account = to_checksum_address(account)
