@@ -87,6 +87,12 @@ def test_billed_to_signs_as_the_insurer_pseudonym(env, tmp_path):
                             billed_to="payer")
     assert member == alice(env, "patient", "pseudonym", "payer")["pseudonym"]
     assert run_cli(env, "consent", "check", member, "clinic", "hpaymt", "billing", check=False).returncode == 0
+    # the provider that bills the insurer holds the member pseudonym's label key (docs/PRIVACY.md, section 2)
+    from medledger.labels import LabelKeyStore, label_key, label_keys_dir
+    identity = PatientIdentity.of(dev_signer(ACTORS["alice"]), web3.eth.chain_id)
+    store = LabelKeyStore(label_keys_dir(Path(env["MEDLEDGER_VAULT"])))
+    assert store.open(member, who(env, "clinic"), dev_signer(ACTORS["clinic"]).private_key) == \
+        label_key(identity.root, member)
     misuse = run_cli(env, "--account", "alice", "consent", "sign", "clinic", "-p", "treat", "-c", "labs",
                      "--billed-to", "payer", "-o", str(tmp_path / "x.json"), check=False)
     assert misuse.returncode != 0 and "--pairwise" in misuse.stderr and not (tmp_path / "x.json").exists()
