@@ -123,7 +123,8 @@ class GasBench:
         insurer, provider, arbiter = signer("insurer"), signer("provider"), signer("arbiter")
         manual = InsurerTerms(30 * DAY, 14 * DAY)
         s.escrow.set_terms(insurer, manual)
-        s.escrow.set_coverage(insurer, address("patient"), label_hash("policy"), 0, 2**40 - 1)
+        s.escrow.set_coverage(insurer, address("patient"), label_hash("policy"), 0, 2**40 - 1,
+                              auto_data_classes=ALL_CLASSES)
         s.chain.transact(insurer, s.token.fn.mint(insurer.address, 10_000_000 * USD))
         self._take("escrow.depositWithPermit", s.escrow.deposit(insurer, 1_000_000 * USD))
         s.token.approve(insurer, s.escrow.address, 1_000_000 * USD)
@@ -151,8 +152,7 @@ class GasBench:
             self._take("claim.finalizeDeemed", s.escrow.finalize_deemed(signer("relayer"), provider.address,
                                                                         control))
 
-        s.escrow.set_terms(insurer, InsurerTerms(30 * DAY, 14 * DAY, auto_max_amount=1_000 * USD,
-                                                 auto_data_classes=ALL_CLASSES, auto_service_min=0,
+        s.escrow.set_terms(insurer, InsurerTerms(30 * DAY, 14 * DAY, auto_max_amount=1_000 * USD, auto_service_min=0,
                                                  auto_service_max=1_000, auto_max_per_period=20,
                                                  auto_period=30 * DAY))
         s.escrow.set_push_payments(provider, True)

@@ -79,14 +79,16 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// a packed-struct assignment compiles to. Zero iff the claim does not exist (status None).
     type PackedClaim is uint256;
 
-    /// @dev An {Enrolment} as stored, plus whether its coverage has any limit (per claim or per
-    /// period), so that an automatic approval under unlimited coverage never reads the coverage.
+    /// @dev An {Enrolment} as stored (with its auto-approval classes, in the same slot), plus whether its
+    /// coverage has any limit (per claim or per period), so that an automatic approval under unlimited
+    /// coverage never reads the coverage.
     /// Coverage limits never change after {setCoverage}, so the flag cannot go stale.
     struct StoredEnrolment {
         uint40 coverageId;
         uint40 validFrom;
         uint40 validUntil;
         bool limited;
+        uint16 autoDataClasses;
     }
 
     /// @notice The CareRegistry consulted for every party's role and status.
@@ -168,7 +170,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (
             terms.promptPayWindow < _MIN_PROMPT_PAY_WINDOW || terms.promptPayWindow > _MAX_PROMPT_PAY_WINDOW
                 || terms.disputeWindow < _MIN_DISPUTE_WINDOW || terms.disputeWindow > _MAX_DISPUTE_WINDOW
-                || terms.autoDataClasses & ~Scopes.ALL_DATA_CLASSES != 0 || terms.autoServiceMin > terms.autoServiceMax
+                || terms.autoServiceMin > terms.autoServiceMax
                 || (terms.autoMaxAmount != 0 && (terms.autoMaxPerPeriod == 0 || terms.autoPeriod < _MIN_PERIOD_LENGTH))
         ) revert InvalidTerms();
         _terms[insurer] = terms;
@@ -183,7 +185,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint40 validUntil,
         uint96 perClaimLimit,
         uint96 perPeriodLimit,
-        uint32 periodLength
+        uint32 periodLength,
+        uint16 autoDataClasses
     ) external nonReentrantWhenNotPaused returns (uint40 coverageId) {
         address insurer = _callerHome(ICareRegistry.Role.Insurer);
         if (_terms[insurer].promptPayWindow == 0) revert TermsNotSet(insurer);
@@ -192,11 +195,13 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         if (
             validUntil <= validFrom || validUntil <= block.timestamp || (perPeriodLimit == 0) != (periodLength == 0)
                 || (periodLength != 0 && periodLength < _MIN_PERIOD_LENGTH)
+                || autoDataClasses & ~Scopes.ALL_DATA_CLASSES != 0
         ) revert InvalidCoverage();
         // A new id for every enrolment: open claims keep the coverage (and limits) they were submitted under.
         coverageId = ++_lastCoverageId;
-        _enrolments[insurer][patient] =
-            StoredEnrolment(coverageId, validFrom, validUntil, perClaimLimit != 0 || perPeriodLimit != 0);
+        _enrolments[insurer][patient] = StoredEnrolment(
+            coverageId, validFrom, validUntil, perClaimLimit != 0 || perPeriodLimit != 0, autoDataClasses
+        );
         _coverages[coverageId] = Coverage({
             insurer: insurer,
             claimLimited: perClaimLimit != 0,
@@ -211,7 +216,16 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
             policyHash: policyHash
         });
         emit CoverageSet(
-            coverageId, insurer, patient, policyHash, validFrom, validUntil, perClaimLimit, perPeriodLimit, periodLength
+            coverageId,
+            insurer,
+            patient,
+            policyHash,
+            validFrom,
+            validUntil,
+            perClaimLimit,
+            perPeriodLimit,
+            periodLength,
+            autoDataClasses
         );
     }
 
@@ -534,7 +548,7 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
     /// @inheritdoc IClaimEscrow
     function enrolmentOf(address insurer, address patient) external view returns (Enrolment memory) {
         StoredEnrolment memory enrolment = _enrolments[insurer][patient];
-        return Enrolment(enrolment.coverageId, enrolment.validFrom, enrolment.validUntil);
+        return Enrolment(enrolment.coverageId, enrolment.validFrom, enrolment.validUntil, enrolment.autoDataClasses);
     }
 
     /// @inheritdoc IClaimEscrow
@@ -719,7 +733,8 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         uint40 deadline = _escrowTime() + terms.promptPayWindow;
         _emitSubmitted(claimId, provider, revision, deadline, submission);
         if (
-            allAuthored && _matchesAutoRule(terms, billed, submission.serviceCode, classes)
+            allAuthored
+                && _matchesAutoRule(terms, billed, submission.serviceCode, classes, enrolment.autoDataClasses)
                 && _autoApprove(claimId, provider, enrolment, insurer, billed, revision, terms)
         ) return;
         _storeClaim(claimId, Claim(enrolment.coverageId, billed, ClaimStatus.Submitted, deadline, revision, terms.disputeWindow));
@@ -746,14 +761,17 @@ contract ClaimEscrow is IClaimEscrow, AccessControl {
         );
     }
 
-    /// @dev Whether a claim falls under the insurer's auto-approval rule (autoMaxAmount 0: never).
-    function _matchesAutoRule(InsurerTerms memory terms, uint96 billed, uint16 serviceCode, uint16 classes)
-        private
-        pure
-        returns (bool)
-    {
+    /// @dev Whether a claim falls under the insurer's auto-approval rule (autoMaxAmount 0: never) and
+    /// cites only classes of the coverage's `autoDataClasses` (labels in the member's label space).
+    function _matchesAutoRule(
+        InsurerTerms memory terms,
+        uint96 billed,
+        uint16 serviceCode,
+        uint16 classes,
+        uint16 autoDataClasses
+    ) private pure returns (bool) {
         return billed <= terms.autoMaxAmount && serviceCode >= terms.autoServiceMin
-            && serviceCode <= terms.autoServiceMax && classes & ~terms.autoDataClasses == 0;
+            && serviceCode <= terms.autoServiceMax && classes & ~autoDataClasses == 0;
     }
 
     /// @dev Checks every cited record; a record the provider authored takes its (record, patient,

@@ -514,10 +514,11 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712 {
             && uint40(word >> 24) <= block.timestamp && (validUntil == 0 || block.timestamp < validUntil);
     }
 
-    /// @dev Whether `provider`'s break-glass on `patient` is open and covers `classBit` (a defined,
-    /// non-sensitive class).
+    /// @dev Whether `provider`'s break-glass on `patient` is open and covers `classBit`: every defined
+    /// bit. A pairwise pseudonym's bits are per-pseudonym labels (docs/PRIVACY.md, section 2), so the
+    /// chain cannot tell a sensitive class; the gateway, which knows the real class, excludes them.
     function _breakGlassOpen(address patient, address provider, uint16 classBit) private view returns (bool) {
-        return classBit & Scopes.BREAK_GLASS_DATA_CLASSES != 0
+        return classBit & Scopes.ALL_DATA_CLASSES != 0
             && block.timestamp < _breakGlass[patient][provider].expiresAt;
     }
 }

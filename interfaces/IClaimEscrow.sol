@@ -96,7 +96,8 @@ interface IClaimEscrow {
     /// @param promptPayWindow Seconds after submission before an unadjudicated claim may be deemed approved.
     /// @param disputeWindow Seconds after a partial approval or denial during which the provider may dispute.
     /// @param autoMaxAmount Claims billed at most this much may be approved automatically; 0 disables it.
-    /// @param autoDataClasses Data-class bitmask; every cited record's class must be in it.
+    /// The data classes a claim may cite for automatic approval are the coverage's
+    /// (`Enrolment.autoDataClasses`, interface 3): they live in the member's label space.
     /// @param autoServiceMin Lowest service code eligible for automatic approval.
     /// @param autoServiceMax Highest service code eligible for automatic approval.
     /// @param autoMaxPerPeriod Velocity cap: at most this many automatic approvals per provider,
@@ -107,7 +108,6 @@ interface IClaimEscrow {
         uint32 promptPayWindow;
         uint32 disputeWindow;
         uint96 autoMaxAmount;
-        uint16 autoDataClasses;
         uint16 autoServiceMin;
         uint16 autoServiceMax;
         uint16 autoMaxPerPeriod;
@@ -116,10 +116,13 @@ interface IClaimEscrow {
 
     /// @notice Whether and under which coverage an (insurer, patient) pair is enrolled; one slot,
     /// the only coverage data a submission reads. Valid while `validFrom <= block.timestamp < validUntil`.
+    /// @param autoDataClasses Data-class bitmask, in the member pseudonym's label space (per-pseudonym
+    /// labels, docs/PRIVACY.md): every record a claim cites must be in it for automatic approval.
     struct Enrolment {
         uint40 coverageId;
         uint40 validFrom;
         uint40 validUntil;
+        uint16 autoDataClasses;
     }
 
     /// @notice The terms of coverage `coverageId`, laid out so that an adjudication without limits
@@ -187,7 +190,8 @@ interface IClaimEscrow {
         uint40 validUntil,
         uint96 perClaimLimit,
         uint96 perPeriodLimit,
-        uint32 periodLength
+        uint32 periodLength,
+        uint16 autoDataClasses
     );
     /// @notice `insurer` ended the coverage of `patient` at `endedAt`.
     event CoverageEnded(address indexed insurer, address indexed patient, uint40 endedAt);
@@ -326,7 +330,8 @@ interface IClaimEscrow {
     error ReentrantCall();
 
     /// @notice The interface version: 3 since account migration (issue 18: party state keyed by the home
-    /// account, no self-granted roles); 2 since the review revision (issue 13).
+    /// account, no self-granted roles) and auto-approval classes moved to the coverage (issue 14); 2 since
+    /// the review revision (issue 13).
     function version() external pure returns (uint256);
 
     /// @notice Sets the caller's (an active insurer's) standing terms; applies to claims submitted or
@@ -340,6 +345,8 @@ interface IClaimEscrow {
     /// @param perClaimLimit Most the insurer may approve on one claim (0: none).
     /// @param perPeriodLimit Most the insurer may approve per benefit period (0: none, then `periodLength` must be 0).
     /// @param periodLength Benefit period in seconds (at least one hour if a period limit is set).
+    /// @param autoDataClasses The data classes (bits 0-10, in `patient`'s label space) a claim may cite
+    /// and still be approved automatically under the insurer's terms; 0: none.
     function setCoverage(
         address patient,
         bytes32 policyHash,
@@ -347,7 +354,8 @@ interface IClaimEscrow {
         uint40 validUntil,
         uint96 perClaimLimit,
         uint96 perPeriodLimit,
-        uint32 periodLength
+        uint32 periodLength,
+        uint16 autoDataClasses
     ) external returns (uint40 coverageId);
 
     /// @notice The caller (an active insurer) ends `patient`'s coverage now. Open claims stay payable.

@@ -9,8 +9,10 @@ import {ICareRegistry} from "./ICareRegistry.sol";
  * gasless (EIP-712) grants and revocations, and time-bounded, capped break-glass emergency reading.
  * @dev Purposes (uint8 bitmask, bit = 1 << index): TREAT=0, ETREAT=1, HPAYMT=2, HOPERAT=3, HRESCH=4,
  * COVERAGE=5. Data classes (uint16 bitmask): DEMOGRAPHICS=0, CONDITIONS=1, MEDICATIONS=2, ALLERGIES=3,
- * LABS=4, IMAGING=5, NOTES=6, BILLING=7, GENOMICS=8, MENTAL_HEALTH=9, SUBSTANCE_USE=10. The last three
- * are sensitive: only an explicitly set bit covers them, and break-glass never does.
+ * LABS=4, IMAGING=5, NOTES=6, BILLING=7, GENOMICS=8, MENTAL_HEALTH=9, SUBSTANCE_USE=10. For a pairwise
+ * pseudonym the bits are its own permutation of these classes (per-pseudonym labels, docs/PRIVACY.md), so
+ * the contract treats every defined bit alike: break-glass covers them all, and the off-chain gateway,
+ * which knows the real class, keeps the sensitive ones (the last three) out of emergency reading.
  * Storage holds only the current scope and the signature nonce of each (patient, grantee) pair;
  * history lives in events. Signatures are per pair: any grant, revoke or cancellation of a pair,
  * direct or signed, voids every pending signature for that pair, and a signer's signatures for
@@ -198,11 +200,11 @@ interface IConsentRegistry {
     function removeGuardianBySig(address patient, address guardian, uint256 deadline, bytes calldata signature)
         external;
 
-    /// @notice The caller, an active Provider, opens emergency (ETREAT) reading of the non-sensitive
-    /// data classes of `patient` for `duration` seconds (at most {maxBreakGlassDuration}). Refused
-    /// while the patient keeps the caller blocked (after a {closeBreakGlass}) and beyond
-    /// {MAX_BREAK_GLASS_PER_PERIOD} windows per {BREAK_GLASS_PERIOD}. Break-glass never lets a
-    /// provider create or amend records ({treatingProviderId} ignores it).
+    /// @notice The caller, an active Provider, opens emergency (ETREAT) reading of every data-class
+    /// bit of `patient` (the gateway excludes sensitive classes) for `duration` seconds (at most
+    /// {maxBreakGlassDuration}). Refused while the patient keeps the caller blocked (after a
+    /// {closeBreakGlass}) and beyond {MAX_BREAK_GLASS_PER_PERIOD} windows per {BREAK_GLASS_PERIOD}.
+    /// Break-glass never lets a provider create or amend records ({treatingProviderId} ignores it).
     /// @param reasonCode A code naming the emergency (never free text); must be non-zero.
     function openBreakGlass(address patient, uint32 duration, bytes32 reasonCode) external;
 
@@ -242,7 +244,7 @@ interface IConsentRegistry {
 
     /// @notice Whether `grantee` may use `patient`'s data of class `dataClass` for `purpose` right now:
     /// `grantee` is an active registered party and either a live consent covers both bits, or
-    /// `purpose` is ETREAT, `dataClass` is not sensitive, `grantee` is an active Provider and its
+    /// `purpose` is ETREAT, `dataClass` is a defined bit, `grantee` is an active Provider and its
     /// break-glass on `patient` is open. Out-of-range `purpose` / `dataClass` yield false.
     /// @dev Interface 3 (account migration): consents and break-glass windows are keyed by the grantee's
     /// home account (ICareRegistry.resolve) and `grantee` may name the party by any account it has had
@@ -294,7 +296,9 @@ interface IConsentRegistry {
     /// @notice A signed request is never relayed with more than this many seconds (7 days) before its deadline.
     function MAX_SIGNATURE_LIFETIME() external view returns (uint32); // solhint-disable-line func-name-mixedcase
 
-    /// @notice The interface revision (3: consents keyed by the grantee's home account, so they follow an account migration; 2: per-pair signature nonces, blocking break-glass, reading only).
+    /// @notice The interface revision (3: consents keyed by the grantee's home account, so they follow an
+    /// account migration, and break-glass covers every label bit; 2: per-pair signature nonces, blocking
+    /// break-glass, reading only).
     function version() external pure returns (uint256);
 
     /// @notice The EIP-712 domain separator (name "MedLedger ConsentRegistry", version "2").

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from web3.exceptions import Web3ValidationError
 from . import eip712, record_ids
 from .accounts import Signer
 from .chain import Chain, TxResult
-from .errors import InsufficientEscrow, SignatureUsed, SignedConsentInvalid
+from .errors import InsufficientEscrow, LabelKeyError, SignatureUsed, SignedConsentInvalid
+from .labels import SealedLabelKey
 from .merkle import RecordLeaf
 from .scopes import ClaimFrequency, ClaimStatus, DataClass, Purpose, Role
 from .units import TokenInfo
@@ -247,6 +248,8 @@ class SignedConsent:
     verifying_contract: str
     message: dict
     signature: str
+    #: A pairwise pseudonym's grant carries its label key, sealed to the grantee (docs/PRIVACY.md, section 2).
+    label_key: SealedLabelKey | None = None
 
     @property
     def signer(self) -> str:
@@ -259,8 +262,9 @@ class SignedConsent:
         return str(self.message.get(SIGNED_KINDS.get(self.kind, "grantee"), ""))
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "chainId": self.chain_id, "verifyingContract": self.verifying_contract,
+        data = {"kind": self.kind, "chainId": self.chain_id, "verifyingContract": self.verifying_contract,
                 "message": self.message, "signature": self.signature}
+        return {**data, "labelKey": self.label_key.to_json()} if self.label_key else data
 
     @classmethod
     def from_json(cls, data: Any, source: str = "signed consent") -> SignedConsent:
@@ -274,6 +278,16 @@ class SignedConsent:
         if signed.kind not in SIGNED_KINDS:
             raise SignedConsentInvalid(f"{source} is a signed '{signed.kind}', not one of "
                                        f"{', '.join(SIGNED_KINDS)}")
+        if data.get("labelKey") is not None:
+            try:
+                sealed = SealedLabelKey.from_json(data["labelKey"])
+            except LabelKeyError as exc:
+                raise SignedConsentInvalid(f"{source}: {exc}") from None
+            if signed.kind != "grant" or (sealed.pseudonym.lower(), sealed.recipient.lower()) != (
+                    signed.signer.lower(), signed.counterparty.lower()):
+                raise SignedConsentInvalid(f"{source} carries the label key of {sealed.pseudonym} for "
+                                           f"{sealed.recipient}, not of the signer for the grantee of its grant")
+            signed = replace(signed, label_key=sealed)
         return signed
 
     @classmethod
@@ -745,25 +759,26 @@ class ClaimState:
 class InsurerTerms:
     """An insurer's prompt-pay and dispute windows and its auto-approval rule. Automatic approval
     (auto_max_amount > 0) needs a velocity cap: at most `auto_max_per_period` approvals per provider,
-    coverage and `auto_period` seconds (at least one hour)."""
+    coverage and `auto_period` seconds (at least one hour). The classes a claim may cite are each
+    coverage's (`Enrolment.auto_data_classes`, ClaimEscrow interface 3)."""
 
     prompt_pay_window: int
     dispute_window: int
     auto_max_amount: int = 0
-    auto_data_classes: int = 0
     auto_service_min: int = 0
     auto_service_max: int = 0
     auto_max_per_period: int = 0
     auto_period: int = 0
 
     def as_tuple(self) -> tuple:
-        return (self.prompt_pay_window, self.dispute_window, self.auto_max_amount, self.auto_data_classes,
-                self.auto_service_min, self.auto_service_max, self.auto_max_per_period, self.auto_period)
+        return (self.prompt_pay_window, self.dispute_window, self.auto_max_amount, self.auto_service_min,
+                self.auto_service_max, self.auto_max_per_period, self.auto_period)
 
 
 @dataclass(frozen=True)
 class Enrolment:
-    """A patient's coverage with an insurer."""
+    """A patient's coverage with an insurer. `auto_data_classes` is the mask of classes a claim may cite for
+    automatic approval, in the patient address's label space (docs/PRIVACY.md, section 2)."""
 
     insurer: str
     patient: str
@@ -775,6 +790,7 @@ class Enrolment:
     period_length: int
     period_used: int
     policy_hash: str
+    auto_data_classes: int = 0
 
 
 @dataclass(frozen=True)
@@ -896,18 +912,22 @@ class ClaimEscrow(_PartyKeyed):
         return InsurerTerms(*self._view(self.fn.termsOf(self.home_of(insurer))))
 
     def set_coverage(self, signer: Signer, patient: str, policy_hash: bytes, valid_from: int, valid_until: int,
-                     per_claim_limit: int = 0, per_period_limit: int = 0, period_length: int = 0) -> TxResult:
+                     per_claim_limit: int = 0, per_period_limit: int = 0, period_length: int = 0,
+                     auto_data_classes: int = 0) -> TxResult:
+        """Enrols `patient`; `auto_data_classes` is the on-chain mask (labels for a pairwise pseudonym)."""
         return self._send(signer, self.fn.setCoverage(to_checksum_address(patient), _b32(policy_hash), valid_from,
-                                                      valid_until, per_claim_limit, per_period_limit, period_length))
+                                                      valid_until, per_claim_limit, per_period_limit, period_length,
+                                                      auto_data_classes))
 
     def end_coverage(self, signer: Signer, patient: str) -> TxResult:
         return self._send(signer, self.fn.endCoverage(to_checksum_address(patient)))
 
     def enrolment(self, insurer: str, patient: str) -> Enrolment:
         insurer, patient = self.home_of(insurer), to_checksum_address(patient)
-        coverage_id, start, until = self._view(self.fn.enrolmentOf(insurer, patient))
+        coverage_id, start, until, auto_classes = self._view(self.fn.enrolmentOf(insurer, patient))
         c = self._view(self.fn.coverageOf(coverage_id))
-        return Enrolment(insurer, patient, coverage_id, start, until, c[5], c[6], c[9], c[7], "0x" + bytes(c[10]).hex())
+        return Enrolment(insurer, patient, coverage_id, start, until, c[5], c[6], c[9], c[7], "0x" + bytes(c[10]).hex(),
+                         auto_classes)
 
     def balances(self, account: str) -> Balances:
         account = to_checksum_address(account)

@@ -95,6 +95,10 @@ class DataClassMismatch(MedLedgerError):
     contents cannot be split by class; the message lists what was found."""
 
 
+class LabelKeyError(MedLedgerError):
+    """A per-pseudonym label key or label mask is malformed, or a sealed label key names another pseudonym."""
+
+
 class RecordTampered(MedLedgerError):
     """A record's bytes do not match what was anchored; the message names the record and both hashes."""
 

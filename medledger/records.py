@@ -24,7 +24,7 @@ from .contracts import CareRegistry, ConsentRegistry, RecordRegistry, batch_id_o
 from .data_classes import class_label
 from .errors import AccountError, ConsentMissing, NotRegistered, RecordNotFound, RecordTampered, VaultError
 from .merkle import RecordLeaf, StandardMerkleTree
-from .scopes import DataClass, Purpose, Role
+from .scopes import SENSITIVE, DataClass, Purpose, Role
 from .vault import LocalVault, atomic_write
 
 MANIFEST_FORMAT = "medledger-batch-manifest-v1"
@@ -166,6 +166,8 @@ class ReaderDirectory:
             if not self.consent.has_consent(patient, reader, Purpose.ETREAT, DataClass(data_class)):
                 raise ConsentMissing(f"{reader} has no open emergency access to {patient} for "
                                      f"{DataClass(data_class).name.lower()}: it cannot be an emergency reader")
+            require_not_sensitive_by_break_glass(self.consent, patient, reader, data_class, Purpose.ETREAT,
+                                                 "it cannot be an emergency reader")
             key = self.published_key(reader)
             if not key:
                 raise AccountError(f"emergency reader {reader} published no encryption key "
@@ -396,8 +398,28 @@ def require_amend(care: CareRegistry, consent: ConsentRegistry, located: Located
 
 
 def require_read(consent: ConsentRegistry, located: Located, reader: str, purpose: Purpose) -> None:
-    """ConsentMissing unless `reader` is the patient or holds `purpose` consent for the record's class."""
-    if reader != located.patient and not consent.has_consent(located.patient, reader, purpose,
-                                                             DataClass(located.data_class)):
+    """ConsentMissing unless `reader` is the patient or holds `purpose` consent for the record's class
+    (and, for a sensitive class under ETREAT, an explicit grant: see `require_not_sensitive_by_break_glass`)."""
+    if reader == located.patient:
+        return
+    if not consent.has_consent(located.patient, reader, purpose, DataClass(located.data_class)):
         raise ConsentMissing(f"{reader} has no {purpose.name} consent of patient {located.patient} for "
                              f"{class_label(located.data_class)} ({located.label}): nothing was read")
+    require_not_sensitive_by_break_glass(consent, located.patient, reader, located.data_class, purpose,
+                                         f"nothing of {located.label} was read")
+
+
+def require_not_sensitive_by_break_glass(consent: ConsentRegistry, patient: str, reader: str, data_class: int,
+                                         purpose: Purpose, outcome: str) -> None:
+    """ConsentMissing if `reader` would reach a sensitive class (genomics, mental health, substance use;
+    42 CFR Part 2) of `patient` through break-glass alone. The ConsentRegistry's break-glass covers every
+    class bit, because a pairwise pseudonym's bits are labels the chain cannot read (docs/PRIVACY.md,
+    section 2); the SDK and the gateway, which know the real class, keep this exclusion. An explicit, live
+    ETREAT grant naming the class still counts."""
+    if purpose != Purpose.ETREAT or DataClass(data_class) not in SENSITIVE:
+        return
+    stored = consent.consent(patient, reader)
+    now = int(consent.chain.w3.eth.get_block("latest")["timestamp"])
+    if not (stored.covers(now, data_class) and stored.purposes >> Purpose.ETREAT & 1):
+        raise ConsentMissing(f"{reader} reaches {class_label(data_class)} of patient {patient} only through "
+                             f"break-glass, which never covers a sensitive class (42 CFR Part 2): {outcome}")

@@ -334,12 +334,13 @@ def run_scenario(rpc_url: str, workdir: Path, console: Console | None = None, ba
     s.run("governance", "dev", "mint", a("acme"), str(50_000 * 10**6))
     s.run("acme", "escrow", "deposit", "20000", label="escrow.deposit")
     s.run("acme", "claim", "rules", "set", "--prompt-pay-days", "14", "--dispute-days", "30", "--auto-max", "150",
-          "--auto-classes", "conditions,labs", "--auto-service", "100-199", label="escrow.setTerms")
+          "--auto-service", "100-199", label="escrow.setTerms")
     s.say("acme", "deposited 20,000 (permit, one transaction); auto-approves claims up to 150 for services "
                   "100-199; prompt-pay deadline 14 days")
     for patient in PATIENTS:
         s.run("acme", "coverage", "enroll", member[patient], "--policy-hash", "0x" + os.urandom(32).hex(),
-              "--backdate-days", "30", "--per-claim-limit", "5000", label="escrow.setCoverage")
+              "--backdate-days", "30", "--per-claim-limit", "5000", "--auto-classes", "conditions,labs",
+              label="escrow.setCoverage")
     s.say("acme", "enrolled Alice, Bob and Carol under their member pseudonyms (policy commitments only)")
 
     # ------------------------------------------------------------------ 5. claims

@@ -67,9 +67,10 @@ def test_denial_then_deemed_approval_of_another(env):
 
 def test_rules_and_coverage_show(env):
     rules = run_json(env, "--account", "payer", "claim", "rules", "show")
-    assert rules["prompt_pay_days"] == 15 and rules["auto_classes"] == "conditions"
+    assert rules["prompt_pay_days"] == 15 and "auto_classes" not in rules   # the coverage's (ClaimEscrow v3)
     cov = run_json(env, "--account", "payer", "coverage", "show", "alice")
     assert cov["coverage_id"] > 0 and cov["policy_hash"] == "0x" + "ab" * 32
+    assert cov["auto_data_classes"] == "conditions"
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -3,6 +3,7 @@ wallet derives one address per provider and insurer, the pseudonym signs and som
 are sealed to the key its signature discloses, and the patient's own commands (list, audit, reading her
 record) find all her pseudonyms again from the wallet alone. Her wallet never sends a transaction."""
 import json
+from pathlib import Path
 
 import pytest
 from brownie import web3
@@ -86,6 +87,12 @@ def test_billed_to_signs_as_the_insurer_pseudonym(env, tmp_path):
                             billed_to="payer")
     assert member == alice(env, "patient", "pseudonym", "payer")["pseudonym"]
     assert run_cli(env, "consent", "check", member, "clinic", "hpaymt", "billing", check=False).returncode == 0
+    # the provider that bills the insurer holds the member pseudonym's label key (docs/PRIVACY.md, section 2)
+    from medledger.labels import LabelKeyStore, label_key, label_keys_dir
+    identity = PatientIdentity.of(dev_signer(ACTORS["alice"]), web3.eth.chain_id)
+    store = LabelKeyStore(label_keys_dir(Path(env["MEDLEDGER_VAULT"])))
+    assert store.open(member, who(env, "clinic"), dev_signer(ACTORS["clinic"]).private_key) == \
+        label_key(identity.root, member)
     misuse = run_cli(env, "--account", "alice", "consent", "sign", "clinic", "-p", "treat", "-c", "labs",
                      "--billed-to", "payer", "-o", str(tmp_path / "x.json"), check=False)
     assert misuse.returncode != 0 and "--pairwise" in misuse.stderr and not (tmp_path / "x.json").exists()
@@ -164,3 +171,36 @@ def test_a_break_glass_reason_is_a_salted_commitment(env, tmp_path):
     again = run_cli(env, "--account", "lab", "emergency", "open", pseudonym, "--reason", "x", "--opening",
                     str(opening), check=False)
     assert again.returncode != 0 and "exists already" in again.stderr
+
+
+def test_a_pseudonyms_grant_delivers_its_label_key_to_the_grantee(env, tmp_path):
+    """`consent sign` seals the pseudonym's label key L_P to the grantee's published key and signs it; the relay
+    files it in the vault, where only the grantee opens it, and it is the key the patient derives from her
+    wallet. A relayer who swaps in a key of its own is refused in one line and nothing is sent."""
+    from medledger.labels import LabelKeyStore, label_key, label_keys_dir
+
+    pseudonym = alice(env, "patient", "pseudonym", "lab")["pseudonym"]
+    out = tmp_path / "lab.json"
+    signed = alice(env, "consent", "sign", "lab", "-p", "treat", "-c", "labs", "-o", str(out))
+    assert signed["label_key"] is True and "label key is sealed" in signed["message"]
+    data = json.loads(out.read_text())
+    assert (data["labelKey"]["pseudonym"], data["labelKey"]["recipient"]) == (pseudonym, who(env, "lab"))
+    identity = PatientIdentity.of(dev_signer(ACTORS["alice"]), web3.eth.chain_id)
+    expected = label_key(identity.root, pseudonym)
+    assert expected.key.hex() not in out.read_text()
+
+    forged = dict(data, labelKey={**data["labelKey"], "recipient": who(env, "relayer")})
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    block = web3.eth.block_number
+    refused = run_cli(env, "--account", "relayer", "consent", "relay", str(tmp_path / "forged.json"), check=False)
+    assert refused.returncode != 0 and "not of the signer for the grantee" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert web3.eth.block_number == block
+
+    relayed = run_json(env, "--account", "relayer", "consent", "relay", str(out))
+    assert f"label key filed for {who(env, 'lab')}" in relayed["message"]
+    store = LabelKeyStore(label_keys_dir(Path(env["MEDLEDGER_VAULT"])))
+    assert store.open(pseudonym, who(env, "lab"), dev_signer(ACTORS["lab"]).private_key) == expected
+
+    revoke = alice(env, "consent", "sign", "lab", "--revoke", "-o", str(tmp_path / "revoke.json"))
+    assert revoke["label_key"] is False and "labelKey" not in json.loads((tmp_path / "revoke.json").read_text())

@@ -124,6 +124,42 @@ def test_break_glass_read(world, tmp_path):
         [(who["er"], ETREAT)]
 
 
+def test_break_glass_never_reaches_a_sensitive_class(world, tmp_path):
+    """ConsentRegistry v3's break-glass covers every class bit (a pseudonym's bits are labels the chain cannot
+    read), so the SDK keeps 42 CFR Part 2: no emergency reader is sealed a sensitive record, and an ER reads
+    none by break-glass. Both refusals are one line and send nothing."""
+    from medledger.data_classes import ACT_CODE_SYSTEM
+
+    who, consent, accounts = world["who"], world["consent"], world["accounts"]
+    consent.grant(who["alice"], who["clinic"], 1 << TREAT,
+                  (1 << CONDITIONS) | (1 << LABS) | (1 << DataClass.MENTAL_HEALTH), 0, 0, b"\x00" * 32,
+                  {"from": accounts[ACTORS["alice"]]})
+    if consent.breakGlassOf(who["alice"], who["er"])[1] <= web3.eth.get_block("latest")["timestamp"]:
+        ml(world, *as_("er"), "emergency", "open", who["alice"], "--hours", "2", "--reason", "unconscious")
+    assert consent.hasConsent(who["alice"], who["er"], ETREAT, DataClass.MENTAL_HEALTH)  # the chain says yes
+    doc = class_bundle(5, who["alice"], DataClass.CONDITIONS)
+    for entry in doc["entry"]:
+        entry["resource"]["meta"] = {"security": [{"system": ACT_CODE_SYSTEM, "code": "PSY"}]}
+    (world["docs"] / "psy.json").write_text(json.dumps(doc))
+    before = nonce(world, "clinic")
+    sealed = ml(world, *as_("clinic"), "record", "put", str(world["docs"] / "psy.json"), "--patient", who["alice"],
+                "--emergency-reader", who["er"], check=False)
+    line = one_line_error(sealed)
+    assert "mental-health" in line and "42 CFR Part 2" in line and "emergency reader" in line
+    assert nonce(world, "clinic") == before
+    made = put(world, "psy.json")
+    assert made["readers"] and who["er"] not in made["readers"]
+    before = nonce(world, "er")
+    read = ml(world, *as_("er"), "record", "get", made["record_id"], "--purpose", "etreat", "--out",
+              str(tmp_path / "psy.json"), check=False)
+    line = one_line_error(read)
+    assert "only through break-glass" in line and "42 CFR Part 2" in line and "nothing of record" in line
+    assert nonce(world, "er") == before and not (tmp_path / "psy.json").exists()
+    assert access_logs(world, recordId=made["record_id"]) == []
+    consent.grant(who["alice"], who["clinic"], 1 << TREAT, (1 << CONDITIONS) | (1 << LABS), 0, 0, b"\x00" * 32,
+                  {"from": accounts[ACTORS["alice"]]})   # back to the module's scope
+
+
 def test_amend_reseals_for_current_readers_and_history(world, tmp_path):
     who, consent, accounts = world["who"], world["consent"], world["accounts"]
     consent.grant(who["alice"], who["lab"], 1 << TREAT, 1 << CONDITIONS, 0, 0, b"\x00" * 32,

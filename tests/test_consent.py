@@ -350,7 +350,9 @@ def test_removed_guardian_loses_powers(consent, patient, guardian, provider):
 # --------------------------------------------------------------- break-glass
 
 
-def test_break_glass_grants_etreat_on_non_sensitive_classes(consent, patient, provider):
+def test_break_glass_grants_etreat_on_every_defined_class_bit(consent, patient, provider):
+    """Interface 3: a pairwise pseudonym's bits are labels, so the chain cannot single out the sensitive
+    classes; break-glass covers every defined bit and the gateway excludes the sensitive classes."""
     tx = consent.openBreakGlass(patient, 4 * HOUR, REASON, {"from": provider})
     expires = tx.timestamp + 4 * HOUR
     assert tx.events["BreakGlassOpened"] == {
@@ -360,9 +362,8 @@ def test_break_glass_grants_etreat_on_non_sensitive_classes(consent, patient, pr
         "expiresAt": expires,
     }
     assert consent.breakGlassOf(patient, provider) == (tx.timestamp, expires, tx.timestamp, 1, False)
-    assert live_matrix(consent, patient, provider) == {
-        (ETREAT, c) for c in DATA_CLASSES if c not in SENSITIVE
-    }
+    assert live_matrix(consent, patient, provider) == {(ETREAT, c) for c in DATA_CLASSES}
+    assert not consent.hasConsent(patient, provider, ETREAT, len(DATA_CLASSES))  # an undefined bit never
 
 
 def test_break_glass_expires(consent, patient, provider):
@@ -445,8 +446,10 @@ def test_consent_is_checked_before_break_glass(consent, patient, provider):
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     assert consent.hasConsent(patient, provider, TREAT, MENTAL_HEALTH)
     assert consent.hasConsent(patient, provider, ETREAT, LABS)
-    assert not consent.hasConsent(patient, provider, ETREAT, MENTAL_HEALTH)
+    assert not consent.hasConsent(patient, provider, HPAYMT, MENTAL_HEALTH)  # break-glass is ETREAT only
     consent.revoke(patient, provider, {"from": patient})
+    assert consent.hasConsent(patient, provider, ETREAT, MENTAL_HEALTH)  # every label bit (interface 3)
+    assert not consent.hasConsent(patient, provider, TREAT, MENTAL_HEALTH)
     assert consent.hasConsent(patient, provider, ETREAT, LABS)
     assert not consent.hasConsent(patient, provider, TREAT, LABS)
 
@@ -510,11 +513,13 @@ def test_treating_provider_id_follows_suspension_expiry_and_revocation(admin, co
     assert consent.treatingProviderId(patient, provider, LABS) == 0
 
 
-def test_break_glass_makes_a_treating_provider_for_defined_non_sensitive_classes_only(consent, care, patient, provider):
-    """Interface 2: break-glass reads (ETREAT on classes 0-7) but never makes a treating provider."""
+def test_break_glass_reads_every_defined_class_bit_and_never_makes_a_treating_provider(consent, care, patient,
+                                                                                         provider):
+    """Interface 2: break-glass reads but never makes a treating provider; interface 3: it reads every
+    defined bit 0-10 (the gateway excludes the sensitive classes)."""
     consent.openBreakGlass(patient, HOUR, REASON, {"from": provider})
     for data_class in range(16):
-        covered = data_class <= BILLING  # classes 0-7; sensitive 8-10 and undefined 11-15 never
+        covered = data_class <= max(DATA_CLASSES)  # bits 0-10; undefined 11-15 never
         assert consent.treatingProviderId(patient, provider, data_class) == 0
         assert consent.hasConsent(patient, provider, ETREAT, data_class) == covered
     assert consent.treatingProviderId(patient, provider, 16) == 0

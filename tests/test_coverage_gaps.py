@@ -78,13 +78,13 @@ def test_active_party_of_and_account_of(care, registrar, provider, insurer, stra
 
 def test_ending_coverage_before_it_starts_clamps_the_start(desk, escrow, insurer, patient):
     start = now() + 10 * DAY
-    escrow.setCoverage(patient, h("future"), start, start + 30 * DAY, 0, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("future"), start, start + 30 * DAY, 0, 0, 0, 0, {"from": insurer})
     coverage_id = escrow.enrolmentOf(insurer, patient)[0]
     tx = escrow.endCoverage(patient, {"from": insurer})
     ended_at = tx.events["CoverageEnded"]["endedAt"]
     assert ended_at == tx.timestamp < start
     # validFrom is pulled back to the end, so the enrolment is an empty window, never in force.
-    assert escrow.enrolmentOf(insurer, patient) == (coverage_id, ended_at, ended_at)
+    assert escrow.enrolmentOf(insurer, patient) == (coverage_id, ended_at, ended_at, 0)  # no auto classes
     sleep(10 * DAY + 1)
     with brownie.reverts(coverage_inactive(insurer, patient)):
         desk.submit("after-start", 10 * USD)
@@ -99,7 +99,8 @@ def test_per_claim_limit_binds_until_the_period_remainder_is_smaller(desk, escro
     """With both limits the headroom is the smaller one: first the per-claim limit (period has more
     left), then, once the period remainder drops below it, the period remainder."""
     start = now()
-    escrow.setCoverage(patient, h("both"), start, start + 400 * DAY, 50 * USD, 100 * USD, 365 * DAY, {"from": insurer})
+    escrow.setCoverage(patient, h("both"), start, start + 400 * DAY, 50 * USD, 100 * USD, 365 * DAY, 0,
+                       {"from": insurer})
     for label in ("a", "b", "c"):
         desk.submit(label, 60 * USD)
     with brownie.reverts(over_limit(insurer, patient, 60 * USD, 50 * USD)):
@@ -121,7 +122,7 @@ def test_exhausted_period_limit_deems_nothing_approved(desk, escrow, insurer, pa
     """A spent period limit leaves zero headroom: a manual approval reverts, and a deemed approval
     approves nothing and contests the whole amount (CARC 119) without touching the period usage."""
     start = now()
-    escrow.setCoverage(patient, h("yearly"), start, start + 400 * DAY, 0, 100 * USD, 365 * DAY, {"from": insurer})
+    escrow.setCoverage(patient, h("yearly"), start, start + 400 * DAY, 0, 100 * USD, 365 * DAY, 0, {"from": insurer})
     desk.submit("full", 100 * USD)
     desk.submit("more", 30 * USD)
     desk.adjudicate("full", 100 * USD)

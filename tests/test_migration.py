@@ -301,7 +301,7 @@ def test_the_old_insurer_and_arbiter_keys_can_do_nothing(desk, care, escrow, usd
         lambda: escrow.deposit(USD, {"from": insurer}),
         lambda: escrow.withdrawFree(USD, {"from": insurer}),
         lambda: escrow.setTerms(terms(), {"from": insurer}),
-        lambda: escrow.setCoverage(patient, h("p"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer}),
+        lambda: escrow.setCoverage(patient, h("p"), 0, 2**40 - 1, 0, 0, 0, 0, {"from": insurer}),
         lambda: escrow.endCoverage(patient, {"from": insurer}),
     ):
         with brownie.reverts(not_active(insurer, INSURER_ROLE)):

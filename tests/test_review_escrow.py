@@ -39,7 +39,7 @@ from support.vocabulary import (
     bit,
 )
 
-AUTO = dict(auto_max=1_000 * USD, auto_classes=ALL_CLASSES, service_min=0, service_max=1_000)
+AUTO = dict(auto_max=1_000 * USD, service_min=0, service_max=1_000)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def env(tmp_path_factory):
 
 
 def test_interface_version_is_3(escrow):
-    assert escrow.version() == 3  # issue 18 item 3: party state keyed by the home account (migration)
+    assert escrow.version() == 3  # issue 18: party state keyed by the home account; issue 14: auto classes per coverage
 
 
 # ---------------------------------------------------------------- finding 1: patient share
@@ -159,7 +159,7 @@ def test_f3_a_cited_record_must_be_anchored_within_the_coverage_period(desk, esc
     old = desk.record("before")
     sleep(10 * DAY)
     now = chain.time()
-    escrow.setCoverage(patient, h("policy:new"), now - DAY, now + 365 * DAY, 0, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("policy:new"), now - DAY, now + 365 * DAY, 0, 0, 0, ALL_CLASSES, {"from": insurer})
     anchored_at = desk.records.recordInfo(old.record_id, old.content_hash)[3]
     with reverts_with(ClaimEscrow, "RecordOutsideCoverage", old.record_id, anchored_at):
         desk.submit("old-care", 10 * USD, [old])
@@ -185,9 +185,10 @@ def test_f4_every_cited_class_needs_the_insurers_payment_consent(desk, escrow, c
 
 
 def test_f5_a_claim_keeps_the_limits_it_was_submitted_under(desk, escrow, insurer, patient, stranger, provider):
-    escrow.setCoverage(patient, h("gold"), 0, 2**40 - 1, 1_000 * USD, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("gold"), 0, 2**40 - 1, 1_000 * USD, 0, 0, ALL_CLASSES, {"from": insurer})
     desk.submit("limits", 500 * USD)
-    escrow.setCoverage(patient, h("bronze"), 0, 2**40 - 1, 10 * USD, 0, 0, {"from": insurer})  # cut before deadline
+    # cut before the deadline
+    escrow.setCoverage(patient, h("bronze"), 0, 2**40 - 1, 10 * USD, 0, 0, ALL_CLASSES, {"from": insurer})
     sleep(PROMPT_PAY + 1)
     tx = escrow.finalizeDeemed(provider, control("limits"), {"from": stranger})
     event = tx.events["ClaimAdjudicated"]
@@ -211,13 +212,13 @@ def test_f5_a_claim_keeps_the_dispute_window_of_its_submission(desk, escrow, ins
 def test_f5_a_replacement_after_re_enrolment_moves_to_the_new_coverage(desk, escrow, insurer, patient, patient2,
                                                                       consent):
     desk.submit("rep", 100 * USD)
-    escrow.setCoverage(patient, h("renewed"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("renewed"), 0, 2**40 - 1, 0, 0, 0, ALL_CLASSES, {"from": insurer})
     new_id = escrow.enrolmentOf(insurer, patient)[0]
     desk.submit("rep", 90 * USD, frequency=REPLACEMENT)
     assert desk.claim("rep")[0] == new_id and desk.claim("rep")[4] == 1
     # Another patient's coverage is still a mismatch.
     grant(consent, patient2, insurer, bit(HPAYMT), ALL_CLASSES)
-    escrow.setCoverage(patient2, h("p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient2, h("p2"), 0, 2**40 - 1, 0, 0, 0, ALL_CLASSES, {"from": insurer})
     grant(consent, patient2, desk.provider, bit(TREAT), ALL_CLASSES)
     rec = desk.record("p2-rec", patient=patient2)
     with reverts_with(ClaimEscrow, "ClaimMismatch", desk.cid("rep")):

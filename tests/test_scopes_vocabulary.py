@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from medledger.scopes import SENSITIVE, DataClass, Purpose, Role
+from medledger.scopes import DataClass, Purpose, Role
 
 BUILD = Path(__file__).resolve().parents[1] / "build"
 
@@ -43,8 +43,6 @@ def sdk_vocabulary() -> dict[str, int]:
         "ALL_PURPOSES": _mask(Purpose),
         "MAX_DATA_CLASS": max(DataClass),
         "ALL_DATA_CLASSES": _mask(DataClass),
-        "SENSITIVE_DATA_CLASSES": _mask(SENSITIVE),
-        "BREAK_GLASS_DATA_CLASSES": _mask(set(DataClass) - SENSITIVE),
     }
     return names
 

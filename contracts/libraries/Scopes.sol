@@ -40,11 +40,8 @@ library Scopes {
     uint8 internal constant SUBSTANCE_USE = 10;
     /// @dev The highest defined data class (SUBSTANCE_USE).
     uint8 internal constant MAX_DATA_CLASS = 10;
-    /// @dev Data classes DEMOGRAPHICS..SUBSTANCE_USE (bits 0-10).
+    /// @dev Data classes DEMOGRAPHICS..SUBSTANCE_USE (bits 0-10); also what an open break-glass covers.
+    /// A pairwise pseudonym's bits are labels (a per-pseudonym permutation of the classes), so no
+    /// contract can single out the sensitive classes; the gateway excludes them from emergency reading.
     uint16 internal constant ALL_DATA_CLASSES = 0x07FF;
-    /// @dev GENOMICS, MENTAL_HEALTH, SUBSTANCE_USE: only an explicitly set bit covers them, never break-glass.
-    uint16 internal constant SENSITIVE_DATA_CLASSES = 0x0700;
-    /// @dev What an open break-glass covers: every defined class that is not sensitive
-    /// (ALL_DATA_CLASSES & ~SENSITIVE_DATA_CLASSES).
-    uint16 internal constant BREAK_GLASS_DATA_CLASSES = 0x00FF;
 }

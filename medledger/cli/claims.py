@@ -170,16 +170,21 @@ def coverage() -> None:
 @amount_option("--per-claim-limit", allow_zero=True, default="0", help="Most approved on one claim (0: none).")
 @amount_option("--per-period-limit", allow_zero=True, default="0", help="Most approved per benefit period (0: none).")
 @click.option("--period-days", type=click.FloatRange(min=0), default=0, help="Benefit period length in days.")
+@click.option("--auto-classes", type=ScopeMask(DataClass), help="Data classes a claim may cite and still be approved "
+                                                                 "automatically under the insurer's rule, e.g. "
+                                                                 "conditions,labs (default: none).")
 @click.pass_obj
 def enroll(app: App, patient, policy_file, policy_hash, days, backdate_days, per_claim_limit, per_period_limit,
-           period_days) -> None:
-    """The signer (an insurer) enrols PATIENT (from now, or --backdate-days ago, for --days)."""
+           period_days, auto_classes) -> None:
+    """The signer (an insurer) enrols PATIENT (from now, or --backdate-days ago, for --days). The coverage holds
+    which data classes auto-approval accepts (--auto-classes); the amount, service and velocity limits are the
+    insurer's rule (`claim rules set`)."""
     p = patient
     policy = commitment(policy_file, policy_hash, "--policy-hash")
     now = int(app.chain.w3.eth.get_block("latest")["timestamp"])
     start = max(0, now - int(backdate_days * DAY))
     result = app.escrow.set_coverage(app.signer, p, policy.value, start, now + int(days * DAY), per_claim_limit,
-                                     per_period_limit, int(period_days * DAY))
+                                     per_period_limit, int(period_days * DAY), auto_classes or 0)
     app.done(f"enrolled {p} for {days:g} days{policy.note()}", patient=p, **policy.saved(app, result),
              **tx_fields(result))
 
@@ -198,6 +203,7 @@ def show(app: App, patient: str, insurer: str | None) -> None:
                     per_claim_limit=app.amount(e.per_claim_limit) if e.per_claim_limit else "none",
                     per_period_limit=app.amount(e.per_period_limit) if e.per_period_limit else "none",
                     period_used=app.amount(e.period_used), period_length=f"{e.period_length / DAY:g} days")
+    data["auto_data_classes"] = ",".join(names(e.auto_data_classes, DataClass)).lower()
     app.emit(data, title="Coverage")
 
 
@@ -460,17 +466,16 @@ def rules() -> None:
 @rules.command("set")
 @click.option("--prompt-pay-days", type=click.FloatRange(1, 90), default=30, show_default=True)
 @click.option("--dispute-days", type=click.FloatRange(7, 180), default=30, show_default=True)
-@amount_option("--auto-max", allow_zero=True, default="0", help="Auto-approve claims up to this amount (0: off).")
-@click.option("--auto-classes", type=ScopeMask(DataClass), help="Data classes eligible for auto-approval, e.g. "
-                                                                 "conditions,labs.")
+@amount_option("--auto-max", allow_zero=True, default="0", help="Auto-approve claims up to this amount (0: off); "
+                                                                   "the eligible classes are each coverage's "
+                                                                   "(`coverage enroll --auto-classes`).")
 @click.option("--auto-service", default="0-65535", show_default=True, help="Eligible service codes, MIN-MAX.")
 @click.option("--auto-cap", type=click.IntRange(1, 65535), default=20, show_default=True,
               help="Velocity cap: most automatic approvals per provider and coverage per --auto-period-days.")
 @click.option("--auto-period-days", type=click.FloatRange(1 / 24, 49_000), default=30, show_default=True,
               help="Length of the velocity cap's window.")
 @click.pass_obj
-def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, auto_service, auto_cap,
-              auto_period_days) -> None:
+def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_service, auto_cap, auto_period_days) -> None:
     """The signer (an insurer) sets its prompt-pay deadline, dispute window and auto-approval rule.
 
     Only claims citing records the submitting provider anchored itself are auto-approved."""
@@ -478,8 +483,8 @@ def rules_set(app: App, prompt_pay_days, dispute_days, auto_max, auto_classes, a
         low, high = (int(x) for x in auto_service.split("-", 1))
     except ValueError:
         raise click.BadParameter("use MIN-MAX, e.g. 100-199", param_hint="--auto-service") from None
-    terms = InsurerTerms(int(prompt_pay_days * DAY), int(dispute_days * DAY), auto_max, auto_classes or 0, low, high,
-                         auto_cap, int(auto_period_days * DAY))
+    terms = InsurerTerms(int(prompt_pay_days * DAY), int(dispute_days * DAY), auto_max, low, high, auto_cap,
+                         int(auto_period_days * DAY))
     result = app.escrow.set_terms(app.signer, terms)
     app.done("terms set", **tx_fields(result))
 
@@ -493,7 +498,6 @@ def rules_show(app: App, insurer: str | None) -> None:
     t = app.escrow.terms(ins)
     app.emit({"insurer": ins, "prompt_pay_days": t.prompt_pay_window / DAY, "dispute_days": t.dispute_window / DAY,
               "auto_max": t.auto_max_amount if app.as_json else from_units(app, t.auto_max_amount),
-              "auto_classes": ",".join(names(t.auto_data_classes, DataClass)).lower(),
               "auto_service": f"{t.auto_service_min}-{t.auto_service_max}",
               "auto_cap": t.auto_max_per_period, "auto_period_days": t.auto_period / DAY}, title="Insurer terms")
 

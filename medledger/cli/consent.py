@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,6 +12,8 @@ from ..commitments import salted_file
 from ..contracts import SignedConsent
 from ..eip712 import MAX_SIGNATURE_LIFETIME
 from ..errors import ConsentMissing, FhirMappingError
+from ..labels import LabelKeyStore, label_keys_dir, seal_for_grantee
+from ..records import publish_key_hint
 from ..scopes import DataClass, Purpose, names
 from .app import App, tx_fields
 from .options import SCOPE_HELP, ScopeMask, ScopeName, address_argument, address_option, bytes32_option
@@ -243,11 +246,20 @@ def sign(app: App, grantee, purposes, classes, valid_from, days, until, doc_hash
         doc = doc_hash or b"\x00" * 32
         signed = app.consent.sign_grant(signer, patient_addr, grantee_addr, purposes, classes, start, end, doc,
                                         deadline)
+    note = ""
+    if not is_revoke and signer is not app.signer:  # a pseudonym grants: deliver its label key to the grantee
+        grantee_key = app.care.encryption_key(grantee_addr)
+        if grantee_key:
+            signed = replace(signed, label_key=seal_for_grantee(app.identity.root, signer, grantee_addr, grantee_key))
+            note = "; its label key is sealed for the grantee"
+        else:
+            note = (f"; no label key sealed: {grantee_addr} published no encryption key (it runs "
+                    f"{publish_key_hint('GRANTEE')}, then sign again)")
     if out.exists():
         raise click.BadParameter(f"{out} exists already", param_hint="--out")
     out.write_text(json.dumps(signed.to_json(), indent=2))
-    app.done(f"signed {signed.kind} for {grantee_addr} on {patient_addr} written to {out}", file=out,
-             patient=patient_addr)
+    app.done(f"signed {signed.kind} for {grantee_addr} on {patient_addr} written to {out}{note}", file=out,
+             patient=patient_addr, label_key=signed.label_key is not None)
 
 
 @consent.command()
@@ -258,7 +270,11 @@ def relay(app: App, file: Path) -> None:
     e.g. a provider, pays the gas)."""
     signed = SignedConsent.load(file)
     result = app.consent.relay(app.signer, signed)
-    app.done(f"relayed signed {signed.kind} of {signed.signer}", **tx_fields(result))
+    filed = ""
+    if signed.label_key is not None:  # sealed to the grantee: it opens it from the vault when it needs it
+        LabelKeyStore(label_keys_dir(app.settings.vault_dir)).put(signed.label_key)
+        filed = f"; label key filed for {signed.label_key.recipient}"
+    app.done(f"relayed signed {signed.kind} of {signed.signer}{filed}", **tx_fields(result))
 
 
 @consent.command()

@@ -40,7 +40,9 @@ PREFETCH_PAIRS = 256
 #: The head poller stops polling after this many ``head_ttl`` without a read (an idle gateway leaves the node be).
 IDLE_TTLS = 30
 
-#: What an open break-glass window covers (ConsentRegistry._BREAK_GLASS_DATA_CLASSES).
+#: What an open break-glass window releases. The ConsentRegistry's window covers every class bit (a pairwise
+#: pseudonym's bits are labels it cannot read); the gateway knows the real class and keeps the sensitive
+#: ones (42 CFR Part 2) out, as `records.require_not_sensitive_by_break_glass` does for the CLI.
 BREAK_GLASS_CLASSES = frozenset(c for c in DataClass if c not in SENSITIVE)
 
 

@@ -178,7 +178,7 @@ def test_f3_a_dust_claim_on_another_patient_cannot_squat_a_record_service_key(wo
     w = world
     _puppet_consents(w, w.provider2)
     grant(w.consent, w.puppet, w.insurer, bit(HPAYMT), bit(BILLING))
-    w.escrow.setCoverage(w.puppet, h("policy:puppet"), 0, 2**40 - 1, 0, 0, 0, {"from": w.insurer})
+    w.escrow.setCoverage(w.puppet, h("policy:puppet"), 0, 2**40 - 1, 0, 0, 0, ALL_CLASSES, {"from": w.insurer})
     dust = submission(control("f3:dust"), w.puppet, w.insurer, 1, [w.r1], service=100)
     with reverts_with(ClaimEscrow, "RecordNotOfPatient", w.r1.record_id, w.puppet.address):
         w.escrow.submitClaim(dust, {"from": w.provider2})

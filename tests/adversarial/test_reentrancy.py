@@ -28,7 +28,7 @@ from support.escrow import (
     terms,
 )
 from support.hostile_token import hostile_token_fixtures
-from support.vocabulary import ALL_CLASSES, ClaimStatus
+from support.vocabulary import ClaimStatus
 
 REENTRANT = error_selector(ClaimEscrow, "ReentrantCall")
 
@@ -87,7 +87,7 @@ def _prepare(path: str, desk, token, provider, insurer, arbiter, stranger):
         desk.submit("p", 10 * USD)
         return lambda: desk.adjudicate("p", 10 * USD)
     if path == "push:autoSubmit":
-        e.setTerms(terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000), {"from": insurer})
+        e.setTerms(terms(auto_max=100 * USD, service_max=1000), {"from": insurer})
         rec = desk.record("auto")
         return lambda: desk.submit("p", 10 * USD, [rec])
     if path == "push:resolveDispute":

@@ -261,7 +261,7 @@ GUARDED = [
             lambda w, who: (w.escrow.setTerms, (terms(),), who),
             not_active(INSURER_ROLE), "InsurerTermsSet"),
     Guarded("ClaimEscrow.setCoverage", INSURERS,
-            lambda w, who: (w.escrow.setCoverage, (w.patient2, h("m:policy"), 0, 2**40 - 1, 0, 0, 0), who),
+            lambda w, who: (w.escrow.setCoverage, (w.patient2, h("m:policy"), 0, 2**40 - 1, 0, 0, 0, 0), who),
             not_active(INSURER_ROLE), "CoverageSet"),
     Guarded("ClaimEscrow.endCoverage", frozenset({"insurer"}),
             lambda w, who: (w.escrow.endCoverage, (w.patient,), who),

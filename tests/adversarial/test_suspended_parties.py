@@ -95,7 +95,7 @@ def test_suspended_insurer_is_blocked_everywhere_but_cannot_escape_its_claims(wo
     refused = not_active(INSURER_ROLE)(w, "", i)
     blocked([
         (lambda: w.escrow.setTerms(terms(), {"from": i}), refused),
-        (lambda: w.escrow.setCoverage(w.patient2, h("p"), 0, 2**40 - 1, 0, 0, 0, {"from": i}), refused),
+        (lambda: w.escrow.setCoverage(w.patient2, h("p"), 0, 2**40 - 1, 0, 0, 0, 0, {"from": i}), refused),
         (lambda: w.escrow.endCoverage(w.patient, {"from": i}), refused),
         (lambda: w.escrow.deposit(USD, {"from": i}), refused),
         (lambda: w.escrow.depositWithPermit(USD, 0, 27, h("r"), h("s"), {"from": i}), refused),

@@ -35,7 +35,7 @@ def test_role_boundaries(desk, escrow, insurer, provider, arbiter, stranger, adm
             escrow.setPushPayments(True, {"from": account})
     for account in (provider, arbiter, stranger):
         with brownie.reverts(not_active(account, INSURER_ROLE)):
-            escrow.setCoverage(patient, h("x"), 0, 2**40 - 1, 0, 0, 0, {"from": account})
+            escrow.setCoverage(patient, h("x"), 0, 2**40 - 1, 0, 0, 0, 0, {"from": account})
         with brownie.reverts(not_active(account, INSURER_ROLE)):
             escrow.endCoverage(patient, {"from": account})
     desk.submit("rbd", 10 * USD)
@@ -112,7 +112,7 @@ def test_pause_blocks_processing_but_not_withdrawals(desk, escrow, admin, provid
         lambda: escrow.resolveDispute(provider, control("open"), 0, h("d"), {"from": arbiter}),
         lambda: escrow.release(provider, control("open"), {"from": stranger}),
         lambda: escrow.setTerms(terms(), {"from": insurer}),
-        lambda: escrow.setCoverage(desk.patient, h("x"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer}),
+        lambda: escrow.setCoverage(desk.patient, h("x"), 0, 2**40 - 1, 0, 0, 0, 0, {"from": insurer}),
         lambda: escrow.endCoverage(desk.patient, {"from": insurer}),
         lambda: escrow.setPushPayments(True, {"from": provider}),
     ]

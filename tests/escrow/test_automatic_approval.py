@@ -1,12 +1,12 @@
 """ClaimEscrow automatic approval under the insurer's rules, and push payments."""
 
-from support.escrow import AUTOMATIC, USD, auto_terms, grant, h, terms
-from support.vocabulary import ALL_CLASSES, IMAGING, LABS, NOTES, REPLACEMENT, TREAT, ClaimStatus, bit
+from support.escrow import AUTOMATIC, USD, auto_terms, enrol, grant, h, terms
+from support.vocabulary import ALL_CLASSES, HPAYMT, IMAGING, LABS, NOTES, REPLACEMENT, TREAT, ClaimStatus, bit
 
 
 def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, consent, patient):
-    escrow.setTerms(terms(auto_max=100 * USD, auto_classes=bit(NOTES, LABS), service_min=10, service_max=20),
-                    {"from": insurer})
+    escrow.setTerms(terms(auto_max=100 * USD, service_min=10, service_max=20), {"from": insurer})
+    enrol(escrow, insurer, patient, auto_classes=bit(NOTES, LABS))  # the coverage's classes (interface 3)
     free = desk.free()
     tx = desk.submit("auto", 100 * USD, [desk.record("a1")], service=10)
     assert tx.events["ClaimAdjudicated"]["kind"] == AUTOMATIC
@@ -32,7 +32,7 @@ def test_auto_approval_rules(desk, escrow, usdc, insurer, provider, provider2, c
 
 def test_auto_approval_respects_funds_and_limits(desk, escrow, insurer, patient):
     escrow.setTerms(auto_terms(), {"from": insurer})
-    escrow.setCoverage(patient, h("lim"), 0, 2**40 - 1, 50 * USD, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("lim"), 0, 2**40 - 1, 50 * USD, 0, 0, ALL_CLASSES, {"from": insurer})
     tx = desk.submit("over-limit", 60 * USD)
     assert "ClaimAdjudicated" not in tx.events
     escrow.withdrawFree(desk.free() - 20 * USD, {"from": insurer})
@@ -75,3 +75,20 @@ def test_auto_approval_pays_in_the_submit_transaction(desk, escrow, usdc, provid
     assert usdc.balanceOf(provider) == balance + 75 * USD
     assert desk.owed() == 0
     desk.assert_solvent([insurer], [provider])
+
+
+def test_auto_approval_classes_are_each_coverages(desk, escrow, insurer, provider, consent, patient, patient2):
+    """Interface 3: one insurer rule, two coverages. The classes a claim may cite are the coverage's
+    (`autoDataClasses`, in each member's label space), so the same LABS record auto-approves for one
+    member and waits for the insurer for the other."""
+    escrow.setTerms(auto_terms(), {"from": insurer})
+    grant(consent, patient2, insurer, bit(HPAYMT), ALL_CLASSES)
+    grant(consent, patient2, provider, bit(TREAT, HPAYMT), ALL_CLASSES)
+    enrol(escrow, insurer, patient, auto_classes=bit(LABS))
+    enrol(escrow, insurer, patient2, auto_classes=bit(NOTES))
+    assert escrow.enrolmentOf(insurer, patient)[3] == bit(LABS)
+    for who, label, auto in ((patient, "labs-1", True), (patient2, "labs-2", False)):
+        rec = desk.record(label, patient=who, data_class=LABS)
+        tx = desk.submit(label, 5 * USD, [rec], patient=who)
+        assert ("ClaimAdjudicated" in tx.events) is auto
+        assert desk.status(label) == (ClaimStatus.SETTLED if auto else ClaimStatus.SUBMITTED)

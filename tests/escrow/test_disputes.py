@@ -240,7 +240,7 @@ def test_deemed_excess_over_limit_is_disputable_but_no_award_exceeds_the_limit(d
                                                                              arbiter, patient, stranger):
     """Issue 18, "awards respect the coverage limits": the excess over a per-claim limit is contested (CARC 119)
     and disputable, but an award counts against the limit like an approval: nothing is left of it here."""
-    escrow.setCoverage(patient, h("cap"), 0, 2**40 - 1, 50 * USD, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("cap"), 0, 2**40 - 1, 50 * USD, 0, 0, 0, {"from": insurer})
     desk.submit("cap", 80 * USD)
     sleep(PROMPT_PAY + 1)
     tx = escrow.finalizeDeemed(provider, control("cap"), {"from": stranger})
@@ -254,7 +254,7 @@ def test_deemed_excess_over_limit_is_disputable_but_no_award_exceeds_the_limit(d
 
 def test_award_respects_the_per_claim_limit(desk, escrow, provider, insurer, arbiter, patient):
     """A partial approval under a per-claim limit leaves only the rest of the limit to award."""
-    escrow.setCoverage(patient, h("claim-cap"), 0, 2**40 - 1, 100 * USD, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient, h("claim-cap"), 0, 2**40 - 1, 100 * USD, 0, 0, 0, {"from": insurer})
     contest(desk, "pc", billed=150 * USD, approved=60 * USD)  # 90 contested, 40 of the limit left
     escrow.dispute(control("pc"), EVIDENCE, {"from": provider})
     with reverts_with(ClaimEscrow, "CoverageLimitExceeded", insurer.address, patient.address, 40 * USD + 1, 40 * USD):
@@ -268,7 +268,7 @@ def test_award_respects_the_per_claim_limit(desk, escrow, provider, insurer, arb
 def test_award_respects_the_period_limit_at_the_time_of_the_ruling(desk, escrow, provider, insurer, arbiter, patient):
     """An award counts as usage of the benefit period it is made in, and cannot exceed what is left of it."""
     start = chain.time()
-    escrow.setCoverage(patient, h("period-cap"), start, start + 400 * DAY, 0, 100 * USD, 30 * DAY, {"from": insurer})
+    escrow.setCoverage(patient, h("period-cap"), start, start + 400 * DAY, 0, 100 * USD, 30 * DAY, 0, {"from": insurer})
     contest(desk, "pa", billed=100 * USD, approved=40 * USD)  # 60 contested
     desk.submit("pb", 50 * USD)
     desk.adjudicate("pb", 50 * USD)  # 90 of the period's 100 used

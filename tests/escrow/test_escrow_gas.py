@@ -2,7 +2,6 @@
 
 from brownie import web3
 from support.escrow import USD, terms
-from support.vocabulary import ALL_CLASSES
 
 
 def test_gas_targets(desk, escrow, usdc, provider, insurer):
@@ -17,7 +16,7 @@ def test_gas_targets(desk, escrow, usdc, provider, insurer):
     withdraw = escrow.withdraw(50 * USD, {"from": provider}).gas_used
     withdraw_all = escrow.withdrawAll({"from": provider}).gas_used
 
-    escrow.setTerms(terms(auto_max=1_000 * USD, auto_classes=ALL_CLASSES, service_max=1000), {"from": insurer})
+    escrow.setTerms(terms(auto_max=1_000 * USD, service_max=1000), {"from": insurer})
     escrow.setPushPayments(True, {"from": provider})
     first_auto = desk.submit("auto-warm", 100 * USD).gas_used  # creates the pair's velocity slot (issue 13)
     auto_push = desk.submit("auto", 100 * USD)

@@ -390,7 +390,7 @@ def test_escrow_state_machine(state_machine, escrow, usdc, consent, records, car
     for payer in (insurer, insurer2):
         grant(consent, patient, payer, bit(HPAYMT), bit(BILLING, NOTES))
         escrow.setTerms(terms(prompt_pay=PROMPT_PAY, dispute=DISPUTE_WINDOW), {"from": payer})
-        escrow.setCoverage(patient, h(f"policy:{payer}"), 0, 2**40 - 1, 0, 0, 0, {"from": payer})
+        escrow.setCoverage(patient, h(f"policy:{payer}"), 0, 2**40 - 1, 0, 0, 0, ALL_CLASSES, {"from": payer})
     pool = {}
     for doctor in (provider, provider2):
         grant(consent, patient, doctor, bit(TREAT), ALL_CLASSES)

@@ -94,7 +94,7 @@ def test_submit_refuses_a_record_of_another_patient(desk, escrow, consent, provi
     # The same records under their own patients go through.
     desk.submit("cross", 10 * USD, [own])
     grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING, NOTES))
-    escrow.setCoverage(patient2, h("policy:p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient2, h("policy:p2"), 0, 2**40 - 1, 0, 0, 0, ALL_CLASSES, {"from": insurer})
     desk.submit("cross-2", 10 * USD, [foreign], patient=patient2)
     assert bytes(escrow.serviceClaimOf(foreign.record_id, patient2, 100)) == desk.cid("cross-2")
 
@@ -208,7 +208,7 @@ def test_replacement_rules(desk, escrow, provider, insurer, patient, patient2, c
         desk.submit("nothing", 10, frequency=REPLACEMENT)
     desk.submit("m", 10)
     grant(consent, patient2, insurer, bit(HPAYMT), bit(BILLING))
-    escrow.setCoverage(patient2, h("p2"), 0, 2**40 - 1, 0, 0, 0, {"from": insurer})
+    escrow.setCoverage(patient2, h("p2"), 0, 2**40 - 1, 0, 0, 0, ALL_CLASSES, {"from": insurer})
     with reverts_with(ClaimEscrow, "ClaimMismatch", desk.cid("m")):
         desk.submit("m", 10, [desk.record("m2", patient=patient)], patient=patient2, frequency=REPLACEMENT)
 

@@ -45,8 +45,9 @@ def claims_env(home: Path) -> dict[str, str]:
     run_cli(env, "--account", "gov", "dev", "mint", "payer", "1000000000000")  # 1,000,000 tokens (6 decimals)
     run_cli(env, "--account", "payer", "escrow", "deposit", "10000")
     run_cli(env, "--account", "payer", "claim", "rules", "set", "--prompt-pay-days", "15", "--dispute-days", "30",
-            "--auto-max", "150", "--auto-classes", "conditions", "--auto-service", "100-199")
-    run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32)
+            "--auto-max", "150", "--auto-service", "100-199")
+    run_cli(env, "--account", "payer", "coverage", "enroll", "alice", "--policy-hash", "0x" + "ab" * 32,
+            "--auto-classes", "conditions")
     run_cli(env, "--account", "alice", "consent", "grant", "clinic", "-p", "treat,hpaymt", "-c", "conditions,labs")
     run_cli(env, "--account", "alice", "consent", "grant", "payer", "-p", "hpaymt", "-c", "billing,conditions")
     env["ADDR"] = json.dumps(addresses)

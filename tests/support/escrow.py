@@ -65,7 +65,6 @@ def terms(
     prompt_pay: int = PROMPT_PAY,
     dispute: int = DISPUTE_WINDOW,
     auto_max: int = 0,
-    auto_classes: int = 0,
     service_min: int = 0,
     service_max: int = 0,
     auto_cap: int = 1_000,
@@ -73,12 +72,13 @@ def terms(
 ) -> tuple:
     """An InsurerTerms tuple (auto-approval off unless auto_max > 0; velocity cap `auto_cap` automatic
     approvals per provider, coverage and `auto_period` seconds)."""
-    return (prompt_pay, dispute, auto_max, auto_classes, service_min, service_max, auto_cap, auto_period)
+    return (prompt_pay, dispute, auto_max, service_min, service_max, auto_cap, auto_period)
 
 
 def auto_terms() -> tuple:
-    """InsurerTerms that auto-approve claims up to 100 USD on every data class, service codes up to 1000."""
-    return terms(auto_max=100 * USD, auto_classes=ALL_CLASSES, service_max=1000)
+    """InsurerTerms that auto-approve claims up to 100 USD, service codes up to 1000 (the classes are each
+    coverage's: `enrol` allows every class)."""
+    return terms(auto_max=100 * USD, service_max=1000)
 
 
 def no_share() -> tuple:
@@ -108,8 +108,12 @@ def grant(consent, patient, grantee, purposes: int, classes: int) -> None:
     consent.grant(patient, grantee, purposes, classes, 0, 0, h(f"consent:{patient}:{grantee}"), {"from": patient})
 
 
-def enrol(escrow, insurer, patient, per_claim: int = 0, per_period: int = 0, period: int = 0, until: int = 2**40 - 1):
-    escrow.setCoverage(patient, h(f"policy:{patient}"), 0, until, per_claim, per_period, period, {"from": insurer})
+def enrol(escrow, insurer, patient, per_claim: int = 0, per_period: int = 0, period: int = 0, until: int = 2**40 - 1,
+          auto_classes: int = ALL_CLASSES):
+    """Enrols `patient`; by default every class may be cited for automatic approval (ClaimEscrow v3 keeps the
+    auto-approval classes on the coverage)."""
+    escrow.setCoverage(patient, h(f"policy:{patient}"), 0, until, per_claim, per_period, period, auto_classes,
+                       {"from": insurer})
 
 
 def settle_owed(desk: Desk, label: str, amount: int) -> None:
