@@ -340,7 +340,7 @@ class Gateway:
             rows = list(conn.execute(select(T.records).where(T.records.c.record_id == rid)
                                      .order_by(T.records.c.version.desc())))
         state = self.view.state(patient_of(bytes.fromhex(rid[2:])), caller.address)
-        decisions = [(row, decide(state, purpose, _classes_of(row))) for row in rows]
+        decisions = [(row, decide(state, purpose, _classes_of(row.classes_mask))) for row in rows]
         shown = [(row, d) for row, d in decisions if d.allowed]
         if not rows:
             raise Hidden("not found")
@@ -702,7 +702,7 @@ class Gateway:
     def _created_answer(row: Any) -> dict[str, Any]:
         """The create answer of catalogue row ``row`` (a version 1), as `_write` gave it."""
         return {"id": row.record_id[2:], "recordId": row.record_id, "version": row.version,
-                "contentHash": row.content_id, "patient": row.patient, "classes": _names(_classes_of(row)),
+                "contentHash": row.content_id, "patient": row.patient, "classes": _names(_classes_of(row.classes_mask)),
                 "anchoredClass": DataClass(row.primary_class).name.lower().replace("_", "-"),
                 "tx": row.anchor_tx, "block": row.anchor_block}
 
@@ -936,10 +936,6 @@ def _identifier_query(value: str) -> str:
         raise GatewayError(f"If-None-Exist: '{value[:60]}' is not identifier=[system|]value (the only "
                            "conditional-create search this gateway supports)")
     return wanted if "|" in wanted else f"|{wanted}"
-
-
-def _classes_of(row: Any) -> frozenset[DataClass]:
-    return frozenset(c for c in DataClass if row.classes_mask >> int(c) & 1)
 
 
 def _names(classes: frozenset[DataClass]) -> list[str]:
