@@ -346,6 +346,6 @@ def test_f12_a_manifest_holds_one_leaf_per_record_id(patient, provider):
 
 def test_interface_versions(care, consent, records):
     assert records.version() == 2
-    assert consent.version() == 3  # issue 18: consents keyed by the home account; issue 14: break-glass covers every label bit
+    assert consent.version() == 3  # home-account keys (issue 18); break-glass on every bit (issue 14)
     assert care.version() == 4  # issue 18 item 3: account migration (3: separated powers, arbiters per insurer)
     assert consent.eip712Domain()[2] == eip712.DOMAIN_VERSION == "2"  # v3 signs exactly as v2
