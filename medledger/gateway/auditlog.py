@@ -70,7 +70,7 @@ def audit_event(*, chain_id: int, origin: str, consent_registry: str, reader: st
                       f"?expiresAt={state.break_glass_until}")
     else:
         policy.append(f"urn:medledger:basis:{decision.basis}")
-    when = _instant(recorded)
+    when = fhir_instant(recorded)
     return {
         "resourceType": "AuditEvent",
         "category": [{"coding": [{"system": DCM, "code": "110110", "display": "Patient Record"}]}],
@@ -100,7 +100,8 @@ def audit_event(*, chain_id: int, origin: str, consent_registry: str, reader: st
     }
 
 
-def _instant(recorded: float) -> str:
+def fhir_instant(recorded: float) -> str:
+    """A POSIX time as a FHIR instant (UTC, milliseconds, "Z")."""
     return datetime.fromtimestamp(recorded, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -144,7 +145,7 @@ class EventForms:
             if len(self._templates) >= self.size:
                 self._templates.clear()  # a new block renews every key anyway; dict writes are atomic
             self._templates[key] = halves
-        return b"".join((halves[0], b'"', _instant(recorded).encode(), b'"', halves[1]))
+        return b"".join((halves[0], b'"', fhir_instant(recorded).encode(), b'"', halves[1]))
 
 
 def leaf_values(row: Any) -> tuple:

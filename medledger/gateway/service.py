@@ -36,7 +36,7 @@ from ..records import PatientKeys, manifest_bytes, manifest_path, write_manifest
 from ..scopes import DataClass, Purpose, Role
 from ..vault import LocalVault, content_id
 from . import store as T
-from .auditlog import Anchorer, AuditLog, EventForms, Pending
+from .auditlog import Anchorer, AuditLog, EventForms, Pending, fhir_instant
 from .auth import Authenticator, Caller
 from .consent import AccessState, ConsentView, Decision, LiveConsentView, decide
 from .journal import RECONCILE_SECONDS, Journal
@@ -358,7 +358,7 @@ class Gateway:
                             "request": {"method": "POST" if row.version == 1 else "PUT",
                                         "url": "Bundle" if row.version == 1 else f"Bundle/{rid[2:]}"},
                             "response": {"status": "201 Created" if row.version == 1 else "200 OK",
-                                         "etag": f'W/"{row.version}"', "lastModified": _instant(row.last_updated),
+                                         "etag": f'W/"{row.version}"', "lastModified": fhir_instant(row.last_updated),
                                          "location": f"{url}/_history/{row.version}"}})
         seqs = []
         for item in pending:  # submitted together: one group commit for all of them
@@ -425,7 +425,7 @@ class Gateway:
                 return hit
         body = data_classes.filter_bundle(self._open(row.content_id), allowed)
         body["meta"] = {**body.get("meta", {}), "versionId": str(row.version),
-                        "lastUpdated": _instant(row.last_updated)}
+                        "lastUpdated": fhir_instant(row.last_updated)}
         raw = json.dumps(body, separators=(",", ":")).encode()
         with self._keys_lock:
             if key not in self._answers:
@@ -643,7 +643,7 @@ class Gateway:
                     {"url": "tx", "valueString": tx or ""},
                     {"url": "block", "valueInteger64": str(block or 0)}]}],
                 "entry": [{"response": {"status": "201 Created", "location": f"Bundle/{rid[2:]}/_history/1",
-                                        "etag": 'W/"1"', "lastModified": _instant(at)}} for rid, at in records]}
+                                        "etag": 'W/"1"', "lastModified": fhir_instant(at)}} for rid, at in records]}
 
     def _replayed_batch(self, root: str, first: Any) -> dict[str, Any]:
         """The batch-response of the anchored batch ``root`` (``first``: its first record's catalogue row),
@@ -859,7 +859,7 @@ class Gateway:
                 self.audit.entries(patient=patient, reader=caller.address, before=before)
         else:
             rows = self.audit.entries(reader=caller.address, before=before)
-        return {"entries": [{"seq": r.seq, "time": _instant(r.time), "reader": r.reader, "patient": r.patient,
+        return {"entries": [{"seq": r.seq, "time": fhir_instant(r.time), "reader": r.reader, "patient": r.patient,
                              "recordId": r.record_id, "version": r.version, "purpose": Purpose(r.purpose).name,
                              "basis": r.basis, "anchored": r.batch_seq is not None} for r in rows]}
 
@@ -949,10 +949,6 @@ def _explained(decision: Decision, classes: frozenset[DataClass]) -> dict[str, A
             "consentValidUntil": s.valid_until or None, "breakGlassUntil": s.break_glass_until or None}
 
 
-def _instant(ts: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _in_bounds(ts: float, bounds: list[tuple[str, float]]) -> bool:
